@@ -17,6 +17,9 @@
 
 pub mod codec;
 pub mod error;
+pub mod error_code;
+pub mod frame;
 
 pub use codec::{Reader, Uuid};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use error_code::ErrorCode;
