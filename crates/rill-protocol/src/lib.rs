@@ -16,8 +16,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
 pub mod codec;
+pub mod compression;
 pub mod error;
 pub mod error_code;
+pub mod records;
 pub mod frame;
 
 pub use codec::{Reader, Uuid};

@@ -1,0 +1,63 @@
+//! Record batches: magic 2 encode and decode, legacy magic 0/1 decode,
+//! control records, and the read_committed filter.
+//!
+//! Decoding:
+//! - [`RecordBatches::new`] iterates over the batches of a `records` field
+//!   (fetch response partition data), skipping a partial trailing batch;
+//! - [`RecordBatch::decode_all`] collects them; [`RecordBatch::decode`]
+//!   decodes exactly one complete batch.
+//!
+//! Encoding: [`RecordBatchBuilder`] appends records and writes one batch;
+//! [`RecordBatch::encode`] re-encodes a decoded batch;
+//! [`control::end_txn_marker`] writes a commit/abort control batch.
+//!
+//! Untrusted input: every length and count is checked against the bytes that
+//! remain before allocation, the CRC is checked before records are read, and
+//! decompression is capped by [`DecodeOptions::max_decompressed_bytes`].
+
+mod batch;
+mod builder;
+pub mod control;
+pub mod legacy;
+mod read_committed;
+mod record;
+
+pub use batch::{
+    Attributes, RecordBatch, RecordBatches, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN, CRC_OFFSET,
+    LOG_OVERHEAD, MAGIC_OFFSET, MIN_BATCH_LENGTH, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    NO_SEQUENCE, NO_TIMESTAMP,
+};
+pub use builder::RecordBatchBuilder;
+pub use control::{ControlRecordType, EndTxnMarker};
+pub use read_committed::{filter_read_committed, AbortedTransaction, ReadCommittedFilter};
+pub use record::{Header, Record, MIN_HEADER_LEN, MIN_RECORD_LEN};
+
+use crate::compression::DEFAULT_MAX_DECOMPRESSED_BYTES;
+
+/// Options for decoding record batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Cap on the decompressed size of one compressed batch (for magic 0/1,
+    /// of one wrapper message). Default 64 MiB.
+    pub max_decompressed_bytes: usize,
+    /// Check CRCs (CRC-32C for magic 2, CRC-32 for magic 0/1). Default true.
+    pub verify_crc: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions { max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES, verify_crc: true }
+    }
+}
+
+impl DecodeOptions {
+    pub fn with_max_decompressed_bytes(mut self, max: usize) -> Self {
+        self.max_decompressed_bytes = max;
+        self
+    }
+
+    pub fn with_verify_crc(mut self, verify: bool) -> Self {
+        self.verify_crc = verify;
+        self
+    }
+}

@@ -1,0 +1,206 @@
+//! One record inside a magic-2 batch, and its headers.
+//!
+//! ```text
+//! length: varint            (bytes that follow)
+//! attributes: int8          (unused, 0)
+//! timestampDelta: varlong
+//! offsetDelta: varint
+//! keyLength: varint, key    (-1 = null)
+//! valueLength: varint, value (-1 = null)
+//! headerCount: varint
+//! headers: [keyLength varint, key (UTF-8), valueLength varint, value (-1 = null)]
+//! ```
+
+use bytes::{BufMut, Bytes};
+
+use crate::codec::{varint_len, varlong_len, Reader, Writer};
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+
+pub(crate) mod field {
+    pub const LENGTH: &str = "RecordBatch.records.length";
+    pub const ATTRIBUTES: &str = "RecordBatch.records.attributes";
+    pub const TIMESTAMP_DELTA: &str = "RecordBatch.records.timestamp_delta";
+    pub const OFFSET_DELTA: &str = "RecordBatch.records.offset_delta";
+    pub const KEY: &str = "RecordBatch.records.key";
+    pub const VALUE: &str = "RecordBatch.records.value";
+    pub const HEADERS: &str = "RecordBatch.records.headers";
+    pub const HEADER_KEY: &str = "RecordBatch.records.headers.key";
+    pub const HEADER_VALUE: &str = "RecordBatch.records.headers.value";
+    pub const RECORD: &str = "RecordBatch.records";
+}
+
+/// Smallest possible encoded record, length prefix included: seven one-byte
+/// fields (length, attributes, timestamp delta, offset delta, key length,
+/// value length, header count).
+pub const MIN_RECORD_LEN: usize = 7;
+/// Smallest possible encoded header (two one-byte lengths).
+pub const MIN_HEADER_LEN: usize = 2;
+
+/// A record header. The key is UTF-8 on the wire (Java decodes it leniently);
+/// it is kept as raw bytes, zero-copy, and [`Header::key_str`] views it as text.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub struct Header {
+    pub key: Bytes,
+    pub value: Option<Bytes>,
+}
+
+impl Header {
+    pub fn new(key: impl Into<Bytes>, value: Option<Bytes>) -> Self {
+        Header { key: key.into(), value }
+    }
+
+    /// The key as text, if it is valid UTF-8.
+    pub fn key_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.key).ok()
+    }
+
+    fn encoded_len(&self) -> usize {
+        bytes_len(Some(&self.key)) + bytes_len(self.value.as_deref())
+    }
+}
+
+/// A record of a magic-2 batch. Offsets and timestamps are deltas from the
+/// batch's base; [`crate::records::RecordBatch::offset_of`] and
+/// [`crate::records::RecordBatch::timestamp_of`] give absolute values.
+///
+/// For uncompressed batches `key`, `value` and header values are slices of the
+/// buffer the batch was decoded from; for compressed batches, of the one
+/// buffer the batch was decompressed into.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub struct Record {
+    /// Record attributes byte (unused by Kafka, kept for round trips).
+    pub attributes: i8,
+    pub timestamp_delta: i64,
+    pub offset_delta: i32,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<Header>,
+}
+
+#[inline]
+fn bytes_len(b: Option<&[u8]>) -> usize {
+    match b {
+        None => 1,
+        Some(b) => varint_len(b.len() as i32) + b.len(),
+    }
+}
+
+#[inline]
+fn non_null_bytes(r: &mut Reader<'_>, field: &'static str) -> Result<Bytes, DecodeError> {
+    let len = r.varint(field)?;
+    let len = usize::try_from(len).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidLength { length: len as i64 }, field))?;
+    r.take_bytes(len, field)
+}
+
+impl Record {
+    /// Decodes one record (length prefix included) from `r`.
+    #[inline]
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Record, DecodeError> {
+        let len = r.varint(field::LENGTH)?;
+        let len = usize::try_from(len)
+            .map_err(|_| DecodeError::new(DecodeErrorKind::InvalidLength { length: len as i64 }, field::LENGTH))?;
+        let mut rr = r.sub(len, field::LENGTH)?;
+        let attributes = rr.i8(field::ATTRIBUTES)?;
+        let timestamp_delta = rr.varlong(field::TIMESTAMP_DELTA)?;
+        let offset_delta = rr.varint(field::OFFSET_DELTA)?;
+        let key = rr.varint_bytes(field::KEY)?;
+        let value = rr.varint_bytes(field::VALUE)?;
+        let count = rr.varint_count(false, MIN_HEADER_LEN, field::HEADERS)?.unwrap_or(0);
+        let mut headers = Vec::new();
+        if count > 0 {
+            headers.reserve_exact(count);
+            for _ in 0..count {
+                let key = non_null_bytes(&mut rr, field::HEADER_KEY)?;
+                let value = rr.varint_bytes(field::HEADER_VALUE)?;
+                headers.push(Header { key, value });
+            }
+        }
+        rr.expect_end(field::RECORD)?;
+        Ok(Record { attributes, timestamp_delta, offset_delta, key, value, headers })
+    }
+
+    /// Size of the record body (everything after the length prefix).
+    pub fn body_len(&self) -> usize {
+        body_len(self.timestamp_delta, self.offset_delta, self.key.as_deref(), self.value.as_deref(), &self.headers)
+    }
+
+    /// Encoded size including the length prefix.
+    pub fn encoded_len(&self) -> usize {
+        let body = self.body_len();
+        varint_len(body as i32) + body
+    }
+}
+
+/// Size of a record body (after the length prefix) built from parts.
+#[inline]
+pub(crate) fn body_len(
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+) -> usize {
+    let mut n = 1 + varlong_len(timestamp_delta) + varint_len(offset_delta) + bytes_len(key) + bytes_len(value);
+    n += varint_len(headers.len() as i32);
+    for h in headers {
+        n += h.encoded_len();
+    }
+    n
+}
+
+/// Checks that every length of a record fits its varint prefix.
+#[inline]
+pub(crate) fn check_lengths(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> Result<(), EncodeError> {
+    const MAX: usize = i32::MAX as usize;
+    let too_long = |field: &'static str, length: usize| Err(EncodeError::TooLong { field, length });
+    if let Some(k) = key {
+        if k.len() > MAX {
+            return too_long(field::KEY, k.len());
+        }
+    }
+    if let Some(v) = value {
+        if v.len() > MAX {
+            return too_long(field::VALUE, v.len());
+        }
+    }
+    if headers.len() > MAX {
+        return too_long(field::HEADERS, headers.len());
+    }
+    for h in headers {
+        if h.key.len() > MAX {
+            return too_long(field::HEADER_KEY, h.key.len());
+        }
+        if let Some(v) = &h.value {
+            if v.len() > MAX {
+                return too_long(field::HEADER_VALUE, v.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a record (length prefix, then body of `body_len` bytes).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_record<B: BufMut>(
+    buf: &mut B,
+    body_len: usize,
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+) {
+    buf.put_varint(body_len as i32);
+    buf.put_i8(attributes);
+    buf.put_varlong(timestamp_delta);
+    buf.put_varint(offset_delta);
+    buf.put_varint_bytes(key);
+    buf.put_varint_bytes(value);
+    buf.put_varint(headers.len() as i32);
+    for h in headers {
+        buf.put_varint_bytes(Some(&h.key));
+        buf.put_varint_bytes(h.value.as_deref());
+    }
+}
