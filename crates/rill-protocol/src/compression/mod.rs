@@ -163,6 +163,8 @@ pub(crate) fn read_capped<R: Read>(
             }
             let grow = if buf.is_empty() { size_hint.max(256) } else { buf.len() };
             let new_len = buf.len().saturating_add(grow).min(hard);
+            // Exact, so the last step to `limit + 1` does not double the capacity.
+            buf.reserve_exact(new_len - buf.len());
             buf.resize(new_len, 0);
         }
         let dst = match buf.get_mut(filled..) {
