@@ -1,0 +1,246 @@
+//! Kafka's Java tools and the harness probe (`tests/kafka/src/main/java`).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::error::{Context, HarnessError, Result};
+use crate::kafka::client::ClientProperties;
+use crate::kafka::node::tool_jvm_options;
+use crate::kafka::provision::KafkaInstall;
+use crate::process::{self, Finished};
+
+/// Default limit for one tool JVM.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Runs Java main classes from the provisioned Kafka jars with the JVM
+/// settings a harness cluster needs (Kerberos configuration, OAuth URL allow-list, logging).
+#[derive(Debug)]
+pub struct JavaTools {
+    install: KafkaInstall,
+    jvm_options: Vec<String>,
+    /// Where client property files and tool inputs are written.
+    work_dir: PathBuf,
+    file_counter: AtomicU64,
+}
+
+/// The outcome of one probe case: connected (with the number of brokers
+/// seen) or failed with the Java exception.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeOutcome {
+    pub name: String,
+    pub result: std::result::Result<usize, ProbeFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeFailure {
+    /// Outermost exception class, e.g. `org.apache.kafka.common.errors.SaslAuthenticationException`.
+    pub exception: String,
+    /// Innermost cause class.
+    pub root_cause: String,
+    /// `Class: message <- Cause: message ...`
+    pub messages: String,
+}
+
+impl ProbeFailure {
+    /// True when the client was refused for its credentials or TLS identity
+    /// (as opposed to, say, a timeout or an unreachable broker).
+    pub fn is_authentication_failure(&self) -> bool {
+        let text = format!("{} {} {}", self.exception, self.root_cause, self.messages);
+        [
+            "AuthenticationException",
+            "SaslAuthenticationException",
+            "SslAuthenticationException",
+            "LoginException",
+            "SSLHandshakeException",
+            "IllegalSaslStateException",
+            "UnsupportedSaslMechanismException",
+        ]
+        .iter()
+        .any(|marker| text.contains(marker))
+    }
+}
+
+impl JavaTools {
+    pub fn new(install: KafkaInstall, common_jvm_options: Vec<String>, work_dir: PathBuf) -> Result<JavaTools> {
+        std::fs::create_dir_all(&work_dir).context(|| format!("creating {}", work_dir.display()))?;
+        let mut jvm_options = common_jvm_options;
+        if install.uses_log4j2() {
+            let config = work_dir.join("tools-log4j2.xml");
+            std::fs::write(&config, crate::kafka::config::tools_log4j2_xml())
+                .context(|| format!("writing {}", config.display()))?;
+            jvm_options.push(format!("-Dlog4j2.configurationFile={}", config.display()));
+        } else {
+            let config = work_dir.join("tools-log4j.properties");
+            std::fs::write(&config, crate::kafka::config::tools_log4j1_properties())
+                .context(|| format!("writing {}", config.display()))?;
+            jvm_options.push(format!("-Dlog4j.configuration=file:{}", config.display()));
+        }
+        Ok(JavaTools { install, jvm_options, work_dir, file_counter: AtomicU64::new(0) })
+    }
+
+    pub fn install(&self) -> &KafkaInstall {
+        &self.install
+    }
+
+    /// JVM options every client JVM needs for this cluster.
+    pub fn jvm_options(&self) -> &[String] {
+        &self.jvm_options
+    }
+
+    /// Writes `properties` to a fresh file under the work directory.
+    pub fn write_properties(&self, label: &str, properties: &ClientProperties) -> Result<PathBuf> {
+        let index = self.file_counter.fetch_add(1, Ordering::SeqCst);
+        let safe: String = label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let path = self.work_dir.join(format!("{index:04}-{safe}.properties"));
+        properties.write(&path)?;
+        Ok(path)
+    }
+
+    /// Writes an input file (e.g. a reassignment JSON) under the work directory.
+    pub fn write_file(&self, label: &str, contents: &str) -> Result<PathBuf> {
+        let index = self.file_counter.fetch_add(1, Ordering::SeqCst);
+        let path = self.work_dir.join(format!("{index:04}-{label}"));
+        std::fs::write(&path, contents).context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Runs `main_class` with `args`; an error only when the JVM could not run
+    /// or timed out (the exit status is in the result).
+    pub fn run(&self, main_class: &str, args: &[String], stdin: Option<&str>, timeout: Duration) -> Result<Finished> {
+        let mut command = self.install.java_command(&tool_jvm_options(&self.jvm_options), main_class);
+        command.args(args);
+        process::run_with_timeout(command, stdin, timeout).context(|| format!("running {main_class} {}", args.join(" ")))
+    }
+
+    /// Like [`JavaTools::run`] but a non-zero exit is an error naming the tool and its output.
+    pub fn run_ok(&self, main_class: &str, args: &[String], stdin: Option<&str>, timeout: Duration) -> Result<Finished> {
+        let finished = self.run(main_class, args, stdin, timeout)?;
+        if !finished.status.success() {
+            return Err(HarnessError::new(format!(
+                "{main_class} {} exited with {}:\nstdout: {}\nstderr: {}",
+                args.join(" "),
+                finished.status,
+                finished.stdout,
+                finished.stderr
+            )));
+        }
+        Ok(finished)
+    }
+
+    /// Checks every case in one JVM, in parallel: connect with the given
+    /// client properties and describe the cluster.
+    pub fn probe_connections(&self, cases: &[(String, ClientProperties)]) -> Result<Vec<ProbeOutcome>> {
+        let mut args = vec!["check".to_string()];
+        for (name, properties) in cases {
+            let mut properties = properties.clone();
+            properties.set("probe.name", name.clone());
+            args.push(self.write_properties(name, &properties)?.display().to_string());
+        }
+        let finished = self.run_ok("rill.probe.Probe", &args, None, TOOL_TIMEOUT)?;
+        let outcomes: Vec<ProbeOutcome> = finished.stdout.lines().filter_map(parse_probe_line).collect();
+        if outcomes.len() != cases.len() {
+            return Err(HarnessError::new(format!(
+                "probe reported {} results for {} cases:\nstdout: {}\nstderr: {}",
+                outcomes.len(),
+                cases.len(),
+                finished.stdout,
+                finished.stderr
+            )));
+        }
+        Ok(outcomes)
+    }
+
+    /// Runs a probe admin command (`create-topic`, `describe-topic`, `wait-brokers`).
+    pub fn probe_admin(&self, admin: &ClientProperties, command: &str, args: &[String]) -> Result<String> {
+        let properties = self.write_properties("admin", admin)?;
+        let mut all = vec![command.to_string(), properties.display().to_string()];
+        all.extend(args.iter().cloned());
+        Ok(self.run_ok("rill.probe.Probe", &all, None, TOOL_TIMEOUT)?.stdout)
+    }
+
+    /// Produces `records` (one per line) with `kafka-console-producer`.
+    pub fn console_produce(&self, client: &ClientProperties, topic: &str, records: &[&str]) -> Result<()> {
+        let bootstrap = client.get("bootstrap.servers").unwrap_or_default().to_string();
+        let config = self.write_properties("console-producer", client)?;
+        let input: String = records.iter().map(|record| format!("{record}\n")).collect();
+        self.run_ok(
+            "org.apache.kafka.tools.ConsoleProducer",
+            &[
+                "--bootstrap-server".into(),
+                bootstrap,
+                "--topic".into(),
+                topic.into(),
+                "--producer.config".into(),
+                config.display().to_string(),
+                "--request-required-acks".into(),
+                "all".into(),
+                "--sync".into(),
+            ],
+            Some(&input),
+            TOOL_TIMEOUT,
+        )
+        .map(|_| ())
+    }
+
+    /// Consumes `count` records from the beginning with `kafka-console-consumer`.
+    pub fn console_consume(&self, client: &ClientProperties, topic: &str, count: usize, timeout_ms: u64) -> Result<Vec<String>> {
+        let bootstrap = client.get("bootstrap.servers").unwrap_or_default().to_string();
+        let config = self.write_properties("console-consumer", client)?;
+        // Kafka 3.9 keeps the consumer in kafka-tools too, under the same class name.
+        let finished = self.run_ok(
+            "org.apache.kafka.tools.consumer.ConsoleConsumer",
+            &[
+                "--bootstrap-server".into(),
+                bootstrap,
+                "--topic".into(),
+                topic.into(),
+                "--consumer.config".into(),
+                config.display().to_string(),
+                "--from-beginning".into(),
+                "--max-messages".into(),
+                count.to_string(),
+                "--timeout-ms".into(),
+                timeout_ms.to_string(),
+            ],
+            None,
+            TOOL_TIMEOUT,
+        )?;
+        Ok(finished.stdout.lines().map(str::to_string).collect())
+    }
+}
+
+fn parse_probe_line(line: &str) -> Option<ProbeOutcome> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    match fields.as_slice() {
+        ["RESULT", name, "OK", nodes] => {
+            Some(ProbeOutcome { name: name.to_string(), result: Ok(nodes.parse().unwrap_or(0)) })
+        }
+        ["RESULT", name, "FAIL", exception, root_cause, messages @ ..] => Some(ProbeOutcome {
+            name: name.to_string(),
+            result: Err(ProbeFailure {
+                exception: exception.to_string(),
+                root_cause: root_cause.to_string(),
+                messages: messages.join(" "),
+            }),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_lines_parse() {
+        let ok = parse_probe_line("RESULT\tplain\tOK\t3").expect("ok line");
+        assert_eq!(ok.result, Ok(3));
+        let fail = parse_probe_line(
+            "RESULT\tbad\tFAIL\torg.apache.kafka.common.errors.SaslAuthenticationException\tx.Y\tSasl...: wrong",
+        )
+        .expect("fail line");
+        assert!(fail.result.expect_err("failure").is_authentication_failure());
+        assert!(parse_probe_line("noise").is_none());
+    }
+}

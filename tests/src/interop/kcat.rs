@@ -1,0 +1,1 @@
+//! kcat (librdkafka) runner. Filled in below.

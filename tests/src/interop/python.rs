@@ -1,0 +1,1 @@
+//! Python runner. Filled in below.

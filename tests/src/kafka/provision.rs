@@ -1,0 +1,81 @@
+//! Locating the Kafka jars that `tests/scripts/provision.sh` resolved from Maven Central.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::error::{HarnessError, Result};
+use crate::paths;
+
+/// The version the harness uses unless `RILL_KAFKA_VERSION` says otherwise.
+pub const DEFAULT_KAFKA_VERSION: &str = "4.3.1";
+
+/// One provisioned Kafka version: `target/kafka/<version>/libs/*.jar`.
+#[derive(Debug, Clone)]
+pub struct KafkaInstall {
+    pub version: String,
+    pub libs: PathBuf,
+    /// The `java` binary: `$RILL_JAVA`, else `$JAVA_HOME/bin/java`, else `java` on PATH.
+    pub java: PathBuf,
+}
+
+/// True when running under CI (`CI=true`): every failure to provision or start is fatal and loud.
+pub fn in_ci() -> bool {
+    std::env::var("CI").map(|value| value == "true" || value == "1").unwrap_or(false)
+}
+
+impl KafkaInstall {
+    /// The version selected by `RILL_KAFKA_VERSION` (default [`DEFAULT_KAFKA_VERSION`]).
+    pub fn from_env() -> Result<KafkaInstall> {
+        let version = std::env::var("RILL_KAFKA_VERSION").unwrap_or_else(|_| DEFAULT_KAFKA_VERSION.to_string());
+        KafkaInstall::locate(&version)
+    }
+
+    pub fn locate(version: &str) -> Result<KafkaInstall> {
+        let libs = paths::kafka_home(version).join("libs");
+        let needed = [format!("kafka_2.13-{version}.jar"), format!("kafka-tools-{version}.jar"), "rill-kafka-probe.jar".to_string()];
+        for jar in &needed {
+            if !libs.join(jar).is_file() {
+                return Err(HarnessError::new(format!(
+                    "Kafka {version} is not provisioned: {} is missing. Run `RILL_KAFKA_VERSION={version} bash \
+                     tests/scripts/provision.sh` first (it resolves Kafka from Maven Central into target/kafka/).",
+                    libs.join(jar).display()
+                )));
+            }
+        }
+        let java = if let Ok(java) = std::env::var("RILL_JAVA") {
+            PathBuf::from(java)
+        } else if let Ok(home) = std::env::var("JAVA_HOME") {
+            PathBuf::from(home).join("bin").join("java")
+        } else {
+            PathBuf::from("java")
+        };
+        if Command::new(&java).arg("-version").output().is_err() {
+            return Err(HarnessError::new(format!(
+                "cannot run `{}`: Kafka needs Java 17 or later (set RILL_JAVA or JAVA_HOME)",
+                java.display()
+            )));
+        }
+        Ok(KafkaInstall { version: version.to_string(), libs, java })
+    }
+
+    /// Kafka 4 logs through log4j2; 3.x through reload4j (log4j 1 configuration).
+    pub fn uses_log4j2(&self) -> bool {
+        self.major_version() >= 4
+    }
+
+    pub fn major_version(&self) -> u32 {
+        self.version.split('.').next().and_then(|major| major.parse().ok()).unwrap_or(0)
+    }
+
+    /// The JVM classpath: every provisioned jar.
+    pub fn classpath(&self) -> String {
+        format!("{}/*", self.libs.display())
+    }
+
+    /// `java <jvm_options> -cp libs/* <main_class>`, arguments still to add.
+    pub fn java_command(&self, jvm_options: &[String], main_class: &str) -> Command {
+        let mut command = Command::new(&self.java);
+        command.args(jvm_options).arg("-cp").arg(self.classpath()).arg(main_class);
+        command
+    }
+}

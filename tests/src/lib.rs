@@ -1,0 +1,48 @@
+//! Real Apache Kafka for rill's end-to-end tests.
+//!
+//! The harness starts KRaft clusters from jars resolved by
+//! `tests/scripts/provision.sh` (Maven Central, no Docker) and exposes one
+//! client listener per security setup:
+//!
+//! | listener         | protocol       | authentication                                   |
+//! |------------------|----------------|--------------------------------------------------|
+//! | `PLAINTEXT`      | PLAINTEXT      | none                                             |
+//! | `SSL`            | SSL            | server certificate only                          |
+//! | `MTLS`           | SSL            | `ssl.client.auth=required`                       |
+//! | `SASL_PLAINTEXT` | SASL_PLAINTEXT | PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI      |
+//! | `SASL_SSL`       | SASL_SSL       | the above plus OAUTHBEARER (JWKS-validated JWTs) |
+//!
+//! Supporting services live in the test process for as long as the cluster:
+//! a certificate authority ([`tls`]), an OAuth 2.0 token endpoint
+//! ([`oauth`]), an MIT Kerberos KDC ([`kerberos`]) and one toggleable TCP
+//! proxy per client listener ([`proxy`]) so tests can stop and start a
+//! listener. Interop runners for Kafka's Java tools, kcat and Python live in
+//! [`interop`].
+//!
+//! Typical use in an integration test:
+//!
+//! ```no_run
+//! use rill_e2e::{KafkaCluster, Listener};
+//! let cluster = KafkaCluster::single();
+//! let topic = cluster.unique_topic("produce-consume");
+//! let bootstrap = cluster.bootstrap(Listener::Plaintext);
+//! # let _ = (topic, bootstrap);
+//! ```
+
+pub mod error;
+pub mod interop;
+pub mod kafka;
+pub mod kerberos;
+pub mod oauth;
+pub mod paths;
+pub mod ports;
+pub mod process;
+pub mod proxy;
+pub mod secret;
+pub mod tls;
+
+pub use error::HarnessError;
+pub use kafka::cluster::{KafkaCluster, Topology};
+pub use kafka::listeners::{Listener, SaslMechanism};
+pub use kafka::client::{ClientAuth, ClientSettings, ClientProperties, Trust, ClientCert};
+pub use secret::Secret;

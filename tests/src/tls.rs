@@ -1,0 +1,222 @@
+//! Certificates for the SSL, MTLS and SASL_SSL listeners, generated per cluster.
+//!
+//! Two authorities: the harness CA, which signs the broker certificate (SAN
+//! `localhost` and `127.0.0.1`) and a client certificate for mTLS; and an
+//! unrelated "rogue" CA with its own client certificate, for the negative
+//! tests (untrusted broker, client certificate the broker must refuse).
+//! Everything is written as PEM (Kafka reads PEM key and trust stores), and the
+//! keystores also as PKCS#12 for clients that want that format.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+
+use crate::error::{Context, HarnessError, Result};
+use crate::secret::Secret;
+
+/// A certificate with its private key, as files.
+#[derive(Debug, Clone)]
+pub struct CertifiedKey {
+    /// The certificate alone (PEM).
+    pub cert_pem: PathBuf,
+    /// The unencrypted PKCS#8 private key (PEM).
+    pub key_pem: PathBuf,
+    /// Private key, certificate and issuing CA in one PEM file: the format of
+    /// Kafka's `ssl.keystore.type=PEM` with `ssl.keystore.location`.
+    pub keystore_pem: PathBuf,
+    /// The same key and chain as PKCS#12, protected by [`TlsMaterial::pkcs12_password`].
+    pub keystore_p12: PathBuf,
+}
+
+/// All TLS files of one cluster.
+#[derive(Debug, Clone)]
+pub struct TlsMaterial {
+    /// The harness CA certificate: the trust store clients need.
+    pub ca_cert_pem: PathBuf,
+    /// Broker certificate, SAN `localhost` and `127.0.0.1`.
+    pub broker: CertifiedKey,
+    /// Client certificate (CN `rill-client`) accepted by the MTLS listener.
+    pub client: CertifiedKey,
+    /// A CA the brokers do not know; trusting only it must make clients refuse the broker.
+    pub rogue_ca_cert_pem: PathBuf,
+    /// A client certificate signed by the rogue CA; the MTLS listener must refuse it.
+    pub rogue_client: CertifiedKey,
+    /// Password of every `.p12` file.
+    pub pkcs12_password: Secret,
+}
+
+struct Authority {
+    key: KeyPair,
+    cert: rcgen::Certificate,
+    cert_pem: PathBuf,
+}
+
+impl TlsMaterial {
+    /// Generates a fresh CA, broker and client certificates under `dir`.
+    pub fn generate(dir: &Path) -> Result<TlsMaterial> {
+        std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+        let pkcs12_password = Secret::new("rill-test-store");
+        let ca = authority(dir, "ca", "rill test CA")?;
+        let rogue_ca = authority(dir, "rogue-ca", "rogue CA unknown to the brokers")?;
+        let broker = leaf(
+            dir,
+            "broker",
+            "localhost",
+            &["localhost", "127.0.0.1"],
+            &[ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+            &ca,
+            &pkcs12_password,
+        )?;
+        let client = leaf(
+            dir,
+            "client",
+            "rill-client",
+            &[],
+            &[ExtendedKeyUsagePurpose::ClientAuth],
+            &ca,
+            &pkcs12_password,
+        )?;
+        let rogue_client = leaf(
+            dir,
+            "rogue-client",
+            "rill-client",
+            &[],
+            &[ExtendedKeyUsagePurpose::ClientAuth],
+            &rogue_ca,
+            &pkcs12_password,
+        )?;
+        Ok(TlsMaterial {
+            ca_cert_pem: ca.cert_pem,
+            broker,
+            client,
+            rogue_ca_cert_pem: rogue_ca.cert_pem,
+            rogue_client,
+            pkcs12_password,
+        })
+    }
+}
+
+fn authority(dir: &Path, file_stem: &str, common_name: &str) -> Result<Authority> {
+    let key = KeyPair::generate().context(|| format!("generating the {common_name} key"))?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name(common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let cert = params.self_signed(&key).context(|| format!("self-signing {common_name}"))?;
+    let cert_pem = dir.join(format!("{file_stem}.pem"));
+    write(&cert_pem, &cert.pem())?;
+    Ok(Authority { key, cert, cert_pem })
+}
+
+fn leaf(
+    dir: &Path,
+    file_stem: &str,
+    common_name: &str,
+    subject_alt_names: &[&str],
+    usages: &[ExtendedKeyUsagePurpose],
+    issuer: &Authority,
+    pkcs12_password: &Secret,
+) -> Result<CertifiedKey> {
+    let key = KeyPair::generate().context(|| format!("generating the {file_stem} key"))?;
+    let sans: Vec<String> = subject_alt_names.iter().map(|s| s.to_string()).collect();
+    let mut params =
+        CertificateParams::new(sans).context(|| format!("subject alternative names for {file_stem}"))?;
+    params.distinguished_name = name(common_name);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = usages.to_vec();
+    let cert = params
+        .signed_by(&key, &issuer.cert, &issuer.key)
+        .context(|| format!("signing the {file_stem} certificate"))?;
+    let cert_pem = dir.join(format!("{file_stem}.pem"));
+    let key_pem = dir.join(format!("{file_stem}.key"));
+    let keystore_pem = dir.join(format!("{file_stem}-keystore.pem"));
+    let keystore_p12 = dir.join(format!("{file_stem}.p12"));
+    write(&cert_pem, &cert.pem())?;
+    write(&key_pem, &key.serialize_pem())?;
+    write(&keystore_pem, &format!("{}{}{}", key.serialize_pem(), cert.pem(), issuer.cert.pem()))?;
+    export_pkcs12(&cert_pem, &key_pem, &issuer.cert_pem, &keystore_p12, file_stem, pkcs12_password)?;
+    Ok(CertifiedKey { cert_pem, key_pem, keystore_pem, keystore_p12 })
+}
+
+fn name(common_name: &str) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, "rill tests");
+    name.push(DnType::CommonName, common_name);
+    name
+}
+
+fn write(path: &Path, contents: &str) -> Result<()> {
+    std::fs::write(path, contents).context(|| format!("writing {}", path.display()))
+}
+
+/// PKCS#12 through the openssl CLI: rcgen has no PKCS#12 writer and this runs
+/// once per cluster.
+fn export_pkcs12(cert: &Path, key: &Path, ca: &Path, out: &Path, alias: &str, password: &Secret) -> Result<()> {
+    let output = Command::new("openssl")
+        .args(["pkcs12", "-export", "-name", alias, "-passout"])
+        .arg(format!("pass:{}", password.expose()))
+        .arg("-in")
+        .arg(cert)
+        .arg("-inkey")
+        .arg(key)
+        .arg("-certfile")
+        .arg(ca)
+        .arg("-out")
+        .arg(out)
+        .output()
+        .context(|| "running openssl pkcs12 -export (install openssl: tests/scripts/provision.sh)".to_string())?;
+    if !output.status.success() {
+        return Err(HarnessError::new(format!(
+            "openssl pkcs12 -export for {} failed: {}",
+            out.display(),
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_certificate_chains_to_the_ca_and_names_localhost() {
+        let dir = crate::paths::target_dir().join("rill-e2e-unit").join(format!("tls-{}", std::process::id()));
+        let tls = TlsMaterial::generate(&dir).expect("generate TLS material");
+        let verify = |ca: &Path, cert: &Path| {
+            Command::new("openssl")
+                .arg("verify")
+                .arg("-CAfile")
+                .arg(ca)
+                .arg(cert)
+                .output()
+                .expect("run openssl verify")
+                .status
+                .success()
+        };
+        assert!(verify(&tls.ca_cert_pem, &tls.broker.cert_pem));
+        assert!(verify(&tls.ca_cert_pem, &tls.client.cert_pem));
+        assert!(!verify(&tls.ca_cert_pem, &tls.rogue_client.cert_pem), "rogue client must not chain to the CA");
+        let text = Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(&tls.broker.cert_pem)
+            .output()
+            .expect("openssl x509");
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains("DNS:localhost"), "{text}");
+        assert!(text.contains("IP Address:127.0.0.1"), "{text}");
+        let p12 = Command::new("openssl")
+            .args(["pkcs12", "-noout", "-passin"])
+            .arg(format!("pass:{}", tls.pkcs12_password.expose()))
+            .arg("-in")
+            .arg(&tls.client.keystore_p12)
+            .output()
+            .expect("openssl pkcs12");
+        assert!(p12.status.success(), "{}", String::from_utf8_lossy(&p12.stderr));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
