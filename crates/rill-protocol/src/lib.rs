@@ -15,13 +15,18 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
+pub mod api_key;
 pub mod codec;
 pub mod compression;
 pub mod error;
 pub mod error_code;
 pub mod records;
 pub mod frame;
+pub mod message;
+pub mod messages;
 
 pub use codec::{Reader, Uuid};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use error_code::ErrorCode;
+pub use api_key::ApiKey;
+pub use message::{Message, Request, Response, VersionRange};
