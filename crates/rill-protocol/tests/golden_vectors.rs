@@ -19,11 +19,10 @@ mod values;
 
 use std::collections::BTreeSet;
 
-use bytes::{Bytes, BytesMut};
-use expected_records::{ExpectedBatch, ExpectedVector};
+use bytes::BytesMut;
+use expected_records::{rill_write, ExpectedBatch};
 use rill_protocol::compression::Compression;
-use rill_protocol::records::legacy::{encode_message_set, LegacyMessage};
-use rill_protocol::records::{DecodeOptions, RecordBatch, RecordBatchBuilder, TimestampType};
+use rill_protocol::records::{DecodeOptions, RecordBatch, TimestampType};
 use values::{golden, manifest};
 
 fn report(what: &str, failures: Vec<String>, total: usize) {
@@ -130,39 +129,6 @@ pub fn compare_batches(got: &[RecordBatch], want: &[ExpectedBatch]) -> Result<()
         }
     }
     Ok(())
-}
-
-/// Writes the expected batches with rill: the magic-2 builder, or the legacy
-/// message set encoder for magic 0/1 (one call per Java "batch": an uncompressed
-/// legacy message, or one compressed wrapper).
-pub fn rill_write(v: &ExpectedVector) -> Result<Bytes, String> {
-    let mut out = BytesMut::new();
-    for b in &v.batches {
-        if b.magic >= 2 {
-            let mut builder = RecordBatchBuilder::with_buffer(std::mem::take(&mut out), b.base_offset)
-                .compression(b.codec)
-                .transactional(b.transactional)
-                .control(b.control)
-                .producer(b.producer_id, b.producer_epoch, b.base_sequence)
-                .partition_leader_epoch(b.partition_leader_epoch);
-            for r in &b.records {
-                builder
-                    .append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &r.headers)
-                    .map_err(|e| format!("rill cannot append a record: {e}"))?;
-            }
-            out = builder.finish().map_err(|e| format!("rill cannot finish the batch: {e}"))?;
-        } else {
-            let messages: Vec<LegacyMessage> = b
-                .records
-                .iter()
-                .map(|r| LegacyMessage { timestamp: r.timestamp, key: r.key.clone(), value: r.value.clone() })
-                .collect();
-            let first = b.records[0].offset;
-            encode_message_set(&mut out, b.magic, b.codec, TimestampType::CreateTime, first, &messages)
-                .map_err(|e| format!("rill cannot write the magic {} message set: {e}", b.magic))?;
-        }
-    }
-    Ok(out.freeze())
 }
 
 #[test]

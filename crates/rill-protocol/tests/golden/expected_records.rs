@@ -2,9 +2,10 @@
 //! `tests/golden/records.txt` (written by the Java program next to the batches).
 #![allow(dead_code, clippy::all)]
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rill_protocol::compression::Compression;
-use rill_protocol::records::Header;
+use rill_protocol::records::legacy::{encode_message_set, LegacyMessage};
+use rill_protocol::records::{ControlRecordType, EndTxnMarker, Header, RecordBatchBuilder, TimestampType};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpectedRecord {
@@ -141,4 +142,47 @@ pub fn load() -> Vec<ExpectedVector> {
     let path = crate::values::golden_dir().join("records.txt");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     parse(&text)
+}
+
+/// Writes the expected batches with rill: the magic-2 builder, or the legacy
+/// message set encoder for magic 0/1 (one call per Java "batch": an uncompressed
+/// legacy message, or one compressed wrapper).
+pub fn rill_write(v: &ExpectedVector) -> Result<Bytes, String> {
+    let mut out = BytesMut::new();
+    for b in &v.batches {
+        if b.magic >= 2 {
+            let mut builder = RecordBatchBuilder::with_buffer(std::mem::take(&mut out), b.base_offset)
+                .compression(b.codec)
+                .transactional(b.transactional)
+                .control(b.control)
+                .producer(b.producer_id, b.producer_epoch, b.base_sequence)
+                .partition_leader_epoch(b.partition_leader_epoch);
+            for r in &b.records {
+                let (key, value) = if b.control { control_record(r)? } else { (r.key.clone(), r.value.clone()) };
+                builder
+                    .append(r.timestamp, key.as_deref(), value.as_deref(), &r.headers)
+                    .map_err(|e| format!("rill cannot append a record: {e}"))?;
+            }
+            out = builder.finish().map_err(|e| format!("rill cannot finish the batch: {e}"))?;
+        } else {
+            let messages: Vec<LegacyMessage> = b
+                .records
+                .iter()
+                .map(|r| LegacyMessage { timestamp: r.timestamp, key: r.key.clone(), value: r.value.clone() })
+                .collect();
+            let first = b.records[0].offset;
+            encode_message_set(&mut out, b.magic, b.codec, TimestampType::CreateTime, first, &messages)
+                .map_err(|e| format!("rill cannot write the magic {} message set: {e}", b.magic))?;
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// The key and value of a transaction marker, written by rill's control record API
+/// (only the marker type and coordinator epoch are taken from Java's record).
+fn control_record(r: &ExpectedRecord) -> Result<(Option<Bytes>, Option<Bytes>), String> {
+    let (_, kind) = ControlRecordType::parse_key(r.key.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
+    let marker = EndTxnMarker::parse(r.value.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
+    let value = EndTxnMarker { version: 0, coordinator_epoch: marker.coordinator_epoch }.value_bytes();
+    Ok((Some(kind.key_bytes()), Some(value)))
 }
