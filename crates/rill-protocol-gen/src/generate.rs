@@ -573,6 +573,7 @@ impl<'a> Gen<'a> {
             out,
             "    fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, _field: &'static str) -> Result<(), EncodeError> {{"
         );
+        let mut blocks = Vec::new();
         for (fi, f) in &infos {
             let stmt = if !fi.optional || none(&fi.regular.minus(&fi.nullable)) {
                 format!("self.{}.enc(buf, version, {}, {:?})?;", fi.ident, fi.flex_expr, fi.path)
@@ -587,34 +588,18 @@ impl<'a> Gen<'a> {
             };
             let reg = fi.regular.cond_within(u);
             let check = !f.ignorable && !all(&fi.present);
-            let err = format!("return Err(s::not_in_version({:?}, version));", fi.path);
-            let nd = self.non_default(fi, "self");
-            match reg.as_str() {
-                "true" => {
-                    let _ = writeln!(out, "        {stmt}");
-                }
-                "false" => {
-                    if check {
-                        let pc = fi.present.cond_within(u);
-                        if pc == "false" {
-                            let _ = writeln!(out, "        if {nd} {{\n            {err}\n        }}");
-                        } else {
-                            let _ = writeln!(out, "        if !({pc}) && {nd} {{\n            {err}\n        }}");
-                        }
-                    }
-                }
-                _ => {
-                    if check && fi.present.and(u) == fi.regular.and(u) {
-                        let _ = writeln!(out, "        if {reg} {{\n            {stmt}\n        }} else if {nd} {{\n            {err}\n        }}");
-                    } else {
-                        let _ = writeln!(out, "        if {reg} {{\n            {stmt}\n        }}");
-                        if check {
-                            let _ = writeln!(out, "        if !({}) && {nd} {{\n            {err}\n        }}", fi.present.cond_within(u));
-                        }
-                    }
+            let err = format!("if {} {{\n    return Err(s::not_in_version({:?}, version));\n}}", self.non_default(fi, "self"), fi.path);
+            if check && fi.present.and(u) == fi.regular.and(u) {
+                blocks.push(Block { cond: reg, body: vec![stmt], otherwise: vec![err] });
+            } else {
+                blocks.push(Block::new(reg, stmt));
+                if check {
+                    let pc = fi.present.cond_within(u);
+                    blocks.push(Block { cond: pc, body: vec![], otherwise: vec![err] });
                 }
             }
         }
+        emit_blocks(out, blocks);
         let unknown_err = format!(
             "return Err(s::not_in_version({:?}, version));",
             format!("{}.unknown_tagged_fields", def.path)
@@ -652,6 +637,7 @@ impl<'a> Gen<'a> {
             "    fn enc_len(&self, version: i16, flex: bool, _field: &'static str) -> Result<usize, EncodeError> {{"
         );
         let _ = writeln!(out, "        let mut n = 0;");
+        let mut blocks = Vec::new();
         for (fi, _) in &infos {
             let stmt = if !fi.optional || none(&fi.regular.minus(&fi.nullable)) {
                 format!("n += self.{}.enc_len(version, {}, {:?})?;", fi.ident, fi.flex_expr, fi.path)
@@ -664,16 +650,9 @@ impl<'a> Gen<'a> {
                     fi.path
                 )
             };
-            match fi.regular.cond_within(u).as_str() {
-                "true" => {
-                    let _ = writeln!(out, "        {stmt}");
-                }
-                "false" => {}
-                c => {
-                    let _ = writeln!(out, "        if {c} {{\n            {stmt}\n        }}");
-                }
-            }
+            blocks.push(Block::new(fi.regular.cond_within(u), stmt));
         }
+        emit_blocks(out, blocks);
         if can_flex {
             let _ = writeln!(out, "        if flex {{");
             for (t, fi) in &tagged {
@@ -704,6 +683,7 @@ impl<'a> Gen<'a> {
             "    fn dec(r: &mut Reader<'_>, version: i16, flex: bool, _field: &'static str) -> Result<Self, DecodeError> {{"
         );
         let _ = writeln!(out, "        let mut this = Self::default();");
+        let mut blocks = Vec::new();
         for (fi, _) in &infos {
             let stmt = if !fi.optional || none(&fi.regular.minus(&fi.nullable)) {
                 format!("this.{} = Codec::dec(r, version, {}, {:?})?;", fi.ident, fi.flex_expr, fi.path)
@@ -716,16 +696,9 @@ impl<'a> Gen<'a> {
                     fi.path
                 )
             };
-            match fi.regular.cond_within(u).as_str() {
-                "true" => {
-                    let _ = writeln!(out, "        {stmt}");
-                }
-                "false" => {}
-                c => {
-                    let _ = writeln!(out, "        if {c} {{\n            {stmt}\n        }}");
-                }
-            }
+            blocks.push(Block::new(fi.regular.cond_within(u), stmt));
         }
+        emit_blocks(out, blocks);
         if can_flex {
             let _ = writeln!(out, "        if flex {{");
             let tpath = format!("{}.tagged_fields", def.path);
@@ -792,6 +765,7 @@ impl<'a> Gen<'a> {
         let _ = writeln!(out, "impl s::Random for {} {{", def.name);
         let _ = writeln!(out, "    fn random(g: &mut s::Gen, version: i16, flex: bool) -> Self {{");
         let _ = writeln!(out, "        let mut this = Self::default();");
+        let mut blocks = Vec::new();
         for (fi, _) in &infos {
             let val = if fi.optional {
                 let nc = fi.nullable.cond_within(u);
@@ -803,16 +777,9 @@ impl<'a> Gen<'a> {
             } else {
                 format!("s::Random::random(g, version, {})", fi.flex_expr)
             };
-            match fi.present.cond_within(u).as_str() {
-                "true" => {
-                    let _ = writeln!(out, "        this.{} = {val};", fi.ident);
-                }
-                "false" => {}
-                c => {
-                    let _ = writeln!(out, "        if {c} {{\n            this.{} = {val};\n        }}", fi.ident);
-                }
-            }
+            blocks.push(Block::new(fi.present.cond_within(u), format!("this.{} = {val};", fi.ident)));
         }
+        emit_blocks(out, blocks);
         if can_flex {
             let _ = writeln!(out, "        if flex {{\n            this.unknown_tagged_fields = g.unknown_tags();\n        }}");
         }
@@ -873,6 +840,56 @@ impl<'a> Gen<'a> {
         );
         let _ = writeln!(out, "        crate::message::arbitrary::strategy(version)\n    }}\n}}");
         Ok(out)
+    }
+}
+
+/// Statements run when `cond` holds (`otherwise` when it does not).
+struct Block {
+    cond: String,
+    body: Vec<String>,
+    otherwise: Vec<String>,
+}
+
+impl Block {
+    fn new(cond: String, stmt: String) -> Block {
+        Block { cond, body: vec![stmt], otherwise: Vec::new() }
+    }
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+/// Writes blocks at function-body indent, merging neighbours with the same condition.
+fn emit_blocks(out: &mut String, blocks: Vec<Block>) {
+    let mut merged: Vec<Block> = Vec::new();
+    for b in blocks {
+        match merged.last_mut() {
+            Some(last) if last.cond == b.cond => {
+                last.body.extend(b.body);
+                last.otherwise.extend(b.otherwise);
+            }
+            _ => merged.push(b),
+        }
+    }
+    const I: &str = "        ";
+    const II: &str = "            ";
+    for b in merged {
+        let body: String = b.body.iter().map(|s| indent(s, II)).collect();
+        let other: String = b.otherwise.iter().map(|s| indent(s, II)).collect();
+        match b.cond.as_str() {
+            "true" => out.push_str(&b.body.iter().map(|s| indent(s, I)).collect::<String>()),
+            "false" => out.push_str(&b.otherwise.iter().map(|s| indent(s, I)).collect::<String>()),
+            c => {
+                if b.body.is_empty() {
+                    let _ = write!(out, "{I}if !({c}) {{\n{other}{I}}}\n");
+                } else if b.otherwise.is_empty() {
+                    let _ = write!(out, "{I}if {c} {{\n{body}{I}}}\n");
+                } else {
+                    let _ = write!(out, "{I}if {c} {{\n{body}{I}}} else {{\n{other}{I}}}\n");
+                }
+            }
+        }
     }
 }
 

@@ -31,28 +31,29 @@ impl Codec for AddPartitionsToTxnRequest {
     fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, _field: &'static str) -> Result<(), EncodeError> {
         if version >= 4 {
             self.transactions.enc(buf, version, flex, "AddPartitionsToTxnRequest.transactions")?;
-        } else if !self.transactions.is_empty() {
-            return Err(s::not_in_version("AddPartitionsToTxnRequest.transactions", version));
+        } else {
+            if !self.transactions.is_empty() {
+                return Err(s::not_in_version("AddPartitionsToTxnRequest.transactions", version));
+            }
         }
         if version <= 3 {
             self.v3_and_below_transactional_id.enc(buf, version, flex, "AddPartitionsToTxnRequest.v3_and_below_transactional_id")?;
-        } else if !self.v3_and_below_transactional_id.is_empty() {
-            return Err(s::not_in_version("AddPartitionsToTxnRequest.v3_and_below_transactional_id", version));
-        }
-        if version <= 3 {
             self.v3_and_below_producer_id.enc(buf, version, flex, "AddPartitionsToTxnRequest.v3_and_below_producer_id")?;
-        } else if self.v3_and_below_producer_id != 0 {
-            return Err(s::not_in_version("AddPartitionsToTxnRequest.v3_and_below_producer_id", version));
-        }
-        if version <= 3 {
             self.v3_and_below_producer_epoch.enc(buf, version, flex, "AddPartitionsToTxnRequest.v3_and_below_producer_epoch")?;
-        } else if self.v3_and_below_producer_epoch != 0 {
-            return Err(s::not_in_version("AddPartitionsToTxnRequest.v3_and_below_producer_epoch", version));
-        }
-        if version <= 3 {
             self.v3_and_below_topics.enc(buf, version, flex, "AddPartitionsToTxnRequest.v3_and_below_topics")?;
-        } else if !self.v3_and_below_topics.is_empty() {
-            return Err(s::not_in_version("AddPartitionsToTxnRequest.v3_and_below_topics", version));
+        } else {
+            if !self.v3_and_below_transactional_id.is_empty() {
+                return Err(s::not_in_version("AddPartitionsToTxnRequest.v3_and_below_transactional_id", version));
+            }
+            if self.v3_and_below_producer_id != 0 {
+                return Err(s::not_in_version("AddPartitionsToTxnRequest.v3_and_below_producer_id", version));
+            }
+            if self.v3_and_below_producer_epoch != 0 {
+                return Err(s::not_in_version("AddPartitionsToTxnRequest.v3_and_below_producer_epoch", version));
+            }
+            if !self.v3_and_below_topics.is_empty() {
+                return Err(s::not_in_version("AddPartitionsToTxnRequest.v3_and_below_topics", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);
@@ -70,14 +71,8 @@ impl Codec for AddPartitionsToTxnRequest {
         }
         if version <= 3 {
             n += self.v3_and_below_transactional_id.enc_len(version, flex, "AddPartitionsToTxnRequest.v3_and_below_transactional_id")?;
-        }
-        if version <= 3 {
             n += self.v3_and_below_producer_id.enc_len(version, flex, "AddPartitionsToTxnRequest.v3_and_below_producer_id")?;
-        }
-        if version <= 3 {
             n += self.v3_and_below_producer_epoch.enc_len(version, flex, "AddPartitionsToTxnRequest.v3_and_below_producer_epoch")?;
-        }
-        if version <= 3 {
             n += self.v3_and_below_topics.enc_len(version, flex, "AddPartitionsToTxnRequest.v3_and_below_topics")?;
         }
         if flex {
@@ -93,14 +88,8 @@ impl Codec for AddPartitionsToTxnRequest {
         }
         if version <= 3 {
             this.v3_and_below_transactional_id = Codec::dec(r, version, flex, "AddPartitionsToTxnRequest.v3_and_below_transactional_id")?;
-        }
-        if version <= 3 {
             this.v3_and_below_producer_id = Codec::dec(r, version, flex, "AddPartitionsToTxnRequest.v3_and_below_producer_id")?;
-        }
-        if version <= 3 {
             this.v3_and_below_producer_epoch = Codec::dec(r, version, flex, "AddPartitionsToTxnRequest.v3_and_below_producer_epoch")?;
-        }
-        if version <= 3 {
             this.v3_and_below_topics = Codec::dec(r, version, flex, "AddPartitionsToTxnRequest.v3_and_below_topics")?;
         }
         if flex {
@@ -127,14 +116,8 @@ impl s::Random for AddPartitionsToTxnRequest {
         }
         if version <= 3 {
             this.v3_and_below_transactional_id = s::Random::random(g, version, flex);
-        }
-        if version <= 3 {
             this.v3_and_below_producer_id = s::Random::random(g, version, flex);
-        }
-        if version <= 3 {
             this.v3_and_below_producer_epoch = s::Random::random(g, version, flex);
-        }
-        if version <= 3 {
             this.v3_and_below_topics = s::Random::random(g, version, flex);
         }
         if flex {

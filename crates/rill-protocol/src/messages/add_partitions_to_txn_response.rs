@@ -30,16 +30,18 @@ impl Codec for AddPartitionsToTxnResponse {
         self.throttle_time_ms.enc(buf, version, flex, "AddPartitionsToTxnResponse.throttle_time_ms")?;
         if version >= 4 {
             self.error_code.enc(buf, version, flex, "AddPartitionsToTxnResponse.error_code")?;
-        }
-        if version >= 4 {
             self.results_by_transaction.enc(buf, version, flex, "AddPartitionsToTxnResponse.results_by_transaction")?;
-        } else if !self.results_by_transaction.is_empty() {
-            return Err(s::not_in_version("AddPartitionsToTxnResponse.results_by_transaction", version));
+        } else {
+            if !self.results_by_transaction.is_empty() {
+                return Err(s::not_in_version("AddPartitionsToTxnResponse.results_by_transaction", version));
+            }
         }
         if version <= 3 {
             self.results_by_topic_v3_and_below.enc(buf, version, flex, "AddPartitionsToTxnResponse.results_by_topic_v3_and_below")?;
-        } else if !self.results_by_topic_v3_and_below.is_empty() {
-            return Err(s::not_in_version("AddPartitionsToTxnResponse.results_by_topic_v3_and_below", version));
+        } else {
+            if !self.results_by_topic_v3_and_below.is_empty() {
+                return Err(s::not_in_version("AddPartitionsToTxnResponse.results_by_topic_v3_and_below", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);
@@ -55,8 +57,6 @@ impl Codec for AddPartitionsToTxnResponse {
         n += self.throttle_time_ms.enc_len(version, flex, "AddPartitionsToTxnResponse.throttle_time_ms")?;
         if version >= 4 {
             n += self.error_code.enc_len(version, flex, "AddPartitionsToTxnResponse.error_code")?;
-        }
-        if version >= 4 {
             n += self.results_by_transaction.enc_len(version, flex, "AddPartitionsToTxnResponse.results_by_transaction")?;
         }
         if version <= 3 {
@@ -73,8 +73,6 @@ impl Codec for AddPartitionsToTxnResponse {
         this.throttle_time_ms = Codec::dec(r, version, flex, "AddPartitionsToTxnResponse.throttle_time_ms")?;
         if version >= 4 {
             this.error_code = Codec::dec(r, version, flex, "AddPartitionsToTxnResponse.error_code")?;
-        }
-        if version >= 4 {
             this.results_by_transaction = Codec::dec(r, version, flex, "AddPartitionsToTxnResponse.results_by_transaction")?;
         }
         if version <= 3 {
@@ -102,8 +100,6 @@ impl s::Random for AddPartitionsToTxnResponse {
         this.throttle_time_ms = s::Random::random(g, version, flex);
         if version >= 4 {
             this.error_code = s::Random::random(g, version, flex);
-        }
-        if version >= 4 {
             this.results_by_transaction = s::Random::random(g, version, flex);
         }
         if version <= 3 {

@@ -25,8 +25,6 @@ impl Codec for ApiVersionsRequest {
     fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, _field: &'static str) -> Result<(), EncodeError> {
         if version >= 3 {
             self.client_software_name.enc(buf, version, flex, "ApiVersionsRequest.client_software_name")?;
-        }
-        if version >= 3 {
             self.client_software_version.enc(buf, version, flex, "ApiVersionsRequest.client_software_version")?;
         }
         if flex {
@@ -42,8 +40,6 @@ impl Codec for ApiVersionsRequest {
         let mut n = 0;
         if version >= 3 {
             n += self.client_software_name.enc_len(version, flex, "ApiVersionsRequest.client_software_name")?;
-        }
-        if version >= 3 {
             n += self.client_software_version.enc_len(version, flex, "ApiVersionsRequest.client_software_version")?;
         }
         if flex {
@@ -56,8 +52,6 @@ impl Codec for ApiVersionsRequest {
         let mut this = Self::default();
         if version >= 3 {
             this.client_software_name = Codec::dec(r, version, flex, "ApiVersionsRequest.client_software_name")?;
-        }
-        if version >= 3 {
             this.client_software_version = Codec::dec(r, version, flex, "ApiVersionsRequest.client_software_version")?;
         }
         if flex {
@@ -80,8 +74,6 @@ impl s::Random for ApiVersionsRequest {
         let mut this = Self::default();
         if version >= 3 {
             this.client_software_name = s::Random::random(g, version, flex);
-        }
-        if version >= 3 {
             this.client_software_version = s::Random::random(g, version, flex);
         }
         if flex {

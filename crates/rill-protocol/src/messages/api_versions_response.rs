@@ -149,14 +149,8 @@ impl s::Random for ApiVersionsResponse {
         }
         if version >= 3 {
             this.supported_features = s::Random::random(g, version, flex);
-        }
-        if version >= 3 {
             this.finalized_features_epoch = s::Random::random(g, version, flex);
-        }
-        if version >= 3 {
             this.finalized_features = s::Random::random(g, version, flex);
-        }
-        if version >= 3 {
             this.zk_migration_ready = s::Random::random(g, version, flex);
         }
         if flex {

@@ -66,8 +66,10 @@ impl Codec for ConsumerGroupHeartbeatRequest {
         self.subscribed_topic_names.enc(buf, version, flex, "ConsumerGroupHeartbeatRequest.subscribed_topic_names")?;
         if version >= 1 {
             self.subscribed_topic_regex.enc(buf, version, flex, "ConsumerGroupHeartbeatRequest.subscribed_topic_regex")?;
-        } else if self.subscribed_topic_regex.is_some() {
-            return Err(s::not_in_version("ConsumerGroupHeartbeatRequest.subscribed_topic_regex", version));
+        } else {
+            if self.subscribed_topic_regex.is_some() {
+                return Err(s::not_in_version("ConsumerGroupHeartbeatRequest.subscribed_topic_regex", version));
+            }
         }
         self.server_assignor.enc(buf, version, flex, "ConsumerGroupHeartbeatRequest.server_assignor")?;
         self.topic_partitions.enc(buf, version, flex, "ConsumerGroupHeartbeatRequest.topic_partitions")?;

@@ -40,8 +40,10 @@ impl Codec for CreateTopicsRequest {
         self.timeout_ms.enc(buf, version, flex, "CreateTopicsRequest.timeout_ms")?;
         if version >= 1 {
             self.validate_only.enc(buf, version, flex, "CreateTopicsRequest.validate_only")?;
-        } else if self.validate_only {
-            return Err(s::not_in_version("CreateTopicsRequest.validate_only", version));
+        } else {
+            if self.validate_only {
+                return Err(s::not_in_version("CreateTopicsRequest.validate_only", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

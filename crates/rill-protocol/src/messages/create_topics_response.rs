@@ -135,11 +135,7 @@ impl Codec for CreatableTopicResult {
         }
         if version >= 5 {
             self.num_partitions.enc(buf, version, flex, "CreateTopicsResponse.topics.num_partitions")?;
-        }
-        if version >= 5 {
             self.replication_factor.enc(buf, version, flex, "CreateTopicsResponse.topics.replication_factor")?;
-        }
-        if version >= 5 {
             self.configs.enc(buf, version, flex, "CreateTopicsResponse.topics.configs")?;
         }
         if flex {
@@ -167,11 +163,7 @@ impl Codec for CreatableTopicResult {
         }
         if version >= 5 {
             n += self.num_partitions.enc_len(version, flex, "CreateTopicsResponse.topics.num_partitions")?;
-        }
-        if version >= 5 {
             n += self.replication_factor.enc_len(version, flex, "CreateTopicsResponse.topics.replication_factor")?;
-        }
-        if version >= 5 {
             n += self.configs.enc_len(version, flex, "CreateTopicsResponse.topics.configs")?;
         }
         if flex {
@@ -196,11 +188,7 @@ impl Codec for CreatableTopicResult {
         }
         if version >= 5 {
             this.num_partitions = Codec::dec(r, version, flex, "CreateTopicsResponse.topics.num_partitions")?;
-        }
-        if version >= 5 {
             this.replication_factor = Codec::dec(r, version, flex, "CreateTopicsResponse.topics.replication_factor")?;
-        }
-        if version >= 5 {
             this.configs = Codec::dec(r, version, flex, "CreateTopicsResponse.topics.configs")?;
         }
         if flex {
@@ -239,14 +227,8 @@ impl s::Random for CreatableTopicResult {
         }
         if version >= 5 {
             this.topic_config_error_code = s::Random::random(g, version, flex);
-        }
-        if version >= 5 {
             this.num_partitions = s::Random::random(g, version, flex);
-        }
-        if version >= 5 {
             this.replication_factor = s::Random::random(g, version, flex);
-        }
-        if version >= 5 {
             this.configs = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
         }
         if flex {

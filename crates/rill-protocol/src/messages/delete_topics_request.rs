@@ -27,8 +27,10 @@ impl Codec for DeleteTopicsRequest {
     fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, _field: &'static str) -> Result<(), EncodeError> {
         if version >= 6 {
             self.topics.enc(buf, version, flex, "DeleteTopicsRequest.topics")?;
-        } else if !self.topics.is_empty() {
-            return Err(s::not_in_version("DeleteTopicsRequest.topics", version));
+        } else {
+            if !self.topics.is_empty() {
+                return Err(s::not_in_version("DeleteTopicsRequest.topics", version));
+            }
         }
         if version <= 5 {
             self.topic_names.enc(buf, version, flex, "DeleteTopicsRequest.topic_names")?;

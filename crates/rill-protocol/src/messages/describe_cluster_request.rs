@@ -36,8 +36,10 @@ impl Codec for DescribeClusterRequest {
         self.include_cluster_authorized_operations.enc(buf, version, flex, "DescribeClusterRequest.include_cluster_authorized_operations")?;
         if version >= 1 {
             self.endpoint_type.enc(buf, version, flex, "DescribeClusterRequest.endpoint_type")?;
-        } else if self.endpoint_type != 1 {
-            return Err(s::not_in_version("DescribeClusterRequest.endpoint_type", version));
+        } else {
+            if self.endpoint_type != 1 {
+                return Err(s::not_in_version("DescribeClusterRequest.endpoint_type", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

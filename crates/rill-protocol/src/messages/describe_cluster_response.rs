@@ -56,8 +56,10 @@ impl Codec for DescribeClusterResponse {
         self.error_message.enc(buf, version, flex, "DescribeClusterResponse.error_message")?;
         if version >= 1 {
             self.endpoint_type.enc(buf, version, flex, "DescribeClusterResponse.endpoint_type")?;
-        } else if self.endpoint_type != 1 {
-            return Err(s::not_in_version("DescribeClusterResponse.endpoint_type", version));
+        } else {
+            if self.endpoint_type != 1 {
+                return Err(s::not_in_version("DescribeClusterResponse.endpoint_type", version));
+            }
         }
         self.cluster_id.enc(buf, version, flex, "DescribeClusterResponse.cluster_id")?;
         self.controller_id.enc(buf, version, flex, "DescribeClusterResponse.controller_id")?;

@@ -28,13 +28,17 @@ impl Codec for DescribeConfigsRequest {
         self.resources.enc(buf, version, flex, "DescribeConfigsRequest.resources")?;
         if version >= 1 {
             self.include_synonyms.enc(buf, version, flex, "DescribeConfigsRequest.include_synonyms")?;
-        } else if self.include_synonyms {
-            return Err(s::not_in_version("DescribeConfigsRequest.include_synonyms", version));
+        } else {
+            if self.include_synonyms {
+                return Err(s::not_in_version("DescribeConfigsRequest.include_synonyms", version));
+            }
         }
         if version >= 3 {
             self.include_documentation.enc(buf, version, flex, "DescribeConfigsRequest.include_documentation")?;
-        } else if self.include_documentation {
-            return Err(s::not_in_version("DescribeConfigsRequest.include_documentation", version));
+        } else {
+            if self.include_documentation {
+                return Err(s::not_in_version("DescribeConfigsRequest.include_documentation", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

@@ -220,8 +220,10 @@ impl Codec for DescribeConfigsResourceResult {
         self.read_only.enc(buf, version, flex, "DescribeConfigsResponse.results.configs.read_only")?;
         if version <= 0 {
             self.is_default.enc(buf, version, flex, "DescribeConfigsResponse.results.configs.is_default")?;
-        } else if self.is_default {
-            return Err(s::not_in_version("DescribeConfigsResponse.results.configs.is_default", version));
+        } else {
+            if self.is_default {
+                return Err(s::not_in_version("DescribeConfigsResponse.results.configs.is_default", version));
+            }
         }
         if version >= 1 {
             self.config_source.enc(buf, version, flex, "DescribeConfigsResponse.results.configs.config_source")?;
@@ -232,8 +234,6 @@ impl Codec for DescribeConfigsResourceResult {
         }
         if version >= 3 {
             self.config_type.enc(buf, version, flex, "DescribeConfigsResponse.results.configs.config_type")?;
-        }
-        if version >= 3 {
             self.documentation.enc(buf, version, flex, "DescribeConfigsResponse.results.configs.documentation")?;
         }
         if flex {
@@ -262,8 +262,6 @@ impl Codec for DescribeConfigsResourceResult {
         }
         if version >= 3 {
             n += self.config_type.enc_len(version, flex, "DescribeConfigsResponse.results.configs.config_type")?;
-        }
-        if version >= 3 {
             n += self.documentation.enc_len(version, flex, "DescribeConfigsResponse.results.configs.documentation")?;
         }
         if flex {
@@ -289,8 +287,6 @@ impl Codec for DescribeConfigsResourceResult {
         }
         if version >= 3 {
             this.config_type = Codec::dec(r, version, flex, "DescribeConfigsResponse.results.configs.config_type")?;
-        }
-        if version >= 3 {
             this.documentation = Codec::dec(r, version, flex, "DescribeConfigsResponse.results.configs.documentation")?;
         }
         if flex {
@@ -328,8 +324,6 @@ impl s::Random for DescribeConfigsResourceResult {
         }
         if version >= 3 {
             this.config_type = s::Random::random(g, version, flex);
-        }
-        if version >= 3 {
             this.documentation = g.opt(version >= 3, |g| s::Random::random(g, version, flex));
         }
         if flex {

@@ -26,8 +26,10 @@ impl Codec for DescribeGroupsRequest {
         self.groups.enc(buf, version, flex, "DescribeGroupsRequest.groups")?;
         if version >= 3 {
             self.include_authorized_operations.enc(buf, version, flex, "DescribeGroupsRequest.include_authorized_operations")?;
-        } else if self.include_authorized_operations {
-            return Err(s::not_in_version("DescribeGroupsRequest.include_authorized_operations", version));
+        } else {
+            if self.include_authorized_operations {
+                return Err(s::not_in_version("DescribeGroupsRequest.include_authorized_operations", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

@@ -130,8 +130,10 @@ impl Codec for DescribedGroup {
         self.members.enc(buf, version, flex, "DescribeGroupsResponse.groups.members")?;
         if version >= 3 {
             self.authorized_operations.enc(buf, version, flex, "DescribeGroupsResponse.groups.authorized_operations")?;
-        } else if self.authorized_operations != -2147483648 {
-            return Err(s::not_in_version("DescribeGroupsResponse.groups.authorized_operations", version));
+        } else {
+            if self.authorized_operations != -2147483648 {
+                return Err(s::not_in_version("DescribeGroupsResponse.groups.authorized_operations", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

@@ -43,8 +43,6 @@ impl Codec for EndTxnResponse {
         self.error_code.enc(buf, version, flex, "EndTxnResponse.error_code")?;
         if version >= 5 {
             self.producer_id.enc(buf, version, flex, "EndTxnResponse.producer_id")?;
-        }
-        if version >= 5 {
             self.producer_epoch.enc(buf, version, flex, "EndTxnResponse.producer_epoch")?;
         }
         if flex {
@@ -62,8 +60,6 @@ impl Codec for EndTxnResponse {
         n += self.error_code.enc_len(version, flex, "EndTxnResponse.error_code")?;
         if version >= 5 {
             n += self.producer_id.enc_len(version, flex, "EndTxnResponse.producer_id")?;
-        }
-        if version >= 5 {
             n += self.producer_epoch.enc_len(version, flex, "EndTxnResponse.producer_epoch")?;
         }
         if flex {
@@ -78,8 +74,6 @@ impl Codec for EndTxnResponse {
         this.error_code = Codec::dec(r, version, flex, "EndTxnResponse.error_code")?;
         if version >= 5 {
             this.producer_id = Codec::dec(r, version, flex, "EndTxnResponse.producer_id")?;
-        }
-        if version >= 5 {
             this.producer_epoch = Codec::dec(r, version, flex, "EndTxnResponse.producer_epoch")?;
         }
         if flex {
@@ -105,8 +99,6 @@ impl s::Random for EndTxnResponse {
         this.error_code = s::Random::random(g, version, flex);
         if version >= 5 {
             this.producer_id = s::Random::random(g, version, flex);
-        }
-        if version >= 5 {
             this.producer_epoch = s::Random::random(g, version, flex);
         }
         if flex {

@@ -65,11 +65,15 @@ impl Codec for FetchRequest {
     fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, _field: &'static str) -> Result<(), EncodeError> {
         if version <= 14 {
             self.replica_id.enc(buf, version, flex, "FetchRequest.replica_id")?;
-        } else if self.replica_id != -1 {
-            return Err(s::not_in_version("FetchRequest.replica_id", version));
+        } else {
+            if self.replica_id != -1 {
+                return Err(s::not_in_version("FetchRequest.replica_id", version));
+            }
         }
-        if !(version >= 15) && self.replica_state != ReplicaState::default() {
-            return Err(s::not_in_version("FetchRequest.replica_state", version));
+        if !(version >= 15) {
+            if self.replica_state != ReplicaState::default() {
+                return Err(s::not_in_version("FetchRequest.replica_state", version));
+            }
         }
         self.max_wait_ms.enc(buf, version, flex, "FetchRequest.max_wait_ms")?;
         self.min_bytes.enc(buf, version, flex, "FetchRequest.min_bytes")?;
@@ -81,15 +85,15 @@ impl Codec for FetchRequest {
         }
         if version >= 7 {
             self.session_id.enc(buf, version, flex, "FetchRequest.session_id")?;
-        }
-        if version >= 7 {
             self.session_epoch.enc(buf, version, flex, "FetchRequest.session_epoch")?;
         }
         self.topics.enc(buf, version, flex, "FetchRequest.topics")?;
         if version >= 7 {
             self.forgotten_topics_data.enc(buf, version, flex, "FetchRequest.forgotten_topics_data")?;
-        } else if !self.forgotten_topics_data.is_empty() {
-            return Err(s::not_in_version("FetchRequest.forgotten_topics_data", version));
+        } else {
+            if !self.forgotten_topics_data.is_empty() {
+                return Err(s::not_in_version("FetchRequest.forgotten_topics_data", version));
+            }
         }
         if version >= 11 {
             self.rack_id.enc(buf, version, flex, "FetchRequest.rack_id")?;
@@ -126,8 +130,6 @@ impl Codec for FetchRequest {
         }
         if version >= 7 {
             n += self.session_id.enc_len(version, flex, "FetchRequest.session_id")?;
-        }
-        if version >= 7 {
             n += self.session_epoch.enc_len(version, flex, "FetchRequest.session_epoch")?;
         }
         n += self.topics.enc_len(version, flex, "FetchRequest.topics")?;
@@ -166,8 +168,6 @@ impl Codec for FetchRequest {
         }
         if version >= 7 {
             this.session_id = Codec::dec(r, version, flex, "FetchRequest.session_id")?;
-        }
-        if version >= 7 {
             this.session_epoch = Codec::dec(r, version, flex, "FetchRequest.session_epoch")?;
         }
         this.topics = Codec::dec(r, version, flex, "FetchRequest.topics")?;
@@ -226,8 +226,6 @@ impl s::Random for FetchRequest {
         }
         if version >= 7 {
             this.session_id = s::Random::random(g, version, flex);
-        }
-        if version >= 7 {
             this.session_epoch = s::Random::random(g, version, flex);
         }
         this.topics = s::Random::random(g, version, flex);
@@ -541,8 +539,10 @@ impl Codec for FetchPartition {
         self.fetch_offset.enc(buf, version, flex, "FetchRequest.topics.partitions.fetch_offset")?;
         if version >= 12 {
             self.last_fetched_epoch.enc(buf, version, flex, "FetchRequest.topics.partitions.last_fetched_epoch")?;
-        } else if self.last_fetched_epoch != -1 {
-            return Err(s::not_in_version("FetchRequest.topics.partitions.last_fetched_epoch", version));
+        } else {
+            if self.last_fetched_epoch != -1 {
+                return Err(s::not_in_version("FetchRequest.topics.partitions.last_fetched_epoch", version));
+            }
         }
         if version >= 5 {
             self.log_start_offset.enc(buf, version, flex, "FetchRequest.topics.partitions.log_start_offset")?;

@@ -34,15 +34,17 @@ impl Codec for FetchResponse {
         }
         if version >= 7 {
             self.error_code.enc(buf, version, flex, "FetchResponse.error_code")?;
-        }
-        if version >= 7 {
             self.session_id.enc(buf, version, flex, "FetchResponse.session_id")?;
-        } else if self.session_id != 0 {
-            return Err(s::not_in_version("FetchResponse.session_id", version));
+        } else {
+            if self.session_id != 0 {
+                return Err(s::not_in_version("FetchResponse.session_id", version));
+            }
         }
         self.responses.enc(buf, version, flex, "FetchResponse.responses")?;
-        if !(version >= 16) && !self.node_endpoints.is_empty() {
-            return Err(s::not_in_version("FetchResponse.node_endpoints", version));
+        if !(version >= 16) {
+            if !self.node_endpoints.is_empty() {
+                return Err(s::not_in_version("FetchResponse.node_endpoints", version));
+            }
         }
         if flex {
             let t0 = version >= 16 && !self.node_endpoints.is_empty();
@@ -64,8 +66,6 @@ impl Codec for FetchResponse {
         }
         if version >= 7 {
             n += self.error_code.enc_len(version, flex, "FetchResponse.error_code")?;
-        }
-        if version >= 7 {
             n += self.session_id.enc_len(version, flex, "FetchResponse.session_id")?;
         }
         n += self.responses.enc_len(version, flex, "FetchResponse.responses")?;
@@ -86,8 +86,6 @@ impl Codec for FetchResponse {
         }
         if version >= 7 {
             this.error_code = Codec::dec(r, version, flex, "FetchResponse.error_code")?;
-        }
-        if version >= 7 {
             this.session_id = Codec::dec(r, version, flex, "FetchResponse.session_id")?;
         }
         this.responses = Codec::dec(r, version, flex, "FetchResponse.responses")?;
@@ -122,8 +120,6 @@ impl s::Random for FetchResponse {
         }
         if version >= 7 {
             this.error_code = s::Random::random(g, version, flex);
-        }
-        if version >= 7 {
             this.session_id = s::Random::random(g, version, flex);
         }
         this.responses = s::Random::random(g, version, flex);
@@ -362,22 +358,30 @@ impl Codec for PartitionData {
         if version >= 5 {
             self.log_start_offset.enc(buf, version, flex, "FetchResponse.responses.partitions.log_start_offset")?;
         }
-        if !(version >= 12) && self.diverging_epoch != EpochEndOffset::default() {
-            return Err(s::not_in_version("FetchResponse.responses.partitions.diverging_epoch", version));
+        if !(version >= 12) {
+            if self.diverging_epoch != EpochEndOffset::default() {
+                return Err(s::not_in_version("FetchResponse.responses.partitions.diverging_epoch", version));
+            }
         }
-        if !(version >= 12) && self.current_leader != LeaderIdAndEpoch::default() {
-            return Err(s::not_in_version("FetchResponse.responses.partitions.current_leader", version));
+        if !(version >= 12) {
+            if self.current_leader != LeaderIdAndEpoch::default() {
+                return Err(s::not_in_version("FetchResponse.responses.partitions.current_leader", version));
+            }
         }
-        if !(version >= 12) && self.snapshot_id != SnapshotId::default() {
-            return Err(s::not_in_version("FetchResponse.responses.partitions.snapshot_id", version));
+        if !(version >= 12) {
+            if self.snapshot_id != SnapshotId::default() {
+                return Err(s::not_in_version("FetchResponse.responses.partitions.snapshot_id", version));
+            }
         }
         if version >= 4 {
             self.aborted_transactions.enc(buf, version, flex, "FetchResponse.responses.partitions.aborted_transactions")?;
         }
         if version >= 11 {
             self.preferred_read_replica.enc(buf, version, flex, "FetchResponse.responses.partitions.preferred_read_replica")?;
-        } else if self.preferred_read_replica != -1 {
-            return Err(s::not_in_version("FetchResponse.responses.partitions.preferred_read_replica", version));
+        } else {
+            if self.preferred_read_replica != -1 {
+                return Err(s::not_in_version("FetchResponse.responses.partitions.preferred_read_replica", version));
+            }
         }
         self.records.enc(buf, version, flex, "FetchResponse.responses.partitions.records")?;
         if flex {
@@ -495,11 +499,7 @@ impl s::Random for PartitionData {
         }
         if version >= 12 {
             this.diverging_epoch = s::Random::random(g, version, flex);
-        }
-        if version >= 12 {
             this.current_leader = s::Random::random(g, version, flex);
-        }
-        if version >= 12 {
             this.snapshot_id = s::Random::random(g, version, flex);
         }
         if version >= 4 {

@@ -27,18 +27,24 @@ impl Codec for FindCoordinatorRequest {
     fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, _field: &'static str) -> Result<(), EncodeError> {
         if version <= 3 {
             self.key.enc(buf, version, flex, "FindCoordinatorRequest.key")?;
-        } else if !self.key.is_empty() {
-            return Err(s::not_in_version("FindCoordinatorRequest.key", version));
+        } else {
+            if !self.key.is_empty() {
+                return Err(s::not_in_version("FindCoordinatorRequest.key", version));
+            }
         }
         if version >= 1 {
             self.key_type.enc(buf, version, flex, "FindCoordinatorRequest.key_type")?;
-        } else if self.key_type != 0 {
-            return Err(s::not_in_version("FindCoordinatorRequest.key_type", version));
+        } else {
+            if self.key_type != 0 {
+                return Err(s::not_in_version("FindCoordinatorRequest.key_type", version));
+            }
         }
         if version >= 4 {
             self.coordinator_keys.enc(buf, version, flex, "FindCoordinatorRequest.coordinator_keys")?;
-        } else if !self.coordinator_keys.is_empty() {
-            return Err(s::not_in_version("FindCoordinatorRequest.coordinator_keys", version));
+        } else {
+            if !self.coordinator_keys.is_empty() {
+                return Err(s::not_in_version("FindCoordinatorRequest.coordinator_keys", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

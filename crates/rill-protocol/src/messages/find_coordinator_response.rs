@@ -53,31 +53,35 @@ impl Codec for FindCoordinatorResponse {
         }
         if version <= 3 {
             self.error_code.enc(buf, version, flex, "FindCoordinatorResponse.error_code")?;
-        } else if self.error_code != 0 {
-            return Err(s::not_in_version("FindCoordinatorResponse.error_code", version));
+        } else {
+            if self.error_code != 0 {
+                return Err(s::not_in_version("FindCoordinatorResponse.error_code", version));
+            }
         }
         if version >= 1 && version <= 3 {
             self.error_message.enc(buf, version, flex, "FindCoordinatorResponse.error_message")?;
         }
         if version <= 3 {
             self.node_id.enc(buf, version, flex, "FindCoordinatorResponse.node_id")?;
-        } else if self.node_id != 0 {
-            return Err(s::not_in_version("FindCoordinatorResponse.node_id", version));
-        }
-        if version <= 3 {
             self.host.enc(buf, version, flex, "FindCoordinatorResponse.host")?;
-        } else if !self.host.is_empty() {
-            return Err(s::not_in_version("FindCoordinatorResponse.host", version));
-        }
-        if version <= 3 {
             self.port.enc(buf, version, flex, "FindCoordinatorResponse.port")?;
-        } else if self.port != 0 {
-            return Err(s::not_in_version("FindCoordinatorResponse.port", version));
+        } else {
+            if self.node_id != 0 {
+                return Err(s::not_in_version("FindCoordinatorResponse.node_id", version));
+            }
+            if !self.host.is_empty() {
+                return Err(s::not_in_version("FindCoordinatorResponse.host", version));
+            }
+            if self.port != 0 {
+                return Err(s::not_in_version("FindCoordinatorResponse.port", version));
+            }
         }
         if version >= 4 {
             self.coordinators.enc(buf, version, flex, "FindCoordinatorResponse.coordinators")?;
-        } else if !self.coordinators.is_empty() {
-            return Err(s::not_in_version("FindCoordinatorResponse.coordinators", version));
+        } else {
+            if !self.coordinators.is_empty() {
+                return Err(s::not_in_version("FindCoordinatorResponse.coordinators", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);
@@ -101,11 +105,7 @@ impl Codec for FindCoordinatorResponse {
         }
         if version <= 3 {
             n += self.node_id.enc_len(version, flex, "FindCoordinatorResponse.node_id")?;
-        }
-        if version <= 3 {
             n += self.host.enc_len(version, flex, "FindCoordinatorResponse.host")?;
-        }
-        if version <= 3 {
             n += self.port.enc_len(version, flex, "FindCoordinatorResponse.port")?;
         }
         if version >= 4 {
@@ -130,11 +130,7 @@ impl Codec for FindCoordinatorResponse {
         }
         if version <= 3 {
             this.node_id = Codec::dec(r, version, flex, "FindCoordinatorResponse.node_id")?;
-        }
-        if version <= 3 {
             this.host = Codec::dec(r, version, flex, "FindCoordinatorResponse.host")?;
-        }
-        if version <= 3 {
             this.port = Codec::dec(r, version, flex, "FindCoordinatorResponse.port")?;
         }
         if version >= 4 {
@@ -171,11 +167,7 @@ impl s::Random for FindCoordinatorResponse {
         }
         if version <= 3 {
             this.node_id = s::Random::random(g, version, flex);
-        }
-        if version <= 3 {
             this.host = s::Random::random(g, version, flex);
-        }
-        if version <= 3 {
             this.port = s::Random::random(g, version, flex);
         }
         if version >= 4 {

@@ -32,8 +32,10 @@ impl Codec for HeartbeatRequest {
         self.member_id.enc(buf, version, flex, "HeartbeatRequest.member_id")?;
         if version >= 3 {
             self.group_instance_id.enc(buf, version, flex, "HeartbeatRequest.group_instance_id")?;
-        } else if self.group_instance_id.is_some() {
-            return Err(s::not_in_version("HeartbeatRequest.group_instance_id", version));
+        } else {
+            if self.group_instance_id.is_some() {
+                return Err(s::not_in_version("HeartbeatRequest.group_instance_id", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

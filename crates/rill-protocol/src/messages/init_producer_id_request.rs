@@ -43,13 +43,14 @@ impl Codec for InitProducerIdRequest {
         self.transaction_timeout_ms.enc(buf, version, flex, "InitProducerIdRequest.transaction_timeout_ms")?;
         if version >= 3 {
             self.producer_id.enc(buf, version, flex, "InitProducerIdRequest.producer_id")?;
-        } else if self.producer_id != -1 {
-            return Err(s::not_in_version("InitProducerIdRequest.producer_id", version));
-        }
-        if version >= 3 {
             self.producer_epoch.enc(buf, version, flex, "InitProducerIdRequest.producer_epoch")?;
-        } else if self.producer_epoch != -1 {
-            return Err(s::not_in_version("InitProducerIdRequest.producer_epoch", version));
+        } else {
+            if self.producer_id != -1 {
+                return Err(s::not_in_version("InitProducerIdRequest.producer_id", version));
+            }
+            if self.producer_epoch != -1 {
+                return Err(s::not_in_version("InitProducerIdRequest.producer_epoch", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);
@@ -66,8 +67,6 @@ impl Codec for InitProducerIdRequest {
         n += self.transaction_timeout_ms.enc_len(version, flex, "InitProducerIdRequest.transaction_timeout_ms")?;
         if version >= 3 {
             n += self.producer_id.enc_len(version, flex, "InitProducerIdRequest.producer_id")?;
-        }
-        if version >= 3 {
             n += self.producer_epoch.enc_len(version, flex, "InitProducerIdRequest.producer_epoch")?;
         }
         if flex {
@@ -82,8 +81,6 @@ impl Codec for InitProducerIdRequest {
         this.transaction_timeout_ms = Codec::dec(r, version, flex, "InitProducerIdRequest.transaction_timeout_ms")?;
         if version >= 3 {
             this.producer_id = Codec::dec(r, version, flex, "InitProducerIdRequest.producer_id")?;
-        }
-        if version >= 3 {
             this.producer_epoch = Codec::dec(r, version, flex, "InitProducerIdRequest.producer_epoch")?;
         }
         if flex {
@@ -108,8 +105,6 @@ impl s::Random for InitProducerIdRequest {
         this.transaction_timeout_ms = s::Random::random(g, version, flex);
         if version >= 3 {
             this.producer_id = s::Random::random(g, version, flex);
-        }
-        if version >= 3 {
             this.producer_epoch = s::Random::random(g, version, flex);
         }
         if flex {

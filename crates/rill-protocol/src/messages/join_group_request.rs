@@ -59,8 +59,10 @@ impl Codec for JoinGroupRequest {
         self.member_id.enc(buf, version, flex, "JoinGroupRequest.member_id")?;
         if version >= 5 {
             self.group_instance_id.enc(buf, version, flex, "JoinGroupRequest.group_instance_id")?;
-        } else if self.group_instance_id.is_some() {
-            return Err(s::not_in_version("JoinGroupRequest.group_instance_id", version));
+        } else {
+            if self.group_instance_id.is_some() {
+                return Err(s::not_in_version("JoinGroupRequest.group_instance_id", version));
+            }
         }
         self.protocol_type.enc(buf, version, flex, "JoinGroupRequest.protocol_type")?;
         self.protocols.enc(buf, version, flex, "JoinGroupRequest.protocols")?;

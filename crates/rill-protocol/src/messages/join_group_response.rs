@@ -66,8 +66,10 @@ impl Codec for JoinGroupResponse {
         self.leader.enc(buf, version, flex, "JoinGroupResponse.leader")?;
         if version >= 9 {
             self.skip_assignment.enc(buf, version, flex, "JoinGroupResponse.skip_assignment")?;
-        } else if self.skip_assignment {
-            return Err(s::not_in_version("JoinGroupResponse.skip_assignment", version));
+        } else {
+            if self.skip_assignment {
+                return Err(s::not_in_version("JoinGroupResponse.skip_assignment", version));
+            }
         }
         self.member_id.enc(buf, version, flex, "JoinGroupResponse.member_id")?;
         self.members.enc(buf, version, flex, "JoinGroupResponse.members")?;

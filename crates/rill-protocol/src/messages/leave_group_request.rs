@@ -28,13 +28,17 @@ impl Codec for LeaveGroupRequest {
         self.group_id.enc(buf, version, flex, "LeaveGroupRequest.group_id")?;
         if version <= 2 {
             self.member_id.enc(buf, version, flex, "LeaveGroupRequest.member_id")?;
-        } else if !self.member_id.is_empty() {
-            return Err(s::not_in_version("LeaveGroupRequest.member_id", version));
+        } else {
+            if !self.member_id.is_empty() {
+                return Err(s::not_in_version("LeaveGroupRequest.member_id", version));
+            }
         }
         if version >= 3 {
             self.members.enc(buf, version, flex, "LeaveGroupRequest.members")?;
-        } else if !self.members.is_empty() {
-            return Err(s::not_in_version("LeaveGroupRequest.members", version));
+        } else {
+            if !self.members.is_empty() {
+                return Err(s::not_in_version("LeaveGroupRequest.members", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

@@ -31,8 +31,10 @@ impl Codec for LeaveGroupResponse {
         self.error_code.enc(buf, version, flex, "LeaveGroupResponse.error_code")?;
         if version >= 3 {
             self.members.enc(buf, version, flex, "LeaveGroupResponse.members")?;
-        } else if !self.members.is_empty() {
-            return Err(s::not_in_version("LeaveGroupResponse.members", version));
+        } else {
+            if !self.members.is_empty() {
+                return Err(s::not_in_version("LeaveGroupResponse.members", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

@@ -25,13 +25,17 @@ impl Codec for ListGroupsRequest {
     fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, _field: &'static str) -> Result<(), EncodeError> {
         if version >= 4 {
             self.states_filter.enc(buf, version, flex, "ListGroupsRequest.states_filter")?;
-        } else if !self.states_filter.is_empty() {
-            return Err(s::not_in_version("ListGroupsRequest.states_filter", version));
+        } else {
+            if !self.states_filter.is_empty() {
+                return Err(s::not_in_version("ListGroupsRequest.states_filter", version));
+            }
         }
         if version >= 5 {
             self.types_filter.enc(buf, version, flex, "ListGroupsRequest.types_filter")?;
-        } else if !self.types_filter.is_empty() {
-            return Err(s::not_in_version("ListGroupsRequest.types_filter", version));
+        } else {
+            if !self.types_filter.is_empty() {
+                return Err(s::not_in_version("ListGroupsRequest.types_filter", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

@@ -30,8 +30,10 @@ impl Codec for ListOffsetsRequest {
         self.replica_id.enc(buf, version, flex, "ListOffsetsRequest.replica_id")?;
         if version >= 2 {
             self.isolation_level.enc(buf, version, flex, "ListOffsetsRequest.isolation_level")?;
-        } else if self.isolation_level != 0 {
-            return Err(s::not_in_version("ListOffsetsRequest.isolation_level", version));
+        } else {
+            if self.isolation_level != 0 {
+                return Err(s::not_in_version("ListOffsetsRequest.isolation_level", version));
+            }
         }
         self.topics.enc(buf, version, flex, "ListOffsetsRequest.topics")?;
         if version >= 10 {
@@ -208,8 +210,10 @@ impl Codec for ListOffsetsPartition {
         self.timestamp.enc(buf, version, flex, "ListOffsetsRequest.topics.partitions.timestamp")?;
         if version <= 0 {
             self.max_num_offsets.enc(buf, version, flex, "ListOffsetsRequest.topics.partitions.max_num_offsets")?;
-        } else if self.max_num_offsets != 1 {
-            return Err(s::not_in_version("ListOffsetsRequest.topics.partitions.max_num_offsets", version));
+        } else {
+            if self.max_num_offsets != 1 {
+                return Err(s::not_in_version("ListOffsetsRequest.topics.partitions.max_num_offsets", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

@@ -188,23 +188,28 @@ impl Codec for ListOffsetsPartitionResponse {
         self.error_code.enc(buf, version, flex, "ListOffsetsResponse.topics.partitions.error_code")?;
         if version <= 0 {
             self.old_style_offsets.enc(buf, version, flex, "ListOffsetsResponse.topics.partitions.old_style_offsets")?;
-        } else if !self.old_style_offsets.is_empty() {
-            return Err(s::not_in_version("ListOffsetsResponse.topics.partitions.old_style_offsets", version));
+        } else {
+            if !self.old_style_offsets.is_empty() {
+                return Err(s::not_in_version("ListOffsetsResponse.topics.partitions.old_style_offsets", version));
+            }
         }
         if version >= 1 {
             self.timestamp.enc(buf, version, flex, "ListOffsetsResponse.topics.partitions.timestamp")?;
-        } else if self.timestamp != -1 {
-            return Err(s::not_in_version("ListOffsetsResponse.topics.partitions.timestamp", version));
-        }
-        if version >= 1 {
             self.offset.enc(buf, version, flex, "ListOffsetsResponse.topics.partitions.offset")?;
-        } else if self.offset != -1 {
-            return Err(s::not_in_version("ListOffsetsResponse.topics.partitions.offset", version));
+        } else {
+            if self.timestamp != -1 {
+                return Err(s::not_in_version("ListOffsetsResponse.topics.partitions.timestamp", version));
+            }
+            if self.offset != -1 {
+                return Err(s::not_in_version("ListOffsetsResponse.topics.partitions.offset", version));
+            }
         }
         if version >= 4 {
             self.leader_epoch.enc(buf, version, flex, "ListOffsetsResponse.topics.partitions.leader_epoch")?;
-        } else if self.leader_epoch != -1 {
-            return Err(s::not_in_version("ListOffsetsResponse.topics.partitions.leader_epoch", version));
+        } else {
+            if self.leader_epoch != -1 {
+                return Err(s::not_in_version("ListOffsetsResponse.topics.partitions.leader_epoch", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);
@@ -224,8 +229,6 @@ impl Codec for ListOffsetsPartitionResponse {
         }
         if version >= 1 {
             n += self.timestamp.enc_len(version, flex, "ListOffsetsResponse.topics.partitions.timestamp")?;
-        }
-        if version >= 1 {
             n += self.offset.enc_len(version, flex, "ListOffsetsResponse.topics.partitions.offset")?;
         }
         if version >= 4 {
@@ -246,8 +249,6 @@ impl Codec for ListOffsetsPartitionResponse {
         }
         if version >= 1 {
             this.timestamp = Codec::dec(r, version, flex, "ListOffsetsResponse.topics.partitions.timestamp")?;
-        }
-        if version >= 1 {
             this.offset = Codec::dec(r, version, flex, "ListOffsetsResponse.topics.partitions.offset")?;
         }
         if version >= 4 {
@@ -280,8 +281,6 @@ impl s::Random for ListOffsetsPartitionResponse {
         }
         if version >= 1 {
             this.timestamp = s::Random::random(g, version, flex);
-        }
-        if version >= 1 {
             this.offset = s::Random::random(g, version, flex);
         }
         if version >= 4 {

@@ -40,8 +40,10 @@ impl Codec for ListTransactionsRequest {
         self.producer_id_filters.enc(buf, version, flex, "ListTransactionsRequest.producer_id_filters")?;
         if version >= 1 {
             self.duration_filter.enc(buf, version, flex, "ListTransactionsRequest.duration_filter")?;
-        } else if self.duration_filter != -1 {
-            return Err(s::not_in_version("ListTransactionsRequest.duration_filter", version));
+        } else {
+            if self.duration_filter != -1 {
+                return Err(s::not_in_version("ListTransactionsRequest.duration_filter", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

@@ -42,18 +42,24 @@ impl Codec for MetadataRequest {
         s::enc_opt(&self.topics, version >= 1, buf, version, flex, "MetadataRequest.topics")?;
         if version >= 4 {
             self.allow_auto_topic_creation.enc(buf, version, flex, "MetadataRequest.allow_auto_topic_creation")?;
-        } else if !self.allow_auto_topic_creation {
-            return Err(s::not_in_version("MetadataRequest.allow_auto_topic_creation", version));
+        } else {
+            if !self.allow_auto_topic_creation {
+                return Err(s::not_in_version("MetadataRequest.allow_auto_topic_creation", version));
+            }
         }
         if version >= 8 && version <= 10 {
             self.include_cluster_authorized_operations.enc(buf, version, flex, "MetadataRequest.include_cluster_authorized_operations")?;
-        } else if self.include_cluster_authorized_operations {
-            return Err(s::not_in_version("MetadataRequest.include_cluster_authorized_operations", version));
+        } else {
+            if self.include_cluster_authorized_operations {
+                return Err(s::not_in_version("MetadataRequest.include_cluster_authorized_operations", version));
+            }
         }
         if version >= 8 {
             self.include_topic_authorized_operations.enc(buf, version, flex, "MetadataRequest.include_topic_authorized_operations")?;
-        } else if self.include_topic_authorized_operations {
-            return Err(s::not_in_version("MetadataRequest.include_topic_authorized_operations", version));
+        } else {
+            if self.include_topic_authorized_operations {
+                return Err(s::not_in_version("MetadataRequest.include_topic_authorized_operations", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

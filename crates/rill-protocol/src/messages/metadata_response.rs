@@ -58,8 +58,10 @@ impl Codec for MetadataResponse {
         self.topics.enc(buf, version, flex, "MetadataResponse.topics")?;
         if version >= 8 && version <= 10 {
             self.cluster_authorized_operations.enc(buf, version, flex, "MetadataResponse.cluster_authorized_operations")?;
-        } else if self.cluster_authorized_operations != -2147483648 {
-            return Err(s::not_in_version("MetadataResponse.cluster_authorized_operations", version));
+        } else {
+            if self.cluster_authorized_operations != -2147483648 {
+                return Err(s::not_in_version("MetadataResponse.cluster_authorized_operations", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);
@@ -284,8 +286,10 @@ impl Codec for MetadataResponseTopic {
         self.partitions.enc(buf, version, flex, "MetadataResponse.topics.partitions")?;
         if version >= 8 {
             self.topic_authorized_operations.enc(buf, version, flex, "MetadataResponse.topics.topic_authorized_operations")?;
-        } else if self.topic_authorized_operations != -2147483648 {
-            return Err(s::not_in_version("MetadataResponse.topics.topic_authorized_operations", version));
+        } else {
+            if self.topic_authorized_operations != -2147483648 {
+                return Err(s::not_in_version("MetadataResponse.topics.topic_authorized_operations", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

@@ -48,14 +48,14 @@ impl Codec for OffsetCommitRequest {
         self.group_id.enc(buf, version, flex, "OffsetCommitRequest.group_id")?;
         if version >= 1 {
             self.generation_id_or_member_epoch.enc(buf, version, flex, "OffsetCommitRequest.generation_id_or_member_epoch")?;
-        }
-        if version >= 1 {
             self.member_id.enc(buf, version, flex, "OffsetCommitRequest.member_id")?;
         }
         if version >= 7 {
             self.group_instance_id.enc(buf, version, flex, "OffsetCommitRequest.group_instance_id")?;
-        } else if self.group_instance_id.is_some() {
-            return Err(s::not_in_version("OffsetCommitRequest.group_instance_id", version));
+        } else {
+            if self.group_instance_id.is_some() {
+                return Err(s::not_in_version("OffsetCommitRequest.group_instance_id", version));
+            }
         }
         if version >= 2 && version <= 4 {
             self.retention_time_ms.enc(buf, version, flex, "OffsetCommitRequest.retention_time_ms")?;
@@ -75,8 +75,6 @@ impl Codec for OffsetCommitRequest {
         n += self.group_id.enc_len(version, flex, "OffsetCommitRequest.group_id")?;
         if version >= 1 {
             n += self.generation_id_or_member_epoch.enc_len(version, flex, "OffsetCommitRequest.generation_id_or_member_epoch")?;
-        }
-        if version >= 1 {
             n += self.member_id.enc_len(version, flex, "OffsetCommitRequest.member_id")?;
         }
         if version >= 7 {
@@ -97,8 +95,6 @@ impl Codec for OffsetCommitRequest {
         this.group_id = Codec::dec(r, version, flex, "OffsetCommitRequest.group_id")?;
         if version >= 1 {
             this.generation_id_or_member_epoch = Codec::dec(r, version, flex, "OffsetCommitRequest.generation_id_or_member_epoch")?;
-        }
-        if version >= 1 {
             this.member_id = Codec::dec(r, version, flex, "OffsetCommitRequest.member_id")?;
         }
         if version >= 7 {
@@ -133,8 +129,6 @@ impl s::Random for OffsetCommitRequest {
         this.group_id = s::Random::random(g, version, flex);
         if version >= 1 {
             this.generation_id_or_member_epoch = s::Random::random(g, version, flex);
-        }
-        if version >= 1 {
             this.member_id = s::Random::random(g, version, flex);
         }
         if version >= 7 {
@@ -255,8 +249,10 @@ impl Codec for OffsetCommitRequestPartition {
         }
         if version >= 1 && version <= 1 {
             self.commit_timestamp.enc(buf, version, flex, "OffsetCommitRequest.topics.partitions.commit_timestamp")?;
-        } else if self.commit_timestamp != -1 {
-            return Err(s::not_in_version("OffsetCommitRequest.topics.partitions.commit_timestamp", version));
+        } else {
+            if self.commit_timestamp != -1 {
+                return Err(s::not_in_version("OffsetCommitRequest.topics.partitions.commit_timestamp", version));
+            }
         }
         self.committed_metadata.enc(buf, version, flex, "OffsetCommitRequest.topics.partitions.committed_metadata")?;
         if flex {

@@ -41,23 +41,28 @@ impl Codec for OffsetFetchRequest {
     fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, _field: &'static str) -> Result<(), EncodeError> {
         if version <= 7 {
             self.group_id.enc(buf, version, flex, "OffsetFetchRequest.group_id")?;
-        } else if !self.group_id.is_empty() {
-            return Err(s::not_in_version("OffsetFetchRequest.group_id", version));
-        }
-        if version <= 7 {
             s::enc_opt(&self.topics, version >= 2 && version <= 7, buf, version, flex, "OffsetFetchRequest.topics")?;
-        } else if self.topics != Some(Vec::new()) {
-            return Err(s::not_in_version("OffsetFetchRequest.topics", version));
+        } else {
+            if !self.group_id.is_empty() {
+                return Err(s::not_in_version("OffsetFetchRequest.group_id", version));
+            }
+            if self.topics != Some(Vec::new()) {
+                return Err(s::not_in_version("OffsetFetchRequest.topics", version));
+            }
         }
         if version >= 8 {
             self.groups.enc(buf, version, flex, "OffsetFetchRequest.groups")?;
-        } else if !self.groups.is_empty() {
-            return Err(s::not_in_version("OffsetFetchRequest.groups", version));
+        } else {
+            if !self.groups.is_empty() {
+                return Err(s::not_in_version("OffsetFetchRequest.groups", version));
+            }
         }
         if version >= 7 {
             self.require_stable.enc(buf, version, flex, "OffsetFetchRequest.require_stable")?;
-        } else if self.require_stable {
-            return Err(s::not_in_version("OffsetFetchRequest.require_stable", version));
+        } else {
+            if self.require_stable {
+                return Err(s::not_in_version("OffsetFetchRequest.require_stable", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);
@@ -72,8 +77,6 @@ impl Codec for OffsetFetchRequest {
         let mut n = 0;
         if version <= 7 {
             n += self.group_id.enc_len(version, flex, "OffsetFetchRequest.group_id")?;
-        }
-        if version <= 7 {
             n += s::len_opt(&self.topics, version >= 2 && version <= 7, version, flex, "OffsetFetchRequest.topics")?;
         }
         if version >= 8 {
@@ -92,8 +95,6 @@ impl Codec for OffsetFetchRequest {
         let mut this = Self::default();
         if version <= 7 {
             this.group_id = Codec::dec(r, version, flex, "OffsetFetchRequest.group_id")?;
-        }
-        if version <= 7 {
             this.topics = s::dec_opt(r, version >= 2 && version <= 7, version, flex, "OffsetFetchRequest.topics")?;
         }
         if version >= 8 {
@@ -124,8 +125,6 @@ impl s::Random for OffsetFetchRequest {
         let mut this = Self::default();
         if version <= 7 {
             this.group_id = s::Random::random(g, version, flex);
-        }
-        if version <= 7 {
             this.topics = g.opt(version >= 2 && version <= 7, |g| s::Random::random(g, version, flex));
         }
         if version >= 8 {
@@ -239,8 +238,6 @@ impl Codec for OffsetFetchRequestGroup {
         self.group_id.enc(buf, version, flex, "OffsetFetchRequest.groups.group_id")?;
         if version >= 9 {
             self.member_id.enc(buf, version, flex, "OffsetFetchRequest.groups.member_id")?;
-        }
-        if version >= 9 {
             self.member_epoch.enc(buf, version, flex, "OffsetFetchRequest.groups.member_epoch")?;
         }
         self.topics.enc(buf, version, flex, "OffsetFetchRequest.groups.topics")?;
@@ -258,8 +255,6 @@ impl Codec for OffsetFetchRequestGroup {
         n += self.group_id.enc_len(version, flex, "OffsetFetchRequest.groups.group_id")?;
         if version >= 9 {
             n += self.member_id.enc_len(version, flex, "OffsetFetchRequest.groups.member_id")?;
-        }
-        if version >= 9 {
             n += self.member_epoch.enc_len(version, flex, "OffsetFetchRequest.groups.member_epoch")?;
         }
         n += self.topics.enc_len(version, flex, "OffsetFetchRequest.groups.topics")?;
@@ -274,8 +269,6 @@ impl Codec for OffsetFetchRequestGroup {
         this.group_id = Codec::dec(r, version, flex, "OffsetFetchRequest.groups.group_id")?;
         if version >= 9 {
             this.member_id = Codec::dec(r, version, flex, "OffsetFetchRequest.groups.member_id")?;
-        }
-        if version >= 9 {
             this.member_epoch = Codec::dec(r, version, flex, "OffsetFetchRequest.groups.member_epoch")?;
         }
         this.topics = Codec::dec(r, version, flex, "OffsetFetchRequest.groups.topics")?;
@@ -302,8 +295,6 @@ impl s::Random for OffsetFetchRequestGroup {
         this.group_id = s::Random::random(g, version, flex);
         if version >= 9 {
             this.member_id = g.opt(version >= 9, |g| s::Random::random(g, version, flex));
-        }
-        if version >= 9 {
             this.member_epoch = s::Random::random(g, version, flex);
         }
         this.topics = g.opt(true, |g| s::Random::random(g, version, flex));

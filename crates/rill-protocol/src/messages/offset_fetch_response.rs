@@ -32,16 +32,20 @@ impl Codec for OffsetFetchResponse {
         }
         if version <= 7 {
             self.topics.enc(buf, version, flex, "OffsetFetchResponse.topics")?;
-        } else if !self.topics.is_empty() {
-            return Err(s::not_in_version("OffsetFetchResponse.topics", version));
+        } else {
+            if !self.topics.is_empty() {
+                return Err(s::not_in_version("OffsetFetchResponse.topics", version));
+            }
         }
         if version >= 2 && version <= 7 {
             self.error_code.enc(buf, version, flex, "OffsetFetchResponse.error_code")?;
         }
         if version >= 8 {
             self.groups.enc(buf, version, flex, "OffsetFetchResponse.groups")?;
-        } else if !self.groups.is_empty() {
-            return Err(s::not_in_version("OffsetFetchResponse.groups", version));
+        } else {
+            if !self.groups.is_empty() {
+                return Err(s::not_in_version("OffsetFetchResponse.groups", version));
+            }
         }
         if flex {
             let w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, 0);

@@ -29,8 +29,10 @@ impl Codec for ProduceRequest {
     fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, _field: &'static str) -> Result<(), EncodeError> {
         if version >= 3 {
             self.transactional_id.enc(buf, version, flex, "ProduceRequest.transactional_id")?;
-        } else if self.transactional_id.is_some() {
-            return Err(s::not_in_version("ProduceRequest.transactional_id", version));
+        } else {
+            if self.transactional_id.is_some() {
+                return Err(s::not_in_version("ProduceRequest.transactional_id", version));
+            }
         }
         self.acks.enc(buf, version, flex, "ProduceRequest.acks")?;
         self.timeout_ms.enc(buf, version, flex, "ProduceRequest.timeout_ms")?;

@@ -29,8 +29,10 @@ impl Codec for ProduceResponse {
         if version >= 1 {
             self.throttle_time_ms.enc(buf, version, flex, "ProduceResponse.throttle_time_ms")?;
         }
-        if !(version >= 10) && !self.node_endpoints.is_empty() {
-            return Err(s::not_in_version("ProduceResponse.node_endpoints", version));
+        if !(version >= 10) {
+            if !self.node_endpoints.is_empty() {
+                return Err(s::not_in_version("ProduceResponse.node_endpoints", version));
+            }
         }
         if flex {
             let t0 = version >= 10 && !self.node_endpoints.is_empty();
@@ -301,12 +303,12 @@ impl Codec for PartitionProduceResponse {
         }
         if version >= 8 {
             self.record_errors.enc(buf, version, flex, "ProduceResponse.responses.partition_responses.record_errors")?;
-        }
-        if version >= 8 {
             self.error_message.enc(buf, version, flex, "ProduceResponse.responses.partition_responses.error_message")?;
         }
-        if !(version >= 10) && self.current_leader != LeaderIdAndEpoch::default() {
-            return Err(s::not_in_version("ProduceResponse.responses.partition_responses.current_leader", version));
+        if !(version >= 10) {
+            if self.current_leader != LeaderIdAndEpoch::default() {
+                return Err(s::not_in_version("ProduceResponse.responses.partition_responses.current_leader", version));
+            }
         }
         if flex {
             let t0 = version >= 10 && self.current_leader != LeaderIdAndEpoch::default();
@@ -334,8 +336,6 @@ impl Codec for PartitionProduceResponse {
         }
         if version >= 8 {
             n += self.record_errors.enc_len(version, flex, "ProduceResponse.responses.partition_responses.record_errors")?;
-        }
-        if version >= 8 {
             n += self.error_message.enc_len(version, flex, "ProduceResponse.responses.partition_responses.error_message")?;
         }
         if flex {
@@ -361,8 +361,6 @@ impl Codec for PartitionProduceResponse {
         }
         if version >= 8 {
             this.record_errors = Codec::dec(r, version, flex, "ProduceResponse.responses.partition_responses.record_errors")?;
-        }
-        if version >= 8 {
             this.error_message = Codec::dec(r, version, flex, "ProduceResponse.responses.partition_responses.error_message")?;
         }
         if flex {
@@ -403,8 +401,6 @@ impl s::Random for PartitionProduceResponse {
         }
         if version >= 8 {
             this.record_errors = s::Random::random(g, version, flex);
-        }
-        if version >= 8 {
             this.error_message = g.opt(version >= 8, |g| s::Random::random(g, version, flex));
         }
         if version >= 10 {

@@ -38,13 +38,13 @@ impl Codec for SyncGroupRequest {
         self.member_id.enc(buf, version, flex, "SyncGroupRequest.member_id")?;
         if version >= 3 {
             self.group_instance_id.enc(buf, version, flex, "SyncGroupRequest.group_instance_id")?;
-        } else if self.group_instance_id.is_some() {
-            return Err(s::not_in_version("SyncGroupRequest.group_instance_id", version));
+        } else {
+            if self.group_instance_id.is_some() {
+                return Err(s::not_in_version("SyncGroupRequest.group_instance_id", version));
+            }
         }
         if version >= 5 {
             self.protocol_type.enc(buf, version, flex, "SyncGroupRequest.protocol_type")?;
-        }
-        if version >= 5 {
             self.protocol_name.enc(buf, version, flex, "SyncGroupRequest.protocol_name")?;
         }
         self.assignments.enc(buf, version, flex, "SyncGroupRequest.assignments")?;
@@ -67,8 +67,6 @@ impl Codec for SyncGroupRequest {
         }
         if version >= 5 {
             n += self.protocol_type.enc_len(version, flex, "SyncGroupRequest.protocol_type")?;
-        }
-        if version >= 5 {
             n += self.protocol_name.enc_len(version, flex, "SyncGroupRequest.protocol_name")?;
         }
         n += self.assignments.enc_len(version, flex, "SyncGroupRequest.assignments")?;
@@ -88,8 +86,6 @@ impl Codec for SyncGroupRequest {
         }
         if version >= 5 {
             this.protocol_type = Codec::dec(r, version, flex, "SyncGroupRequest.protocol_type")?;
-        }
-        if version >= 5 {
             this.protocol_name = Codec::dec(r, version, flex, "SyncGroupRequest.protocol_name")?;
         }
         this.assignments = Codec::dec(r, version, flex, "SyncGroupRequest.assignments")?;
@@ -121,8 +117,6 @@ impl s::Random for SyncGroupRequest {
         }
         if version >= 5 {
             this.protocol_type = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
-        }
-        if version >= 5 {
             this.protocol_name = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
         }
         this.assignments = s::Random::random(g, version, flex);

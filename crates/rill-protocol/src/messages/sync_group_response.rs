@@ -35,8 +35,6 @@ impl Codec for SyncGroupResponse {
         self.error_code.enc(buf, version, flex, "SyncGroupResponse.error_code")?;
         if version >= 5 {
             self.protocol_type.enc(buf, version, flex, "SyncGroupResponse.protocol_type")?;
-        }
-        if version >= 5 {
             self.protocol_name.enc(buf, version, flex, "SyncGroupResponse.protocol_name")?;
         }
         self.assignment.enc(buf, version, flex, "SyncGroupResponse.assignment")?;
@@ -57,8 +55,6 @@ impl Codec for SyncGroupResponse {
         n += self.error_code.enc_len(version, flex, "SyncGroupResponse.error_code")?;
         if version >= 5 {
             n += self.protocol_type.enc_len(version, flex, "SyncGroupResponse.protocol_type")?;
-        }
-        if version >= 5 {
             n += self.protocol_name.enc_len(version, flex, "SyncGroupResponse.protocol_name")?;
         }
         n += self.assignment.enc_len(version, flex, "SyncGroupResponse.assignment")?;
@@ -76,8 +72,6 @@ impl Codec for SyncGroupResponse {
         this.error_code = Codec::dec(r, version, flex, "SyncGroupResponse.error_code")?;
         if version >= 5 {
             this.protocol_type = Codec::dec(r, version, flex, "SyncGroupResponse.protocol_type")?;
-        }
-        if version >= 5 {
             this.protocol_name = Codec::dec(r, version, flex, "SyncGroupResponse.protocol_name")?;
         }
         this.assignment = Codec::dec(r, version, flex, "SyncGroupResponse.assignment")?;
@@ -107,8 +101,6 @@ impl s::Random for SyncGroupResponse {
         this.error_code = s::Random::random(g, version, flex);
         if version >= 5 {
             this.protocol_type = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
-        }
-        if version >= 5 {
             this.protocol_name = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
         }
         this.assignment = s::Random::random(g, version, flex);

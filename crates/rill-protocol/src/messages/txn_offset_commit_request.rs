@@ -57,18 +57,18 @@ impl Codec for TxnOffsetCommitRequest {
         self.producer_epoch.enc(buf, version, flex, "TxnOffsetCommitRequest.producer_epoch")?;
         if version >= 3 {
             self.generation_id.enc(buf, version, flex, "TxnOffsetCommitRequest.generation_id")?;
-        } else if self.generation_id != -1 {
-            return Err(s::not_in_version("TxnOffsetCommitRequest.generation_id", version));
-        }
-        if version >= 3 {
             self.member_id.enc(buf, version, flex, "TxnOffsetCommitRequest.member_id")?;
-        } else if !self.member_id.is_empty() {
-            return Err(s::not_in_version("TxnOffsetCommitRequest.member_id", version));
-        }
-        if version >= 3 {
             self.group_instance_id.enc(buf, version, flex, "TxnOffsetCommitRequest.group_instance_id")?;
-        } else if self.group_instance_id.is_some() {
-            return Err(s::not_in_version("TxnOffsetCommitRequest.group_instance_id", version));
+        } else {
+            if self.generation_id != -1 {
+                return Err(s::not_in_version("TxnOffsetCommitRequest.generation_id", version));
+            }
+            if !self.member_id.is_empty() {
+                return Err(s::not_in_version("TxnOffsetCommitRequest.member_id", version));
+            }
+            if self.group_instance_id.is_some() {
+                return Err(s::not_in_version("TxnOffsetCommitRequest.group_instance_id", version));
+            }
         }
         self.topics.enc(buf, version, flex, "TxnOffsetCommitRequest.topics")?;
         if flex {
@@ -88,11 +88,7 @@ impl Codec for TxnOffsetCommitRequest {
         n += self.producer_epoch.enc_len(version, flex, "TxnOffsetCommitRequest.producer_epoch")?;
         if version >= 3 {
             n += self.generation_id.enc_len(version, flex, "TxnOffsetCommitRequest.generation_id")?;
-        }
-        if version >= 3 {
             n += self.member_id.enc_len(version, flex, "TxnOffsetCommitRequest.member_id")?;
-        }
-        if version >= 3 {
             n += self.group_instance_id.enc_len(version, flex, "TxnOffsetCommitRequest.group_instance_id")?;
         }
         n += self.topics.enc_len(version, flex, "TxnOffsetCommitRequest.topics")?;
@@ -110,11 +106,7 @@ impl Codec for TxnOffsetCommitRequest {
         this.producer_epoch = Codec::dec(r, version, flex, "TxnOffsetCommitRequest.producer_epoch")?;
         if version >= 3 {
             this.generation_id = Codec::dec(r, version, flex, "TxnOffsetCommitRequest.generation_id")?;
-        }
-        if version >= 3 {
             this.member_id = Codec::dec(r, version, flex, "TxnOffsetCommitRequest.member_id")?;
-        }
-        if version >= 3 {
             this.group_instance_id = Codec::dec(r, version, flex, "TxnOffsetCommitRequest.group_instance_id")?;
         }
         this.topics = Codec::dec(r, version, flex, "TxnOffsetCommitRequest.topics")?;
@@ -142,11 +134,7 @@ impl s::Random for TxnOffsetCommitRequest {
         this.producer_epoch = s::Random::random(g, version, flex);
         if version >= 3 {
             this.generation_id = s::Random::random(g, version, flex);
-        }
-        if version >= 3 {
             this.member_id = s::Random::random(g, version, flex);
-        }
-        if version >= 3 {
             this.group_instance_id = g.opt(version >= 3, |g| s::Random::random(g, version, flex));
         }
         this.topics = s::Random::random(g, version, flex);
