@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use rill_protocol::codec::RawTaggedField;
-use rill_protocol::message::Message;
+use rill_protocol::message::{decode_request, decode_response, encode_request, encode_response, Message, Request, Response};
 use rill_protocol::messages::*;
 use rill_protocol::{Reader, Uuid};
 
@@ -112,12 +112,107 @@ pub fn first_difference(got: &str, want: &str) -> String {
     )
 }
 
+// ---- whole frames: INT32 size, header (version chosen by rill), body ----------------------
+
+const FRAME_CORRELATION_ID: i32 = 42;
+
+fn frame_request_header<R: Request>(version: i16) -> request_header::RequestHeader {
+    request_header::RequestHeader {
+        request_api_key: R::API_KEY.0,
+        request_api_version: version,
+        correlation_id: FRAME_CORRELATION_ID,
+        client_id: Some(s("rill-golden")),
+        ..Default::default()
+    }
+}
+
+fn strip_size(bytes: &Bytes) -> Result<Bytes, String> {
+    let size = bytes.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or("no size prefix")?;
+    if size as i64 != bytes.len() as i64 - 4 {
+        return Err(format!("size prefix {size} but {} bytes follow", bytes.len() - 4));
+    }
+    Ok(bytes.slice(4..))
+}
+
+struct RequestFrame<R> {
+    name: String,
+    version: i16,
+    body: R,
+}
+
+impl<R: Request + Clone + PartialEq + Debug + Into<RequestBody>> Vector for RequestFrame<R> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn version(&self) -> i16 {
+        self.version
+    }
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        encode_request(&frame_request_header::<R>(self.version), &self.body, self.version)
+            .map(|b| b.to_vec())
+            .map_err(|e| format!("rill cannot encode the frame: {e}"))
+    }
+    fn decode_and_compare(&self, bytes: &Bytes) -> Result<(), String> {
+        // As a broker reads it: the header version follows from the API key and version.
+        let (header, body) = decode_request(&strip_size(bytes)?).map_err(|e| format!("rill cannot decode the frame: {e}"))?;
+        let want_header = frame_request_header::<R>(self.version);
+        if header != want_header {
+            return Err(first_difference(&format!("{header:#?}"), &format!("{want_header:#?}")));
+        }
+        let want: RequestBody = self.body.clone().into();
+        if body != want {
+            return Err(first_difference(&format!("{body:#?}"), &format!("{want:#?}")));
+        }
+        Ok(())
+    }
+}
+
+struct ResponseFrame<R> {
+    name: String,
+    version: i16,
+    body: R,
+}
+
+impl<R: Response + PartialEq + Debug> Vector for ResponseFrame<R> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn version(&self) -> i16 {
+        self.version
+    }
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        encode_response(FRAME_CORRELATION_ID, &self.body, self.version)
+            .map(|b| b.to_vec())
+            .map_err(|e| format!("rill cannot encode the frame: {e}"))
+    }
+    fn decode_and_compare(&self, bytes: &Bytes) -> Result<(), String> {
+        let (header, body) =
+            decode_response::<R>(&strip_size(bytes)?, self.version).map_err(|e| format!("rill cannot decode the frame: {e}"))?;
+        let want_header = response_header::ResponseHeader { correlation_id: FRAME_CORRELATION_ID, ..Default::default() };
+        if header != want_header {
+            return Err(first_difference(&format!("{header:#?}"), &format!("{want_header:#?}")));
+        }
+        if body != self.body {
+            return Err(first_difference(&format!("{body:#?}"), &format!("{:#?}", self.body)));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Default)]
 pub struct Vectors(pub Vec<Box<dyn Vector>>);
 
 impl Vectors {
     fn add<M: Message + PartialEq + Debug + 'static>(&mut self, base: &str, version: i16, value: M) {
         self.0.push(Box::new(V { name: format!("{base}_v{version}"), version, value }));
+    }
+
+    fn request_frame<R: Request + Clone + PartialEq + Debug + Into<RequestBody> + 'static>(&mut self, base: &str, version: i16, body: R) {
+        self.0.push(Box::new(RequestFrame { name: format!("frame_{base}_v{version}"), version, body }));
+    }
+
+    fn response_frame<R: Response + PartialEq + Debug + 'static>(&mut self, base: &str, version: i16, body: R) {
+        self.0.push(Box::new(ResponseFrame { name: format!("frame_{base}_v{version}"), version, body }));
     }
 }
 
@@ -299,7 +394,46 @@ pub fn all() -> Vectors {
     for v in [0, 3] {
         out.add("consumer_protocol_assignment", v, assignment(v));
     }
+    frames(&mut out);
     out
+}
+
+fn frames(out: &mut Vectors) {
+    out.request_frame("api_versions_request", 0, api_versions_request(0));
+    out.request_frame("api_versions_request", 3, api_versions_request(3));
+    out.response_frame("api_versions_response", 0, api_versions_response(0));
+    // Header v0 although the body is flexible (KIP-511).
+    out.response_frame("api_versions_response", 3, api_versions_response(3));
+    out.request_frame("metadata_request", 1, metadata_request(1));
+    out.request_frame("metadata_request", 12, metadata_request(12));
+    out.response_frame("metadata_response", 1, metadata_response(1));
+    out.response_frame("metadata_response", 12, metadata_response(12));
+    out.request_frame("produce_request", 3, produce_request(3));
+    out.request_frame("produce_request", 9, produce_request(9));
+    out.response_frame("produce_response", 9, produce_response(9));
+    out.request_frame("fetch_request", 4, fetch_request(4));
+    out.request_frame("fetch_request", 12, fetch_request(12));
+    out.response_frame("fetch_response", 4, fetch_response(4));
+    out.response_frame("fetch_response", 12, fetch_response(12));
+    out.request_frame("find_coordinator_request", 4, find_coordinator_request(4));
+    out.response_frame("find_coordinator_response", 4, find_coordinator_response(4));
+    out.request_frame("join_group_request", 9, join_group_request(9));
+    out.response_frame("init_producer_id_response", 4, init_producer_id_response(4));
+    out.request_frame(
+        "sasl_handshake_request",
+        1,
+        sasl_handshake_request::SaslHandshakeRequest { mechanism: s("SCRAM-SHA-256"), ..Default::default() },
+    );
+    out.request_frame(
+        "sasl_authenticate_request",
+        2,
+        sasl_authenticate_request::SaslAuthenticateRequest { auth_bytes: b(SCRAM_CLIENT_FIRST.as_bytes()), ..Default::default() },
+    );
+    out.response_frame("sasl_authenticate_response", 2, sasl_authenticate_response(2));
+    out.request_frame("consumer_group_heartbeat_request", 0, consumer_group_heartbeat_request(0));
+    out.response_frame("consumer_group_heartbeat_response", 0, consumer_group_heartbeat_response(0));
+    out.request_frame("describe_topic_partitions_request", 0, describe_topic_partitions_request());
+    out.response_frame("describe_topic_partitions_response", 0, describe_topic_partitions_response());
 }
 
 // ---- headers ------------------------------------------------------------------------

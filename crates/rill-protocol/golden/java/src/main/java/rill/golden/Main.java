@@ -11,10 +11,13 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
 
+import org.apache.kafka.common.protocol.ApiKeys;
 import org.apache.kafka.common.protocol.ByteBufferAccessor;
 import org.apache.kafka.common.protocol.Message;
 import org.apache.kafka.common.protocol.MessageUtil;
 import org.apache.kafka.common.protocol.Readable;
+import org.apache.kafka.common.requests.RequestHeader;
+import org.apache.kafka.common.requests.ResponseHeader;
 
 /**
  * Golden vectors from Apache Kafka's own Java code.
@@ -50,7 +53,7 @@ public final class Main {
         manifest.append("# Regenerate with crates/rill-protocol/golden/regenerate.sh; do not edit.\n");
         manifest.append("# name kind api_key version file   (version is the magic byte for records)\n");
         for (Messages.Vector v : messages) {
-            Files.write(dir.resolve(v.name() + ".bin"), serialize(v.message(), v.version()));
+            Files.write(dir.resolve(v.name() + ".bin"), encode(v));
             manifest.append(String.format("%s %s %d %d %s.bin%n", v.name(), v.kind(), v.apiKey(), v.version(), v.name()));
         }
         for (Map.Entry<String, List<Batches.Batch>> e : batches.vectors.entrySet()) {
@@ -66,6 +69,22 @@ public final class Main {
         byte[] out = new byte[buf.remaining()];
         buf.get(out);
         return out;
+    }
+
+    /** A body or header alone, or a whole frame: INT32 size, header, body. */
+    static byte[] encode(Messages.Vector v) {
+        ApiKeys api = v.apiKey() >= 0 ? ApiKeys.forId(v.apiKey()) : null;
+        byte[] header;
+        switch (v.kind()) {
+            case "request_frame" -> header = serialize(Messages.frameRequestHeader(v), api.requestHeaderVersion(v.version()));
+            case "response_frame" -> header = serialize(Messages.frameResponseHeader(), api.responseHeaderVersion(v.version()));
+            default -> {
+                return serialize(v.message(), v.version());
+            }
+        }
+        byte[] body = serialize(v.message(), v.version());
+        return ByteBuffer.allocate(4 + header.length + body.length)
+                .putInt(header.length + body.length).put(header).put(body).array();
     }
 
     /** Checks every NAME.bin in dir against the value named NAME. */
@@ -106,7 +125,22 @@ public final class Main {
     }
 
     static String checkMessage(Messages.Vector v, byte[] data) {
-        ByteBufferAccessor in = new ByteBufferAccessor(ByteBuffer.wrap(data));
+        ByteBuffer buf = ByteBuffer.wrap(data);
+        boolean frame = v.kind().endsWith("_frame");
+        if (frame) {
+            int size = buf.getInt();
+            if (size != buf.remaining()) return "size prefix " + size + " but " + buf.remaining() + " bytes follow";
+        }
+        if (v.kind().equals("request_frame")) {
+            // As a broker reads it: the header version follows from the API key and version.
+            RequestHeader header = RequestHeader.parse(buf);
+            if (!header.data().equals(Messages.frameRequestHeader(v))) return "request header decoded to " + header.data();
+        } else if (v.kind().equals("response_frame")) {
+            short headerVersion = ApiKeys.forId(v.apiKey()).responseHeaderVersion(v.version());
+            ResponseHeader header = ResponseHeader.parse(buf, headerVersion);
+            if (!header.data().equals(Messages.frameResponseHeader())) return "response header decoded to " + header.data();
+        }
+        ByteBufferAccessor in = new ByteBufferAccessor(buf);
         Message got;
         try {
             got = v.message().getClass().getConstructor(Readable.class, short.class).newInstance(in, v.version());

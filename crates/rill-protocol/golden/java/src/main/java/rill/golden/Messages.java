@@ -7,6 +7,7 @@ import java.util.List;
 
 import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.message.*;
+import org.apache.kafka.common.protocol.ApiKeys;
 import org.apache.kafka.common.protocol.ApiMessage;
 import org.apache.kafka.common.protocol.Message;
 import org.apache.kafka.common.protocol.MessageUtil;
@@ -118,6 +119,62 @@ final class Messages {
         response("describe_topic_partitions_response", 0, describeTopicPartitionsResponse());
         for (int v : new int[] {0, 1, 3}) add("consumer_protocol_subscription", "consumer_protocol", -1, v, subscription(v));
         for (int v : new int[] {0, 3}) add("consumer_protocol_assignment", "consumer_protocol", -1, v, assignment(v));
+        frames();
+    }
+
+    // ---- whole frames: size, header (version chosen by Java's ApiKeys), body --------
+
+    private void frames() {
+        requestFrame(0, apiVersionsRequest(0));
+        requestFrame(3, apiVersionsRequest(3));
+        responseFrame(0, apiVersionsResponse(0));
+        responseFrame(3, apiVersionsResponse(3)); // header v0 although the body is flexible (KIP-511)
+        requestFrame(1, metadataRequest(1));
+        requestFrame(12, metadataRequest(12));
+        responseFrame(1, metadataResponse(1));
+        responseFrame(12, metadataResponse(12));
+        requestFrame(3, produceRequest(3));
+        requestFrame(9, produceRequest(9));
+        responseFrame(9, produceResponse(9));
+        requestFrame(4, fetchRequest(4));
+        requestFrame(12, fetchRequest(12));
+        responseFrame(4, fetchResponse(4));
+        responseFrame(12, fetchResponse(12));
+        requestFrame(4, findCoordinatorRequest(4));
+        responseFrame(4, findCoordinatorResponse(4));
+        requestFrame(9, joinGroupRequest(9));
+        responseFrame(4, initProducerIdResponse(4));
+        requestFrame(1, new SaslHandshakeRequestData().setMechanism("SCRAM-SHA-256"));
+        requestFrame(2, new SaslAuthenticateRequestData().setAuthBytes(utf8(SCRAM_CLIENT_FIRST)));
+        responseFrame(2, saslAuthenticateResponse(2));
+        requestFrame(0, consumerGroupHeartbeatRequest(0));
+        responseFrame(0, consumerGroupHeartbeatResponse(0));
+        requestFrame(0, describeTopicPartitionsRequest());
+        responseFrame(0, describeTopicPartitionsResponse());
+    }
+
+    static final int FRAME_CORRELATION_ID = 42;
+    static final String FRAME_CLIENT_ID = "rill-golden";
+
+    private static String frameName(ApiMessage body, String direction) {
+        return "frame_" + ApiKeys.forId(body.apiKey()).name.replaceAll("([a-z])([A-Z])", "$1_$2").toLowerCase() + "_" + direction;
+    }
+
+    private void requestFrame(int version, ApiMessage body) {
+        add(frameName(body, "request"), "request_frame", body.apiKey(), version, body);
+    }
+
+    private void responseFrame(int version, ApiMessage body) {
+        add(frameName(body, "response"), "response_frame", body.apiKey(), version, body);
+    }
+
+    static RequestHeaderData frameRequestHeader(Vector v) {
+        return new RequestHeaderData().setRequestApiKey((short) v.apiKey()).setRequestApiVersion(v.version())
+                .setCorrelationId(FRAME_CORRELATION_ID).setClientId(FRAME_CLIENT_ID);
+    }
+
+    static ResponseHeaderData frameResponseHeader() {
+        return new ResponseHeaderData().setCorrelationId(FRAME_CORRELATION_ID);
     }
 
     // ---- headers -------------------------------------------------------------------
