@@ -159,6 +159,16 @@ impl JavaTools {
         Ok(self.run_ok("rill.probe.Probe", &all, None, TOOL_TIMEOUT)?.stdout)
     }
 
+    /// Console tools take client properties with `--command-config` since
+    /// Kafka 4.2 (the old flags print a deprecation warning on stdout).
+    fn client_config_flag(&self, legacy: &'static str) -> &'static str {
+        if self.install.version_at_least(4, 2) {
+            "--command-config"
+        } else {
+            legacy
+        }
+    }
+
     /// Produces `records` (one per line) with `kafka-console-producer`.
     pub fn console_produce(&self, client: &ClientProperties, topic: &str, records: &[&str]) -> Result<()> {
         let bootstrap = client.get("bootstrap.servers").unwrap_or_default().to_string();
@@ -171,7 +181,7 @@ impl JavaTools {
                 bootstrap,
                 "--topic".into(),
                 topic.into(),
-                "--producer.config".into(),
+                self.client_config_flag("--producer.config").into(),
                 config.display().to_string(),
                 "--request-required-acks".into(),
                 "all".into(),
@@ -195,7 +205,7 @@ impl JavaTools {
                 bootstrap,
                 "--topic".into(),
                 topic.into(),
-                "--consumer.config".into(),
+                self.client_config_flag("--consumer.config").into(),
                 config.display().to_string(),
                 "--from-beginning".into(),
                 "--max-messages".into(),

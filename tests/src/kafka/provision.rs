@@ -63,6 +63,13 @@ impl KafkaInstall {
         self.major_version() >= 4
     }
 
+    /// True when this version is `major.minor` or newer.
+    pub fn version_at_least(&self, major: u32, minor: u32) -> bool {
+        let mut parts = self.version.split('.').map(|part| part.parse::<u32>().unwrap_or(0));
+        let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        found >= (major, minor)
+    }
+
     pub fn major_version(&self) -> u32 {
         self.version.split('.').next().and_then(|major| major.parse().ok()).unwrap_or(0)
     }

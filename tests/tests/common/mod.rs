@@ -162,3 +162,10 @@ pub fn listener_cases(cluster: &KafkaCluster) -> Vec<(String, ClientSettings, Ex
 pub fn listener_matrix(cluster: &KafkaCluster) -> Vec<Checked> {
     probe(cluster, &listener_cases(cluster))
 }
+
+/// Serializes tests that disturb a shared cluster (kills, listener stops)
+/// with every other test of the same binary.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,12 +1,10 @@
 //! Every listener of the single-node cluster accepts the right credentials
 //! and refuses wrong ones, checked with Kafka's Java AdminClient (one JVM for all cases).
 
-use rill_e2e::interop::java::ProbeOutcome;
 use rill_e2e::oauth::TokenKind;
-use rill_e2e::{ClientAuth, ClientCert, ClientSettings, KafkaCluster, Listener, SaslMechanism, Secret, Trust};
+use rill_e2e::{ClientAuth, ClientSettings, KafkaCluster, Listener, SaslMechanism, Secret};
 
-mod common;
-use common::{listener_matrix, Expect};
+use crate::common::{self, listener_matrix, Expect};
 
 #[test]
 fn every_listener_accepts_right_credentials_and_refuses_wrong_ones() {
@@ -54,7 +52,3 @@ fn token_endpoint_down_means_no_new_oauth_logins() {
     common::assert_outcomes(cluster, &up);
     assert!(oauth.tokens_issued() > issued_before, "the Java client never fetched a token from the endpoint");
 }
-
-// Keeps unused-import lints quiet when cases change.
-#[allow(dead_code)]
-fn _types(_: ProbeOutcome, _: ClientCert, _: Trust) {}
