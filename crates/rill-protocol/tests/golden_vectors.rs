@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use bytes::BytesMut;
 use expected_records::{rill_write, ExpectedBatch};
 use rill_protocol::compression::Compression;
-use rill_protocol::records::{DecodeOptions, RecordBatch, TimestampType};
+use rill_protocol::records::{DecodeOptions, RecordBatch};
 use values::{golden, manifest};
 
 fn report(what: &str, failures: Vec<String>, total: usize) {
@@ -101,7 +101,7 @@ pub fn compare_batches(got: &[RecordBatch], want: &[ExpectedBatch]) -> Result<()
                 diffs.push(format!("{what} is {got}, want {want}"));
             }
         };
-        let ts_type = if w.magic == 0 { None } else { Some(TimestampType::CreateTime) };
+        let ts_type = w.timestamp_type;
         check("magic", g.magic.to_string(), w.magic.to_string());
         check("compression", format!("{:?}", g.compression()), format!("{:?}", Some(w.codec)));
         if w.magic > 0 {

@@ -10,7 +10,10 @@ use rill_protocol::records::{ControlRecordType, EndTxnMarker, Header, RecordBatc
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpectedRecord {
     pub offset: i64,
+    /// As readers see it (the batch's for LogAppendTime batches).
     pub timestamp: i64,
+    /// As the producer set it (what the record's timestamp delta encodes).
+    pub create_timestamp: i64,
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
     pub headers: Vec<Header>,
@@ -28,6 +31,8 @@ pub struct ExpectedBatch {
     pub base_sequence: i32,
     pub transactional: bool,
     pub control: bool,
+    /// `None` for magic 0, which has no timestamps.
+    pub timestamp_type: Option<TimestampType>,
     pub records: Vec<ExpectedRecord>,
 }
 
@@ -102,6 +107,12 @@ pub fn parse(text: &str) -> Vec<ExpectedVector> {
                 base_sequence: num(&f, "base_sequence", line),
                 transactional: num(&f, "transactional", line),
                 control: num(&f, "control", line),
+                timestamp_type: match get(&f, "timestamp_type", line) {
+                    "create" => Some(TimestampType::CreateTime),
+                    "log_append" => Some(TimestampType::LogAppendTime),
+                    "none" => None,
+                    t => panic!("records.txt: unknown timestamp_type {t}"),
+                },
                 records: Vec::new(),
             };
             match out.last_mut() {
@@ -122,6 +133,7 @@ pub fn parse(text: &str) -> Vec<ExpectedVector> {
             let rec = ExpectedRecord {
                 offset: num(&f, "offset", line),
                 timestamp: num(&f, "timestamp", line),
+                create_timestamp: num(&f, "create_timestamp", line),
                 key: parse_bytes(get(&f, "key", line)),
                 value: parse_bytes(get(&f, "value", line)),
                 headers,
@@ -153,6 +165,7 @@ pub fn rill_write(v: &ExpectedVector) -> Result<Bytes, String> {
         if b.magic >= 2 {
             let mut builder = RecordBatchBuilder::with_buffer(std::mem::take(&mut out), b.base_offset)
                 .compression(b.codec)
+                .timestamp_type(b.timestamp_type.unwrap_or_default())
                 .transactional(b.transactional)
                 .control(b.control)
                 .producer(b.producer_id, b.producer_epoch, b.base_sequence)
@@ -160,18 +173,22 @@ pub fn rill_write(v: &ExpectedVector) -> Result<Bytes, String> {
             for r in &b.records {
                 let (key, value) = if b.control { control_record(r)? } else { (r.key.clone(), r.value.clone()) };
                 builder
-                    .append(r.timestamp, key.as_deref(), value.as_deref(), &r.headers)
+                    .append(r.create_timestamp, key.as_deref(), value.as_deref(), &r.headers)
                     .map_err(|e| format!("rill cannot append a record: {e}"))?;
+            }
+            if b.timestamp_type == Some(TimestampType::LogAppendTime) {
+                builder = builder.max_timestamp(b.max_timestamp());
             }
             out = builder.finish().map_err(|e| format!("rill cannot finish the batch: {e}"))?;
         } else {
             let messages: Vec<LegacyMessage> = b
                 .records
                 .iter()
-                .map(|r| LegacyMessage { timestamp: r.timestamp, key: r.key.clone(), value: r.value.clone() })
+                .map(|r| LegacyMessage { timestamp: r.create_timestamp, key: r.key.clone(), value: r.value.clone() })
                 .collect();
             let first = b.records[0].offset;
-            encode_message_set(&mut out, b.magic, b.codec, TimestampType::CreateTime, first, &messages)
+            let ts_type = b.timestamp_type.unwrap_or_default();
+            encode_message_set(&mut out, b.magic, b.codec, ts_type, first, &messages)
                 .map_err(|e| format!("rill cannot write the magic {} message set: {e}", b.magic))?;
         }
     }

@@ -31,9 +31,19 @@ final class Batches {
     /** One batch as written; for legacy uncompressed message sets, one batch per message. */
     record Batch(byte magic, CompressionType codec, long baseOffset, int leaderEpoch, long producerId,
                  short producerEpoch, int baseSequence, boolean transactional, EndTransactionMarker marker,
-                 List<Rec> records) {
+                 long logAppendTime, List<Rec> records) {
         boolean control() {
             return marker != null;
+        }
+
+        TimestampType timestampType() {
+            if (magic == 0) return TimestampType.NO_TIMESTAMP_TYPE;
+            return logAppendTime == RecordBatch.NO_TIMESTAMP ? TimestampType.CREATE_TIME : TimestampType.LOG_APPEND_TIME;
+        }
+
+        /** A record's timestamp as readers see it: the broker's for LogAppendTime batches. */
+        long readTimestamp(Rec r) {
+            return timestampType() == TimestampType.LOG_APPEND_TIME ? logAppendTime : r.timestamp();
         }
     }
 
@@ -59,8 +69,14 @@ final class Batches {
         add("records_v2_two_batches",
                 v2(CompressionType.NONE, 100, 5, -1, (short) -1, -1, false, std.subList(0, 2)),
                 v2(CompressionType.SNAPPY, 102, 5, -1, (short) -1, -1, false, std.subList(2, 5)));
+        // A batch from a topic with message.timestamp.type=LogAppendTime, as a broker hands it out.
+        Batch lat = v2(CompressionType.NONE, 200, 5, -1, (short) -1, -1, false, standardRecords(200));
+        add("records_v2_log_append_time", new Batch(lat.magic(), lat.codec(), lat.baseOffset(), lat.leaderEpoch(),
+                lat.producerId(), lat.producerEpoch(), lat.baseSequence(), false, null, T0 + 60_000, lat.records()));
         for (byte magic : new byte[] {0, 1}) {
-            for (CompressionType c : new CompressionType[] {CompressionType.NONE, CompressionType.GZIP}) {
+            // lz4 with magic 0 has the pre-KIP-57 frame header checksum.
+            for (CompressionType c : new CompressionType[] {CompressionType.NONE, CompressionType.GZIP,
+                    CompressionType.SNAPPY, CompressionType.LZ4}) {
                 List<Rec> recs = legacyRecords(magic, 50);
                 String name = "records_v" + magic + "_" + c.name;
                 if (c == CompressionType.NONE) {
@@ -130,12 +146,13 @@ final class Batches {
 
     static Batch v2(CompressionType codec, long base, int leaderEpoch, long pid, short epoch, int seq,
                     boolean txn, List<Rec> records) {
-        return new Batch(RecordBatch.MAGIC_VALUE_V2, codec, base, leaderEpoch, pid, epoch, seq, txn, null, records);
+        return new Batch(RecordBatch.MAGIC_VALUE_V2, codec, base, leaderEpoch, pid, epoch, seq, txn, null,
+                RecordBatch.NO_TIMESTAMP, records);
     }
 
     static Batch legacy(byte magic, CompressionType codec, long base, List<Rec> records) {
         return new Batch(magic, codec, base, RecordBatch.NO_PARTITION_LEADER_EPOCH, RecordBatch.NO_PRODUCER_ID,
-                RecordBatch.NO_PRODUCER_EPOCH, RecordBatch.NO_SEQUENCE, false, null, records);
+                RecordBatch.NO_PRODUCER_EPOCH, RecordBatch.NO_SEQUENCE, false, null, RecordBatch.NO_TIMESTAMP, records);
     }
 
     static Batch control(long offset, ControlRecordType type) {
@@ -146,7 +163,7 @@ final class Batches {
         v.get(value);
         Rec rec = new Rec(offset, T0 + 1000, key, value, new Header[0]);
         return new Batch(RecordBatch.MAGIC_VALUE_V2, CompressionType.NONE, offset, 5, 4001, (short) 2, -1, true,
-                marker, List.of(rec));
+                marker, RecordBatch.NO_TIMESTAMP, List.of(rec));
     }
 
     static MemoryRecords write(Batch b) {
@@ -155,8 +172,9 @@ final class Batches {
                     b.leaderEpoch(), b.producerId(), b.producerEpoch(), b.marker());
         }
         ByteBuffer buf = ByteBuffer.allocate(1 << 16);
+        TimestampType tsType = b.magic() == 0 ? TimestampType.CREATE_TIME : b.timestampType();
         MemoryRecordsBuilder builder = MemoryRecords.builder(buf, b.magic(), Compression.of(b.codec()).build(),
-                TimestampType.CREATE_TIME, b.baseOffset(), RecordBatch.NO_TIMESTAMP, b.producerId(),
+                tsType, b.baseOffset(), b.logAppendTime(), b.producerId(),
                 b.producerEpoch(), b.baseSequence(), b.transactional(), b.leaderEpoch());
         for (Rec r : b.records()) {
             long ts = b.magic() == 0 ? T0 : r.timestamp();
@@ -190,9 +208,9 @@ final class Batches {
     }
 
     private static String checkBatch(Batch want, RecordBatch got) {
-        TimestampType tsType = want.magic() == 0 ? TimestampType.NO_TIMESTAMP_TYPE : TimestampType.CREATE_TIME;
+        TimestampType tsType = want.timestampType();
         long maxTs = RecordBatch.NO_TIMESTAMP;
-        for (Rec r : want.records()) maxTs = Math.max(maxTs, r.timestamp());
+        for (Rec r : want.records()) maxTs = Math.max(maxTs, want.readTimestamp(r));
         String d = null;
         d = diff(d, "magic", want.magic(), got.magic());
         d = diff(d, "compression", want.codec(), got.compressionType());
@@ -218,7 +236,7 @@ final class Batches {
             String where = "record " + j + ": ";
             r.ensureValid();
             d = diff(d, "offset", w.offset(), r.offset());
-            d = diff(d, "timestamp", w.timestamp(), r.timestamp());
+            d = diff(d, "timestamp", want.readTimestamp(w), r.timestamp());
             d = diff(d, "key", hex(w.key()), hex(r.key()));
             d = diff(d, "value", hex(w.value()), hex(r.value()));
             d = diff(d, "headers", headers(w.headers()), headers(r.headers()));
@@ -273,11 +291,14 @@ final class Batches {
                         .append(" base_sequence=").append(b.baseSequence())
                         .append(" transactional=").append(b.transactional())
                         .append(" control=").append(b.control())
+                        .append(" timestamp_type=").append(b.timestampType() == TimestampType.LOG_APPEND_TIME
+                                ? "log_append" : b.magic() == 0 ? "none" : "create")
                         .append(" records=").append(b.records().size())
                         .append('\n');
                 for (Rec r : b.records()) {
                     sb.append("record offset=").append(r.offset())
-                            .append(" timestamp=").append(r.timestamp())
+                            .append(" timestamp=").append(b.readTimestamp(r))
+                            .append(" create_timestamp=").append(r.timestamp())
                             .append(" key=").append(hex(r.key()))
                             .append(" value=").append(hex(r.value()))
                             .append(" headers=").append(headers(r.headers()))
