@@ -86,13 +86,20 @@ pub fn response_header_version<R: Response>(version: i16) -> i16 {
 }
 
 fn frame_len(len: usize) -> Result<i32, EncodeError> {
-    i32::try_from(len).map_err(|_| EncodeError::TooLong { field: "frame.size", length: len })
+    i32::try_from(len).map_err(|_| EncodeError::TooLong {
+        field: "frame.size",
+        length: len,
+    })
 }
 
 /// Encodes a whole request frame: INT32 size, header, body. The header's
 /// `request_api_key` and `request_api_version` are written as given; set them
 /// to `R::API_KEY` and `version`.
-pub fn encode_request<R: Request>(header: &RequestHeader, body: &R, version: i16) -> Result<BytesMut, EncodeError> {
+pub fn encode_request<R: Request>(
+    header: &RequestHeader,
+    body: &R,
+    version: i16,
+) -> Result<BytesMut, EncodeError> {
     let header_version = R::API_KEY.request_header_version(version);
     let len = header.encoded_len(header_version)? + body.encoded_len(version)?;
     let mut buf = BytesMut::with_capacity(4 + len);
@@ -103,9 +110,16 @@ pub fn encode_request<R: Request>(header: &RequestHeader, body: &R, version: i16
 }
 
 /// Encodes a whole response frame: INT32 size, header, body.
-pub fn encode_response<R: Response>(correlation_id: i32, body: &R, version: i16) -> Result<BytesMut, EncodeError> {
+pub fn encode_response<R: Response>(
+    correlation_id: i32,
+    body: &R,
+    version: i16,
+) -> Result<BytesMut, EncodeError> {
     let header_version = R::API_KEY.response_header_version(version);
-    let header = ResponseHeader { correlation_id, ..Default::default() };
+    let header = ResponseHeader {
+        correlation_id,
+        ..Default::default()
+    };
     let len = header.encoded_len(header_version)? + body.encoded_len(version)?;
     let mut buf = BytesMut::with_capacity(4 + len);
     buf.put_i32(frame_len(len)?);
@@ -115,10 +129,15 @@ pub fn encode_response<R: Response>(correlation_id: i32, body: &R, version: i16)
 }
 
 /// Decodes a message that must take exactly all of `bytes` (trailing bytes are an error).
-pub fn decode_exact<M: Message>(bytes: &Bytes, version: i16, direction: &'static str) -> Result<M, DecodeError> {
+pub fn decode_exact<M: Message>(
+    bytes: &Bytes,
+    version: i16,
+    direction: &'static str,
+) -> Result<M, DecodeError> {
     let mut r = Reader::new(bytes);
     let m = M::decode(&mut r, version)?;
-    r.expect_end(M::NAME).map_err(|e| e.in_message(M::NAME, version, direction))?;
+    r.expect_end(M::NAME)
+        .map_err(|e| e.in_message(M::NAME, version, direction))?;
     Ok(m)
 }
 
@@ -130,11 +149,15 @@ pub fn decode_response_body<R: Response>(body: &Bytes, version: i16) -> Result<R
 
 /// Decodes a response frame (size prefix already stripped): header, then a
 /// body that must be consumed exactly.
-pub fn decode_response<R: Response>(frame: &Bytes, version: i16) -> Result<(ResponseHeader, R), DecodeError> {
+pub fn decode_response<R: Response>(
+    frame: &Bytes,
+    version: i16,
+) -> Result<(ResponseHeader, R), DecodeError> {
     let mut r = Reader::new(frame);
     let header = ResponseHeader::decode(&mut r, R::API_KEY.response_header_version(version))?;
     let body = R::decode(&mut r, version)?;
-    r.expect_end(R::NAME).map_err(|e| e.in_message(R::NAME, version, "response"))?;
+    r.expect_end(R::NAME)
+        .map_err(|e| e.in_message(R::NAME, version, "response"))?;
     Ok((header, body))
 }
 
@@ -148,7 +171,8 @@ pub fn decode_request(frame: &Bytes) -> Result<(RequestHeader, RequestBody), Dec
     let version = peek.i16("RequestHeader.request_api_version")?;
     let header = RequestHeader::decode(&mut r, key.request_header_version(version))?;
     let body = RequestBody::decode(key, version, &mut r)?;
-    r.expect_end("RequestBody").map_err(|e| e.in_message(key.name(), version, "request"))?;
+    r.expect_end("RequestBody")
+        .map_err(|e| e.in_message(key.name(), version, "request"))?;
     Ok((header, body))
 }
 
@@ -163,9 +187,25 @@ pub mod support {
 
     /// Encoding of one field type. `flex` selects the compact encodings.
     pub trait Codec: Sized {
-        fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, field: &'static str) -> Result<(), EncodeError>;
-        fn enc_len(&self, version: i16, flex: bool, field: &'static str) -> Result<usize, EncodeError>;
-        fn dec(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Self, DecodeError>;
+        fn enc<B: BufMut>(
+            &self,
+            buf: &mut B,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<(), EncodeError>;
+        fn enc_len(
+            &self,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<usize, EncodeError>;
+        fn dec(
+            r: &mut Reader<'_>,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<Self, DecodeError>;
         /// The fewest bytes one value can take at this version.
         fn min_len(version: i16, flex: bool) -> usize;
     }
@@ -174,7 +214,12 @@ pub mod support {
     pub trait Nullable: Codec {
         fn enc_null<B: BufMut>(buf: &mut B, flex: bool);
         fn null_len(flex: bool) -> usize;
-        fn dec_nullable(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Option<Self>, DecodeError>;
+        fn dec_nullable(
+            r: &mut Reader<'_>,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<Option<Self>, DecodeError>;
         /// Bytes written before a present value (structs: a 1-byte marker).
         #[inline]
         fn presence_len() -> usize {
@@ -188,7 +233,13 @@ pub mod support {
         ($ty:ty, $put:ident, $get:ident, $n:expr) => {
             impl Codec for $ty {
                 #[inline]
-                fn enc<B: BufMut>(&self, buf: &mut B, _: i16, _: bool, _: &'static str) -> Result<(), EncodeError> {
+                fn enc<B: BufMut>(
+                    &self,
+                    buf: &mut B,
+                    _: i16,
+                    _: bool,
+                    _: &'static str,
+                ) -> Result<(), EncodeError> {
                     buf.$put(*self);
                     Ok(())
                 }
@@ -197,7 +248,12 @@ pub mod support {
                     Ok($n)
                 }
                 #[inline]
-                fn dec(r: &mut Reader<'_>, _: i16, _: bool, field: &'static str) -> Result<Self, DecodeError> {
+                fn dec(
+                    r: &mut Reader<'_>,
+                    _: i16,
+                    _: bool,
+                    field: &'static str,
+                ) -> Result<Self, DecodeError> {
                     r.$get(field)
                 }
                 #[inline]
@@ -219,7 +275,13 @@ pub mod support {
 
     impl Codec for Uuid {
         #[inline]
-        fn enc<B: BufMut>(&self, buf: &mut B, _: i16, _: bool, _: &'static str) -> Result<(), EncodeError> {
+        fn enc<B: BufMut>(
+            &self,
+            buf: &mut B,
+            _: i16,
+            _: bool,
+            _: &'static str,
+        ) -> Result<(), EncodeError> {
             buf.put_uuid(self);
             Ok(())
         }
@@ -228,7 +290,12 @@ pub mod support {
             Ok(16)
         }
         #[inline]
-        fn dec(r: &mut Reader<'_>, _: i16, _: bool, field: &'static str) -> Result<Self, DecodeError> {
+        fn dec(
+            r: &mut Reader<'_>,
+            _: i16,
+            _: bool,
+            field: &'static str,
+        ) -> Result<Self, DecodeError> {
             r.uuid(field)
         }
         #[inline]
@@ -248,7 +315,13 @@ pub mod support {
 
     impl Codec for String {
         #[inline]
-        fn enc<B: BufMut>(&self, buf: &mut B, _: i16, flex: bool, field: &'static str) -> Result<(), EncodeError> {
+        fn enc<B: BufMut>(
+            &self,
+            buf: &mut B,
+            _: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<(), EncodeError> {
             if flex {
                 buf.put_compact_string(Some(self), field)
             } else {
@@ -260,7 +333,12 @@ pub mod support {
             Ok(prefixed_len(self.len(), flex, 2))
         }
         #[inline]
-        fn dec(r: &mut Reader<'_>, _: i16, flex: bool, field: &'static str) -> Result<Self, DecodeError> {
+        fn dec(
+            r: &mut Reader<'_>,
+            _: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<Self, DecodeError> {
             if flex {
                 r.compact_string(field)
             } else {
@@ -269,7 +347,11 @@ pub mod support {
         }
         #[inline]
         fn min_len(_: i16, flex: bool) -> usize {
-            if flex { 1 } else { 2 }
+            if flex {
+                1
+            } else {
+                2
+            }
         }
     }
 
@@ -284,10 +366,19 @@ pub mod support {
         }
         #[inline]
         fn null_len(flex: bool) -> usize {
-            if flex { 1 } else { 2 }
+            if flex {
+                1
+            } else {
+                2
+            }
         }
         #[inline]
-        fn dec_nullable(r: &mut Reader<'_>, _: i16, flex: bool, field: &'static str) -> Result<Option<Self>, DecodeError> {
+        fn dec_nullable(
+            r: &mut Reader<'_>,
+            _: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<Option<Self>, DecodeError> {
             if flex {
                 r.compact_nullable_string(field)
             } else {
@@ -298,7 +389,13 @@ pub mod support {
 
     impl Codec for Bytes {
         #[inline]
-        fn enc<B: BufMut>(&self, buf: &mut B, _: i16, flex: bool, field: &'static str) -> Result<(), EncodeError> {
+        fn enc<B: BufMut>(
+            &self,
+            buf: &mut B,
+            _: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<(), EncodeError> {
             if flex {
                 buf.put_compact_bytes(Some(self), field)
             } else {
@@ -310,7 +407,12 @@ pub mod support {
             Ok(prefixed_len(self.len(), flex, 4))
         }
         #[inline]
-        fn dec(r: &mut Reader<'_>, _: i16, flex: bool, field: &'static str) -> Result<Self, DecodeError> {
+        fn dec(
+            r: &mut Reader<'_>,
+            _: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<Self, DecodeError> {
             if flex {
                 r.compact_bytes(field)
             } else {
@@ -319,7 +421,11 @@ pub mod support {
         }
         #[inline]
         fn min_len(_: i16, flex: bool) -> usize {
-            if flex { 1 } else { 4 }
+            if flex {
+                1
+            } else {
+                4
+            }
         }
     }
 
@@ -334,10 +440,19 @@ pub mod support {
         }
         #[inline]
         fn null_len(flex: bool) -> usize {
-            if flex { 1 } else { 4 }
+            if flex {
+                1
+            } else {
+                4
+            }
         }
         #[inline]
-        fn dec_nullable(r: &mut Reader<'_>, _: i16, flex: bool, field: &'static str) -> Result<Option<Self>, DecodeError> {
+        fn dec_nullable(
+            r: &mut Reader<'_>,
+            _: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<Option<Self>, DecodeError> {
             if flex {
                 r.compact_nullable_bytes(field)
             } else {
@@ -346,7 +461,12 @@ pub mod support {
         }
     }
 
-    fn put_count<B: BufMut>(buf: &mut B, n: usize, flex: bool, field: &'static str) -> Result<(), EncodeError> {
+    fn put_count<B: BufMut>(
+        buf: &mut B,
+        n: usize,
+        flex: bool,
+        field: &'static str,
+    ) -> Result<(), EncodeError> {
         if flex {
             buf.put_compact_array_len(Some(n), field)
         } else {
@@ -354,7 +474,13 @@ pub mod support {
         }
     }
 
-    fn dec_elems<T: Codec>(r: &mut Reader<'_>, n: usize, version: i16, flex: bool, field: &'static str) -> Result<Vec<T>, DecodeError> {
+    fn dec_elems<T: Codec>(
+        r: &mut Reader<'_>,
+        n: usize,
+        version: i16,
+        flex: bool,
+        field: &'static str,
+    ) -> Result<Vec<T>, DecodeError> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(T::dec(r, version, flex, field)?);
@@ -363,23 +489,47 @@ pub mod support {
     }
 
     impl<T: Codec> Codec for Vec<T> {
-        fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, field: &'static str) -> Result<(), EncodeError> {
+        fn enc<B: BufMut>(
+            &self,
+            buf: &mut B,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<(), EncodeError> {
             put_count(buf, self.len(), flex, field)?;
             for item in self {
                 item.enc(buf, version, flex, field)?;
             }
             Ok(())
         }
-        fn enc_len(&self, version: i16, flex: bool, field: &'static str) -> Result<usize, EncodeError> {
-            let mut n = if flex { uvarint_len(self.len() as u64 + 1) } else { 4 };
+        fn enc_len(
+            &self,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<usize, EncodeError> {
+            let mut n = if flex {
+                uvarint_len(self.len() as u64 + 1)
+            } else {
+                4
+            };
             for item in self {
                 n += item.enc_len(version, flex, field)?;
             }
             Ok(n)
         }
-        fn dec(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Self, DecodeError> {
+        fn dec(
+            r: &mut Reader<'_>,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<Self, DecodeError> {
             let min = T::min_len(version, flex);
-            let n = if flex { r.compact_array_len(false, min, field)? } else { r.array_len(false, min, field)? };
+            let n = if flex {
+                r.compact_array_len(false, min, field)?
+            } else {
+                r.array_len(false, min, field)?
+            };
             match n {
                 Some(n) => dec_elems(r, n, version, flex, field),
                 None => Err(DecodeError::new(DecodeErrorKind::UnexpectedNull, field)),
@@ -387,7 +537,11 @@ pub mod support {
         }
         #[inline]
         fn min_len(_: i16, flex: bool) -> usize {
-            if flex { 1 } else { 4 }
+            if flex {
+                1
+            } else {
+                4
+            }
         }
     }
 
@@ -402,11 +556,24 @@ pub mod support {
         }
         #[inline]
         fn null_len(flex: bool) -> usize {
-            if flex { 1 } else { 4 }
+            if flex {
+                1
+            } else {
+                4
+            }
         }
-        fn dec_nullable(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Option<Self>, DecodeError> {
+        fn dec_nullable(
+            r: &mut Reader<'_>,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<Option<Self>, DecodeError> {
             let min = T::min_len(version, flex);
-            let n = if flex { r.compact_array_len(true, min, field)? } else { r.array_len(true, min, field)? };
+            let n = if flex {
+                r.compact_array_len(true, min, field)?
+            } else {
+                r.array_len(true, min, field)?
+            };
             match n {
                 Some(n) => dec_elems(r, n, version, flex, field).map(Some),
                 None => Ok(None),
@@ -450,18 +617,32 @@ pub mod support {
     pub use __rill_nullable_struct as nullable_struct;
 
     /// Reads the INT8 presence marker of a nullable struct, then the struct.
-    pub fn dec_struct_marker<T: Codec>(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Option<T>, DecodeError> {
+    pub fn dec_struct_marker<T: Codec>(
+        r: &mut Reader<'_>,
+        version: i16,
+        flex: bool,
+        field: &'static str,
+    ) -> Result<Option<T>, DecodeError> {
         match r.i8(field)? {
             -1 => Ok(None),
             1 => T::dec(r, version, flex, field).map(Some),
-            v => Err(DecodeError::new(DecodeErrorKind::InvalidValue { value: v.into() }, field)),
+            v => Err(DecodeError::new(
+                DecodeErrorKind::InvalidValue { value: v.into() },
+                field,
+            )),
         }
     }
 
     /// An always-nullable value.
     impl<T: Nullable> Codec for Option<T> {
         #[inline]
-        fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, field: &'static str) -> Result<(), EncodeError> {
+        fn enc<B: BufMut>(
+            &self,
+            buf: &mut B,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<(), EncodeError> {
             match self {
                 None => {
                     T::enc_null(buf, flex);
@@ -474,14 +655,24 @@ pub mod support {
             }
         }
         #[inline]
-        fn enc_len(&self, version: i16, flex: bool, field: &'static str) -> Result<usize, EncodeError> {
+        fn enc_len(
+            &self,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<usize, EncodeError> {
             match self {
                 None => Ok(T::null_len(flex)),
                 Some(v) => Ok(T::presence_len() + v.enc_len(version, flex, field)?),
             }
         }
         #[inline]
-        fn dec(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Self, DecodeError> {
+        fn dec(
+            r: &mut Reader<'_>,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<Self, DecodeError> {
             T::dec_nullable(r, version, flex, field)
         }
         #[inline]
@@ -509,7 +700,13 @@ pub mod support {
     }
 
     #[inline]
-    pub fn len_opt<T: Nullable>(v: &Option<T>, nullable: bool, version: i16, flex: bool, field: &'static str) -> Result<usize, EncodeError> {
+    pub fn len_opt<T: Nullable>(
+        v: &Option<T>,
+        nullable: bool,
+        version: i16,
+        flex: bool,
+        field: &'static str,
+    ) -> Result<usize, EncodeError> {
         match v {
             None if !nullable => Err(EncodeError::NullNotAllowed { field, version }),
             Some(x) if !nullable => x.enc_len(version, flex, field),
@@ -518,7 +715,13 @@ pub mod support {
     }
 
     #[inline]
-    pub fn dec_opt<T: Nullable>(r: &mut Reader<'_>, nullable: bool, version: i16, flex: bool, field: &'static str) -> Result<Option<T>, DecodeError> {
+    pub fn dec_opt<T: Nullable>(
+        r: &mut Reader<'_>,
+        nullable: bool,
+        version: i16,
+        flex: bool,
+        field: &'static str,
+    ) -> Result<Option<T>, DecodeError> {
         if nullable {
             T::dec_nullable(r, version, flex, field)
         } else {
@@ -545,7 +748,10 @@ pub mod support {
         /// Writes the field count (`known` present known fields plus the unknown ones).
         pub fn start(buf: &'b mut B, unknown: &'a [RawTaggedField], known: usize) -> Self {
             buf.put_uvarint((known + unknown.len()) as u64);
-            TaggedWriter { buf, unknown: unknown.iter().peekable() }
+            TaggedWriter {
+                buf,
+                unknown: unknown.iter().peekable(),
+            }
         }
 
         fn flush_below(&mut self, tag: u64) {
@@ -556,10 +762,18 @@ pub mod support {
             }
         }
 
-        pub fn field<T: Codec>(&mut self, tag: u32, v: &T, version: i16, flex: bool, field: &'static str) -> Result<(), EncodeError> {
+        pub fn field<T: Codec>(
+            &mut self,
+            tag: u32,
+            v: &T,
+            version: i16,
+            flex: bool,
+            field: &'static str,
+        ) -> Result<(), EncodeError> {
             self.flush_below(tag.into());
             self.buf.put_uvarint(tag.into());
-            self.buf.put_uvarint(v.enc_len(version, flex, field)? as u64);
+            self.buf
+                .put_uvarint(v.enc_len(version, flex, field)? as u64);
             v.enc(self.buf, version, flex, field)
         }
 
@@ -578,7 +792,13 @@ pub mod support {
     }
 
     /// Size of one known tagged field.
-    pub fn tagged_field_len<T: Codec>(tag: u32, v: &T, version: i16, flex: bool, field: &'static str) -> Result<usize, EncodeError> {
+    pub fn tagged_field_len<T: Codec>(
+        tag: u32,
+        v: &T,
+        version: i16,
+        flex: bool,
+        field: &'static str,
+    ) -> Result<usize, EncodeError> {
         let len = v.enc_len(version, flex, field)?;
         Ok(uvarint_len(tag.into()) + uvarint_len(len as u64) + len)
     }
@@ -587,7 +807,11 @@ pub mod support {
     /// tag from a child reader bounded to its size and returns `true`, or
     /// returns `false` for tags it does not know; those are kept raw. A known
     /// field must take its whole size. Tags must be strictly increasing.
-    pub fn read_tagged<'a, F>(r: &mut Reader<'a>, field: &'static str, mut known: F) -> Result<Vec<RawTaggedField>, DecodeError>
+    pub fn read_tagged<'a, F>(
+        r: &mut Reader<'a>,
+        field: &'static str,
+        mut known: F,
+    ) -> Result<Vec<RawTaggedField>, DecodeError>
     where
         F: FnMut(u32, &mut Reader<'a>) -> Result<bool, DecodeError>,
     {
@@ -595,14 +819,23 @@ pub mod support {
         let remaining = r.remaining();
         // Each tagged field takes at least two bytes (tag and size).
         if count as usize > remaining / 2 {
-            return Err(DecodeError::new(DecodeErrorKind::CountTooLarge { count: count.into(), remaining }, field));
+            return Err(DecodeError::new(
+                DecodeErrorKind::CountTooLarge {
+                    count: count.into(),
+                    remaining,
+                },
+                field,
+            ));
         }
         let mut unknown = Vec::new();
         let mut last: Option<u32> = None;
         for _ in 0..count {
             let tag = r.uvarint(field)?;
             if last.is_some_and(|l| tag <= l) {
-                return Err(DecodeError::new(DecodeErrorKind::InvalidValue { value: tag.into() }, field));
+                return Err(DecodeError::new(
+                    DecodeErrorKind::InvalidValue { value: tag.into() },
+                    field,
+                ));
             }
             last = Some(tag);
             let size = r.uvarint(field)? as usize;
@@ -610,7 +843,10 @@ pub mod support {
             if known(tag, &mut sub)? {
                 sub.expect_end(field)?;
             } else {
-                unknown.push(RawTaggedField { tag, data: sub.take_bytes(size, field)? });
+                unknown.push(RawTaggedField {
+                    tag,
+                    data: sub.take_bytes(size, field)?,
+                });
             }
         }
         Ok(unknown)
@@ -618,25 +854,49 @@ pub mod support {
 
     // ---- whole messages -------------------------------------------------------
 
-    pub fn encode_message<M: Message + Codec, B: BufMut>(m: &M, buf: &mut B, version: i16) -> Result<(), EncodeError> {
+    pub fn encode_message<M: Message + Codec, B: BufMut>(
+        m: &M,
+        buf: &mut B,
+        version: i16,
+    ) -> Result<(), EncodeError> {
         if !M::VERSIONS.contains(version) {
-            return Err(EncodeError::UnsupportedVersion { api: M::NAME, version });
+            return Err(EncodeError::UnsupportedVersion {
+                api: M::NAME,
+                version,
+            });
         }
         m.enc(buf, version, M::is_flexible(version), M::NAME)
     }
 
-    pub fn encoded_len_message<M: Message + Codec>(m: &M, version: i16) -> Result<usize, EncodeError> {
+    pub fn encoded_len_message<M: Message + Codec>(
+        m: &M,
+        version: i16,
+    ) -> Result<usize, EncodeError> {
         if !M::VERSIONS.contains(version) {
-            return Err(EncodeError::UnsupportedVersion { api: M::NAME, version });
+            return Err(EncodeError::UnsupportedVersion {
+                api: M::NAME,
+                version,
+            });
         }
         m.enc_len(version, M::is_flexible(version), M::NAME)
     }
 
-    pub fn decode_message<M: Message + Codec>(r: &mut Reader<'_>, version: i16, direction: &'static str) -> Result<M, DecodeError> {
+    pub fn decode_message<M: Message + Codec>(
+        r: &mut Reader<'_>,
+        version: i16,
+        direction: &'static str,
+    ) -> Result<M, DecodeError> {
         if !M::VERSIONS.contains(version) {
-            return Err(DecodeError::new(DecodeErrorKind::UnsupportedVersion, M::NAME).in_message(M::NAME, version, direction));
+            return Err(
+                DecodeError::new(DecodeErrorKind::UnsupportedVersion, M::NAME).in_message(
+                    M::NAME,
+                    version,
+                    direction,
+                ),
+            );
         }
-        M::dec(r, version, M::is_flexible(version), M::NAME).map_err(|e| e.in_message(M::NAME, version, direction))
+        M::dec(r, version, M::is_flexible(version), M::NAME)
+            .map_err(|e| e.in_message(M::NAME, version, direction))
     }
 
     #[cfg(any(test, feature = "proptest"))]
@@ -662,7 +922,10 @@ pub mod arbitrary {
 
     impl Gen {
         pub fn new(seed: u64) -> Self {
-            Gen { state: seed ^ 0x9E37_79B9_7F4A_7C15, depth: 0 }
+            Gen {
+                state: seed ^ 0x9E37_79B9_7F4A_7C15,
+                depth: 0,
+            }
         }
 
         pub fn next_u64(&mut self) -> u64 {
@@ -682,7 +945,10 @@ pub mod arbitrary {
         /// Mostly small numbers, sometimes edge values, sometimes anything.
         pub fn int(&mut self) -> i64 {
             match self.below(8) {
-                0 => [0, -1, 1, i64::MIN, i64::MAX].get(self.below(5) as usize).copied().unwrap_or(0),
+                0 => [0, -1, 1, i64::MIN, i64::MAX]
+                    .get(self.below(5) as usize)
+                    .copied()
+                    .unwrap_or(0),
                 1..=4 => self.below(300) as i64 - 20,
                 _ => self.next_u64() as i64,
             }
@@ -697,7 +963,7 @@ pub mod arbitrary {
             }
         }
 
-        pub fn len(&mut self) -> usize {
+        pub fn small_len(&mut self) -> usize {
             let max = if self.depth >= 2 { 2 } else { 4 };
             self.below(max) as usize
         }
@@ -761,10 +1027,15 @@ pub mod arbitrary {
     impl Random for String {
         fn random(g: &mut Gen, _: i16, _: bool) -> Self {
             const PIECES: [&str; 8] = ["a", "topic", "-", "0", "é", "✓", "_x", " "];
-            let n = g.len() * 2;
+            let n = g.small_len() * 2;
             let mut s = String::new();
             for _ in 0..n {
-                s.push_str(PIECES.get(g.below(PIECES.len() as u64) as usize).copied().unwrap_or("a"));
+                s.push_str(
+                    PIECES
+                        .get(g.below(PIECES.len() as u64) as usize)
+                        .copied()
+                        .unwrap_or("a"),
+                );
             }
             s
         }
@@ -772,14 +1043,17 @@ pub mod arbitrary {
 
     impl Random for Bytes {
         fn random(g: &mut Gen, _: i16, _: bool) -> Self {
-            let n = g.len() * 3;
-            (0..n).map(|_| g.next_u64() as u8).collect::<Vec<u8>>().into()
+            let n = g.small_len() * 3;
+            (0..n)
+                .map(|_| g.next_u64() as u8)
+                .collect::<Vec<u8>>()
+                .into()
         }
     }
 
     impl<T: Random> Random for Vec<T> {
         fn random(g: &mut Gen, version: i16, flex: bool) -> Self {
-            let n = g.len();
+            let n = g.small_len();
             g.depth += 1;
             let out = (0..n).map(|_| T::random(g, version, flex)).collect();
             g.depth -= 1;
@@ -788,7 +1062,10 @@ pub mod arbitrary {
     }
 
     /// A proptest strategy for values of `M` valid at `version`.
-    pub fn strategy<M: Message + Random + Clone + std::fmt::Debug>(version: i16) -> impl Strategy<Value = M> {
-        proptest::arbitrary::any::<u64>().prop_map(move |seed| M::random(&mut Gen::new(seed), version, M::is_flexible(version)))
+    pub fn strategy<M: Message + Random + Clone + std::fmt::Debug>(
+        version: i16,
+    ) -> impl Strategy<Value = M> {
+        proptest::arbitrary::any::<u64>()
+            .prop_map(move |seed| M::random(&mut Gen::new(seed), version, M::is_flexible(version)))
     }
 }

@@ -10,165 +10,85 @@ use crate::codec::Reader;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::message::Message;
 
-#[rustfmt::skip]
 pub mod add_offsets_to_txn_request;
-#[rustfmt::skip]
 pub mod add_offsets_to_txn_response;
-#[rustfmt::skip]
 pub mod add_partitions_to_txn_request;
-#[rustfmt::skip]
 pub mod add_partitions_to_txn_response;
-#[rustfmt::skip]
 pub mod alter_configs_request;
-#[rustfmt::skip]
 pub mod alter_configs_response;
-#[rustfmt::skip]
 pub mod api_versions_request;
-#[rustfmt::skip]
 pub mod api_versions_response;
-#[rustfmt::skip]
 pub mod consumer_group_describe_request;
-#[rustfmt::skip]
 pub mod consumer_group_describe_response;
-#[rustfmt::skip]
 pub mod consumer_group_heartbeat_request;
-#[rustfmt::skip]
 pub mod consumer_group_heartbeat_response;
-#[rustfmt::skip]
 pub mod consumer_protocol_assignment;
-#[rustfmt::skip]
 pub mod consumer_protocol_subscription;
-#[rustfmt::skip]
 pub mod create_partitions_request;
-#[rustfmt::skip]
 pub mod create_partitions_response;
-#[rustfmt::skip]
 pub mod create_topics_request;
-#[rustfmt::skip]
 pub mod create_topics_response;
-#[rustfmt::skip]
 pub mod delete_groups_request;
-#[rustfmt::skip]
 pub mod delete_groups_response;
-#[rustfmt::skip]
 pub mod delete_records_request;
-#[rustfmt::skip]
 pub mod delete_records_response;
-#[rustfmt::skip]
 pub mod delete_topics_request;
-#[rustfmt::skip]
 pub mod delete_topics_response;
-#[rustfmt::skip]
 pub mod describe_cluster_request;
-#[rustfmt::skip]
 pub mod describe_cluster_response;
-#[rustfmt::skip]
 pub mod describe_configs_request;
-#[rustfmt::skip]
 pub mod describe_configs_response;
-#[rustfmt::skip]
 pub mod describe_groups_request;
-#[rustfmt::skip]
 pub mod describe_groups_response;
-#[rustfmt::skip]
 pub mod describe_producers_request;
-#[rustfmt::skip]
 pub mod describe_producers_response;
-#[rustfmt::skip]
 pub mod describe_topic_partitions_request;
-#[rustfmt::skip]
 pub mod describe_topic_partitions_response;
-#[rustfmt::skip]
 pub mod describe_transactions_request;
-#[rustfmt::skip]
 pub mod describe_transactions_response;
-#[rustfmt::skip]
 pub mod end_txn_request;
-#[rustfmt::skip]
 pub mod end_txn_response;
-#[rustfmt::skip]
 pub mod fetch_request;
-#[rustfmt::skip]
 pub mod fetch_response;
-#[rustfmt::skip]
 pub mod find_coordinator_request;
-#[rustfmt::skip]
 pub mod find_coordinator_response;
-#[rustfmt::skip]
 pub mod heartbeat_request;
-#[rustfmt::skip]
 pub mod heartbeat_response;
-#[rustfmt::skip]
 pub mod incremental_alter_configs_request;
-#[rustfmt::skip]
 pub mod incremental_alter_configs_response;
-#[rustfmt::skip]
 pub mod init_producer_id_request;
-#[rustfmt::skip]
 pub mod init_producer_id_response;
-#[rustfmt::skip]
 pub mod join_group_request;
-#[rustfmt::skip]
 pub mod join_group_response;
-#[rustfmt::skip]
 pub mod leave_group_request;
-#[rustfmt::skip]
 pub mod leave_group_response;
-#[rustfmt::skip]
 pub mod list_groups_request;
-#[rustfmt::skip]
 pub mod list_groups_response;
-#[rustfmt::skip]
 pub mod list_offsets_request;
-#[rustfmt::skip]
 pub mod list_offsets_response;
-#[rustfmt::skip]
 pub mod list_transactions_request;
-#[rustfmt::skip]
 pub mod list_transactions_response;
-#[rustfmt::skip]
 pub mod metadata_request;
-#[rustfmt::skip]
 pub mod metadata_response;
-#[rustfmt::skip]
 pub mod offset_commit_request;
-#[rustfmt::skip]
 pub mod offset_commit_response;
-#[rustfmt::skip]
 pub mod offset_delete_request;
-#[rustfmt::skip]
 pub mod offset_delete_response;
-#[rustfmt::skip]
 pub mod offset_fetch_request;
-#[rustfmt::skip]
 pub mod offset_fetch_response;
-#[rustfmt::skip]
 pub mod offset_for_leader_epoch_request;
-#[rustfmt::skip]
 pub mod offset_for_leader_epoch_response;
-#[rustfmt::skip]
 pub mod produce_request;
-#[rustfmt::skip]
 pub mod produce_response;
-#[rustfmt::skip]
 pub mod request_header;
-#[rustfmt::skip]
 pub mod response_header;
-#[rustfmt::skip]
 pub mod sasl_authenticate_request;
-#[rustfmt::skip]
 pub mod sasl_authenticate_response;
-#[rustfmt::skip]
 pub mod sasl_handshake_request;
-#[rustfmt::skip]
 pub mod sasl_handshake_response;
-#[rustfmt::skip]
 pub mod sync_group_request;
-#[rustfmt::skip]
 pub mod sync_group_response;
-#[rustfmt::skip]
 pub mod txn_offset_commit_request;
-#[rustfmt::skip]
 pub mod txn_offset_commit_response;
 
 pub use add_offsets_to_txn_request::AddOffsetsToTxnRequest;
@@ -346,45 +266,108 @@ impl RequestBody {
         Ok(match api_key {
             ApiKey::PRODUCE => RequestBody::Produce(ProduceRequest::decode(r, version)?),
             ApiKey::FETCH => RequestBody::Fetch(FetchRequest::decode(r, version)?),
-            ApiKey::LIST_OFFSETS => RequestBody::ListOffsets(ListOffsetsRequest::decode(r, version)?),
+            ApiKey::LIST_OFFSETS => {
+                RequestBody::ListOffsets(ListOffsetsRequest::decode(r, version)?)
+            }
             ApiKey::METADATA => RequestBody::Metadata(MetadataRequest::decode(r, version)?),
-            ApiKey::OFFSET_COMMIT => RequestBody::OffsetCommit(OffsetCommitRequest::decode(r, version)?),
-            ApiKey::OFFSET_FETCH => RequestBody::OffsetFetch(OffsetFetchRequest::decode(r, version)?),
-            ApiKey::FIND_COORDINATOR => RequestBody::FindCoordinator(FindCoordinatorRequest::decode(r, version)?),
+            ApiKey::OFFSET_COMMIT => {
+                RequestBody::OffsetCommit(OffsetCommitRequest::decode(r, version)?)
+            }
+            ApiKey::OFFSET_FETCH => {
+                RequestBody::OffsetFetch(OffsetFetchRequest::decode(r, version)?)
+            }
+            ApiKey::FIND_COORDINATOR => {
+                RequestBody::FindCoordinator(FindCoordinatorRequest::decode(r, version)?)
+            }
             ApiKey::JOIN_GROUP => RequestBody::JoinGroup(JoinGroupRequest::decode(r, version)?),
             ApiKey::HEARTBEAT => RequestBody::Heartbeat(HeartbeatRequest::decode(r, version)?),
             ApiKey::LEAVE_GROUP => RequestBody::LeaveGroup(LeaveGroupRequest::decode(r, version)?),
             ApiKey::SYNC_GROUP => RequestBody::SyncGroup(SyncGroupRequest::decode(r, version)?),
-            ApiKey::DESCRIBE_GROUPS => RequestBody::DescribeGroups(DescribeGroupsRequest::decode(r, version)?),
+            ApiKey::DESCRIBE_GROUPS => {
+                RequestBody::DescribeGroups(DescribeGroupsRequest::decode(r, version)?)
+            }
             ApiKey::LIST_GROUPS => RequestBody::ListGroups(ListGroupsRequest::decode(r, version)?),
-            ApiKey::SASL_HANDSHAKE => RequestBody::SaslHandshake(SaslHandshakeRequest::decode(r, version)?),
-            ApiKey::API_VERSIONS => RequestBody::ApiVersions(ApiVersionsRequest::decode(r, version)?),
-            ApiKey::CREATE_TOPICS => RequestBody::CreateTopics(CreateTopicsRequest::decode(r, version)?),
-            ApiKey::DELETE_TOPICS => RequestBody::DeleteTopics(DeleteTopicsRequest::decode(r, version)?),
-            ApiKey::DELETE_RECORDS => RequestBody::DeleteRecords(DeleteRecordsRequest::decode(r, version)?),
-            ApiKey::INIT_PRODUCER_ID => RequestBody::InitProducerId(InitProducerIdRequest::decode(r, version)?),
-            ApiKey::OFFSET_FOR_LEADER_EPOCH => RequestBody::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::decode(r, version)?),
-            ApiKey::ADD_PARTITIONS_TO_TXN => RequestBody::AddPartitionsToTxn(AddPartitionsToTxnRequest::decode(r, version)?),
-            ApiKey::ADD_OFFSETS_TO_TXN => RequestBody::AddOffsetsToTxn(AddOffsetsToTxnRequest::decode(r, version)?),
+            ApiKey::SASL_HANDSHAKE => {
+                RequestBody::SaslHandshake(SaslHandshakeRequest::decode(r, version)?)
+            }
+            ApiKey::API_VERSIONS => {
+                RequestBody::ApiVersions(ApiVersionsRequest::decode(r, version)?)
+            }
+            ApiKey::CREATE_TOPICS => {
+                RequestBody::CreateTopics(CreateTopicsRequest::decode(r, version)?)
+            }
+            ApiKey::DELETE_TOPICS => {
+                RequestBody::DeleteTopics(DeleteTopicsRequest::decode(r, version)?)
+            }
+            ApiKey::DELETE_RECORDS => {
+                RequestBody::DeleteRecords(DeleteRecordsRequest::decode(r, version)?)
+            }
+            ApiKey::INIT_PRODUCER_ID => {
+                RequestBody::InitProducerId(InitProducerIdRequest::decode(r, version)?)
+            }
+            ApiKey::OFFSET_FOR_LEADER_EPOCH => {
+                RequestBody::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::decode(r, version)?)
+            }
+            ApiKey::ADD_PARTITIONS_TO_TXN => {
+                RequestBody::AddPartitionsToTxn(AddPartitionsToTxnRequest::decode(r, version)?)
+            }
+            ApiKey::ADD_OFFSETS_TO_TXN => {
+                RequestBody::AddOffsetsToTxn(AddOffsetsToTxnRequest::decode(r, version)?)
+            }
             ApiKey::END_TXN => RequestBody::EndTxn(EndTxnRequest::decode(r, version)?),
-            ApiKey::TXN_OFFSET_COMMIT => RequestBody::TxnOffsetCommit(TxnOffsetCommitRequest::decode(r, version)?),
-            ApiKey::DESCRIBE_CONFIGS => RequestBody::DescribeConfigs(DescribeConfigsRequest::decode(r, version)?),
-            ApiKey::ALTER_CONFIGS => RequestBody::AlterConfigs(AlterConfigsRequest::decode(r, version)?),
-            ApiKey::SASL_AUTHENTICATE => RequestBody::SaslAuthenticate(SaslAuthenticateRequest::decode(r, version)?),
-            ApiKey::CREATE_PARTITIONS => RequestBody::CreatePartitions(CreatePartitionsRequest::decode(r, version)?),
-            ApiKey::DELETE_GROUPS => RequestBody::DeleteGroups(DeleteGroupsRequest::decode(r, version)?),
-            ApiKey::INCREMENTAL_ALTER_CONFIGS => RequestBody::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::decode(r, version)?),
-            ApiKey::OFFSET_DELETE => RequestBody::OffsetDelete(OffsetDeleteRequest::decode(r, version)?),
-            ApiKey::DESCRIBE_CLUSTER => RequestBody::DescribeCluster(DescribeClusterRequest::decode(r, version)?),
-            ApiKey::DESCRIBE_PRODUCERS => RequestBody::DescribeProducers(DescribeProducersRequest::decode(r, version)?),
-            ApiKey::DESCRIBE_TRANSACTIONS => RequestBody::DescribeTransactions(DescribeTransactionsRequest::decode(r, version)?),
-            ApiKey::LIST_TRANSACTIONS => RequestBody::ListTransactions(ListTransactionsRequest::decode(r, version)?),
-            ApiKey::CONSUMER_GROUP_HEARTBEAT => RequestBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest::decode(r, version)?),
-            ApiKey::CONSUMER_GROUP_DESCRIBE => RequestBody::ConsumerGroupDescribe(ConsumerGroupDescribeRequest::decode(r, version)?),
-            ApiKey::DESCRIBE_TOPIC_PARTITIONS => RequestBody::DescribeTopicPartitions(DescribeTopicPartitionsRequest::decode(r, version)?),
+            ApiKey::TXN_OFFSET_COMMIT => {
+                RequestBody::TxnOffsetCommit(TxnOffsetCommitRequest::decode(r, version)?)
+            }
+            ApiKey::DESCRIBE_CONFIGS => {
+                RequestBody::DescribeConfigs(DescribeConfigsRequest::decode(r, version)?)
+            }
+            ApiKey::ALTER_CONFIGS => {
+                RequestBody::AlterConfigs(AlterConfigsRequest::decode(r, version)?)
+            }
+            ApiKey::SASL_AUTHENTICATE => {
+                RequestBody::SaslAuthenticate(SaslAuthenticateRequest::decode(r, version)?)
+            }
+            ApiKey::CREATE_PARTITIONS => {
+                RequestBody::CreatePartitions(CreatePartitionsRequest::decode(r, version)?)
+            }
+            ApiKey::DELETE_GROUPS => {
+                RequestBody::DeleteGroups(DeleteGroupsRequest::decode(r, version)?)
+            }
+            ApiKey::INCREMENTAL_ALTER_CONFIGS => RequestBody::IncrementalAlterConfigs(
+                IncrementalAlterConfigsRequest::decode(r, version)?,
+            ),
+            ApiKey::OFFSET_DELETE => {
+                RequestBody::OffsetDelete(OffsetDeleteRequest::decode(r, version)?)
+            }
+            ApiKey::DESCRIBE_CLUSTER => {
+                RequestBody::DescribeCluster(DescribeClusterRequest::decode(r, version)?)
+            }
+            ApiKey::DESCRIBE_PRODUCERS => {
+                RequestBody::DescribeProducers(DescribeProducersRequest::decode(r, version)?)
+            }
+            ApiKey::DESCRIBE_TRANSACTIONS => {
+                RequestBody::DescribeTransactions(DescribeTransactionsRequest::decode(r, version)?)
+            }
+            ApiKey::LIST_TRANSACTIONS => {
+                RequestBody::ListTransactions(ListTransactionsRequest::decode(r, version)?)
+            }
+            ApiKey::CONSUMER_GROUP_HEARTBEAT => RequestBody::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatRequest::decode(r, version)?,
+            ),
+            ApiKey::CONSUMER_GROUP_DESCRIBE => RequestBody::ConsumerGroupDescribe(
+                ConsumerGroupDescribeRequest::decode(r, version)?,
+            ),
+            ApiKey::DESCRIBE_TOPIC_PARTITIONS => RequestBody::DescribeTopicPartitions(
+                DescribeTopicPartitionsRequest::decode(r, version)?,
+            ),
             other => {
-                return Err(DecodeError::new(DecodeErrorKind::InvalidValue { value: other.0.into() }, "RequestBody.api_key")
-                    .in_message(other.name(), version, "request"))
+                return Err(DecodeError::new(
+                    DecodeErrorKind::InvalidValue {
+                        value: other.0.into(),
+                    },
+                    "RequestBody.api_key",
+                )
+                .in_message(other.name(), version, "request"))
             }
         })
     }
@@ -798,45 +781,112 @@ impl ResponseBody {
         Ok(match api_key {
             ApiKey::PRODUCE => ResponseBody::Produce(ProduceResponse::decode(r, version)?),
             ApiKey::FETCH => ResponseBody::Fetch(FetchResponse::decode(r, version)?),
-            ApiKey::LIST_OFFSETS => ResponseBody::ListOffsets(ListOffsetsResponse::decode(r, version)?),
+            ApiKey::LIST_OFFSETS => {
+                ResponseBody::ListOffsets(ListOffsetsResponse::decode(r, version)?)
+            }
             ApiKey::METADATA => ResponseBody::Metadata(MetadataResponse::decode(r, version)?),
-            ApiKey::OFFSET_COMMIT => ResponseBody::OffsetCommit(OffsetCommitResponse::decode(r, version)?),
-            ApiKey::OFFSET_FETCH => ResponseBody::OffsetFetch(OffsetFetchResponse::decode(r, version)?),
-            ApiKey::FIND_COORDINATOR => ResponseBody::FindCoordinator(FindCoordinatorResponse::decode(r, version)?),
+            ApiKey::OFFSET_COMMIT => {
+                ResponseBody::OffsetCommit(OffsetCommitResponse::decode(r, version)?)
+            }
+            ApiKey::OFFSET_FETCH => {
+                ResponseBody::OffsetFetch(OffsetFetchResponse::decode(r, version)?)
+            }
+            ApiKey::FIND_COORDINATOR => {
+                ResponseBody::FindCoordinator(FindCoordinatorResponse::decode(r, version)?)
+            }
             ApiKey::JOIN_GROUP => ResponseBody::JoinGroup(JoinGroupResponse::decode(r, version)?),
             ApiKey::HEARTBEAT => ResponseBody::Heartbeat(HeartbeatResponse::decode(r, version)?),
-            ApiKey::LEAVE_GROUP => ResponseBody::LeaveGroup(LeaveGroupResponse::decode(r, version)?),
+            ApiKey::LEAVE_GROUP => {
+                ResponseBody::LeaveGroup(LeaveGroupResponse::decode(r, version)?)
+            }
             ApiKey::SYNC_GROUP => ResponseBody::SyncGroup(SyncGroupResponse::decode(r, version)?),
-            ApiKey::DESCRIBE_GROUPS => ResponseBody::DescribeGroups(DescribeGroupsResponse::decode(r, version)?),
-            ApiKey::LIST_GROUPS => ResponseBody::ListGroups(ListGroupsResponse::decode(r, version)?),
-            ApiKey::SASL_HANDSHAKE => ResponseBody::SaslHandshake(SaslHandshakeResponse::decode(r, version)?),
-            ApiKey::API_VERSIONS => ResponseBody::ApiVersions(ApiVersionsResponse::decode(r, version)?),
-            ApiKey::CREATE_TOPICS => ResponseBody::CreateTopics(CreateTopicsResponse::decode(r, version)?),
-            ApiKey::DELETE_TOPICS => ResponseBody::DeleteTopics(DeleteTopicsResponse::decode(r, version)?),
-            ApiKey::DELETE_RECORDS => ResponseBody::DeleteRecords(DeleteRecordsResponse::decode(r, version)?),
-            ApiKey::INIT_PRODUCER_ID => ResponseBody::InitProducerId(InitProducerIdResponse::decode(r, version)?),
-            ApiKey::OFFSET_FOR_LEADER_EPOCH => ResponseBody::OffsetForLeaderEpoch(OffsetForLeaderEpochResponse::decode(r, version)?),
-            ApiKey::ADD_PARTITIONS_TO_TXN => ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse::decode(r, version)?),
-            ApiKey::ADD_OFFSETS_TO_TXN => ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse::decode(r, version)?),
+            ApiKey::DESCRIBE_GROUPS => {
+                ResponseBody::DescribeGroups(DescribeGroupsResponse::decode(r, version)?)
+            }
+            ApiKey::LIST_GROUPS => {
+                ResponseBody::ListGroups(ListGroupsResponse::decode(r, version)?)
+            }
+            ApiKey::SASL_HANDSHAKE => {
+                ResponseBody::SaslHandshake(SaslHandshakeResponse::decode(r, version)?)
+            }
+            ApiKey::API_VERSIONS => {
+                ResponseBody::ApiVersions(ApiVersionsResponse::decode(r, version)?)
+            }
+            ApiKey::CREATE_TOPICS => {
+                ResponseBody::CreateTopics(CreateTopicsResponse::decode(r, version)?)
+            }
+            ApiKey::DELETE_TOPICS => {
+                ResponseBody::DeleteTopics(DeleteTopicsResponse::decode(r, version)?)
+            }
+            ApiKey::DELETE_RECORDS => {
+                ResponseBody::DeleteRecords(DeleteRecordsResponse::decode(r, version)?)
+            }
+            ApiKey::INIT_PRODUCER_ID => {
+                ResponseBody::InitProducerId(InitProducerIdResponse::decode(r, version)?)
+            }
+            ApiKey::OFFSET_FOR_LEADER_EPOCH => ResponseBody::OffsetForLeaderEpoch(
+                OffsetForLeaderEpochResponse::decode(r, version)?,
+            ),
+            ApiKey::ADD_PARTITIONS_TO_TXN => {
+                ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse::decode(r, version)?)
+            }
+            ApiKey::ADD_OFFSETS_TO_TXN => {
+                ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse::decode(r, version)?)
+            }
             ApiKey::END_TXN => ResponseBody::EndTxn(EndTxnResponse::decode(r, version)?),
-            ApiKey::TXN_OFFSET_COMMIT => ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse::decode(r, version)?),
-            ApiKey::DESCRIBE_CONFIGS => ResponseBody::DescribeConfigs(DescribeConfigsResponse::decode(r, version)?),
-            ApiKey::ALTER_CONFIGS => ResponseBody::AlterConfigs(AlterConfigsResponse::decode(r, version)?),
-            ApiKey::SASL_AUTHENTICATE => ResponseBody::SaslAuthenticate(SaslAuthenticateResponse::decode(r, version)?),
-            ApiKey::CREATE_PARTITIONS => ResponseBody::CreatePartitions(CreatePartitionsResponse::decode(r, version)?),
-            ApiKey::DELETE_GROUPS => ResponseBody::DeleteGroups(DeleteGroupsResponse::decode(r, version)?),
-            ApiKey::INCREMENTAL_ALTER_CONFIGS => ResponseBody::IncrementalAlterConfigs(IncrementalAlterConfigsResponse::decode(r, version)?),
-            ApiKey::OFFSET_DELETE => ResponseBody::OffsetDelete(OffsetDeleteResponse::decode(r, version)?),
-            ApiKey::DESCRIBE_CLUSTER => ResponseBody::DescribeCluster(DescribeClusterResponse::decode(r, version)?),
-            ApiKey::DESCRIBE_PRODUCERS => ResponseBody::DescribeProducers(DescribeProducersResponse::decode(r, version)?),
-            ApiKey::DESCRIBE_TRANSACTIONS => ResponseBody::DescribeTransactions(DescribeTransactionsResponse::decode(r, version)?),
-            ApiKey::LIST_TRANSACTIONS => ResponseBody::ListTransactions(ListTransactionsResponse::decode(r, version)?),
-            ApiKey::CONSUMER_GROUP_HEARTBEAT => ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse::decode(r, version)?),
-            ApiKey::CONSUMER_GROUP_DESCRIBE => ResponseBody::ConsumerGroupDescribe(ConsumerGroupDescribeResponse::decode(r, version)?),
-            ApiKey::DESCRIBE_TOPIC_PARTITIONS => ResponseBody::DescribeTopicPartitions(DescribeTopicPartitionsResponse::decode(r, version)?),
+            ApiKey::TXN_OFFSET_COMMIT => {
+                ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse::decode(r, version)?)
+            }
+            ApiKey::DESCRIBE_CONFIGS => {
+                ResponseBody::DescribeConfigs(DescribeConfigsResponse::decode(r, version)?)
+            }
+            ApiKey::ALTER_CONFIGS => {
+                ResponseBody::AlterConfigs(AlterConfigsResponse::decode(r, version)?)
+            }
+            ApiKey::SASL_AUTHENTICATE => {
+                ResponseBody::SaslAuthenticate(SaslAuthenticateResponse::decode(r, version)?)
+            }
+            ApiKey::CREATE_PARTITIONS => {
+                ResponseBody::CreatePartitions(CreatePartitionsResponse::decode(r, version)?)
+            }
+            ApiKey::DELETE_GROUPS => {
+                ResponseBody::DeleteGroups(DeleteGroupsResponse::decode(r, version)?)
+            }
+            ApiKey::INCREMENTAL_ALTER_CONFIGS => ResponseBody::IncrementalAlterConfigs(
+                IncrementalAlterConfigsResponse::decode(r, version)?,
+            ),
+            ApiKey::OFFSET_DELETE => {
+                ResponseBody::OffsetDelete(OffsetDeleteResponse::decode(r, version)?)
+            }
+            ApiKey::DESCRIBE_CLUSTER => {
+                ResponseBody::DescribeCluster(DescribeClusterResponse::decode(r, version)?)
+            }
+            ApiKey::DESCRIBE_PRODUCERS => {
+                ResponseBody::DescribeProducers(DescribeProducersResponse::decode(r, version)?)
+            }
+            ApiKey::DESCRIBE_TRANSACTIONS => ResponseBody::DescribeTransactions(
+                DescribeTransactionsResponse::decode(r, version)?,
+            ),
+            ApiKey::LIST_TRANSACTIONS => {
+                ResponseBody::ListTransactions(ListTransactionsResponse::decode(r, version)?)
+            }
+            ApiKey::CONSUMER_GROUP_HEARTBEAT => ResponseBody::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatResponse::decode(r, version)?,
+            ),
+            ApiKey::CONSUMER_GROUP_DESCRIBE => ResponseBody::ConsumerGroupDescribe(
+                ConsumerGroupDescribeResponse::decode(r, version)?,
+            ),
+            ApiKey::DESCRIBE_TOPIC_PARTITIONS => ResponseBody::DescribeTopicPartitions(
+                DescribeTopicPartitionsResponse::decode(r, version)?,
+            ),
             other => {
-                return Err(DecodeError::new(DecodeErrorKind::InvalidValue { value: other.0.into() }, "ResponseBody.api_key")
-                    .in_message(other.name(), version, "response"))
+                return Err(DecodeError::new(
+                    DecodeErrorKind::InvalidValue {
+                        value: other.0.into(),
+                    },
+                    "ResponseBody.api_key",
+                )
+                .in_message(other.name(), version, "response"))
             }
         })
     }
