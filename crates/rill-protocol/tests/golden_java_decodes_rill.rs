@@ -74,6 +74,11 @@ fn require_tool(tool: &str, arg: &str) {
 
 /// Builds golden/java with Maven (once per source change) and returns the java classpath.
 fn java_classpath() -> String {
+    static CLASSPATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CLASSPATH.get_or_init(build_java).clone()
+}
+
+fn build_java() -> String {
     require_tool("java", "-version");
     let cache = cache_dir();
     let stamp = cache.join("fingerprint");
@@ -151,11 +156,18 @@ fn java_decodes_what_rill_encodes() {
     if !out.status.success() && failures.is_empty() {
         failures.push(format!("Java exited with {}:\n{}", out.status, String::from_utf8_lossy(&out.stderr)));
     }
+    let same_as_java = written
+        .iter()
+        .filter(|n| std::fs::read(dir.join(format!("{n}.bin"))).ok() == std::fs::read(values::golden_dir().join(format!("{n}.bin"))).ok())
+        .count();
     eprintln!(
-        "Java checked {} vectors rill wrote ({} messages, {} record files) in {:.1?}",
+        "Java checked {} vectors rill wrote ({} messages and frames, {} record files; {} byte-identical to Java's own, \
+         {} different, e.g. compressed) in {:.1?}",
         ok.len(),
         messages.0.len(),
         batches.len(),
+        same_as_java,
+        written.len() - same_as_java,
         started.elapsed()
     );
     if failures.is_empty() {
@@ -171,4 +183,41 @@ fn java_decodes_what_rill_encodes() {
     );
     assert!(out.status.success(), "Java verify exited with {}", out.status);
     assert_eq!(ok, written, "Java's OK list differs from what rill wrote");
+}
+
+/// The committed vectors are exactly what the Java program generates now
+/// (nobody edited a vector by hand or changed the Java without regenerating).
+#[test]
+fn committed_vectors_are_what_java_generates() {
+    let classpath = java_classpath();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rill-golden-generated-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new("java")
+        .args(["-cp", &classpath, "rill.golden.Main", "generate"])
+        .arg(&dir)
+        .output()
+        .expect("run java");
+    assert!(
+        out.status.success(),
+        "Java generate failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = |d: &Path| -> BTreeSet<String> {
+        std::fs::read_dir(d)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".bin") || n == "manifest.txt" || n == "records.txt")
+            .collect()
+    };
+    let generated = list(&dir);
+    let committed = list(&values::golden_dir());
+    assert_eq!(generated, committed, "tests/golden/ lists other files than Java generates; run golden/regenerate.sh");
+    let stale: Vec<&String> = generated
+        .iter()
+        .filter(|n| std::fs::read(dir.join(n)).ok() != std::fs::read(values::golden_dir().join(n)).ok())
+        .collect();
+    assert!(stale.is_empty(), "committed vectors differ from what Java generates now: {stale:?}; run golden/regenerate.sh");
+    let _ = std::fs::remove_dir_all(&dir);
 }
