@@ -113,7 +113,8 @@ fn build_java() -> String {
 #[test]
 fn java_decodes_what_rill_encodes() {
     let started = std::time::Instant::now();
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rill-golden-written-by-rill-{}", std::process::id()));
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rill-golden-written-by-rill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create output dir");
 
@@ -158,7 +159,10 @@ fn java_decodes_what_rill_encodes() {
     }
     let same_as_java = written
         .iter()
-        .filter(|n| std::fs::read(dir.join(format!("{n}.bin"))).ok() == std::fs::read(values::golden_dir().join(format!("{n}.bin"))).ok())
+        .filter(|n| {
+            std::fs::read(dir.join(format!("{n}.bin"))).ok()
+                == std::fs::read(values::golden_dir().join(format!("{n}.bin"))).ok()
+        })
         .count();
     eprintln!(
         "Java checked {} vectors rill wrote ({} messages and frames, {} record files; {} byte-identical to Java's own, \
@@ -218,6 +222,9 @@ fn committed_vectors_are_what_java_generates() {
         .iter()
         .filter(|n| std::fs::read(dir.join(n)).ok() != std::fs::read(values::golden_dir().join(n)).ok())
         .collect();
-    assert!(stale.is_empty(), "committed vectors differ from what Java generates now: {stale:?}; run golden/regenerate.sh");
+    assert!(
+        stale.is_empty(),
+        "committed vectors differ from what Java generates now: {stale:?}; run golden/regenerate.sh"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -134,7 +134,8 @@ pub fn compare_batches(got: &[RecordBatch], want: &[ExpectedBatch]) -> Result<()
 #[test]
 fn rill_decodes_java_record_batches_field_for_field() {
     let vectors = expected_records::load();
-    let in_manifest: BTreeSet<String> = manifest().into_iter().filter(|e| e.kind == "records").map(|e| e.name).collect();
+    let in_manifest: BTreeSet<String> =
+        manifest().into_iter().filter(|e| e.kind == "records").map(|e| e.name).collect();
     let described: BTreeSet<String> = vectors.iter().map(|v| v.name.clone()).collect();
     assert_eq!(in_manifest, described, "manifest.txt and records.txt list different batch vectors");
     let codecs: BTreeSet<&str> = vectors.iter().flat_map(|v| v.batches.iter().map(|b| b.codec.name())).collect();
