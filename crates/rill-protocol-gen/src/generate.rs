@@ -738,20 +738,7 @@ impl<'a> Gen<'a> {
         );
         let mut blocks = Vec::new();
         for (fi, f) in &infos {
-            let stmt = if !fi.optional || none(&fi.regular.minus(&fi.nullable)) {
-                format!(
-                    "self.{}.enc(buf, version, {}, {:?})?;",
-                    fi.ident, fi.flex_expr, fi.path
-                )
-            } else {
-                format!(
-                    "s::enc_opt(&self.{}, {}, buf, version, {}, {:?})?;",
-                    fi.ident,
-                    fi.nullable.cond_within(u),
-                    fi.flex_expr,
-                    fi.path
-                )
-            };
+            let stmt = field_stmt(fi, u, "self.{x}.enc(buf, version, {fx}, {p})?;", "s::enc_opt(&self.{x}, {nc}, buf, version, {fx}, {p})?;");
             let reg = fi.regular.cond_within(u);
             let check = !f.ignorable && !all(&fi.present);
             let nd = self.non_default(fi, "self");
@@ -788,15 +775,7 @@ impl<'a> Gen<'a> {
             for (t, fi) in &tagged {
                 let _ = writeln!(out, "            let t{t} = {};", tag_cond(fi));
             }
-            let count = if tagged.is_empty() {
-                "0".to_string()
-            } else {
-                tagged
-                    .iter()
-                    .map(|(t, _)| format!("usize::from(t{t})"))
-                    .collect::<Vec<_>>()
-                    .join(" + ")
-            };
+            let count = tag_count(&tagged);
             let _ = writeln!(
                 out,
                 "            let {}w = s::TaggedWriter::start(buf, &self.unknown_tagged_fields, {count});",
@@ -826,20 +805,7 @@ impl<'a> Gen<'a> {
         let _ = writeln!(out, "        let mut n = 0;");
         let mut blocks = Vec::new();
         for (fi, _) in &infos {
-            let stmt = if !fi.optional || none(&fi.regular.minus(&fi.nullable)) {
-                format!(
-                    "n += self.{}.enc_len(version, {}, {:?})?;",
-                    fi.ident, fi.flex_expr, fi.path
-                )
-            } else {
-                format!(
-                    "n += s::len_opt(&self.{}, {}, version, {}, {:?})?;",
-                    fi.ident,
-                    fi.nullable.cond_within(u),
-                    fi.flex_expr,
-                    fi.path
-                )
-            };
+            let stmt = field_stmt(fi, u, "n += self.{x}.enc_len(version, {fx}, {p})?;", "n += s::len_opt(&self.{x}, {nc}, version, {fx}, {p})?;");
             blocks.push(Block::new(fi.regular.cond_within(u), stmt));
         }
         emit_blocks(out, blocks);
@@ -848,15 +814,7 @@ impl<'a> Gen<'a> {
             for (t, fi) in &tagged {
                 let _ = writeln!(out, "            let t{t} = {};", tag_cond(fi));
             }
-            let count = if tagged.is_empty() {
-                "0".to_string()
-            } else {
-                tagged
-                    .iter()
-                    .map(|(t, _)| format!("usize::from(t{t})"))
-                    .collect::<Vec<_>>()
-                    .join(" + ")
-            };
+            let count = tag_count(&tagged);
             let _ = writeln!(
                 out,
                 "            n += s::tagged_len(&self.unknown_tagged_fields, {count});"
@@ -882,20 +840,7 @@ impl<'a> Gen<'a> {
         let _ = writeln!(out, "        let mut this = Self::default();");
         let mut blocks = Vec::new();
         for (fi, _) in &infos {
-            let stmt = if !fi.optional || none(&fi.regular.minus(&fi.nullable)) {
-                format!(
-                    "this.{} = Codec::dec(r, version, {}, {:?})?;",
-                    fi.ident, fi.flex_expr, fi.path
-                )
-            } else {
-                format!(
-                    "this.{} = s::dec_opt(r, {}, version, {}, {:?})?;",
-                    fi.ident,
-                    fi.nullable.cond_within(u),
-                    fi.flex_expr,
-                    fi.path
-                )
-            };
+            let stmt = field_stmt(fi, u, "this.{x} = Codec::dec(r, version, {fx}, {p})?;", "this.{x} = s::dec_opt(r, {nc}, version, {fx}, {p})?;");
             blocks.push(Block::new(fi.regular.cond_within(u), stmt));
         }
         emit_blocks(out, blocks);
@@ -1100,6 +1045,27 @@ impl<'a> Gen<'a> {
         );
         Ok(out)
     }
+}
+
+/// The count of present known tagged fields, from the `t<tag>` flags.
+fn tag_count(tagged: &[(u32, &FieldInfo)]) -> String {
+    if tagged.is_empty() {
+        return "0".into();
+    }
+    tagged.iter().map(|(t, _)| format!("usize::from(t{t})")).collect::<Vec<_>>().join(" + ")
+}
+
+/// The statement for one regular field: `plain` when the value is written as
+/// it is (non-optional, or null allowed wherever the field is regular),
+/// `opt` when nullability depends on the version. Placeholders: `{x}` the
+/// field, `{fx}` its flexible flag, `{p}` its path, `{nc}` its nullable condition.
+fn field_stmt(fi: &FieldInfo, usage: &VSet, plain: &str, opt: &str) -> String {
+    let as_is = !fi.optional || fi.regular.minus(&fi.nullable).and(usage).none();
+    let t = if as_is { plain } else { opt };
+    t.replace("{x}", &fi.ident)
+        .replace("{fx}", &fi.flex_expr)
+        .replace("{p}", &format!("{:?}", fi.path))
+        .replace("{nc}", &fi.nullable.cond_within(usage))
 }
 
 /// Statements run when `cond` holds (`otherwise` when it does not).

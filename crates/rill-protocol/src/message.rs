@@ -161,19 +161,54 @@ pub fn decode_response<R: Response>(
     Ok((header, body))
 }
 
-/// Decodes a request frame (size prefix already stripped): the header (its
-/// version chosen from the API key and version it starts with), then the body
-/// of whichever API it names, which must be consumed exactly.
-pub fn decode_request(frame: &Bytes) -> Result<(RequestHeader, RequestBody), DecodeError> {
-    let mut r = Reader::new(frame);
+/// Decodes a request header, its version chosen from the API key and
+/// version it starts with. A broker reads the header first so that it can
+/// answer (with the correlation id) even when the body is not understood.
+pub fn decode_request_header(r: &mut Reader<'_>) -> Result<RequestHeader, DecodeError> {
     let mut peek = r.clone();
     let key = ApiKey(peek.i16("RequestHeader.request_api_key")?);
     let version = peek.i16("RequestHeader.request_api_version")?;
-    let header = RequestHeader::decode(&mut r, key.request_header_version(version))?;
+    RequestHeader::decode(r, key.request_header_version(version))
+}
+
+/// Decodes a request frame (size prefix already stripped): the header, then
+/// the body of whichever API it names, which must be consumed exactly.
+pub fn decode_request(frame: &Bytes) -> Result<(RequestHeader, RequestBody), DecodeError> {
+    let mut r = Reader::new(frame);
+    let header = decode_request_header(&mut r)?;
+    let (key, version) = (ApiKey(header.request_api_key), header.request_api_version);
     let body = RequestBody::decode(key, version, &mut r)?;
     r.expect_end("RequestBody")
         .map_err(|e| e.in_message(key.name(), version, "request"))?;
     Ok((header, body))
+}
+
+/// Encodes an embedded payload (`ConsumerProtocolSubscription`,
+/// `ConsumerProtocolAssignment`) after its INT16 version, as the consumer
+/// protocol puts it in JoinGroup / SyncGroup metadata and assignments.
+pub fn encode_versioned<M: Message>(m: &M, version: i16) -> Result<BytesMut, EncodeError> {
+    let mut buf = BytesMut::with_capacity(2 + m.encoded_len(version)?);
+    buf.put_i16(version);
+    m.encode(&mut buf, version)?;
+    Ok(buf)
+}
+
+/// Decodes an embedded payload written by [`encode_versioned`]; returns the
+/// version on the wire and the value. As Kafka's consumer does, a version
+/// newer than this crate knows is read with the newest known layout and what
+/// follows it is ignored; otherwise the payload must be consumed exactly.
+pub fn decode_versioned<M: Message>(bytes: &Bytes) -> Result<(i16, M), DecodeError> {
+    let mut r = Reader::new(bytes);
+    let version = r
+        .i16("version")
+        .map_err(|e| e.in_message(M::NAME, -1, "data"))?;
+    if version > M::VERSIONS.max {
+        return Ok((version, M::decode(&mut r, M::VERSIONS.max)?));
+    }
+    let m = M::decode(&mut r, version)?;
+    r.expect_end(M::NAME)
+        .map_err(|e| e.in_message(M::NAME, version, "data"))?;
+    Ok((version, m))
 }
 
 /// Support code for the generated messages. Not a stable API.
@@ -313,153 +348,114 @@ pub mod support {
         }
     }
 
-    impl Codec for String {
-        #[inline]
-        fn enc<B: BufMut>(
-            &self,
-            buf: &mut B,
-            _: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<(), EncodeError> {
-            if flex {
-                buf.put_compact_string(Some(self), field)
-            } else {
-                buf.put_string(Some(self), field)
+    /// Strings and byte arrays: a length prefix (INT16 / INT32, or a compact
+    /// unsigned varint of length + 1 when flexible) then the bytes; null is a
+    /// length of -1 (compact: 0).
+    macro_rules! prefixed {
+        ($ty:ty, $fixed:expr, $put:ident, $put_compact:ident, $put_null:ident, $get:ident, $get_compact:ident, $get_null:ident, $get_compact_null:ident) => {
+            impl Codec for $ty {
+                #[inline]
+                fn enc<B: BufMut>(
+                    &self,
+                    buf: &mut B,
+                    _: i16,
+                    flex: bool,
+                    field: &'static str,
+                ) -> Result<(), EncodeError> {
+                    if flex {
+                        Writer::$put_compact(buf, Some(self), field)
+                    } else {
+                        Writer::$put(buf, Some(self), field)
+                    }
+                }
+                #[inline]
+                fn enc_len(
+                    &self,
+                    _: i16,
+                    flex: bool,
+                    _: &'static str,
+                ) -> Result<usize, EncodeError> {
+                    Ok(prefixed_len(self.len(), flex, $fixed))
+                }
+                #[inline]
+                fn dec(
+                    r: &mut Reader<'_>,
+                    _: i16,
+                    flex: bool,
+                    field: &'static str,
+                ) -> Result<Self, DecodeError> {
+                    if flex {
+                        r.$get_compact(field)
+                    } else {
+                        r.$get(field)
+                    }
+                }
+                #[inline]
+                fn min_len(_: i16, flex: bool) -> usize {
+                    if flex {
+                        1
+                    } else {
+                        $fixed
+                    }
+                }
             }
-        }
-        #[inline]
-        fn enc_len(&self, _: i16, flex: bool, _: &'static str) -> Result<usize, EncodeError> {
-            Ok(prefixed_len(self.len(), flex, 2))
-        }
-        #[inline]
-        fn dec(
-            r: &mut Reader<'_>,
-            _: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<Self, DecodeError> {
-            if flex {
-                r.compact_string(field)
-            } else {
-                r.string(field)
+
+            impl Nullable for $ty {
+                #[inline]
+                fn enc_null<B: BufMut>(buf: &mut B, flex: bool) {
+                    if flex {
+                        buf.put_uvarint(0);
+                    } else {
+                        buf.$put_null(-1);
+                    }
+                }
+                #[inline]
+                fn null_len(flex: bool) -> usize {
+                    if flex {
+                        1
+                    } else {
+                        $fixed
+                    }
+                }
+                #[inline]
+                fn dec_nullable(
+                    r: &mut Reader<'_>,
+                    _: i16,
+                    flex: bool,
+                    field: &'static str,
+                ) -> Result<Option<Self>, DecodeError> {
+                    if flex {
+                        r.$get_compact_null(field)
+                    } else {
+                        r.$get_null(field)
+                    }
+                }
             }
-        }
-        #[inline]
-        fn min_len(_: i16, flex: bool) -> usize {
-            if flex {
-                1
-            } else {
-                2
-            }
-        }
+        };
     }
 
-    impl Nullable for String {
-        #[inline]
-        fn enc_null<B: BufMut>(buf: &mut B, flex: bool) {
-            if flex {
-                buf.put_uvarint(0);
-            } else {
-                buf.put_i16(-1);
-            }
-        }
-        #[inline]
-        fn null_len(flex: bool) -> usize {
-            if flex {
-                1
-            } else {
-                2
-            }
-        }
-        #[inline]
-        fn dec_nullable(
-            r: &mut Reader<'_>,
-            _: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<Option<Self>, DecodeError> {
-            if flex {
-                r.compact_nullable_string(field)
-            } else {
-                r.nullable_string(field)
-            }
-        }
-    }
-
-    impl Codec for Bytes {
-        #[inline]
-        fn enc<B: BufMut>(
-            &self,
-            buf: &mut B,
-            _: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<(), EncodeError> {
-            if flex {
-                buf.put_compact_bytes(Some(self), field)
-            } else {
-                Writer::put_bytes(buf, Some(self), field)
-            }
-        }
-        #[inline]
-        fn enc_len(&self, _: i16, flex: bool, _: &'static str) -> Result<usize, EncodeError> {
-            Ok(prefixed_len(self.len(), flex, 4))
-        }
-        #[inline]
-        fn dec(
-            r: &mut Reader<'_>,
-            _: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<Self, DecodeError> {
-            if flex {
-                r.compact_bytes(field)
-            } else {
-                r.bytes(field)
-            }
-        }
-        #[inline]
-        fn min_len(_: i16, flex: bool) -> usize {
-            if flex {
-                1
-            } else {
-                4
-            }
-        }
-    }
-
-    impl Nullable for Bytes {
-        #[inline]
-        fn enc_null<B: BufMut>(buf: &mut B, flex: bool) {
-            if flex {
-                buf.put_uvarint(0);
-            } else {
-                buf.put_i32(-1);
-            }
-        }
-        #[inline]
-        fn null_len(flex: bool) -> usize {
-            if flex {
-                1
-            } else {
-                4
-            }
-        }
-        #[inline]
-        fn dec_nullable(
-            r: &mut Reader<'_>,
-            _: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<Option<Self>, DecodeError> {
-            if flex {
-                r.compact_nullable_bytes(field)
-            } else {
-                r.nullable_bytes(field)
-            }
-        }
-    }
+    prefixed!(
+        String,
+        2,
+        put_string,
+        put_compact_string,
+        put_i16,
+        string,
+        compact_string,
+        nullable_string,
+        compact_nullable_string
+    );
+    prefixed!(
+        Bytes,
+        4,
+        put_bytes,
+        put_compact_bytes,
+        put_i32,
+        bytes,
+        compact_bytes,
+        nullable_bytes,
+        compact_nullable_bytes
+    );
 
     fn put_count<B: BufMut>(
         buf: &mut B,

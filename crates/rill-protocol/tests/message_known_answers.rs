@@ -280,3 +280,50 @@ fn request_body_encodes_like_the_message() {
     .unwrap();
     assert_eq!(decoded, body);
 }
+
+#[test]
+fn consumer_protocol_payloads_carry_their_version() {
+    use rill_protocol::message::{decode_versioned, encode_versioned};
+    let sub = ConsumerProtocolSubscription {
+        topics: vec!["a".into()],
+        user_data: None,
+        generation_id: 4,
+        ..Default::default()
+    };
+    let bytes = encode_versioned(&sub, 2).unwrap();
+    // version 2, topics ["a"], null user data, no owned partitions, generation 4
+    assert_eq!(
+        bytes.to_vec(),
+        hex("00 02 00 00 00 01 00 01 61 ff ff ff ff 00 00 00 00 00 00 00 04")
+    );
+    assert_eq!(
+        decode_versioned::<ConsumerProtocolSubscription>(&bytes.freeze()).unwrap(),
+        (2, sub.clone())
+    );
+    // A newer version is read with the newest known layout; extra bytes are ignored.
+    let mut newer = encode_versioned(&sub, 3).unwrap();
+    newer[1] = 9;
+    newer.extend_from_slice(&[1, 2, 3]);
+    let (v, got) = decode_versioned::<ConsumerProtocolSubscription>(&newer.freeze()).unwrap();
+    assert_eq!((v, got), (9, sub));
+}
+
+#[test]
+fn request_header_is_readable_even_when_the_body_is_not() {
+    // ApiVersions v9 (unknown to us): the header still decodes, so a broker can answer.
+    let frame = hex("00 12 00 09 00 00 00 07 00 01 63 00 ff");
+    let bytes = Bytes::from(frame);
+    let mut r = Reader::new(&bytes);
+    let header = rill_protocol::message::decode_request_header(&mut r).unwrap();
+    assert_eq!(
+        (
+            header.request_api_key,
+            header.request_api_version,
+            header.correlation_id
+        ),
+        (18, 9, 7)
+    );
+    assert_eq!(header.client_id.as_deref(), Some("c"));
+    let err = decode_request(&bytes).unwrap_err();
+    assert_eq!(err.kind, DecodeErrorKind::UnsupportedVersion);
+}
