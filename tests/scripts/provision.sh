@@ -23,7 +23,7 @@ kafka_versions="${RILL_KAFKA_VERSIONS:-$kafka_version}"
 log() { echo "provision: $*" >&2; }
 
 # --- Debian packages -------------------------------------------------------
-apt_packages=(krb5-kdc krb5-admin-server krb5-user kcat openssl)
+apt_packages=(krb5-kdc krb5-admin-server krb5-user libsasl2-modules-gssapi-mit kcat openssl python3-venv)
 command -v java >/dev/null 2>&1 || apt_packages+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || apt_packages+=(maven)
 missing=()
