@@ -267,99 +267,99 @@ const SCRAM_SERVER_FIRST: &str = "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s
 pub fn all() -> Vectors {
     let mut out = Vectors::default();
     headers(&mut out);
-    for v in [0, 3] {
+    for v in 0..=4 {
         out.add("api_versions_request", v, api_versions_request(v));
     }
-    for v in [0, 3] {
+    for v in 0..=4 {
         out.add("api_versions_response", v, api_versions_response(v));
     }
-    for v in [1, 9, 12] {
+    for v in 0..=12 {
         out.add("metadata_request", v, metadata_request(v));
     }
     out.add("metadata_request_all_topics", 1, metadata_request::MetadataRequest { topics: None, ..Default::default() });
-    for v in [1, 9, 12] {
+    for v in 0..=12 {
         out.add("metadata_response", v, metadata_response(v));
     }
-    for v in [3, 9, 11] {
+    for v in 3..=11 {
         out.add("produce_request", v, produce_request(v));
     }
-    for v in [3, 9, 11] {
+    for v in 3..=11 {
         out.add("produce_response", v, produce_response(v));
     }
-    for v in [4, 12, 13, 15] {
+    for v in 4..=17 {
         out.add("fetch_request", v, fetch_request(v));
     }
-    for v in [4, 12, 16] {
+    for v in 4..=17 {
         out.add("fetch_response", v, fetch_response(v));
     }
-    for v in [1, 7] {
+    for v in 1..=10 {
         out.add("list_offsets_request", v, list_offsets_request(v));
     }
-    for v in [1, 7] {
+    for v in 1..=10 {
         out.add("list_offsets_response", v, list_offsets_response(v));
     }
-    for v in [2, 8] {
+    for v in 2..=9 {
         out.add("offset_commit_request", v, offset_commit_request(v));
     }
-    for v in [2, 8] {
+    for v in 2..=9 {
         out.add("offset_commit_response", v, offset_commit_response(v));
     }
-    for v in [1, 7, 8] {
+    for v in 1..=9 {
         out.add("offset_fetch_request", v, offset_fetch_request(v));
     }
-    for v in [1, 7, 8] {
+    for v in 1..=9 {
         out.add("offset_fetch_response", v, offset_fetch_response(v));
     }
-    for v in [0, 4] {
+    for v in 0..=6 {
         out.add("find_coordinator_request", v, find_coordinator_request(v));
     }
-    for v in [0, 4] {
+    for v in 0..=6 {
         out.add("find_coordinator_response", v, find_coordinator_response(v));
     }
-    for v in [1, 9] {
+    for v in 0..=9 {
         out.add("join_group_request", v, join_group_request(v));
     }
-    for v in [1, 9] {
+    for v in 0..=9 {
         out.add("join_group_response", v, join_group_response(v));
     }
-    for v in [1, 5] {
+    for v in 0..=5 {
         out.add("sync_group_request", v, sync_group_request(v));
     }
-    for v in [1, 5] {
+    for v in 0..=5 {
         out.add("sync_group_response", v, sync_group_response(v));
     }
-    for v in [1, 4] {
+    for v in 0..=4 {
         out.add("heartbeat_request", v, heartbeat_request(v));
     }
-    for v in [1, 4] {
+    for v in 0..=4 {
         out.add("heartbeat_response", v, heartbeat_response(v));
     }
-    for v in [1, 5] {
+    for v in 0..=5 {
         out.add("leave_group_request", v, leave_group_request(v));
     }
-    for v in [1, 5] {
+    for v in 0..=5 {
         out.add("leave_group_response", v, leave_group_response(v));
     }
-    for v in [0, 4] {
+    for v in 0..=5 {
         out.add("init_producer_id_request", v, init_producer_id_request(v));
     }
-    for v in [0, 4] {
+    for v in 0..=5 {
         out.add("init_producer_id_response", v, init_producer_id_response(v));
     }
-    for v in [2, 7] {
+    for v in 2..=7 {
         out.add("create_topics_request", v, create_topics_request(v));
     }
-    for v in [2, 7] {
+    for v in 2..=7 {
         out.add("create_topics_response", v, create_topics_response(v));
     }
-    for v in [0, 1] {
+    for v in 0..=1 {
         out.add(
             "sasl_handshake_request",
             v,
             sasl_handshake_request::SaslHandshakeRequest { mechanism: s("SCRAM-SHA-256"), ..Default::default() },
         );
     }
-    for v in [0, 1] {
+    for v in 0..=1 {
         out.add(
             "sasl_handshake_response",
             v,
@@ -370,7 +370,7 @@ pub fn all() -> Vectors {
             },
         );
     }
-    for v in [0, 2] {
+    for v in 0..=2 {
         out.add(
             "sasl_authenticate_request",
             v,
@@ -380,27 +380,27 @@ pub fn all() -> Vectors {
             },
         );
     }
-    for v in [0, 2] {
+    for v in 0..=2 {
         out.add("sasl_authenticate_response", v, sasl_authenticate_response(v));
     }
-    for v in [1, 4] {
+    for v in 1..=4 {
         out.add("describe_configs_request", v, describe_configs_request(v));
     }
-    for v in [1, 4] {
+    for v in 1..=4 {
         out.add("describe_configs_response", v, describe_configs_response(v));
     }
-    for v in [0, 1] {
+    for v in 0..=1 {
         out.add("consumer_group_heartbeat_request", v, consumer_group_heartbeat_request(v));
     }
-    for v in [0, 1] {
+    for v in 0..=1 {
         out.add("consumer_group_heartbeat_response", v, consumer_group_heartbeat_response(v));
     }
     out.add("describe_topic_partitions_request", 0, describe_topic_partitions_request());
     out.add("describe_topic_partitions_response", 0, describe_topic_partitions_response());
-    for v in [0, 1, 3] {
+    for v in 0..=3 {
         out.add("consumer_protocol_subscription", v, subscription(v));
     }
-    for v in [0, 3] {
+    for v in 0..=3 {
         out.add("consumer_protocol_assignment", v, assignment(v));
     }
     frames(&mut out);

@@ -54,6 +54,11 @@ final class Messages {
         add(name, "response", message.apiKey(), version, message);
     }
 
+    /** Every version from lo to hi: the versions both rill's schema and kafka-clients 4.3.1 support. */
+    static int[] versions(int lo, int hi) {
+        return java.util.stream.IntStream.rangeClosed(lo, hi).toArray();
+    }
+
     @SafeVarargs
     static <T> List<T> list(T... xs) {
         return new ArrayList<>(Arrays.asList(xs));
@@ -75,50 +80,50 @@ final class Messages {
 
     private void build() {
         headers();
-        for (int v : new int[] {0, 3}) request("api_versions_request", v, apiVersionsRequest(v));
-        for (int v : new int[] {0, 3}) response("api_versions_response", v, apiVersionsResponse(v));
-        for (int v : new int[] {1, 9, 12}) request("metadata_request", v, metadataRequest(v));
+        for (int v : versions(0, 4)) request("api_versions_request", v, apiVersionsRequest(v));
+        for (int v : versions(0, 4)) response("api_versions_response", v, apiVersionsResponse(v));
+        for (int v : versions(0, 12)) request("metadata_request", v, metadataRequest(v));
         add("metadata_request_all_topics", "request", 3, 1, new MetadataRequestData().setTopics(null));
-        for (int v : new int[] {1, 9, 12}) response("metadata_response", v, metadataResponse(v));
-        for (int v : new int[] {3, 9, 11}) request("produce_request", v, produceRequest(v));
-        for (int v : new int[] {3, 9, 11}) response("produce_response", v, produceResponse(v));
-        for (int v : new int[] {4, 12, 13, 15}) request("fetch_request", v, fetchRequest(v));
-        for (int v : new int[] {4, 12, 16}) response("fetch_response", v, fetchResponse(v));
-        for (int v : new int[] {1, 7}) request("list_offsets_request", v, listOffsetsRequest(v));
-        for (int v : new int[] {1, 7}) response("list_offsets_response", v, listOffsetsResponse(v));
-        for (int v : new int[] {2, 8}) request("offset_commit_request", v, offsetCommitRequest(v));
-        for (int v : new int[] {2, 8}) response("offset_commit_response", v, offsetCommitResponse(v));
-        for (int v : new int[] {1, 7, 8}) request("offset_fetch_request", v, offsetFetchRequest(v));
-        for (int v : new int[] {1, 7, 8}) response("offset_fetch_response", v, offsetFetchResponse(v));
-        for (int v : new int[] {0, 4}) request("find_coordinator_request", v, findCoordinatorRequest(v));
-        for (int v : new int[] {0, 4}) response("find_coordinator_response", v, findCoordinatorResponse(v));
-        for (int v : new int[] {1, 9}) request("join_group_request", v, joinGroupRequest(v));
-        for (int v : new int[] {1, 9}) response("join_group_response", v, joinGroupResponse(v));
-        for (int v : new int[] {1, 5}) request("sync_group_request", v, syncGroupRequest(v));
-        for (int v : new int[] {1, 5}) response("sync_group_response", v, syncGroupResponse(v));
-        for (int v : new int[] {1, 4}) request("heartbeat_request", v, heartbeatRequest(v));
-        for (int v : new int[] {1, 4}) response("heartbeat_response", v, heartbeatResponse(v));
-        for (int v : new int[] {1, 5}) request("leave_group_request", v, leaveGroupRequest(v));
-        for (int v : new int[] {1, 5}) response("leave_group_response", v, leaveGroupResponse(v));
-        for (int v : new int[] {0, 4}) request("init_producer_id_request", v, initProducerIdRequest(v));
-        for (int v : new int[] {0, 4}) response("init_producer_id_response", v, initProducerIdResponse(v));
-        for (int v : new int[] {2, 7}) request("create_topics_request", v, createTopicsRequest(v));
-        for (int v : new int[] {2, 7}) response("create_topics_response", v, createTopicsResponse(v));
-        for (int v : new int[] {0, 1}) request("sasl_handshake_request", v,
+        for (int v : versions(0, 12)) response("metadata_response", v, metadataResponse(v));
+        for (int v : versions(3, 11)) request("produce_request", v, produceRequest(v));
+        for (int v : versions(3, 11)) response("produce_response", v, produceResponse(v));
+        for (int v : versions(4, 17)) request("fetch_request", v, fetchRequest(v));
+        for (int v : versions(4, 17)) response("fetch_response", v, fetchResponse(v));
+        for (int v : versions(1, 10)) request("list_offsets_request", v, listOffsetsRequest(v));
+        for (int v : versions(1, 10)) response("list_offsets_response", v, listOffsetsResponse(v));
+        for (int v : versions(2, 9)) request("offset_commit_request", v, offsetCommitRequest(v));
+        for (int v : versions(2, 9)) response("offset_commit_response", v, offsetCommitResponse(v));
+        for (int v : versions(1, 9)) request("offset_fetch_request", v, offsetFetchRequest(v));
+        for (int v : versions(1, 9)) response("offset_fetch_response", v, offsetFetchResponse(v));
+        for (int v : versions(0, 6)) request("find_coordinator_request", v, findCoordinatorRequest(v));
+        for (int v : versions(0, 6)) response("find_coordinator_response", v, findCoordinatorResponse(v));
+        for (int v : versions(0, 9)) request("join_group_request", v, joinGroupRequest(v));
+        for (int v : versions(0, 9)) response("join_group_response", v, joinGroupResponse(v));
+        for (int v : versions(0, 5)) request("sync_group_request", v, syncGroupRequest(v));
+        for (int v : versions(0, 5)) response("sync_group_response", v, syncGroupResponse(v));
+        for (int v : versions(0, 4)) request("heartbeat_request", v, heartbeatRequest(v));
+        for (int v : versions(0, 4)) response("heartbeat_response", v, heartbeatResponse(v));
+        for (int v : versions(0, 5)) request("leave_group_request", v, leaveGroupRequest(v));
+        for (int v : versions(0, 5)) response("leave_group_response", v, leaveGroupResponse(v));
+        for (int v : versions(0, 5)) request("init_producer_id_request", v, initProducerIdRequest(v));
+        for (int v : versions(0, 5)) response("init_producer_id_response", v, initProducerIdResponse(v));
+        for (int v : versions(2, 7)) request("create_topics_request", v, createTopicsRequest(v));
+        for (int v : versions(2, 7)) response("create_topics_response", v, createTopicsResponse(v));
+        for (int v : versions(0, 1)) request("sasl_handshake_request", v,
                 new SaslHandshakeRequestData().setMechanism("SCRAM-SHA-256"));
-        for (int v : new int[] {0, 1}) response("sasl_handshake_response", v, new SaslHandshakeResponseData()
+        for (int v : versions(0, 1)) response("sasl_handshake_response", v, new SaslHandshakeResponseData()
                 .setErrorCode((short) 0).setMechanisms(list("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")));
-        for (int v : new int[] {0, 2}) request("sasl_authenticate_request", v,
+        for (int v : versions(0, 2)) request("sasl_authenticate_request", v,
                 new SaslAuthenticateRequestData().setAuthBytes(utf8(SCRAM_CLIENT_FIRST)));
-        for (int v : new int[] {0, 2}) response("sasl_authenticate_response", v, saslAuthenticateResponse(v));
-        for (int v : new int[] {1, 4}) request("describe_configs_request", v, describeConfigsRequest(v));
-        for (int v : new int[] {1, 4}) response("describe_configs_response", v, describeConfigsResponse(v));
-        for (int v : new int[] {0, 1}) request("consumer_group_heartbeat_request", v, consumerGroupHeartbeatRequest(v));
-        for (int v : new int[] {0, 1}) response("consumer_group_heartbeat_response", v, consumerGroupHeartbeatResponse(v));
+        for (int v : versions(0, 2)) response("sasl_authenticate_response", v, saslAuthenticateResponse(v));
+        for (int v : versions(1, 4)) request("describe_configs_request", v, describeConfigsRequest(v));
+        for (int v : versions(1, 4)) response("describe_configs_response", v, describeConfigsResponse(v));
+        for (int v : versions(0, 1)) request("consumer_group_heartbeat_request", v, consumerGroupHeartbeatRequest(v));
+        for (int v : versions(0, 1)) response("consumer_group_heartbeat_response", v, consumerGroupHeartbeatResponse(v));
         request("describe_topic_partitions_request", 0, describeTopicPartitionsRequest());
         response("describe_topic_partitions_response", 0, describeTopicPartitionsResponse());
-        for (int v : new int[] {0, 1, 3}) add("consumer_protocol_subscription", "consumer_protocol", -1, v, subscription(v));
-        for (int v : new int[] {0, 3}) add("consumer_protocol_assignment", "consumer_protocol", -1, v, assignment(v));
+        for (int v : versions(0, 3)) add("consumer_protocol_subscription", "consumer_protocol", -1, v, subscription(v));
+        for (int v : versions(0, 3)) add("consumer_protocol_assignment", "consumer_protocol", -1, v, assignment(v));
         frames();
     }
 
