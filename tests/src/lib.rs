@@ -42,6 +42,14 @@ pub mod secret;
 pub mod tls;
 
 pub use error::HarnessError;
+
+/// Prints a harness progress line (start-up times, kills, restarts) straight
+/// to stderr. The test harness captures `eprintln!` of passing tests; these
+/// lines belong in every CI log, so they bypass that capture.
+pub fn announce(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "rill-e2e: {message}");
+}
 pub use kafka::cluster::{KafkaCluster, Topology};
 pub use kafka::listeners::{Listener, SaslMechanism};
 pub use kafka::client::{ClientAuth, ClientSettings, ClientProperties, Trust, ClientCert};

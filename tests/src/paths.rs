@@ -26,13 +26,34 @@ pub fn python_venv() -> PathBuf {
     target_dir().join("venv")
 }
 
+/// Run directories kept for post-mortem; older ones are pruned.
+const KEPT_RUNS: usize = 12;
+
 /// A fresh directory `target/kafka-runs/<label>-<time>-<pid>` for one cluster's
-/// configs, data and logs. Kept after the run for post-mortem.
+/// configs, data and logs. Kept after the run for post-mortem; only the
+/// newest runs are kept, and none younger than an hour is removed (it may
+/// belong to a cluster still running).
 pub fn new_run_dir(label: &str) -> std::io::Result<PathBuf> {
+    let runs = target_dir().join("kafka-runs");
+    prune_old_runs(&runs);
     let started_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    let dir = target_dir()
-        .join("kafka-runs")
-        .join(format!("{label}-{started_ms}-{}", std::process::id()));
+    let dir = runs.join(format!("{label}-{started_ms}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+fn prune_old_runs(runs: &Path) {
+    let Ok(entries) = std::fs::read_dir(runs) else { return };
+    let mut dirs: Vec<(SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .collect();
+    dirs.sort();
+    let excess = dirs.len().saturating_sub(KEPT_RUNS);
+    for (modified, dir) in dirs.into_iter().take(excess) {
+        let age = SystemTime::now().duration_since(modified).unwrap_or_default();
+        if age.as_secs() > 3600 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }

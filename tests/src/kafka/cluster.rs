@@ -234,13 +234,13 @@ impl KafkaCluster {
             }
         }
         let startup_time = started.elapsed();
-        eprintln!(
-            "rill-e2e: kafka {} cluster (Kafka {}) started in {:.1}s; logs in {}",
+        crate::announce(&format!(
+            "kafka {} cluster (Kafka {}) started in {:.1}s; logs in {}",
             topology.label(),
             install.version,
             startup_time.as_secs_f64(),
             cluster.run_dir.display()
-        );
+        ));
         Ok(KafkaCluster { startup_time, ..cluster })
     }
 
@@ -502,7 +502,7 @@ impl KafkaCluster {
 
     /// `kill -9` of one node.
     pub fn kill(&self, node_id: u32) {
-        eprintln!("rill-e2e: kill -9 node {node_id} (pid {:?})", self.node(node_id).pid());
+        crate::announce(&format!("kill -9 node {node_id} (pid {:?})", self.node(node_id).pid()));
         self.node(node_id).kill();
     }
 
@@ -511,7 +511,7 @@ impl KafkaCluster {
         let started = Instant::now();
         self.node(node_id).start()?;
         let elapsed = started.elapsed();
-        eprintln!("rill-e2e: node {node_id} restarted in {:.1}s", elapsed.as_secs_f64());
+        crate::announce(&format!("node {node_id} restarted in {:.1}s", elapsed.as_secs_f64()));
         Ok(elapsed)
     }
 
