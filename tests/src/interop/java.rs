@@ -174,8 +174,11 @@ impl JavaTools {
         let bootstrap = client.get("bootstrap.servers").unwrap_or_default().to_string();
         let config = self.write_properties("console-producer", client)?;
         let input: String = records.iter().map(|record| format!("{record}\n")).collect();
+        // Kafka 3.x still has the Scala console producer in the core jar.
+        let main_class =
+            if self.install.major_version() >= 4 { "org.apache.kafka.tools.ConsoleProducer" } else { "kafka.tools.ConsoleProducer" };
         self.run_ok(
-            "org.apache.kafka.tools.ConsoleProducer",
+            main_class,
             &[
                 "--bootstrap-server".into(),
                 bootstrap,
