@@ -23,8 +23,10 @@ fn tied_process_dies_when_parent(how: &str) {
     if std::env::var(CHILD_ROLE).ok().as_deref() == Some(how) {
         let mut command = Command::new("sleep");
         command.arg("300");
+        // Deliberately never reaped: the point is that it dies with this process.
         let child = spawn_tied(command).expect("spawn tied sleep");
         println!("TIED_PID {}", child.id());
+        std::mem::forget(child);
         match how {
             "abort" => std::process::abort(),
             "panic" => panic!("deliberate panic with a tied child running"),

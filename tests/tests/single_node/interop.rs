@@ -34,7 +34,7 @@ fn kcat_round_trip_over_sasl_ssl_and_metadata_on_every_listener() {
             // proofs that Kafka 4 rejects (librdkafka#4895); confluent-kafka's
             // newer librdkafka covers SCRAM in python_clients_round_trip.
             let scram = matches!(mechanism, SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512);
-            if scram && kcat::librdkafka_version().map_or(true, |version| version < (2, 6, 1)) {
+            if scram && kcat::librdkafka_version().is_none_or(|version| version < (2, 6, 1)) {
                 continue;
             }
             // Debian's librdkafka is built without libcurl, so without OIDC
