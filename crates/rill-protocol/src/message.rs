@@ -735,18 +735,22 @@ pub mod support {
 
     /// Writes a tagged-fields section: known fields (given in tag order) merged
     /// with the unknown ones kept from decoding, in increasing tag order.
+    /// (Unknown fields must not reuse the tag of a known field being written.)
     pub struct TaggedWriter<'a, 'b, B: BufMut> {
         buf: &'b mut B,
-        unknown: std::iter::Peekable<std::slice::Iter<'a, RawTaggedField>>,
+        unknown: std::iter::Peekable<std::vec::IntoIter<&'a RawTaggedField>>,
     }
 
     impl<'a, 'b, B: BufMut> TaggedWriter<'a, 'b, B> {
         /// Writes the field count (`known` present known fields plus the unknown ones).
         pub fn start(buf: &'b mut B, unknown: &'a [RawTaggedField], known: usize) -> Self {
             buf.put_uvarint((known + unknown.len()) as u64);
+            // Collecting an empty slice does not allocate.
+            let mut sorted: Vec<&RawTaggedField> = unknown.iter().collect();
+            sorted.sort_by_key(|u| u.tag);
             TaggedWriter {
                 buf,
-                unknown: unknown.iter().peekable(),
+                unknown: sorted.into_iter().peekable(),
             }
         }
 

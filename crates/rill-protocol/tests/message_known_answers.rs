@@ -327,3 +327,19 @@ fn request_header_is_readable_even_when_the_body_is_not() {
     let err = decode_request(&bytes).unwrap_err();
     assert_eq!(err.kind, DecodeErrorKind::UnsupportedVersion);
 }
+
+#[test]
+fn unknown_tagged_fields_are_written_sorted() {
+    let mut req = ApiVersionsRequest::default();
+    req.unknown_tagged_fields = vec![
+        RawTaggedField {
+            tag: 9,
+            data: Bytes::new(),
+        },
+        RawTaggedField {
+            tag: 2,
+            data: Bytes::new(),
+        },
+    ];
+    assert_eq!(encode(&req, 3), hex("01 01 02 02 00 09 00"));
+}

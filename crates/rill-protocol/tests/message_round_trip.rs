@@ -2,7 +2,8 @@
 //! - encode then decode gives the same value;
 //! - decoding then re-encoding gives the same bytes;
 //! - `encoded_len` equals the bytes written;
-//! - every truncation of the encoding is an `Err` (never a panic).
+//! - every truncation of the encoding is an `Err` (never a panic);
+//! - corrupted encodings never panic.
 //!
 //! The list of messages is generated (`message_round_trip/generated.rs`).
 
@@ -69,6 +70,20 @@ fn check_value<M: Message + PartialEq + std::fmt::Debug>(
                 M::NAME,
                 bytes.len()
             )));
+        }
+    }
+    // Corrupted bytes decode to a value or an error, never a panic; a value
+    // that decodes can be encoded again.
+    let step = bytes.len() / 48 + 1;
+    for at in (0..bytes.len()).step_by(step) {
+        for mask in [0xffu8, 0x80, 0x01] {
+            let mut bad = bytes.to_vec();
+            if let Some(b) = bad.get_mut(at) {
+                *b ^= mask;
+            }
+            if let Ok(v) = decode_exact::<M>(&Bytes::from(bad), version, "test") {
+                let _ = v.encode(&mut BytesMut::new(), version);
+            }
         }
     }
     Ok(())
