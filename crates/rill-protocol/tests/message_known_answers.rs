@@ -330,16 +330,18 @@ fn request_header_is_readable_even_when_the_body_is_not() {
 
 #[test]
 fn unknown_tagged_fields_are_written_sorted() {
-    let mut req = ApiVersionsRequest::default();
-    req.unknown_tagged_fields = vec![
-        RawTaggedField {
-            tag: 9,
-            data: Bytes::new(),
-        },
-        RawTaggedField {
-            tag: 2,
-            data: Bytes::new(),
-        },
-    ];
+    let req = ApiVersionsRequest {
+        unknown_tagged_fields: vec![
+            RawTaggedField {
+                tag: 9,
+                data: Bytes::new(),
+            },
+            RawTaggedField {
+                tag: 2,
+                data: Bytes::new(),
+            },
+        ],
+        ..Default::default()
+    };
     assert_eq!(encode(&req, 3), hex("01 01 02 02 00 09 00"));
 }
