@@ -149,3 +149,73 @@ fn generated_code_spot_checks() {
         g::generate::generate(&g::read_schema_dir(&g::schema_dir()).unwrap()).unwrap()
     );
 }
+
+fn gen_one(text: &str) -> Result<String, String> {
+    let m = g::schema::parse_message(text)?;
+    let file = format!("{}.rschema", g::schema::snake_case(&m.name));
+    let api_keys = "apikey 90 Foo versions=0-3 flexible=2+\n".to_string();
+    let files = g::generate::generate(&[
+        (file, text.to_string()),
+        ("api_keys.rschema".into(), api_keys),
+    ])?;
+    Ok(files
+        .into_iter()
+        .find(|(p, _)| p == "src/messages/foo_request.rs")
+        .map(|(_, t)| t)
+        .unwrap_or_default())
+}
+
+#[test]
+fn generator_handles_version_dependent_fields() {
+    let code = gen_one(
+        "request FooRequest key=90 versions=0-3 flexible=2+\n\
+         \x20 field A int32 v=1+ default=-1 -- only from v1, not ignorable\n\
+         \x20 field B string v=0+ null=1+ -- nullable from v1\n\
+         \x20 field C []Bar v=0+ -- bars\n\
+         \x20   field D int64 v=0+\n\
+         \x20 field E Bar2 v=2+ tag=0 tagged=2+\n\
+         \x20   field F bool v=2+ default=true\n\
+         \x20 field Type int8 v=3+ ignorable\n",
+    )
+    .unwrap();
+    assert!(code.contains("pub a: i32,"));
+    assert!(code.contains("pub b: Option<String>,"));
+    assert!(
+        code.contains("pub r#type: i8,"),
+        "keywords become raw identifiers"
+    );
+    assert!(code.contains("s::not_in_version(\"FooRequest.a\", version)"));
+    assert!(code.contains("s::enc_opt(&self.b, version >= 1"));
+    assert!(code.contains("w.field(0, &self.e, version, flex, \"FooRequest.e\")"));
+    assert!(
+        code.contains("b: Some(String::new()),"),
+        "nullable without default is the empty string"
+    );
+    assert!(code.contains("a: -1,"));
+    assert!(code.contains("f: true,"));
+}
+
+#[test]
+fn generator_rejects_bad_schemas() {
+    let unknown_struct =
+        "request FooRequest key=90 versions=0-3 flexible=2+\n  field C []Nope v=0+\n";
+    assert!(gen_one(unknown_struct)
+        .unwrap_err()
+        .contains("unknown struct type `Nope`"));
+    let nullable_int =
+        "request FooRequest key=90 versions=0-3 flexible=2+\n  field C int32 v=0+ null=0+\n";
+    assert!(gen_one(nullable_int)
+        .unwrap_err()
+        .contains("cannot be nullable"));
+    let tag_not_flexible = "request FooRequest key=90 versions=0-3 flexible=2+\n  field C int32 v=0+ tag=0 tagged=0+\n";
+    assert!(gen_one(tag_not_flexible)
+        .unwrap_err()
+        .contains("not flexible"));
+    let bad_default =
+        "request FooRequest key=90 versions=0-3 flexible=2+\n  field C int8 v=0+ default=300\n";
+    assert!(gen_one(bad_default).unwrap_err().contains("out of range"));
+    let bad_indent = "request FooRequest key=90 versions=0-3 flexible=2+\n   field C int8 v=0+\n";
+    assert!(g::schema::parse_message(bad_indent)
+        .unwrap_err()
+        .contains("line 2"));
+}
