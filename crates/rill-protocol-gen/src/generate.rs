@@ -925,7 +925,7 @@ impl<'a> Gen<'a> {
         let mut blocks = Vec::new();
         for (fi, _) in &infos {
             let val = if fi.optional {
-                let nc = fi.nullable.cond_within(u);
+                let nc = fi.nullable.cond_within(&fi.present.and(u));
                 if nc == "false" {
                     format!("Some(s::Random::random(g, version, {}))", fi.flex_expr)
                 } else {
@@ -1070,7 +1070,7 @@ fn field_stmt(fi: &FieldInfo, usage: &VSet, plain: &str, opt: &str) -> String {
     t.replace("{x}", &fi.ident)
         .replace("{fx}", &fi.flex_expr)
         .replace("{p}", &format!("{:?}", fi.path))
-        .replace("{nc}", &fi.nullable.cond_within(usage))
+        .replace("{nc}", &fi.nullable.cond_within(&fi.regular.and(usage)))
 }
 
 /// Statements run when `cond` holds (`otherwise` when it does not).

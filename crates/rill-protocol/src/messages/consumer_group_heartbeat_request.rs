@@ -279,8 +279,7 @@ impl s::Random for ConsumerGroupHeartbeatRequest {
         this.rebalance_timeout_ms = s::Random::random(g, version, flex);
         this.subscribed_topic_names = g.opt(true, |g| s::Random::random(g, version, flex));
         if version >= 1 {
-            this.subscribed_topic_regex =
-                g.opt(version >= 1, |g| s::Random::random(g, version, flex));
+            this.subscribed_topic_regex = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         this.server_assignor = g.opt(true, |g| s::Random::random(g, version, flex));
         this.topic_partitions = g.opt(true, |g| s::Random::random(g, version, flex));

@@ -175,7 +175,7 @@ impl s::Random for ConsumerProtocolSubscription {
             this.generation_id = s::Random::random(g, version, flex);
         }
         if version >= 3 {
-            this.rack_id = g.opt(version >= 3, |g| s::Random::random(g, version, flex));
+            this.rack_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         this
     }

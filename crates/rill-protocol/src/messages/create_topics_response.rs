@@ -354,13 +354,13 @@ impl s::Random for CreatableTopicResult {
         }
         this.error_code = s::Random::random(g, version, flex);
         if version >= 1 {
-            this.error_message = g.opt(version >= 1, |g| s::Random::random(g, version, flex));
+            this.error_message = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if version >= 5 {
             this.topic_config_error_code = s::Random::random(g, version, flex);
             this.num_partitions = s::Random::random(g, version, flex);
             this.replication_factor = s::Random::random(g, version, flex);
-            this.configs = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
+            this.configs = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if flex {
             this.unknown_tagged_fields = g.unknown_tags();

@@ -294,7 +294,7 @@ impl s::Random for DeletableTopicResult {
         }
         this.error_code = s::Random::random(g, version, flex);
         if version >= 5 {
-            this.error_message = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
+            this.error_message = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if flex {
             this.unknown_tagged_fields = g.unknown_tags();

@@ -596,7 +596,7 @@ impl s::Random for DescribeConfigsResourceResult {
         }
         if version >= 3 {
             this.config_type = s::Random::random(g, version, flex);
-            this.documentation = g.opt(version >= 3, |g| s::Random::random(g, version, flex));
+            this.documentation = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if flex {
             this.unknown_tagged_fields = g.unknown_tags();

@@ -527,7 +527,7 @@ impl s::Random for DescribedGroupMember {
         let mut this = Self::default();
         this.member_id = s::Random::random(g, version, flex);
         if version >= 4 {
-            this.group_instance_id = g.opt(version >= 4, |g| s::Random::random(g, version, flex));
+            this.group_instance_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         this.client_id = s::Random::random(g, version, flex);
         this.client_host = s::Random::random(g, version, flex);

@@ -301,7 +301,7 @@ impl s::Random for FetchRequest {
     fn random(g: &mut s::Gen, version: i16, flex: bool) -> Self {
         let mut this = Self::default();
         if version >= 12 {
-            this.cluster_id = g.opt(version >= 12, |g| s::Random::random(g, version, flex));
+            this.cluster_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if version <= 14 {
             this.replica_id = s::Random::random(g, version, flex);

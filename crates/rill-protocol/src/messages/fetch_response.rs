@@ -815,8 +815,7 @@ impl s::Random for PartitionData {
             this.snapshot_id = s::Random::random(g, version, flex);
         }
         if version >= 4 {
-            this.aborted_transactions =
-                g.opt(version >= 4, |g| s::Random::random(g, version, flex));
+            this.aborted_transactions = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if version >= 11 {
             this.preferred_read_replica = s::Random::random(g, version, flex);

@@ -225,9 +225,7 @@ impl s::Random for FindCoordinatorResponse {
             this.error_code = s::Random::random(g, version, flex);
         }
         if (1..=3).contains(&version) {
-            this.error_message = g.opt((1..=3).contains(&version), |g| {
-                s::Random::random(g, version, flex)
-            });
+            this.error_message = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if version <= 3 {
             this.node_id = s::Random::random(g, version, flex);

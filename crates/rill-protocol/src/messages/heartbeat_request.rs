@@ -132,7 +132,7 @@ impl s::Random for HeartbeatRequest {
         this.generation_id = s::Random::random(g, version, flex);
         this.member_id = s::Random::random(g, version, flex);
         if version >= 3 {
-            this.group_instance_id = g.opt(version >= 3, |g| s::Random::random(g, version, flex));
+            this.group_instance_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if flex {
             this.unknown_tagged_fields = g.unknown_tags();

@@ -207,12 +207,12 @@ impl s::Random for JoinGroupRequest {
         }
         this.member_id = s::Random::random(g, version, flex);
         if version >= 5 {
-            this.group_instance_id = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
+            this.group_instance_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         this.protocol_type = s::Random::random(g, version, flex);
         this.protocols = s::Random::random(g, version, flex);
         if version >= 8 {
-            this.reason = g.opt(version >= 8, |g| s::Random::random(g, version, flex));
+            this.reason = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if flex {
             this.unknown_tagged_fields = g.unknown_tags();

@@ -222,7 +222,7 @@ impl s::Random for JoinGroupResponse {
         this.error_code = s::Random::random(g, version, flex);
         this.generation_id = s::Random::random(g, version, flex);
         if version >= 7 {
-            this.protocol_type = g.opt(version >= 7, |g| s::Random::random(g, version, flex));
+            this.protocol_type = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         this.protocol_name = g.opt(version >= 7, |g| s::Random::random(g, version, flex));
         this.leader = s::Random::random(g, version, flex);
@@ -349,7 +349,7 @@ impl s::Random for JoinGroupResponseMember {
         let mut this = Self::default();
         this.member_id = s::Random::random(g, version, flex);
         if version >= 5 {
-            this.group_instance_id = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
+            this.group_instance_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         this.metadata = s::Random::random(g, version, flex);
         if flex {

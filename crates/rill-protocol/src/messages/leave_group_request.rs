@@ -250,7 +250,7 @@ impl s::Random for MemberIdentity {
         this.member_id = s::Random::random(g, version, flex);
         this.group_instance_id = g.opt(true, |g| s::Random::random(g, version, flex));
         if version >= 5 {
-            this.reason = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
+            this.reason = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if flex {
             this.unknown_tagged_fields = g.unknown_tags();

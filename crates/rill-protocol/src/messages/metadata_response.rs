@@ -196,7 +196,7 @@ impl s::Random for MetadataResponse {
         }
         this.brokers = s::Random::random(g, version, flex);
         if version >= 2 {
-            this.cluster_id = g.opt(version >= 2, |g| s::Random::random(g, version, flex));
+            this.cluster_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if version >= 1 {
             this.controller_id = s::Random::random(g, version, flex);
@@ -323,7 +323,7 @@ impl s::Random for MetadataResponseBroker {
         this.host = s::Random::random(g, version, flex);
         this.port = s::Random::random(g, version, flex);
         if version >= 1 {
-            this.rack = g.opt(version >= 1, |g| s::Random::random(g, version, flex));
+            this.rack = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if flex {
             this.unknown_tagged_fields = g.unknown_tags();

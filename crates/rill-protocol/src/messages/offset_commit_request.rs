@@ -201,7 +201,7 @@ impl s::Random for OffsetCommitRequest {
             this.member_id = s::Random::random(g, version, flex);
         }
         if version >= 7 {
-            this.group_instance_id = g.opt(version >= 7, |g| s::Random::random(g, version, flex));
+            this.group_instance_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if (2..=4).contains(&version) {
             this.retention_time_ms = s::Random::random(g, version, flex);

@@ -55,7 +55,7 @@ impl Codec for OffsetFetchRequest {
                 .enc(buf, version, flex, "OffsetFetchRequest.group_id")?;
             s::enc_opt(
                 &self.topics,
-                (2..=7).contains(&version),
+                version >= 2,
                 buf,
                 version,
                 flex,
@@ -109,7 +109,7 @@ impl Codec for OffsetFetchRequest {
                 .enc_len(version, flex, "OffsetFetchRequest.group_id")?;
             n += s::len_opt(
                 &self.topics,
-                (2..=7).contains(&version),
+                version >= 2,
                 version,
                 flex,
                 "OffsetFetchRequest.topics",
@@ -140,13 +140,7 @@ impl Codec for OffsetFetchRequest {
         let mut this = Self::default();
         if version <= 7 {
             this.group_id = Codec::dec(r, version, flex, "OffsetFetchRequest.group_id")?;
-            this.topics = s::dec_opt(
-                r,
-                (2..=7).contains(&version),
-                version,
-                flex,
-                "OffsetFetchRequest.topics",
-            )?;
+            this.topics = s::dec_opt(r, version >= 2, version, flex, "OffsetFetchRequest.topics")?;
         }
         if version >= 8 {
             this.groups = Codec::dec(r, version, flex, "OffsetFetchRequest.groups")?;
@@ -178,9 +172,7 @@ impl s::Random for OffsetFetchRequest {
         let mut this = Self::default();
         if version <= 7 {
             this.group_id = s::Random::random(g, version, flex);
-            this.topics = g.opt((2..=7).contains(&version), |g| {
-                s::Random::random(g, version, flex)
-            });
+            this.topics = g.opt(version >= 2, |g| s::Random::random(g, version, flex));
         }
         if version >= 8 {
             this.groups = s::Random::random(g, version, flex);
@@ -425,7 +417,7 @@ impl s::Random for OffsetFetchRequestGroup {
         let mut this = Self::default();
         this.group_id = s::Random::random(g, version, flex);
         if version >= 9 {
-            this.member_id = g.opt(version >= 9, |g| s::Random::random(g, version, flex));
+            this.member_id = g.opt(true, |g| s::Random::random(g, version, flex));
             this.member_epoch = s::Random::random(g, version, flex);
         }
         this.topics = g.opt(true, |g| s::Random::random(g, version, flex));

@@ -124,7 +124,7 @@ impl s::Random for ProduceRequest {
     fn random(g: &mut s::Gen, version: i16, flex: bool) -> Self {
         let mut this = Self::default();
         if version >= 3 {
-            this.transactional_id = g.opt(version >= 3, |g| s::Random::random(g, version, flex));
+            this.transactional_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         this.acks = s::Random::random(g, version, flex);
         this.timeout_ms = s::Random::random(g, version, flex);

@@ -660,7 +660,7 @@ impl s::Random for PartitionProduceResponse {
         }
         if version >= 8 {
             this.record_errors = s::Random::random(g, version, flex);
-            this.error_message = g.opt(version >= 8, |g| s::Random::random(g, version, flex));
+            this.error_message = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if version >= 10 {
             this.current_leader = s::Random::random(g, version, flex);

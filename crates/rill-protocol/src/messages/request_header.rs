@@ -137,7 +137,7 @@ impl s::Random for RequestHeader {
         this.request_api_version = s::Random::random(g, version, flex);
         this.correlation_id = s::Random::random(g, version, flex);
         if version >= 1 {
-            this.client_id = g.opt(version >= 1, |g| s::Random::random(g, version, false));
+            this.client_id = g.opt(true, |g| s::Random::random(g, version, false));
         }
         if flex {
             this.unknown_tagged_fields = g.unknown_tags();

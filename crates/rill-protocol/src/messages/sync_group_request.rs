@@ -163,11 +163,11 @@ impl s::Random for SyncGroupRequest {
         this.generation_id = s::Random::random(g, version, flex);
         this.member_id = s::Random::random(g, version, flex);
         if version >= 3 {
-            this.group_instance_id = g.opt(version >= 3, |g| s::Random::random(g, version, flex));
+            this.group_instance_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         if version >= 5 {
-            this.protocol_type = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
-            this.protocol_name = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
+            this.protocol_type = g.opt(true, |g| s::Random::random(g, version, flex));
+            this.protocol_name = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         this.assignments = s::Random::random(g, version, flex);
         if flex {

@@ -143,8 +143,8 @@ impl s::Random for SyncGroupResponse {
         }
         this.error_code = s::Random::random(g, version, flex);
         if version >= 5 {
-            this.protocol_type = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
-            this.protocol_name = g.opt(version >= 5, |g| s::Random::random(g, version, flex));
+            this.protocol_type = g.opt(true, |g| s::Random::random(g, version, flex));
+            this.protocol_name = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         this.assignment = s::Random::random(g, version, flex);
         if flex {

@@ -211,7 +211,7 @@ impl s::Random for TxnOffsetCommitRequest {
         if version >= 3 {
             this.generation_id = s::Random::random(g, version, flex);
             this.member_id = s::Random::random(g, version, flex);
-            this.group_instance_id = g.opt(version >= 3, |g| s::Random::random(g, version, flex));
+            this.group_instance_id = g.opt(true, |g| s::Random::random(g, version, flex));
         }
         this.topics = s::Random::random(g, version, flex);
         if flex {
