@@ -446,6 +446,45 @@ impl KafkaCluster {
         Ok(())
     }
 
+    /// Creates a topic with an explicit replica assignment (one entry per
+    /// partition, broker ids, first = preferred leader) with Kafka's `kafka-topics` tool.
+    pub fn create_topic_with_assignment(&self, topic: &str, assignment: &[Vec<u32>]) -> Result<()> {
+        let assignment = assignment
+            .iter()
+            .map(|replicas| replicas.iter().map(u32::to_string).collect::<Vec<_>>().join(":"))
+            .collect::<Vec<_>>()
+            .join(",");
+        self.java.run_ok(
+            "org.apache.kafka.tools.TopicCommand",
+            &[
+                "--bootstrap-server".to_string(),
+                self.internal_bootstrap(),
+                "--create".to_string(),
+                "--topic".to_string(),
+                topic.to_string(),
+                "--replica-assignment".to_string(),
+                assignment,
+            ],
+            None,
+            TOOL_TIMEOUT,
+        )?;
+        Ok(())
+    }
+
+    /// Produces one record with `acks=all` and no retries through the
+    /// internal listener; `Err` carries the producer's exception (e.g.
+    /// `NotEnoughReplicasException`), so tests can check broker-side guarantees.
+    pub fn produce_acks_all(&self, topic: &str, value: &str) -> Result<std::result::Result<u64, String>> {
+        let output = self.java.probe_admin(&self.admin_properties(), "produce", &[topic.to_string(), value.to_string()])?;
+        let line = output.lines().find(|line| line.starts_with("PRODUCED") || line.starts_with("FAIL")).unwrap_or_default();
+        let fields: Vec<&str> = line.split('\t').collect();
+        match fields.as_slice() {
+            ["PRODUCED", _partition, offset] => Ok(Ok(offset.parse().unwrap_or(0))),
+            ["FAIL", rest @ ..] => Ok(Err(rest.join(" "))),
+            _ => Err(HarnessError::new(format!("unexpected probe output for produce: {output}"))),
+        }
+    }
+
     /// Leader, replicas and ISR of every partition of `topic`.
     pub fn describe_topic(&self, topic: &str) -> Result<Vec<PartitionState>> {
         let output = self.java.probe_admin(&self.admin_properties(), "describe-topic", &[topic.to_string()])?;
@@ -588,6 +627,21 @@ impl KafkaCluster {
             }
         }
         Ok(())
+    }
+
+    /// Stops `listener` on one node only.
+    pub fn stop_listener_on(&self, node_id: u32, listener: Listener) {
+        if let Some(proxy) = self.proxies.get(&(node_id, listener)) {
+            proxy.stop();
+        }
+    }
+
+    /// Starts `listener` on one node again.
+    pub fn start_listener_on(&self, node_id: u32, listener: Listener) -> Result<()> {
+        match self.proxies.get(&(node_id, listener)) {
+            Some(proxy) => proxy.start_again(),
+            None => Err(HarnessError::new(format!("no node {node_id} with listener {listener}"))),
+        }
     }
 
     pub fn is_listener_running(&self, node_id: u32, listener: Listener) -> bool {

@@ -99,3 +99,29 @@ fn stopped_listener_refuses_connections_until_started_again() {
     let restarted = common::probe(cluster, &[("SASL_SSL started again".to_string(), settings, Expect::Accept)]);
     common::assert_outcomes(cluster, &restarted);
 }
+
+#[test]
+fn min_insync_replicas_refuses_acks_all_writes_below_two_replicas() {
+    let _serial = common::serial();
+    let cluster = KafkaCluster::three_nodes();
+    let topic = cluster.unique_topic("min-isr");
+    // Two replicas on nodes 1 and 2, so killing node 2 leaves the KRaft quorum (3 voters) intact.
+    cluster.create_topic_with_assignment(&topic, &[vec![1, 2]]).expect("kafka-topics --create --replica-assignment");
+    cluster
+        .wait_for_partition(&topic, 0, FAILOVER_TIMEOUT, "ISR {1,2}", |state| state.isr.len() == 2 && state.leader == Some(1))
+        .expect("topic replicated on 1 and 2");
+    assert_eq!(cluster.produce_acks_all(&topic, "two-in-sync").expect("probe"), Ok(0));
+
+    cluster.kill(2);
+    let shrunk = cluster.wait_for_partition(&topic, 0, FAILOVER_TIMEOUT, "ISR shrank to {1}", |state| state.isr == [1]);
+    let refused = shrunk.as_ref().ok().map(|_| cluster.produce_acks_all(&topic, "one-in-sync").expect("probe"));
+    cluster.restart(2).expect("restart node 2");
+    shrunk.expect("ISR shrinks after kill -9");
+    let refused = refused.expect("produce attempted").expect_err("acks=all with one in-sync replica must be refused");
+    assert!(refused.contains("NotEnoughReplicas"), "{refused}");
+
+    cluster
+        .wait_for_partition(&topic, 0, FAILOVER_TIMEOUT, "node 2 back in the ISR", |state| state.isr.len() == 2)
+        .expect("ISR recovers");
+    assert!(cluster.produce_acks_all(&topic, "recovered").expect("probe").is_ok());
+}

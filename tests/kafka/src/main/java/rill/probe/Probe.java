@@ -36,6 +36,7 @@ import org.apache.kafka.common.TopicPartitionInfo;
  *   Probe wait-brokers CLIENT.properties COUNT TIMEOUT_MS
  *   Probe create-topic CLIENT.properties TOPIC PARTITIONS REPLICATION_FACTOR
  *   Probe describe-topic CLIENT.properties TOPIC
+ *   Probe produce CLIENT.properties TOPIC VALUE   (acks=all, no retries: errors surface as they are)
  */
 public final class Probe {
     private static final int CHECK_TIMEOUT_MS = 20_000;
@@ -50,6 +51,7 @@ public final class Probe {
             case "wait-brokers": status = waitBrokers(args); break;
             case "create-topic": status = createTopic(args); break;
             case "describe-topic": status = describeTopic(args); break;
+            case "produce": status = produce(args); break;
             default: usage(); status = 2;
         }
         System.out.flush();
@@ -208,6 +210,27 @@ public final class Probe {
                     + "\t" + ids(partition.replicas())
                     + "\t" + ids(partition.isr()));
             }
+        }
+        return 0;
+    }
+
+    private static int produce(String[] args) throws Exception {
+        Properties props = adminProps(load(args[1]), 10_000);
+        props.remove(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
+        props.put("acks", "all");
+        props.put("retries", "0");
+        props.put("enable.idempotence", "false");
+        props.put("delivery.timeout.ms", "20000");
+        props.put("key.serializer", "org.apache.kafka.common.serialization.StringSerializer");
+        props.put("value.serializer", "org.apache.kafka.common.serialization.StringSerializer");
+        try (org.apache.kafka.clients.producer.KafkaProducer<String, String> producer =
+                 new org.apache.kafka.clients.producer.KafkaProducer<>(props)) {
+            org.apache.kafka.clients.producer.RecordMetadata metadata = producer
+                .send(new org.apache.kafka.clients.producer.ProducerRecord<>(args[2], args[3]))
+                .get(30, TimeUnit.SECONDS);
+            System.out.println("PRODUCED\t" + metadata.partition() + "\t" + metadata.offset());
+        } catch (Exception error) {
+            System.out.println("FAIL\t" + describe(error));
         }
         return 0;
     }
