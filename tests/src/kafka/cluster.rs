@@ -716,9 +716,31 @@ impl KafkaCluster {
     }
 }
 
-/// A KRaft cluster id: 16 random bytes, base64url without padding.
+/// A KRaft cluster id: 16 random bytes, base64url without padding. Like
+/// Kafka's own `Uuid.randomUuid`, never one starting with `-`: the storage
+/// tool's argument parser would take it for an option.
 fn random_cluster_id() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| HarnessError::new("no randomness for the cluster id"))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    let random = SystemRandom::new();
+    loop {
+        let mut bytes = [0u8; 16];
+        random.fill(&mut bytes).map_err(|_| HarnessError::new("no randomness for the cluster id"))?;
+        let id = URL_SAFE_NO_PAD.encode(bytes);
+        if !id.starts_with('-') {
+            return Ok(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_are_22_characters_and_never_look_like_options() {
+        for _ in 0..2000 {
+            let id = random_cluster_id().expect("cluster id");
+            assert_eq!(id.len(), 22);
+            assert!(!id.starts_with('-'), "{id}");
+        }
+    }
 }
