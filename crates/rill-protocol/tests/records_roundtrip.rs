@@ -5,8 +5,8 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use rill_protocol::compression::Compression;
 use rill_protocol::records::{
-    control, Attributes, ControlRecordType, DecodeOptions, Header, Record, RecordBatch, RecordBatchBuilder,
-    RecordBatches, TimestampType,
+    control, Attributes, BatchView, BatchViews, ControlRecordType, DecodeOptions, Header, Record, RecordBatch,
+    RecordBatchBuilder, RecordBatches, TimestampType,
 };
 
 fn opt_bytes(max: usize) -> impl Strategy<Value = Option<Bytes>> {
@@ -84,6 +84,23 @@ proptest! {
         let bytes = out.freeze();
         let got = RecordBatch::decode_all(&bytes, &DecodeOptions::default()).unwrap();
         prop_assert_eq!(got.len(), batches.len());
+        // The borrowed view sees the same batches.
+        let views: Vec<BatchView> = BatchViews::new(&bytes, &DecodeOptions::default()).collect::<Result<_, _>>().unwrap();
+        prop_assert_eq!(views.len(), got.len());
+        for (v, g) in views.iter().zip(&got) {
+            prop_assert_eq!(&v.to_batch().unwrap(), g);
+            prop_assert_eq!(v.record_count(), g.records.len());
+            for (rv, r) in v.records().zip(&g.records) {
+                let rv = rv.unwrap();
+                prop_assert_eq!(rv.key, r.key.as_deref());
+                prop_assert_eq!(rv.value, r.value.as_deref());
+                prop_assert_eq!(v.offset_of(&rv), g.offset_of(r));
+                prop_assert_eq!(v.timestamp_of(&rv), g.timestamp_of(r));
+                let hs: Vec<_> = rv.headers().collect();
+                let want_hs: Vec<_> = r.headers.iter().map(|h| (&h.key[..], h.value.as_deref())).collect();
+                prop_assert_eq!(hs, want_hs);
+            }
+        }
         for (mut want, g) in batches.into_iter().zip(got) {
             want.batch_length = g.batch_length;
             want.crc = g.crc;
@@ -195,4 +212,25 @@ fn log_append_time_uses_max_timestamp() {
     let bytes = b.finish().unwrap().freeze();
     let got = RecordBatch::decode(&bytes, &DecodeOptions::default()).unwrap();
     assert!(got.iter().all(|(_, ts, _)| ts == 99_999));
+}
+
+#[test]
+fn views_are_zero_copy_and_bytes_of_slices_the_input() {
+    let mut b = RecordBatchBuilder::new(7);
+    b.append(1, Some(b"key"), Some(b"value"), &[Header::new(Bytes::from_static(b"h"), Some(Bytes::from_static(b"hv")))]).unwrap();
+    let bytes = b.finish().unwrap().freeze();
+    let v = BatchView::decode(&bytes, &DecodeOptions::default()).unwrap();
+    let r = v.records().next().unwrap().unwrap();
+    let key = r.key.unwrap();
+    assert!(bytes.as_ptr_range().contains(&key.as_ptr()));
+    let owned = v.bytes_of(key).unwrap();
+    assert_eq!(owned.as_ptr(), key.as_ptr());
+    assert_eq!(v.bytes_of(b"elsewhere"), None);
+    assert_eq!(v.offset_of(&r), 7);
+    assert!(v.records().nth(1).is_none());
+    // Legacy batches are refused by the view iterator.
+    let mut legacy = BytesMut::new();
+    rill_protocol::records::legacy::encode_message_set(&mut legacy, 1, Compression::None, TimestampType::CreateTime, 0, &[Default::default()]).unwrap();
+    let legacy = legacy.freeze();
+    assert!(BatchViews::new(&legacy, &DecodeOptions::default()).next().unwrap().is_err());
 }

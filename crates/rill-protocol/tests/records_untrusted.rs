@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
 use rill_protocol::compression::{Compression, XERIAL_MAGIC};
-use rill_protocol::records::{DecodeOptions, Header, RecordBatch, RecordBatchBuilder, RecordBatches};
+use rill_protocol::records::{BatchViews, DecodeOptions, Header, RecordBatch, RecordBatchBuilder, RecordBatches};
 use rill_protocol::DecodeErrorKind;
 
 // ---- a global allocator that tracks the peak of live bytes ------------------
@@ -76,6 +76,12 @@ fn decode_any(bytes: &Bytes, opts: &DecodeOptions) {
     let _ = RecordBatch::decode_all(bytes, opts);
     let _ = RecordBatch::decode(bytes, opts);
     for _ in RecordBatches::new(bytes, opts) {}
+    for v in BatchViews::new(bytes, opts).flatten() {
+        for r in v.records().flatten() {
+            for _ in r.headers() {}
+        }
+        let _ = v.to_batch();
+    }
 }
 
 #[test]

@@ -50,6 +50,12 @@ impl<'a> Reader<'a> {
         self.buf.get(self.pos..self.end).unwrap_or_default()
     }
 
+    /// The whole underlying buffer (positions from [`Reader::position`] index it).
+    #[inline]
+    pub fn buffer(&self) -> &'a Bytes {
+        self.buf
+    }
+
     /// Offset of the cursor in the underlying buffer (for checksums over ranges).
     #[inline]
     pub fn position(&self) -> usize {

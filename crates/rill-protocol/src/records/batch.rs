@@ -19,7 +19,8 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::record::{Record, MIN_RECORD_LEN};
+use super::parse;
+use super::record::{Header, Record, MIN_RECORD_LEN};
 use super::DecodeOptions;
 use crate::codec::Reader;
 use crate::compression::Compression;
@@ -413,6 +414,48 @@ pub(crate) fn decode_one(r: &mut Reader<'_>, opts: &DecodeOptions) -> Result<Rec
 }
 
 fn decode_v2(r: &mut Reader<'_>, opts: &DecodeOptions) -> Result<RecordBatch, DecodeError> {
+    let (h, data) = decode_v2_header(r, opts)?;
+    let records = decode_records(&data, h.record_count as usize)?;
+    Ok(RecordBatch {
+        base_offset: h.base_offset,
+        batch_length: h.batch_length,
+        partition_leader_epoch: h.partition_leader_epoch,
+        magic: h.magic,
+        crc: h.crc,
+        attributes: h.attributes,
+        last_offset_delta: h.last_offset_delta,
+        base_timestamp: h.base_timestamp,
+        max_timestamp: h.max_timestamp,
+        producer_id: h.producer_id,
+        producer_epoch: h.producer_epoch,
+        base_sequence: h.base_sequence,
+        records,
+    })
+}
+
+/// The header of a magic-2 batch, as on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: Attributes,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    /// Declared record count (checked non-negative and plausible for the data).
+    pub record_count: i32,
+}
+
+/// Decodes a magic-2 header at `r` (consuming the whole batch), checks the
+/// CRC, and returns the records region: a zero-copy slice of the input when
+/// uncompressed, else the decompressed buffer (capped).
+pub(crate) fn decode_v2_header(r: &mut Reader<'_>, opts: &DecodeOptions) -> Result<(BatchHeader, Bytes), DecodeError> {
     let base_offset = r.i64(field::BASE_OFFSET)?;
     let batch_length = r.i32(field::BATCH_LENGTH)?;
     let len = usize::try_from(batch_length)
@@ -422,6 +465,9 @@ fn decode_v2(r: &mut Reader<'_>, opts: &DecodeOptions) -> Result<RecordBatch, De
     let mut b = r.sub(len, field::BATCH_LENGTH)?;
     let partition_leader_epoch = b.i32(field::PARTITION_LEADER_EPOCH)?;
     let magic = b.i8(field::MAGIC)?;
+    if magic != 2 {
+        return Err(DecodeError::new(DecodeErrorKind::InvalidValue { value: magic as i64 }, field::MAGIC));
+    }
     let crc = b.u32(field::CRC)?;
     if opts.verify_crc {
         let actual = crc32c::crc32c(b.peek_rest());
@@ -436,15 +482,15 @@ fn decode_v2(r: &mut Reader<'_>, opts: &DecodeOptions) -> Result<RecordBatch, De
     let producer_id = b.i64(field::PRODUCER_ID)?;
     let producer_epoch = b.i16(field::PRODUCER_EPOCH)?;
     let base_sequence = b.i32(field::BASE_SEQUENCE)?;
-    let count = b.i32(field::RECORD_COUNT)?;
-    let count = usize::try_from(count)
-        .map_err(|_| DecodeError::new(DecodeErrorKind::InvalidLength { length: count as i64 }, field::RECORD_COUNT))?;
+    let record_count = b.i32(field::RECORD_COUNT)?;
+    let count = usize::try_from(record_count)
+        .map_err(|_| DecodeError::new(DecodeErrorKind::InvalidLength { length: record_count as i64 }, field::RECORD_COUNT))?;
     let codec = attributes.compression().ok_or_else(|| {
         DecodeError::new(DecodeErrorKind::InvalidValue { value: attributes.compression_id() as i64 }, field::COMPRESSION)
     })?;
-
-    let records = if codec == Compression::None {
-        decode_records(&mut b, count)?
+    let data = if codec == Compression::None {
+        let n = b.remaining();
+        b.take_bytes(n, field::RECORDS)?
     } else {
         // Refuse counts no output within the cap could hold before inflating anything.
         let max_count = opts.max_decompressed_bytes / MIN_RECORD_LEN;
@@ -456,11 +502,16 @@ fn decode_v2(r: &mut Reader<'_>, opts: &DecodeOptions) -> Result<RecordBatch, De
         }
         let data = codec.decompress(b.peek_rest(), opts.max_decompressed_bytes, field::RECORDS)?;
         b.skip(b.remaining(), field::RECORDS)?;
-        let data = Bytes::from(data);
-        let mut dr = Reader::new(&data);
-        decode_records(&mut dr, count)?
+        Bytes::from(data)
     };
-    Ok(RecordBatch {
+    // Every record takes at least MIN_RECORD_LEN bytes: refuse impossible counts before allocating.
+    if count > data.len() / MIN_RECORD_LEN {
+        return Err(DecodeError::new(
+            DecodeErrorKind::CountTooLarge { count: count as u64, remaining: data.len() },
+            field::RECORD_COUNT,
+        ));
+    }
+    let header = BatchHeader {
         base_offset,
         batch_length,
         partition_leader_epoch,
@@ -473,20 +524,46 @@ fn decode_v2(r: &mut Reader<'_>, opts: &DecodeOptions) -> Result<RecordBatch, De
         producer_id,
         producer_epoch,
         base_sequence,
-        records,
-    })
+        record_count,
+    };
+    Ok((header, data))
 }
 
-/// Decodes `count` records that must fill `r` exactly.
-fn decode_records(r: &mut Reader<'_>, count: usize) -> Result<Vec<Record>, DecodeError> {
-    let remaining = r.remaining();
-    if count > remaining / MIN_RECORD_LEN {
-        return Err(DecodeError::new(DecodeErrorKind::CountTooLarge { count: count as u64, remaining }, field::RECORD_COUNT));
-    }
-    let mut records = Vec::with_capacity(count);
+/// Decodes `count` records that must fill `buf` exactly, as zero-copy slices of it.
+fn decode_records(buf: &Bytes, count: usize) -> Result<Vec<Record>, DecodeError> {
+    let data: &[u8] = buf;
+    let slice = |s: Option<(usize, usize)>| s.map(|(a, b)| buf.slice(a..b));
+    let mut records = Vec::with_capacity(count.min(data.len() / MIN_RECORD_LEN));
+    let mut pos = 0;
     for _ in 0..count {
-        records.push(Record::decode(r)?);
+        let raw = parse::record(data, &mut pos)?;
+        let headers = if raw.header_count > 0 { decode_headers(buf, data, &raw)? } else { Vec::new() };
+        let key = slice(raw.key);
+        let value = slice(raw.value);
+        records.push(Record {
+            attributes: raw.attributes,
+            timestamp_delta: raw.timestamp_delta,
+            offset_delta: raw.offset_delta,
+            key,
+            value,
+            headers,
+        });
     }
-    r.expect_end(field::RECORDS)?;
+    if pos != data.len() {
+        return Err(DecodeError::new(DecodeErrorKind::TrailingBytes { remaining: data.len().saturating_sub(pos) }, field::RECORDS));
+    }
     Ok(records)
+}
+
+/// Materializes the (already validated) headers of a record.
+#[inline(never)]
+fn decode_headers(buf: &Bytes, data: &[u8], raw: &parse::RawRecord) -> Result<Vec<Header>, DecodeError> {
+    let mut headers = Vec::with_capacity(raw.header_count);
+    let rdata = data.get(..raw.end).unwrap_or_default();
+    let mut pos = raw.headers_at;
+    for _ in 0..raw.header_count {
+        let ((ka, kb), value) = parse::header(rdata, &mut pos)?;
+        headers.push(Header { key: buf.slice(ka..kb), value: value.map(|(a, b)| buf.slice(a..b)) });
+    }
+    Ok(headers)
 }

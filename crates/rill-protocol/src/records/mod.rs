@@ -5,7 +5,10 @@
 //! - [`RecordBatches::new`] iterates over the batches of a `records` field
 //!   (fetch response partition data), skipping a partial trailing batch;
 //! - [`RecordBatch::decode_all`] collects them; [`RecordBatch::decode`]
-//!   decodes exactly one complete batch.
+//!   decodes exactly one complete batch;
+//! - [`BatchViews`] / [`BatchView`] (magic 2 only) are the fast path: header
+//!   and CRC checked up front, records parsed lazily and borrowed as `&[u8]`
+//!   (no per-record allocation or reference counting).
 //!
 //! Encoding: [`RecordBatchBuilder`] appends records and writes one batch;
 //! [`RecordBatch::encode`] re-encodes a decoded batch;
@@ -19,11 +22,13 @@ mod batch;
 mod builder;
 pub mod control;
 pub mod legacy;
+mod parse;
 mod read_committed;
 mod record;
+mod view;
 
 pub use batch::{
-    Attributes, RecordBatch, RecordBatches, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN, CRC_OFFSET,
+    Attributes, BatchHeader, RecordBatch, RecordBatches, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN, CRC_OFFSET,
     LOG_OVERHEAD, MAGIC_OFFSET, MIN_BATCH_LENGTH, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
     NO_SEQUENCE, NO_TIMESTAMP,
 };
@@ -31,6 +36,7 @@ pub use builder::RecordBatchBuilder;
 pub use control::{ControlRecordType, EndTxnMarker};
 pub use read_committed::{filter_read_committed, AbortedTransaction, ReadCommittedFilter};
 pub use record::{Header, Record, MIN_HEADER_LEN, MIN_RECORD_LEN};
+pub use view::{BatchView, BatchViews, RecordView, RecordViews};
 
 use crate::compression::DEFAULT_MAX_DECOMPRESSED_BYTES;
 

@@ -13,8 +13,8 @@
 
 use bytes::{BufMut, Bytes};
 
-use crate::codec::{varint_len, varlong_len, Reader, Writer};
-use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+use crate::codec::{varint_len, varlong_len, Writer};
+use crate::error::EncodeError;
 
 pub(crate) mod field {
     pub const LENGTH: &str = "RecordBatch.records.length";
@@ -85,40 +85,7 @@ fn bytes_len(b: Option<&[u8]>) -> usize {
     }
 }
 
-#[inline]
-fn non_null_bytes(r: &mut Reader<'_>, field: &'static str) -> Result<Bytes, DecodeError> {
-    let len = r.varint(field)?;
-    let len = usize::try_from(len).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidLength { length: len as i64 }, field))?;
-    r.take_bytes(len, field)
-}
-
 impl Record {
-    /// Decodes one record (length prefix included) from `r`.
-    #[inline]
-    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Record, DecodeError> {
-        let len = r.varint(field::LENGTH)?;
-        let len = usize::try_from(len)
-            .map_err(|_| DecodeError::new(DecodeErrorKind::InvalidLength { length: len as i64 }, field::LENGTH))?;
-        let mut rr = r.sub(len, field::LENGTH)?;
-        let attributes = rr.i8(field::ATTRIBUTES)?;
-        let timestamp_delta = rr.varlong(field::TIMESTAMP_DELTA)?;
-        let offset_delta = rr.varint(field::OFFSET_DELTA)?;
-        let key = rr.varint_bytes(field::KEY)?;
-        let value = rr.varint_bytes(field::VALUE)?;
-        let count = rr.varint_count(false, MIN_HEADER_LEN, field::HEADERS)?.unwrap_or(0);
-        let mut headers = Vec::new();
-        if count > 0 {
-            headers.reserve_exact(count);
-            for _ in 0..count {
-                let key = non_null_bytes(&mut rr, field::HEADER_KEY)?;
-                let value = rr.varint_bytes(field::HEADER_VALUE)?;
-                headers.push(Header { key, value });
-            }
-        }
-        rr.expect_end(field::RECORD)?;
-        Ok(Record { attributes, timestamp_delta, offset_delta, key, value, headers })
-    }
-
     /// Size of the record body (everything after the length prefix).
     pub fn body_len(&self) -> usize {
         body_len(self.timestamp_delta, self.offset_delta, self.key.as_deref(), self.value.as_deref(), &self.headers)
