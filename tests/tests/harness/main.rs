@@ -101,3 +101,47 @@ fn broker_that_cannot_start_fails_with_its_log() {
     assert!(message.contains("node.id") || message.contains("ConfigException"), "{message}");
     assert!(started.elapsed() < Duration::from_secs(60), "failure took {:?}", started.elapsed());
 }
+
+/// The README's way of starting a cluster by hand: `kafka-cluster` prints
+/// every listener's bootstrap address and the credentials, serves, and takes
+/// the cluster down when it stops.
+#[test]
+fn kafka_cluster_binary_prints_listeners_and_stops_the_cluster() {
+    use std::io::Read;
+    let mut process = Command::new(env!("CARGO_BIN_EXE_kafka-cluster"))
+        .arg("--until-stdin-closes")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start kafka-cluster");
+    let mut stdout = BufReader::new(process.stdout.take().expect("stdout"));
+    let mut summary = String::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !summary.contains("Running until stdin closes.") && Instant::now() < deadline {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).expect("read kafka-cluster output") == 0 {
+            break;
+        }
+        summary.push_str(&line);
+    }
+    assert!(summary.contains("Running until stdin closes."), "kafka-cluster did not come up:\n{summary}");
+    for needle in ["PLAINTEXT", "SSL", "MTLS", "SASL_PLAINTEXT", "SASL_SSL", "OAUTHBEARER", "GSSAPI", "ca.pem", "alice", "krb5.conf"] {
+        assert!(summary.contains(needle), "summary lacks {needle}:\n{summary}");
+    }
+    let plaintext_port: u16 = summary
+        .lines()
+        .find(|line| line.trim_start().starts_with("PLAINTEXT "))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|address| address.rsplit(':').next())
+        .and_then(|port| port.parse().ok())
+        .expect("PLAINTEXT bootstrap in the summary");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", plaintext_port)).is_ok(), "PLAINTEXT listener not reachable");
+
+    drop(process.stdin.take());
+    let status = process.wait().expect("kafka-cluster exits when stdin closes");
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest);
+    assert!(status.success(), "kafka-cluster exited with {status}: {rest}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", plaintext_port)).is_err(), "listener still up after exit");
+}
