@@ -52,5 +52,5 @@ pub fn announce(message: &str) {
 }
 pub use kafka::cluster::{KafkaCluster, Topology};
 pub use kafka::listeners::{Listener, SaslMechanism};
-pub use kafka::client::{ClientAuth, ClientSettings, ClientProperties, Trust, ClientCert};
+pub use kafka::client::{ClientAuth, ClientCert, ClientProperties, ClientSettings, StoreFormat, Trust};
 pub use secret::Secret;

@@ -452,7 +452,11 @@ mod tests {
     use super::*;
 
     fn server() -> OAuthServer {
-        let dir = crate::paths::target_dir().join("rill-e2e-unit").join(format!("oauth-{}", std::process::id()));
+        // One directory per server: tests run in parallel and each writes its own keys.
+        static SERVERS: AtomicU64 = AtomicU64::new(0);
+        let dir = crate::paths::target_dir()
+            .join("rill-e2e-unit")
+            .join(format!("oauth-{}-{}", std::process::id(), SERVERS.fetch_add(1, Ordering::SeqCst)));
         OAuthServer::start(
             &dir,
             vec![OAuthClient {

@@ -37,6 +37,8 @@ pub struct CertifiedKey {
 pub struct TlsMaterial {
     /// The harness CA certificate: the trust store clients need.
     pub ca_cert_pem: PathBuf,
+    /// The same CA as a PKCS#12 trust store (password [`TlsMaterial::pkcs12_password`]).
+    pub ca_truststore_p12: PathBuf,
     /// Broker certificate, SAN `localhost` and `127.0.0.1`.
     pub broker: CertifiedKey,
     /// Client certificate (CN `rill-client`) accepted by the MTLS listener.
@@ -89,8 +91,11 @@ impl TlsMaterial {
             &rogue_ca,
             &pkcs12_password,
         )?;
+        let ca_truststore_p12 = dir.join("ca-truststore.p12");
+        export_truststore(&ca.cert_pem, &ca_truststore_p12, &pkcs12_password)?;
         Ok(TlsMaterial {
             ca_cert_pem: ca.cert_pem,
+            ca_truststore_p12,
             broker,
             client,
             rogue_ca_cert_pem: rogue_ca.cert_pem,
@@ -179,6 +184,35 @@ fn export_pkcs12(cert: &Path, key: &Path, ca: &Path, out: &Path, alias: &str, pa
     Ok(())
 }
 
+/// A PKCS#12 trust store needs Java's "trusted certificate" attribute, which
+/// Debian 12's openssl cannot write; keytool (from the JDK that runs Kafka) can.
+fn export_truststore(ca: &Path, out: &Path, password: &Secret) -> Result<()> {
+    let keytool = std::env::var("JAVA_HOME")
+        .map(|home| Path::new(&home).join("bin").join("keytool"))
+        .ok()
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from("keytool"));
+    let _ = std::fs::remove_file(out);
+    let output = Command::new(&keytool)
+        .args(["-importcert", "-noprompt", "-storetype", "PKCS12", "-alias", "rill-test-ca", "-storepass"])
+        .arg(password.expose())
+        .arg("-file")
+        .arg(ca)
+        .arg("-keystore")
+        .arg(out)
+        .output()
+        .context(|| format!("running {} (part of the JDK)", keytool.display()))?;
+    if !output.status.success() {
+        return Err(HarnessError::new(format!(
+            "keytool -importcert into {} failed: {}{}",
+            out.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +251,8 @@ mod tests {
             .output()
             .expect("openssl pkcs12");
         assert!(p12.status.success(), "{}", String::from_utf8_lossy(&p12.stderr));
+        let truststore = std::fs::read(&tls.ca_truststore_p12).expect("PKCS#12 trust store written");
+        assert!(!truststore.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

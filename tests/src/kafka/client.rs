@@ -31,6 +31,15 @@ pub enum ClientCert {
     Rogue,
 }
 
+/// File format of the client's trust store and keystore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFormat {
+    /// PEM files (`ssl.truststore.type=PEM`, `ssl.keystore.type=PEM`).
+    Pem,
+    /// PKCS#12 files with a password.
+    Pkcs12,
+}
+
 /// What the client authenticates with.
 #[derive(Debug, Clone)]
 pub enum ClientAuth {
@@ -66,6 +75,7 @@ pub struct ClientSettings {
     pub auth: ClientAuth,
     pub trust: Trust,
     pub client_cert: Option<ClientCert>,
+    pub store_format: StoreFormat,
 }
 
 impl ClientSettings {
@@ -77,7 +87,13 @@ impl ClientSettings {
             auth: ClientAuth::None,
             trust: Trust::HarnessCa,
             client_cert: (listener == Listener::Mtls).then_some(ClientCert::Harness),
+            store_format: StoreFormat::Pem,
         }
+    }
+
+    pub fn store_format(mut self, store_format: StoreFormat) -> Self {
+        self.store_format = store_format;
+        self
     }
 
     pub fn auth(mut self, auth: ClientAuth) -> Self {

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::client::{password_jaas, ClientAuth, ClientCert, ClientProperties, ClientSettings, Trust};
+use super::client::{password_jaas, ClientAuth, ClientCert, ClientProperties, ClientSettings, StoreFormat, Trust};
 use super::config::{self, jaas_quote, ClusterConfigInputs, NodePorts, ADVERTISED_HOST};
 use super::credentials::Credentials;
 use super::listeners::{Listener, SaslMechanism};
@@ -357,20 +357,34 @@ impl KafkaCluster {
         properties.set("security.protocol", settings.listener.security_protocol());
         properties.set("client.dns.lookup", "use_all_dns_ips");
         if settings.listener.uses_tls() {
-            let ca = match settings.trust {
-                Trust::HarnessCa => &self.tls.ca_cert_pem,
-                Trust::RogueCa => &self.tls.rogue_ca_cert_pem,
+            let ca = match (settings.trust, settings.store_format) {
+                (Trust::HarnessCa, StoreFormat::Pem) => &self.tls.ca_cert_pem,
+                (Trust::HarnessCa, StoreFormat::Pkcs12) => &self.tls.ca_truststore_p12,
+                (Trust::RogueCa, _) => &self.tls.rogue_ca_cert_pem,
             };
-            properties.set("ssl.truststore.type", "PEM");
+            let ca_is_pem = ca.extension().is_some_and(|extension| extension == "pem");
+            properties.set("ssl.truststore.type", if ca_is_pem { "PEM" } else { "PKCS12" });
             properties.set("ssl.truststore.location", ca.display().to_string());
+            if !ca_is_pem {
+                properties.set("ssl.truststore.password", self.tls.pkcs12_password.expose());
+            }
             properties.set("ssl.endpoint.identification.algorithm", "https");
             if let Some(cert) = settings.client_cert {
-                let keystore = match cert {
-                    ClientCert::Harness => &self.tls.client.keystore_pem,
-                    ClientCert::Rogue => &self.tls.rogue_client.keystore_pem,
+                let key = match cert {
+                    ClientCert::Harness => &self.tls.client,
+                    ClientCert::Rogue => &self.tls.rogue_client,
                 };
-                properties.set("ssl.keystore.type", "PEM");
-                properties.set("ssl.keystore.location", keystore.display().to_string());
+                match settings.store_format {
+                    StoreFormat::Pem => {
+                        properties.set("ssl.keystore.type", "PEM");
+                        properties.set("ssl.keystore.location", key.keystore_pem.display().to_string());
+                    }
+                    StoreFormat::Pkcs12 => {
+                        properties.set("ssl.keystore.type", "PKCS12");
+                        properties.set("ssl.keystore.location", key.keystore_p12.display().to_string());
+                        properties.set("ssl.keystore.password", self.tls.pkcs12_password.expose());
+                    }
+                }
             }
         }
         match &settings.auth {
@@ -676,8 +690,9 @@ impl KafkaCluster {
         }
         text.push_str(&format!("  {:<15} {}\n", "INTERNAL", self.internal_bootstrap()));
         text.push_str(&format!(
-            "\nTLS:\n  CA certificate:      {}\n  client keystore:     {} (PEM), {} (PKCS#12, password {})\n  client cert / key:   {} / {}\n",
+            "\nTLS:\n  CA certificate:      {} (PKCS#12 trust store: {})\n  client keystore:     {} (PEM), {} (PKCS#12, password {})\n  client cert / key:   {} / {}\n",
             self.tls.ca_cert_pem.display(),
+            self.tls.ca_truststore_p12.display(),
             self.tls.client.keystore_pem.display(),
             self.tls.client.keystore_p12.display(),
             self.tls.pkcs12_password.expose(),

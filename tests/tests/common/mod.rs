@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use rill_e2e::interop::java::ProbeOutcome;
-use rill_e2e::{ClientAuth, ClientCert, ClientSettings, KafkaCluster, Listener, SaslMechanism, Secret, Trust};
+use rill_e2e::{ClientAuth, ClientCert, ClientSettings, KafkaCluster, Listener, SaslMechanism, Secret, StoreFormat, Trust};
 
 /// What a case must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,18 @@ pub fn listener_cases(cluster: &KafkaCluster) -> Vec<(String, ClientSettings, Ex
         Expect::Refuse("SslAuthenticationException"),
     );
     case("MTLS with the harness client certificate".into(), ClientSettings::new(Listener::Mtls), Expect::Accept);
+    case(
+        "MTLS with PKCS#12 keystore and trust store".into(),
+        ClientSettings::new(Listener::Mtls).store_format(StoreFormat::Pkcs12),
+        Expect::Accept,
+    );
+    case(
+        "SASL_SSL SCRAM-SHA-256 with a PKCS#12 trust store".into(),
+        ClientSettings::new(Listener::SaslSsl)
+            .auth(cluster.valid_auth(SaslMechanism::ScramSha256))
+            .store_format(StoreFormat::Pkcs12),
+        Expect::Accept,
+    );
     case(
         "MTLS without a client certificate".into(),
         ClientSettings::new(Listener::Mtls).client_cert(None),
@@ -168,4 +180,16 @@ pub fn listener_matrix(cluster: &KafkaCluster) -> Vec<Checked> {
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+static OAUTH_ENDPOINT: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held by tests whose clients fetch tokens from the shared OAuth endpoint.
+pub fn oauth_endpoint_in_use() -> std::sync::RwLockReadGuard<'static, ()> {
+    OAUTH_ENDPOINT.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Held by tests that take the shared OAuth endpoint down or change it.
+pub fn oauth_endpoint_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    OAUTH_ENDPOINT.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

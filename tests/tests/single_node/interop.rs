@@ -64,6 +64,7 @@ fn python_clients_round_trip() {
     // GSSAPI is left to kcat: confluent-kafka's wheels are built without
     // Cyrus SASL, and kafka-python would need the `gssapi` package.
     use rill_e2e::interop::python::{round_trip, PythonClient};
+    let _endpoint = crate::common::oauth_endpoint_in_use();
     let cluster = KafkaCluster::single();
     let cases = [
         (PythonClient::KafkaPython, ClientSettings::new(Listener::Plaintext)),

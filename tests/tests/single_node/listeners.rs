@@ -8,6 +8,7 @@ use crate::common::{self, listener_matrix, Expect};
 
 #[test]
 fn every_listener_accepts_right_credentials_and_refuses_wrong_ones() {
+    let _endpoint = common::oauth_endpoint_in_use();
     let cluster = KafkaCluster::single();
     let outcomes = listener_matrix(cluster);
     common::assert_outcomes(cluster, &outcomes);
@@ -40,6 +41,7 @@ fn oauth_tokens_are_checked_by_the_broker() {
 
 #[test]
 fn token_endpoint_down_means_no_new_oauth_logins() {
+    let _endpoint = common::oauth_endpoint_exclusive();
     let cluster = KafkaCluster::single();
     let oauth = cluster.oauth();
     let settings = ClientSettings::new(Listener::SaslSsl).auth(cluster.valid_auth(SaslMechanism::OAuthBearer));

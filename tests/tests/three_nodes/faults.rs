@@ -86,8 +86,11 @@ fn stopped_listener_refuses_connections_until_started_again() {
             .expect("bootstrap port");
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "node {node} SASL_SSL still accepts");
     }
+    let mut stopped_client = cluster.client_properties(&settings).expect("properties");
+    // A stopped listener can only time out; do not wait the probe's full 20 s for it.
+    stopped_client.set("default.api.timeout.ms", "5000").set("request.timeout.ms", "5000");
     let properties = vec![
-        ("SASL_SSL while stopped".to_string(), cluster.client_properties(&settings).expect("properties")),
+        ("SASL_SSL while stopped".to_string(), stopped_client),
         ("PLAINTEXT while SASL_SSL is stopped".to_string(), cluster.client_properties(&other).expect("properties")),
     ];
     let stopped = cluster.java().probe_connections(&properties).expect("probe");
