@@ -1,8 +1,12 @@
 //! Kafka's Java tools and the harness probe (`tests/kafka/src/main/java`).
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::error::{Context, HarnessError, Result};
 use crate::kafka::client::ClientProperties;
@@ -22,6 +26,22 @@ pub struct JavaTools {
     /// Where client property files and tool inputs are written.
     work_dir: PathBuf,
     file_counter: AtomicU64,
+    /// A long-lived probe JVM (`Probe serve`) for admin requests.
+    admin_session: Mutex<Option<AdminSession>>,
+}
+
+/// The probe in `serve` mode: one JVM, one admin client, many requests.
+#[derive(Debug)]
+struct AdminSession {
+    child: Child,
+    requests: ChildStdin,
+    answers: Receiver<String>,
+}
+
+impl Drop for AdminSession {
+    fn drop(&mut self) {
+        process::kill_and_reap(&mut self.child);
+    }
 }
 
 /// The outcome of one probe case: connected (with the number of brokers
@@ -76,7 +96,7 @@ impl JavaTools {
                 .context(|| format!("writing {}", config.display()))?;
             jvm_options.push(format!("-Dlog4j.configuration=file:{}", config.display()));
         }
-        Ok(JavaTools { install, jvm_options, work_dir, file_counter: AtomicU64::new(0) })
+        Ok(JavaTools { install, jvm_options, work_dir, file_counter: AtomicU64::new(0), admin_session: Mutex::new(None) })
     }
 
     pub fn install(&self) -> &KafkaInstall {
@@ -167,6 +187,73 @@ impl JavaTools {
         } else {
             legacy
         }
+    }
+
+    /// Sends one admin request (`create-topic`, `describe-topic`,
+    /// `wait-brokers`, `produce` with their arguments) to the long-lived probe
+    /// JVM, starting it with `admin` properties on first use. Returns the
+    /// answer lines; an `ERROR` answer becomes an error.
+    pub fn admin_request(&self, admin: &ClientProperties, request: &[String], timeout: Duration) -> Result<String> {
+        let mut guard = self.admin_session.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(self.start_admin_session(admin)?);
+        }
+        let session = guard.as_mut().expect("admin session just started");
+        let line = request.join("\t");
+        if let Err(error) = writeln!(session.requests, "{line}").and_then(|_| session.requests.flush()) {
+            *guard = None;
+            return Err(HarnessError::context("sending a request to the probe admin session", error));
+        }
+        let deadline = Instant::now() + timeout;
+        let mut answer = String::new();
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match session.answers.recv_timeout(remaining) {
+                Ok(line) if line == "END" => break,
+                Ok(line) => {
+                    answer.push_str(&line);
+                    answer.push('\n');
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    *guard = None;
+                    return Err(HarnessError::new(format!("probe admin request {line:?} timed out after {timeout:?}: {answer}")));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    *guard = None;
+                    return Err(HarnessError::new(format!(
+                        "the probe admin session exited during {line:?}; its stderr is in {}: {answer}",
+                        self.work_dir.join("admin-session.log").display()
+                    )));
+                }
+            }
+        }
+        if let Some(error) = answer.lines().find(|line| line.starts_with("ERROR")) {
+            return Err(HarnessError::new(format!("probe admin request {line:?} failed: {error}")));
+        }
+        Ok(answer)
+    }
+
+    fn start_admin_session(&self, admin: &ClientProperties) -> Result<AdminSession> {
+        let properties = self.write_properties("admin-session", admin)?;
+        let log = std::fs::File::create(self.work_dir.join("admin-session.log"))
+            .context(|| "creating admin-session.log".to_string())?;
+        let mut command = self.install.java_command(&tool_jvm_options(&self.jvm_options), "rill.probe.Probe");
+        command.arg("serve").arg(&properties).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
+        let mut child = process::spawn_tied(command).context(|| "starting the probe admin session".to_string())?;
+        let requests = child.stdin.take().ok_or_else(|| HarnessError::new("probe session has no stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| HarnessError::new("probe session has no stdout"))?;
+        let (sender, answers) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("rill-e2e-admin-session".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(std::result::Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            })
+            .context(|| "starting the admin session reader".to_string())?;
+        Ok(AdminSession { child, requests, answers })
     }
 
     /// Produces `records` (one per line) with `kafka-console-producer`.

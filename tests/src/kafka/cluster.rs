@@ -224,11 +224,7 @@ impl KafkaCluster {
             startup_time: Duration::ZERO,
         };
         if topology == Topology::ThreeNodes {
-            let seen = cluster.java.probe_admin(
-                &cluster.admin_properties(),
-                "wait-brokers",
-                &["3".to_string(), "60000".to_string()],
-            )?;
+            let seen = cluster.admin_request(&["wait-brokers", "3", "60000"], Duration::from_secs(70))?;
             if !seen.contains("BROKERS\t3") {
                 return Err(HarnessError::new(format!("3-node cluster: not all brokers registered: {seen}\n{}", cluster.log_tails())));
             }
@@ -447,12 +443,17 @@ impl KafkaCluster {
         properties
     }
 
+    /// One request to the long-lived admin JVM on the internal listener.
+    fn admin_request(&self, request: &[&str], timeout: Duration) -> Result<String> {
+        let request: Vec<String> = request.iter().map(|part| part.to_string()).collect();
+        self.java.admin_request(&self.admin_properties(), &request, timeout)
+    }
+
     /// Creates a topic and waits until every partition has a leader.
     pub fn create_topic(&self, topic: &str, partitions: u32, replication_factor: u16) -> Result<()> {
-        let output = self.java.probe_admin(
-            &self.admin_properties(),
-            "create-topic",
-            &[topic.to_string(), partitions.to_string(), replication_factor.to_string()],
+        let output = self.admin_request(
+            &["create-topic", topic, &partitions.to_string(), &replication_factor.to_string()],
+            Duration::from_secs(70),
         )?;
         if !output.contains("CREATED") {
             return Err(HarnessError::new(format!("creating topic {topic}: {output}")));
@@ -489,7 +490,7 @@ impl KafkaCluster {
     /// internal listener; `Err` carries the producer's exception (e.g.
     /// `NotEnoughReplicasException`), so tests can check broker-side guarantees.
     pub fn produce_acks_all(&self, topic: &str, value: &str) -> Result<std::result::Result<u64, String>> {
-        let output = self.java.probe_admin(&self.admin_properties(), "produce", &[topic.to_string(), value.to_string()])?;
+        let output = self.admin_request(&["produce", topic, value], Duration::from_secs(40))?;
         let line = output.lines().find(|line| line.starts_with("PRODUCED") || line.starts_with("FAIL")).unwrap_or_default();
         let fields: Vec<&str> = line.split('\t').collect();
         match fields.as_slice() {
@@ -501,7 +502,7 @@ impl KafkaCluster {
 
     /// Leader, replicas and ISR of every partition of `topic`.
     pub fn describe_topic(&self, topic: &str) -> Result<Vec<PartitionState>> {
-        let output = self.java.probe_admin(&self.admin_properties(), "describe-topic", &[topic.to_string()])?;
+        let output = self.admin_request(&["describe-topic", topic], Duration::from_secs(30))?;
         let ids = |text: &str| text.split(',').filter(|id| !id.is_empty()).filter_map(|id| id.parse().ok()).collect();
         Ok(output
             .lines()
@@ -549,7 +550,7 @@ impl KafkaCluster {
                     last.unwrap_or_else(|| "nothing".to_string())
                 )));
             }
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 

@@ -37,6 +37,7 @@ import org.apache.kafka.common.TopicPartitionInfo;
  *   Probe create-topic CLIENT.properties TOPIC PARTITIONS REPLICATION_FACTOR
  *   Probe describe-topic CLIENT.properties TOPIC
  *   Probe produce CLIENT.properties TOPIC VALUE   (acks=all, no retries: errors surface as they are)
+ *   Probe serve CLIENT.properties                 (the commands above from stdin, one JVM; see serve())
  */
 public final class Probe {
     private static final int CHECK_TIMEOUT_MS = 20_000;
@@ -52,6 +53,7 @@ public final class Probe {
             case "create-topic": status = createTopic(args); break;
             case "describe-topic": status = describeTopic(args); break;
             case "produce": status = produce(args); break;
+            case "serve": status = serve(args); break;
             default: usage(); status = 2;
         }
         System.out.flush();
@@ -146,76 +148,84 @@ public final class Probe {
     }
 
     private static int waitBrokers(String[] args) throws Exception {
-        Properties props = load(args[1]);
-        int expected = Integer.parseInt(args[2]);
-        long deadline = System.currentTimeMillis() + Long.parseLong(args[3]);
+        try (Admin admin = Admin.create(adminProps(load(args[1]), 5_000))) {
+            return waitBrokers(admin, Integer.parseInt(args[2]), Long.parseLong(args[3]));
+        }
+    }
+
+    private static int waitBrokers(Admin admin, int expected, long timeoutMs) throws Exception {
+        long deadline = System.currentTimeMillis() + timeoutMs;
         Throwable last = null;
         int seen = 0;
-        try (Admin admin = Admin.create(adminProps(props, 5_000))) {
-            while (System.currentTimeMillis() < deadline) {
-                try {
-                    seen = admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).size();
-                    if (seen >= expected) {
-                        System.out.println("BROKERS\t" + seen);
-                        return 0;
-                    }
-                } catch (Exception error) {
-                    last = error;
+        while (System.currentTimeMillis() < deadline) {
+            try {
+                seen = admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).size();
+                if (seen >= expected) {
+                    System.out.println("BROKERS\t" + seen);
+                    return 0;
                 }
-                Thread.sleep(200);
+            } catch (Exception error) {
+                last = error;
             }
+            Thread.sleep(200);
         }
         System.out.println("TIMEOUT\t" + seen + "\t" + (last == null ? "" : describe(last)));
         return 1;
     }
 
     private static int createTopic(String[] args) throws Exception {
-        Properties props = load(args[1]);
-        NewTopic topic = new NewTopic(args[2], Integer.parseInt(args[3]), Short.parseShort(args[4]));
-        try (Admin admin = Admin.create(adminProps(props, 30_000))) {
-            admin.createTopics(Collections.singleton(topic)).all().get(30, TimeUnit.SECONDS);
-            // Wait until every partition has a leader, so the caller can produce at once.
-            long deadline = System.currentTimeMillis() + 30_000;
-            while (System.currentTimeMillis() < deadline) {
-                try {
-                    TopicDescription description = admin.describeTopics(Collections.singleton(args[2]))
-                        .allTopicNames().get(5, TimeUnit.SECONDS).get(args[2]);
-                    boolean ready = description.partitions().size() == topic.numPartitions();
-                    for (TopicPartitionInfo partition : description.partitions()) {
-                        ready &= partition.leader() != null && partition.leader().id() >= 0;
-                    }
-                    if (ready) {
-                        System.out.println("CREATED\t" + args[2]);
-                        return 0;
-                    }
-                } catch (Exception notYetKnown) {
-                    // Metadata propagation lags topic creation; keep polling until the deadline.
-                }
-                Thread.sleep(100);
-            }
+        try (Admin admin = Admin.create(adminProps(load(args[1]), 30_000))) {
+            return createTopic(admin, args[2], Integer.parseInt(args[3]), Short.parseShort(args[4]));
         }
-        System.out.println("TIMEOUT\t" + args[2]);
+    }
+
+    private static int createTopic(Admin admin, String name, int partitions, short replicationFactor) throws Exception {
+        NewTopic topic = new NewTopic(name, partitions, replicationFactor);
+        admin.createTopics(Collections.singleton(topic)).all().get(30, TimeUnit.SECONDS);
+        // Wait until every partition has a leader, so the caller can produce at once.
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (System.currentTimeMillis() < deadline) {
+            try {
+                TopicDescription description = admin.describeTopics(Collections.singleton(name))
+                    .allTopicNames().get(5, TimeUnit.SECONDS).get(name);
+                boolean ready = description.partitions().size() == partitions;
+                for (TopicPartitionInfo partition : description.partitions()) {
+                    ready &= partition.leader() != null && partition.leader().id() >= 0;
+                }
+                if (ready) {
+                    System.out.println("CREATED\t" + name);
+                    return 0;
+                }
+            } catch (Exception notYetKnown) {
+                // Metadata propagation lags topic creation; keep polling until the deadline.
+            }
+            Thread.sleep(50);
+        }
+        System.out.println("TIMEOUT\t" + name);
         return 1;
     }
 
     private static int describeTopic(String[] args) throws Exception {
-        Properties props = load(args[1]);
-        try (Admin admin = Admin.create(adminProps(props, 15_000))) {
-            Map<String, TopicDescription> topics = admin.describeTopics(Collections.singleton(args[2]))
-                .allTopicNames().get(15, TimeUnit.SECONDS);
-            for (TopicPartitionInfo partition : topics.get(args[2]).partitions()) {
-                Node leader = partition.leader();
-                System.out.println("PARTITION\t" + partition.partition()
-                    + "\t" + (leader == null || leader.isEmpty() ? -1 : leader.id())
-                    + "\t" + ids(partition.replicas())
-                    + "\t" + ids(partition.isr()));
-            }
+        try (Admin admin = Admin.create(adminProps(load(args[1]), 15_000))) {
+            return describeTopic(admin, args[2]);
+        }
+    }
+
+    private static int describeTopic(Admin admin, String name) throws Exception {
+        Map<String, TopicDescription> topics = admin.describeTopics(Collections.singleton(name))
+            .allTopicNames().get(15, TimeUnit.SECONDS);
+        for (TopicPartitionInfo partition : topics.get(name).partitions()) {
+            Node leader = partition.leader();
+            System.out.println("PARTITION\t" + partition.partition()
+                + "\t" + (leader == null || leader.isEmpty() ? -1 : leader.id())
+                + "\t" + ids(partition.replicas())
+                + "\t" + ids(partition.isr()));
         }
         return 0;
     }
 
-    private static int produce(String[] args) throws Exception {
-        Properties props = adminProps(load(args[1]), 10_000);
+    private static org.apache.kafka.clients.producer.KafkaProducer<String, String> producer(Properties client) {
+        Properties props = adminProps(client, 10_000);
         props.remove(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
         props.put("acks", "all");
         props.put("retries", "0");
@@ -223,14 +233,67 @@ public final class Probe {
         props.put("delivery.timeout.ms", "20000");
         props.put("key.serializer", "org.apache.kafka.common.serialization.StringSerializer");
         props.put("value.serializer", "org.apache.kafka.common.serialization.StringSerializer");
-        try (org.apache.kafka.clients.producer.KafkaProducer<String, String> producer =
-                 new org.apache.kafka.clients.producer.KafkaProducer<>(props)) {
+        return new org.apache.kafka.clients.producer.KafkaProducer<>(props);
+    }
+
+    private static int produce(String[] args) throws Exception {
+        try (org.apache.kafka.clients.producer.KafkaProducer<String, String> producer = producer(load(args[1]))) {
+            return produce(producer, args[2], args[3]);
+        }
+    }
+
+    private static int produce(org.apache.kafka.clients.producer.KafkaProducer<String, String> producer, String topic, String value) {
+        try {
             org.apache.kafka.clients.producer.RecordMetadata metadata = producer
-                .send(new org.apache.kafka.clients.producer.ProducerRecord<>(args[2], args[3]))
+                .send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, value))
                 .get(30, TimeUnit.SECONDS);
             System.out.println("PRODUCED\t" + metadata.partition() + "\t" + metadata.offset());
         } catch (Exception error) {
             System.out.println("FAIL\t" + describe(error));
+        }
+        return 0;
+    }
+
+    /**
+     * Serves admin commands read from stdin, one tab-separated command per
+     * line, with one admin client (and producer) kept open: polling topic
+     * state this way costs milliseconds instead of a JVM start. Each answer
+     * ends with a line "END".
+     */
+    private static int serve(String[] args) throws Exception {
+        Properties client = load(args[1]);
+        java.io.BufferedReader in = new java.io.BufferedReader(
+            new java.io.InputStreamReader(System.in, java.nio.charset.StandardCharsets.UTF_8));
+        org.apache.kafka.clients.producer.KafkaProducer<String, String> producer = null;
+        try (Admin admin = Admin.create(adminProps(client, 15_000))) {
+            String line;
+            while ((line = in.readLine()) != null) {
+                String[] fields = line.split("\t", -1);
+                try {
+                    switch (fields[0]) {
+                        case "create-topic":
+                            createTopic(admin, fields[1], Integer.parseInt(fields[2]), Short.parseShort(fields[3]));
+                            break;
+                        case "describe-topic": describeTopic(admin, fields[1]); break;
+                        case "wait-brokers": waitBrokers(admin, Integer.parseInt(fields[1]), Long.parseLong(fields[2])); break;
+                        case "produce":
+                            if (producer == null) {
+                                producer = producer(client);
+                            }
+                            produce(producer, fields[1], fields[2]);
+                            break;
+                        default: System.out.println("ERROR\tunknown command\t" + fields[0]);
+                    }
+                } catch (Exception error) {
+                    System.out.println("ERROR\t" + describe(error));
+                }
+                System.out.println("END");
+                System.out.flush();
+            }
+        } finally {
+            if (producer != null) {
+                producer.close();
+            }
         }
         return 0;
     }
