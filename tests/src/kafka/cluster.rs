@@ -115,16 +115,7 @@ impl KafkaCluster {
         let run_dir = paths::new_run_dir(topology.label()).context(|| "creating the run directory".to_string())?;
 
         let tls = crate::tls::TlsMaterial::generate(&run_dir.join("tls"))?;
-        let kerberos_dir = run_dir.join("kerberos");
-        let kdc = Kdc::start(&kerberos_dir)?;
-        let credentials = Credentials::new(kerberos_dir, REALM);
-        kdc.add_principal(&credentials.broker_principal, &credentials.broker_keytab)?;
-        // Export alice twice: the second export re-keys her, leaving the first keytab stale.
-        kdc.add_principal(&credentials.kerberos_principal, &credentials.kerberos_stale_keytab)?;
-        kdc.export_keytab(&credentials.kerberos_principal, &credentials.kerberos_keytab)?;
-        kdc.add_principal(&credentials.kerberos_deleted_principal, &credentials.kerberos_deleted_keytab)?;
-        kdc.delete_principal(&credentials.kerberos_deleted_principal)?;
-
+        let (kdc, credentials) = start_kdc(&run_dir.join("kerberos"))?;
         let oauth = OAuthServer::start(
             &run_dir.join("oauth"),
             vec![OAuthClient {
@@ -133,7 +124,6 @@ impl KafkaCluster {
                 allowed_scopes: vec![credentials.oauth_scope.clone(), "kafka:admin".to_string()],
             }],
         )?;
-
         // Every JVM of this cluster (brokers, tools, probe) gets these.
         let common_jvm_options = vec![
             format!("-Djava.security.krb5.conf={}", kdc.krb5_conf().display()),
@@ -142,33 +132,15 @@ impl KafkaCluster {
         ];
         let java = JavaTools::new(install.clone(), common_jvm_options.clone(), run_dir.join("clients"))?;
 
-        let node_count = topology.node_count();
-        let mut proxies = BTreeMap::new();
-        let mut node_ports = Vec::new();
-        for node_id in 1..=node_count as u32 {
-            let mut listener_ports = BTreeMap::new();
-            let mut advertised_ports = BTreeMap::new();
-            for listener in Listener::ALL {
-                let port = free_port()?;
-                let proxy = ListenerProxy::start(
-                    &format!("node{node_id}-{}", listener.name().to_ascii_lowercase()),
-                    SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-                )?;
-                listener_ports.insert(listener, port);
-                advertised_ports.insert(listener, proxy.port());
-                proxies.insert((node_id, listener), proxy);
-            }
-            node_ports.push(NodePorts { controller: free_port()?, internal: free_port()?, listener_ports, advertised_ports });
-        }
-        let quorum_voters = node_ports
-            .iter()
-            .enumerate()
-            .map(|(index, ports)| format!("{}@127.0.0.1:{}", index + 1, ports.controller))
-            .collect::<Vec<_>>()
-            .join(",");
+        let (node_ports, proxies) = allocate_ports(topology.node_count())?;
         let inputs = ClusterConfigInputs {
-            node_count,
-            quorum_voters,
+            node_count: topology.node_count(),
+            quorum_voters: node_ports
+                .iter()
+                .enumerate()
+                .map(|(index, ports)| format!("{}@127.0.0.1:{}", index + 1, ports.controller))
+                .collect::<Vec<_>>()
+                .join(","),
             tls: &tls,
             credentials: &credentials,
             oauth_jwks_url: oauth.jwks_url(),
@@ -178,31 +150,19 @@ impl KafkaCluster {
         let mut nodes = Vec::new();
         for (index, ports) in node_ports.into_iter().enumerate() {
             let node_id = index as u32 + 1;
-            let dir = run_dir.join(format!("node-{node_id}"));
-            std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
-            let node = KafkaNode::new(node_id, dir.clone(), ports, install.clone(), common_jvm_options.clone());
-            let properties = config::server_properties(&inputs, node_id, &node.ports, &node.data_dir());
-            std::fs::write(node.server_properties(), properties).context(|| "writing server.properties".to_string())?;
-            std::fs::write(dir.join("log4j2.xml"), config::log4j2_xml(&dir)).context(|| "writing log4j2.xml".to_string())?;
-            std::fs::write(dir.join("log4j.properties"), config::log4j1_properties(&dir))
-                .context(|| "writing log4j.properties".to_string())?;
+            let node = KafkaNode::new(
+                node_id,
+                run_dir.join(format!("node-{node_id}")),
+                ports,
+                install.clone(),
+                common_jvm_options.clone(),
+            );
+            write_node_config(&node, &inputs)?;
             nodes.push(node);
         }
 
         let cluster_id = random_cluster_id()?;
-        let user = &credentials.user;
-        let scram_args: Vec<String> = ["SCRAM-SHA-256", "SCRAM-SHA-512"]
-            .iter()
-            .flat_map(|mechanism| {
-                ["--add-scram".to_string(), format!("{mechanism}=[name={},password={}]", user.name, user.password.expose())]
-            })
-            .collect();
-        // Format in parallel: each format is a JVM start, the slowest part of start-up.
-        std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                nodes.iter().map(|node| scope.spawn(|| node.format(&cluster_id, &scram_args))).collect();
-            handles.into_iter().try_for_each(|handle| handle.join().unwrap_or_else(|_| Err(HarnessError::new("format thread panicked"))))
-        })?;
+        format_storage(&nodes, &cluster_id, &credentials)?;
         let offsets = nodes.iter().map(KafkaNode::spawn).collect::<Result<Vec<u64>>>()?;
         for (node, offset) in nodes.iter().zip(offsets) {
             node.wait_started(offset, NODE_START_TIMEOUT)?;
@@ -223,11 +183,14 @@ impl KafkaCluster {
             token_counter: AtomicU64::new(0),
             startup_time: Duration::ZERO,
         };
-        if topology == Topology::ThreeNodes {
-            let seen = cluster.admin_request(&["wait-brokers", "3", "60000"], Duration::from_secs(70))?;
-            if !seen.contains("BROKERS\t3") {
-                return Err(HarnessError::new(format!("3-node cluster: not all brokers registered: {seen}\n{}", cluster.log_tails())));
-            }
+        let expected_brokers = topology.node_count().to_string();
+        let seen = cluster.admin_request(&["wait-brokers", &expected_brokers, "60000"], Duration::from_secs(70))?;
+        if !seen.contains(&format!("BROKERS\t{expected_brokers}")) {
+            return Err(HarnessError::new(format!(
+                "{} cluster: not all brokers registered: {seen}\n{}",
+                topology.label(),
+                cluster.log_tails()
+            )));
         }
         let startup_time = started.elapsed();
         crate::announce(&format!(
@@ -730,6 +693,71 @@ impl KafkaCluster {
         ));
         text
     }
+}
+
+/// Starts the KDC and creates the principals every cluster uses.
+fn start_kdc(dir: &Path) -> Result<(Kdc, Credentials)> {
+    let kdc = Kdc::start(dir)?;
+    let credentials = Credentials::new(dir.to_path_buf(), REALM);
+    kdc.add_principal(&credentials.broker_principal, &credentials.broker_keytab)?;
+    // Export alice twice: the second export re-keys her, leaving the first keytab stale.
+    kdc.add_principal(&credentials.kerberos_principal, &credentials.kerberos_stale_keytab)?;
+    kdc.export_keytab(&credentials.kerberos_principal, &credentials.kerberos_keytab)?;
+    kdc.add_principal(&credentials.kerberos_deleted_principal, &credentials.kerberos_deleted_keytab)?;
+    kdc.delete_principal(&credentials.kerberos_deleted_principal)?;
+    Ok((kdc, credentials))
+}
+
+/// Ports of every node, and a proxy in front of each client listener
+/// (brokers advertise the proxy port).
+fn allocate_ports(node_count: usize) -> Result<(Vec<NodePorts>, BTreeMap<(u32, Listener), ListenerProxy>)> {
+    let mut proxies = BTreeMap::new();
+    let mut node_ports = Vec::new();
+    for node_id in 1..=node_count as u32 {
+        let mut listener_ports = BTreeMap::new();
+        let mut advertised_ports = BTreeMap::new();
+        for listener in Listener::ALL {
+            let port = free_port()?;
+            let proxy = ListenerProxy::start(
+                &format!("node{node_id}-{}", listener.name().to_ascii_lowercase()),
+                SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            )?;
+            listener_ports.insert(listener, port);
+            advertised_ports.insert(listener, proxy.port());
+            proxies.insert((node_id, listener), proxy);
+        }
+        node_ports.push(NodePorts { controller: free_port()?, internal: free_port()?, listener_ports, advertised_ports });
+    }
+    Ok((node_ports, proxies))
+}
+
+/// `server.properties` and both logging configurations (log4j2 for Kafka 4, log4j 1 for 3.x).
+fn write_node_config(node: &KafkaNode, inputs: &ClusterConfigInputs) -> Result<()> {
+    let dir = &node.dir;
+    std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+    let properties = config::server_properties(inputs, node.id, &node.ports, &node.data_dir());
+    std::fs::write(node.server_properties(), properties).context(|| "writing server.properties".to_string())?;
+    std::fs::write(dir.join("log4j2.xml"), config::log4j2_xml(dir)).context(|| "writing log4j2.xml".to_string())?;
+    std::fs::write(dir.join("log4j.properties"), config::log4j1_properties(dir))
+        .context(|| "writing log4j.properties".to_string())
+}
+
+/// Formats every node's KRaft storage, creating the SCRAM users, in parallel:
+/// each format is a JVM start, the slowest part of start-up.
+fn format_storage(nodes: &[KafkaNode], cluster_id: &str, credentials: &Credentials) -> Result<()> {
+    let user = &credentials.user;
+    let scram_args: Vec<String> = ["SCRAM-SHA-256", "SCRAM-SHA-512"]
+        .iter()
+        .flat_map(|mechanism| {
+            ["--add-scram".to_string(), format!("{mechanism}=[name={},password={}]", user.name, user.password.expose())]
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes.iter().map(|node| scope.spawn(|| node.format(cluster_id, &scram_args))).collect();
+        handles
+            .into_iter()
+            .try_for_each(|handle| handle.join().unwrap_or_else(|_| Err(HarnessError::new("format thread panicked"))))
+    })
 }
 
 /// A KRaft cluster id: 16 random bytes, base64url without padding. Like
