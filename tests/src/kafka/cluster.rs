@@ -109,7 +109,21 @@ impl KafkaCluster {
     }
 
     /// Starts a cluster owned by the caller (the `kafka-cluster` binary uses this).
+    ///
+    /// Ports are picked free but bound only when the brokers start, seconds
+    /// later; if another process took one meanwhile, start-up is retried
+    /// once on fresh ports.
     pub fn start(topology: Topology) -> Result<KafkaCluster> {
+        match KafkaCluster::start_once(topology) {
+            Err(error) if error.message().contains("Address already in use") => {
+                crate::announce(&format!("a port was taken during start-up, retrying on fresh ports: {}", first_line(error.message())));
+                KafkaCluster::start_once(topology)
+            }
+            result => result,
+        }
+    }
+
+    fn start_once(topology: Topology) -> Result<KafkaCluster> {
         let started = Instant::now();
         let install = KafkaInstall::from_env()?;
         let run_dir = paths::new_run_dir(topology.label()).context(|| "creating the run directory".to_string())?;
@@ -693,6 +707,10 @@ impl KafkaCluster {
         ));
         text
     }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }
 
 /// Starts the KDC and creates the principals every cluster uses.

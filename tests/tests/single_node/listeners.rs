@@ -54,3 +54,21 @@ fn token_endpoint_down_means_no_new_oauth_logins() {
     common::assert_outcomes(cluster, &up);
     assert!(oauth.tokens_issued() > issued_before, "the Java client never fetched a token from the endpoint");
 }
+
+#[test]
+fn debug_output_of_the_cluster_hides_secrets() {
+    let cluster = KafkaCluster::single();
+    let debug = format!("{cluster:?}");
+    let credentials = cluster.credentials();
+    for secret in [
+        credentials.user.password.expose(),
+        credentials.oauth_client_secret.expose(),
+        cluster.tls().pkcs12_password.expose(),
+    ] {
+        assert!(!debug.contains(secret), "Debug output of KafkaCluster leaks a secret");
+    }
+    let properties = cluster
+        .client_properties(&ClientSettings::new(Listener::SaslSsl).auth(cluster.valid_auth(SaslMechanism::Plain)))
+        .expect("properties");
+    assert!(!format!("{properties:?}").contains(credentials.user.password.expose()));
+}
