@@ -7,7 +7,7 @@ use super::batch::{
     NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP,
 };
 use super::record::{self, Header, Record};
-use crate::codec::varint_len;
+use super::record::varint_len;
 use crate::compression::Compression;
 use crate::error::EncodeError;
 

@@ -13,7 +13,7 @@
 
 use bytes::{BufMut, Bytes};
 
-use crate::codec::{varint_len, varlong_len, Writer};
+use crate::codec::{zigzag32, zigzag64, Writer};
 use crate::error::EncodeError;
 
 pub(crate) mod field {
@@ -75,6 +75,24 @@ pub struct Record {
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
     pub headers: Vec<Header>,
+}
+
+/// Encoded size of an unsigned varint: ceil(bits / 7) as (bits * 9 + 64) / 64,
+/// which is exact for 1..=64 bits and avoids a division.
+#[inline(always)]
+fn uvarint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    (bits * 9 + 64) >> 6
+}
+
+#[inline(always)]
+pub(crate) fn varint_len(v: i32) -> usize {
+    uvarint_len(zigzag32(v) as u64)
+}
+
+#[inline(always)]
+fn varlong_len(v: i64) -> usize {
+    uvarint_len(zigzag64(v))
 }
 
 #[inline]
@@ -169,5 +187,19 @@ pub(crate) fn write_record<B: BufMut>(
     for h in headers {
         buf.put_varint_bytes(Some(&h.key));
         buf.put_varint_bytes(h.value.as_deref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fast_varint_len_matches_the_codec_one() {
+        for bits in 0..64 {
+            for v in [1u64 << bits, (1u64 << bits).wrapping_sub(1), (1u64 << bits) | 1] {
+                assert_eq!(super::uvarint_len(v), crate::codec::uvarint_len(v), "{v}");
+            }
+        }
+        assert_eq!(super::uvarint_len(0), 1);
+        assert_eq!(super::uvarint_len(u64::MAX), 10);
     }
 }
