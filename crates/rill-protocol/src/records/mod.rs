@@ -1,22 +1,44 @@
 //! Record batches: magic 2 encode and decode, legacy magic 0/1 decode,
 //! control records, and the read_committed filter.
 //!
-//! Decoding:
-//! - [`RecordBatches::new`] iterates over the batches of a `records` field
-//!   (fetch response partition data), skipping a partial trailing batch;
-//! - [`RecordBatch::decode_all`] collects them; [`RecordBatch::decode`]
-//!   decodes exactly one complete batch;
+//! # Decoding
+//! - [`RecordBatches::new`]`(&records, &opts)`: iterator of
+//!   `Result<`[`RecordBatch`]`, DecodeError>` over a `records` field (fetch
+//!   response partition data, produce request records, a log segment), any
+//!   magic. A partial batch at the end (the broker cuts at `max_bytes`) ends
+//!   the iteration silently ([`RecordBatches::trailing_partial`]).
+//! - [`RecordBatch::decode_all`] collects that (first error wins);
+//!   [`RecordBatch::decode`] decodes exactly one complete batch (truncation
+//!   and trailing bytes are errors: the entry point for fuzzers).
 //! - [`BatchViews`] / [`BatchView`] (magic 2 only) are the fast path: header
 //!   and CRC checked up front, records parsed lazily and borrowed as `&[u8]`
-//!   (no per-record allocation or reference counting).
+//!   ([`RecordView`]), no per-record allocation or reference counting;
+//!   [`BatchView::bytes_of`] turns a borrowed part into a zero-copy `Bytes`.
 //!
-//! Encoding: [`RecordBatchBuilder`] appends records and writes one batch;
-//! [`RecordBatch::encode`] re-encodes a decoded batch;
-//! [`control::end_txn_marker`] writes a commit/abort control batch.
+//! Records of uncompressed batches hold `Bytes` slices of the input; those of
+//! a compressed batch, slices of the one buffer it was decompressed into.
+//! [`RecordBatch::offset_of`] / [`RecordBatch::timestamp_of`] /
+//! [`RecordBatch::iter`] give absolute offsets and timestamps.
 //!
-//! Untrusted input: every length and count is checked against the bytes that
-//! remain before allocation, the CRC is checked before records are read, and
+//! # Encoding
+//! - [`RecordBatchBuilder`]: `new(base_offset)` or `with_buffer(buf, base_offset)`,
+//!   header setters (`compression`, `producer`, `transactional`, ...), then
+//!   `append(timestamp, key, value, &headers)` per record and `finish()`.
+//! - [`RecordBatch::encode`] re-encodes a decoded batch (header fields kept,
+//!   lengths, count and CRC recomputed).
+//! - [`control::end_txn_marker`] writes a COMMIT/ABORT marker batch.
+//! - [`legacy::encode_message_set`] writes magic 0/1 message sets (tests, old-broker simulation).
+//!
+//! # Transactions
+//! [`ReadCommittedFilter`] / [`filter_read_committed`] drop aborted
+//! transactional batches and hide control batches, given a fetch response's
+//! `aborted_transactions`.
+//!
+//! # Untrusted input
+//! Every length and count is checked against the bytes that remain before
+//! anything is allocated, the CRC is checked before records are read, and
 //! decompression is capped by [`DecodeOptions::max_decompressed_bytes`].
+//! Errors name the field, e.g. `RecordBatch.records.headers.key`.
 
 mod batch;
 mod builder;
