@@ -70,7 +70,7 @@ pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeErr
 pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Result<Vec<u8>, DecodeError> {
     let mut dec = ::zstd::stream::read::Decoder::with_buffer(input)
         .map_err(|e| super::corrupt(CODEC, e.to_string(), field))?;
-    dec.window_log_max(23).map_err(|e| super::corrupt(CODEC, e.to_string(), field))?;
+    dec.window_log_max(MAX_WINDOW.trailing_zeros()).map_err(|e| super::corrupt(CODEC, e.to_string(), field))?;
     let hint = input.len().saturating_mul(4);
     read_capped(dec, limit, hint, CODEC, field)
 }
