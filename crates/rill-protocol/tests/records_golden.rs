@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};
 use rill_protocol::compression::Compression;
+use rill_protocol::records::legacy::{encode_message_set, LegacyMessage};
 use rill_protocol::records::{control, ControlRecordType, DecodeOptions, RecordBatch, RecordBatches};
 
 #[derive(Debug, Default)]
@@ -159,5 +160,33 @@ fn java_uncompressed_batch_is_zero_copy() {
                 assert!(range.contains(&part.as_ptr()), "not a slice of the input");
             }
         }
+    }
+}
+
+/// With `RILL_GOLDEN_OUT=dir`, writes rill's own encoding of every record
+/// vector there, for the Java side to check
+/// (`java -cp ... rill.golden.Main verify dir`); otherwise does nothing.
+#[test]
+fn write_rill_encodings_for_java_verify() {
+    let Ok(dir) = std::env::var("RILL_GOLDEN_OUT") else { return };
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in load().keys() {
+        let bytes = Bytes::from(std::fs::read(golden_dir().join(format!("{name}.bin"))).unwrap());
+        let got = RecordBatch::decode_all(&bytes, &DecodeOptions::default()).unwrap();
+        let mut out = BytesMut::new();
+        for b in &got {
+            if b.magic == 2 {
+                b.encode(&mut out).unwrap();
+            } else {
+                // Legacy: our magic 0/1 writer, same messages.
+                let msgs: Vec<LegacyMessage> = b
+                    .iter()
+                    .map(|(_, ts, r)| LegacyMessage { timestamp: ts, key: r.key.clone(), value: r.value.clone() })
+                    .collect();
+                encode_message_set(&mut out, b.magic, b.compression().unwrap(), b.timestamp_type(), b.base_offset, &msgs)
+                    .unwrap();
+            }
+        }
+        std::fs::write(format!("{dir}/{name}.bin"), &out).unwrap();
     }
 }
