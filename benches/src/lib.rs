@@ -1,0 +1,7 @@
+//! Shared inputs for rill's benchmarks.
+//!
+//! Payloads are realistic JSON sensor readings, not constant bytes: constant
+//! bytes flatter compressors and make every codec look fast.
+
+pub mod payload;
+pub mod report;
