@@ -85,6 +85,11 @@ impl Compression {
         }
     }
 
+    /// The codec for a `compression.type` name (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
+    pub fn from_name(name: &str) -> Option<Compression> {
+        Compression::ALL.into_iter().find(|c| c.name().eq_ignore_ascii_case(name))
+    }
+
     /// Compresses `input` and appends the result to `out`.
     ///
     /// `None` copies the input unchanged.
@@ -197,6 +202,8 @@ mod tests {
         }
         assert_eq!(Compression::from_id(5), None);
         assert_eq!(Compression::from_id(7), None);
+        assert_eq!(Compression::from_name("LZ4"), Some(Compression::Lz4));
+        assert_eq!(Compression::from_name("brotli"), None);
     }
 
     #[test]
