@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 use kafka_protocol::records as kp;
 use rill_benches::payload::{json_payloads, keys};
 use rill_protocol::compression::Compression;
-use rill_protocol::records::{DecodeOptions, RecordBatch, RecordBatchBuilder};
+use rill_protocol::records::{BatchViews, DecodeOptions, RecordBatch, RecordBatchBuilder};
 
 const BASE_TIMESTAMP_MS: i64 = 1_732_406_400_000;
 
@@ -124,6 +124,21 @@ fn benches(c: &mut Criterion) {
             g.throughput(Throughput::Elements(count as u64));
             g.bench_function("rill", |b| {
                 b.iter(|| black_box(RecordBatch::decode_all(&encoded, &opts).expect("decode")))
+            });
+            // Borrowed decode: the same parsing and CRC check, records handed
+            // out as slices of the batch (no per-record reference counting).
+            g.bench_function("rill-view", |b| {
+                b.iter(|| {
+                    let mut n = 0usize;
+                    for view in BatchViews::new(&encoded, &opts) {
+                        let view = view.expect("decode");
+                        for r in view.records() {
+                            let r = r.expect("record");
+                            n += r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len);
+                        }
+                    }
+                    black_box(n)
+                })
             });
             g.bench_function("kafka-protocol", |b| {
                 b.iter(|| {

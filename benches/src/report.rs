@@ -40,20 +40,28 @@ pub fn load(criterion_dir: &Path) -> Table {
     table
 }
 
-/// Markdown table: ns/record per implementation and the speed-up of rill over `peer`.
+/// Markdown table: ns/record per implementation and the speed-up of each rill
+/// variant ("rill", and "rill-view" where measured) over `peer`.
 pub fn render(table: &Table, peer: &str) -> String {
     let mut out = format!(
-        "| benchmark | rill ns/record | {peer} ns/record | rill speed-up |\n|---|---:|---:|---:|\n"
+        "| benchmark | {peer} ns/record | rill ns/record | rill speed-up | rill-view ns/record | rill-view speed-up |\n|---|---:|---:|---:|---:|---:|\n"
     );
+    let fmt = |v: Option<&f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     for (group, by_impl) in table {
-        let rill = by_impl.get("rill");
         let other = by_impl.get(peer);
-        let ratio = match (rill, other) {
+        let ratio = |ours: Option<&f64>| match (ours, other) {
             (Some(r), Some(o)) if *r > 0.0 => format!("{:.2}x", o / r),
-            _ => "n/a".to_string(),
+            _ => "-".to_string(),
         };
-        let fmt = |v: Option<&f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
-        out.push_str(&format!("| {group} | {} | {} | {ratio} |\n", fmt(rill), fmt(other)));
+        let (rill, view) = (by_impl.get("rill"), by_impl.get("rill-view"));
+        out.push_str(&format!(
+            "| {group} | {} | {} | {} | {} | {} |\n",
+            fmt(other),
+            fmt(rill),
+            ratio(rill),
+            fmt(view),
+            ratio(view)
+        ));
     }
     out
 }
@@ -68,6 +76,6 @@ mod tests {
         t.entry("decode_none_100B".into()).or_default().insert("rill".into(), 50.0);
         t.entry("decode_none_100B".into()).or_default().insert("kafka-protocol".into(), 150.0);
         let s = render(&t, "kafka-protocol");
-        assert!(s.contains("| decode_none_100B | 50.0 | 150.0 | 3.00x |"), "{s}");
+        assert!(s.contains("| decode_none_100B | 150.0 | 50.0 | 3.00x | - | - |"), "{s}");
     }
 }
