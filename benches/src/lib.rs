@@ -4,4 +4,6 @@
 //! bytes flatter compressors and make every codec look fast.
 
 pub mod payload;
+pub mod paired;
+pub mod record_batch;
 pub mod report;

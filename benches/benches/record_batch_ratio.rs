@@ -1,0 +1,65 @@
+//! Paired record batch benchmark: rill against the `kafka-protocol` crate on
+//! the same inputs, timed in alternating rounds by thread CPU time (see
+//! `rill_benches::paired`). Prints a markdown table of ns/record and the
+//! speed-up (median of per-round ratios, with the interquartile range).
+//!
+//!   cargo bench -p rill-benches --bench record_batch_ratio
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use rill_benches::paired::{compare, Paired};
+use rill_benches::record_batch::*;
+use rill_protocol::records::DecodeOptions;
+
+const ROUNDS: usize = 15;
+const ROUND_TIME: Duration = Duration::from_millis(60);
+
+fn row(name: &str, ours: &str, r: &Paired) {
+    println!(
+        "| {name} | {ours} | {:.1} | {:.1} | {:.2}x ({:.2}-{:.2}) |",
+        r.b_ns, r.a_ns, r.speedup_of_a, r.speedup_p25, r.speedup_p75
+    );
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing special: run a tiny round then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let (rounds, round_time) = if quick { (1, Duration::from_millis(1)) } else { (ROUNDS, ROUND_TIME) };
+    println!("| benchmark | rill variant | kafka-protocol ns/record | rill ns/record | rill speed-up (IQR) |");
+    println!("|---|---|---:|---:|---:|");
+    let opts = DecodeOptions::default();
+    for (size, count, size_label) in SHAPES {
+        let input = Input::new(count, size);
+        let kp_records = input.kp_records();
+        for codec in CODECS {
+            let id = format!("{}_{size_label}", codec_name(codec));
+            let n = count as u64;
+            let r = compare(
+                n,
+                rounds,
+                round_time,
+                &mut || drop(black_box(input.rill_encode(codec))),
+                &mut || drop(black_box(kp_encode(&kp_records, codec, input.bytes_hint()))),
+            );
+            row(&format!("encode_{id}"), "builder", &r);
+            let encoded = input.rill_encode(codec).freeze();
+            let r = compare(
+                n,
+                rounds,
+                round_time,
+                &mut || drop(black_box(rill_decode_owned(&encoded, &opts))),
+                &mut || drop(black_box(kp_decode(&encoded))),
+            );
+            row(&format!("decode_{id}"), "owned", &r);
+            let r = compare(
+                n,
+                rounds,
+                round_time,
+                &mut || drop(black_box(rill_decode_view(&encoded, &opts))),
+                &mut || drop(black_box(kp_decode(&encoded))),
+            );
+            row(&format!("decode_{id}"), "view", &r);
+        }
+    }
+}

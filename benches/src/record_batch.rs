@@ -1,0 +1,120 @@
+//! Record batch workloads shared by the criterion bench and the paired-ratio
+//! bench: the same inputs for rill and for the `kafka-protocol` crate.
+
+use std::hint::black_box;
+
+use bytes::{Bytes, BytesMut};
+use indexmap::IndexMap;
+use kafka_protocol::records as kp;
+use rill_protocol::compression::Compression;
+use rill_protocol::records::{BatchViews, DecodeOptions, RecordBatch, RecordBatchBuilder};
+
+use crate::payload::{json_payloads, keys};
+
+const BASE_TIMESTAMP_MS: i64 = 1_732_406_400_000;
+
+pub struct Input {
+    keys: Vec<Bytes>,
+    values: Vec<Bytes>,
+}
+
+impl Input {
+    pub fn new(count: usize, size_bytes: usize) -> Self {
+        Input { keys: keys(count, 42), values: json_payloads(count, size_bytes, 42) }
+    }
+
+    pub fn rill_encode(&self, compression: Compression) -> BytesMut {
+        let mut b = RecordBatchBuilder::with_buffer(BytesMut::with_capacity(self.bytes_hint()), 0)
+            .compression(compression)
+            .producer(1000, 0, 0);
+        for (i, (k, v)) in self.keys.iter().zip(&self.values).enumerate() {
+            b.append(BASE_TIMESTAMP_MS + i as i64, Some(k), Some(v), &[]).expect("append");
+        }
+        b.finish().expect("finish")
+    }
+
+    pub fn kp_records(&self) -> Vec<kp::Record> {
+        self.keys
+            .iter()
+            .zip(&self.values)
+            .enumerate()
+            .map(|(i, (k, v))| kp::Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: 1000,
+                producer_epoch: 0,
+                timestamp_type: kp::TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32,
+                timestamp: BASE_TIMESTAMP_MS + i as i64,
+                key: Some(k.clone()),
+                value: Some(v.clone()),
+                headers: IndexMap::new(),
+            })
+            .collect()
+    }
+
+    pub fn bytes_hint(&self) -> usize {
+        self.values.iter().map(|v| v.len() + 32).sum::<usize>() + 128
+    }
+}
+
+pub fn kp_compression(c: Compression) -> kp::Compression {
+    match c {
+        Compression::None => kp::Compression::None,
+        Compression::Gzip => kp::Compression::Gzip,
+        Compression::Snappy => kp::Compression::Snappy,
+        Compression::Lz4 => kp::Compression::Lz4,
+        Compression::Zstd => kp::Compression::Zstd,
+    }
+}
+
+pub fn kp_encode(records: &[kp::Record], c: Compression, capacity: usize) -> BytesMut {
+    let mut buf = BytesMut::with_capacity(capacity);
+    let opts = kp::RecordEncodeOptions { version: 2, compression: kp_compression(c) };
+    kp::RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).expect("kafka-protocol encode");
+    buf
+}
+
+pub fn codec_name(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Snappy => "snappy",
+        Compression::Lz4 => "lz4",
+        Compression::Zstd => "zstd",
+    }
+}
+
+/// rill's owned decode: every batch into `RecordBatch` with `Bytes` keys and values.
+pub fn rill_decode_owned(encoded: &Bytes, opts: &DecodeOptions) -> Vec<RecordBatch> {
+    RecordBatch::decode_all(encoded, opts).expect("rill decode")
+}
+
+/// rill's borrowed decode: the same parsing and CRC check, records handed out
+/// as slices of the batch; touches every key and value.
+pub fn rill_decode_view(encoded: &Bytes, opts: &DecodeOptions) -> usize {
+    let mut n = 0usize;
+    for view in BatchViews::new(encoded, opts) {
+        let view = view.expect("rill view decode");
+        for r in view.records() {
+            let r = r.expect("record");
+            n += r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len);
+        }
+    }
+    black_box(n)
+}
+
+/// kafka-protocol's decode of the same bytes.
+pub fn kp_decode(encoded: &Bytes) -> Vec<kp::RecordSet> {
+    let mut buf = encoded.clone();
+    kp::RecordBatchDecoder::decode_all(&mut buf).expect("kafka-protocol decode")
+}
+
+/// The shapes benchmarked: (record size in bytes, records per batch, label).
+pub const SHAPES: [(usize, usize, &str); 2] = [(100, 500, "100B"), (1024, 100, "1KiB")];
+
+/// The codecs benchmarked.
+pub const CODECS: [Compression; 3] = [Compression::None, Compression::Lz4, Compression::Zstd];
