@@ -1,0 +1,502 @@
+//! The public [`Client`]: bootstrap, connections per broker (reconnecting
+//! with exponential backoff and jitter), the metadata cache, the raw request
+//! API and a few admin calls.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use rill_protocol::message::Request;
+use rill_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use rill_protocol::messages::delete_topics_request::DeleteTopicState;
+use rill_protocol::messages::metadata_request::MetadataRequestTopic;
+use rill_protocol::messages::{
+    CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeClusterResponse, MetadataRequest,
+};
+use rill_protocol::{ErrorCode, Uuid};
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::backoff::{Backoff, Rng};
+use crate::config::{ClientConfig, ConfigError};
+use crate::connection::{Connection, ConnectionConfig};
+use crate::error::{Error, Result};
+use crate::metadata::{ClusterMetadata, MetadataCache};
+use crate::negotiate::ApiVersions;
+use crate::stats::{Stats, StatsSnapshot};
+use crate::transport::{TcpTransport, Transport};
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1: the broker default.
+    pub partitions: i32,
+    /// -1: the broker default.
+    pub replication_factor: i16,
+    pub configs: BTreeMap<String, String>,
+}
+
+impl NewTopic {
+    pub fn new(name: impl Into<String>, partitions: i32, replication_factor: i16) -> Self {
+        NewTopic { name: name.into(), partitions, replication_factor, configs: BTreeMap::new() }
+    }
+
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// The outcome of creating or deleting one topic.
+#[derive(Debug, Clone)]
+pub struct TopicResult {
+    pub name: String,
+    pub topic_id: Uuid,
+    /// `Ok` or the broker's error for this topic.
+    pub result: std::result::Result<(), Error>,
+}
+
+/// Connection state of one broker address.
+#[derive(Debug)]
+struct Slot {
+    connection: Option<Connection>,
+    backoff: Backoff,
+    next_attempt: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ClientConfig,
+    connection_config: ConnectionConfig,
+    transport: Arc<dyn Transport>,
+    stats: Stats,
+    rng: Mutex<Rng>,
+    metadata: Mutex<MetadataCache>,
+    /// One slot per `host:port`; each behind its own async lock so that a
+    /// slow connect to one broker does not hold up the others.
+    slots: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+}
+
+impl std::fmt::Debug for dyn Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transport")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A Kafka client: cheap to clone, all clones share connections and metadata.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// Connects over TCP and bootstraps (fetches cluster metadata).
+    pub async fn connect(config: ClientConfig) -> Result<Client> {
+        Client::with_transport(config, Arc::new(TcpTransport)).await
+    }
+
+    /// Connects over `transport` (TLS, a simulator's TCP, ...) and bootstraps.
+    pub async fn with_transport(config: ClientConfig, transport: Arc<dyn Transport>) -> Result<Client> {
+        config.validate()?;
+        let seed = config.rng_seed.unwrap_or_else(Rng::os_seed);
+        let client = Client {
+            inner: Arc::new(Inner {
+                connection_config: ConnectionConfig::from(&config),
+                config,
+                transport,
+                stats: Stats::default(),
+                rng: Mutex::new(Rng::new(seed)),
+                metadata: Mutex::new(MetadataCache::new()),
+                slots: Mutex::new(BTreeMap::new()),
+            }),
+        };
+        client.bootstrap().await?;
+        spawn_periodic_refresh(Arc::downgrade(&client.inner), client.inner.config.metadata_max_age);
+        Ok(client)
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Counters per broker.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// The cached metadata, without a request.
+    pub fn cached_metadata(&self) -> ClusterMetadata {
+        lock(&self.inner.metadata).snapshot()
+    }
+
+    /// Tries the bootstrap servers in a (seeded) random order until one answers a Metadata request.
+    async fn bootstrap(&self) -> Result<()> {
+        let mut servers = self.inner.config.bootstrap_servers.clone();
+        lock(&self.inner.rng).shuffle(&mut servers);
+        let mut last = None;
+        for server in &servers {
+            match self.fetch_metadata_from(server, Some(&[])).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    debug!(broker = %server, error = %e, "bootstrap server failed");
+                    last = Some(Box::new(e));
+                }
+            }
+        }
+        Err(Error::NoBrokerReachable { tried: servers, last })
+    }
+
+    /// Fetches metadata for `topics` (all topics when `None`) and merges it into the cache.
+    async fn fetch_metadata_from(&self, address: &str, topics: Option<&[&str]>) -> Result<()> {
+        let connection = self.connection_to(address).await?;
+        let request = MetadataRequest {
+            topics: topics.map(|t| {
+                t.iter().map(|name| MetadataRequestTopic { name: Some(name.to_string()), ..Default::default() }).collect()
+            }),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        let response = connection.send(&request).await?;
+        let change = lock(&self.inner.metadata).update(&response, Instant::now());
+        debug!(broker = %address, topics = change.topics_updated.len(), "metadata refreshed");
+        Ok(())
+    }
+
+    /// Addresses to ask for metadata: known brokers in node id order, then
+    /// the bootstrap servers.
+    fn metadata_candidates(&self) -> Vec<String> {
+        let mut candidates: Vec<String> =
+            lock(&self.inner.metadata).current().brokers.values().map(|b| b.address()).collect();
+        for server in &self.inner.config.bootstrap_servers {
+            if !candidates.contains(server) {
+                candidates.push(server.clone());
+            }
+        }
+        // Prefer a broker we are already connected to.
+        let slots = lock(&self.inner.slots);
+        candidates.sort_by_key(|address| {
+            let connected = slots
+                .get(address)
+                .and_then(|slot| slot.try_lock().ok().map(|s| s.connection.as_ref().is_some_and(|c| !c.is_closed())));
+            !connected.unwrap_or(false)
+        });
+        candidates
+    }
+
+    /// Refreshes the metadata of `topics` (only brokers and cluster info when
+    /// empty) and returns the updated snapshot. Topics with retriable errors
+    /// (e.g. LEADER_NOT_AVAILABLE just after creation) are asked again after
+    /// `retry.backoff.ms`, until `request.timeout.ms` has passed.
+    pub async fn metadata(&self, topics: &[&str]) -> Result<ClusterMetadata> {
+        let deadline = Instant::now() + self.inner.config.request_timeout;
+        let mut backoff = Backoff::new(self.inner.config.retry_backoff, self.inner.config.retry_backoff_max);
+        loop {
+            self.refresh_metadata(Some(topics)).await?;
+            let snapshot = self.cached_metadata();
+            let retry = {
+                let cache = lock(&self.inner.metadata);
+                topics.iter().any(|t| {
+                    cache.needs_refresh(t)
+                        && snapshot.topic(t).is_some_and(|m| m.error != ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+                })
+            };
+            if !retry {
+                return Ok(snapshot);
+            }
+            let delay = backoff.next_delay(&mut lock(&self.inner.rng));
+            if Instant::now() + delay >= deadline {
+                return Ok(snapshot);
+            }
+            debug!(?delay, "metadata has retriable errors; asking again");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Asks one broker after the other until one answers.
+    async fn refresh_metadata(&self, topics: Option<&[&str]>) -> Result<()> {
+        let candidates = self.metadata_candidates();
+        let mut last = None;
+        for address in &candidates {
+            match self.fetch_metadata_from(address, topics).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retriable() => {
+                    self.inner.stats.broker(address).retry();
+                    last = Some(Box::new(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::NoBrokerReachable { tried: candidates, last })
+    }
+
+    /// Records an error a broker returned for `topic`: codes such as
+    /// NOT_LEADER_OR_FOLLOWER or UNKNOWN_TOPIC_OR_PARTITION mark its metadata
+    /// stale, and [`leader_for`](Self::leader_for) refreshes before answering.
+    pub fn note_error(&self, topic: &str, code: ErrorCode) -> bool {
+        lock(&self.inner.metadata).note_error(topic, code)
+    }
+
+    /// The leader's node id of a partition, refreshing stale or missing metadata first.
+    pub async fn leader_for(&self, topic: &str, partition: i32) -> Result<i32> {
+        let needs = {
+            let cache = lock(&self.inner.metadata);
+            cache.needs_refresh(topic) || cache.is_expired(Instant::now(), self.inner.config.metadata_max_age)
+        };
+        let snapshot = if needs { self.metadata(&[topic]).await? } else { self.cached_metadata() };
+        let not_available = |code| Error::Kafka {
+            broker: "metadata".to_string(),
+            context: format!("leader of {topic}-{partition}"),
+            code,
+            message: None,
+        };
+        let Some(t) = snapshot.topic(topic) else {
+            return Err(not_available(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+        };
+        match t.partitions.get(&partition) {
+            Some(p) => p.leader.ok_or_else(|| not_available(ErrorCode::LEADER_NOT_AVAILABLE)),
+            None => Err(not_available(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)),
+        }
+    }
+
+    /// The address of a node, from the metadata.
+    fn address_of(&self, node_id: i32) -> Result<String> {
+        lock(&self.inner.metadata)
+            .current()
+            .brokers
+            .get(&node_id)
+            .map(|b| b.address())
+            .ok_or(Error::UnknownBroker { node_id })
+    }
+
+    /// An open connection to `address`: the existing one, or a new one once
+    /// the reconnect backoff allows.
+    pub async fn connection_to(&self, address: &str) -> Result<Connection> {
+        let slot = {
+            let mut slots = lock(&self.inner.slots);
+            slots
+                .entry(address.to_string())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Mutex::new(Slot {
+                        connection: None,
+                        backoff: Backoff::new(self.inner.config.reconnect_backoff, self.inner.config.reconnect_backoff_max),
+                        next_attempt: None,
+                    }))
+                })
+                .clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(connection) = slot.connection.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(connection.clone());
+        }
+        if let Some(at) = slot.next_attempt {
+            if at > Instant::now() {
+                debug!(broker = %address, wait = ?at.saturating_duration_since(Instant::now()), "reconnect backoff");
+                tokio::time::sleep_until(at).await;
+            }
+        }
+        let (host, port) = crate::config::properties::parse_host_port(address).map_err(|expected| {
+            Error::Config(ConfigError::InvalidValue {
+                key: "broker address".to_string(),
+                value: Some(address.to_string()),
+                expected,
+            })
+        })?;
+        let stats = self.inner.stats.broker(address);
+        match Connection::connect(&*self.inner.transport, &host, port, self.inner.connection_config.clone(), stats).await {
+            Ok(connection) => {
+                slot.backoff.reset();
+                slot.next_attempt = None;
+                slot.connection = Some(connection.clone());
+                Ok(connection)
+            }
+            Err(e) => {
+                let delay = slot.backoff.next_delay(&mut lock(&self.inner.rng));
+                slot.next_attempt = Some(Instant::now() + delay);
+                slot.connection = None;
+                debug!(broker = %address, error = %e, ?delay, "connection failed; backing off");
+                Err(e)
+            }
+        }
+    }
+
+    /// The connection to node `node_id`.
+    pub async fn connection(&self, node_id: i32) -> Result<Connection> {
+        let address = match self.address_of(node_id) {
+            Ok(a) => a,
+            Err(_) => {
+                self.refresh_metadata(Some(&[])).await?;
+                self.address_of(node_id)?
+            }
+        };
+        self.connection_to(&address).await
+    }
+
+    /// Sends any request to node `node_id` at the highest version both sides
+    /// support, and returns the response.
+    pub async fn send<R: Request>(&self, node_id: i32, request: &R) -> Result<R::Response> {
+        self.connection(node_id).await?.send(request).await
+    }
+
+    /// The versions negotiated with node `node_id`.
+    pub async fn api_versions(&self, node_id: i32) -> Result<ApiVersions> {
+        let connection = self.connection(node_id).await?;
+        connection.api_versions().cloned().ok_or(Error::Closed)
+    }
+
+    /// Any broker (the first known one by node id), refreshing metadata if none is known.
+    async fn any_node(&self) -> Result<i32> {
+        if let Some(id) = lock(&self.inner.metadata).current().brokers.keys().next() {
+            return Ok(*id);
+        }
+        self.refresh_metadata(Some(&[])).await?;
+        lock(&self.inner.metadata).current().brokers.keys().next().copied().ok_or(Error::NoBrokerReachable {
+            tried: self.inner.config.bootstrap_servers.clone(),
+            last: None,
+        })
+    }
+
+    /// The controller (for admin requests), or any broker when unknown.
+    async fn controller(&self) -> Result<i32> {
+        if let Some(id) = lock(&self.inner.metadata).current().controller_id {
+            return Ok(id);
+        }
+        self.any_node().await
+    }
+
+    /// DescribeCluster (Kafka 2.8+).
+    pub async fn describe_cluster(&self) -> Result<DescribeClusterResponse> {
+        let node = self.any_node().await?;
+        let connection = self.connection(node).await?;
+        let response = connection.send(&DescribeClusterRequest::default()).await?;
+        let code = ErrorCode(response.error_code);
+        if code.is_error() {
+            return Err(Error::Kafka {
+                broker: connection.broker().to_string(),
+                context: "DescribeCluster".to_string(),
+                code,
+                message: response.error_message.clone(),
+            });
+        }
+        Ok(response)
+    }
+
+    /// Creates topics; one result per topic, in request order. Retries once
+    /// on NOT_CONTROLLER after refreshing metadata.
+    pub async fn create_topics(&self, topics: &[NewTopic], timeout: Duration) -> Result<Vec<TopicResult>> {
+        let request = CreateTopicsRequest {
+            topics: topics
+                .iter()
+                .map(|t| CreatableTopic {
+                    name: t.name.clone(),
+                    num_partitions: t.partitions,
+                    replication_factor: t.replication_factor,
+                    configs: t
+                        .configs
+                        .iter()
+                        .map(|(k, v)| CreatableTopicConfig { name: k.clone(), value: Some(v.clone()), ..Default::default() })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
+            ..Default::default()
+        };
+        for attempt in 0..2 {
+            let node = self.controller().await?;
+            let connection = self.connection(node).await?;
+            let response = connection.send(&request).await?;
+            if attempt == 0 && response.topics.iter().any(|t| ErrorCode(t.error_code) == ErrorCode::NOT_CONTROLLER) {
+                self.refresh_metadata(Some(&[])).await?;
+                continue;
+            }
+            let broker = connection.broker().to_string();
+            let results = response
+                .topics
+                .into_iter()
+                .map(|t| TopicResult {
+                    result: topic_result(&broker, "CreateTopics", &t.name, t.error_code, t.error_message),
+                    name: t.name,
+                    topic_id: t.topic_id,
+                })
+                .collect();
+            return Ok(results);
+        }
+        Err(Error::Kafka { broker: "controller".into(), context: "CreateTopics".into(), code: ErrorCode::NOT_CONTROLLER, message: None })
+    }
+
+    /// Deletes topics by name; one result per topic.
+    pub async fn delete_topics(&self, names: &[&str], timeout: Duration) -> Result<Vec<TopicResult>> {
+        let node = self.controller().await?;
+        let connection = self.connection(node).await?;
+        let version = connection.version_for(DeleteTopicsRequest::API_KEY)?;
+        let request = DeleteTopicsRequest {
+            // v0-v5 carry names in `topic_names`, v6+ in `topics`.
+            topics: if version >= 6 {
+                names.iter().map(|n| DeleteTopicState { name: Some(n.to_string()), ..Default::default() }).collect()
+            } else {
+                Vec::new()
+            },
+            topic_names: if version >= 6 { Vec::new() } else { names.iter().map(|n| n.to_string()).collect() },
+            timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
+            ..Default::default()
+        };
+        let response = connection.send_version(&request, version).await?;
+        let broker = connection.broker().to_string();
+        let results = response
+            .responses
+            .into_iter()
+            .map(|t| {
+                let name = t.name.unwrap_or_default();
+                TopicResult {
+                    result: topic_result(&broker, "DeleteTopics", &name, t.error_code, t.error_message),
+                    name,
+                    topic_id: t.topic_id,
+                }
+            })
+            .collect();
+        for name in names {
+            lock(&self.inner.metadata).note_error(name, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+        }
+        Ok(results)
+    }
+}
+
+fn topic_result(
+    broker: &str,
+    api: &str,
+    topic: &str,
+    code: i16,
+    message: Option<String>,
+) -> std::result::Result<(), Error> {
+    let code = ErrorCode(code);
+    if code.is_none() {
+        Ok(())
+    } else {
+        Err(Error::Kafka { broker: broker.to_string(), context: format!("{api} {topic}"), code, message })
+    }
+}
+
+/// Refreshes the metadata of known topics every `metadata.max.age.ms`, for
+/// as long as the client lives.
+fn spawn_periodic_refresh(inner: Weak<Inner>, every: Duration) {
+    if every.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(inner) = inner.upgrade() else { return };
+            let client = Client { inner };
+            let topics = lock(&client.inner.metadata).topic_names();
+            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+            if let Err(e) = client.refresh_metadata(Some(&names)).await {
+                debug!(error = %e, "periodic metadata refresh failed");
+            }
+        }
+    });
+}

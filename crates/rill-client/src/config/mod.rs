@@ -1,0 +1,262 @@
+//! Client configuration: [`ClientConfig`], built from the property names
+//! people already use with the Java client and librdkafka
+//! ([`ClientConfig::from_properties`], see [`properties`]) or with a typed
+//! builder ([`ClientConfig::builder`], see [`builder`]).
+//!
+//! Unknown keys and bad values are errors that name the key. Values of
+//! sensitive keys are held in [`Secret`] and never appear in `Debug` output
+//! or error messages.
+
+pub mod builder;
+pub mod properties;
+
+use std::fmt;
+use std::time::Duration;
+
+use rill_protocol::compression::Compression;
+
+pub use builder::ClientConfigBuilder;
+
+/// A value that must not leak into logs: `Debug` and `Display` print `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; call only where it is sent to the broker.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// `security.protocol`. Only `PLAINTEXT` is implemented so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecurityProtocol {
+    #[default]
+    Plaintext,
+}
+
+/// `acks`: how many replicas must acknowledge a produce request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// `acks=0`: the broker sends no response.
+    None,
+    /// `acks=1`: the leader only.
+    Leader,
+    /// `acks=all` (`-1`): every in-sync replica.
+    #[default]
+    All,
+}
+
+impl Acks {
+    /// The value of the produce request's `acks` field.
+    pub fn wire_value(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// Producer settings, validated and stored for the producer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducerConfig {
+    pub acks: Acks,
+    pub linger: Duration,
+    pub batch_size: usize,
+    pub compression: Compression,
+    pub enable_idempotence: bool,
+    pub transactional_id: Option<String>,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        // Java client defaults (Kafka 3.x+).
+        ProducerConfig {
+            acks: Acks::All,
+            linger: Duration::from_millis(5),
+            batch_size: 16_384,
+            compression: Compression::None,
+            enable_idempotence: true,
+            transactional_id: None,
+        }
+    }
+}
+
+/// Everything the client core needs. Build with [`ClientConfig::builder`] or
+/// [`ClientConfig::from_properties`]; the fields are public for reading.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// `bootstrap.servers` / `metadata.broker.list`: `host:port` entries.
+    pub bootstrap_servers: Vec<String>,
+    /// `client.id`.
+    pub client_id: String,
+    /// `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `socket.connection.setup.timeout.ms`.
+    pub connection_setup_timeout: Duration,
+    /// `reconnect.backoff.ms`.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`.
+    pub reconnect_backoff_max: Duration,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
+    pub retry_backoff_max: Duration,
+    /// `connections.max.idle.ms`.
+    pub connections_max_idle: Duration,
+    /// `metadata.max.age.ms`.
+    pub metadata_max_age: Duration,
+    /// `max.in.flight.requests.per.connection`.
+    pub max_in_flight_per_connection: usize,
+    /// `receive.message.max.bytes` (librdkafka; also `rill.max.response.bytes`):
+    /// the largest response frame accepted, checked before it is buffered.
+    pub max_response_bytes: usize,
+    /// `security.protocol`.
+    pub security_protocol: SecurityProtocol,
+    /// Producer keys (`acks`, `linger.ms`, `batch.size`, ...).
+    pub producer: ProducerConfig,
+    /// Seed of the client's RNG (bootstrap order, backoff jitter). `None`:
+    /// seeded from the OS once at start-up. Set it for reproducible runs.
+    pub rng_seed: Option<u64>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            bootstrap_servers: Vec::new(),
+            client_id: "rill".to_string(),
+            request_timeout: Duration::from_millis(30_000),
+            connection_setup_timeout: Duration::from_millis(10_000),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_millis(1_000),
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1_000),
+            connections_max_idle: Duration::from_millis(540_000),
+            metadata_max_age: Duration::from_millis(300_000),
+            max_in_flight_per_connection: 5,
+            max_response_bytes: rill_protocol::frame::DEFAULT_MAX_FRAME_BYTES,
+            security_protocol: SecurityProtocol::Plaintext,
+            producer: ProducerConfig::default(),
+            rng_seed: None,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// A typed builder.
+    pub fn builder() -> ClientConfigBuilder {
+        ClientConfigBuilder::default()
+    }
+
+    /// Parses Java / librdkafka style properties, e.g.
+    /// `[("bootstrap.servers", "localhost:9092"), ("client.id", "app")]`.
+    pub fn from_properties<'a, I>(properties: I) -> Result<ClientConfig, ConfigError>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut config = ClientConfig::default();
+        for (key, value) in properties {
+            properties::apply(&mut config, key, value)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the relations between settings (called by both constructors).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(ConfigError::Missing { key: "bootstrap.servers" });
+        }
+        for server in &self.bootstrap_servers {
+            properties::parse_host_port(server).map_err(|expected| ConfigError::InvalidValue {
+                key: "bootstrap.servers".to_string(),
+                value: Some(server.clone()),
+                expected,
+            })?;
+        }
+        if self.reconnect_backoff_max < self.reconnect_backoff {
+            return Err(ConfigError::Conflict {
+                message: format!(
+                    "reconnect.backoff.max.ms ({} ms) is less than reconnect.backoff.ms ({} ms)",
+                    self.reconnect_backoff_max.as_millis(),
+                    self.reconnect_backoff.as_millis()
+                ),
+            });
+        }
+        if self.max_in_flight_per_connection == 0 {
+            return Err(ConfigError::InvalidValue {
+                key: "max.in.flight.requests.per.connection".to_string(),
+                value: Some("0".to_string()),
+                expected: "an integer of at least 1",
+            });
+        }
+        if self.producer.enable_idempotence && self.producer.acks != Acks::All {
+            return Err(ConfigError::Conflict {
+                message: "enable.idempotence=true requires acks=all (set enable.idempotence=false to use acks=0 or 1)"
+                    .to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A configuration error; it names the key (and the value, unless the key is sensitive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The key is not a known property.
+    UnknownKey { key: String, suggestion: Option<&'static str> },
+    /// The value does not parse or is out of range. `value` is `None` for sensitive keys.
+    InvalidValue { key: String, value: Option<String>, expected: &'static str },
+    /// The key is known but what it asks for is not implemented yet.
+    Unsupported { key: String, value: String, reason: &'static str },
+    /// A required key is missing.
+    Missing { key: &'static str },
+    /// Two settings contradict each other.
+    Conflict { message: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownKey { key, suggestion } => {
+                write!(f, "unknown configuration key `{key}`")?;
+                if let Some(s) = suggestion {
+                    write!(f, "; did you mean `{s}`?")?;
+                }
+                Ok(())
+            }
+            ConfigError::InvalidValue { key, value: Some(value), expected } => {
+                write!(f, "invalid value `{value}` for configuration key `{key}`: expected {expected}")
+            }
+            ConfigError::InvalidValue { key, value: None, expected } => {
+                write!(f, "invalid value for configuration key `{key}`: expected {expected}")
+            }
+            ConfigError::Unsupported { key, value, reason } => {
+                write!(f, "configuration key `{key}` = `{value}` is not supported yet: {reason}")
+            }
+            ConfigError::Missing { key } => write!(f, "required configuration key `{key}` is missing"),
+            ConfigError::Conflict { message } => write!(f, "conflicting configuration: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,375 @@
+//! Property names, as the Java client and librdkafka spell them.
+//!
+//! [`KNOWN_KEYS`] lists every accepted key (aliases included). Parsing is
+//! strict: an unknown key is an error that suggests the closest known key,
+//! and a bad value is an error naming the key, the value and the expected form.
+
+use std::time::Duration;
+
+use rill_protocol::compression::Compression;
+
+use super::{Acks, ClientConfig, ConfigError, SecurityProtocol};
+
+type Setter = fn(&mut ClientConfig, &str) -> Result<(), &'static str>;
+
+/// One accepted property: its names (canonical first), whether its value is
+/// sensitive, and how to apply it.
+struct Property {
+    names: &'static [&'static str],
+    sensitive: bool,
+    set: Setter,
+}
+
+const MS: &str = "a non-negative integer number of milliseconds";
+
+fn millis(value: &str) -> Result<Duration, &'static str> {
+    value.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| MS)
+}
+
+fn positive_usize(value: &str, expected: &'static str) -> Result<usize, &'static str> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(expected),
+    }
+}
+
+fn boolean(value: &str) -> Result<bool, &'static str> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("`true` or `false`"),
+    }
+}
+
+/// Splits `host:port` (IPv6 hosts in brackets: `[::1]:9092`).
+pub(crate) fn parse_host_port(server: &str) -> Result<(String, u16), &'static str> {
+    const EXPECTED: &str = "a comma-separated list of host:port";
+    let server = server.trim();
+    let (host, port) = server.rsplit_once(':').ok_or(EXPECTED)?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(EXPECTED);
+    }
+    let port = port.parse::<u16>().ok().filter(|p| *p != 0).ok_or(EXPECTED)?;
+    Ok((host.to_string(), port))
+}
+
+fn set_bootstrap(c: &mut ClientConfig, v: &str) -> Result<(), &'static str> {
+    let servers: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+    if servers.is_empty() {
+        return Err("a comma-separated list of host:port");
+    }
+    for s in &servers {
+        parse_host_port(s)?;
+    }
+    c.bootstrap_servers = servers;
+    Ok(())
+}
+
+const PROPERTIES: &[Property] = &[
+    Property { names: &["bootstrap.servers", "metadata.broker.list"], sensitive: false, set: set_bootstrap },
+    Property {
+        names: &["client.id"],
+        sensitive: false,
+        set: |c, v| {
+            c.client_id = v.to_string();
+            Ok(())
+        },
+    },
+    Property { names: &["request.timeout.ms"], sensitive: false, set: |c, v| {
+        c.request_timeout = millis(v)?;
+        if c.request_timeout.is_zero() { return Err("a positive integer number of milliseconds"); }
+        Ok(())
+    } },
+    Property {
+        names: &["socket.connection.setup.timeout.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.connection_setup_timeout = millis(v)?;
+            Ok(())
+        },
+    },
+    Property { names: &["reconnect.backoff.ms"], sensitive: false, set: |c, v| {
+        c.reconnect_backoff = millis(v)?;
+        Ok(())
+    } },
+    Property { names: &["reconnect.backoff.max.ms"], sensitive: false, set: |c, v| {
+        c.reconnect_backoff_max = millis(v)?;
+        Ok(())
+    } },
+    Property { names: &["retry.backoff.ms"], sensitive: false, set: |c, v| {
+        c.retry_backoff = millis(v)?;
+        Ok(())
+    } },
+    Property { names: &["retry.backoff.max.ms"], sensitive: false, set: |c, v| {
+        c.retry_backoff_max = millis(v)?;
+        Ok(())
+    } },
+    Property { names: &["connections.max.idle.ms"], sensitive: false, set: |c, v| {
+        c.connections_max_idle = millis(v)?;
+        Ok(())
+    } },
+    Property { names: &["metadata.max.age.ms", "topic.metadata.refresh.interval.ms"], sensitive: false, set: |c, v| {
+        c.metadata_max_age = millis(v)?;
+        Ok(())
+    } },
+    Property {
+        names: &["max.in.flight.requests.per.connection", "max.in.flight"],
+        sensitive: false,
+        set: |c, v| {
+            c.max_in_flight_per_connection = positive_usize(v, "an integer of at least 1")?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["receive.message.max.bytes", "rill.max.response.bytes"],
+        sensitive: false,
+        set: |c, v| {
+            let n = positive_usize(v, "a positive number of bytes, at most 2147483647")?;
+            if n > i32::MAX as usize {
+                return Err("a positive number of bytes, at most 2147483647");
+            }
+            c.max_response_bytes = n;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["security.protocol"],
+        sensitive: false,
+        set: |c, v| match v.trim().to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => {
+                c.security_protocol = SecurityProtocol::Plaintext;
+                Ok(())
+            }
+            "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" => Err(UNSUPPORTED_SECURITY),
+            _ => Err("one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
+        },
+    },
+    Property {
+        names: &["acks", "request.required.acks"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.acks = match v.trim().to_ascii_lowercase().as_str() {
+                "all" | "-1" => Acks::All,
+                "1" => Acks::Leader,
+                "0" => Acks::None,
+                _ => return Err("one of all, -1, 0, 1"),
+            };
+            Ok(())
+        },
+    },
+    Property { names: &["linger.ms", "queue.buffering.max.ms"], sensitive: false, set: |c, v| {
+        c.producer.linger = millis(v)?;
+        Ok(())
+    } },
+    Property {
+        names: &["batch.size"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.batch_size = positive_usize(v, "a positive number of bytes")?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["compression.type", "compression.codec"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.compression =
+                Compression::from_name(v.trim()).ok_or("one of none, gzip, snappy, lz4, zstd")?;
+            Ok(())
+        },
+    },
+    Property { names: &["enable.idempotence"], sensitive: false, set: |c, v| {
+        c.producer.enable_idempotence = boolean(v)?;
+        Ok(())
+    } },
+    Property {
+        names: &["transactional.id"],
+        sensitive: false,
+        set: |c, v| {
+            if v.is_empty() {
+                return Err("a non-empty string");
+            }
+            c.producer.transactional_id = Some(v.to_string());
+            Ok(())
+        },
+    },
+];
+
+/// Marker the setter returns for a security protocol that is recognised but not implemented.
+const UNSUPPORTED_SECURITY: &str =
+    "only PLAINTEXT is implemented so far; TLS (SSL) and SASL arrive with the security work";
+
+/// Every accepted key, aliases included, in table order.
+pub fn known_keys() -> impl Iterator<Item = &'static str> {
+    PROPERTIES.iter().flat_map(|p| p.names.iter().copied())
+}
+
+/// Applies one property to `config`.
+pub fn apply(config: &mut ClientConfig, key: &str, value: &str) -> Result<(), ConfigError> {
+    let Some(property) = PROPERTIES.iter().find(|p| p.names.contains(&key)) else {
+        return Err(ConfigError::UnknownKey { key: key.to_string(), suggestion: closest_key(key) });
+    };
+    (property.set)(config, value).map_err(|expected| {
+        if expected == UNSUPPORTED_SECURITY {
+            ConfigError::Unsupported { key: key.to_string(), value: value.to_string(), reason: UNSUPPORTED_SECURITY }
+        } else {
+            ConfigError::InvalidValue {
+                key: key.to_string(),
+                value: (!property.sensitive).then(|| value.to_string()),
+                expected,
+            }
+        }
+    })
+}
+
+/// The known key closest to `key` by edit distance, if it is close enough to be a typo.
+fn closest_key(key: &str) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase();
+    let mut best: Option<(usize, &'static str)> = None;
+    for candidate in known_keys() {
+        let d = edit_distance(&key, candidate);
+        // Strictly smaller keeps the first of equals: table order decides, deterministically.
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, candidate));
+        }
+    }
+    let (distance, candidate) = best?;
+    (distance <= (candidate.len() / 3).max(2)).then_some(candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        current.fill(0);
+        if let Some(first) = current.first_mut() {
+            *first = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let deletion = previous.get(j + 1).copied().unwrap_or(0) + 1;
+            let insertion = current.get(j).copied().unwrap_or(0) + 1;
+            if let Some(slot) = current.get_mut(j + 1) {
+                *slot = substitution.min(deletion).min(insertion);
+            }
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(props: &[(&str, &str)]) -> Result<ClientConfig, ConfigError> {
+        ClientConfig::from_properties(props.iter().copied())
+    }
+
+    #[test]
+    fn java_and_librdkafka_names() {
+        let c = parse(&[
+            ("bootstrap.servers", "a:9092, b:9093"),
+            ("client.id", "app"),
+            ("request.timeout.ms", "1500"),
+            ("socket.connection.setup.timeout.ms", "700"),
+            ("reconnect.backoff.ms", "10"),
+            ("reconnect.backoff.max.ms", "200"),
+            ("retry.backoff.ms", "20"),
+            ("connections.max.idle.ms", "60000"),
+            ("metadata.max.age.ms", "1000"),
+            ("max.in.flight.requests.per.connection", "3"),
+            ("receive.message.max.bytes", "1000000"),
+            ("security.protocol", "plaintext"),
+            ("acks", "all"),
+            ("linger.ms", "7"),
+            ("batch.size", "65536"),
+            ("compression.type", "zstd"),
+            ("enable.idempotence", "true"),
+            ("transactional.id", "tx-1"),
+        ])
+        .unwrap();
+        assert_eq!(c.bootstrap_servers, ["a:9092", "b:9093"]);
+        assert_eq!(c.client_id, "app");
+        assert_eq!(c.request_timeout, Duration::from_millis(1500));
+        assert_eq!(c.connection_setup_timeout, Duration::from_millis(700));
+        assert_eq!(c.reconnect_backoff_max, Duration::from_millis(200));
+        assert_eq!(c.max_in_flight_per_connection, 3);
+        assert_eq!(c.max_response_bytes, 1_000_000);
+        assert_eq!(c.producer.compression, Compression::Zstd);
+        assert_eq!(c.producer.batch_size, 65536);
+        assert_eq!(c.producer.transactional_id.as_deref(), Some("tx-1"));
+
+        let c = parse(&[
+            ("metadata.broker.list", "[::1]:9092"),
+            ("request.required.acks", "1"),
+            ("enable.idempotence", "false"),
+            ("compression.codec", "lz4"),
+            ("queue.buffering.max.ms", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.bootstrap_servers, ["[::1]:9092"]);
+        assert_eq!(c.producer.acks, Acks::Leader);
+        assert_eq!(c.producer.linger, Duration::from_millis(3));
+    }
+
+    #[test]
+    fn unknown_key_names_it_and_suggests() {
+        let err = parse(&[("bootstrap.servers", "a:1"), ("bootstrap.server", "a:1")]).unwrap_err();
+        assert_eq!(err, ConfigError::UnknownKey { key: "bootstrap.server".into(), suggestion: Some("bootstrap.servers") });
+        assert_eq!(err.to_string(), "unknown configuration key `bootstrap.server`; did you mean `bootstrap.servers`?");
+        let err = parse(&[("bootstrap.servers", "a:1"), ("lingr.ms", "5")]).unwrap_err();
+        assert!(err.to_string().contains("did you mean `linger.ms`?"), "{err}");
+        let err = parse(&[("bootstrap.servers", "a:1"), ("completely.different.thing", "5")]).unwrap_err();
+        assert_eq!(err, ConfigError::UnknownKey { key: "completely.different.thing".into(), suggestion: None });
+    }
+
+    #[test]
+    fn bad_values_name_key_value_and_form() {
+        let err = parse(&[("bootstrap.servers", "a:1"), ("linger.ms", "soon")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value `soon` for configuration key `linger.ms`: expected a non-negative integer number of milliseconds"
+        );
+        let err = parse(&[("bootstrap.servers", "a:1"), ("acks", "2")]).unwrap_err();
+        assert!(err.to_string().contains("`acks`") && err.to_string().contains("one of all, -1, 0, 1"));
+        let err = parse(&[("bootstrap.servers", "localhost")]).unwrap_err();
+        assert!(err.to_string().contains("`bootstrap.servers`") && err.to_string().contains("host:port"));
+        let err = parse(&[("bootstrap.servers", "a:1"), ("enable.idempotence", "yes")]).unwrap_err();
+        assert!(err.to_string().contains("`true` or `false`"));
+        let err = parse(&[("bootstrap.servers", "a:1"), ("compression.type", "brotli")]).unwrap_err();
+        assert!(err.to_string().contains("`brotli`") && err.to_string().contains("compression.type"));
+        let err = parse(&[("bootstrap.servers", "a:1"), ("max.in.flight.requests.per.connection", "0")]).unwrap_err();
+        assert!(err.to_string().contains("max.in.flight.requests.per.connection"));
+    }
+
+    #[test]
+    fn security_protocols_other_than_plaintext_say_why() {
+        let err = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", "SASL_SSL")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Unsupported { .. }));
+        assert!(err.to_string().contains("security.protocol") && err.to_string().contains("TLS (SSL) and SASL arrive"));
+        let err = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", "QUIC")]).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidValue { .. }));
+    }
+
+    #[test]
+    fn missing_and_conflicts() {
+        assert_eq!(parse(&[]).unwrap_err(), ConfigError::Missing { key: "bootstrap.servers" });
+        let err = parse(&[("bootstrap.servers", "a:1"), ("acks", "1")]).unwrap_err();
+        assert!(err.to_string().contains("enable.idempotence=true requires acks=all"));
+        let err = parse(&[("bootstrap.servers", "a:1"), ("reconnect.backoff.ms", "500"), ("reconnect.backoff.max.ms", "10")])
+            .unwrap_err();
+        assert!(err.to_string().contains("reconnect.backoff.max.ms"));
+    }
+
+    #[test]
+    fn every_known_key_is_unique() {
+        let mut keys: Vec<_> = known_keys().collect();
+        let n = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), n);
+    }
+}

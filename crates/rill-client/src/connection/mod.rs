@@ -1,0 +1,248 @@
+//! One connection to one broker: a cheap, cloneable handle ([`Connection`])
+//! in front of a driver task ([`driver`]) that owns the socket.
+//!
+//! Requests are pipelined: up to `max.in.flight.requests.per.connection`
+//! requests are written before the first answer arrives. Responses are
+//! matched to requests by order and checked by correlation id
+//! ([`in_flight`]).
+
+pub(crate) mod driver;
+pub(crate) mod in_flight;
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rill_protocol::message::{decode_response, encode_request, Request};
+use rill_protocol::messages::RequestHeader;
+use rill_protocol::ApiKey;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tracing::debug;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, Result};
+use crate::negotiate::ApiVersions;
+use crate::stats::BrokerStats;
+use crate::transport::{BoxStream, Transport};
+use driver::{DriverConfig, Outgoing};
+
+/// Per-connection settings, taken from [`ClientConfig`].
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    pub client_id: String,
+    pub request_timeout: Duration,
+    pub connection_setup_timeout: Duration,
+    pub max_in_flight: usize,
+    pub max_response_bytes: usize,
+    /// `Duration::ZERO`: never close for idleness.
+    pub idle_timeout: Duration,
+}
+
+impl From<&ClientConfig> for ConnectionConfig {
+    fn from(c: &ClientConfig) -> Self {
+        ConnectionConfig {
+            client_id: c.client_id.clone(),
+            request_timeout: c.request_timeout,
+            connection_setup_timeout: c.connection_setup_timeout,
+            max_in_flight: c.max_in_flight_per_connection,
+            max_response_bytes: c.max_response_bytes,
+            idle_timeout: c.connections_max_idle,
+        }
+    }
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig::from(&ClientConfig::default())
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    broker: Arc<str>,
+    config: ConnectionConfig,
+    requests: mpsc::Sender<Outgoing>,
+    slots: Arc<Semaphore>,
+    next_correlation_id: AtomicI32,
+    versions: OnceLock<ApiVersions>,
+}
+
+/// A handle to one broker connection. Clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    shared: Arc<Shared>,
+}
+
+impl Connection {
+    /// Connects over `transport` (bounded by the setup timeout) and
+    /// negotiates API versions.
+    pub async fn connect(
+        transport: &dyn Transport,
+        host: &str,
+        port: u16,
+        config: ConnectionConfig,
+        stats: Arc<BrokerStats>,
+    ) -> Result<Connection> {
+        let broker = format!("{host}:{port}");
+        debug!(broker = %broker, "connecting");
+        let stream = match tokio::time::timeout(config.connection_setup_timeout, transport.connect(host, port)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                stats.connect_failed();
+                debug!(broker = %broker, error = %e, "connect failed");
+                return Err(Error::Connect { broker, source: Arc::new(e) });
+            }
+            Err(_) => {
+                stats.connect_failed();
+                debug!(broker = %broker, "connect timed out");
+                return Err(Error::ConnectTimeout { broker, timeout: config.connection_setup_timeout });
+            }
+        };
+        let connection = Connection::from_stream(stream, &broker, config, stats.clone());
+        match crate::negotiate::negotiate(&connection).await {
+            Ok(versions) => {
+                stats.connected();
+                debug!(broker = %broker, apis = versions.len(), "connected");
+                let _ = connection.shared.versions.set(versions);
+                Ok(connection)
+            }
+            Err(e) => {
+                stats.connect_failed();
+                debug!(broker = %broker, error = %e, "API version negotiation failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a driver on an already connected stream, without negotiating
+    /// (see [`Connection::negotiate`]).
+    pub fn from_stream(stream: BoxStream, broker: &str, config: ConnectionConfig, stats: Arc<BrokerStats>) -> Connection {
+        let broker: Arc<str> = Arc::from(broker);
+        let max_in_flight = config.max_in_flight.max(1);
+        let (tx, rx) = mpsc::channel(max_in_flight);
+        let driver_config = DriverConfig {
+            broker: broker.clone(),
+            max_response_bytes: config.max_response_bytes,
+            idle_timeout: config.idle_timeout,
+        };
+        tokio::spawn(driver::run(stream, rx, driver_config, stats));
+        Connection {
+            shared: Arc::new(Shared {
+                broker,
+                config,
+                requests: tx,
+                slots: Arc::new(Semaphore::new(max_in_flight)),
+                next_correlation_id: AtomicI32::new(0),
+                versions: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Negotiates API versions on a connection made with [`Connection::from_stream`].
+    pub async fn negotiate(&self) -> Result<&ApiVersions> {
+        if self.shared.versions.get().is_none() {
+            let versions = crate::negotiate::negotiate(self).await?;
+            let _ = self.shared.versions.set(versions);
+        }
+        self.shared.versions.get().ok_or(Error::Closed)
+    }
+
+    /// `host:port` of the broker.
+    pub fn broker(&self) -> &str {
+        &self.shared.broker
+    }
+
+    /// The negotiated versions (`None` before negotiation).
+    pub fn api_versions(&self) -> Option<&ApiVersions> {
+        self.shared.versions.get()
+    }
+
+    /// Whether the driver has stopped (closed, failed or idle); a closed
+    /// connection is replaced, never reused.
+    pub fn is_closed(&self) -> bool {
+        self.shared.requests.is_closed()
+    }
+
+    /// Requests written and not yet answered, plus those waiting for a slot's turn.
+    pub fn in_flight(&self) -> usize {
+        self.shared.config.max_in_flight.max(1).saturating_sub(self.shared.slots.available_permits())
+    }
+
+    /// Sends `request` at the negotiated version and waits for the response.
+    pub async fn send<R: Request>(&self, request: &R) -> Result<R::Response> {
+        let version = self.version_for(R::API_KEY)?;
+        self.send_version(request, version).await
+    }
+
+    /// The version [`send`](Self::send) uses for `api`.
+    pub fn version_for(&self, api: ApiKey) -> Result<i16> {
+        match self.shared.versions.get() {
+            Some(versions) => versions.version_for(api),
+            None => Err(Error::ConnectionClosed {
+                broker: self.broker().to_string(),
+                reason: "API versions were not negotiated on this connection".to_string(),
+            }),
+        }
+    }
+
+    /// Sends `request` at `version` and waits for the response.
+    pub async fn send_version<R: Request>(&self, request: &R, version: i16) -> Result<R::Response> {
+        let (correlation_id, frame) = self.round_trip(request, version, true).await?;
+        let (header, body) = decode_response::<R::Response>(&frame, version)
+            .map_err(|source| Error::Decode { broker: self.broker().to_string(), source })?;
+        debug_assert_eq!(header.correlation_id, correlation_id);
+        Ok(body)
+    }
+
+    /// Sends a request the broker does not answer (produce with acks=0);
+    /// returns once it is written.
+    pub async fn send_no_response<R: Request>(&self, request: &R, version: i16) -> Result<()> {
+        self.round_trip(request, version, false).await.map(|_| ())
+    }
+
+    /// Encodes and sends; returns the correlation id and the response frame
+    /// (header included; empty when no response is expected).
+    pub(crate) async fn round_trip<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        expect_response: bool,
+    ) -> Result<(i32, Bytes)> {
+        let correlation_id = self.next_correlation_id();
+        let header = RequestHeader {
+            request_api_key: R::API_KEY.0,
+            request_api_version: version,
+            correlation_id,
+            client_id: Some(self.shared.config.client_id.clone()),
+            ..Default::default()
+        };
+        let frame = encode_request(&header, request, version)
+            .map_err(|source| Error::Encode { api: R::API_KEY, version, source })?;
+        let closed = || Error::ConnectionClosed {
+            broker: self.broker().to_string(),
+            reason: "the connection is closed".to_string(),
+        };
+        // One in-flight slot per request, held until it is answered (or failed).
+        let permit = self.shared.slots.clone().acquire_owned().await.map_err(|_| closed())?;
+        let (tx, rx) = oneshot::channel();
+        let outgoing = Outgoing {
+            frame,
+            correlation_id,
+            api: R::API_KEY,
+            expect_response,
+            timeout: self.shared.config.request_timeout,
+            responder: tx,
+            permit,
+        };
+        self.shared.requests.send(outgoing).await.map_err(|_| closed())?;
+        let frame = rx.await.map_err(|_| closed())??;
+        Ok((correlation_id, frame))
+    }
+
+    fn next_correlation_id(&self) -> i32 {
+        // Wraps to 0 after i32::MAX (never negative, as Java does).
+        let id = self.shared.next_correlation_id.fetch_add(1, Ordering::Relaxed);
+        id & i32::MAX
+    }
+}

@@ -1,0 +1,177 @@
+//! Typed client errors. Every error that involves a broker names it.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rill_protocol::frame::FrameError;
+use rill_protocol::{ApiKey, DecodeError, EncodeError, ErrorCode, VersionRange};
+
+use crate::config::ConfigError;
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a client operation failed.
+///
+/// `Clone` so that one connection failure can be handed to every request
+/// that was in flight on it (I/O errors are shared through an `Arc`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// The TCP (or other transport) connection could not be opened.
+    Connect { broker: String, source: Arc<io::Error> },
+    /// Connecting took longer than `socket.connection.setup.timeout.ms`.
+    ConnectTimeout { broker: String, timeout: Duration },
+    /// Reading from or writing to an open connection failed.
+    Io { broker: String, source: Arc<io::Error> },
+    /// The byte stream from the broker is not a valid Kafka frame sequence
+    /// (oversized or negative size prefix, a TLS or HTTP peer, truncation).
+    Frame { broker: String, source: FrameError },
+    /// A response arrived for a different request than the oldest one in flight.
+    CorrelationMismatch { broker: String, expected: i32, received: i32 },
+    /// No response within `request.timeout.ms`; the connection was closed
+    /// (later responses on it could no longer be matched).
+    RequestTimeout { broker: String, api: ApiKey, timeout: Duration },
+    /// The connection closed before the request was answered.
+    ConnectionClosed { broker: String, reason: String },
+    /// A request could not be encoded.
+    Encode { api: ApiKey, version: i16, source: EncodeError },
+    /// A response could not be decoded.
+    Decode { broker: String, source: DecodeError },
+    /// Client and broker share no version of an API.
+    UnsupportedVersion { broker: String, api: ApiKey, ours: Option<VersionRange>, theirs: Option<VersionRange> },
+    /// The broker answered with a Kafka error code.
+    Kafka { broker: String, context: String, code: ErrorCode, message: Option<String> },
+    /// Every bootstrap server failed.
+    NoBrokerReachable { tried: Vec<String>, last: Option<Box<Error>> },
+    /// The node id is not in the cluster metadata.
+    UnknownBroker { node_id: i32 },
+    /// The client was shut down.
+    Closed,
+}
+
+impl Error {
+    pub(crate) fn io(broker: &str, source: io::Error) -> Error {
+        Error::Io { broker: broker.to_string(), source: Arc::new(source) }
+    }
+
+    /// The broker this error is about, if any.
+    pub fn broker(&self) -> Option<&str> {
+        match self {
+            Error::Connect { broker, .. }
+            | Error::ConnectTimeout { broker, .. }
+            | Error::Io { broker, .. }
+            | Error::Frame { broker, .. }
+            | Error::CorrelationMismatch { broker, .. }
+            | Error::RequestTimeout { broker, .. }
+            | Error::ConnectionClosed { broker, .. }
+            | Error::Decode { broker, .. }
+            | Error::UnsupportedVersion { broker, .. }
+            | Error::Kafka { broker, .. } => Some(broker),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the same operation (perhaps on a new connection, after
+    /// a metadata refresh) may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Connect { .. }
+            | Error::ConnectTimeout { .. }
+            | Error::Io { .. }
+            | Error::RequestTimeout { .. }
+            | Error::ConnectionClosed { .. }
+            | Error::CorrelationMismatch { .. } => true,
+            Error::Kafka { code, .. } => code.is_retriable(),
+            Error::NoBrokerReachable { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The Kafka error code, for [`Error::Kafka`].
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Kafka { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+fn range(r: &Option<VersionRange>) -> String {
+    match r {
+        Some(r) => format!("v{}-v{}", r.min, r.max),
+        None => "none".to_string(),
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => write!(f, "{e}"),
+            Error::Connect { broker, source } => write!(f, "broker {broker}: cannot connect: {source}"),
+            Error::ConnectTimeout { broker, timeout } => {
+                write!(f, "broker {broker}: connection not established within {timeout:?} (socket.connection.setup.timeout.ms)")
+            }
+            Error::Io { broker, source } => write!(f, "broker {broker}: connection error: {source}"),
+            Error::Frame { broker, source } => write!(f, "broker {broker}: {source}"),
+            Error::CorrelationMismatch { broker, expected, received } => write!(
+                f,
+                "broker {broker}: protocol error: expected the response to correlation id {expected}, \
+                 received {received}; the connection was closed"
+            ),
+            Error::RequestTimeout { broker, api, timeout } => write!(
+                f,
+                "broker {broker}: {api} request timed out after {timeout:?} (request.timeout.ms); the connection was closed"
+            ),
+            Error::ConnectionClosed { broker, reason } => write!(f, "broker {broker}: connection closed: {reason}"),
+            Error::Encode { api, version, source } => write!(f, "encoding {api} v{version} request: {source}"),
+            Error::Decode { broker, source } => write!(f, "broker {broker}: {source}"),
+            Error::UnsupportedVersion { broker, api, ours, theirs } => write!(
+                f,
+                "broker {broker}: no common version of {api}: rill supports {}, the broker supports {}",
+                range(ours),
+                range(theirs)
+            ),
+            Error::Kafka { broker, context, code, message } => {
+                write!(f, "broker {broker}: {context}: {code}")?;
+                if let Some(m) = message.as_deref().filter(|m| !m.is_empty()) {
+                    write!(f, " ({m})")?;
+                }
+                Ok(())
+            }
+            Error::NoBrokerReachable { tried, last } => {
+                write!(f, "no broker reachable (tried {})", tried.join(", "))?;
+                if let Some(last) = last {
+                    write!(f, "; last error: {last}")?;
+                }
+                Ok(())
+            }
+            Error::UnknownBroker { node_id } => write!(f, "broker {node_id} is not in the cluster metadata"),
+            Error::Closed => f.write_str("the client was shut down"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(e) => Some(e),
+            Error::Connect { source, .. } | Error::Io { source, .. } => Some(source.as_ref()),
+            Error::Frame { source, .. } => Some(source),
+            Error::Encode { source, .. } => Some(source),
+            Error::Decode { source, .. } => Some(source),
+            Error::NoBrokerReachable { last: Some(last), .. } => Some(last.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}

@@ -1,0 +1,150 @@
+//! Counters per broker and a snapshot of them.
+//!
+//! Connections update their broker's [`BrokerStats`] with relaxed atomics;
+//! [`Stats::snapshot`] copies everything into plain values, ordered by broker
+//! address (a `BTreeMap`, so the output is deterministic).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Live counters of one broker address.
+#[derive(Debug, Default)]
+pub struct BrokerStats {
+    requests: AtomicU64,
+    responses: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    errors: AtomicU64,
+    timeouts: AtomicU64,
+    connects: AtomicU64,
+    connect_failures: AtomicU64,
+    disconnects: AtomicU64,
+    retries: AtomicU64,
+    rtt_total_us: AtomicU64,
+    rtt_max_us: AtomicU64,
+}
+
+macro_rules! incr {
+    ($($name:ident => $field:ident),* $(,)?) => {
+        $(pub(crate) fn $name(&self) { self.$field.fetch_add(1, Ordering::Relaxed); })*
+    };
+}
+
+impl BrokerStats {
+    incr! {
+        request_sent => requests,
+        error => errors,
+        timeout => timeouts,
+        connected => connects,
+        connect_failed => connect_failures,
+        disconnected => disconnects,
+        retry => retries,
+    }
+
+    pub(crate) fn bytes_sent(&self, n: usize) {
+        self.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn response(&self, bytes: usize, rtt: Duration) {
+        self.responses.fetch_add(1, Ordering::Relaxed);
+        self.bytes_received.fetch_add(bytes as u64, Ordering::Relaxed);
+        let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+        self.rtt_total_us.fetch_add(us, Ordering::Relaxed);
+        self.rtt_max_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> BrokerSnapshot {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let responses = get(&self.responses);
+        BrokerSnapshot {
+            requests: get(&self.requests),
+            responses,
+            bytes_sent: get(&self.bytes_sent),
+            bytes_received: get(&self.bytes_received),
+            errors: get(&self.errors),
+            timeouts: get(&self.timeouts),
+            connects: get(&self.connects),
+            connect_failures: get(&self.connect_failures),
+            disconnects: get(&self.disconnects),
+            retries: get(&self.retries),
+            rtt_avg: Duration::from_micros(get(&self.rtt_total_us).checked_div(responses).unwrap_or(0)),
+            rtt_max: Duration::from_micros(get(&self.rtt_max_us)),
+        }
+    }
+}
+
+/// A copy of one broker's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerSnapshot {
+    pub requests: u64,
+    pub responses: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    pub connects: u64,
+    pub connect_failures: u64,
+    pub disconnects: u64,
+    pub retries: u64,
+    /// Mean round-trip time of answered requests.
+    pub rtt_avg: Duration,
+    pub rtt_max: Duration,
+}
+
+/// A copy of every broker's counters, keyed by `host:port`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub brokers: BTreeMap<String, BrokerSnapshot>,
+}
+
+impl StatsSnapshot {
+    /// Totals over all brokers (RTT fields: the maximum of the brokers').
+    pub fn total(&self) -> BrokerSnapshot {
+        let mut t = BrokerSnapshot::default();
+        for b in self.brokers.values() {
+            t.requests += b.requests;
+            t.responses += b.responses;
+            t.bytes_sent += b.bytes_sent;
+            t.bytes_received += b.bytes_received;
+            t.errors += b.errors;
+            t.timeouts += b.timeouts;
+            t.connects += b.connects;
+            t.connect_failures += b.connect_failures;
+            t.disconnects += b.disconnects;
+            t.retries += b.retries;
+            t.rtt_avg = t.rtt_avg.max(b.rtt_avg);
+            t.rtt_max = t.rtt_max.max(b.rtt_max);
+        }
+        t
+    }
+}
+
+/// The registry of per-broker counters, shared by a client and its connections.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    brokers: Arc<Mutex<BTreeMap<String, Arc<BrokerStats>>>>,
+}
+
+impl Stats {
+    /// The counters of `broker`, created on first use.
+    pub fn broker(&self, broker: &str) -> Arc<BrokerStats> {
+        let mut map = self.brokers.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(broker.to_string()).or_default().clone()
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let map = self.brokers.lock().unwrap_or_else(|p| p.into_inner());
+        StatsSnapshot { brokers: map.iter().map(|(k, v)| (k.clone(), v.snapshot())).collect() }
+    }
+}
+
+#[cfg(test)]
+impl BrokerStats {
+    /// (requests, responses, timeouts, disconnects)
+    pub(crate) fn snapshot_for_test(&self) -> (u64, u64, u64, u64) {
+        let s = self.snapshot();
+        (s.requests, s.responses, s.timeouts, s.disconnects)
+    }
+}
