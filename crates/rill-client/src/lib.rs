@@ -27,6 +27,9 @@ pub mod negotiate;
 pub mod stats;
 pub mod transport;
 
+/// The protocol crate this client speaks (messages, error codes, frames).
+pub use rill_protocol as protocol;
+
 pub use client::{Client, NewTopic, TopicResult};
 pub use config::{Acks, ClientConfig, ConfigError, Secret};
 pub use connection::{Connection, ConnectionConfig};
