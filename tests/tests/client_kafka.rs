@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use rill_client::{Client, ClientConfig, Error, NewTopic};
+use rill_client::{Client, ClientConfig, Error, NewTopic, OffsetSpec};
 use rill_e2e::{KafkaCluster, Listener};
 use rill_client::protocol::frame::FrameError;
 use rill_client::protocol::{ApiKey, ErrorCode, Uuid};
@@ -152,4 +152,32 @@ async fn plaintext_client_on_the_tls_listener_is_told_so() {
     }
     let text = err.to_string();
     assert!(text.contains(&bootstrap) && text.contains("peer answered with TLS"), "{text}");
+}
+
+#[tokio::test]
+async fn list_offsets_matches_records_produced_by_kafka_tools() {
+    let cluster = KafkaCluster::single();
+    let topic = cluster.unique_topic("client-offsets");
+    cluster.create_topic(&topic, 1, 1).expect("create topic with Kafka's tools");
+    let mut last = 0;
+    for value in ["a", "b", "c"] {
+        last = cluster.produce_acks_all(&topic, value).expect("probe").expect("produced");
+    }
+    assert_eq!(last, 2);
+    let client = client(cluster).await;
+    let results = client
+        .list_offsets(&[
+            (&topic, 0, OffsetSpec::Earliest),
+            (&topic, 0, OffsetSpec::Latest),
+            (&topic, 5, OffsetSpec::Latest),
+        ])
+        .await
+        .expect("list offsets");
+    // (topic, 0) appears twice in the request; the later spec (Latest) wins in the map.
+    let latest = results[&(topic.clone(), 0)].as_ref().expect("offset of partition 0");
+    assert_eq!(latest.offset, 3);
+    let earliest = client.list_offsets(&[(&topic, 0, OffsetSpec::Earliest)]).await.expect("list offsets");
+    assert_eq!(earliest[&(topic.clone(), 0)].as_ref().expect("earliest").offset, 0);
+    let err = results[&(topic.clone(), 5)].as_ref().unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION), "{err}");
 }

@@ -9,9 +9,11 @@ use std::time::Duration;
 use rill_protocol::message::Request;
 use rill_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use rill_protocol::messages::delete_topics_request::DeleteTopicState;
+use rill_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use rill_protocol::messages::metadata_request::MetadataRequestTopic;
 use rill_protocol::messages::{
-    CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeClusterResponse, MetadataRequest,
+    CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeClusterResponse, ListOffsetsRequest,
+    MetadataRequest,
 };
 use rill_protocol::{ErrorCode, Uuid};
 use tokio::time::Instant;
@@ -56,6 +58,43 @@ pub struct TopicResult {
     /// `Ok` or the broker's error for this topic.
     pub result: std::result::Result<(), Error>,
 }
+
+/// Which offset [`Client::list_offsets`] looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// The log start offset.
+    Earliest,
+    /// The log end offset (the offset the next record will get).
+    Latest,
+    /// The offset of the record with the largest timestamp (ListOffsets v7+, Kafka 3.0+).
+    MaxTimestamp,
+    /// The first offset whose timestamp is at or after this many ms since the epoch.
+    Timestamp(i64),
+}
+
+impl OffsetSpec {
+    fn wire_timestamp(self) -> i64 {
+        match self {
+            OffsetSpec::Earliest => -2,
+            OffsetSpec::Latest => -1,
+            OffsetSpec::MaxTimestamp => -3,
+            OffsetSpec::Timestamp(t) => t,
+        }
+    }
+}
+
+/// One answer of [`Client::list_offsets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedOffset {
+    pub offset: i64,
+    /// -1 when not applicable.
+    pub timestamp: i64,
+    /// -1 when the broker does not report it.
+    pub leader_epoch: i32,
+}
+
+/// Per-partition results, keyed by (topic, partition).
+pub type PartitionResults<T> = BTreeMap<(String, i32), std::result::Result<T, Error>>;
 
 /// Connection state of one broker address.
 #[derive(Debug)]
@@ -135,6 +174,7 @@ impl Client {
     }
 
     /// Tries the bootstrap servers in a (seeded) random order until one answers a Metadata request.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn bootstrap(&self) -> Result<()> {
         let mut servers = self.inner.config.bootstrap_servers.clone();
         lock(&self.inner.rng).shuffle(&mut servers);
@@ -218,6 +258,7 @@ impl Client {
     }
 
     /// Asks one broker after the other until one answers.
+    #[tracing::instrument(level = "debug", skip_all, fields(topics = ?topics))]
     async fn refresh_metadata(&self, topics: Option<&[&str]>) -> Result<()> {
         let candidates = self.metadata_candidates();
         let mut last = None;
@@ -387,6 +428,7 @@ impl Client {
 
     /// Creates topics; one result per topic, in request order. Retries once
     /// on NOT_CONTROLLER after refreshing metadata.
+    #[tracing::instrument(level = "debug", skip_all, fields(topics = topics.len()))]
     pub async fn create_topics(&self, topics: &[NewTopic], timeout: Duration) -> Result<Vec<TopicResult>> {
         let request = CreateTopicsRequest {
             topics: topics
@@ -429,7 +471,156 @@ impl Client {
         Err(Error::Kafka { broker: "controller".into(), context: "CreateTopics".into(), code: ErrorCode::NOT_CONTROLLER, message: None })
     }
 
+    /// Looks up offsets on each partition's leader (one request per leader).
+    /// A partition listed twice is asked once, with the last spec given.
+    /// Partitions answered with a stale-metadata error (NOT_LEADER_OR_FOLLOWER,
+    /// UNKNOWN_TOPIC_OR_PARTITION, FENCED_LEADER_EPOCH, ...) mark their topic
+    /// stale; the metadata is refreshed and they are asked again, up to three
+    /// times, `retry.backoff.ms` apart (growing exponentially).
+    #[tracing::instrument(level = "debug", skip_all, fields(partitions = partitions.len()))]
+    pub async fn list_offsets(&self, partitions: &[(&str, i32, OffsetSpec)]) -> Result<PartitionResults<ListedOffset>> {
+        const ATTEMPTS: u32 = 3;
+        let mut results: PartitionResults<ListedOffset> = BTreeMap::new();
+        // A partition may appear once per request (Kafka answers INVALID_REQUEST
+        // otherwise): for duplicates the last spec wins, as in the result map.
+        let unique: BTreeMap<(String, i32), OffsetSpec> =
+            partitions.iter().map(|(t, p, s)| ((t.to_string(), *p), *s)).collect();
+        let mut remaining: Vec<(String, i32, OffsetSpec)> = unique.into_iter().map(|((t, p), s)| (t, p, s)).collect();
+        let mut backoff = Backoff::new(self.inner.config.retry_backoff, self.inner.config.retry_backoff_max);
+        for attempt in 1..=ATTEMPTS {
+            let last_attempt = attempt == ATTEMPTS;
+            let stale: Vec<&str> = {
+                let cache = lock(&self.inner.metadata);
+                let mut names: Vec<&str> =
+                    remaining.iter().map(|(t, _, _)| t.as_str()).filter(|t| cache.needs_refresh(t)).collect();
+                names.dedup();
+                names
+            };
+            if !stale.is_empty() {
+                self.refresh_metadata(Some(&stale)).await?;
+            }
+            // Group by leader, in node id order.
+            let snapshot = self.cached_metadata();
+            let mut by_leader: BTreeMap<i32, Vec<(String, i32, OffsetSpec, i32)>> = BTreeMap::new();
+            let mut retry = Vec::new();
+            for (topic, partition, spec) in remaining.drain(..) {
+                let found = snapshot.partition(&topic, partition);
+                match found.and_then(|p| p.leader.map(|leader| (leader, p.leader_epoch))) {
+                    Some((leader, epoch)) => {
+                        by_leader.entry(leader).or_default().push((topic, partition, spec, epoch));
+                    }
+                    None => {
+                        let code = if found.is_some() {
+                            ErrorCode::LEADER_NOT_AVAILABLE
+                        } else {
+                            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                        };
+                        if last_attempt {
+                            let e = Error::Kafka {
+                                broker: "metadata".into(),
+                                context: format!("ListOffsets {topic}-{partition}"),
+                                code,
+                                message: None,
+                            };
+                            results.insert((topic, partition), Err(e));
+                        } else {
+                            self.note_error(&topic, code);
+                            retry.push((topic, partition, spec));
+                        }
+                    }
+                }
+            }
+            for (leader, wanted) in by_leader {
+                let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+                for (topic, partition, spec, epoch) in &wanted {
+                    topics.entry(topic.as_str()).or_default().push(ListOffsetsPartition {
+                        partition_index: *partition,
+                        current_leader_epoch: *epoch,
+                        timestamp: spec.wire_timestamp(),
+                        max_num_offsets: 1,
+                        ..Default::default()
+                    });
+                }
+                let request = ListOffsetsRequest {
+                    replica_id: -1,
+                    topics: topics
+                        .into_iter()
+                        .map(|(name, partitions)| ListOffsetsTopic { name: name.to_string(), partitions, ..Default::default() })
+                        .collect(),
+                    timeout_ms: i32::try_from(self.inner.config.request_timeout.as_millis()).unwrap_or(i32::MAX),
+                    ..Default::default()
+                };
+                let response = match self.send(leader, &request).await {
+                    Ok(r) => r,
+                    Err(e) if e.is_retriable() && !last_attempt => {
+                        for (topic, partition, spec, _) in wanted {
+                            lock(&self.inner.metadata).note_error(&topic, ErrorCode::NOT_LEADER_OR_FOLLOWER);
+                            retry.push((topic, partition, spec));
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        for (topic, partition, _, _) in wanted {
+                            results.insert((topic, partition), Err(e.clone()));
+                        }
+                        continue;
+                    }
+                };
+                let broker = self.address_of(leader).unwrap_or_else(|_| format!("node {leader}"));
+                for (topic, partition, spec, _) in wanted {
+                    let answer = response
+                        .topics
+                        .iter()
+                        .filter(|t| t.name == topic)
+                        .flat_map(|t| t.partitions.iter())
+                        .find(|p| p.partition_index == partition);
+                    let Some(answer) = answer else {
+                        let e = Error::Kafka {
+                            broker: broker.clone(),
+                            context: format!("ListOffsets {topic}-{partition}: partition missing from the response"),
+                            code: ErrorCode::UNKNOWN_SERVER_ERROR,
+                            message: None,
+                        };
+                        results.insert((topic, partition), Err(e));
+                        continue;
+                    };
+                    let code = ErrorCode(answer.error_code);
+                    if code.is_none() {
+                        // v0 answers in `old_style_offsets`.
+                        let offset = if answer.old_style_offsets.is_empty() {
+                            answer.offset
+                        } else {
+                            answer.old_style_offsets.first().copied().unwrap_or(-1)
+                        };
+                        let listed = ListedOffset { offset, timestamp: answer.timestamp, leader_epoch: answer.leader_epoch };
+                        results.insert((topic, partition), Ok(listed));
+                    } else if self.note_error(&topic, code) && !last_attempt {
+                        self.inner.stats.broker(&broker).retry();
+                        debug!(topic = %topic, partition, error = code.name(), "ListOffsets: stale metadata; will retry");
+                        retry.push((topic, partition, spec));
+                    } else {
+                        let e = Error::Kafka {
+                            broker: broker.clone(),
+                            context: format!("ListOffsets {topic}-{partition}"),
+                            code,
+                            message: None,
+                        };
+                        results.insert((topic, partition), Err(e));
+                    }
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            remaining = retry;
+            let delay = backoff.next_delay(&mut lock(&self.inner.rng));
+            tokio::time::sleep(delay).await;
+        }
+        Ok(results)
+    }
+
     /// Deletes topics by name; one result per topic.
+    #[tracing::instrument(level = "debug", skip(self, timeout))]
     pub async fn delete_topics(&self, names: &[&str], timeout: Duration) -> Result<Vec<TopicResult>> {
         let node = self.controller().await?;
         let connection = self.connection(node).await?;

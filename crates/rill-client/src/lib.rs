@@ -30,7 +30,7 @@ pub mod transport;
 /// The protocol crate this client speaks (messages, error codes, frames).
 pub use rill_protocol as protocol;
 
-pub use client::{Client, NewTopic, TopicResult};
+pub use client::{Client, ListedOffset, NewTopic, OffsetSpec, PartitionResults, TopicResult};
 pub use config::{Acks, ClientConfig, ConfigError, Secret};
 pub use connection::{Connection, ConnectionConfig};
 pub use error::{Error, Result};

@@ -11,9 +11,10 @@ use bytes::{Bytes, BytesMut};
 use rill_protocol::frame::{FrameError, TlsRecordKind};
 use rill_protocol::message::{decode_request, encode_response, Response};
 use rill_protocol::messages::api_versions_response::ApiVersion;
+use rill_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use rill_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
 use rill_protocol::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestBody, RequestHeader,
+    ApiVersionsRequest, ApiVersionsResponse, ListOffsetsResponse, MetadataRequest, MetadataResponse, RequestBody, RequestHeader,
 };
 use rill_protocol::{ApiKey, ErrorCode, Uuid};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -73,12 +74,55 @@ fn metadata_response() -> MetadataResponse {
     }
 }
 
+/// What the fake broker saw, and how it misbehaves.
+#[derive(Debug, Default)]
+struct FakeState {
+    metadata_requests: AtomicUsize,
+    /// ListOffsets answers NOT_LEADER_OR_FOLLOWER this many times first.
+    list_offsets_failures: AtomicUsize,
+    /// The current_leader_epoch of every ListOffsets partition received.
+    list_offsets_epochs: Mutex<Vec<i32>>,
+}
+
 /// Answers ApiVersions and Metadata like a one-node cluster, one request at a time.
-async fn serve(mut s: DuplexStream) {
+async fn serve(s: DuplexStream) {
+    serve_with(s, Arc::default()).await
+}
+
+async fn serve_with(mut s: DuplexStream, state: Arc<FakeState>) {
     while let Some((header, body)) = read_request(&mut s).await {
         let frame = match body {
             RequestBody::ApiVersions(_) => reply(&header, &all_versions()),
-            RequestBody::Metadata(_) => reply(&header, &metadata_response()),
+            RequestBody::Metadata(_) => {
+                state.metadata_requests.fetch_add(1, Ordering::SeqCst);
+                reply(&header, &metadata_response())
+            }
+            RequestBody::ListOffsets(req) => {
+                let fail = state.list_offsets_failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+                let topics = req
+                    .topics
+                    .iter()
+                    .map(|t| ListOffsetsTopicResponse {
+                        name: t.name.clone(),
+                        partitions: t
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                state.list_offsets_epochs.lock().unwrap().push(p.current_leader_epoch);
+                                ListOffsetsPartitionResponse {
+                                    partition_index: p.partition_index,
+                                    error_code: if fail { ErrorCode::NOT_LEADER_OR_FOLLOWER.0 } else { 0 },
+                                    offset: if p.timestamp == -2 { 0 } else { 42 },
+                                    leader_epoch: 3,
+                                    ..Default::default()
+                                }
+                            })
+                            .collect(),
+                        ..Default::default()
+                    })
+                    .collect();
+                reply(&header, &ListOffsetsResponse { topics, ..Default::default() })
+            }
             _ => return,
         };
         if s.write_all(&frame).await.is_err() {
@@ -316,6 +360,7 @@ async fn api_versions_falls_back_on_unsupported_version() {
 /// Hands out duplex streams served by [`serve`]; fails the first `fail` connects.
 struct FakeTransport {
     fail: AtomicUsize,
+    state: Arc<FakeState>,
     attempts: Attempts,
 }
 
@@ -323,12 +368,13 @@ impl Transport for FakeTransport {
     fn connect(&self, host: &str, port: u16) -> ConnectFuture {
         self.attempts.lock().unwrap().push((format!("{host}:{port}"), tokio::time::Instant::now()));
         let fail = self.fail.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        let state = self.state.clone();
         Box::pin(async move {
             if fail {
                 return Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"));
             }
             let (client, broker) = tokio::io::duplex(1 << 20);
-            tokio::spawn(serve(broker));
+            tokio::spawn(serve_with(broker, state));
             Ok(Box::new(client) as BoxStream)
         })
     }
@@ -338,7 +384,7 @@ type Attempts = Arc<Mutex<Vec<(String, tokio::time::Instant)>>>;
 
 fn fake(fail: usize) -> (Arc<FakeTransport>, Attempts) {
     let attempts = Arc::new(Mutex::new(Vec::new()));
-    (Arc::new(FakeTransport { fail: AtomicUsize::new(fail), attempts: attempts.clone() }), attempts)
+    (Arc::new(FakeTransport { fail: AtomicUsize::new(fail), state: Arc::default(), attempts: attempts.clone() }), attempts)
 }
 
 #[tokio::test(start_paused = true)]
@@ -406,4 +452,28 @@ async fn bootstrap_failure_names_the_servers() {
     assert!(text.starts_with("no broker reachable (tried "), "{text}");
     assert!(text.contains("a:1") && text.contains("b:2") && text.contains("cannot connect: refused"), "{text}");
     assert_eq!(attempts.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn list_offsets_refreshes_metadata_on_not_leader_and_retries() {
+    let (transport, _) = fake(0);
+    transport.state.list_offsets_failures.store(1, Ordering::SeqCst);
+    let config = ClientConfig::builder().bootstrap_servers(["fake:9092"]).rng_seed(5).build().unwrap();
+    let client = crate::Client::with_transport(config, transport.clone()).await.unwrap();
+    let before = transport.state.metadata_requests.load(Ordering::SeqCst);
+    let results = client
+        .list_offsets(&[("t", 0, crate::OffsetSpec::Latest), ("t", 7, crate::OffsetSpec::Earliest)])
+        .await
+        .unwrap();
+    let listed = results[&("t".to_string(), 0)].as_ref().unwrap();
+    assert_eq!((listed.offset, listed.leader_epoch), (42, 3));
+    // Partition 7 does not exist: an error naming it, after the retries.
+    let err = results[&("t".to_string(), 7)].as_ref().unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+    assert!(err.to_string().contains("t-7"), "{err}");
+    // NOT_LEADER_OR_FOLLOWER marked the topic stale: metadata was fetched again.
+    assert!(transport.state.metadata_requests.load(Ordering::SeqCst) > before);
+    // The cached leader epoch goes with the request (KIP-320).
+    assert!(transport.state.list_offsets_epochs.lock().unwrap().iter().all(|e| *e == 3));
+    assert!(client.stats().total().retries >= 1);
 }

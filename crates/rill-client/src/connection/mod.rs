@@ -77,6 +77,7 @@ pub struct Connection {
 impl Connection {
     /// Connects over `transport` (bounded by the setup timeout) and
     /// negotiates API versions.
+    #[tracing::instrument(level = "debug", name = "connect", skip(transport, config, stats))]
     pub async fn connect(
         transport: &dyn Transport,
         host: &str,
@@ -126,7 +127,8 @@ impl Connection {
             max_response_bytes: config.max_response_bytes,
             idle_timeout: config.idle_timeout,
         };
-        tokio::spawn(driver::run(stream, rx, driver_config, stats));
+        let span = tracing::debug_span!("connection", broker = %broker);
+        tokio::spawn(tracing::Instrument::instrument(driver::run(stream, rx, driver_config, stats), span));
         Connection {
             shared: Arc::new(Shared {
                 broker,
