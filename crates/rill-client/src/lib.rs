@@ -11,6 +11,25 @@
 //! - [`backoff`]: exponential backoff with jitter from a seedable RNG;
 //! - [`client`]: the [`Client`] handle; [`stats`]: counters per broker.
 //!
+//! ```no_run
+//! use std::time::Duration;
+//! use rill_client::{Client, ClientConfig, NewTopic, OffsetSpec};
+//!
+//! # async fn demo() -> Result<(), rill_client::Error> {
+//! let config = ClientConfig::from_properties([
+//!     ("bootstrap.servers", "localhost:9092"),
+//!     ("client.id", "example"),
+//! ])?;
+//! let client = Client::connect(config).await?;
+//! client.create_topics(&[NewTopic::new("events", 3, 1)], Duration::from_secs(30)).await?;
+//! let metadata = client.metadata(&["events"]).await?;
+//! println!("leader of events-0: {:?}", metadata.leader("events", 0));
+//! let offsets = client.list_offsets(&[("events", 0, OffsetSpec::Latest)]).await?;
+//! println!("{offsets:?} {:?}", client.stats().total());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Time comes only from `tokio::time` and randomness only from the client's
 //! seeded [`backoff::Rng`]; no behaviour depends on hash-map iteration order.
 #![forbid(unsafe_code)]

@@ -147,4 +147,8 @@ impl BrokerStats {
         let s = self.snapshot();
         (s.requests, s.responses, s.timeouts, s.disconnects)
     }
+
+    pub(crate) fn snapshot_public_for_test(&self) -> BrokerSnapshot {
+        self.snapshot()
+    }
 }

@@ -477,3 +477,83 @@ async fn list_offsets_refreshes_metadata_on_not_leader_and_retries() {
     assert!(transport.state.list_offsets_epochs.lock().unwrap().iter().all(|e| *e == 3));
     assert!(client.stats().total().retries >= 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn metadata_is_refreshed_every_max_age() {
+    let (transport, _) = fake(0);
+    let config = ClientConfig::builder()
+        .bootstrap_servers(["fake:9092"])
+        .metadata_max_age(Duration::from_secs(10))
+        .connections_max_idle(Duration::from_secs(3600))
+        .rng_seed(2)
+        .build()
+        .unwrap();
+    let client = crate::Client::with_transport(config, transport.clone()).await.unwrap();
+    client.metadata(&["t"]).await.unwrap();
+    let before = transport.state.metadata_requests.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert_eq!(transport.state.metadata_requests.load(Ordering::SeqCst), before + 2);
+    drop(client);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(transport.state.metadata_requests.load(Ordering::SeqCst), before + 2, "stops with the client");
+}
+
+/// Accepts the connect call but never completes it.
+struct BlackHole;
+
+impl Transport for BlackHole {
+    fn connect(&self, _host: &str, _port: u16) -> ConnectFuture {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_setup_timeout() {
+    let config = ClientConfig::from_properties([
+        ("bootstrap.servers", "slow:9092"),
+        ("socket.connection.setup.timeout.ms", "1500"),
+    ])
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    let err = crate::Client::with_transport(config, Arc::new(BlackHole)).await.unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_millis(1500));
+    let Error::NoBrokerReachable { last: Some(last), .. } = &err else { panic!("{err:?}") };
+    assert!(matches!(last.as_ref(), Error::ConnectTimeout { broker, .. } if broker == "slow:9092"));
+    assert!(err.to_string().contains("socket.connection.setup.timeout.ms"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unsolicited_response_closes_the_connection() {
+    let (conn, mut broker, _) = connection(config());
+    let header = RequestHeader { request_api_key: 18, request_api_version: 3, correlation_id: 77, ..Default::default() };
+    broker.write_all(&reply(&header, &all_versions())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(conn.is_closed());
+    let err = api_versions(&conn).await.unwrap_err();
+    assert!(matches!(err, Error::ConnectionClosed { .. }), "{err:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn stats_count_bytes_and_round_trips() {
+    let (conn, mut broker, stats) = connection(config());
+    tokio::spawn(async move {
+        let (h, _) = read_request(&mut broker).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        broker.write_all(&reply(&h, &all_versions())).await.unwrap();
+        serve(broker).await;
+    });
+    api_versions(&conn).await.unwrap();
+    let (requests, responses, _, _) = stats.snapshot_for_test();
+    assert_eq!((requests, responses), (1, 1));
+    let snapshot = stats.snapshot_public_for_test();
+    assert!(snapshot.bytes_sent > 20 && snapshot.bytes_received > 100, "{snapshot:?}");
+    assert_eq!(snapshot.rtt_max, Duration::from_millis(30));
+    assert_eq!(snapshot.rtt_avg, Duration::from_millis(30));
+}
+
+#[test]
+fn config_debug_is_readable_and_stable() {
+    let c = ClientConfig::builder().bootstrap_servers(["k:9092"]).build().unwrap();
+    let text = format!("{c:?}");
+    assert!(text.contains("bootstrap_servers: [\"k:9092\"]") && text.contains("client_id: \"rill\""), "{text}");
+}

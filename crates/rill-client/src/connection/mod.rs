@@ -193,7 +193,14 @@ impl Connection {
         let (correlation_id, frame) = self.round_trip(request, version, true).await?;
         let (header, body) = decode_response::<R::Response>(&frame, version)
             .map_err(|source| Error::Decode { broker: self.broker().to_string(), source })?;
-        debug_assert_eq!(header.correlation_id, correlation_id);
+        // The driver matched the frame's first four bytes already; this is the decoded view of them.
+        if header.correlation_id != correlation_id {
+            return Err(Error::CorrelationMismatch {
+                broker: self.broker().to_string(),
+                expected: correlation_id,
+                received: header.correlation_id,
+            });
+        }
         Ok(body)
     }
 
