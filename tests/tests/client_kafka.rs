@@ -11,6 +11,10 @@ use rill_e2e::{KafkaCluster, Listener};
 use rill_client::protocol::frame::FrameError;
 use rill_client::protocol::{ApiKey, ErrorCode, Uuid};
 
+/// The reconnect test stops the PLAINTEXT listener: it runs alone, the
+/// other tests of this binary share the listener.
+static LISTENER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn config(bootstrap: &str) -> ClientConfig {
     ClientConfig::from_properties([
         ("bootstrap.servers", bootstrap),
@@ -45,6 +49,7 @@ fn topic_id_from_kafka_tools(cluster: &KafkaCluster, topic: &str) -> Uuid {
 #[tokio::test]
 async fn negotiates_a_version_for_every_api_rill_generates() {
     let cluster = KafkaCluster::single();
+    let _shared = LISTENER.read().await;
     let client = client(cluster).await;
     let metadata = client.cached_metadata();
     let (&node, _) = metadata.brokers.iter().next().expect("a broker");
@@ -69,6 +74,7 @@ async fn negotiates_a_version_for_every_api_rill_generates() {
 #[tokio::test]
 async fn metadata_matches_kafka_tools() {
     let cluster = KafkaCluster::single();
+    let _shared = LISTENER.read().await;
     let topic = cluster.unique_topic("client-metadata");
     cluster.create_topic(&topic, 3, 1).expect("create topic with Kafka's tools");
     let client = client(cluster).await;
@@ -105,6 +111,7 @@ async fn metadata_matches_kafka_tools() {
 #[tokio::test]
 async fn creates_and_deletes_topics_as_kafka_tools_see_them() {
     let cluster = KafkaCluster::single();
+    let _shared = LISTENER.read().await;
     let client = client(cluster).await;
     let topic = cluster.unique_topic("client-create");
     let results = client
@@ -141,6 +148,7 @@ async fn creates_and_deletes_topics_as_kafka_tools_see_them() {
 #[tokio::test]
 async fn plaintext_client_on_the_tls_listener_is_told_so() {
     let cluster = KafkaCluster::single();
+    let _shared = LISTENER.read().await;
     let bootstrap = cluster.bootstrap(Listener::Ssl);
     let mut config = config(&bootstrap);
     config.request_timeout = Duration::from_secs(20);
@@ -157,6 +165,7 @@ async fn plaintext_client_on_the_tls_listener_is_told_so() {
 #[tokio::test]
 async fn list_offsets_matches_records_produced_by_kafka_tools() {
     let cluster = KafkaCluster::single();
+    let _shared = LISTENER.read().await;
     let topic = cluster.unique_topic("client-offsets");
     cluster.create_topic(&topic, 1, 1).expect("create topic with Kafka's tools");
     let mut last = 0;
@@ -180,4 +189,45 @@ async fn list_offsets_matches_records_produced_by_kafka_tools() {
     assert_eq!(earliest[&(topic.clone(), 0)].as_ref().expect("earliest").offset, 0);
     let err = results[&(topic.clone(), 5)].as_ref().unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION), "{err}");
+}
+
+#[tokio::test]
+async fn reconnects_after_the_listener_comes_back() {
+    let cluster = KafkaCluster::single();
+    let _exclusive = LISTENER.write().await;
+    let config = ClientConfig::builder()
+        .bootstrap_servers([cluster.bootstrap(Listener::Plaintext)])
+        .reconnect_backoff(Duration::from_millis(50), Duration::from_millis(500))
+        .request_timeout(Duration::from_secs(10))
+        .build()
+        .expect("config");
+    let client = Client::connect(config).await.expect("connect");
+    client.metadata(&[]).await.expect("metadata before the outage");
+
+    cluster.stop_listener(Listener::Plaintext);
+    // First the open connection is found cut, then a new one is refused.
+    let first = client.metadata(&[]).await;
+    let second = client.metadata(&[]).await;
+    let restarted = cluster.start_listener(Listener::Plaintext);
+    restarted.expect("listener back");
+    for outage in [first, second] {
+        let err = outage.expect_err("no metadata while the listener is down");
+        assert!(err.is_retriable(), "{err:?}");
+    }
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match client.metadata(&[]).await {
+            Ok(metadata) => {
+                assert_eq!(metadata.cluster_id.as_deref(), Some(cluster.cluster_id()));
+                break;
+            }
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "not back after the listener restarted: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let total = client.stats().total();
+    assert!(total.connects >= 2 && total.disconnects >= 1 && total.connect_failures >= 1, "{total:?}");
 }
