@@ -1,0 +1,56 @@
+//! rill-client against the real 3-node cluster: when Kafka's tools move a
+//! partition's leadership, the client's stale cached leader answers with a
+//! stale-metadata error (NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH), the
+//! client refreshes its metadata and follows the new leader.
+
+use std::time::Duration;
+
+use rill_client::{Client, ClientConfig, OffsetSpec};
+use rill_e2e::{KafkaCluster, Listener};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+#[tokio::test]
+async fn follows_a_leader_change_after_a_stale_metadata_error() {
+    let cluster = KafkaCluster::three_nodes();
+    let topic = cluster.unique_topic("client-leader-move");
+    cluster.create_topic(&topic, 1, 3).expect("create topic");
+    let before = cluster
+        .wait_for_partition(&topic, 0, TIMEOUT, "full ISR", |state| state.isr.len() == 3)
+        .expect("topic fully replicated");
+    for value in ["a", "b"] {
+        cluster.produce_acks_all(&topic, value).expect("probe").expect("produced");
+    }
+
+    let config = ClientConfig::from_properties([("bootstrap.servers", cluster.bootstrap(Listener::Plaintext).as_str())])
+        .expect("config");
+    let client = Client::connect(config).await.expect("connect");
+    let metadata = client.metadata(&[&topic]).await.expect("metadata");
+    assert_eq!(metadata.brokers.len(), 3);
+    let cached = metadata.partition(&topic, 0).expect("partition 0").clone();
+    assert_eq!(cached.leader.map(|l| l as u32), before.leader);
+    assert_eq!(cached.replicas.len(), 3);
+
+    // Move leadership with Kafka's tools; the client is not told.
+    let mut target = before.replicas.clone();
+    target.rotate_left(1);
+    cluster.reassign(&topic, 0, &target).expect("reassign partition");
+    cluster
+        .wait_for_partition(&topic, 0, TIMEOUT, "replica order changed", |state| state.replicas == target)
+        .expect("reassignment visible");
+    cluster.elect_preferred_leader(&topic, 0).expect("preferred leader election");
+    cluster
+        .wait_for_partition(&topic, 0, TIMEOUT, "preferred replica leads", |state| state.leader == Some(target[0]))
+        .expect("preferred leader elected");
+    assert_eq!(client.cached_metadata().partition(&topic, 0).expect("cached").leader, cached.leader);
+
+    // The request goes to the old leader first, is refused, and is retried on the new one.
+    let offsets = client.list_offsets(&[(&topic, 0, OffsetSpec::Latest)]).await.expect("list offsets");
+    let latest = offsets[&(topic.clone(), 0)].as_ref().expect("offset after the leader moved");
+    assert_eq!(latest.offset, 2);
+    let now = client.cached_metadata();
+    let partition = now.partition(&topic, 0).expect("partition 0");
+    assert_eq!(partition.leader, Some(target[0] as i32));
+    assert!(partition.leader_epoch > cached.leader_epoch, "{cached:?} -> {partition:?}");
+    assert!(client.stats().total().retries >= 1, "{:?}", client.stats());
+}
