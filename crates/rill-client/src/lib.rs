@@ -33,8 +33,8 @@
 //! Time comes only from `tokio::time` and randomness only from the client's
 //! seeded [`backoff::Rng`]; no behaviour depends on hash-map iteration order.
 #![forbid(unsafe_code)]
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod backoff;
 pub mod client;

@@ -557,3 +557,31 @@ fn config_debug_is_readable_and_stable() {
     let text = format!("{c:?}");
     assert!(text.contains("bootstrap_servers: [\"k:9092\"]") && text.contains("client_id: \"rill\""), "{text}");
 }
+
+#[tokio::test]
+async fn tcp_transport_over_loopback() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                // Bridge the socket to the duplex-based fake broker.
+                let (client, broker) = tokio::io::duplex(1 << 20);
+                tokio::spawn(serve(broker));
+                let mut client = client;
+                let _ = tokio::io::copy_bidirectional(&mut socket, &mut client).await;
+            });
+        }
+    });
+    let stream = crate::TcpTransport.connect("127.0.0.1", port).await.unwrap();
+    let conn = Connection::from_stream(stream, "127.0.0.1", config(), Arc::default());
+    let versions = conn.negotiate().await.unwrap();
+    assert_eq!(versions.negotiated_with, 3);
+    let md: MetadataResponse = conn.send(&MetadataRequest::default()).await.unwrap();
+    assert_eq!(md.cluster_id.as_deref(), Some("fake-cluster"));
+    // And through the client, with the default transport.
+    let config = ClientConfig::builder().bootstrap_servers([format!("127.0.0.1:{port}")]).build().unwrap();
+    let client = crate::Client::connect(config).await.unwrap();
+    assert_eq!(client.cached_metadata().brokers.len(), 1);
+}
