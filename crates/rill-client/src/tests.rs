@@ -52,9 +52,9 @@ fn reply<R: Response>(header: &RequestHeader, body: &R) -> BytesMut {
     encode_response(header.correlation_id, body, header.request_api_version).unwrap()
 }
 
-fn metadata_response() -> MetadataResponse {
+fn metadata_response_for(host: &str) -> MetadataResponse {
     MetadataResponse {
-        brokers: vec![MetadataResponseBroker { node_id: 1, host: "fake".into(), port: 9092, ..Default::default() }],
+        brokers: vec![MetadataResponseBroker { node_id: 1, host: host.into(), port: 9092, ..Default::default() }],
         cluster_id: Some("fake-cluster".into()),
         controller_id: 1,
         topics: vec![MetadataResponseTopic {
@@ -82,6 +82,8 @@ struct FakeState {
     list_offsets_failures: AtomicUsize,
     /// The current_leader_epoch of every ListOffsets partition received.
     list_offsets_epochs: Mutex<Vec<i32>>,
+    /// The host the broker advertises in Metadata (default `fake`).
+    advertised_host: Option<String>,
 }
 
 /// Answers ApiVersions and Metadata like a one-node cluster, one request at a time.
@@ -95,7 +97,7 @@ async fn serve_with(mut s: DuplexStream, state: Arc<FakeState>) {
             RequestBody::ApiVersions(_) => reply(&header, &all_versions()),
             RequestBody::Metadata(_) => {
                 state.metadata_requests.fetch_add(1, Ordering::SeqCst);
-                reply(&header, &metadata_response())
+                reply(&header, &metadata_response_for(state.advertised_host.as_deref().unwrap_or("fake")))
             }
             RequestBody::ListOffsets(req) => {
                 let fail = state.list_offsets_failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
@@ -584,4 +586,63 @@ async fn tcp_transport_over_loopback() {
     let config = ClientConfig::builder().bootstrap_servers([format!("127.0.0.1:{port}")]).build().unwrap();
     let client = crate::Client::connect(config).await.unwrap();
     assert_eq!(client.cached_metadata().brokers.len(), 1);
+}
+
+/// turmoil's simulated TCP as a transport: the same client code, simulated network and time.
+struct TurmoilTransport;
+
+impl Transport for TurmoilTransport {
+    fn connect(&self, host: &str, port: u16) -> ConnectFuture {
+        let host = host.to_string();
+        Box::pin(async move {
+            let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
+            Ok(Box::new(stream) as BoxStream)
+        })
+    }
+}
+
+#[test]
+fn runs_over_turmoil_simulated_tcp_through_a_partition() {
+    let mut sim = turmoil::Builder::new().simulation_duration(Duration::from_secs(120)).rng_seed(11).build();
+    sim.host("broker", || async {
+        let listener = turmoil::net::TcpListener::bind(("0.0.0.0", 9092)).await?;
+        loop {
+            let (mut socket, _) = listener.accept().await?;
+            tokio::spawn(async move {
+                let (mut client, broker) = tokio::io::duplex(1 << 20);
+                let state = Arc::new(FakeState { advertised_host: Some("broker".into()), ..Default::default() });
+                tokio::spawn(serve_with(broker, state));
+                let _ = tokio::io::copy_bidirectional(&mut socket, &mut client).await;
+            });
+        }
+    });
+    sim.client("client", async {
+        let config = ClientConfig::builder()
+            .bootstrap_servers(["broker:9092"])
+            .request_timeout(Duration::from_secs(2))
+            .reconnect_backoff(Duration::from_millis(100), Duration::from_secs(1))
+            .rng_seed(11)
+            .build()?;
+        let client = crate::Client::with_transport(config, Arc::new(TurmoilTransport)).await?;
+        let md = client.metadata(&["t"]).await?;
+        assert_eq!(md.brokers[&1].address(), "broker:9092");
+        assert_eq!(md.topic("t").map(|t| t.partitions.len()), Some(1));
+
+        // Cut the network: requests time out (simulated time), the connection is dropped.
+        turmoil::partition("client", "broker");
+        let started = tokio::time::Instant::now();
+        let err = client.metadata(&["t"]).await.unwrap_err();
+        assert!(err.is_retriable(), "{err:?}");
+        assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+        turmoil::repair("client", "broker");
+
+        // Back: a new connection after the backoff.
+        let md = client.metadata(&["t"]).await?;
+        assert_eq!(md.cluster_id.as_deref(), Some("fake-cluster"));
+        let stats = client.stats();
+        let broker = &stats.brokers["broker:9092"];
+        assert!(broker.connects >= 2 && broker.timeouts >= 1, "{broker:?}");
+        Ok(())
+    });
+    sim.run().unwrap();
 }
