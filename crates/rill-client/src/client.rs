@@ -289,12 +289,7 @@ impl Client {
             cache.needs_refresh(topic) || cache.is_expired(Instant::now(), self.inner.config.metadata_max_age)
         };
         let snapshot = if needs { self.metadata(&[topic]).await? } else { self.cached_metadata() };
-        let not_available = |code| Error::Kafka {
-            broker: "metadata".to_string(),
-            context: format!("leader of {topic}-{partition}"),
-            code,
-            message: None,
-        };
+        let not_available = |code| Error::PartitionUnavailable { topic: topic.to_string(), partition, code };
         let Some(t) = snapshot.topic(topic) else {
             return Err(not_available(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
         };
@@ -516,12 +511,7 @@ impl Client {
                             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
                         };
                         if last_attempt {
-                            let e = Error::Kafka {
-                                broker: "metadata".into(),
-                                context: format!("ListOffsets {topic}-{partition}"),
-                                code,
-                                message: None,
-                            };
+                            let e = Error::PartitionUnavailable { topic: topic.clone(), partition, code };
                             results.insert((topic, partition), Err(e));
                         } else {
                             self.note_error(&topic, code);

@@ -46,6 +46,8 @@ pub enum Error {
     UnsupportedVersion { broker: String, api: ApiKey, ours: Option<VersionRange>, theirs: Option<VersionRange> },
     /// The broker answered with a Kafka error code.
     Kafka { broker: String, context: String, code: ErrorCode, message: Option<String> },
+    /// The cluster metadata has no usable leader for a partition (after refreshing).
+    PartitionUnavailable { topic: String, partition: i32, code: ErrorCode },
     /// Every bootstrap server failed.
     NoBrokerReachable { tried: Vec<String>, last: Option<Box<Error>> },
     /// The node id is not in the cluster metadata.
@@ -86,7 +88,7 @@ impl Error {
             | Error::RequestTimeout { .. }
             | Error::ConnectionClosed { .. }
             | Error::CorrelationMismatch { .. } => true,
-            Error::Kafka { code, .. } => code.is_retriable(),
+            Error::Kafka { code, .. } | Error::PartitionUnavailable { code, .. } => code.is_retriable(),
             Error::NoBrokerReachable { .. } => true,
             _ => false,
         }
@@ -95,7 +97,7 @@ impl Error {
     /// The Kafka error code, for [`Error::Kafka`].
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Kafka { code, .. } => Some(*code),
+            Error::Kafka { code, .. } | Error::PartitionUnavailable { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -142,6 +144,9 @@ impl fmt::Display for Error {
                     write!(f, " ({m})")?;
                 }
                 Ok(())
+            }
+            Error::PartitionUnavailable { topic, partition, code } => {
+                write!(f, "{topic}-{partition}: no leader in the cluster metadata: {code}")
             }
             Error::NoBrokerReachable { tried, last } => {
                 write!(f, "no broker reachable (tried {})", tried.join(", "))?;
