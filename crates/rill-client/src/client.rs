@@ -374,8 +374,18 @@ impl Client {
 
     /// Sends any request to node `node_id` at the highest version both sides
     /// support, and returns the response.
+    ///
+    /// A request that never left the client because its connection had
+    /// just closed (e.g. for idleness) is sent once more on a new connection.
     pub async fn send<R: Request>(&self, node_id: i32, request: &R) -> Result<R::Response> {
-        self.connection(node_id).await?.send(request).await
+        match self.connection(node_id).await?.send(request).await {
+            Err(Error::NotSent { broker, reason }) => {
+                debug!(broker = %broker, reason = %reason, "request not sent; retrying on a new connection");
+                self.inner.stats.broker(&broker).retry();
+                self.connection(node_id).await?.send(request).await
+            }
+            other => other,
+        }
     }
 
     /// The versions negotiated with node `node_id`.

@@ -38,6 +38,9 @@ pub enum Error {
     RequestTimeout { broker: String, api: ApiKey, timeout: Duration },
     /// The connection closed before the request was answered.
     ConnectionClosed { broker: String, reason: String },
+    /// The connection closed before the request was written: the broker
+    /// never saw it, so it is safe to send again on a new connection.
+    NotSent { broker: String, reason: String },
     /// A request could not be encoded.
     Encode { api: ApiKey, version: i16, source: EncodeError },
     /// A response could not be decoded.
@@ -71,6 +74,7 @@ impl Error {
             | Error::CorrelationMismatch { broker, .. }
             | Error::RequestTimeout { broker, .. }
             | Error::ConnectionClosed { broker, .. }
+            | Error::NotSent { broker, .. }
             | Error::Decode { broker, .. }
             | Error::UnsupportedVersion { broker, .. }
             | Error::Kafka { broker, .. } => Some(broker),
@@ -87,6 +91,7 @@ impl Error {
             | Error::Io { .. }
             | Error::RequestTimeout { .. }
             | Error::ConnectionClosed { .. }
+            | Error::NotSent { .. }
             | Error::CorrelationMismatch { .. } => true,
             Error::Kafka { code, .. } | Error::PartitionUnavailable { code, .. } => code.is_retriable(),
             Error::NoBrokerReachable { .. } => true,
@@ -130,6 +135,9 @@ impl fmt::Display for Error {
                 "broker {broker}: {api} request timed out after {timeout:?} (request.timeout.ms); the connection was closed"
             ),
             Error::ConnectionClosed { broker, reason } => write!(f, "broker {broker}: connection closed: {reason}"),
+            Error::NotSent { broker, reason } => {
+                write!(f, "broker {broker}: request not sent, the connection closed first: {reason}")
+            }
             Error::Encode { api, version, source } => write!(f, "encoding {api} v{version} request: {source}"),
             Error::Decode { broker, source } => write!(f, "broker {broker}: {source}"),
             Error::UnsupportedVersion { broker, api, ours, theirs } => write!(

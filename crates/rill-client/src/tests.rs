@@ -224,7 +224,8 @@ async fn correlation_mismatch_closes_and_fails_everything() {
     }
     assert!(matches!(b.unwrap_err(), Error::ConnectionClosed { .. }));
     assert!(conn.is_closed());
-    assert!(matches!(api_versions(&conn).await.unwrap_err(), Error::ConnectionClosed { .. }));
+    let err = api_versions(&conn).await.unwrap_err();
+    assert!(matches!(err, Error::NotSent { .. }) && err.is_retriable(), "{err:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -532,7 +533,7 @@ async fn unsolicited_response_closes_the_connection() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert!(conn.is_closed());
     let err = api_versions(&conn).await.unwrap_err();
-    assert!(matches!(err, Error::ConnectionClosed { .. }), "{err:?}");
+    assert!(matches!(err, Error::NotSent { .. }), "{err:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -645,4 +646,26 @@ fn runs_over_turmoil_simulated_tcp_through_a_partition() {
         Ok(())
     });
     sim.run().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_resends_a_request_that_was_not_sent() {
+    let (transport, attempts) = fake(0);
+    let config = ClientConfig::builder()
+        .bootstrap_servers(["fake:9092"])
+        .connections_max_idle(Duration::from_secs(5))
+        .rng_seed(4)
+        .build()
+        .unwrap();
+    let client = crate::Client::with_transport(config, transport).await.unwrap();
+    let conn = client.connection(1).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(conn.is_closed());
+    // Straight on the closed connection: not sent, and said so.
+    let err = conn.send(&MetadataRequest::default()).await.unwrap_err();
+    assert!(err.to_string().starts_with("broker fake:9092: request not sent"), "{err}");
+    // Through the client: a new connection.
+    let md: MetadataResponse = client.send(1, &MetadataRequest::default()).await.unwrap();
+    assert_eq!(md.brokers.len(), 1);
+    assert_eq!(attempts.lock().unwrap().len(), 2);
 }

@@ -86,8 +86,9 @@ pub(crate) async fn run(
     in_flight.fail_all(first, &rest);
     // Requests queued but never written: fail them with the same reason.
     requests.close();
+    let reason = rest.to_string();
     while let Ok(outgoing) = requests.try_recv() {
-        let _ = outgoing.responder.send(Err(rest.clone()));
+        let _ = outgoing.responder.send(Err(Error::NotSent { broker: broker.clone(), reason: reason.clone() }));
     }
     let _ = writer.shutdown().await;
 }

@@ -228,12 +228,9 @@ impl Connection {
         };
         let frame = encode_request(&header, request, version)
             .map_err(|source| Error::Encode { api: R::API_KEY, version, source })?;
-        let closed = || Error::ConnectionClosed {
-            broker: self.broker().to_string(),
-            reason: "the connection is closed".to_string(),
-        };
+        let not_sent = || Error::NotSent { broker: self.broker().to_string(), reason: "the connection is closed".to_string() };
         // One in-flight slot per request, held until it is answered (or failed).
-        let permit = self.shared.slots.clone().acquire_owned().await.map_err(|_| closed())?;
+        let permit = self.shared.slots.clone().acquire_owned().await.map_err(|_| not_sent())?;
         let (tx, rx) = oneshot::channel();
         let outgoing = Outgoing {
             frame,
@@ -244,8 +241,11 @@ impl Connection {
             responder: tx,
             permit,
         };
-        self.shared.requests.send(outgoing).await.map_err(|_| closed())?;
-        let frame = rx.await.map_err(|_| closed())??;
+        self.shared.requests.send(outgoing).await.map_err(|_| not_sent())?;
+        let frame = rx.await.map_err(|_| Error::ConnectionClosed {
+            broker: self.broker().to_string(),
+            reason: "the connection task ended".to_string(),
+        })??;
         Ok((correlation_id, frame))
     }
 
