@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::metadata::{ClusterMetadata, MetadataCache};
 use crate::negotiate::ApiVersions;
 use crate::stats::{Stats, StatsSnapshot};
-use crate::transport::{TcpTransport, Transport};
+use crate::transport::Transport;
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +136,8 @@ pub struct Client {
 impl Client {
     /// Connects over TCP and bootstraps (fetches cluster metadata).
     pub async fn connect(config: ClientConfig) -> Result<Client> {
-        Client::with_transport(config, Arc::new(TcpTransport)).await
+        let transport = crate::transport::for_config(&config)?;
+        Client::with_transport(config, transport).await
     }
 
     /// Connects over `transport` (TLS, a simulator's TCP, ...) and bootstraps.

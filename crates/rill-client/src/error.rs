@@ -36,6 +36,11 @@ pub enum Error {
     /// No response within `request.timeout.ms`; the connection was closed
     /// (later responses on it could no longer be matched).
     RequestTimeout { broker: String, api: ApiKey, timeout: Duration },
+    /// TLS failed: `kind` says which check (unknown CA, host name, expiry,
+    /// client certificate refused, ...).
+    Tls { broker: String, kind: crate::tls::TlsErrorKind, message: String },
+    /// SASL authentication failed; `message` is the broker's (never the password).
+    Authentication { broker: String, mechanism: &'static str, message: String },
     /// The connection closed before the request was answered.
     ConnectionClosed { broker: String, reason: String },
     /// The connection closed before the request was written: the broker
@@ -61,7 +66,32 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(broker: &str, source: io::Error) -> Error {
+        if let Some(e) = crate::tls::rustls_error(&source) {
+            return Error::tls(broker, e);
+        }
         Error::Io { broker: broker.to_string(), source: Arc::new(source) }
+    }
+
+    /// A failed connect; TLS handshake failures become [`Error::Tls`].
+    pub(crate) fn connect(broker: &str, source: io::Error) -> Error {
+        if let Some(e) = crate::tls::rustls_error(&source) {
+            return Error::tls(broker, e);
+        }
+        Error::Connect { broker: broker.to_string(), source: Arc::new(source) }
+    }
+
+    fn tls(broker: &str, e: &rustls::Error) -> Error {
+        Error::Tls { broker: broker.to_string(), kind: crate::tls::classify(e), message: e.to_string() }
+    }
+
+    /// Which TLS check failed, for [`Error::Tls`] (also when wrapped in
+    /// [`Error::NoBrokerReachable`]).
+    pub fn tls_kind(&self) -> Option<crate::tls::TlsErrorKind> {
+        match self {
+            Error::Tls { kind, .. } => Some(*kind),
+            Error::NoBrokerReachable { last: Some(last), .. } => last.tls_kind(),
+            _ => None,
+        }
     }
 
     /// The broker this error is about, if any.
@@ -75,6 +105,8 @@ impl Error {
             | Error::RequestTimeout { broker, .. }
             | Error::ConnectionClosed { broker, .. }
             | Error::NotSent { broker, .. }
+            | Error::Tls { broker, .. }
+            | Error::Authentication { broker, .. }
             | Error::Decode { broker, .. }
             | Error::UnsupportedVersion { broker, .. }
             | Error::Kafka { broker, .. } => Some(broker),
@@ -134,6 +166,10 @@ impl fmt::Display for Error {
                 f,
                 "broker {broker}: {api} request timed out after {timeout:?} (request.timeout.ms); the connection was closed"
             ),
+            Error::Tls { broker, kind, message } => write!(f, "broker {broker}: TLS: {kind}: {message}"),
+            Error::Authentication { broker, mechanism, message } => {
+                write!(f, "broker {broker}: SASL {mechanism} authentication failed: {message}")
+            }
             Error::ConnectionClosed { broker, reason } => write!(f, "broker {broker}: connection closed: {reason}"),
             Error::NotSent { broker, reason } => {
                 write!(f, "broker {broker}: request not sent, the connection closed first: {reason}")

@@ -44,6 +44,7 @@ pub mod error;
 pub mod metadata;
 pub mod negotiate;
 pub mod stats;
+pub mod tls;
 pub mod transport;
 
 /// The protocol crate this client speaks (messages, error codes, frames).
@@ -56,6 +57,7 @@ pub use error::{Error, Result};
 pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use negotiate::ApiVersions;
 pub use stats::StatsSnapshot;
+pub use tls::{TlsErrorKind, TlsTransport};
 pub use transport::{TcpTransport, Transport};
 
 #[cfg(test)]

@@ -42,3 +42,13 @@ impl Transport for TcpTransport {
         })
     }
 }
+
+/// The transport `security.protocol` asks for: TCP, or TLS over TCP.
+pub fn for_config(config: &crate::config::ClientConfig) -> Result<std::sync::Arc<dyn Transport>, crate::config::ConfigError> {
+    let tcp: std::sync::Arc<dyn Transport> = std::sync::Arc::new(TcpTransport);
+    if config.security_protocol.uses_tls() {
+        Ok(std::sync::Arc::new(crate::tls::TlsTransport::new(&config.tls, tcp)?))
+    } else {
+        Ok(tcp)
+    }
+}

@@ -11,6 +11,7 @@ pub mod builder;
 pub mod properties;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rill_protocol::compression::Compression;
@@ -44,11 +45,78 @@ impl fmt::Display for Secret {
     }
 }
 
-/// `security.protocol`. Only `PLAINTEXT` is implemented so far.
+/// `security.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SecurityProtocol {
     #[default]
     Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Whether the connection runs over TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether the connection authenticates with SASL.
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
+}
+
+/// TLS settings (`ssl.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// `ssl.ca.location`: PEM bundle of trusted CAs; `None`: the Mozilla roots.
+    pub ca_location: Option<PathBuf>,
+    /// `ssl.endpoint.identification.algorithm`: `https` (true, default) or `none`.
+    pub verify_hostname: bool,
+    /// `ssl.certificate.location`: client certificate chain (PEM).
+    pub certificate_location: Option<PathBuf>,
+    /// `ssl.key.location`: client private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_location: Option<PathBuf>,
+    /// `ssl.key.password`.
+    pub key_password: Option<Secret>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig { ca_location: None, verify_hostname: true, certificate_location: None, key_location: None, key_password: None }
+    }
+}
+
+/// `sasl.mechanism` (`sasl.mechanisms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SaslMechanism {
+    #[default]
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The name sent in SaslHandshake.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// SASL settings (`sasl.*`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SaslConfig {
+    pub mechanism: SaslMechanism,
+    /// `sasl.username`.
+    pub username: Option<String>,
+    /// `sasl.password`.
+    pub password: Option<Secret>,
 }
 
 /// `acks`: how many replicas must acknowledge a produce request.
@@ -131,6 +199,10 @@ pub struct ClientConfig {
     pub max_response_bytes: usize,
     /// `security.protocol`.
     pub security_protocol: SecurityProtocol,
+    /// `ssl.*` (used when `security_protocol` is SSL or SASL_SSL).
+    pub tls: TlsConfig,
+    /// `sasl.*` (used when `security_protocol` is SASL_PLAINTEXT or SASL_SSL).
+    pub sasl: SaslConfig,
     /// Producer keys (`acks`, `linger.ms`, `batch.size`, ...).
     pub producer: ProducerConfig,
     /// Seed of the client's RNG (bootstrap order, backoff jitter). `None`:
@@ -154,6 +226,8 @@ impl Default for ClientConfig {
             max_in_flight_per_connection: 5,
             max_response_bytes: rill_protocol::frame::DEFAULT_MAX_FRAME_BYTES,
             security_protocol: SecurityProtocol::Plaintext,
+            tls: TlsConfig::default(),
+            sasl: SaslConfig::default(),
             producer: ProducerConfig::default(),
             rng_seed: None,
         }
@@ -208,6 +282,14 @@ impl ClientConfig {
                 expected: "an integer of at least 1",
             });
         }
+        if self.security_protocol.uses_sasl() {
+            if self.sasl.username.is_none() {
+                return Err(ConfigError::Missing { key: "sasl.username" });
+            }
+            if self.sasl.password.is_none() {
+                return Err(ConfigError::Missing { key: "sasl.password" });
+            }
+        }
         if self.producer.enable_idempotence && self.producer.acks != Acks::All {
             return Err(ConfigError::Conflict {
                 message: "enable.idempotence=true requires acks=all (set enable.idempotence=false to use acks=0 or 1)"
@@ -232,6 +314,8 @@ pub enum ConfigError {
     Missing { key: &'static str },
     /// Two settings contradict each other.
     Conflict { message: String },
+    /// A file a key names cannot be used (missing, unreadable, no PEM item).
+    File { key: &'static str, path: PathBuf, reason: String },
 }
 
 impl fmt::Display for ConfigError {
@@ -255,6 +339,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::Missing { key } => write!(f, "required configuration key `{key}` is missing"),
             ConfigError::Conflict { message } => write!(f, "conflicting configuration: {message}"),
+            ConfigError::File { key, path, reason } => {
+                write!(f, "configuration key `{key}`: file {}: {reason}", path.display())
+            }
         }
     }
 }

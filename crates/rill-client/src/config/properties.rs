@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rill_protocol::compression::Compression;
 
-use super::{Acks, ClientConfig, ConfigError, SecurityProtocol};
+use super::{Acks, ClientConfig, ConfigError, SaslMechanism, Secret, SecurityProtocol};
 
 type Setter = fn(&mut ClientConfig, &str) -> Result<(), &'static str>;
 
@@ -141,10 +141,71 @@ const PROPERTIES: &[Property] = &[
                 c.security_protocol = SecurityProtocol::Plaintext;
                 Ok(())
             }
-            "SSL" | "SASL_PLAINTEXT" | "SASL_SSL" => Err(UNSUPPORTED_SECURITY),
+            "SSL" => {
+                c.security_protocol = SecurityProtocol::Ssl;
+                Ok(())
+            }
+            "SASL_PLAINTEXT" => {
+                c.security_protocol = SecurityProtocol::SaslPlaintext;
+                Ok(())
+            }
+            "SASL_SSL" => {
+                c.security_protocol = SecurityProtocol::SaslSsl;
+                Ok(())
+            }
             _ => Err("one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
         },
     },
+    Property { names: &["ssl.ca.location"], sensitive: false, set: |c, v| {
+        c.tls.ca_location = Some(non_empty_path(v)?);
+        Ok(())
+    } },
+    Property {
+        names: &["ssl.endpoint.identification.algorithm"],
+        sensitive: false,
+        set: |c, v| {
+            c.tls.verify_hostname = match v.trim().to_ascii_lowercase().as_str() {
+                "https" => true,
+                "none" | "" => false,
+                _ => return Err("one of https, none"),
+            };
+            Ok(())
+        },
+    },
+    Property { names: &["ssl.certificate.location"], sensitive: false, set: |c, v| {
+        c.tls.certificate_location = Some(non_empty_path(v)?);
+        Ok(())
+    } },
+    Property { names: &["ssl.key.location"], sensitive: false, set: |c, v| {
+        c.tls.key_location = Some(non_empty_path(v)?);
+        Ok(())
+    } },
+    Property { names: &["ssl.key.password"], sensitive: true, set: |c, v| {
+        c.tls.key_password = Some(Secret::new(v));
+        Ok(())
+    } },
+    Property {
+        names: &["sasl.mechanism", "sasl.mechanisms"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.mechanism = match v.trim().to_ascii_uppercase().as_str() {
+                "PLAIN" => SaslMechanism::Plain,
+                "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
+                "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
+                "GSSAPI" | "OAUTHBEARER" => return Err(UNSUPPORTED_SASL),
+                _ => return Err("one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"),
+            };
+            Ok(())
+        },
+    },
+    Property { names: &["sasl.username"], sensitive: false, set: |c, v| {
+        c.sasl.username = Some(v.to_string());
+        Ok(())
+    } },
+    Property { names: &["sasl.password"], sensitive: true, set: |c, v| {
+        c.sasl.password = Some(Secret::new(v));
+        Ok(())
+    } },
     Property {
         names: &["acks", "request.required.acks"],
         sensitive: false,
@@ -196,9 +257,15 @@ const PROPERTIES: &[Property] = &[
     },
 ];
 
-/// Marker the setter returns for a security protocol that is recognised but not implemented.
-const UNSUPPORTED_SECURITY: &str =
-    "only PLAINTEXT is implemented so far; TLS (SSL) and SASL arrive with the security work";
+/// Marker the setter returns for a SASL mechanism that is recognised but not implemented.
+const UNSUPPORTED_SASL: &str = "GSSAPI and OAUTHBEARER are not supported yet; PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 are";
+
+fn non_empty_path(v: &str) -> Result<std::path::PathBuf, &'static str> {
+    if v.trim().is_empty() {
+        return Err("a file path");
+    }
+    Ok(std::path::PathBuf::from(v.trim()))
+}
 
 /// Every accepted key, aliases included, in table order.
 pub fn known_keys() -> impl Iterator<Item = &'static str> {
@@ -211,8 +278,8 @@ pub fn apply(config: &mut ClientConfig, key: &str, value: &str) -> Result<(), Co
         return Err(ConfigError::UnknownKey { key: key.to_string(), suggestion: closest_key(key) });
     };
     (property.set)(config, value).map_err(|expected| {
-        if expected == UNSUPPORTED_SECURITY {
-            ConfigError::Unsupported { key: key.to_string(), value: value.to_string(), reason: UNSUPPORTED_SECURITY }
+        if expected == UNSUPPORTED_SASL {
+            ConfigError::Unsupported { key: key.to_string(), value: value.to_string(), reason: UNSUPPORTED_SASL }
         } else {
             ConfigError::InvalidValue {
                 key: key.to_string(),
@@ -347,9 +414,9 @@ mod tests {
 
     #[test]
     fn security_protocols_other_than_plaintext_say_why() {
-        let err = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", "SASL_SSL")]).unwrap_err();
+        let err = parse(&[("bootstrap.servers", "a:1"), ("sasl.mechanism", "GSSAPI")]).unwrap_err();
         assert!(matches!(err, ConfigError::Unsupported { .. }));
-        assert!(err.to_string().contains("security.protocol") && err.to_string().contains("TLS (SSL) and SASL arrive"));
+        assert!(err.to_string().contains("sasl.mechanism") && err.to_string().contains("not supported yet"));
         let err = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", "QUIC")]).unwrap_err();
         assert!(matches!(err, ConfigError::InvalidValue { .. }));
     }

@@ -92,7 +92,7 @@ impl Connection {
             Ok(Err(e)) => {
                 stats.connect_failed();
                 debug!(broker = %broker, error = %e, "connect failed");
-                return Err(Error::Connect { broker, source: Arc::new(e) });
+                return Err(Error::connect(&broker, e));
             }
             Err(_) => {
                 stats.connect_failed();

@@ -1,0 +1,147 @@
+//! rill-client over TLS against real Apache Kafka (the shared single-node
+//! cluster of this test binary): the SSL listener with the harness CA, an
+//! untrusted CA, host name verification (`https` vs `none`) and mTLS.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rill_client::transport::{ConnectFuture, TcpTransport};
+use rill_client::{Client, ClientConfig, Error, TlsErrorKind, TlsTransport, Transport};
+use rill_e2e::{KafkaCluster, Listener};
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut properties = vec![
+        ("bootstrap.servers", bootstrap),
+        ("client.id", "rill-e2e-tls"),
+        ("security.protocol", "SSL"),
+        ("socket.connection.setup.timeout.ms", "20000"),
+    ];
+    properties.extend_from_slice(extra);
+    ClientConfig::from_properties(properties).expect("valid config")
+}
+
+async fn connect_ok(config: ClientConfig) -> Client {
+    let client = Client::connect(config).await.expect("connect over TLS");
+    let metadata = client.metadata(&[]).await.expect("metadata over TLS");
+    assert!(!metadata.brokers.is_empty(), "metadata lists the broker");
+    let (&node, _) = metadata.brokers.iter().next().expect("a broker");
+    let versions = client.api_versions(node).await.expect("api versions over TLS");
+    assert!(versions.len() > 10, "the broker lists its APIs");
+    client
+}
+
+fn expect_tls(result: Result<Client, Error>, kind: TlsErrorKind) -> Error {
+    let err = match result {
+        Ok(_) => panic!("connection accepted, expected TLS error {kind:?}"),
+        Err(e) => e,
+    };
+    assert_eq!(err.tls_kind(), Some(kind), "error kind of: {err}");
+    err
+}
+
+#[tokio::test]
+async fn ssl_with_the_harness_ca() {
+    let cluster = KafkaCluster::single();
+    let ca = path(&cluster.tls().ca_cert_pem);
+    connect_ok(config(&cluster.bootstrap(Listener::Ssl), &[("ssl.ca.location", ca)])).await;
+}
+
+#[tokio::test]
+async fn untrusted_ca_is_refused_as_unknown_ca() {
+    let cluster = KafkaCluster::single();
+    let rogue = path(&cluster.tls().rogue_ca_cert_pem);
+    let err =
+        expect_tls(Client::connect(config(&cluster.bootstrap(Listener::Ssl), &[("ssl.ca.location", rogue)])).await, TlsErrorKind::UnknownCa);
+    let text = err.to_string();
+    assert!(text.contains("trusted CA") && text.contains("localhost:"), "{text}");
+}
+
+#[tokio::test]
+async fn default_roots_do_not_trust_the_harness_ca() {
+    let cluster = KafkaCluster::single();
+    expect_tls(Client::connect(config(&cluster.bootstrap(Listener::Ssl), &[])).await, TlsErrorKind::UnknownCa);
+}
+
+/// Connects to 127.0.0.1 whatever host name it is asked for: the TLS layer
+/// above it still checks the certificate against the name asked for.
+struct Loopback;
+
+impl Transport for Loopback {
+    fn connect(&self, _host: &str, port: u16) -> ConnectFuture {
+        TcpTransport.connect("127.0.0.1", port)
+    }
+}
+
+fn port(bootstrap: &str) -> &str {
+    bootstrap.rsplit(':').next().expect("port")
+}
+
+#[tokio::test]
+async fn hostname_mismatch_is_refused_under_https_and_accepted_under_none() {
+    let cluster = KafkaCluster::single();
+    let ca = path(&cluster.tls().ca_cert_pem);
+    let bootstrap = format!("not-in-the-san.invalid:{}", port(&cluster.bootstrap(Listener::Ssl)));
+
+    let strict = config(&bootstrap, &[("ssl.ca.location", ca)]);
+    let transport = Arc::new(TlsTransport::new(&strict.tls, Arc::new(Loopback)).expect("tls transport"));
+    let err = expect_tls(Client::with_transport(strict, transport).await, TlsErrorKind::HostnameMismatch);
+    assert!(err.to_string().contains("not-in-the-san.invalid"), "{err}");
+
+    let relaxed = config(&bootstrap, &[("ssl.ca.location", ca), ("ssl.endpoint.identification.algorithm", "none")]);
+    let transport = Arc::new(TlsTransport::new(&relaxed.tls, Arc::new(Loopback)).expect("tls transport"));
+    let client = Client::with_transport(relaxed, transport).await.expect("chain-only verification accepts the broker");
+    client.metadata(&[]).await.expect("metadata");
+}
+
+#[tokio::test]
+async fn mtls_with_the_client_certificate() {
+    let cluster = KafkaCluster::single();
+    let tls = cluster.tls();
+    connect_ok(config(
+        &cluster.bootstrap(Listener::Mtls),
+        &[
+            ("ssl.ca.location", path(&tls.ca_cert_pem)),
+            ("ssl.certificate.location", path(&tls.client.cert_pem)),
+            ("ssl.key.location", path(&tls.client.key_pem)),
+        ],
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn mtls_without_a_client_certificate_is_refused() {
+    let cluster = KafkaCluster::single();
+    let tls = cluster.tls();
+    let config = config(&cluster.bootstrap(Listener::Mtls), &[("ssl.ca.location", path(&tls.ca_cert_pem))]);
+    let result = tokio::time::timeout(Duration::from_secs(60), Client::connect(config)).await.expect("fails, not hangs");
+    let err = expect_tls(result, TlsErrorKind::ClientCertificateRefused);
+    assert!(err.to_string().contains("client certificate"), "{err}");
+}
+
+#[tokio::test]
+async fn mtls_with_a_certificate_from_another_ca_is_refused() {
+    let cluster = KafkaCluster::single();
+    let tls = cluster.tls();
+    let config = config(
+        &cluster.bootstrap(Listener::Mtls),
+        &[
+            ("ssl.ca.location", path(&tls.ca_cert_pem)),
+            ("ssl.certificate.location", path(&tls.rogue_client.cert_pem)),
+            ("ssl.key.location", path(&tls.rogue_client.key_pem)),
+        ],
+    );
+    let result = tokio::time::timeout(Duration::from_secs(60), Client::connect(config)).await.expect("fails, not hangs");
+    expect_tls(result, TlsErrorKind::ClientCertificateRefused);
+}
+
+#[tokio::test]
+async fn missing_ca_file_is_a_config_error_naming_the_key() {
+    let err = Client::connect(config("localhost:1", &[("ssl.ca.location", "/nonexistent/ca.pem")])).await.err().expect("error");
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("ssl.ca.location"), "{err}");
+}
