@@ -44,6 +44,7 @@ pub mod error;
 pub mod metadata;
 pub mod negotiate;
 pub mod stats;
+mod sasl;
 pub mod tls;
 pub mod transport;
 

@@ -20,7 +20,7 @@ use rill_protocol::ApiKey;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::debug;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, SaslConfig};
 use crate::error::{Error, Result};
 use crate::negotiate::ApiVersions;
 use crate::stats::BrokerStats;
@@ -37,6 +37,8 @@ pub struct ConnectionConfig {
     pub max_response_bytes: usize,
     /// `Duration::ZERO`: never close for idleness.
     pub idle_timeout: Duration,
+    /// SASL authentication after ApiVersions (SASL_PLAINTEXT, SASL_SSL).
+    pub sasl: Option<SaslConfig>,
 }
 
 impl From<&ClientConfig> for ConnectionConfig {
@@ -48,6 +50,7 @@ impl From<&ClientConfig> for ConnectionConfig {
             max_in_flight: c.max_in_flight_per_connection,
             max_response_bytes: c.max_response_bytes,
             idle_timeout: c.connections_max_idle,
+            sasl: c.security_protocol.uses_sasl().then(|| c.sasl.clone()),
         }
     }
 }
@@ -103,9 +106,16 @@ impl Connection {
         let connection = Connection::from_stream(stream, &broker, config, stats.clone());
         match crate::negotiate::negotiate(&connection).await {
             Ok(versions) => {
-                stats.connected();
-                debug!(broker = %broker, apis = versions.len(), "connected");
                 let _ = connection.shared.versions.set(versions);
+                if let Some(sasl) = &connection.shared.config.sasl {
+                    if let Err(e) = crate::sasl::authenticate(&connection, sasl).await {
+                        stats.connect_failed();
+                        debug!(broker = %broker, error = %e, "SASL authentication failed");
+                        return Err(e);
+                    }
+                }
+                stats.connected();
+                debug!(broker = %broker, apis = connection.api_versions().map_or(0, |v| v.len()), "connected");
                 Ok(connection)
             }
             Err(e) => {
