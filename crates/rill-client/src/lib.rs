@@ -3,6 +3,8 @@
 //! - [`config`]: [`ClientConfig`] from Java / librdkafka property names or a typed builder;
 //! - [`transport`]: the pluggable byte-stream transport (tokio TCP here; TLS
 //!   and a simulator's TCP plug in the same way);
+//! - [`tls`]: [`TlsTransport`] (rustls) for `security.protocol=SSL` / `SASL_SSL`;
+//!   SASL PLAIN and SCRAM-SHA-256/512 run after ApiVersions on SASL listeners;
 //! - [`connection`]: one task per broker connection, pipelined requests,
 //!   correlation-id checks, in-flight cap, request timeouts, idle close and a
 //!   maximum response size enforced before buffering;

@@ -124,12 +124,10 @@ impl TlsTransport {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(NoHostnameVerifier(webpki)))
         };
         let client = match (&config.certificate_location, &config.key_location) {
-            (Some(cert), Some(key)) => {
+            (Some(cert), Some(key_path)) => {
                 let chain = read_certs("ssl.certificate.location", cert)?;
-                let key = read_key(key, config.key_password.is_some())?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| file_error("ssl.key.location", config.key_location.as_ref().unwrap(), e.to_string()))?
+                let key = read_key(key_path)?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| file_error("ssl.key.location", key_path, e.to_string()))?
             }
             (None, None) => builder.with_no_client_auth(),
             (Some(_), None) => return Err(ConfigError::Missing { key: "ssl.key.location" }),
@@ -212,7 +210,7 @@ fn read_certs(key: &'static str, path: &PathBuf) -> Result<Vec<CertificateDer<'s
     Ok(certs)
 }
 
-fn read_key(path: &PathBuf, _has_password: bool) -> Result<PrivateKeyDer<'static>, ConfigError> {
+fn read_key(path: &PathBuf) -> Result<PrivateKeyDer<'static>, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_error("ssl.key.location", path, e.to_string()))?;
     if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("Proc-Type: 4,ENCRYPTED") {
         return Err(ConfigError::Unsupported {

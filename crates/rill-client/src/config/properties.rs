@@ -413,11 +413,52 @@ mod tests {
     }
 
     #[test]
-    fn security_protocols_other_than_plaintext_say_why() {
-        let err = parse(&[("bootstrap.servers", "a:1"), ("sasl.mechanism", "GSSAPI")]).unwrap_err();
-        assert!(matches!(err, ConfigError::Unsupported { .. }));
-        assert!(err.to_string().contains("sasl.mechanism") && err.to_string().contains("not supported yet"));
+    fn unimplemented_sasl_mechanisms_say_why() {
+        for mechanism in ["GSSAPI", "oauthbearer"] {
+            let err = parse(&[("bootstrap.servers", "a:1"), ("sasl.mechanism", mechanism)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Unsupported { .. }));
+            assert!(err.to_string().contains("sasl.mechanism") && err.to_string().contains("not supported yet"));
+        }
         let err = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", "QUIC")]).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidValue { .. }));
+    }
+
+    #[test]
+    fn security_protocols_tls_and_sasl_keys() {
+        for (name, protocol) in [
+            ("plaintext", SecurityProtocol::Plaintext),
+            ("SSL", SecurityProtocol::Ssl),
+            ("sasl_plaintext", SecurityProtocol::SaslPlaintext),
+            ("SASL_SSL", SecurityProtocol::SaslSsl),
+        ] {
+            let c = parse(&[
+                ("bootstrap.servers", "a:1"),
+                ("security.protocol", name),
+                ("sasl.username", "u"),
+                ("sasl.password", "p"),
+            ])
+            .unwrap();
+            assert_eq!(c.security_protocol, protocol);
+        }
+        let c = parse(&[
+            ("bootstrap.servers", "a:1"),
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", "/ca.pem"),
+            ("ssl.endpoint.identification.algorithm", "none"),
+            ("ssl.certificate.location", "/c.pem"),
+            ("ssl.key.location", "/k.pem"),
+            ("ssl.key.password", "kp-secret"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+        ])
+        .unwrap();
+        assert_eq!(c.tls.ca_location.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        assert!(!c.tls.verify_hostname);
+        assert_eq!(c.sasl.mechanism, SaslMechanism::ScramSha512);
+        assert!(!format!("{c:?}").contains("kp-secret"));
+        let err = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", "SASL_SSL"), ("sasl.password", "p")])
+            .unwrap_err();
+        assert_eq!(err, ConfigError::Missing { key: "sasl.username" });
+        let err = parse(&[("bootstrap.servers", "a:1"), ("ssl.endpoint.identification.algorithm", "dns")]).unwrap_err();
         assert!(matches!(err, ConfigError::InvalidValue { .. }));
     }
 
