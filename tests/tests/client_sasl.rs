@@ -52,6 +52,7 @@ async fn refused(cluster: &KafkaCluster, listener: Listener, mechanism: &str, wr
     };
     assert_eq!(*m, mechanism);
     assert!(!message.is_empty(), "carries the broker's message");
+    eprintln!("{err}");
     err
 }
 

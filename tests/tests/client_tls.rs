@@ -41,6 +41,7 @@ fn expect_tls(result: Result<Client, Error>, kind: TlsErrorKind) -> Error {
         Err(e) => e,
     };
     assert_eq!(err.tls_kind(), Some(kind), "error kind of: {err}");
+    eprintln!("{kind:?}: {err}");
     err
 }
 

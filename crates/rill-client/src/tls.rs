@@ -223,3 +223,53 @@ fn read_key(path: &PathBuf) -> Result<PrivateKeyDer<'static>, ConfigError> {
         file_error("ssl.key.location", path, format!("no PKCS#8, PKCS#1 or SEC1 PEM private key: {e}"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(name: &str, contents: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("rill-tls-test-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn encrypted_keys_are_not_supported_yet() {
+        let path = temp_file("enc.pem", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n");
+        let err = read_key(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::Unsupported { .. }), "{err:?}");
+        assert!(err.to_string().contains("not supported yet"), "{err}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn files_without_pem_items_name_the_key() {
+        let path = temp_file("empty.pem", "not a pem file\n");
+        let err = TlsTransport::new(
+            &TlsConfig { ca_location: Some(path.clone()), ..TlsConfig::default() },
+            Arc::new(crate::transport::TcpTransport),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ssl.ca.location"), "{err}");
+        let err = read_key(&path).unwrap_err();
+        assert!(err.to_string().contains("ssl.key.location"), "{err}");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn rustls_errors_are_classified() {
+        use rustls::AlertDescription;
+        assert_eq!(classify(&rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)), TlsErrorKind::UnknownCa);
+        assert_eq!(classify(&rustls::Error::InvalidCertificate(CertificateError::Expired)), TlsErrorKind::Expired);
+        assert_eq!(
+            classify(&rustls::Error::InvalidCertificate(CertificateError::NotValidForName)),
+            TlsErrorKind::HostnameMismatch
+        );
+        assert_eq!(
+            classify(&rustls::Error::AlertReceived(AlertDescription::CertificateRequired)),
+            TlsErrorKind::ClientCertificateRefused
+        );
+        assert_eq!(classify(&rustls::Error::HandshakeNotComplete), TlsErrorKind::Other);
+    }
+}
