@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rill_protocol::compression::Compression;
 
-use super::{Acks, ClientConfig, ConfigError};
+use super::{Acks, ClientConfig, ConfigError, SaslMechanism, Secret, SecurityProtocol, TlsConfig};
 
 /// Builds a [`ClientConfig`]; [`build`](Self::build) validates like
 /// [`ClientConfig::from_properties`]. Property-style settings can be mixed in
@@ -102,6 +102,26 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// `security.protocol`.
+    pub fn security_protocol(mut self, protocol: SecurityProtocol) -> Self {
+        self.config.security_protocol = protocol;
+        self
+    }
+
+    /// The `ssl.*` settings (used with SSL and SASL_SSL).
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.config.tls = tls;
+        self
+    }
+
+    /// `sasl.mechanism`, `sasl.username`, `sasl.password` (used with SASL_PLAINTEXT and SASL_SSL).
+    pub fn sasl(mut self, mechanism: SaslMechanism, username: impl Into<String>, password: Secret) -> Self {
+        self.config.sasl.mechanism = mechanism;
+        self.config.sasl.username = Some(username.into());
+        self.config.sasl.password = Some(password);
+        self
+    }
+
     /// Seeds the client's RNG (bootstrap order, backoff jitter) for reproducible runs.
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.config.rng_seed = Some(seed);
@@ -172,5 +192,26 @@ mod tests {
             password: Secret,
         }
         assert!(!format!("{:?}", WithSecret { password: s }).contains("hunter2"));
+    }
+}
+
+#[cfg(test)]
+mod security_tests {
+    use super::*;
+
+    #[test]
+    fn builder_sets_tls_and_sasl() {
+        let c = ClientConfig::builder()
+            .bootstrap_servers(["k:9093"])
+            .security_protocol(SecurityProtocol::SaslSsl)
+            .tls(TlsConfig { verify_hostname: false, ..TlsConfig::default() })
+            .sasl(SaslMechanism::ScramSha256, "alice", Secret::new("builder-secret"))
+            .build()
+            .unwrap();
+        assert_eq!(c.sasl.mechanism.name(), "SCRAM-SHA-256");
+        assert!(!c.tls.verify_hostname);
+        assert!(!format!("{c:?}").contains("builder-secret"));
+        let err = ClientConfig::builder().bootstrap_servers(["k:9093"]).security_protocol(SecurityProtocol::SaslPlaintext).build();
+        assert_eq!(err.unwrap_err(), ConfigError::Missing { key: "sasl.username" });
     }
 }
