@@ -126,7 +126,10 @@ impl Error {
             | Error::NotSent { .. }
             | Error::CorrelationMismatch { .. } => true,
             Error::Kafka { code, .. } | Error::PartitionUnavailable { code, .. } => code.is_retriable(),
-            Error::NoBrokerReachable { .. } => true,
+            // A refused certificate or password will not get better by retrying.
+            Error::NoBrokerReachable { last, .. } => {
+                !matches!(last.as_deref(), Some(Error::Tls { .. } | Error::Authentication { .. }))
+            }
             _ => false,
         }
     }

@@ -273,3 +273,21 @@ mod tests {
         assert_eq!(classify(&rustls::Error::HandshakeNotComplete), TlsErrorKind::Other);
     }
 }
+
+#[cfg(test)]
+mod retry_tests {
+    use crate::error::Error;
+    use crate::tls::TlsErrorKind;
+
+    #[test]
+    fn tls_and_authentication_failures_are_not_retriable() {
+        let tls = Error::Tls { broker: "b:1".into(), kind: TlsErrorKind::UnknownCa, message: "x".into() };
+        let auth = Error::Authentication { broker: "b:1".into(), mechanism: "PLAIN", message: "x".into() };
+        for e in [tls, auth] {
+            assert!(!e.is_retriable());
+            let wrapped = Error::NoBrokerReachable { tried: vec!["b:1".into()], last: Some(Box::new(e)) };
+            assert!(!wrapped.is_retriable());
+        }
+        assert!(Error::NoBrokerReachable { tried: vec![], last: None }.is_retriable());
+    }
+}
