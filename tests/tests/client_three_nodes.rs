@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use rill_client::protocol::messages::metadata_request::MetadataRequestTopic;
+use rill_client::protocol::messages::MetadataRequest;
 use rill_client::{Client, ClientConfig, OffsetSpec};
 use rill_e2e::{KafkaCluster, Listener};
 
@@ -43,6 +45,10 @@ async fn follows_a_leader_change_after_a_stale_metadata_error() {
         .wait_for_partition(&topic, 0, TIMEOUT, "preferred replica leads", |state| state.leader == Some(target[0]))
         .expect("preferred leader elected");
     assert_eq!(client.cached_metadata().partition(&topic, 0).expect("cached").leader, cached.leader);
+    // Each broker applies the new leadership from the metadata log on its own
+    // schedule; until the old leader has, it still answers as leader (seen on
+    // Kafka 3.9). Wait until every broker reports the new leader.
+    wait_until_every_broker_sees_leader(&client, &topic, target[0] as i32).await;
 
     // The request goes to the old leader first, is refused, and is retried on the new one.
     let offsets = client.list_offsets(&[(&topic, 0, OffsetSpec::Latest)]).await.expect("list offsets");
@@ -53,4 +59,31 @@ async fn follows_a_leader_change_after_a_stale_metadata_error() {
     assert_eq!(partition.leader, Some(target[0] as i32));
     assert!(partition.leader_epoch > cached.leader_epoch, "{cached:?} -> {partition:?}");
     assert!(client.stats().total().retries >= 1, "{:?}", client.stats());
+}
+
+/// Asks every broker directly (not through the cache) for the partition's
+/// leader until all name `leader`.
+async fn wait_until_every_broker_sees_leader(client: &Client, topic: &str, leader: i32) {
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic { name: Some(topic.to_string()), ..Default::default() }]),
+        ..Default::default()
+    };
+    let nodes: Vec<i32> = client.cached_metadata().brokers.keys().copied().collect();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let mut seen = Vec::new();
+        for &node in &nodes {
+            let answer = client.send(node, &request).await.ok().and_then(|r| {
+                r.topics.iter().find(|t| t.name.as_deref() == Some(topic)).and_then(|t| {
+                    t.partitions.iter().find(|p| p.partition_index == 0).map(|p| p.leader_id)
+                })
+            });
+            seen.push((node, answer));
+        }
+        if seen.iter().all(|(_, l)| *l == Some(leader)) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "brokers still disagree on the leader of {topic}-0: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
