@@ -375,7 +375,7 @@ impl Iterator for RecordBatches<'_> {
     }
 }
 
-enum Frame {
+pub(crate) enum Frame {
     Partial,
     Complete(usize),
     Bad(DecodeError),
@@ -385,7 +385,7 @@ enum Frame {
 const MIN_ANY_LENGTH: i32 = super::legacy::MIN_MESSAGE_SIZE_V0 as i32;
 
 /// Looks at the next batch's framing without consuming it.
-fn frame(r: &Reader<'_>) -> Frame {
+pub(crate) fn frame(r: &Reader<'_>) -> Frame {
     let rest = r.peek_rest();
     let Some((head, _)) = rest.split_first_chunk::<LOG_OVERHEAD>() else {
         return Frame::Partial;

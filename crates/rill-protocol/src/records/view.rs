@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use super::batch::{decode_v2_header, field, BatchHeader, RecordBatch, TimestampType, LOG_OVERHEAD, MAGIC_OFFSET};
+use super::batch::{decode_v2_header, field, frame, BatchHeader, Frame, RecordBatch, TimestampType, MAGIC_OFFSET};
 use super::parse;
 use super::record::{Header, Record};
 use super::DecodeOptions;
@@ -234,22 +234,19 @@ impl Iterator for BatchViews<'_> {
         if self.done {
             return None;
         }
+        // Same framing as RecordBatches: a partial batch ends iteration silently.
+        let total = match frame(&self.reader) {
+            Frame::Partial => {
+                self.done = true;
+                return None;
+            }
+            Frame::Bad(e) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+            Frame::Complete(total) => total,
+        };
         let rest = self.reader.peek_rest();
-        let Some((head, _)) = rest.split_first_chunk::<LOG_OVERHEAD>() else {
-            self.done = true;
-            return None;
-        };
-        let [_, _, _, _, _, _, _, _, a, b, c, d] = *head;
-        let len = i32::from_be_bytes([a, b, c, d]);
-        let Ok(len) = usize::try_from(len) else {
-            self.done = true;
-            return Some(Err(DecodeError::new(DecodeErrorKind::InvalidLength { length: len as i64 }, field::BATCH_LENGTH)));
-        };
-        let total = LOG_OVERHEAD.saturating_add(len);
-        if total > rest.len() {
-            self.done = true;
-            return None;
-        }
         match rest.get(MAGIC_OFFSET) {
             Some(2) => {}
             Some(&m) => {
