@@ -128,11 +128,18 @@ impl KafkaNode {
                 let mut guard = self.child.lock().unwrap_or_else(|p| p.into_inner());
                 match guard.as_mut().map(|child| child.try_wait()) {
                     Some(Ok(Some(status))) => {
+                        // The bind failure is logged well before the shutdown lines the
+                        // tail shows; name it so the cluster can retry on fresh ports.
+                        let cause = if log_since(&self.server_log(), log_offset).contains("Address already in use") {
+                            " (a listener port: Address already in use)"
+                        } else {
+                            ""
+                        };
                         return Err(HarnessError::new(format!(
-                            "Kafka node {} exited during start-up with {status}.\n{}",
+                            "Kafka node {} exited during start-up with {status}{cause}.\n{}",
                             self.id,
                             self.log_tails()
-                        )))
+                        )));
                     }
                     None => return Err(HarnessError::new(format!("node {} was never spawned", self.id))),
                     _ => {}
