@@ -8,6 +8,7 @@
 //! or error messages.
 
 pub mod builder;
+pub mod consumer;
 pub mod properties;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use rill_protocol::compression::Compression;
 
 pub use builder::ClientConfigBuilder;
+pub use consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 
 /// A value that must not leak into logs: `Debug` and `Display` print `<redacted>`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -205,6 +207,8 @@ pub struct ClientConfig {
     pub sasl: SaslConfig,
     /// Producer keys (`acks`, `linger.ms`, `batch.size`, ...).
     pub producer: ProducerConfig,
+    /// Consumer keys (`group.id`, `auto.offset.reset`, `fetch.max.bytes`, ...).
+    pub consumer: ConsumerConfig,
     /// Seed of the client's RNG (bootstrap order, backoff jitter). `None`:
     /// seeded from the OS once at start-up. Set it for reproducible runs.
     pub rng_seed: Option<u64>,
@@ -229,6 +233,7 @@ impl Default for ClientConfig {
             tls: TlsConfig::default(),
             sasl: SaslConfig::default(),
             producer: ProducerConfig::default(),
+            consumer: ConsumerConfig::default(),
             rng_seed: None,
         }
     }
@@ -296,6 +301,7 @@ impl ClientConfig {
                     .to_string(),
             });
         }
+        self.consumer.validate()?;
         Ok(())
     }
 }

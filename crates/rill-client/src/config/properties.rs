@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use rill_protocol::compression::Compression;
 
-use super::{Acks, ClientConfig, ConfigError, SaslMechanism, Secret, SecurityProtocol};
+use super::consumer::positive_i32;
+use super::{Acks, AutoOffsetReset, ClientConfig, ConfigError, IsolationLevel, SaslMechanism, Secret, SecurityProtocol};
 
 type Setter = fn(&mut ClientConfig, &str) -> Result<(), &'static str>;
 
@@ -255,7 +256,78 @@ const PROPERTIES: &[Property] = &[
             Ok(())
         },
     },
+    Property {
+        names: &["group.id"],
+        sensitive: false,
+        set: |c, v| {
+            if v.is_empty() {
+                return Err("a non-empty string");
+            }
+            c.consumer.group_id = Some(v.to_string());
+            Ok(())
+        },
+    },
+    Property {
+        names: &["auto.offset.reset"],
+        sensitive: false,
+        set: |c, v| {
+            c.consumer.auto_offset_reset = match v.trim().to_ascii_lowercase().as_str() {
+                "earliest" | "smallest" | "beginning" => AutoOffsetReset::Earliest,
+                "latest" | "largest" | "end" => AutoOffsetReset::Latest,
+                "none" | "error" => AutoOffsetReset::None,
+                _ => return Err("one of earliest, latest, none"),
+            };
+            Ok(())
+        },
+    },
+    Property {
+        names: &["isolation.level"],
+        sensitive: false,
+        set: |c, v| {
+            c.consumer.isolation_level = match v.trim().to_ascii_lowercase().as_str() {
+                "read_uncommitted" => IsolationLevel::ReadUncommitted,
+                "read_committed" => IsolationLevel::ReadCommitted,
+                _ => return Err("one of read_uncommitted, read_committed"),
+            };
+            Ok(())
+        },
+    },
+    Property { names: &["fetch.min.bytes"], sensitive: false, set: |c, v| {
+        c.consumer.fetch_min_bytes = positive_i32(v, BYTES_I32)?;
+        Ok(())
+    } },
+    Property { names: &["fetch.max.bytes"], sensitive: false, set: |c, v| {
+        c.consumer.fetch_max_bytes = positive_i32(v, BYTES_I32)?;
+        Ok(())
+    } },
+    Property { names: &["max.partition.fetch.bytes", "fetch.message.max.bytes"], sensitive: false, set: |c, v| {
+        c.consumer.max_partition_fetch_bytes = positive_i32(v, BYTES_I32)?;
+        Ok(())
+    } },
+    Property { names: &["fetch.max.wait.ms", "fetch.wait.max.ms"], sensitive: false, set: |c, v| {
+        let wait = millis(v)?;
+        if wait.as_millis() > i32::MAX as u128 {
+            return Err(MS);
+        }
+        c.consumer.fetch_max_wait = wait;
+        Ok(())
+    } },
+    Property { names: &["max.poll.records"], sensitive: false, set: |c, v| {
+        c.consumer.max_poll_records = positive_usize(v, "an integer of at least 1")?;
+        Ok(())
+    } },
+    Property { names: &["fetch.buffer.max.bytes"], sensitive: false, set: |c, v| {
+        c.consumer.fetch_buffer_max_bytes = positive_usize(v, "a positive number of bytes")?;
+        Ok(())
+    } },
+    Property { names: &["check.crcs"], sensitive: false, set: |c, v| {
+        c.consumer.check_crcs = boolean(v)?;
+        Ok(())
+    } },
 ];
+
+/// Consumer byte counts travel as INT32.
+const BYTES_I32: &str = "a positive number of bytes, at most 2147483647";
 
 /// Marker the setter returns for a SASL mechanism that is recognised but not implemented.
 const UNSUPPORTED_SASL: &str = "GSSAPI and OAUTHBEARER are not supported yet; PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 are";
