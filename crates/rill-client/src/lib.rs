@@ -42,6 +42,7 @@ pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod connection;
+pub mod consumer;
 pub mod error;
 pub mod metadata;
 pub mod negotiate;

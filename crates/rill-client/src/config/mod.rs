@@ -9,6 +9,7 @@
 
 pub mod builder;
 pub mod consumer;
+pub mod group;
 pub mod properties;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use rill_protocol::compression::Compression;
 
 pub use builder::ClientConfigBuilder;
 pub use consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
+pub use group::{AssignmentStrategy, GroupConfig};
 
 /// A value that must not leak into logs: `Debug` and `Display` print `<redacted>`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -209,6 +211,8 @@ pub struct ClientConfig {
     pub producer: ProducerConfig,
     /// Consumer keys (`group.id`, `auto.offset.reset`, `fetch.max.bytes`, ...).
     pub consumer: ConsumerConfig,
+    /// Consumer-group keys (`group.id`, `session.timeout.ms`, ...).
+    pub group: GroupConfig,
     /// Seed of the client's RNG (bootstrap order, backoff jitter). `None`:
     /// seeded from the OS once at start-up. Set it for reproducible runs.
     pub rng_seed: Option<u64>,
@@ -234,6 +238,7 @@ impl Default for ClientConfig {
             sasl: SaslConfig::default(),
             producer: ProducerConfig::default(),
             consumer: ConsumerConfig::default(),
+            group: GroupConfig::default(),
             rng_seed: None,
         }
     }
@@ -302,6 +307,7 @@ impl ClientConfig {
             });
         }
         self.consumer.validate()?;
+        group::validate(self)?;
         Ok(())
     }
 }

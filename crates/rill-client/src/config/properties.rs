@@ -15,15 +15,15 @@ type Setter = fn(&mut ClientConfig, &str) -> Result<(), &'static str>;
 
 /// One accepted property: its names (canonical first), whether its value is
 /// sensitive, and how to apply it.
-struct Property {
-    names: &'static [&'static str],
-    sensitive: bool,
-    set: Setter,
+pub(super) struct Property {
+    pub(super) names: &'static [&'static str],
+    pub(super) sensitive: bool,
+    pub(super) set: Setter,
 }
 
 const MS: &str = "a non-negative integer number of milliseconds";
 
-fn millis(value: &str) -> Result<Duration, &'static str> {
+pub(super) fn millis(value: &str) -> Result<Duration, &'static str> {
     value.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| MS)
 }
 
@@ -34,7 +34,7 @@ fn positive_usize(value: &str, expected: &'static str) -> Result<usize, &'static
     }
 }
 
-fn boolean(value: &str) -> Result<bool, &'static str> {
+pub(super) fn boolean(value: &str) -> Result<bool, &'static str> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -341,12 +341,17 @@ fn non_empty_path(v: &str) -> Result<std::path::PathBuf, &'static str> {
 
 /// Every accepted key, aliases included, in table order.
 pub fn known_keys() -> impl Iterator<Item = &'static str> {
-    PROPERTIES.iter().flat_map(|p| p.names.iter().copied())
+    all_properties().flat_map(|p| p.names.iter().copied())
+}
+
+/// The client's and the consumer group's properties.
+fn all_properties() -> impl Iterator<Item = &'static Property> {
+    PROPERTIES.iter().chain(super::group::GROUP_PROPERTIES.iter())
 }
 
 /// Applies one property to `config`.
 pub fn apply(config: &mut ClientConfig, key: &str, value: &str) -> Result<(), ConfigError> {
-    let Some(property) = PROPERTIES.iter().find(|p| p.names.contains(&key)) else {
+    let Some(property) = all_properties().find(|p| p.names.contains(&key)) else {
         return Err(ConfigError::UnknownKey { key: key.to_string(), suggestion: closest_key(key) });
     };
     (property.set)(config, value).map_err(|expected| {
