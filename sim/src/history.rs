@@ -11,24 +11,8 @@ use std::fmt;
 
 use crate::swarm::FaultKind;
 
-/// A topic partition.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        TopicPartition { topic: topic.into(), partition }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+/// A topic partition (the client's own type, ordered by topic then partition).
+pub use rill_client::consumer::group::TopicPartition;
 
 /// The identity of one record a workload wrote: the producer and its own
 /// counter. Encoded into the record value so the final log can be matched
