@@ -7,6 +7,7 @@
 //! Everything is written as PEM (Kafka reads PEM key and trust stores), and the
 //! keystores also as PKCS#12 for clients that want that format.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,6 +26,10 @@ pub struct CertifiedKey {
     pub cert_pem: PathBuf,
     /// The unencrypted PKCS#8 private key (PEM).
     pub key_pem: PathBuf,
+    /// The same key as encrypted PKCS#8 (PEM `ENCRYPTED PRIVATE KEY`, PBES2
+    /// AES-256-CBC as `openssl pkcs8 -topk8` writes it), password
+    /// [`TlsMaterial::pkcs12_password`].
+    pub key_pem_encrypted: PathBuf,
     /// Private key, certificate and issuing CA in one PEM file: the format of
     /// Kafka's `ssl.keystore.type=PEM` with `ssl.keystore.location`.
     pub keystore_pem: PathBuf,
@@ -144,7 +149,9 @@ fn leaf(
     write(&key_pem, &key.serialize_pem())?;
     write(&keystore_pem, &format!("{}{}{}", key.serialize_pem(), cert.pem(), issuer.cert.pem()))?;
     export_pkcs12(&cert_pem, &key_pem, &issuer.cert_pem, &keystore_p12, file_stem, pkcs12_password)?;
-    Ok(CertifiedKey { cert_pem, key_pem, keystore_pem, keystore_p12 })
+    let key_pem_encrypted = dir.join(format!("{file_stem}.encrypted.key"));
+    encrypt_pkcs8(&key_pem, &key_pem_encrypted, pkcs12_password)?;
+    Ok(CertifiedKey { cert_pem, key_pem, key_pem_encrypted, keystore_pem, keystore_p12 })
 }
 
 fn name(common_name: &str) -> DistinguishedName {
@@ -158,30 +165,43 @@ fn write(path: &Path, contents: &str) -> Result<()> {
     std::fs::write(path, contents).context(|| format!("writing {}", path.display()))
 }
 
-/// PKCS#12 through the openssl CLI: rcgen has no PKCS#12 writer and this runs
-/// once per cluster.
-fn export_pkcs12(cert: &Path, key: &Path, ca: &Path, out: &Path, alias: &str, password: &Secret) -> Result<()> {
+/// Runs the openssl CLI; `what` names the step in errors.
+fn openssl(args: &[&OsStr], what: &str, out: &Path) -> Result<()> {
     let output = Command::new("openssl")
-        .args(["pkcs12", "-export", "-name", alias, "-passout"])
-        .arg(format!("pass:{}", password.expose()))
-        .arg("-in")
-        .arg(cert)
-        .arg("-inkey")
-        .arg(key)
-        .arg("-certfile")
-        .arg(ca)
+        .args(args)
         .arg("-out")
         .arg(out)
         .output()
-        .context(|| "running openssl pkcs12 -export (install openssl: tests/scripts/provision.sh)".to_string())?;
+        .context(|| format!("running openssl {what} (install openssl: tests/scripts/provision.sh)"))?;
     if !output.status.success() {
         return Err(HarnessError::new(format!(
-            "openssl pkcs12 -export for {} failed: {}",
+            "openssl {what} for {} failed: {}",
             out.display(),
             String::from_utf8_lossy(&output.stderr)
         )));
     }
     Ok(())
+}
+
+/// PKCS#12 through the openssl CLI: rcgen has no PKCS#12 writer and this runs
+/// once per cluster.
+fn export_pkcs12(cert: &Path, key: &Path, ca: &Path, out: &Path, alias: &str, password: &Secret) -> Result<()> {
+    let pass = format!("pass:{}", password.expose());
+    let args: Vec<&OsStr> = vec![
+        "pkcs12".as_ref(), "-export".as_ref(), "-name".as_ref(), alias.as_ref(), "-passout".as_ref(), pass.as_ref(),
+        "-in".as_ref(), cert.as_ref(), "-inkey".as_ref(), key.as_ref(), "-certfile".as_ref(), ca.as_ref(),
+    ];
+    openssl(&args, "pkcs12 -export", out)
+}
+
+/// Encrypted PKCS#8 through the openssl CLI, the way users make such keys.
+fn encrypt_pkcs8(key: &Path, out: &Path, password: &Secret) -> Result<()> {
+    let pass = format!("pass:{}", password.expose());
+    let args: Vec<&OsStr> = vec![
+        "pkcs8".as_ref(), "-topk8".as_ref(), "-v2".as_ref(), "aes-256-cbc".as_ref(), "-passout".as_ref(),
+        pass.as_ref(), "-in".as_ref(), key.as_ref(),
+    ];
+    openssl(&args, "pkcs8 -topk8", out)
 }
 
 /// A PKCS#12 trust store needs Java's "trusted certificate" attribute, which

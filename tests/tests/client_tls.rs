@@ -114,6 +114,61 @@ async fn mtls_with_the_client_certificate() {
     .await;
 }
 
+/// An encrypted PKCS#8 key (as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes it) with `ssl.key.password`.
+#[tokio::test]
+async fn mtls_with_an_encrypted_pkcs8_key() {
+    let cluster = KafkaCluster::single();
+    let tls = cluster.tls();
+    let with_password = |password: &str| {
+        config(
+            &cluster.bootstrap(Listener::Mtls),
+            &[
+                ("ssl.ca.location", path(&tls.ca_cert_pem)),
+                ("ssl.certificate.location", path(&tls.client.cert_pem)),
+                ("ssl.key.location", path(&tls.client.key_pem_encrypted)),
+                ("ssl.key.password", password),
+            ],
+        )
+    };
+    connect_ok(with_password(tls.pkcs12_password.expose())).await;
+    let err = Client::connect(with_password("not-the-key-password")).await.err().expect("a wrong key password fails");
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("ssl.key.password is wrong"), "{err}");
+    assert!(!format!("{err} {err:?}").contains("not-the-key-password"), "the password leaked: {err:?}");
+}
+
+/// What Java users have: a PKCS#12 keystore (written by `openssl pkcs12
+/// -export`) and a PKCS#12 truststore (written by Java's keytool).
+#[tokio::test]
+async fn mtls_with_pkcs12_keystore_and_truststore() {
+    let cluster = KafkaCluster::single();
+    let tls = cluster.tls();
+    let password = tls.pkcs12_password.expose();
+    connect_ok(config(
+        &cluster.bootstrap(Listener::Mtls),
+        &[
+            ("ssl.truststore.location", path(&tls.ca_truststore_p12)),
+            ("ssl.truststore.password", password),
+            ("ssl.keystore.type", "PKCS12"),
+            ("ssl.keystore.location", path(&tls.client.keystore_p12)),
+            ("ssl.keystore.password", password),
+        ],
+    ))
+    .await;
+    // The rogue client's keystore is well-formed but its CA is unknown to the broker.
+    let rogue = config(
+        &cluster.bootstrap(Listener::Mtls),
+        &[
+            ("ssl.truststore.location", path(&tls.ca_truststore_p12)),
+            ("ssl.truststore.password", password),
+            ("ssl.keystore.location", path(&tls.rogue_client.keystore_p12)),
+            ("ssl.keystore.password", password),
+        ],
+    );
+    let result = tokio::time::timeout(Duration::from_secs(60), Client::connect(rogue)).await.expect("fails, not hangs");
+    expect_tls(result, TlsErrorKind::ClientCertificateRefused);
+}
+
 #[tokio::test]
 async fn mtls_without_a_client_certificate_is_refused() {
     let cluster = KafkaCluster::single();

@@ -82,13 +82,36 @@ pub struct TlsConfig {
     pub certificate_location: Option<PathBuf>,
     /// `ssl.key.location`: client private key (PEM: PKCS#8, PKCS#1 or SEC1).
     pub key_location: Option<PathBuf>,
-    /// `ssl.key.password`.
+    /// `ssl.key.password`: the password of an encrypted PKCS#8 `ssl.key.location`.
     pub key_password: Option<Secret>,
+    /// `ssl.keystore.location`: a PKCS#12 keystore with the client key and
+    /// certificate chain (what Java users have), instead of the PEM pair.
+    pub keystore_location: Option<PathBuf>,
+    /// `ssl.keystore.password`.
+    pub keystore_password: Option<Secret>,
+    /// `ssl.truststore.location`: trusted CAs as a PKCS#12 store
+    /// (`ssl.truststore.type=PKCS12`, default) or a PEM bundle (`PEM`).
+    pub truststore_location: Option<PathBuf>,
+    /// `ssl.truststore.password` (PKCS#12 truststores).
+    pub truststore_password: Option<Secret>,
+    /// `ssl.truststore.type=PEM`: the truststore is a PEM bundle.
+    pub truststore_is_pem: bool,
 }
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        TlsConfig { ca_location: None, verify_hostname: true, certificate_location: None, key_location: None, key_password: None }
+        TlsConfig {
+            ca_location: None,
+            verify_hostname: true,
+            certificate_location: None,
+            key_location: None,
+            key_password: None,
+            keystore_location: None,
+            keystore_password: None,
+            truststore_location: None,
+            truststore_password: None,
+            truststore_is_pem: false,
+        }
     }
 }
 

@@ -185,6 +185,45 @@ const PROPERTIES: &[Property] = &[
         c.tls.key_password = Some(Secret::new(v));
         Ok(())
     } },
+    Property { names: &["ssl.keystore.location"], sensitive: false, set: |c, v| {
+        c.tls.keystore_location = Some(non_empty_path(v)?);
+        Ok(())
+    } },
+    Property { names: &["ssl.keystore.password"], sensitive: true, set: |c, v| {
+        c.tls.keystore_password = Some(Secret::new(v));
+        Ok(())
+    } },
+    Property {
+        names: &["ssl.keystore.type"],
+        sensitive: false,
+        // Only PKCS#12 is a keystore file here; PEM material goes in
+        // ssl.certificate.location / ssl.key.location, and JKS (a Java-only
+        // format) converts with `keytool -importkeystore -deststoretype pkcs12`.
+        set: |_, v| match v.trim().to_ascii_uppercase().as_str() {
+            "PKCS12" | "P12" | "PFX" => Ok(()),
+            _ => Err("PKCS12 (convert JKS with `keytool -importkeystore -deststoretype pkcs12`; for PEM use ssl.certificate.location and ssl.key.location)"),
+        },
+    },
+    Property { names: &["ssl.truststore.location"], sensitive: false, set: |c, v| {
+        c.tls.truststore_location = Some(non_empty_path(v)?);
+        Ok(())
+    } },
+    Property { names: &["ssl.truststore.password"], sensitive: true, set: |c, v| {
+        c.tls.truststore_password = Some(Secret::new(v));
+        Ok(())
+    } },
+    Property {
+        names: &["ssl.truststore.type"],
+        sensitive: false,
+        set: |c, v| {
+            c.tls.truststore_is_pem = match v.trim().to_ascii_uppercase().as_str() {
+                "PKCS12" | "P12" | "PFX" => false,
+                "PEM" => true,
+                _ => return Err("PKCS12 or PEM (convert JKS with `keytool -importkeystore -deststoretype pkcs12`)"),
+            };
+            Ok(())
+        },
+    },
     Property {
         names: &["sasl.mechanism", "sasl.mechanisms"],
         sensitive: false,
@@ -535,6 +574,21 @@ mod tests {
         let err = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", "SASL_SSL"), ("sasl.password", "p")])
             .unwrap_err();
         assert_eq!(err, ConfigError::Missing { key: "sasl.username" });
+        let err = parse(&[("bootstrap.servers", "a:1"), ("ssl.keystore.type", "JKS")]).unwrap_err();
+        assert!(err.to_string().contains("ssl.keystore.type") && err.to_string().contains("keytool"), "{err}");
+        let c = parse(&[
+            ("bootstrap.servers", "a:1"),
+            ("ssl.keystore.location", "/ks.p12"),
+            ("ssl.keystore.password", "ks-secret"),
+            ("ssl.truststore.location", "/ts.pem"),
+            ("ssl.truststore.type", "PEM"),
+            ("ssl.truststore.password", "ts-secret"),
+        ])
+        .unwrap();
+        assert_eq!(c.tls.keystore_location.as_deref(), Some(std::path::Path::new("/ks.p12")));
+        assert!(c.tls.truststore_is_pem);
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("ks-secret") && !debug.contains("ts-secret"), "{debug}");
         let err = parse(&[("bootstrap.servers", "a:1"), ("ssl.endpoint.identification.algorithm", "dns")]).unwrap_err();
         assert!(matches!(err, ConfigError::InvalidValue { .. }));
     }

@@ -5,17 +5,18 @@
 //! from `webpki-roots`. `ssl.endpoint.identification.algorithm=https`
 //! (default) checks the broker's host name against its certificate;
 //! `none` checks the chain only. `ssl.certificate.location` +
-//! `ssl.key.location` give a client certificate (mTLS).
+//! `ssl.key.location` (or a PKCS#12 `ssl.keystore.location`) give a client
+//! certificate (mTLS); [`material`] reads every supported form.
+
+mod material;
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig as RustlsConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
@@ -103,11 +104,11 @@ impl TlsTransport {
     pub fn new(config: &TlsConfig, inner: Arc<dyn Transport>) -> Result<TlsTransport, ConfigError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
-        match &config.ca_location {
-            Some(path) => {
-                let certs = read_certs("ssl.ca.location", path)?;
+        match material::trust_anchors(config)? {
+            Some(certs) => {
+                let key = if config.ca_location.is_some() { "ssl.ca.location" } else { "ssl.truststore.location" };
                 for cert in certs {
-                    roots.add(cert).map_err(|e| file_error("ssl.ca.location", path, format!("invalid CA certificate: {e}")))?;
+                    roots.add(cert).map_err(|e| ConfigError::Conflict { message: format!("{key}: invalid CA certificate: {e}") })?;
                 }
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -123,15 +124,12 @@ impl TlsTransport {
         } else {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(NoHostnameVerifier(webpki)))
         };
-        let client = match (&config.certificate_location, &config.key_location) {
-            (Some(cert), Some(key_path)) => {
-                let chain = read_certs("ssl.certificate.location", cert)?;
-                let key = read_key(key_path)?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| file_error("ssl.key.location", key_path, e.to_string()))?
-            }
-            (None, None) => builder.with_no_client_auth(),
-            (Some(_), None) => return Err(ConfigError::Missing { key: "ssl.key.location" }),
-            (None, Some(_)) => return Err(ConfigError::Missing { key: "ssl.certificate.location" }),
+        let client = match material::client_identity(config)? {
+            Some(identity) => builder.with_client_auth_cert(identity.chain, identity.key).map_err(|e| {
+                let key = if config.keystore_location.is_some() { "ssl.keystore.location" } else { "ssl.key.location" };
+                ConfigError::Conflict { message: format!("{key}: the private key does not fit the certificate: {e}") }
+            })?,
+            None => builder.with_no_client_auth(),
         };
         Ok(TlsTransport { inner, connector: TlsConnector::from(Arc::new(client)) })
     }
@@ -195,52 +193,16 @@ impl ServerCertVerifier for NoHostnameVerifier {
     }
 }
 
-fn file_error(key: &'static str, path: &Path, reason: String) -> ConfigError {
-    ConfigError::File { key, path: path.to_path_buf(), reason }
-}
-
-fn read_certs(key: &'static str, path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(key, path, e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(key, path, e.to_string()))?;
-    if certs.is_empty() {
-        return Err(file_error(key, path, "no PEM certificate in the file".to_string()));
-    }
-    Ok(certs)
-}
-
-fn read_key(path: &PathBuf) -> Result<PrivateKeyDer<'static>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| file_error("ssl.key.location", path, e.to_string()))?;
-    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(ConfigError::Unsupported {
-            key: "ssl.key.location".to_string(),
-            value: path.display().to_string(),
-            reason: "encrypted private keys (ssl.key.password) are not supported yet; use an unencrypted PKCS#8, PKCS#1 or SEC1 PEM key",
-        });
-    }
-    PrivateKeyDer::from_pem_slice(text.as_bytes()).map_err(|e| {
-        file_error("ssl.key.location", path, format!("no PKCS#8, PKCS#1 or SEC1 PEM private key: {e}"))
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn temp_file(name: &str, contents: &str) -> PathBuf {
         let path = std::env::temp_dir().join(format!("rill-tls-test-{}-{name}", std::process::id()));
         std::fs::write(&path, contents).unwrap();
         path
-    }
-
-    #[test]
-    fn encrypted_keys_are_not_supported_yet() {
-        let path = temp_file("enc.pem", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n");
-        let err = read_key(&path).unwrap_err();
-        assert!(matches!(err, ConfigError::Unsupported { .. }), "{err:?}");
-        assert!(err.to_string().contains("not supported yet"), "{err}");
-        let _ = std::fs::remove_file(path);
     }
 
     #[test]
@@ -252,9 +214,57 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("ssl.ca.location"), "{err}");
-        let err = read_key(&path).unwrap_err();
+        let err = material::read_pem_key(&path, None).unwrap_err();
         assert!(err.to_string().contains("ssl.key.location"), "{err}");
         let _ = std::fs::remove_file(path);
+    }
+
+    /// A TLS server on loopback whose certificate (for `localhost`, signed
+    /// by a CA the client trusts) expired in 2020: the client must say
+    /// "expired", not just "bad certificate".
+    #[tokio::test]
+    async fn an_expired_broker_certificate_is_reported_as_expired() {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            if let Ok((tcp, _)) = listener.accept().await {
+                let _ = acceptor.accept(tcp).await;
+            }
+        });
+
+        let ca_path = temp_file("expired-ca.pem", &ca.pem());
+        let transport = TlsTransport::new(
+            &TlsConfig { ca_location: Some(ca_path.clone()), ..TlsConfig::default() },
+            Arc::new(crate::transport::TcpTransport),
+        )
+        .unwrap();
+        let err = match transport.connect("localhost", port).await {
+            Ok(_) => panic!("an expired certificate was accepted"),
+            Err(e) => crate::error::Error::connect("localhost", e),
+        };
+        assert_eq!(err.tls_kind(), Some(TlsErrorKind::Expired), "{err:?}");
+        assert!(err.to_string().contains("expired"), "{err}");
+        let _ = std::fs::remove_file(ca_path);
     }
 
     #[test]
