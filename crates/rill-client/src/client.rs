@@ -260,7 +260,7 @@ impl Client {
 
     /// Asks one broker after the other until one answers.
     #[tracing::instrument(level = "debug", skip_all, fields(topics = ?topics))]
-    async fn refresh_metadata(&self, topics: Option<&[&str]>) -> Result<()> {
+    pub(crate) async fn refresh_metadata(&self, topics: Option<&[&str]>) -> Result<()> {
         let candidates = self.metadata_candidates();
         let mut last = None;
         for address in &candidates {
@@ -301,7 +301,7 @@ impl Client {
     }
 
     /// The address of a node, from the metadata.
-    fn address_of(&self, node_id: i32) -> Result<String> {
+    pub(crate) fn address_of(&self, node_id: i32) -> Result<String> {
         lock(&self.inner.metadata)
             .current()
             .brokers
@@ -396,7 +396,7 @@ impl Client {
     }
 
     /// Any broker (the first known one by node id), refreshing metadata if none is known.
-    async fn any_node(&self) -> Result<i32> {
+    pub(crate) async fn any_node(&self) -> Result<i32> {
         if let Some(id) = lock(&self.inner.metadata).current().brokers.keys().next() {
             return Ok(*id);
         }
@@ -408,11 +408,33 @@ impl Client {
     }
 
     /// The controller (for admin requests), or any broker when unknown.
-    async fn controller(&self) -> Result<i32> {
+    pub(crate) async fn controller(&self) -> Result<i32> {
         if let Some(id) = lock(&self.inner.metadata).current().controller_id {
             return Ok(id);
         }
         self.any_node().await
+    }
+
+    /// The next delay of `backoff`, drawn from the client's seeded RNG.
+    pub(crate) fn backoff_delay(&self, backoff: &mut Backoff) -> Duration {
+        backoff.next_delay(&mut lock(&self.inner.rng))
+    }
+
+    /// Refreshes the metadata of those of `topics` that are stale or not cached.
+    pub(crate) async fn refresh_stale_topics(&self, topics: &[&str]) -> Result<()> {
+        let stale: Vec<&str> = {
+            let cache = lock(&self.inner.metadata);
+            topics.iter().copied().filter(|t| cache.needs_refresh(t)).collect()
+        };
+        if stale.is_empty() {
+            return Ok(());
+        }
+        self.refresh_metadata(Some(&stale)).await
+    }
+
+    /// Counts a retry against `broker` in the stats.
+    pub(crate) fn stats_retry(&self, broker: &str) {
+        self.inner.stats.broker(broker).retry();
     }
 
     /// DescribeCluster (Kafka 2.8+).

@@ -12,6 +12,8 @@
 //! - [`metadata`]: the metadata cache (leader epochs, topic ids, brokers joining and leaving);
 //! - [`backoff`]: exponential backoff with jitter from a seedable RNG;
 //! - [`client`]: the [`Client`] handle; [`stats`]: counters per broker.
+//! - [`admin`]: partitions, topic listings and descriptions, configs, delete
+//!   records, groups and group offsets, routed to controller, leader or coordinator.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -38,6 +40,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+pub mod admin;
 pub mod backoff;
 pub mod client;
 pub mod config;
@@ -54,6 +57,10 @@ pub mod transport;
 /// The protocol crate this client speaks (messages, error codes, frames).
 pub use rill_protocol as protocol;
 
+pub use admin::{
+    AlterConfigOp, ConfigEntry, ConfigResource, ConfigResourceType, ConfigSource, GroupDescription, GroupListing,
+    GroupMember, GroupOffset, ItemResult, NewPartitions, TopicListing,
+};
 pub use client::{Client, ListedOffset, NewTopic, OffsetSpec, PartitionResults, TopicResult};
 pub use config::{Acks, ClientConfig, ConfigError, Secret};
 pub use connection::{Connection, ConnectionConfig};
