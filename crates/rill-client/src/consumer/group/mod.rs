@@ -13,7 +13,12 @@
 //! - [`member`]: [`GroupMember`], the handle a consumer subscribes with.
 
 pub mod assignor;
+pub mod callbacks;
+pub mod commit;
 pub mod cooperative_sticky;
+pub mod coordinator;
+pub mod member;
+pub mod membership;
 pub mod range;
 pub mod roundrobin;
 
@@ -23,6 +28,10 @@ mod tests_support;
 use std::fmt;
 
 pub use assignor::{assign, MemberSubscription};
+pub use callbacks::{NoopListener, RebalanceListener};
+pub use commit::CommitTracker;
+pub use member::{GroupMember, Subscription};
+pub use membership::{Assignment, MemberState};
 
 /// A partition of a topic. Ordered by topic, then partition (as Java's assignors sort).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

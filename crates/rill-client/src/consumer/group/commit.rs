@@ -1,0 +1,384 @@
+//! Offset commits (OffsetCommit) and committed-offset look-ups (OffsetFetch).
+//!
+//! Committed offsets never move backwards because of the client:
+//! - [`CommitTracker`] numbers every commit and remembers, per partition,
+//!   the newest commit sent and the highest offset acknowledged;
+//! - a commit is retried only for partitions no newer commit was sent for
+//!   since (a retried old commit can never land after a newer one);
+//! - commits go to the coordinator over one connection, which Kafka
+//!   processes in order, so a late answer to an old commit is only ever an
+//!   answer: [`CommitTracker::acknowledge`] keeps the maximum.
+//!
+//! Commits do not wait for a rebalance: during one they fail at once with
+//! the coordinator's REBALANCE_IN_PROGRESS / ILLEGAL_GENERATION /
+//! UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID, and fetching goes on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use rill_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use rill_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics};
+use rill_protocol::messages::{OffsetCommitRequest, OffsetFetchRequest};
+use rill_protocol::{ApiKey, ErrorCode};
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::coordinator::{fault_of_code, Coordinator, CoordinatorFault};
+use super::membership::Generation;
+use super::TopicPartition;
+use crate::backoff::{Backoff, Rng};
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Per partition: the newest commit sent and the highest offset acknowledged.
+#[derive(Debug, Default, Clone)]
+pub struct CommitTracker {
+    next_sequence: u64,
+    newest_sent: BTreeMap<TopicPartition, u64>,
+    acknowledged: BTreeMap<TopicPartition, i64>,
+}
+
+impl CommitTracker {
+    /// Registers a commit about to be sent; returns its sequence number.
+    pub fn begin<'a>(&mut self, partitions: impl IntoIterator<Item = &'a TopicPartition>) -> u64 {
+        self.next_sequence += 1;
+        for tp in partitions {
+            self.newest_sent.insert(tp.clone(), self.next_sequence);
+        }
+        self.next_sequence
+    }
+
+    /// Whether a commit newer than `sequence` was sent for `tp` (then `sequence` must not be retried).
+    pub fn superseded(&self, sequence: u64, tp: &TopicPartition) -> bool {
+        self.newest_sent.get(tp).is_some_and(|newest| *newest > sequence)
+    }
+
+    /// Records an acknowledged commit; the committed offset only grows.
+    pub fn acknowledge(&mut self, tp: &TopicPartition, offset: i64) {
+        let entry = self.acknowledged.entry(tp.clone()).or_insert(offset);
+        *entry = (*entry).max(offset);
+    }
+
+    /// The highest offset acknowledged for `tp` by this member.
+    pub fn committed(&self, tp: &TopicPartition) -> Option<i64> {
+        self.acknowledged.get(tp).copied()
+    }
+
+    /// Forgets partitions this member no longer owns (another member may commit them now).
+    pub fn forget(&mut self, partitions: &BTreeSet<TopicPartition>) {
+        self.acknowledged.retain(|tp, _| !partitions.contains(tp));
+    }
+}
+
+/// Sends commits and offset look-ups for one group member.
+#[derive(Debug)]
+pub struct Committer {
+    client: Client,
+    coordinator: Arc<Coordinator>,
+    generation: Arc<Mutex<Generation>>,
+    group_instance_id: Option<String>,
+    tracker: Mutex<CommitTracker>,
+    rng: Arc<Mutex<Rng>>,
+}
+
+impl Committer {
+    pub fn new(
+        client: Client,
+        coordinator: Arc<Coordinator>,
+        generation: Arc<Mutex<Generation>>,
+        group_instance_id: Option<String>,
+        rng: Arc<Mutex<Rng>>,
+    ) -> Self {
+        Committer { client, coordinator, generation, group_instance_id, tracker: Mutex::default(), rng }
+    }
+
+    /// The highest offset of `tp` this member had acknowledged.
+    pub fn acknowledged(&self, tp: &TopicPartition) -> Option<i64> {
+        lock(&self.tracker).committed(tp)
+    }
+
+    pub(crate) fn forget(&self, partitions: &BTreeSet<TopicPartition>) {
+        lock(&self.tracker).forget(partitions);
+    }
+
+    fn group_error(&self, broker: &str, context: String, code: ErrorCode) -> Error {
+        Error::Kafka { broker: broker.to_string(), context, code, message: None }
+    }
+
+    /// Commits `offsets` (the next offset to consume, per partition) in the
+    /// current generation; retries coordinator moves and retriable errors
+    /// until `deadline`. Errors name the first partition that failed.
+    pub async fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>, deadline: Instant) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let group_id = self.coordinator.group_id().to_string();
+        let sequence = lock(&self.tracker).begin(offsets.keys());
+        let mut remaining = offsets.clone();
+        let config = self.client.config();
+        let mut backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
+        let mut first_error: Option<Error> = None;
+        loop {
+            let generation = lock(&self.generation).clone();
+            if generation.generation_id < 0 {
+                // Not (yet, or no longer) in a generation: the coordinator would refuse it.
+                return Err(self.group_error(
+                    "coordinator",
+                    format!("OffsetCommit {group_id}: the member is not in a generation (rebalancing)"),
+                    ErrorCode::REBALANCE_IN_PROGRESS,
+                ));
+            }
+            let mut retry = BTreeMap::new();
+            let mut last_retriable = None;
+            match self.coordinator.find(&self.client, &self.rng, deadline).await {
+                Err(e) => last_retriable = Some(e),
+                Ok(node) => {
+                    let request = commit_request(&group_id, &generation, self.group_instance_id.as_deref(), &remaining);
+                    match self.client.send(node, &request).await {
+                        Err(e) => {
+                            self.coordinator.note_error(node, &e);
+                            if !e.is_retriable() {
+                                return Err(e);
+                            }
+                            retry = remaining.clone();
+                            last_retriable = Some(e);
+                        }
+                        Ok(response) => {
+                            let broker = format!("node {node}");
+                            for topic in &response.topics {
+                                for p in &topic.partitions {
+                                    let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
+                                    let Some(offset) = remaining.get(&tp).copied() else { continue };
+                                    let code = ErrorCode(p.error_code);
+                                    if code.is_none() {
+                                        lock(&self.tracker).acknowledge(&tp, offset);
+                                        continue;
+                                    }
+                                    let error = self.group_error(&broker, format!("OffsetCommit {group_id} {tp}"), code);
+                                    match fault_of_code(code) {
+                                        Some(fault) => {
+                                            if fault == CoordinatorFault::Moved {
+                                                self.coordinator.forget(node);
+                                            }
+                                            retry.insert(tp, offset);
+                                            last_retriable = Some(error);
+                                        }
+                                        None if code.is_retriable() => {
+                                            retry.insert(tp, offset);
+                                            last_retriable = Some(error);
+                                        }
+                                        None => {
+                                            debug!(group = %group_id, partition = %tp, error = code.name(), "commit failed");
+                                            first_error.get_or_insert(error);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            // Never resend an offset a newer commit already covers.
+            {
+                let tracker = lock(&self.tracker);
+                retry.retain(|tp, _| !tracker.superseded(sequence, tp));
+            }
+            if retry.is_empty() {
+                return first_error.map_or(Ok(()), Err);
+            }
+            let delay = backoff.next_delay(&mut lock(&self.rng));
+            if Instant::now() + delay >= deadline {
+                return Err(first_error.or(last_retriable).unwrap_or(Error::Closed));
+            }
+            tokio::time::sleep(delay).await;
+            remaining = retry;
+        }
+    }
+
+    /// The committed offsets of `partitions` (`None`: nothing committed),
+    /// asking for stable offsets (KIP-447) where the broker supports it.
+    pub async fn committed(
+        &self,
+        partitions: &BTreeSet<TopicPartition>,
+        deadline: Instant,
+    ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+        let group_id = self.coordinator.group_id().to_string();
+        let config = self.client.config();
+        let mut backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
+        loop {
+            let error = match self.fetch_once(&group_id, partitions, deadline).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => e,
+            };
+            let retriable = e_is_retriable(&error);
+            let delay = backoff.next_delay(&mut lock(&self.rng));
+            if !retriable || Instant::now() + delay >= deadline {
+                return Err(error);
+            }
+            debug!(group = %group_id, error = %error, "OffsetFetch failed; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn fetch_once(
+        &self,
+        group_id: &str,
+        partitions: &BTreeSet<TopicPartition>,
+        deadline: Instant,
+    ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+        let node = self.coordinator.find(&self.client, &self.rng, deadline).await?;
+        let connection = match self.client.connection(node).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.coordinator.note_error(node, &e);
+                return Err(e);
+            }
+        };
+        let version = connection.version_for(ApiKey::OFFSET_FETCH)?;
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for tp in partitions {
+            by_topic.entry(tp.topic.as_str()).or_default().push(tp.partition);
+        }
+        // v8+ (KIP-709) batches groups; earlier versions name one group.
+        let request = if version >= 8 {
+            OffsetFetchRequest {
+                groups: vec![OffsetFetchRequestGroup {
+                    group_id: group_id.to_string(),
+                    topics: Some(
+                        by_topic
+                            .iter()
+                            .map(|(t, p)| OffsetFetchRequestTopics { name: t.to_string(), partition_indexes: p.clone(), ..Default::default() })
+                            .collect(),
+                    ),
+                    ..Default::default()
+                }],
+                require_stable: true,
+                ..Default::default()
+            }
+        } else {
+            OffsetFetchRequest {
+                group_id: group_id.to_string(),
+                topics: Some(
+                    by_topic
+                        .iter()
+                        .map(|(t, p)| OffsetFetchRequestTopic { name: t.to_string(), partition_indexes: p.clone(), ..Default::default() })
+                        .collect(),
+                ),
+                require_stable: version >= 7,
+                ..Default::default()
+            }
+        };
+        let response = match connection.send_version(&request, version).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.coordinator.note_error(node, &e);
+                return Err(e);
+            }
+        };
+        let broker = connection.broker().to_string();
+        let fail = |code: ErrorCode, context: String| {
+            if fault_of_code(code) == Some(CoordinatorFault::Moved) {
+                self.coordinator.forget(node);
+            }
+            Err(Error::Kafka { broker: broker.clone(), context, code, message: None })
+        };
+        let mut answers: Vec<(TopicPartition, i64, i16)> = Vec::new();
+        if version >= 8 {
+            let Some(group) = response.groups.iter().find(|g| g.group_id == group_id) else {
+                return fail(ErrorCode::UNKNOWN_SERVER_ERROR, format!("OffsetFetch {group_id}: group missing from the answer"));
+            };
+            if ErrorCode(group.error_code).is_error() {
+                return fail(ErrorCode(group.error_code), format!("OffsetFetch {group_id}"));
+            }
+            for t in &group.topics {
+                for p in &t.partitions {
+                    answers.push((TopicPartition::new(t.name.clone(), p.partition_index), p.committed_offset, p.error_code));
+                }
+            }
+        } else {
+            if ErrorCode(response.error_code).is_error() {
+                return fail(ErrorCode(response.error_code), format!("OffsetFetch {group_id}"));
+            }
+            for t in &response.topics {
+                for p in &t.partitions {
+                    answers.push((TopicPartition::new(t.name.clone(), p.partition_index), p.committed_offset, p.error_code));
+                }
+            }
+        }
+        let mut result = BTreeMap::new();
+        for (tp, offset, code) in answers {
+            if !partitions.contains(&tp) {
+                continue;
+            }
+            let code = ErrorCode(code);
+            if code.is_error() {
+                return fail(code, format!("OffsetFetch {group_id} {tp}"));
+            }
+            result.insert(tp, (offset >= 0).then_some(offset));
+        }
+        for tp in partitions {
+            result.entry(tp.clone()).or_insert(None);
+        }
+        Ok(result)
+    }
+}
+
+fn e_is_retriable(error: &Error) -> bool {
+    error.is_retriable() || matches!(error.code(), Some(c) if fault_of_code(c).is_some() || c == ErrorCode::UNSTABLE_OFFSET_COMMIT)
+}
+
+fn commit_request(
+    group_id: &str,
+    generation: &Generation,
+    group_instance_id: Option<&str>,
+    offsets: &BTreeMap<TopicPartition, i64>,
+) -> OffsetCommitRequest {
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for (tp, offset) in offsets {
+        topics.entry(tp.topic.as_str()).or_default().push(OffsetCommitRequestPartition {
+            partition_index: tp.partition,
+            committed_offset: *offset,
+            ..Default::default()
+        });
+    }
+    OffsetCommitRequest {
+        group_id: group_id.to_string(),
+        generation_id_or_member_epoch: generation.generation_id,
+        member_id: generation.member_id.clone(),
+        group_instance_id: group_instance_id.map(str::to_string),
+        topics: topics
+            .into_iter()
+            .map(|(name, partitions)| OffsetCommitRequestTopic { name: name.to_string(), partitions, ..Default::default() })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledged_offsets_never_decrease_and_old_commits_are_not_retried() {
+        let mut t = CommitTracker::default();
+        let a = TopicPartition::new("t", 0);
+        let b = TopicPartition::new("t", 1);
+        let old = t.begin([&a, &b]);
+        let new = t.begin([&a]);
+        assert!(t.superseded(old, &a), "a newer commit covers a: the old one must not be retried");
+        assert!(!t.superseded(old, &b));
+        assert!(!t.superseded(new, &a));
+        // The newer commit (offset 20) is answered first, the older one (10) late.
+        t.acknowledge(&a, 20);
+        t.acknowledge(&a, 10);
+        assert_eq!(t.committed(&a), Some(20));
+        t.acknowledge(&b, 5);
+        t.forget(&[b.clone()].into());
+        assert_eq!(t.committed(&b), None);
+        assert_eq!(t.committed(&a), Some(20));
+    }
+}

@@ -1,0 +1,285 @@
+//! rill's consumer-group member against real Kafka (single node): join,
+//! sync, heartbeats, assignments per assignor, commits seen by Kafka's
+//! `kafka-consumer-groups`, a mixed group with a Java consumer, static
+//! membership, leaving on close and a bounded close with the broker gone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rill_client::consumer::group::{GroupMember, MemberState, NoopListener, Subscription, TopicPartition};
+use rill_client::{Client, ClientConfig};
+use rill_e2e::{KafkaCluster, Listener};
+
+/// The close-with-broker-stopped test stops the PLAINTEXT listener: it runs
+/// alone, the other tests of this binary share the listener.
+static LISTENER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn member(cluster: &KafkaCluster, group: &str, extra: &[(&str, &str)]) -> GroupMember {
+    let bootstrap = cluster.bootstrap(Listener::Plaintext);
+    let mut properties: Vec<(&str, &str)> = vec![
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("client.id", "rill-e2e-group"),
+        ("group.id", group),
+        ("session.timeout.ms", "10000"),
+        ("heartbeat.interval.ms", "500"),
+        ("max.poll.interval.ms", "25000"),
+        ("request.timeout.ms", "30000"),
+        ("enable.auto.commit", "false"),
+    ];
+    properties.extend_from_slice(extra);
+    let config = ClientConfig::from_properties(properties).expect("valid config");
+    let client = Client::connect(config).await.expect("connect");
+    GroupMember::new(client, Arc::new(NoopListener)).expect("group member")
+}
+
+fn tp(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition::new(topic, partition)
+}
+
+fn all_partitions(topics: &[(&str, i32)]) -> BTreeSet<TopicPartition> {
+    topics.iter().flat_map(|(t, n)| (0..*n).map(move |p| tp(t, p))).collect()
+}
+
+/// `kafka-consumer-groups --describe` (with extra flags, e.g. `--members --verbose`).
+fn describe_group(cluster: &KafkaCluster, group: &str, extra: &[&str]) -> String {
+    let mut args: Vec<String> =
+        ["--bootstrap-server", &cluster.internal_bootstrap(), "--describe", "--group", group].map(String::from).to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = cluster
+        .java()
+        .run("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", &args, None, Duration::from_secs(60))
+        .expect("kafka-consumer-groups --describe");
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// Committed offsets per partition from `kafka-consumer-groups --describe --offsets`.
+fn committed_by_kafka_tools(cluster: &KafkaCluster, group: &str, topic: &str) -> BTreeMap<i32, String> {
+    let text = describe_group(cluster, group, &["--offsets"]);
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 4 && w[0] == group && w[1] == topic)
+        .map(|w| (w[2].parse().expect("partition"), w[3].to_string()))
+        .collect()
+}
+
+/// Member id -> partitions of `topic`, from `--describe --members --verbose`.
+fn members_by_kafka_tools(cluster: &KafkaCluster, group: &str) -> String {
+    describe_group(cluster, group, &["--members", "--verbose"])
+}
+
+async fn wait_until<F: FnMut() -> bool>(what: &str, mut check: F) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn member_joins_heartbeats_commits_and_kafka_tools_see_the_offsets() {
+    let cluster = KafkaCluster::single();
+    let _shared = LISTENER.read().await;
+    let topic = cluster.unique_topic("group-commit");
+    cluster.create_topic(&topic, 3, 1).expect("create topic");
+    let group = cluster.unique_topic("group-commit-g");
+    let member = member(cluster, &group, &[]).await;
+    member.subscribe(Subscription::topics([topic.clone()])).expect("subscribe");
+    let assignment = member.wait_for_assignment(-1, WAIT).await.expect("assignment");
+    assert_eq!(assignment.partitions, all_partitions(&[(&topic, 3)]));
+    let (generation, member_id) = member.generation();
+    assert!(generation >= 1 && !member_id.is_empty());
+
+    // Past the session timeout: only heartbeats keep the member in its generation.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    member.poll_notice();
+    assert_eq!(member.state(), MemberState::Stable);
+    assert_eq!(member.generation(), (generation, member_id.clone()), "no rebalance while heartbeating");
+    let members = members_by_kafka_tools(cluster, &group);
+    assert!(members.contains(&member_id), "Kafka lists the member: {members}");
+
+    let offsets: BTreeMap<TopicPartition, i64> = [(tp(&topic, 0), 7), (tp(&topic, 1), 3), (tp(&topic, 2), 0)].into();
+    member.commit_sync(&offsets).await.expect("commit");
+    let seen = committed_by_kafka_tools(cluster, &group, &topic);
+    assert_eq!(seen, [(0, "7".to_string()), (1, "3".to_string()), (2, "0".to_string())].into(), "kafka-consumer-groups sees the commits");
+    let fetched = member.committed(&assignment.partitions).await.expect("OffsetFetch");
+    assert_eq!(fetched, offsets.iter().map(|(k, v)| (k.clone(), Some(*v))).collect());
+    // An async commit, then a late old value is never retried over it: the acknowledged offset only grows.
+    member.commit_async([(tp(&topic, 0), 9)].into()).await.expect("join").expect("async commit");
+    assert_eq!(member.acknowledged_commit(&tp(&topic, 0)), Some(9));
+
+    member.close(Duration::from_secs(10)).await.expect("close");
+    assert_eq!(member.state(), MemberState::Left);
+    let after = describe_group(cluster, &group, &["--members"]);
+    assert!(!after.contains(&member_id), "the member left the group on close: {after}");
+}
+
+/// The member ids of two members in `MemberInfo` order (dynamic members: by id).
+fn ordered<'a>(a: &'a GroupMember, b: &'a GroupMember) -> (&'a GroupMember, &'a GroupMember) {
+    if a.generation().1 < b.generation().1 {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+async fn two_members_with(strategy: &str) -> (BTreeSet<TopicPartition>, BTreeSet<TopicPartition>, String, String) {
+    let cluster = KafkaCluster::single();
+    let t1 = cluster.unique_topic(&format!("split-{strategy}-a"));
+    let t2 = cluster.unique_topic(&format!("split-{strategy}-b"));
+    cluster.create_topic(&t1, 3, 1).expect("create topic");
+    cluster.create_topic(&t2, 3, 1).expect("create topic");
+    let group = cluster.unique_topic(&format!("split-{strategy}-g"));
+    let extra = [("partition.assignment.strategy", strategy)];
+    let first = member(cluster, &group, &extra).await;
+    first.subscribe(Subscription::topics([t1.clone(), t2.clone()])).expect("subscribe");
+    let alone = first.wait_for_assignment(-1, WAIT).await.expect("first assignment");
+    assert_eq!(alone.partitions.len(), 6);
+    let second = member(cluster, &group, &extra).await;
+    second.subscribe(Subscription::topics([t1.clone(), t2.clone()])).expect("subscribe");
+    let all = all_partitions(&[(&t1, 3), (&t2, 3)]);
+    wait_until("both members to hold disjoint shares of every partition", || {
+        first.poll_notice();
+        second.poll_notice();
+        let (a, b) = (first.assignment(), second.assignment());
+        a.generation_id == b.generation_id
+            && first.state() == MemberState::Stable
+            && second.state() == MemberState::Stable
+            && !a.partitions.is_empty()
+            && !b.partitions.is_empty()
+            && a.partitions.is_disjoint(&b.partitions)
+            && a.partitions.union(&b.partitions).cloned().collect::<BTreeSet<_>>() == all
+    })
+    .await;
+    // Eager assignors order members by id; cooperative-sticky keeps the first member's partitions.
+    let (x, y) = if strategy == "cooperative-sticky" { (&first, &second) } else { ordered(&first, &second) };
+    let result = (x.assignment().partitions, y.assignment().partitions, t1, t2);
+    first.close(Duration::from_secs(10)).await.expect("close");
+    second.close(Duration::from_secs(10)).await.expect("close");
+    result
+}
+
+#[tokio::test]
+async fn two_members_split_partitions_as_the_range_assignor_does() {
+    let _shared = LISTENER.read().await;
+    let (low, high, a, b) = two_members_with("range").await;
+    // Per topic, 3 partitions over 2 members: the first member by id gets 0-1, the second 2.
+    assert_eq!(low, [tp(&a, 0), tp(&a, 1), tp(&b, 0), tp(&b, 1)].into());
+    assert_eq!(high, [tp(&a, 2), tp(&b, 2)].into());
+}
+
+#[tokio::test]
+async fn two_members_split_partitions_as_the_roundrobin_assignor_does() {
+    let _shared = LISTENER.read().await;
+    let (low, high, a, b) = two_members_with("org.apache.kafka.clients.consumer.RoundRobinAssignor").await;
+    assert_eq!(low, [tp(&a, 0), tp(&a, 2), tp(&b, 1)].into());
+    assert_eq!(high, [tp(&a, 1), tp(&b, 0), tp(&b, 2)].into());
+}
+
+#[tokio::test]
+async fn cooperative_sticky_keeps_the_first_members_partitions_and_hands_over_the_rest() {
+    let _shared = LISTENER.read().await;
+    let (first, second, a, b) = two_members_with("cooperative-sticky").await;
+    // The first member owned all six; it keeps three (by partition, then topic) and revokes only the others.
+    assert_eq!(first, [tp(&a, 0), tp(&b, 0), tp(&a, 1)].into());
+    assert_eq!(second, [tp(&b, 1), tp(&a, 2), tp(&b, 2)].into());
+}
+
+#[tokio::test]
+async fn mixed_group_with_a_java_consumer_splits_partitions_by_range() {
+    let cluster = KafkaCluster::single();
+    let _shared = LISTENER.read().await;
+    let topic = cluster.unique_topic("mixed");
+    cluster.create_topic(&topic, 4, 1).expect("create topic");
+    let group = cluster.unique_topic("mixed-g");
+    let rill = member(cluster, &group, &[("partition.assignment.strategy", "range")]).await;
+    rill.subscribe(Subscription::topics([topic.clone()])).expect("subscribe");
+    rill.wait_for_assignment(-1, WAIT).await.expect("assignment");
+
+    // A Java console consumer in the same group with the same assignor, for as long as the check takes.
+    let java = {
+        let mut properties = cluster.admin_properties();
+        properties.set("group.id", group.clone());
+        properties.set("partition.assignment.strategy", "org.apache.kafka.clients.consumer.RangeAssignor");
+        properties.set("session.timeout.ms", "10000");
+        let java_tools_topic = topic.clone();
+        std::thread::spawn(move || {
+            let cluster = KafkaCluster::single();
+            cluster.java().console_consume(&properties, &java_tools_topic, 1_000_000, 30_000)
+        })
+    };
+    let all = all_partitions(&[(&topic, 4)]);
+    let java_member: String;
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < WAIT, "the Java consumer never got a share");
+        rill.poll_notice();
+        let mine = rill.assignment().partitions;
+        if rill.state() == MemberState::Stable && mine.len() == 2 {
+            let members = members_by_kafka_tools(cluster, &group);
+            let (rill_id, generation) = (rill.generation().1, rill.generation().0);
+            let java_line = members.lines().find(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words.first() == Some(&group.as_str()) && words.get(1).is_some_and(|id| *id != rill_id)
+            });
+            if let Some(line) = java_line {
+                java_member = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+                // Range over 2 members by id: the lower id gets partitions 0-1.
+                let expected: BTreeSet<_> =
+                    if rill_id < java_member { [tp(&topic, 0), tp(&topic, 1)] } else { [tp(&topic, 2), tp(&topic, 3)] }.into();
+                assert_eq!(mine, expected, "generation {generation}: rill {rill_id}, Java {java_member}\n{members}");
+                let java_share: BTreeSet<_> = all.difference(&mine).cloned().collect();
+                let partitions_column = java_share.iter().map(|p| p.partition.to_string()).collect::<Vec<_>>().join(",");
+                assert!(line.contains(&partitions_column), "Java holds {partitions_column}: {line}");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(!java_member.is_empty());
+    rill.close(Duration::from_secs(10)).await.expect("close");
+    let _ = tokio::task::spawn_blocking(move || java.join()).await;
+}
+
+#[tokio::test]
+async fn static_member_rejoins_without_a_rebalance() {
+    let cluster = KafkaCluster::single();
+    let _shared = LISTENER.read().await;
+    let topic = cluster.unique_topic("static");
+    cluster.create_topic(&topic, 2, 1).expect("create topic");
+    let group = cluster.unique_topic("static-g");
+    let extra = [("group.instance.id", "rill-static-1")];
+    let first = member(cluster, &group, &extra).await;
+    first.subscribe(Subscription::topics([topic.clone()])).expect("subscribe");
+    let before = first.wait_for_assignment(-1, WAIT).await.expect("assignment");
+    // Static members do not leave on close: the group keeps the slot for the session timeout.
+    first.close(Duration::from_secs(10)).await.expect("close");
+    let second = member(cluster, &group, &extra).await;
+    second.subscribe(Subscription::topics([topic.clone()])).expect("subscribe");
+    let after = second.wait_for_assignment(-1, WAIT).await.expect("assignment after the restart");
+    assert_eq!(after.partitions, before.partitions);
+    assert_eq!(after.generation_id, before.generation_id, "a static member's return does not start a new generation");
+    second.close(Duration::from_secs(10)).await.expect("close");
+}
+
+#[tokio::test]
+async fn close_returns_within_its_timeout_with_the_broker_unreachable() {
+    let cluster = KafkaCluster::single();
+    let _exclusive = LISTENER.write().await;
+    let topic = cluster.unique_topic("close-down");
+    cluster.create_topic(&topic, 1, 1).expect("create topic");
+    let group = cluster.unique_topic("close-down-g");
+    let member = member(cluster, &group, &[("enable.auto.commit", "true")]).await;
+    member.subscribe(Subscription::topics([topic.clone()])).expect("subscribe");
+    member.wait_for_assignment(-1, WAIT).await.expect("assignment");
+    member.mark_delivered(&tp(&topic, 0), 5);
+    cluster.stop_listener(Listener::Plaintext);
+    let started = Instant::now();
+    let outcome = member.close(Duration::from_secs(3)).await;
+    let took = started.elapsed();
+    cluster.start_listener(Listener::Plaintext).expect("start the listener again");
+    assert!(took < Duration::from_millis(3_500), "close took {took:?}: {outcome:?}");
+    assert_eq!(member.state(), MemberState::Left);
+}
