@@ -104,6 +104,22 @@ struct Inner {
 }
 
 impl Inner {
+    /// LeaveGroup (dynamic members) in the current generation, bounded by `deadline`.
+    async fn leave(&self, reason: &str, deadline: Instant) -> Result<()> {
+        let Some(node) = self.coordinator.known() else { return Ok(()) };
+        let member_id = self.generation().member_id;
+        let leave = membership::leave_group(&self.client, node, &self.group_id, &self.config, &member_id, reason);
+        match tokio::time::timeout_at(deadline, leave).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Kafka {
+                broker: format!("node {node}"),
+                context: format!("LeaveGroup (group {}) timed out", self.group_id),
+                code: ErrorCode::REQUEST_TIMED_OUT,
+                message: None,
+            }),
+        }
+    }
+
     fn set_state(&self, state: MemberState) {
         *lock(&self.state) = state;
     }
@@ -320,18 +336,7 @@ impl GroupMember {
             _ => {
                 task.abort();
                 warn!(group = %self.inner.group_id, "group member did not stop in time; leaving directly");
-                let generation = self.inner.generation();
-                if let Some(node) = self.inner.coordinator.known() {
-                    let leave = membership::leave_group(
-                        &self.inner.client,
-                        node,
-                        &self.inner.group_id,
-                        &self.inner.config,
-                        &generation.member_id,
-                        "the consumer is closing",
-                    );
-                    let _ = tokio::time::timeout_at(deadline, leave).await;
-                }
+                let _ = self.inner.leave("the consumer is closing", deadline).await;
                 self.inner.set_state(MemberState::Left);
                 Err(Error::Kafka {
                     broker: "coordinator".into(),
@@ -563,19 +568,8 @@ impl Task {
     async fn poll_timeout(&mut self) {
         warn!(group = %self.inner.group_id, "max.poll.interval.ms passed without a poll; leaving the group");
         self.stop_heartbeat();
-        let generation = self.inner.generation();
-        if let Some(node) = self.inner.coordinator.known() {
-            let deadline = Instant::now() + self.inner.client.config().request_timeout;
-            let leave = membership::leave_group(
-                &self.inner.client,
-                node,
-                &self.inner.group_id,
-                &self.inner.config,
-                &generation.member_id,
-                "consumer poll timeout has expired",
-            );
-            let _ = tokio::time::timeout_at(deadline, leave).await;
-        }
+        let deadline = Instant::now() + self.inner.client.config().request_timeout;
+        let _ = self.inner.leave("consumer poll timeout has expired", deadline).await;
         self.reset_generation(ErrorCode::UNKNOWN_MEMBER_ID);
         self.lose_partitions().await;
         self.poll_expired = true;
@@ -817,22 +811,7 @@ impl Task {
             let _ = tokio::time::timeout_at(deadline, callback).await;
         }
         self.publish();
-        let generation = self.inner.generation();
-        let mut result = Ok(());
-        if let Some(node) = self.inner.coordinator.known() {
-            let leave = membership::leave_group(
-                &self.inner.client,
-                node,
-                &self.inner.group_id,
-                &self.inner.config,
-                &generation.member_id,
-                "the consumer is closing",
-            );
-            result = match tokio::time::timeout_at(deadline, leave).await {
-                Ok(r) => r,
-                Err(_) => Err(self.group_error("LeaveGroup timed out", ErrorCode::REQUEST_TIMED_OUT)),
-            };
-        }
+        let result = self.inner.leave("the consumer is closing", deadline).await;
         *lock(&self.inner.generation) = Generation::none();
         self.inner.set_state(MemberState::Left);
         result
