@@ -1,0 +1,137 @@
+//! ListOffsets (key 2), versions 1-10.
+//!
+//! Per partition, on the leader only (NOT_LEADER_OR_FOLLOWER; the
+//! `current_leader_epoch` fencing of KIP-320 from v4): timestamp -1 is the
+//! latest offset (the high watermark, or the last stable offset for
+//! read_committed), -2 the earliest (0: this model keeps everything), -3
+//! (v7+) the record with the largest timestamp, any other the first record
+//! whose timestamp is at least the one given (offset -1 if none), searched
+//! below the high watermark. v4+ answers the leader epoch of that offset.
+
+use rill_protocol::messages::list_offsets_request::ListOffsetsRequest;
+use rill_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
+};
+use rill_protocol::records::{BatchView, DecodeOptions};
+use rill_protocol::{ErrorCode, VersionRange};
+
+use crate::broker::Shared;
+use crate::disk::TopicPartition;
+use crate::partition::check_leader_epoch;
+
+pub(crate) const VERSIONS: VersionRange = VersionRange::new(1, 10);
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+
+pub(crate) fn handle(shared: &Shared, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    ListOffsetsResponse {
+        topics: req
+            .topics
+            .into_iter()
+            .map(|t| ListOffsetsTopicResponse {
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let tp = (t.name.clone(), p.partition_index);
+                        let found = lookup(shared, &tp, p.current_leader_epoch, p.timestamp, req.isolation_level == 1);
+                        let mut r = match found {
+                            Ok((timestamp, offset, epoch)) => ListOffsetsPartitionResponse {
+                                partition_index: p.partition_index,
+                                timestamp,
+                                offset,
+                                leader_epoch: epoch,
+                                ..Default::default()
+                            },
+                            Err(code) => ListOffsetsPartitionResponse {
+                                partition_index: p.partition_index,
+                                error_code: code.0,
+                                ..Default::default()
+                            },
+                        };
+                        if version < 4 {
+                            r.leader_epoch = -1;
+                        }
+                        r
+                    })
+                    .collect(),
+                name: t.name,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// (timestamp, offset, leader epoch) for one partition.
+fn lookup(shared: &Shared, tp: &TopicPartition, current_leader_epoch: i32, timestamp: i64, read_committed: bool) -> Result<(i64, i64, i32), ErrorCode> {
+    let ctrl = shared.partition_state(tp)?;
+    let (hw, epoch) = {
+        let mut state = shared.lock();
+        let replica = shared.sync(&mut state, tp, &ctrl);
+        if !replica.is_leader {
+            return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        }
+        let check = check_leader_epoch(current_leader_epoch, replica.epoch);
+        if check != ErrorCode::NONE {
+            return Err(check);
+        }
+        (replica.high_watermark, replica.epoch)
+    };
+    let _ = read_committed; // the last stable offset equals the high watermark until transactions land
+    let epoch_at = |offset: i64| {
+        shared.disk.batches(tp).iter().find(|b| b.last_offset >= offset).map_or(epoch, |b| b.leader_epoch)
+    };
+    match timestamp {
+        LATEST => Ok((-1, hw, epoch)),
+        EARLIEST => Ok((-1, 0, epoch_at(0))),
+        MAX_TIMESTAMP => {
+            let best = records_below(shared, tp, hw).into_iter().fold(None, |best: Option<(i64, i64, i32)>, r| match best {
+                Some(b) if b.0 >= r.0 => Some(b),
+                _ => Some(r),
+            });
+            Ok(best.unwrap_or((-1, -1, -1)))
+        }
+        target => Ok(records_below(shared, tp, hw).into_iter().find(|r| r.0 >= target).unwrap_or((-1, -1, -1))),
+    }
+}
+
+/// (timestamp, offset, epoch) of every data record below `until`, in offset order.
+fn records_below(shared: &Shared, tp: &TopicPartition, until: i64) -> Vec<(i64, i64, i32)> {
+    let mut out = Vec::new();
+    for b in shared.disk.batches(tp) {
+        if b.next_offset() > until {
+            break;
+        }
+        if b.control {
+            continue;
+        }
+        let Ok(view) = BatchView::decode(&b.bytes, &DecodeOptions::default()) else { continue };
+        for r in view.records().flatten() {
+            out.push((view.timestamp_of(&r), view.offset_of(&r), b.leader_epoch));
+        }
+    }
+    out
+}
+
+/// Every partition refused with `code` (an injected fault).
+pub(crate) fn error_response(req: &ListOffsetsRequest, code: ErrorCode) -> ListOffsetsResponse {
+    ListOffsetsResponse {
+        topics: req
+            .topics
+            .iter()
+            .map(|t| ListOffsetsTopicResponse {
+                name: t.name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| ListOffsetsPartitionResponse { partition_index: p.partition_index, error_code: code.0, ..Default::default() })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}

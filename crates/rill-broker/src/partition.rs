@@ -1,0 +1,383 @@
+//! One partition replica on this broker: role, leader epoch, high
+//! watermark, follower progress (when leading) and producer state; and the
+//! operations on it that handlers and the follower fetcher share.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use rill_protocol::ErrorCode;
+
+use crate::broker::{Shared, State};
+use crate::controller::PartitionState;
+use crate::disk::{EpochEnd, TopicPartition};
+use crate::log::{restamp, StoredBatch};
+use crate::producer_state::{ProducerStates, SequenceCheck};
+
+/// What the leader knows of one follower (from its fetches).
+#[derive(Debug, Clone, Copy)]
+pub struct FollowerProgress {
+    pub log_end_offset: i64,
+    /// The last time the follower had everything the leader had (Kafka's `lastCaughtUpTimeMs`).
+    pub caught_up_at: Instant,
+    last_fetch_at: Instant,
+    leader_end_at_last_fetch: i64,
+}
+
+impl FollowerProgress {
+    fn new(now: Instant) -> Self {
+        FollowerProgress { log_end_offset: 0, caught_up_at: now, last_fetch_at: now, leader_end_at_last_fetch: i64::MAX }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub is_leader: bool,
+    /// The leader epoch this broker has applied (-1: none yet).
+    pub epoch: i32,
+    pub high_watermark: i64,
+    pub followers: BTreeMap<i32, FollowerProgress>,
+    pub producers: ProducerStates,
+}
+
+/// Result of appending a produce request's batches for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    /// The offset after the last record: acks=all waits for the high watermark to reach it.
+    pub required_offset: i64,
+    pub leader_epoch: i32,
+}
+
+/// The leader's answer to a fetch of one partition, before shaping.
+#[derive(Debug, Clone, Default)]
+pub struct ReadResult {
+    pub error: ErrorCode,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub diverging: Option<EpochEnd>,
+    pub batches: Vec<StoredBatch>,
+}
+
+/// Who is fetching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetcher {
+    Consumer { read_committed: bool },
+    Follower(i32),
+}
+
+/// Checks a client's `current_leader_epoch` against ours (KIP-320): older is
+/// FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH, -1 skips the check.
+pub fn check_leader_epoch(current_leader_epoch: i32, ours: i32) -> ErrorCode {
+    if current_leader_epoch < 0 || current_leader_epoch == ours {
+        ErrorCode::NONE
+    } else if current_leader_epoch < ours {
+        ErrorCode::FENCED_LEADER_EPOCH
+    } else {
+        ErrorCode::UNKNOWN_LEADER_EPOCH
+    }
+}
+
+impl Shared {
+    /// Brings this broker's replica of `tp` in line with the controller's
+    /// decision: becoming leader assigns the new epoch at the log end
+    /// (KIP-101) and starts tracking followers; becoming follower stops that.
+    pub(crate) fn sync<'a>(&self, state: &'a mut State, tp: &TopicPartition, ctrl: &PartitionState) -> &'a mut Replica {
+        let me = self.me();
+        let disk = &self.disk;
+        let replica = state.replicas.entry(tp.clone()).or_insert_with(|| Replica {
+            is_leader: false,
+            epoch: -1,
+            high_watermark: 0,
+            followers: BTreeMap::new(),
+            producers: ProducerStates::from_log(&disk.batches(tp)),
+        });
+        let now = Instant::now();
+        if ctrl.leader == me {
+            if !replica.is_leader || replica.epoch != ctrl.leader_epoch {
+                replica.is_leader = true;
+                replica.epoch = ctrl.leader_epoch;
+                if disk.latest_epoch(tp).is_none_or(|e| e < ctrl.leader_epoch) {
+                    disk.assign_epoch(tp, ctrl.leader_epoch, disk.log_end_offset(tp));
+                }
+                replica.followers.clear();
+                self.bump();
+            }
+            for r in &ctrl.replicas {
+                if *r != me {
+                    replica.followers.entry(*r).or_insert_with(|| FollowerProgress::new(now));
+                }
+            }
+            replica.followers.retain(|id, _| ctrl.replicas.contains(id));
+            self.advance_high_watermark(tp, replica, &ctrl.isr);
+        } else if replica.is_leader || replica.epoch != ctrl.leader_epoch {
+            replica.is_leader = false;
+            replica.epoch = ctrl.leader_epoch;
+            replica.followers.clear();
+            self.bump();
+        }
+        replica
+    }
+
+    /// Leader: the high watermark is the smallest log end offset in the ISR; it never goes back.
+    fn advance_high_watermark(&self, tp: &TopicPartition, replica: &mut Replica, isr: &[i32]) {
+        let leo = self.disk.log_end_offset(tp);
+        let me = self.me();
+        let min = isr
+            .iter()
+            .map(|id| if *id == me { leo } else { replica.followers.get(id).map_or(0, |f| f.log_end_offset) })
+            .min()
+            .unwrap_or(leo);
+        let hw = replica.high_watermark.max(min).min(leo);
+        if hw != replica.high_watermark {
+            replica.high_watermark = hw;
+            self.bump();
+        }
+    }
+
+    /// The controller's state of a partition, or UNKNOWN_TOPIC_OR_PARTITION.
+    pub(crate) fn partition_state(&self, tp: &TopicPartition) -> Result<PartitionState, ErrorCode> {
+        self.controller.partition(&tp.0, tp.1).ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+    }
+
+    /// Leader: checks and appends a produce request's batches to one
+    /// partition. `Ok` with the offsets (of the original batch for an
+    /// idempotent retry), or the partition's error code.
+    pub(crate) fn append_as_leader(&self, tp: &TopicPartition, batches: Vec<StoredBatch>, acks: i16) -> Result<Appended, ErrorCode> {
+        let ctrl = self.partition_state(tp)?;
+        let mut state = self.lock();
+        let replica = self.sync(&mut state, tp, &ctrl);
+        if !replica.is_leader {
+            return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        }
+        let min_isr = self.controller_config().min_insync_replicas;
+        if acks == -1 && ctrl.isr.len() < min_isr {
+            return Err(ErrorCode::NOT_ENOUGH_REPLICAS);
+        }
+        let bugs = self.bugs();
+        // Idempotence (KIP-98): a request is all new, or one retried batch.
+        if !bugs.ignore_sequence_numbers {
+            let mut staged = replica.producers.clone();
+            for b in &batches {
+                match staged.check(b) {
+                    SequenceCheck::Append => staged.observe(b),
+                    SequenceCheck::Duplicate { base_offset, last_offset } if batches.len() == 1 => {
+                        return Ok(Appended { base_offset, required_offset: last_offset + 1, leader_epoch: replica.epoch });
+                    }
+                    SequenceCheck::Duplicate { .. } => return Err(ErrorCode::DUPLICATE_SEQUENCE_NUMBER),
+                    SequenceCheck::Reject(code) => return Err(code),
+                }
+            }
+        }
+        let mut next = self.disk.log_end_offset(tp);
+        let base_offset = next;
+        let mut stamped = Vec::with_capacity(batches.len());
+        for b in &batches {
+            let s = restamp(b, next, replica.epoch);
+            next = s.next_offset();
+            replica.producers.observe(&s);
+            stamped.push(s);
+        }
+        self.disk.append(tp, stamped);
+        self.advance_high_watermark(tp, replica, &ctrl.isr);
+        self.bump();
+        Ok(Appended { base_offset, required_offset: next, leader_epoch: replica.epoch })
+    }
+
+    /// acks=all: waits until the high watermark covers `required_offset`
+    /// while this broker still leads at `epoch`.
+    pub(crate) async fn wait_for_high_watermark(&self, tp: &TopicPartition, required_offset: i64, epoch: i32, timeout: Duration) -> ErrorCode {
+        if self.bugs().acks_all_before_isr {
+            return ErrorCode::NONE;
+        }
+        let deadline = Instant::now() + timeout;
+        let mut changes = self.subscribe();
+        loop {
+            {
+                let Ok(ctrl) = self.partition_state(tp) else { return ErrorCode::NOT_LEADER_OR_FOLLOWER };
+                let mut state = self.lock();
+                let replica = self.sync(&mut state, tp, &ctrl);
+                if !replica.is_leader || replica.epoch != epoch {
+                    return ErrorCode::NOT_LEADER_OR_FOLLOWER;
+                }
+                if replica.high_watermark >= required_offset {
+                    return ErrorCode::NONE;
+                }
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                Err(_) => return ErrorCode::REQUEST_TIMED_OUT,
+            }
+        }
+    }
+
+    /// Waits until something changes or `deadline` passes (long-polling fetches).
+    pub(crate) async fn wait_for_change(&self, changes: &mut tokio::sync::watch::Receiver<u64>, deadline: Instant) -> bool {
+        matches!(tokio::time::timeout_at(deadline, changes.changed()).await, Ok(Ok(())))
+    }
+
+    /// Leader: reads one partition for a consumer or a follower.
+    pub(crate) fn read_as_leader(
+        &self,
+        tp: &TopicPartition,
+        fetch_offset: i64,
+        current_leader_epoch: i32,
+        last_fetched_epoch: i32,
+        max_bytes: usize,
+        fetcher: Fetcher,
+    ) -> ReadResult {
+        let fail = |error| ReadResult { error, high_watermark: -1, last_stable_offset: -1, ..Default::default() };
+        let ctrl = match self.partition_state(tp) {
+            Ok(c) => c,
+            Err(code) => return fail(code),
+        };
+        let mut state = self.lock();
+        let replica = self.sync(&mut state, tp, &ctrl);
+        if !replica.is_leader {
+            return fail(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        }
+        let epoch_check = check_leader_epoch(current_leader_epoch, replica.epoch);
+        if epoch_check != ErrorCode::NONE {
+            return fail(epoch_check);
+        }
+        let hw = replica.high_watermark;
+        let mut out = ReadResult { error: ErrorCode::NONE, high_watermark: hw, last_stable_offset: hw, ..Default::default() };
+        // KIP-320: a fetcher whose last epoch ends before its fetch offset on
+        // the leader has diverged; tell it where our log of that epoch ends.
+        if last_fetched_epoch >= 0 {
+            match self.disk.end_offset_for_epoch(tp, last_fetched_epoch) {
+                Some(end) if end.epoch == last_fetched_epoch && end.end_offset >= fetch_offset => {}
+                Some(end) => {
+                    out.diverging = Some(end);
+                    return out;
+                }
+                None => {
+                    // No epoch of ours is that old: all our data is from later
+                    // epochs, starting at 0 (this model has no log start > 0).
+                    out.diverging = Some(EpochEnd { epoch: -1, end_offset: 0 });
+                    return out;
+                }
+            }
+        }
+        let leo = self.disk.log_end_offset(tp);
+        if fetch_offset < 0 || fetch_offset > leo {
+            return fail(ErrorCode::OFFSET_OUT_OF_RANGE);
+        }
+        let until = match fetcher {
+            Fetcher::Follower(id) => {
+                let now = Instant::now();
+                if let Some(f) = replica.followers.get_mut(&id) {
+                    // Kafka's Replica.updateFetchState: caught up if it asked for
+                    // our end, or for at least our end at its previous fetch.
+                    if fetch_offset >= leo {
+                        f.caught_up_at = now;
+                    } else if fetch_offset >= f.leader_end_at_last_fetch {
+                        f.caught_up_at = f.last_fetch_at;
+                    }
+                    f.log_end_offset = fetch_offset;
+                    f.last_fetch_at = now;
+                    f.leader_end_at_last_fetch = leo;
+                }
+                self.maybe_expand_isr(tp, replica, &ctrl, id, fetch_offset);
+                self.advance_high_watermark(tp, replica, &self.partition_state(tp).map(|c| c.isr).unwrap_or(ctrl.isr.clone()));
+                out.high_watermark = replica.high_watermark;
+                out.last_stable_offset = replica.high_watermark;
+                leo
+            }
+            Fetcher::Consumer { .. } => hw,
+        };
+        if fetch_offset < until {
+            out.batches = self.disk.read(tp, fetch_offset, until, max_bytes);
+        }
+        out
+    }
+
+    /// Leader: adds a follower to the ISR once it has caught up to the high
+    /// watermark and to the start of the current epoch (Kafka's
+    /// `isFollowerInSync`), through the controller (AlterPartition).
+    fn maybe_expand_isr(&self, tp: &TopicPartition, replica: &Replica, ctrl: &PartitionState, id: i32, follower_end: i64) {
+        if ctrl.isr.contains(&id) || !ctrl.replicas.contains(&id) {
+            return;
+        }
+        let epoch_start = self.disk.epoch_start(tp, replica.epoch).unwrap_or(0);
+        if follower_end < replica.high_watermark || follower_end < epoch_start {
+            return;
+        }
+        let isr: Vec<i32> = ctrl.replicas.iter().copied().filter(|r| ctrl.isr.contains(r) || *r == id).collect();
+        if let Err(e) = self.controller.alter_isr(&tp.0, tp.1, self.me(), replica.epoch, ctrl.partition_epoch, isr) {
+            tracing::debug!(node = self.me(), ?tp, follower = id, error = %e.message, "ISR expansion refused");
+        }
+    }
+
+    /// Leader: drops ISR members that have not caught up within
+    /// `replica.lag.time.max.ms`. Called periodically.
+    pub(crate) fn shrink_isrs(&self) {
+        let lag = self.config.replica_lag_time_max;
+        let now = Instant::now();
+        let me = self.me();
+        let mut state = self.lock();
+        let led: Vec<TopicPartition> = state.replicas.iter().filter(|(_, r)| r.is_leader).map(|(tp, _)| tp.clone()).collect();
+        for tp in led {
+            let Ok(ctrl) = self.partition_state(&tp) else { continue };
+            let replica = self.sync(&mut state, &tp, &ctrl);
+            if !replica.is_leader {
+                continue;
+            }
+            let laggards: Vec<i32> = ctrl
+                .isr
+                .iter()
+                .copied()
+                .filter(|id| *id != me)
+                .filter(|id| replica.followers.get(id).is_none_or(|f| now.saturating_duration_since(f.caught_up_at) > lag))
+                .collect();
+            if laggards.is_empty() {
+                continue;
+            }
+            let isr: Vec<i32> = ctrl.isr.iter().copied().filter(|id| !laggards.contains(id)).collect();
+            match self.controller.alter_isr(&tp.0, tp.1, me, replica.epoch, ctrl.partition_epoch, isr.clone()) {
+                Ok(_) => {
+                    tracing::debug!(node = me, ?tp, ?laggards, "ISR shrunk");
+                    self.advance_high_watermark(&tp, replica, &isr);
+                }
+                Err(e) => tracing::debug!(node = me, ?tp, error = %e.message, "ISR shrink refused"),
+            }
+        }
+    }
+
+    /// Follower: appends batches fetched from the leader (offsets and epochs as the leader wrote them).
+    pub(crate) fn append_as_follower(&self, tp: &TopicPartition, batches: Vec<StoredBatch>, leader_high_watermark: i64) {
+        let mut state = self.lock();
+        let Some(replica) = state.replicas.get_mut(tp) else { return };
+        let mut next = self.disk.log_end_offset(tp);
+        let mut accepted = Vec::new();
+        for b in batches {
+            // A batch that does not continue our log (a stale response) is dropped with the rest.
+            if b.base_offset != next {
+                break;
+            }
+            next = b.next_offset();
+            replica.producers.observe(&b);
+            accepted.push(b);
+        }
+        if !accepted.is_empty() {
+            self.disk.append(tp, accepted);
+        }
+        let hw = leader_high_watermark.min(self.disk.log_end_offset(tp)).max(replica.high_watermark.min(next));
+        if hw != replica.high_watermark {
+            replica.high_watermark = hw;
+        }
+        self.bump();
+    }
+
+    /// Follower: drops the log suffix from `offset` on (divergence found with the leader).
+    pub(crate) fn truncate_as_follower(&self, tp: &TopicPartition, offset: i64) {
+        let mut state = self.lock();
+        self.disk.truncate_to(tp, offset);
+        if let Some(replica) = state.replicas.get_mut(tp) {
+            replica.producers = ProducerStates::from_log(&self.disk.batches(tp));
+            replica.high_watermark = replica.high_watermark.min(self.disk.log_end_offset(tp));
+        }
+        self.bump();
+    }
+}
