@@ -10,7 +10,7 @@
 //!
 //! # Public API (stable: the simulator builds on it)
 //!
-//! ```ignore
+//! ```text
 //! // One controller per cluster, shared by every broker (see controller.rs for why).
 //! let controller = Controller::new(ControllerConfig { min_insync_replicas: 2, ..Default::default() });
 //! // One disk per broker host; it outlives broker incarnations.

@@ -19,7 +19,7 @@ pub use rill_client::Transport as Connector;
 /// Accepts connections. Implemented for tokio's `TcpListener`; the simulator
 /// implements it for `turmoil::net::TcpListener` in a few lines:
 ///
-/// ```ignore
+/// ```text
 /// impl rill_broker::Listener for SimListener {
 ///     type Stream = turmoil::net::TcpStream;
 ///     async fn accept(&mut self) -> std::io::Result<Self::Stream> {
