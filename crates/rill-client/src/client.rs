@@ -505,8 +505,19 @@ impl Client {
     /// UNKNOWN_TOPIC_OR_PARTITION, FENCED_LEADER_EPOCH, ...) mark their topic
     /// stale; the metadata is refreshed and they are asked again, up to three
     /// times, `retry.backoff.ms` apart (growing exponentially).
-    #[tracing::instrument(level = "debug", skip_all, fields(partitions = partitions.len()))]
     pub async fn list_offsets(&self, partitions: &[(&str, i32, OffsetSpec)]) -> Result<PartitionResults<ListedOffset>> {
+        self.list_offsets_isolated(partitions, 0).await
+    }
+
+    /// [`list_offsets`](Self::list_offsets) with an `isolation_level`
+    /// (ListOffsets v2+): 1 (read_committed) answers `Latest` with the last
+    /// stable offset instead of the high watermark.
+    #[tracing::instrument(level = "debug", skip_all, fields(partitions = partitions.len()))]
+    pub async fn list_offsets_isolated(
+        &self,
+        partitions: &[(&str, i32, OffsetSpec)],
+        isolation_level: i8,
+    ) -> Result<PartitionResults<ListedOffset>> {
         const ATTEMPTS: u32 = 3;
         let mut results: PartitionResults<ListedOffset> = BTreeMap::new();
         // A partition may appear once per request (Kafka answers INVALID_REQUEST
@@ -566,6 +577,7 @@ impl Client {
                 }
                 let request = ListOffsetsRequest {
                     replica_id: -1,
+                    isolation_level,
                     topics: topics
                         .into_iter()
                         .map(|(name, partitions)| ListOffsetsTopic { name: name.to_string(), partitions, ..Default::default() })

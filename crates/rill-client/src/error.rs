@@ -62,6 +62,15 @@ pub enum Error {
     UnknownBroker { node_id: i32 },
     /// The client was shut down.
     Closed,
+    /// Consumer: a partition has no position and `auto.offset.reset` is `none`.
+    NoOffset { topic: String, partition: i32 },
+    /// Consumer: the fetch offset is outside the log and `auto.offset.reset` is `none`.
+    OffsetOutOfRange { topic: String, partition: i32, offset: i64 },
+    /// Consumer: the leader's log diverges from what was fetched (KIP-320);
+    /// `divergent_offset` is the first offset known to differ, when known.
+    LogTruncation { topic: String, partition: i32, offset: i64, divergent_offset: Option<i64> },
+    /// Consumer: the partition is not assigned to this consumer.
+    NotAssigned { topic: String, partition: i32 },
 }
 
 impl Error {
@@ -204,6 +213,24 @@ impl fmt::Display for Error {
             }
             Error::UnknownBroker { node_id } => write!(f, "broker {node_id} is not in the cluster metadata"),
             Error::Closed => f.write_str("the client was shut down"),
+            Error::NoOffset { topic, partition } => write!(
+                f,
+                "{topic}-{partition}: no position and auto.offset.reset=none; seek first or set auto.offset.reset=earliest|latest"
+            ),
+            Error::OffsetOutOfRange { topic, partition, offset } => write!(
+                f,
+                "{topic}-{partition}: offset {offset} is out of range and auto.offset.reset=none; \
+                 seek to a valid offset or set auto.offset.reset=earliest|latest"
+            ),
+            Error::LogTruncation { topic, partition, offset, divergent_offset } => {
+                write!(f, "{topic}-{partition}: log truncation detected at fetch offset {offset}")?;
+                match divergent_offset {
+                    Some(d) => write!(f, " (the log diverges from offset {d})")?,
+                    None => f.write_str(" (divergence point unknown)")?,
+                }
+                f.write_str("; auto.offset.reset=none, so seek to continue")
+            }
+            Error::NotAssigned { topic, partition } => write!(f, "{topic}-{partition} is not assigned to this consumer"),
         }
     }
 }

@@ -11,9 +11,10 @@
 //! - [`negotiate`]: ApiVersions negotiation (KIP-511 fallback);
 //! - [`metadata`]: the metadata cache (leader epochs, topic ids, brokers joining and leaving);
 //! - [`backoff`]: exponential backoff with jitter from a seedable RNG;
-//! - [`client`]: the [`Client`] handle; [`stats`]: counters per broker.
+//! - [`client`]: the [`Client`] handle; [`stats`]: counters per broker;
 //! - [`admin`]: partitions, topic listings and descriptions, configs, delete
-//!   records, groups and group offsets, routed to controller, leader or coordinator.
+//!   records, groups and group offsets, routed to controller, leader or coordinator;
+//! - [`consumer`]: the [`Consumer`] (fetch sessions, byte budget, read_committed, KIP-320).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -62,8 +63,9 @@ pub use admin::{
     GroupMember, GroupOffset, ItemResult, NewPartitions, TopicListing,
 };
 pub use client::{Client, ListedOffset, NewTopic, OffsetSpec, PartitionResults, TopicResult};
-pub use config::{Acks, ClientConfig, ConfigError, Secret};
+pub use config::{Acks, AutoOffsetReset, ClientConfig, ConfigError, ConsumerConfig, IsolationLevel, Secret};
 pub use connection::{Connection, ConnectionConfig};
+pub use consumer::{Consumer, ConsumerRecord, ConsumerStats, Offset, TopicPartition};
 pub use error::{Error, Result};
 pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use negotiate::ApiVersions;

@@ -27,7 +27,7 @@ use crate::transport::{BoxStream, ConnectFuture, Transport};
 
 const BROKER: &str = "fake:9092";
 
-async fn read_request(s: &mut DuplexStream) -> Option<(RequestHeader, RequestBody)> {
+pub(crate) async fn read_request(s: &mut DuplexStream) -> Option<(RequestHeader, RequestBody)> {
     let mut size = [0u8; 4];
     s.read_exact(&mut size).await.ok()?;
     let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
@@ -35,7 +35,7 @@ async fn read_request(s: &mut DuplexStream) -> Option<(RequestHeader, RequestBod
     decode_request(&Bytes::from(body)).ok()
 }
 
-fn all_versions() -> ApiVersionsResponse {
+pub(crate) fn all_versions() -> ApiVersionsResponse {
     ApiVersionsResponse {
         api_keys: ApiKey::ALL
             .iter()
@@ -48,7 +48,7 @@ fn all_versions() -> ApiVersionsResponse {
     }
 }
 
-fn reply<R: Response>(header: &RequestHeader, body: &R) -> BytesMut {
+pub(crate) fn reply<R: Response>(header: &RequestHeader, body: &R) -> BytesMut {
     encode_response(header.correlation_id, body, header.request_api_version).unwrap()
 }
 

@@ -1,0 +1,438 @@
+//! One fetcher task per leader broker. It keeps one fetch in flight to its
+//! broker and sends the next as soon as the last is answered, while the
+//! application works through what is buffered (prefetch, bounded by the
+//! byte budget and `max.partition.fetch.bytes` per partition); the broker
+//! handles a connection's requests one at a time, so a second fetch in
+//! flight would only queue behind the first.
+//!
+//! It fetches the partitions whose leader is its broker, that are not
+//! paused, backing off or waiting for an offset lookup, and whose buffers
+//! are below `max.partition.fetch.bytes`. A request asks for at most what
+//! the budget has left, and that much is reserved until it is answered.
+//! The task ends when its broker leads none of the assigned partitions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rill_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+use rill_protocol::messages::fetch_response::PartitionData;
+use rill_protocol::messages::{FetchRequest, FetchResponse};
+use rill_protocol::records::{AbortedTransaction, DecodeOptions};
+use rill_protocol::{ApiKey, ErrorCode, Uuid};
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use super::decode::{decode_partition, DecodeContext, Decoded};
+use super::record::{Position, TopicPartition};
+use super::session::{FetchParams, FetchSession, SessionRequest};
+use super::state::{Phase, State};
+use super::Shared;
+use crate::backoff::Backoff;
+use crate::config::consumer::FETCH_RESPONSE_OVERHEAD;
+use crate::config::IsolationLevel;
+use crate::error::Error;
+
+/// Fetch v13 and later name topics by id.
+const FIRST_TOPIC_ID_VERSION: i16 = 13;
+/// Fetch sessions need v7+.
+const FIRST_SESSION_VERSION: i16 = 7;
+
+/// The partitions of one request, with what is needed to apply its answer.
+struct Plan {
+    wanted: BTreeMap<TopicPartition, FetchParams>,
+    generations: BTreeMap<TopicPartition, u64>,
+    /// The request's `max_bytes` (wire bytes).
+    max_bytes: i32,
+    /// Budget bytes held for the answer until it is applied.
+    reserved: usize,
+}
+
+enum Next {
+    /// This broker leads no assigned partition any more.
+    Done,
+    /// Nothing to fetch now; look again on a change or at this instant.
+    Wait(Option<Instant>),
+    Fetch(Plan),
+}
+
+/// Error codes that mean the metadata (leader, epoch, topic id) is stale.
+const STALE_METADATA: &[ErrorCode] = &[
+    ErrorCode::NOT_LEADER_OR_FOLLOWER,
+    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+    ErrorCode::LEADER_NOT_AVAILABLE,
+    ErrorCode::FENCED_LEADER_EPOCH,
+    ErrorCode::KAFKA_STORAGE_ERROR,
+    ErrorCode::REPLICA_NOT_AVAILABLE,
+    ErrorCode::UNKNOWN_TOPIC_ID,
+    ErrorCode::INCONSISTENT_TOPIC_ID,
+    ErrorCode::OFFSET_NOT_AVAILABLE,
+];
+
+/// Top-level errors after which the session is started afresh.
+const SESSION_ERRORS: &[ErrorCode] =
+    &[ErrorCode::FETCH_SESSION_ID_NOT_FOUND, ErrorCode::INVALID_FETCH_SESSION_EPOCH, ErrorCode::FETCH_SESSION_TOPIC_ID_ERROR];
+
+pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
+    let mut changes = shared.changed.subscribe();
+    let mut session = FetchSession::new();
+    let mut session_uses_ids: Option<bool> = None;
+    let client_config = shared.client.config();
+    let mut backoff = Backoff::new(client_config.retry_backoff, client_config.retry_backoff_max);
+    loop {
+        changes.borrow_and_update();
+        let plan = match plan(&shared, node) {
+            Next::Done => break,
+            Next::Wait(until) => {
+                let sleep = async {
+                    match until {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { break },
+                    _ = sleep => {}
+                }
+                continue;
+            }
+            Next::Fetch(plan) => plan,
+        };
+        let reserved = plan.reserved;
+        let outcome = fetch(&shared, node, &plan, &mut session, &mut session_uses_ids).await;
+        let failed = {
+            let mut state = shared.lock();
+            state.budget.reserved = state.budget.reserved.saturating_sub(reserved);
+            match outcome {
+                Ok(Answer::Applied) => false,
+                Ok(Answer::SessionError(code)) => {
+                    debug!(node, error = code.name(), "fetch session error; the next fetch is full");
+                    state.counters.session_errors += 1;
+                    session.reset();
+                    false
+                }
+                Err(e) => {
+                    state.counters.fetch_failures += 1;
+                    session.reset();
+                    debug!(node, error = %e, "fetch failed; refreshing leaders");
+                    // The broker may be gone: look the leaders up again.
+                    for tp in plan.wanted.keys() {
+                        shared.client.note_error(&tp.topic, ErrorCode::NOT_LEADER_OR_FOLLOWER);
+                        if let Some(p) = state.partitions.get_mut(tp) {
+                            if p.leader == Some(node) {
+                                p.leader = None;
+                            }
+                        }
+                    }
+                    true
+                }
+            }
+        };
+        shared.notify();
+        if failed {
+            let delay = backoff.next_delay(&mut shared.rng());
+            tokio::time::sleep(delay).await;
+        } else {
+            backoff.reset();
+        }
+        if shared.lock().closed {
+            break;
+        }
+    }
+    shared.notify();
+    debug!(node, "fetcher stopped");
+}
+
+/// Chooses the partitions to fetch from `node` now and reserves budget.
+fn plan(shared: &Shared, node: i32) -> Next {
+    let config = &shared.config;
+    let now = Instant::now();
+    let mut state = shared.lock();
+    if state.closed {
+        return Next::Done;
+    }
+    let mut leads_any = false;
+    let mut wake: Option<Instant> = None;
+    let mut wanted = BTreeMap::new();
+    let mut generations = BTreeMap::new();
+    let partition_max = usize::try_from(config.max_partition_fetch_bytes).unwrap_or(usize::MAX);
+    for (tp, p) in &state.partitions {
+        if p.leader != Some(node) {
+            continue;
+        }
+        leads_any = true;
+        if p.phase != Phase::Fetching || p.needs_validation || p.paused || p.buffered_bytes >= partition_max {
+            continue;
+        }
+        if let Some(at) = p.retry_at.filter(|at| *at > now) {
+            wake = Some(wake.map_or(at, |w| w.min(at)));
+            continue;
+        }
+        wanted.insert(
+            tp.clone(),
+            FetchParams {
+                topic_id: p.topic_id,
+                fetch_offset: p.fetch.offset,
+                current_leader_epoch: p.leader_epoch,
+                last_fetched_epoch: p.fetch.leader_epoch.unwrap_or(-1),
+                max_bytes: config.max_partition_fetch_bytes,
+            },
+        );
+        generations.insert(tp.clone(), p.generation);
+    }
+    if !leads_any {
+        return Next::Done;
+    }
+    if wanted.is_empty() || state.budget.available() == 0 {
+        return Next::Wait(wake);
+    }
+    let frame_room = shared.client.config().max_response_bytes.saturating_sub(FETCH_RESPONSE_OVERHEAD).max(1);
+    let cap = usize::try_from(config.fetch_max_bytes).unwrap_or(usize::MAX).min(frame_room);
+    let (max_bytes, reserved) = state.budget.fetch_size(cap);
+    state.budget.reserved = state.budget.reserved.saturating_add(reserved);
+    Next::Fetch(Plan { wanted, generations, max_bytes: i32::try_from(max_bytes).unwrap_or(i32::MAX), reserved })
+}
+
+enum Answer {
+    Applied,
+    SessionError(ErrorCode),
+}
+
+/// Sends one fetch and applies its answer.
+async fn fetch(
+    shared: &Shared,
+    node: i32,
+    plan: &Plan,
+    session: &mut FetchSession,
+    session_uses_ids: &mut Option<bool>,
+) -> Result<Answer, Error> {
+    let config = &shared.config;
+    let connection = shared.client.connection(node).await?;
+    let mut version = connection.version_for(ApiKey::FETCH)?;
+    if version >= FIRST_TOPIC_ID_VERSION && plan.wanted.values().any(|p| p.topic_id == Uuid::ZERO) {
+        version = FIRST_TOPIC_ID_VERSION - 1;
+    }
+    let uses_ids = version >= FIRST_TOPIC_ID_VERSION;
+    if *session_uses_ids != Some(uses_ids) {
+        // Names and ids cannot be mixed in one session.
+        session.reset();
+        *session_uses_ids = Some(uses_ids);
+    }
+    session.set_supported(version >= FIRST_SESSION_VERSION);
+    let request = session.build(&plan.wanted);
+    let fetch = to_fetch_request(config, &request, plan.max_bytes, uses_ids);
+    let response = connection.send_version(&fetch, version).await?;
+    let code = ErrorCode(response.error_code);
+    if SESSION_ERRORS.contains(&code) {
+        return Ok(Answer::SessionError(code));
+    }
+    if code.is_error() {
+        return Err(Error::Kafka { broker: connection.broker().to_string(), context: "Fetch".into(), code, message: None });
+    }
+    session.accepted(&request, plan.wanted.clone(), response.session_id);
+    apply(shared, node, connection.broker(), plan, &request, response, uses_ids);
+    Ok(Answer::Applied)
+}
+
+fn to_fetch_request(
+    config: &crate::config::ConsumerConfig,
+    request: &SessionRequest,
+    max_bytes: i32,
+    uses_ids: bool,
+) -> FetchRequest {
+    let mut topics: BTreeMap<(&str, Uuid), Vec<FetchPartition>> = BTreeMap::new();
+    for (tp, p) in &request.send {
+        topics.entry((tp.topic.as_str(), p.topic_id)).or_default().push(FetchPartition {
+            partition: tp.partition,
+            current_leader_epoch: p.current_leader_epoch,
+            fetch_offset: p.fetch_offset,
+            last_fetched_epoch: p.last_fetched_epoch,
+            log_start_offset: -1,
+            partition_max_bytes: p.max_bytes,
+            ..Default::default()
+        });
+    }
+    let mut forgotten: BTreeMap<(&str, Uuid), Vec<i32>> = BTreeMap::new();
+    for (tp, id) in &request.forget {
+        forgotten.entry((tp.topic.as_str(), *id)).or_default().push(tp.partition);
+    }
+    let id = |id: Uuid| if uses_ids { id } else { Uuid::ZERO };
+    let name = |n: &str| if uses_ids { String::new() } else { n.to_string() };
+    FetchRequest {
+        replica_id: -1,
+        max_wait_ms: i32::try_from(config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX),
+        min_bytes: config.fetch_min_bytes,
+        max_bytes,
+        isolation_level: config.isolation_level.wire_value(),
+        session_id: request.session_id,
+        session_epoch: request.epoch,
+        topics: topics
+            .into_iter()
+            .map(|((topic, topic_id), partitions)| FetchTopic {
+                topic: name(topic),
+                topic_id: id(topic_id),
+                partitions,
+                ..Default::default()
+            })
+            .collect(),
+        forgotten_topics_data: forgotten
+            .into_iter()
+            .map(|((topic, topic_id), partitions)| ForgottenTopic {
+                topic: name(topic),
+                topic_id: id(topic_id),
+                partitions,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// One partition's answer, decoded outside the lock.
+struct PartitionAnswer {
+    tp: TopicPartition,
+    data: PartitionData,
+    decoded: Option<Decoded>,
+}
+
+fn apply(
+    shared: &Shared,
+    node: i32,
+    broker: &str,
+    plan: &Plan,
+    request: &SessionRequest,
+    response: FetchResponse,
+    uses_ids: bool,
+) {
+    let config = &shared.config;
+    let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
+    let options = DecodeOptions::default().with_verify_crc(config.check_crcs);
+    let names: BTreeMap<Uuid, &str> = plan.wanted.iter().map(|(tp, p)| (p.topic_id, tp.topic.as_str())).collect();
+    let topics: BTreeMap<&str, std::sync::Arc<str>> = {
+        let state = shared.lock();
+        plan.wanted.keys().filter_map(|tp| Some((tp.topic.as_str(), state.partitions.get(tp)?.topic.clone()))).collect()
+    };
+    // Decode first, without the lock.
+    let mut answers = Vec::new();
+    for topic in response.responses {
+        let name = if uses_ids { names.get(&topic.topic_id).copied().map(str::to_string) } else { Some(topic.topic) };
+        let Some(name) = name else { continue };
+        for data in topic.partitions {
+            let tp = TopicPartition::new(name.as_str(), data.partition_index);
+            let Some(params) = plan.wanted.get(&tp) else { continue };
+            let decoded = match (&data.records, topics.get(tp.topic.as_str())) {
+                (Some(records), Some(topic)) if data.error_code == 0 && !records.is_empty() => {
+                    let aborted: Option<Vec<AbortedTransaction>> = read_committed.then(|| {
+                        data.aborted_transactions
+                            .iter()
+                            .flatten()
+                            .map(|a| AbortedTransaction { producer_id: a.producer_id, first_offset: a.first_offset })
+                            .collect()
+                    });
+                    let cx = DecodeContext {
+                        partition: tp.partition,
+                        fetch_offset: params.fetch_offset,
+                        aborted: aborted.as_deref(),
+                        options,
+                    };
+                    Some(decode_partition(topic, records, &cx))
+                }
+                _ => None,
+            };
+            answers.push(PartitionAnswer { tp, data, decoded });
+        }
+    }
+    let now = Instant::now();
+    let retry_at = now + shared.client.config().retry_backoff;
+    let wire: usize = answers.iter().filter(|a| a.decoded.is_some()).filter_map(|a| a.data.records.as_ref()).map(|r| r.len()).sum();
+    let retained: usize =
+        answers.iter().filter_map(|a| a.decoded.as_ref()).flat_map(|d| d.records.iter()).map(|r| r.retained_bytes()).sum();
+    let mut state = shared.lock();
+    state.budget.observe(wire, retained);
+    state.counters.fetch_requests += 1;
+    if request.is_full() {
+        state.counters.full_fetches += 1;
+    }
+    for answer in answers {
+        apply_partition(shared, &mut state, node, broker, plan, answer, retry_at);
+    }
+}
+
+fn apply_partition(
+    shared: &Shared,
+    state: &mut State,
+    node: i32,
+    broker: &str,
+    plan: &Plan,
+    answer: PartitionAnswer,
+    retry_at: Instant,
+) {
+    let PartitionAnswer { tp, data, decoded } = answer;
+    let policy = shared.config.auto_offset_reset;
+    let (Some(params), Some(generation)) = (plan.wanted.get(&tp), plan.generations.get(&tp)) else { return };
+    let State { partitions, budget, counters, .. } = state;
+    let Some(p) = partitions.get_mut(&tp) else { return };
+    // A seek, reset or move since the request: this answer is stale.
+    if p.generation != *generation || p.fetch.offset != params.fetch_offset || p.phase != Phase::Fetching {
+        return;
+    }
+    let code = ErrorCode(data.error_code);
+    if code.is_none() {
+        p.high_watermark = data.high_watermark;
+        if data.last_stable_offset >= 0 {
+            p.last_stable_offset = data.last_stable_offset;
+        }
+        if data.log_start_offset >= 0 {
+            p.log_start_offset = data.log_start_offset;
+        }
+        // KIP-320 (Fetch v12+): the leader says our last fetched epoch ends
+        // before the fetch offset: the log was truncated under us.
+        let diverging = &data.diverging_epoch;
+        if diverging.epoch >= 0 && diverging.end_offset >= 0 && diverging.end_offset < p.fetch.offset {
+            let divergent = Position::new(diverging.end_offset, Some(diverging.epoch));
+            counters.truncations += 1;
+            let freed = p.truncated(&tp, Some(divergent), policy);
+            budget.release(freed);
+            return;
+        }
+        let Some(decoded) = decoded else { return };
+        let mut bytes = 0;
+        for r in &decoded.records {
+            bytes += r.retained_bytes();
+        }
+        p.buffer.extend(decoded.records);
+        p.buffered_bytes += bytes;
+        budget.charge(bytes);
+        if decoded.next_offset > p.fetch.offset {
+            p.fetch = Position::new(decoded.next_offset, decoded.last_epoch.or(p.fetch.leader_epoch));
+        }
+        if let Some(source) = decoded.error {
+            // Records before the bad batch are kept; the partition stops at it.
+            p.error = Some(Error::Decode { broker: broker.to_string(), source });
+            p.retry_at = Some(retry_at);
+        }
+        return;
+    }
+    if code == ErrorCode::OFFSET_OUT_OF_RANGE {
+        info!(partition = %tp, offset = p.fetch.offset, policy = policy.name(), "fetch offset out of range");
+        let error = Error::OffsetOutOfRange { topic: tp.topic.clone(), partition: tp.partition, offset: p.fetch.offset };
+        let freed = p.reset_per_policy(policy, &tp, Some(error));
+        budget.release(freed);
+        return;
+    }
+    p.retry_at = Some(retry_at);
+    if STALE_METADATA.contains(&code) {
+        debug!(partition = %tp, node, error = code.name(), "stale leader; refreshing metadata");
+        shared.client.note_error(&tp.topic, ErrorCode::NOT_LEADER_OR_FOLLOWER);
+        p.leader = None;
+    } else if code == ErrorCode::UNKNOWN_LEADER_EPOCH {
+        // Our metadata is ahead of this broker: it will catch up.
+        debug!(partition = %tp, node, "broker behind our leader epoch; retrying");
+    } else if !code.is_retriable() {
+        p.error = Some(Error::Kafka {
+            broker: broker.to_string(),
+            context: format!("Fetch {tp} at offset {}", p.fetch.offset),
+            code,
+            message: None,
+        });
+    }
+}

@@ -1,0 +1,686 @@
+//! Consumer tests against an in-process fake broker that keeps a real log
+//! of encoded record batches per partition and speaks the real protocol
+//! (Metadata, ListOffsets, Fetch with KIP-227 sessions, OffsetForLeaderEpoch)
+//! over `tokio::io::duplex`, in paused time.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rill_protocol::messages::fetch_response::{AbortedTransaction as WireAborted, FetchableTopicResponse, PartitionData};
+use rill_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use rill_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use rill_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use rill_protocol::messages::{
+    FetchRequest, FetchResponse, ListOffsetsResponse, MetadataResponse, OffsetForLeaderEpochResponse, RequestBody,
+};
+use rill_protocol::records::{control::end_txn_marker, Header, RecordBatchBuilder};
+use rill_protocol::{ErrorCode, Uuid};
+use tokio::io::{AsyncWriteExt, DuplexStream};
+
+use super::*;
+use crate::config::{AutoOffsetReset, ClientConfig};
+use crate::tests::{all_versions, read_request, reply};
+use crate::transport::{BoxStream, ConnectFuture, Transport};
+
+const TOPIC: &str = "t";
+const TOPIC_ID: Uuid = Uuid([7; 16]);
+
+/// One batch of a fake partition log.
+#[derive(Debug, Clone)]
+struct StoredBatch {
+    next: i64,
+    bytes: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct FakeLog {
+    batches: Vec<StoredBatch>,
+    log_start: i64,
+    aborted: Vec<(i64, i64)>,
+}
+
+impl FakeLog {
+    fn end(&self) -> i64 {
+        self.batches.last().map_or(self.log_start, |b| b.next)
+    }
+
+    /// Appends a batch of `values` written under `epoch`.
+    fn append(&mut self, epoch: i32, values: &[&str]) {
+        let base = self.end();
+        let mut b = RecordBatchBuilder::new(base).partition_leader_epoch(epoch);
+        for (i, v) in values.iter().enumerate() {
+            let key = format!("k{}", base + i as i64);
+            let headers = [Header::new(Bytes::from_static(b"h"), Some(Bytes::copy_from_slice(v.as_bytes())))];
+            b.append(1_000 + base + i as i64, Some(key.as_bytes()), Some(v.as_bytes()), &headers).unwrap();
+        }
+        self.push(b.finish().unwrap().freeze(), base, base + values.len() as i64);
+    }
+
+    fn append_txn(&mut self, producer_id: i64, values: &[&str]) {
+        let base = self.end();
+        let mut b = RecordBatchBuilder::new(base).partition_leader_epoch(3).transactional(true).producer(producer_id, 0, 0);
+        for v in values {
+            b.append(1_000 + base, None, Some(v.as_bytes()), &[]).unwrap();
+        }
+        self.push(b.finish().unwrap().freeze(), base, base + values.len() as i64);
+    }
+
+    fn end_txn(&mut self, producer_id: i64, commit: bool) {
+        let base = self.end();
+        let bytes = end_txn_marker(BytesMut::new(), base, producer_id, 0, commit, 0, 2_000).unwrap().freeze();
+        self.push(bytes, base, base + 1);
+    }
+
+    fn push(&mut self, bytes: Bytes, base: i64, next: i64) {
+        let _ = base;
+        self.batches.push(StoredBatch { next, bytes });
+    }
+
+    /// Drops everything at and after `offset` (an unclean leader's log).
+    fn truncate(&mut self, offset: i64) {
+        self.batches.retain(|b| b.next <= offset);
+    }
+
+    /// Batches from `offset`, at least one, then up to `max_bytes`.
+    fn read(&self, offset: i64, max_bytes: usize) -> Bytes {
+        let mut out = BytesMut::new();
+        for b in self.batches.iter().filter(|b| b.next > offset) {
+            if !out.is_empty() && out.len() + b.bytes.len() > max_bytes {
+                break;
+            }
+            out.extend_from_slice(&b.bytes);
+        }
+        out.freeze()
+    }
+
+    fn offset_at_time(&self, ms: i64) -> i64 {
+        // Record timestamps are 1000 + offset in these logs.
+        (ms - 1_000).clamp(self.log_start, self.end())
+    }
+}
+
+type SessionPartitions = BTreeMap<i32, (i64, i32)>;
+
+/// What one fetch request looked like.
+#[derive(Debug, Clone)]
+struct SeenFetch {
+    session_id: i32,
+    epoch: i32,
+    /// (partition, fetch offset, current leader epoch)
+    partitions: Vec<(i32, i64, i32)>,
+    forgotten: Vec<i32>,
+}
+
+#[derive(Debug, Default)]
+struct Fake {
+    logs: Mutex<BTreeMap<i32, FakeLog>>,
+    leader_epoch: AtomicI32,
+    fetches: Mutex<Vec<SeenFetch>>,
+    /// Broker-side sessions: id -> (next epoch, partition -> (offset, current leader epoch)).
+    sessions: Mutex<BTreeMap<i32, (i32, SessionPartitions)>>,
+    next_session: AtomicI32,
+    /// Answer the next incremental fetch with FETCH_SESSION_ID_NOT_FOUND.
+    lose_session: AtomicBool,
+    /// OffsetForLeaderEpoch answers: epoch -> end offset.
+    epoch_ends: Mutex<BTreeMap<i32, i64>>,
+    epoch_requests: Mutex<Vec<(i32, i32, i32)>>,
+}
+
+impl Fake {
+    fn new(partitions: i32) -> Arc<Fake> {
+        let fake = Fake { next_session: AtomicI32::new(100), ..Fake::default() };
+        fake.leader_epoch.store(3, Ordering::SeqCst);
+        let mut logs = fake.logs.lock().unwrap();
+        for p in 0..partitions {
+            logs.insert(p, FakeLog::default());
+        }
+        drop(logs);
+        Arc::new(fake)
+    }
+
+    fn log(&self, partition: i32) -> std::sync::MutexGuard<'_, BTreeMap<i32, FakeLog>> {
+        let _ = partition;
+        self.logs.lock().unwrap()
+    }
+
+    fn metadata(&self) -> MetadataResponse {
+        let epoch = self.leader_epoch.load(Ordering::SeqCst);
+        let partitions = self
+            .logs
+            .lock()
+            .unwrap()
+            .keys()
+            .map(|p| MetadataResponsePartition {
+                partition_index: *p,
+                leader_id: 1,
+                leader_epoch: epoch,
+                replica_nodes: vec![1],
+                isr_nodes: vec![1],
+                ..Default::default()
+            })
+            .collect();
+        MetadataResponse {
+            brokers: vec![MetadataResponseBroker { node_id: 1, host: "fake".into(), port: 9092, ..Default::default() }],
+            cluster_id: Some("fake".into()),
+            controller_id: 1,
+            topics: vec![MetadataResponseTopic {
+                name: Some(TOPIC.into()),
+                topic_id: TOPIC_ID,
+                partitions,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    async fn fetch(&self, req: FetchRequest) -> FetchResponse {
+        let epoch = self.leader_epoch.load(Ordering::SeqCst);
+        let mut requested = Vec::new();
+        for t in &req.topics {
+            assert!(t.topic_id == TOPIC_ID || t.topic == TOPIC, "{t:?}");
+            for p in &t.partitions {
+                requested.push((p.partition, p.fetch_offset, p.current_leader_epoch, p.partition_max_bytes));
+            }
+        }
+        let forgotten: Vec<i32> = req.forgotten_topics_data.iter().flat_map(|t| t.partitions.iter().copied()).collect();
+        self.fetches.lock().unwrap().push(SeenFetch {
+            session_id: req.session_id,
+            epoch: req.session_epoch,
+            partitions: requested.iter().map(|(p, o, e, _)| (*p, *o, *e)).collect(),
+            forgotten: forgotten.clone(),
+        });
+        // KIP-227 on the broker side.
+        let (session_id, in_effect, full) = {
+            let mut sessions = self.sessions.lock().unwrap();
+            if req.session_epoch == 0 {
+                sessions.remove(&req.session_id);
+                let id = self.next_session.fetch_add(1, Ordering::SeqCst);
+                let parts: BTreeMap<i32, (i64, i32)> = requested.iter().map(|(p, o, e, _)| (*p, (*o, *e))).collect();
+                sessions.insert(id, (1, parts.clone()));
+                (id, parts, true)
+            } else {
+                let lost = self.lose_session.swap(false, Ordering::SeqCst);
+                let Some((next, parts)) = sessions.get_mut(&req.session_id).filter(|_| !lost) else {
+                    return FetchResponse { error_code: ErrorCode::FETCH_SESSION_ID_NOT_FOUND.0, ..Default::default() };
+                };
+                assert_eq!(*next, req.session_epoch, "session epoch");
+                *next += 1;
+                for (p, o, e, _) in &requested {
+                    parts.insert(*p, (*o, *e));
+                }
+                for p in &forgotten {
+                    parts.remove(p);
+                }
+                (req.session_id, parts.clone(), false)
+            }
+        };
+        let max_bytes: BTreeMap<i32, i32> = requested.iter().map(|(p, _, _, m)| (*p, *m)).collect();
+        let mut partitions = Vec::new();
+        let mut any_records = false;
+        {
+            let logs = self.logs.lock().unwrap();
+            let mut room = req.max_bytes.max(0) as usize;
+            for (p, (offset, current)) in &in_effect {
+                let Some(log) = logs.get(p) else { continue };
+                let mut data = PartitionData {
+                    partition_index: *p,
+                    high_watermark: log.end(),
+                    last_stable_offset: log.end(),
+                    log_start_offset: log.log_start,
+                    ..Default::default()
+                };
+                let current = *current;
+                if current >= 0 && current < epoch {
+                    data.error_code = ErrorCode::FENCED_LEADER_EPOCH.0;
+                } else if current > epoch {
+                    data.error_code = ErrorCode::UNKNOWN_LEADER_EPOCH.0;
+                } else if *offset < log.log_start || *offset > log.end() {
+                    data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
+                } else {
+                    // The first batch always comes (KIP-74), then up to both limits.
+                    let max = (max_bytes.get(p).copied().unwrap_or(1 << 20).max(1) as usize).min(room);
+                    let records = if room == 0 && any_records { Bytes::new() } else { log.read(*offset, max) };
+                    room = room.saturating_sub(records.len());
+                    any_records |= !records.is_empty();
+                    data.aborted_transactions = Some(
+                        log.aborted
+                            .iter()
+                            .map(|(pid, first)| WireAborted { producer_id: *pid, first_offset: *first, ..Default::default() })
+                            .collect(),
+                    );
+                    if records.is_empty() && !full {
+                        continue;
+                    }
+                    data.records = Some(records);
+                }
+                partitions.push(data);
+            }
+        }
+        if !any_records {
+            // Long poll: nothing to return before max_wait_ms.
+            tokio::time::sleep(Duration::from_millis(req.max_wait_ms.max(0) as u64)).await;
+        }
+        FetchResponse {
+            session_id,
+            responses: vec![FetchableTopicResponse { topic: TOPIC.into(), topic_id: TOPIC_ID, partitions, ..Default::default() }],
+            ..Default::default()
+        }
+    }
+
+    async fn serve(self: Arc<Self>, mut s: DuplexStream) {
+        while let Some((header, body)) = read_request(&mut s).await {
+            let frame = match body {
+                RequestBody::ApiVersions(_) => reply(&header, &all_versions()),
+                RequestBody::Metadata(_) => reply(&header, &self.metadata()),
+                RequestBody::ListOffsets(req) => {
+                    let logs = self.logs.lock().unwrap();
+                    let topics = req
+                        .topics
+                        .iter()
+                        .map(|t| ListOffsetsTopicResponse {
+                            name: t.name.clone(),
+                            partitions: t
+                                .partitions
+                                .iter()
+                                .map(|p| {
+                                    let log = logs.get(&p.partition_index).unwrap();
+                                    let offset = match p.timestamp {
+                                        -2 => log.log_start,
+                                        -1 => log.end(),
+                                        ms => log.offset_at_time(ms),
+                                    };
+                                    ListOffsetsPartitionResponse {
+                                        partition_index: p.partition_index,
+                                        offset,
+                                        leader_epoch: self.leader_epoch.load(Ordering::SeqCst),
+                                        ..Default::default()
+                                    }
+                                })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect();
+                    reply(&header, &ListOffsetsResponse { topics, ..Default::default() })
+                }
+                RequestBody::Fetch(req) => {
+                    let response = self.fetch(req).await;
+                    reply(&header, &response)
+                }
+                RequestBody::OffsetForLeaderEpoch(req) => {
+                    let ends = self.epoch_ends.lock().unwrap().clone();
+                    let topics = req
+                        .topics
+                        .iter()
+                        .map(|t| OffsetForLeaderTopicResult {
+                            topic: t.topic.clone(),
+                            partitions: t
+                                .partitions
+                                .iter()
+                                .map(|p| {
+                                    self.epoch_requests.lock().unwrap().push((
+                                        p.partition,
+                                        p.current_leader_epoch,
+                                        p.leader_epoch,
+                                    ));
+                                    let end = ends.get(&p.leader_epoch).copied();
+                                    EpochEndOffset {
+                                        partition: p.partition,
+                                        leader_epoch: if end.is_some() { p.leader_epoch } else { -1 },
+                                        end_offset: end.unwrap_or(-1),
+                                        ..Default::default()
+                                    }
+                                })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect();
+                    reply(&header, &OffsetForLeaderEpochResponse { topics, ..Default::default() })
+                }
+                other => panic!("fake broker: unexpected request {other:?}"),
+            };
+            if s.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+struct FakeTransport(Arc<Fake>);
+
+impl Transport for FakeTransport {
+    fn connect(&self, _host: &str, _port: u16) -> ConnectFuture {
+        let fake = self.0.clone();
+        Box::pin(async move {
+            let (client, broker) = tokio::io::duplex(1 << 22);
+            tokio::spawn(fake.serve(broker));
+            Ok(Box::new(client) as BoxStream)
+        })
+    }
+}
+
+async fn consumer(fake: &Arc<Fake>, props: &[(&str, &str)]) -> Consumer {
+    let mut all = vec![("bootstrap.servers", "fake:9092"), ("fetch.max.wait.ms", "100")];
+    all.extend_from_slice(props);
+    let mut config = ClientConfig::from_properties(all).unwrap();
+    config.rng_seed = Some(7);
+    let client = Client::with_transport(config, Arc::new(FakeTransport(fake.clone()))).await.unwrap();
+    Consumer::from_client(client).unwrap()
+}
+
+/// Polls until `n` records came or `limit` passed (virtual time).
+async fn poll_n(consumer: &Consumer, n: usize, limit: Duration) -> Vec<ConsumerRecord> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut out = Vec::new();
+    while out.len() < n && tokio::time::Instant::now() < deadline {
+        out.extend(consumer.poll(Duration::from_millis(200)).await.unwrap());
+    }
+    out
+}
+
+fn tp(p: i32) -> TopicPartition {
+    TopicPartition::new(TOPIC, p)
+}
+
+fn values(records: &[ConsumerRecord]) -> Vec<String> {
+    records.iter().map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()).collect()
+}
+
+fn fill(fake: &Fake, partition: i32, batches: usize, per_batch: usize) {
+    let mut logs = fake.log(partition);
+    let log = logs.get_mut(&partition).unwrap();
+    for _ in 0..batches {
+        let base = log.end();
+        let vals: Vec<String> = (0..per_batch).map(|i| format!("p{partition}-{}", base + i as i64)).collect();
+        let refs: Vec<&str> = vals.iter().map(String::as_str).collect();
+        log.append(3, &refs);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn consumes_every_record_once_over_an_incremental_session() {
+    let fake = Fake::new(2);
+    fill(&fake, 0, 3, 10);
+    fill(&fake, 1, 3, 10);
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest"), ("max.partition.fetch.bytes", "600")]).await;
+    c.assign(&[tp(0), tp(1)]).unwrap();
+    let records = poll_n(&c, 60, Duration::from_secs(30)).await;
+    assert_eq!(records.len(), 60);
+    for p in 0..2 {
+        let offsets: Vec<i64> = records.iter().filter(|r| r.partition == p).map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..30).collect::<Vec<_>>(), "partition {p}");
+    }
+    let r = &records[0];
+    assert_eq!(r.key.as_deref(), Some(&b"k0"[..]));
+    assert_eq!(r.timestamp, 1_000);
+    assert_eq!(r.leader_epoch, Some(3));
+    assert_eq!(r.headers[0].key_str(), Some("h"));
+    assert_eq!(r.headers[0].value.as_deref(), r.value.as_deref());
+    assert_eq!((c.position(&tp(0)), c.position(&tp(1))), (Some(30), Some(30)));
+    // Nothing more: positions stay, the lag is zero.
+    assert!(c.poll(Duration::from_millis(500)).await.unwrap().is_empty());
+    assert_eq!(c.lag(&tp(0)), Some(0));
+
+    let fetches = fake.fetches.lock().unwrap().clone();
+    let first = &fetches[0];
+    assert_eq!((first.session_id, first.epoch, first.partitions.len()), (0, 0, 2), "a full fetch opens the session");
+    assert!(first.partitions.iter().all(|(_, _, epoch)| *epoch == 3), "current leader epoch sent (KIP-320)");
+    let session = 100;
+    for (i, f) in fetches.iter().enumerate().skip(1) {
+        assert_eq!((f.session_id, f.epoch), (session, i as i32), "incremental fetch {i}: {f:?}");
+    }
+    // Once caught up, incremental fetches carry no partitions at all.
+    let last = fetches.last().unwrap();
+    assert!(last.partitions.is_empty() && last.forgotten.is_empty(), "{last:?}");
+    let stats = c.stats();
+    assert_eq!(stats.counters.full_fetches, 1, "{stats:?}");
+    assert_eq!(stats.counters.session_errors, 0);
+    c.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_session_falls_back_to_a_full_fetch() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 2, 5);
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest")]).await;
+    c.assign(&[tp(0)]).unwrap();
+    assert_eq!(poll_n(&c, 10, Duration::from_secs(10)).await.len(), 10);
+    fake.lose_session.store(true, Ordering::SeqCst);
+    fill(&fake, 0, 1, 5);
+    let more = poll_n(&c, 5, Duration::from_secs(10)).await;
+    assert_eq!(more.iter().map(|r| r.offset).collect::<Vec<_>>(), (10..15).collect::<Vec<_>>());
+    let stats = c.stats();
+    assert_eq!(stats.counters.session_errors, 1, "{stats:?}");
+    assert_eq!(stats.counters.full_fetches, 2, "{stats:?}");
+    let fetches = fake.fetches.lock().unwrap().clone();
+    let lost = fetches.iter().position(|f| f.epoch > 0 && f.session_id == 100 && f.epoch >= 1).unwrap();
+    let reopened = fetches.iter().skip(lost).find(|f| f.epoch == 0).expect("a full fetch after the session error");
+    assert_eq!(reopened.session_id, 100, "the full fetch closes the old session");
+    assert_eq!(reopened.partitions, vec![(0, 10, 3)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_byte_budget_bounds_what_is_buffered() {
+    let fake = Fake::new(2);
+    fill(&fake, 0, 40, 20);
+    fill(&fake, 1, 40, 20);
+    let budget = 16 * 1024;
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest"), ("fetch.buffer.max.bytes", &budget.to_string())]).await;
+    c.assign(&[tp(0), tp(1)]).unwrap();
+    // The application does not poll for a while: fetching must stop at the budget.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let stats = c.stats();
+    let batch = {
+        let logs = fake.logs.lock().unwrap();
+        logs[&0].batches[0].bytes.len() * 4 // a batch's records as retained (record structs included)
+    };
+    assert!(stats.buffered_bytes > 0 && stats.buffered_bytes <= budget + batch, "{stats:?}");
+    let buffered: usize = stats.partitions.values().map(|p| p.buffered_records).sum();
+    assert!(buffered < 1600, "fetching went on past the budget: {buffered} records buffered");
+    // A slow application still gets everything, in order, with the buffer bounded throughout.
+    let mut got = Vec::new();
+    while got.len() < 1600 {
+        let records = c.poll(Duration::from_secs(1)).await.unwrap();
+        assert!(!records.is_empty(), "stalled at {}", got.len());
+        got.extend(records);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(c.stats().buffered_bytes <= budget + batch);
+    }
+    assert_eq!(got.len(), 1600);
+    for p in 0..2 {
+        let offsets: Vec<i64> = got.iter().filter(|r| r.partition == p).map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..800).collect::<Vec<_>>());
+    }
+    let stats = c.stats();
+    eprintln!("budget {budget}, peak {}, one batch {batch}", stats.peak_buffered_bytes);
+    assert!(stats.peak_buffered_bytes <= budget + batch, "{stats:?}");
+    assert_eq!(stats.buffered_bytes, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn read_committed_hides_aborted_and_control_records() {
+    let fake = Fake::new(1);
+    {
+        let mut logs = fake.logs.lock().unwrap();
+        let log = logs.get_mut(&0).unwrap();
+        log.append(3, &["plain-0"]);
+        let aborted_first = log.end();
+        log.append_txn(7, &["aborted-1", "aborted-2"]);
+        log.append_txn(8, &["committed-3"]);
+        log.end_txn(7, false);
+        log.end_txn(8, true);
+        log.append(3, &["plain-6"]);
+        log.aborted.push((7, aborted_first));
+    }
+    let committed = consumer(&fake, &[("auto.offset.reset", "earliest"), ("isolation.level", "read_committed")]).await;
+    committed.assign(&[tp(0)]).unwrap();
+    let records = poll_n(&committed, 3, Duration::from_secs(10)).await;
+    assert_eq!(values(&records), ["plain-0", "committed-3", "plain-6"]);
+    assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), [0, 3, 6]);
+    assert!(committed.poll(Duration::from_millis(300)).await.unwrap().is_empty());
+    assert_eq!(committed.position(&tp(0)), Some(7));
+
+    let uncommitted = consumer(&fake, &[("auto.offset.reset", "earliest")]).await;
+    uncommitted.assign(&[tp(0)]).unwrap();
+    let records = poll_n(&uncommitted, 5, Duration::from_secs(10)).await;
+    assert_eq!(values(&records), ["plain-0", "aborted-1", "aborted-2", "committed-3", "plain-6"], "control records hidden");
+}
+
+#[tokio::test(start_paused = true)]
+async fn offset_out_of_range_follows_the_reset_policy() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 2, 5);
+    fake.logs.lock().unwrap().get_mut(&0).unwrap().log_start = 3;
+
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest")]).await;
+    c.assign(&[tp(0)]).unwrap();
+    c.seek(&tp(0), Offset::At(1_000)).await.unwrap();
+    let records = poll_n(&c, 7, Duration::from_secs(10)).await;
+    assert_eq!(records.first().map(|r| r.offset), Some(3), "reset to the log start");
+    assert_eq!(c.stats().counters.offset_resets, 1);
+
+    let c = consumer(&fake, &[("auto.offset.reset", "latest")]).await;
+    c.assign(&[tp(0)]).unwrap();
+    c.seek(&tp(0), Offset::At(1)).await.unwrap();
+    assert!(poll_n(&c, 1, Duration::from_secs(2)).await.is_empty());
+    assert_eq!(c.position(&tp(0)), Some(10), "reset to the end");
+
+    let c = consumer(&fake, &[("auto.offset.reset", "none")]).await;
+    c.assign(&[tp(0)]).unwrap();
+    let err = c.poll(Duration::from_secs(1)).await.unwrap_err();
+    assert!(matches!(&err, Error::NoOffset { topic, partition: 0 } if topic == TOPIC), "{err:?}");
+    assert!(err.to_string().contains("auto.offset.reset"), "{err}");
+    c.seek(&tp(0), Offset::At(1)).await.unwrap();
+    let err = loop {
+        match c.poll(Duration::from_secs(1)).await {
+            Err(e) => break e,
+            Ok(r) => assert!(r.is_empty()),
+        }
+    };
+    assert!(matches!(err, Error::OffsetOutOfRange { offset: 1, .. }), "{err:?}");
+    // A seek to a valid offset recovers.
+    c.seek(&tp(0), Offset::Beginning).await.unwrap();
+    assert_eq!(poll_n(&c, 7, Duration::from_secs(10)).await.len(), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn seeks_by_time_beginning_and_end() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 4, 5);
+    let c = consumer(&fake, &[]).await;
+    c.assign(&[tp(0)]).unwrap();
+    c.seek(&tp(0), Offset::Timestamp(1_012)).await.unwrap();
+    let records = poll_n(&c, 8, Duration::from_secs(10)).await;
+    assert_eq!(records.first().map(|r| r.offset), Some(12));
+    c.seek(&tp(0), Offset::End).await.unwrap();
+    assert_eq!(c.position(&tp(0)), Some(20));
+    c.seek(&tp(0), Offset::Beginning).await.unwrap();
+    assert_eq!(poll_n(&c, 20, Duration::from_secs(10)).await.first().map(|r| r.offset), Some(0));
+    let err = c.seek(&tp(5), Offset::Beginning).await.unwrap_err();
+    assert!(matches!(err, Error::NotAssigned { partition: 5, .. }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_stops_delivery_and_resume_continues() {
+    let fake = Fake::new(2);
+    fill(&fake, 0, 1, 5);
+    fill(&fake, 1, 1, 5);
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest")]).await;
+    c.assign(&[tp(0), tp(1)]).unwrap();
+    c.pause(&[tp(1)]);
+    let records = poll_n(&c, 5, Duration::from_secs(5)).await;
+    assert!(records.iter().all(|r| r.partition == 0) && records.len() == 5);
+    assert!(c.poll(Duration::from_millis(500)).await.unwrap().is_empty(), "partition 1 is paused");
+    assert_eq!(c.paused(), [tp(1)]);
+    fill(&fake, 1, 1, 5);
+    c.resume(&[tp(1)]);
+    let records = poll_n(&c, 10, Duration::from_secs(5)).await;
+    assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+    assert_eq!(c.lag(&tp(1)), Some(0));
+    // Positions for commits, and removing a partition.
+    let positions = c.consumed_positions();
+    assert_eq!(positions[&tp(1)], Position::new(10, Some(3)));
+    let removed = c.remove_partitions(&[tp(0)]);
+    assert_eq!(removed[&tp(0)].offset, 5);
+    assert_eq!(c.assignment(), [tp(1)]);
+}
+
+/// Sets up a consumer that has read offsets 0..20 under leader epoch 3,
+/// then truncates the leader's log at 15 under epoch 4.
+async fn truncated_under_consumer(policy: &str) -> (Arc<Fake>, Consumer) {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 4, 5);
+    let c = consumer(&fake, &[("auto.offset.reset", policy)]).await;
+    c.assign(&[tp(0)]).unwrap();
+    c.seek(&tp(0), Offset::Beginning).await.unwrap();
+    assert_eq!(poll_n(&c, 20, Duration::from_secs(10)).await.len(), 20);
+    {
+        let mut logs = fake.logs.lock().unwrap();
+        let log = logs.get_mut(&0).unwrap();
+        log.truncate(15);
+        log.append(4, &["new-15", "new-16"]);
+    }
+    fake.epoch_ends.lock().unwrap().insert(3, 15);
+    fake.leader_epoch.store(4, Ordering::SeqCst);
+    (fake, c)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_diverging_log_is_detected_and_fetching_resumes_at_the_divergence() {
+    let (fake, c) = truncated_under_consumer("earliest").await;
+    let records = poll_n(&c, 2, Duration::from_secs(10)).await;
+    assert_eq!(values(&records), ["new-15", "new-16"], "resumed at the first divergent offset");
+    assert_eq!(c.stats().counters.truncations, 1);
+    // Asked: the end offset of epoch 3 (our last fetched) on the epoch-4 leader.
+    assert_eq!(fake.epoch_requests.lock().unwrap().first(), Some(&(0, 4, 3)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_diverging_log_with_policy_none_is_a_typed_error() {
+    let (_fake, c) = truncated_under_consumer("none").await;
+    let err = loop {
+        match c.poll(Duration::from_secs(1)).await {
+            Err(e) => break e,
+            Ok(r) => assert!(r.is_empty(), "no record may be delivered across a truncation: {r:?}"),
+        }
+    };
+    assert!(
+        matches!(err, Error::LogTruncation { offset: 20, divergent_offset: Some(15), .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("diverges from offset 15"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_epoch_without_divergence_keeps_the_position() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 2, 5);
+    let c = consumer(&fake, &[("auto.offset.reset", "none")]).await;
+    c.assign(&[tp(0)]).unwrap();
+    c.seek(&tp(0), Offset::Beginning).await.unwrap();
+    assert_eq!(poll_n(&c, 10, Duration::from_secs(10)).await.len(), 10);
+    fake.epoch_ends.lock().unwrap().insert(3, 10);
+    fake.leader_epoch.store(4, Ordering::SeqCst);
+    fake.logs.lock().unwrap().get_mut(&0).unwrap().append(4, &["after"]);
+    let records = poll_n(&c, 1, Duration::from_secs(10)).await;
+    assert_eq!(values(&records), ["after"]);
+    assert_eq!(records[0].offset, 10);
+    assert_eq!(c.stats().counters.truncations, 0);
+    assert_eq!(fake.epoch_requests.lock().unwrap().len(), 1, "validated once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_returns_and_poll_then_fails() {
+    let fake = Fake::new(1);
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest")]).await;
+    c.assign(&[tp(0)]).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = tokio::time::Instant::now();
+    c.close(Duration::from_secs(2)).await;
+    assert!(started.elapsed() <= Duration::from_secs(2));
+    assert!(matches!(c.poll(Duration::from_millis(10)).await, Err(Error::Closed)));
+    assert!(matches!(c.assign(&[tp(0)]), Err(Error::Closed)));
+    let _ = AutoOffsetReset::None;
+}
