@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 use rill_protocol::records::{
-    control, filter_read_committed, AbortedTransaction, DecodeOptions, RecordBatch, RecordBatchBuilder,
+    control, filter_read_committed, AbortedTransaction, BatchViews, DecodeOptions, RecordBatch, RecordBatchBuilder,
     ReadCommittedFilter,
 };
 
@@ -77,6 +77,16 @@ fn aborted_transactions_are_dropped_and_markers_hidden() {
     // read_uncommitted view minus control batches: no aborted list means nothing is dropped.
     let all = filter_read_committed(batches.clone(), &[]);
     assert_eq!(offsets(&all), vec![0, 1, 2, 3, 4, 6, 7, 8, 10, 12]);
+
+    // The borrowed fast path decides batch by batch exactly as the owned one.
+    let bytes: Bytes = log.buf.clone().freeze();
+    let mut by_view = ReadCommittedFilter::new(aborted);
+    let kept_views: Vec<i64> = BatchViews::new(&bytes, &DecodeOptions::default())
+        .map(Result::unwrap)
+        .filter(|v| by_view.keep_view(v))
+        .map(|v| v.header.base_offset)
+        .collect();
+    assert_eq!(kept_views, kept.iter().map(|b| b.base_offset).collect::<Vec<_>>());
 }
 
 #[test]

@@ -89,30 +89,6 @@ fn is_legacy_magic(e: &DecodeError) -> bool {
     e.field == "RecordBatch.magic" && matches!(e.kind, DecodeErrorKind::InvalidValue { value: 0 | 1 })
 }
 
-/// A batch header as the read_committed filter needs it: the records only
-/// for control batches (whose one record says COMMIT or ABORT).
-fn filter_view(view: &BatchView) -> Result<RecordBatch, DecodeError> {
-    if view.header.attributes.is_control() {
-        return view.to_batch();
-    }
-    let h = &view.header;
-    Ok(RecordBatch {
-        base_offset: h.base_offset,
-        batch_length: h.batch_length,
-        partition_leader_epoch: h.partition_leader_epoch,
-        magic: h.magic,
-        crc: h.crc,
-        attributes: h.attributes,
-        last_offset_delta: h.last_offset_delta,
-        base_timestamp: h.base_timestamp,
-        max_timestamp: h.max_timestamp,
-        producer_id: h.producer_id,
-        producer_epoch: h.producer_epoch,
-        base_sequence: h.base_sequence,
-        records: Vec::new(),
-    })
-}
-
 fn take_view(
     topic: &Arc<str>,
     view: &BatchView,
@@ -127,7 +103,7 @@ fn take_view(
         return Ok(());
     }
     let keep = match filter {
-        Some(f) => f.keep(&filter_view(view)?),
+        Some(f) => f.keep_view(view),
         None => !h.attributes.is_control(),
     };
     if keep {

@@ -14,7 +14,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 
 use super::control::{control_type, ControlRecordType};
-use super::RecordBatch;
+use super::{Attributes, BatchView, RecordBatch};
 
 /// One entry of a FetchResponse partition's `aborted_transactions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,8 +41,25 @@ impl ReadCommittedFilter {
     /// Whether `batch` is to be shown to a read_committed consumer. Must be
     /// called for every batch (control batches included), in offset order.
     pub fn keep(&mut self, batch: &RecordBatch) -> bool {
-        if batch.has_producer_id() {
-            let last = batch.last_offset();
+        let is_abort = || control_type(batch) == Some(ControlRecordType::Abort);
+        self.keep_parts(batch.producer_id, batch.last_offset(), batch.attributes, is_abort)
+    }
+
+    /// [`keep`](Self::keep) for a [`BatchView`]: only a control batch's
+    /// record is read (to tell COMMIT from ABORT).
+    pub fn keep_view(&mut self, view: &BatchView) -> bool {
+        let h = &view.header;
+        let last = h.base_offset.wrapping_add(i64::from(h.last_offset_delta));
+        let is_abort = || {
+            let record = view.records().next().and_then(Result::ok);
+            let key = record.and_then(|r| r.key);
+            key.and_then(|k| ControlRecordType::parse_key(k).ok()).map(|(_, kind)| kind) == Some(ControlRecordType::Abort)
+        };
+        self.keep_parts(h.producer_id, last, h.attributes, is_abort)
+    }
+
+    fn keep_parts(&mut self, producer_id: i64, last: i64, attributes: Attributes, is_abort: impl FnOnce() -> bool) -> bool {
+        if producer_id >= 0 {
             while let Some(Reverse((first, pid))) = self.pending.peek().copied() {
                 if first > last {
                     break;
@@ -50,13 +67,13 @@ impl ReadCommittedFilter {
                 self.pending.pop();
                 self.aborting.insert(pid);
             }
-            if control_type(batch) == Some(ControlRecordType::Abort) {
-                self.aborting.remove(&batch.producer_id);
-            } else if batch.is_transactional() && self.aborting.contains(&batch.producer_id) {
+            if attributes.is_control() && is_abort() {
+                self.aborting.remove(&producer_id);
+            } else if attributes.is_transactional() && self.aborting.contains(&producer_id) {
                 return false;
             }
         }
-        !batch.is_control()
+        !attributes.is_control()
     }
 }
 
