@@ -123,6 +123,15 @@ impl Committer {
         let mut backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
         let mut first_error: Option<Error> = None;
         loop {
+            // Never (re)send an offset a newer commit already covers; checked
+            // right before sending, since a newer commit may start during a backoff.
+            {
+                let tracker = lock(&self.tracker);
+                remaining.retain(|tp, _| !tracker.superseded(sequence, tp));
+            }
+            if remaining.is_empty() {
+                return first_error.map_or(Ok(()), Err);
+            }
             let generation = lock(&self.generation).clone();
             if generation.generation_id < 0 {
                 // Not (yet, or no longer) in a generation: the coordinator would refuse it.
@@ -181,11 +190,6 @@ impl Committer {
                         }
                     }
                 }
-            }
-            // Never resend an offset a newer commit already covers.
-            {
-                let tracker = lock(&self.tracker);
-                retry.retain(|tp, _| !tracker.superseded(sequence, tp));
             }
             if retry.is_empty() {
                 return first_error.map_or(Ok(()), Err);

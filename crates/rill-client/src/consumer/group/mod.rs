@@ -23,6 +23,8 @@ pub mod range;
 pub mod roundrobin;
 
 #[cfg(test)]
+mod tests;
+#[cfg(test)]
 mod tests_support;
 
 use std::fmt;
