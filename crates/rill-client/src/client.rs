@@ -174,6 +174,33 @@ impl Client {
         lock(&self.inner.metadata).snapshot()
     }
 
+    /// The leader of a partition from the cache, without a request; `None`
+    /// when unknown, leaderless, or when the topic's metadata is marked stale.
+    pub fn cached_leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let cache = lock(&self.inner.metadata);
+        if cache.needs_refresh(topic) {
+            return None;
+        }
+        cache.current().partition(topic, partition)?.leader
+    }
+
+    /// A topic's partition count and the partitions that have a leader, from
+    /// the cache; `None` when the topic is not cached.
+    pub fn cached_partitions(&self, topic: &str) -> Option<(usize, Vec<i32>)> {
+        let cache = lock(&self.inner.metadata);
+        let t = cache.current().topic(topic)?;
+        if t.partitions.is_empty() {
+            return None;
+        }
+        let available = t.partitions.values().filter(|p| p.leader.is_some()).map(|p| p.partition).collect();
+        Some((t.partitions.len(), available))
+    }
+
+    /// Runs `f` with the client's seeded RNG (the only randomness of the client).
+    pub(crate) fn with_rng<T>(&self, f: impl FnOnce(&mut Rng) -> T) -> T {
+        f(&mut lock(&self.inner.rng))
+    }
+
     /// Tries the bootstrap servers in a (seeded) random order until one answers a Metadata request.
     #[tracing::instrument(level = "debug", skip_all)]
     async fn bootstrap(&self) -> Result<()> {

@@ -14,7 +14,8 @@
 //! - [`client`]: the [`Client`] handle; [`stats`]: counters per broker;
 //! - [`admin`]: partitions, topic listings and descriptions, configs, delete
 //!   records, groups and group offsets, routed to controller, leader or coordinator;
-//! - [`consumer`]: the [`Consumer`] (fetch sessions, byte budget, read_committed, KIP-320).
+//! - [`consumer`]: the [`Consumer`] (fetch sessions, byte budget, read_committed, KIP-320);
+//! - [`producer`]: the [`Producer`] (batching, partitioning, idempotence, transactions).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -50,6 +51,7 @@ pub mod consumer;
 pub mod error;
 pub mod metadata;
 pub mod negotiate;
+pub mod producer;
 pub mod stats;
 mod sasl;
 pub mod tls;
@@ -69,6 +71,7 @@ pub use consumer::{Consumer, ConsumerRecord, ConsumerStats, Offset, TopicPartiti
 pub use error::{Error, Result};
 pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use negotiate::ApiVersions;
+pub use producer::{Delivery, ProduceError, Producer, ProducerRecord, RecordMetadata, TopicPartition};
 pub use stats::StatsSnapshot;
 pub use tls::{TlsErrorKind, TlsTransport};
 pub use transport::{TcpTransport, Transport};

@@ -102,6 +102,42 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// `buffer.memory`.
+    pub fn buffer_memory(mut self, bytes: usize) -> Self {
+        self.config.producer.buffer_memory = bytes;
+        self
+    }
+
+    /// `max.request.size`.
+    pub fn max_request_size(mut self, bytes: usize) -> Self {
+        self.config.producer.max_request_size = bytes;
+        self
+    }
+
+    /// `delivery.timeout.ms`.
+    pub fn delivery_timeout(mut self, timeout: Duration) -> Self {
+        self.config.producer.delivery_timeout = timeout;
+        self
+    }
+
+    /// `retries`.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.config.producer.retries = retries;
+        self
+    }
+
+    /// `max.block.ms`.
+    pub fn max_block(mut self, timeout: Duration) -> Self {
+        self.config.producer.max_block = timeout;
+        self
+    }
+
+    /// `transaction.timeout.ms`.
+    pub fn transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.config.producer.transaction_timeout = timeout;
+        self
+    }
+
     /// `security.protocol`.
     pub fn security_protocol(mut self, protocol: SecurityProtocol) -> Self {
         self.config.security_protocol = protocol;

@@ -178,6 +178,18 @@ pub struct ProducerConfig {
     pub compression: Compression,
     pub enable_idempotence: bool,
     pub transactional_id: Option<String>,
+    /// `buffer.memory`: bytes of records waiting to be delivered; `send` waits beyond it.
+    pub buffer_memory: usize,
+    /// `max.request.size` (librdkafka `message.max.bytes`): the largest ProduceRequest, and record.
+    pub max_request_size: usize,
+    /// `delivery.timeout.ms` (librdkafka `message.timeout.ms`): a record fails when not delivered in time.
+    pub delivery_timeout: Duration,
+    /// `retries` (librdkafka `message.send.max.retries`): sends of a batch after the first.
+    pub retries: u32,
+    /// `max.block.ms`: how long `send` waits for buffer memory or metadata.
+    pub max_block: Duration,
+    /// `transaction.timeout.ms`.
+    pub transaction_timeout: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -190,6 +202,12 @@ impl Default for ProducerConfig {
             compression: Compression::None,
             enable_idempotence: true,
             transactional_id: None,
+            buffer_memory: 32 * 1024 * 1024,
+            max_request_size: 1024 * 1024,
+            delivery_timeout: Duration::from_millis(120_000),
+            retries: i32::MAX as u32,
+            max_block: Duration::from_millis(60_000),
+            transaction_timeout: Duration::from_millis(60_000),
         }
     }
 }
@@ -322,6 +340,30 @@ impl ClientConfig {
             if self.sasl.password.is_none() {
                 return Err(ConfigError::Missing { key: "sasl.password" });
             }
+        }
+        let p = &self.producer;
+        if p.transactional_id.is_some() && !p.enable_idempotence {
+            return Err(ConfigError::Conflict {
+                message: "transactional.id requires enable.idempotence=true (remove enable.idempotence=false)".to_string(),
+            });
+        }
+        if p.enable_idempotence && self.max_in_flight_per_connection > 5 {
+            return Err(ConfigError::Conflict {
+                message: format!(
+                    "enable.idempotence=true allows at most 5 for max.in.flight.requests.per.connection (got {}); \
+                     lower it or set enable.idempotence=false",
+                    self.max_in_flight_per_connection
+                ),
+            });
+        }
+        if p.delivery_timeout < p.linger + self.request_timeout {
+            return Err(ConfigError::Conflict {
+                message: format!(
+                    "delivery.timeout.ms ({} ms) must be at least linger.ms + request.timeout.ms ({} ms)",
+                    p.delivery_timeout.as_millis(),
+                    (p.linger + self.request_timeout).as_millis()
+                ),
+            });
         }
         if self.producer.enable_idempotence && self.producer.acks != Acks::All {
             return Err(ConfigError::Conflict {

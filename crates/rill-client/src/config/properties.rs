@@ -363,6 +363,54 @@ const PROPERTIES: &[Property] = &[
         c.consumer.check_crcs = boolean(v)?;
         Ok(())
     } },
+    Property {
+        names: &["buffer.memory"],
+        sensitive: false,
+        set: |c, v| {
+            const EXPECTED: &str = "a positive number of bytes, at most 4294967295";
+            let n = positive_usize(v, EXPECTED)?;
+            if n > u32::MAX as usize {
+                return Err(EXPECTED);
+            }
+            c.producer.buffer_memory = n;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["max.request.size", "message.max.bytes"],
+        sensitive: false,
+        set: |c, v| {
+            const EXPECTED: &str = "a number of bytes from 100 to 2147483647";
+            let n = positive_usize(v, EXPECTED)?;
+            if !(100..=i32::MAX as usize).contains(&n) {
+                return Err(EXPECTED);
+            }
+            c.producer.max_request_size = n;
+            Ok(())
+        },
+    },
+    Property { names: &["delivery.timeout.ms", "message.timeout.ms"], sensitive: false, set: |c, v| {
+        c.producer.delivery_timeout = millis(v)?;
+        if c.producer.delivery_timeout.is_zero() { return Err("a positive integer number of milliseconds"); }
+        Ok(())
+    } },
+    Property {
+        names: &["retries", "message.send.max.retries"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.retries = v.trim().parse::<u32>().map_err(|_| "a non-negative integer")?;
+            Ok(())
+        },
+    },
+    Property { names: &["max.block.ms"], sensitive: false, set: |c, v| {
+        c.producer.max_block = millis(v)?;
+        Ok(())
+    } },
+    Property { names: &["transaction.timeout.ms"], sensitive: false, set: |c, v| {
+        c.producer.transaction_timeout = millis(v)?;
+        if c.producer.transaction_timeout.is_zero() { return Err("a positive integer number of milliseconds"); }
+        Ok(())
+    } },
 ];
 
 /// Consumer byte counts travel as INT32.
@@ -601,6 +649,45 @@ mod tests {
         let err = parse(&[("bootstrap.servers", "a:1"), ("reconnect.backoff.ms", "500"), ("reconnect.backoff.max.ms", "10")])
             .unwrap_err();
         assert!(err.to_string().contains("reconnect.backoff.max.ms"));
+    }
+
+    #[test]
+    fn producer_limits_and_timeouts() {
+        let c = parse(&[
+            ("bootstrap.servers", "a:1"),
+            ("buffer.memory", "1048576"),
+            ("max.request.size", "500000"),
+            ("delivery.timeout.ms", "45000"),
+            ("retries", "3"),
+            ("max.block.ms", "2000"),
+            ("transaction.timeout.ms", "10000"),
+        ])
+        .unwrap();
+        assert_eq!(c.producer.buffer_memory, 1_048_576);
+        assert_eq!(c.producer.max_request_size, 500_000);
+        assert_eq!(c.producer.delivery_timeout, Duration::from_millis(45_000));
+        assert_eq!(c.producer.retries, 3);
+        assert_eq!(c.producer.max_block, Duration::from_millis(2000));
+        assert_eq!(c.producer.transaction_timeout, Duration::from_millis(10_000));
+        let c = parse(&[("bootstrap.servers", "a:1"), ("message.max.bytes", "2000"), ("message.timeout.ms", "60000")]).unwrap();
+        assert_eq!(c.producer.max_request_size, 2000);
+        assert_eq!(c.producer.delivery_timeout, Duration::from_millis(60_000));
+        for (key, value, expected) in [
+            ("buffer.memory", "0", "positive number of bytes"),
+            ("buffer.memory", "5000000000", "at most 4294967295"),
+            ("max.request.size", "10", "from 100"),
+            ("retries", "-1", "non-negative integer"),
+            ("delivery.timeout.ms", "0", "positive"),
+        ] {
+            let err = parse(&[("bootstrap.servers", "a:1"), (key, value)]).unwrap_err();
+            assert!(err.to_string().contains(&format!("`{key}`")) && err.to_string().contains(expected), "{err}");
+        }
+        let err = parse(&[("bootstrap.servers", "a:1"), ("delivery.timeout.ms", "1000")]).unwrap_err();
+        assert!(err.to_string().contains("delivery.timeout.ms (1000 ms) must be at least linger.ms + request.timeout.ms"), "{err}");
+        let err = parse(&[("bootstrap.servers", "a:1"), ("transactional.id", "t"), ("enable.idempotence", "false")]).unwrap_err();
+        assert!(err.to_string().contains("transactional.id requires enable.idempotence=true"), "{err}");
+        let err = parse(&[("bootstrap.servers", "a:1"), ("max.in.flight.requests.per.connection", "6")]).unwrap_err();
+        assert!(err.to_string().contains("at most 5 for max.in.flight.requests.per.connection"), "{err}");
     }
 
     #[test]

@@ -228,6 +228,16 @@ impl Connection {
         version: i16,
         expect_response: bool,
     ) -> Result<(i32, Bytes)> {
+        let pending = self.enqueue(request, version, expect_response).await?;
+        let correlation_id = pending.correlation_id;
+        Ok((correlation_id, pending.frame().await?))
+    }
+
+    /// Hands `request` to the connection's writer and returns without waiting
+    /// for the answer: requests enqueued one after the other are written in
+    /// that order (the producer relies on it to keep a partition's batches in
+    /// sequence order while several are in flight).
+    pub(crate) async fn enqueue<R: Request>(&self, request: &R, version: i16, expect_response: bool) -> Result<PendingResponse> {
         let correlation_id = self.next_correlation_id();
         let header = RequestHeader {
             request_api_key: R::API_KEY.0,
@@ -252,16 +262,50 @@ impl Connection {
             permit,
         };
         self.shared.requests.send(outgoing).await.map_err(|_| not_sent())?;
-        let frame = rx.await.map_err(|_| Error::ConnectionClosed {
-            broker: self.broker().to_string(),
-            reason: "the connection task ended".to_string(),
-        })??;
-        Ok((correlation_id, frame))
+        Ok(PendingResponse { connection: self.clone(), correlation_id, version, rx })
     }
 
     fn next_correlation_id(&self) -> i32 {
         // Wraps to 0 after i32::MAX (never negative, as Java does).
         let id = self.shared.next_correlation_id.fetch_add(1, Ordering::Relaxed);
         id & i32::MAX
+    }
+}
+
+/// A request handed to the connection ([`Connection::enqueue`]) whose answer is still to come.
+#[derive(Debug)]
+pub(crate) struct PendingResponse {
+    connection: Connection,
+    correlation_id: i32,
+    version: i16,
+    rx: oneshot::Receiver<Result<Bytes>>,
+}
+
+impl PendingResponse {
+    /// The response frame (header included; empty when none is expected).
+    async fn frame(self) -> Result<Bytes> {
+        let broker = self.connection.broker().to_string();
+        self.rx.await.map_err(|_| Error::ConnectionClosed { broker, reason: "the connection task ended".to_string() })?
+    }
+
+    /// Waits for the answer and decodes it (checking the correlation id).
+    pub(crate) async fn response<Resp: rill_protocol::message::Response>(self) -> Result<Resp> {
+        let (connection, correlation_id, version) = (self.connection.clone(), self.correlation_id, self.version);
+        let frame = self.frame().await?;
+        let (header, body) = decode_response::<Resp>(&frame, version)
+            .map_err(|source| Error::Decode { broker: connection.broker().to_string(), source })?;
+        if header.correlation_id != correlation_id {
+            return Err(Error::CorrelationMismatch {
+                broker: connection.broker().to_string(),
+                expected: correlation_id,
+                received: header.correlation_id,
+            });
+        }
+        Ok(body)
+    }
+
+    /// Waits until a request that expects no answer was written.
+    pub(crate) async fn written(self) -> Result<()> {
+        self.frame().await.map(|_| ())
     }
 }

@@ -1,0 +1,259 @@
+//! The record accumulator: per partition, a queue of batches in the order
+//! their records were sent. Records are appended to the newest open batch
+//! until it reaches `batch.size`; a batch becomes ready when it is full,
+//! when `linger.ms` has passed since its first record, or when the producer
+//! flushes. Batches stay in their queue while in flight, so retries go out
+//! again in their original order.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use rill_protocol::compression::Compression;
+use tokio::time::Instant;
+
+use super::batch::{DeliverySender, ProducerBatch};
+use super::error::ProduceError;
+use super::memory::Reservation;
+use super::record::{ProducerRecord, TopicPartition};
+
+#[derive(Debug)]
+pub(crate) struct Accumulator {
+    queues: BTreeMap<TopicPartition, VecDeque<ProducerBatch>>,
+    next_batch_id: u64,
+    batch_size: usize,
+    linger: Duration,
+    compression: Compression,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Appended {
+    /// The record started a new batch.
+    pub new_batch: bool,
+    /// A batch is full now (the previous one, or this one reached `batch.size`).
+    pub batch_full: bool,
+}
+
+/// Whether a partition has something to send now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Readiness {
+    Ready,
+    /// Ready at this instant (linger or retry backoff).
+    At(Instant),
+    /// Waiting for in-flight requests, or empty.
+    Waiting,
+}
+
+impl Accumulator {
+    pub fn new(batch_size: usize, linger: Duration, compression: Compression) -> Self {
+        Accumulator { queues: BTreeMap::new(), next_batch_id: 0, batch_size, linger, compression }
+    }
+
+    /// Appends a record to `tp`'s newest batch, or to a new one.
+    pub fn append(
+        &mut self,
+        tp: &TopicPartition,
+        record: &ProducerRecord,
+        timestamp: i64,
+        reservation: Reservation,
+        delivery: DeliverySender,
+        now: Instant,
+    ) -> Result<Appended, ProduceError> {
+        let bytes = record.estimated_size();
+        let queue = self.queues.entry(tp.clone()).or_default();
+        let fits = queue.back().is_some_and(|b| b.has_room_for(bytes, self.batch_size));
+        let new_batch = !fits;
+        if new_batch {
+            self.next_batch_id += 1;
+            queue.push_back(ProducerBatch::new(self.next_batch_id, tp.clone(), self.compression, now));
+        }
+        let queued = queue.len();
+        let Some(batch) = queue.back_mut() else {
+            return Err(ProduceError::Closed);
+        };
+        batch.append(record, timestamp, reservation, delivery)?;
+        let batch_full = (new_batch && queued > 1) || batch.estimated_bytes >= self.batch_size;
+        Ok(Appended { new_batch, batch_full })
+    }
+
+    /// Whether `tp`'s next batch can be sent: at most `max_in_flight`
+    /// batches of a partition are in flight, and a batch that is being
+    /// retried waits until nothing of its partition is in flight (so the
+    /// partition's batches reach the broker in sequence order).
+    pub fn readiness(&self, tp: &TopicPartition, now: Instant, flushing: bool, max_in_flight: usize) -> Readiness {
+        let Some(queue) = self.queues.get(tp) else { return Readiness::Waiting };
+        let in_flight = queue.iter().filter(|b| b.in_flight).count();
+        let Some((index, batch)) = queue.iter().enumerate().find(|(_, b)| !b.in_flight) else {
+            return Readiness::Waiting;
+        };
+        if in_flight >= max_in_flight || (batch.attempts > 0 && in_flight > 0) {
+            return Readiness::Waiting;
+        }
+        if let Some(at) = batch.retry_at.filter(|at| *at > now) {
+            return Readiness::At(at);
+        }
+        let full = index + 1 < queue.len() || batch.estimated_bytes >= self.batch_size;
+        let lingered = batch.created + self.linger;
+        if batch.attempts > 0 || !batch.is_open() || full || flushing || lingered <= now {
+            Readiness::Ready
+        } else {
+            Readiness::At(lingered)
+        }
+    }
+
+    /// Partitions with queued batches, in order.
+    pub fn partitions(&self) -> Vec<TopicPartition> {
+        self.queues.iter().filter(|(_, q)| !q.is_empty()).map(|(tp, _)| tp.clone()).collect()
+    }
+
+    /// The partition's first batch that is not in flight.
+    pub fn next_to_send(&mut self, tp: &TopicPartition) -> Option<&mut ProducerBatch> {
+        self.queues.get_mut(tp)?.iter_mut().find(|b| !b.in_flight)
+    }
+
+    pub fn get_mut(&mut self, tp: &TopicPartition, id: u64) -> Option<&mut ProducerBatch> {
+        self.queues.get_mut(tp)?.iter_mut().find(|b| b.id == id)
+    }
+
+    /// Whether an unacknowledged batch precedes batch `id` in its partition.
+    pub fn has_earlier(&self, tp: &TopicPartition, id: u64) -> bool {
+        self.queues.get(tp).and_then(|q| q.front()).is_some_and(|b| b.id != id)
+    }
+
+    pub fn remove(&mut self, tp: &TopicPartition, id: u64) -> Option<ProducerBatch> {
+        let queue = self.queues.get_mut(tp)?;
+        let index = queue.iter().position(|b| b.id == id)?;
+        let batch = queue.remove(index);
+        if queue.is_empty() {
+            self.queues.remove(tp);
+        }
+        batch
+    }
+
+    /// Removes the batches (not in flight) that `expired` selects.
+    pub fn remove_where(&mut self, mut expired: impl FnMut(&ProducerBatch) -> bool) -> Vec<ProducerBatch> {
+        let mut removed = Vec::new();
+        for queue in self.queues.values_mut() {
+            let mut kept = VecDeque::with_capacity(queue.len());
+            for batch in queue.drain(..) {
+                if !batch.in_flight && expired(&batch) {
+                    removed.push(batch);
+                } else {
+                    kept.push_back(batch);
+                }
+            }
+            *queue = kept;
+        }
+        self.queues.retain(|_, q| !q.is_empty());
+        removed
+    }
+
+    /// Every batch, in flight or not (closing without delivering).
+    pub fn take_all(&mut self) -> Vec<ProducerBatch> {
+        std::mem::take(&mut self.queues).into_values().flatten().collect()
+    }
+
+    pub fn batches_mut(&mut self) -> impl Iterator<Item = &mut ProducerBatch> {
+        self.queues.values_mut().flatten()
+    }
+
+    /// The id of the oldest batch not yet completed.
+    pub fn oldest_batch_id(&self) -> Option<u64> {
+        self.queues.values().filter_map(|q| q.iter().map(|b| b.id).min()).min()
+    }
+
+    /// The id the next batch will get.
+    pub fn next_batch_id(&self) -> u64 {
+        self.next_batch_id + 1
+    }
+
+    pub fn in_flight_count(&self) -> usize {
+        self.queues.values().flatten().filter(|b| b.in_flight).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    fn record(bytes: usize) -> ProducerRecord {
+        ProducerRecord::new("t").value(vec![7u8; bytes])
+    }
+
+    fn append(acc: &mut Accumulator, tp: &TopicPartition, bytes: usize) -> Appended {
+        let (tx, _rx) = oneshot::channel();
+        acc.append(tp, &record(bytes), 0, Reservation::empty(), tx, Instant::now()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batches_fill_to_batch_size_and_linger() {
+        let tp = TopicPartition::new("t", 0);
+        let mut acc = Accumulator::new(1000, Duration::from_millis(50), Compression::None);
+        let start = Instant::now();
+        assert_eq!(acc.readiness(&tp, start, false, 5), Readiness::Waiting);
+        let first = append(&mut acc, &tp, 100);
+        assert_eq!(first, Appended { new_batch: true, batch_full: false });
+        // Not full yet: ready only after linger.ms.
+        assert_eq!(acc.readiness(&tp, start, false, 5), Readiness::At(start + Duration::from_millis(50)));
+        assert_eq!(acc.readiness(&tp, start + Duration::from_millis(50), false, 5), Readiness::Ready);
+        // flush() makes it ready at once.
+        assert_eq!(acc.readiness(&tp, start, true, 5), Readiness::Ready);
+        // Records up to batch.size share the batch; the one that does not fit opens a new one.
+        let mut appended = Vec::new();
+        for _ in 0..6 {
+            appended.push(append(&mut acc, &tp, 100));
+        }
+        assert!(appended.iter().take(5).all(|a| !a.new_batch), "{appended:?}");
+        assert_eq!(appended[5], Appended { new_batch: true, batch_full: true });
+        assert_eq!(acc.readiness(&tp, start, false, 5), Readiness::Ready);
+        let batch = acc.next_to_send(&tp).unwrap();
+        assert_eq!(batch.record_count(), 6);
+        // A record larger than batch.size gets a batch of its own.
+        let big = append(&mut acc, &TopicPartition::new("t", 1), 5000);
+        assert_eq!(big, Appended { new_batch: true, batch_full: true });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_flight_cap_and_retries_keep_order() {
+        let tp = TopicPartition::new("t", 0);
+        let mut acc = Accumulator::new(100, Duration::ZERO, Compression::None);
+        for _ in 0..4 {
+            append(&mut acc, &tp, 90);
+        }
+        let now = Instant::now();
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            assert_eq!(acc.readiness(&tp, now, false, 2), Readiness::Ready);
+            let b = acc.next_to_send(&tp).unwrap();
+            b.in_flight = true;
+            b.attempts += 1;
+            ids.push(b.id);
+        }
+        // Two in flight: the cap is reached.
+        assert_eq!(acc.readiness(&tp, now, false, 2), Readiness::Waiting);
+        // The first one fails and waits for its backoff; the second is still in flight.
+        let first = acc.get_mut(&tp, ids[0]).unwrap();
+        first.in_flight = false;
+        first.retry_at = Some(now + Duration::from_millis(100));
+        assert!(!acc.has_earlier(&tp, ids[0]));
+        assert!(acc.has_earlier(&tp, ids[1]));
+        // A retry waits until nothing else of the partition is in flight.
+        assert_eq!(acc.readiness(&tp, now + Duration::from_secs(1), false, 2), Readiness::Waiting);
+        acc.get_mut(&tp, ids[1]).unwrap().in_flight = false;
+        assert_eq!(acc.readiness(&tp, now, false, 2), Readiness::At(now + Duration::from_millis(100)));
+        let later = now + Duration::from_millis(100);
+        assert_eq!(acc.readiness(&tp, later, false, 2), Readiness::Ready);
+        // ...and the retried batch goes first.
+        assert_eq!(acc.next_to_send(&tp).unwrap().id, ids[0]);
+        assert_eq!(acc.oldest_batch_id(), Some(ids[0]));
+        let removed = acc.remove_where(|b| b.id == ids[0]);
+        assert_eq!(removed.len(), 1);
+        assert_eq!(acc.next_to_send(&tp).unwrap().id, ids[1]);
+    }
+}

@@ -1,0 +1,213 @@
+//! [`ProducerBatch`]: the records of one partition that travel together, from
+//! the first append until every record's delivery result is handed out.
+
+use bytes::{Bytes, BytesMut};
+use rill_protocol::compression::Compression;
+use rill_protocol::records::RecordBatchBuilder;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::error::ProduceError;
+use super::memory::Reservation;
+use super::record::{ProducerRecord, RecordMetadata, TopicPartition};
+use crate::backoff::Backoff;
+
+/// Where the delivery result of one record goes.
+pub(crate) type DeliverySender = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
+
+/// Producer id, epoch and base sequence written into a batch (idempotence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sequenced {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+/// Byte offsets of the magic-2 batch header fields rewritten on a re-sequence
+/// (KIP-98 layout: baseOffset 0, batchLength 8, partitionLeaderEpoch 12,
+/// magic 16, crc 17, attributes 21, lastOffsetDelta 23, baseTimestamp 27,
+/// maxTimestamp 35, producerId 43, producerEpoch 51, baseSequence 53).
+const CRC_AT: usize = 17;
+const CRC_FROM: usize = 21;
+const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
+const HEADER_LEN: usize = 61;
+
+#[derive(Debug)]
+pub(crate) struct ProducerBatch {
+    /// Unique per producer, increasing in creation order.
+    pub id: u64,
+    pub tp: TopicPartition,
+    /// Open while records can be appended; taken when the batch is encoded.
+    builder: Option<RecordBatchBuilder>,
+    /// The encoded batch, once drained.
+    pub encoded: Option<Bytes>,
+    deliveries: Vec<(DeliverySender, i64)>,
+    pub created: Instant,
+    /// Estimated uncompressed size (what `batch.size` is compared with).
+    pub estimated_bytes: usize,
+    reservation: Reservation,
+    /// Sends so far.
+    pub attempts: u32,
+    pub backoff: Option<Backoff>,
+    /// Not to be sent again before this instant.
+    pub retry_at: Option<Instant>,
+    pub in_flight: bool,
+    pub sequenced: Option<Sequenced>,
+    /// The last error that made the batch retry (reported if it then times out).
+    pub last_error: Option<ProduceError>,
+}
+
+impl ProducerBatch {
+    pub fn new(id: u64, tp: TopicPartition, compression: Compression, now: Instant) -> Self {
+        ProducerBatch {
+            id,
+            tp,
+            builder: Some(RecordBatchBuilder::new(0).compression(compression)),
+            encoded: None,
+            deliveries: Vec::new(),
+            created: now,
+            estimated_bytes: 61,
+            reservation: Reservation::empty(),
+            attempts: 0,
+            backoff: None,
+            retry_at: None,
+            in_flight: false,
+            sequenced: None,
+            last_error: None,
+        }
+    }
+
+    pub fn record_count(&self) -> usize {
+        self.deliveries.len()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.builder.is_some()
+    }
+
+    /// Whether a record of `bytes` still fits under `batch_size` (an empty batch takes any record).
+    pub fn has_room_for(&self, bytes: usize, batch_size: usize) -> bool {
+        self.is_open() && (self.deliveries.is_empty() || self.estimated_bytes + bytes <= batch_size)
+    }
+
+    /// Appends a record (the caller checked [`has_room_for`](Self::has_room_for)).
+    pub fn append(
+        &mut self,
+        record: &ProducerRecord,
+        timestamp: i64,
+        reservation: Reservation,
+        delivery: DeliverySender,
+    ) -> Result<(), ProduceError> {
+        let Some(builder) = self.builder.as_mut() else {
+            return Err(ProduceError::InvalidState { operation: "append", state: "the batch is closed".into() });
+        };
+        builder.append(timestamp, record.key.as_deref(), record.value.as_deref(), &record.headers).map_err(|e| {
+            ProduceError::Client(crate::error::Error::Encode { api: rill_protocol::ApiKey::PRODUCE, version: 2, source: e })
+        })?;
+        self.estimated_bytes += record.estimated_size();
+        self.reservation.merge(reservation);
+        self.deliveries.push((delivery, timestamp));
+        Ok(())
+    }
+
+    /// Closes the batch and encodes it with the producer fields (idempotent
+    /// and transactional producers) or without (`None`).
+    pub fn encode(&mut self, sequenced: Option<Sequenced>, transactional: bool) -> Result<Bytes, ProduceError> {
+        if let Some(builder) = self.builder.take() {
+            let builder = match sequenced {
+                Some(s) => builder.producer(s.producer_id, s.producer_epoch, s.base_sequence),
+                None => builder,
+            };
+            let bytes = builder
+                .transactional(transactional)
+                .finish()
+                .map_err(|e| {
+                    ProduceError::Client(crate::error::Error::Encode {
+                        api: rill_protocol::ApiKey::PRODUCE,
+                        version: 2,
+                        source: e,
+                    })
+                })?
+                .freeze();
+            self.encoded = Some(bytes);
+            self.sequenced = sequenced;
+        } else if let (Some(s), true) = (sequenced, self.sequenced != sequenced) {
+            self.resequence(s);
+        }
+        self.encoded.clone().ok_or(ProduceError::Closed)
+    }
+
+    /// Rewrites producer id, epoch and base sequence of the encoded batch and
+    /// its CRC-32C (after a KIP-360 epoch bump the unacknowledged batches are
+    /// sent again under the new epoch, numbered from the partition's new start).
+    fn resequence(&mut self, s: Sequenced) {
+        let Some(encoded) = self.encoded.as_ref() else { return };
+        if encoded.len() < HEADER_LEN {
+            return;
+        }
+        let mut buf = BytesMut::from(&encoded[..]);
+        let mut put = |at: usize, bytes: &[u8]| {
+            if let Some(slot) = buf.get_mut(at..at + bytes.len()) {
+                slot.copy_from_slice(bytes);
+            }
+        };
+        put(PRODUCER_ID_AT, &s.producer_id.to_be_bytes());
+        put(PRODUCER_EPOCH_AT, &s.producer_epoch.to_be_bytes());
+        put(BASE_SEQUENCE_AT, &s.base_sequence.to_be_bytes());
+        let crc = crc32c::crc32c(buf.get(CRC_FROM..).unwrap_or_default());
+        if let Some(slot) = buf.get_mut(CRC_AT..CRC_FROM) {
+            slot.copy_from_slice(&crc.to_be_bytes());
+        }
+        self.encoded = Some(buf.freeze());
+        self.sequenced = Some(s);
+    }
+
+    /// Hands every record its metadata: offsets from `base_offset` on;
+    /// `log_append_time` (not -1) replaces the records' timestamps.
+    pub fn complete(self, base_offset: i64, log_append_time: i64) {
+        for (i, (delivery, timestamp)) in self.deliveries.into_iter().enumerate() {
+            let offset = if base_offset < 0 { -1 } else { base_offset + i as i64 };
+            let timestamp = if log_append_time >= 0 { log_append_time } else { timestamp };
+            let _ = delivery.send(Ok(RecordMetadata {
+                topic: self.tp.topic.clone(),
+                partition: self.tp.partition,
+                offset,
+                timestamp,
+            }));
+        }
+    }
+
+    /// Hands every record `error`.
+    pub fn fail(self, error: ProduceError) {
+        for (delivery, _) in self.deliveries {
+            let _ = delivery.send(Err(error.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rill_protocol::records::{DecodeOptions, RecordBatch};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn resequencing_rewrites_the_producer_fields_and_the_crc() {
+        let mut batch = ProducerBatch::new(1, TopicPartition::new("t", 0), Compression::Lz4, Instant::now());
+        let (tx, _rx) = oneshot::channel();
+        batch.append(&ProducerRecord::new("t").key("k").value("v"), 5, Reservation::empty(), tx).unwrap();
+        let first = Sequenced { producer_id: 7, producer_epoch: 0, base_sequence: 10 };
+        let bytes = batch.encode(Some(first), true).unwrap();
+        let decoded = RecordBatch::decode(&bytes, &DecodeOptions::default()).unwrap();
+        assert_eq!((decoded.producer_id, decoded.producer_epoch, decoded.base_sequence), (7, 0, 10));
+        assert!(decoded.is_transactional());
+        let bumped = Sequenced { producer_id: 7, producer_epoch: 1, base_sequence: 0 };
+        let bytes = batch.encode(Some(bumped), true).unwrap();
+        // Decoding verifies the CRC.
+        let decoded = RecordBatch::decode(&bytes, &DecodeOptions::default()).unwrap();
+        assert_eq!((decoded.producer_id, decoded.producer_epoch, decoded.base_sequence), (7, 1, 0));
+        assert_eq!(decoded.records[0].value.as_deref(), Some(&b"v"[..]));
+    }
+}

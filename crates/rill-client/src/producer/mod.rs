@@ -1,0 +1,559 @@
+//! The producer: [`Producer`] accumulates records per partition and a
+//! background sender task delivers them.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rill_client::{Client, ClientConfig};
+//! use rill_client::producer::{Producer, ProducerRecord};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect(ClientConfig::from_properties([("bootstrap.servers", "localhost:9092")])?).await?;
+//! let producer = Producer::new(client).await?;
+//! let delivery = producer.send(ProducerRecord::new("events").key("k").value("v")).await?; // waits for buffer space only
+//! let metadata = delivery.await?; // partition, offset, timestamp
+//! println!("{metadata:?}");
+//! producer.close(Duration::from_secs(30)).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - [`record`]: [`ProducerRecord`], [`RecordMetadata`];
+//! - [`partitioner`]: murmur2 exactly as Java, KIP-794 uniform sticky partitioning;
+//! - [`memory`]: the `buffer.memory` budget (send waits, memory never exceeds it);
+//! - `accumulator` / `batch`: per-partition batches (`batch.size`, `linger.ms`);
+//! - `sender`: ProduceRequests per leader, `acks`, retries, `delivery.timeout.ms`;
+//! - [`idempotence`]: producer id, sequences, KIP-360 epoch bumps;
+//! - [`transaction`]: `transactional.id`, coordinator requests, fencing.
+//!
+//! Time comes only from `tokio::time` (record timestamps: a wall clock read
+//! once at start, advanced by tokio's clock), randomness from the client's
+//! seeded RNG: the producer runs unchanged in a turmoil simulation.
+
+mod accumulator;
+mod batch;
+pub mod error;
+pub mod idempotence;
+pub mod memory;
+pub mod partitioner;
+pub mod record;
+mod sender;
+mod stats;
+pub mod transaction;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::client::Client;
+use crate::config::{ClientConfig, ProducerConfig};
+use accumulator::Accumulator;
+use idempotence::{ProducerIdentity, Sequences};
+use memory::{MemoryBudget, ReserveError};
+use partitioner::StickyPartitioner;
+use sender::Completion;
+use stats::ProducerStats;
+use transaction::{TransactionState, TxnPhase};
+
+pub use error::ProduceError;
+pub use record::{ProducerRecord, RecordMetadata, TopicPartition};
+pub use stats::ProducerStatsSnapshot;
+pub use transaction::{ConsumerGroupMetadata, OffsetAndMetadata};
+
+/// Everything the producer handle and the sender task share (behind one lock).
+#[derive(Debug)]
+pub(crate) struct State {
+    pub accumulator: Accumulator,
+    pub partitioner: StickyPartitioner,
+    pub identity: ProducerIdentity,
+    pub sequences: Sequences,
+    /// A KIP-360 epoch bump is due (sent once nothing is in flight).
+    pub bump_needed: bool,
+    /// `flush()` calls in progress: every batch is ready at once.
+    pub flushing: usize,
+    pub closing: bool,
+    /// Set when the producer cannot go on (fenced, or InitProducerId refused).
+    pub fatal: Option<ProduceError>,
+    pub txn: Option<TransactionState>,
+}
+
+/// The wall clock for record timestamps: read once, then advanced by tokio's clock.
+#[derive(Debug, Clone, Copy)]
+struct WallClock {
+    base_ms: i64,
+    start: Instant,
+}
+
+impl WallClock {
+    fn now_ms(&self) -> i64 {
+        self.base_ms + i64::try_from(self.start.elapsed().as_millis()).unwrap_or(i64::MAX / 2)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub client: Client,
+    pub config: ProducerConfig,
+    pub memory: MemoryBudget,
+    state: Mutex<State>,
+    /// Wakes the sender: new batch, full batch, flush, close.
+    pub wake: Notify,
+    /// Signalled whenever batches complete (flush waits on it).
+    pub progress: Notify,
+    pub completions: mpsc::UnboundedSender<Completion>,
+    pub stats: ProducerStats,
+    clock: WallClock,
+}
+
+impl Inner {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn idempotent(&self) -> bool {
+        self.config.enable_idempotence
+    }
+
+    pub fn transactional(&self) -> bool {
+        self.config.transactional_id.is_some()
+    }
+}
+
+/// Closes the producer (delivering what is pending) when the last handle is dropped.
+#[derive(Debug)]
+struct CloseOnDrop(Arc<Inner>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.lock().closing = true;
+        self.0.wake.notify_one();
+    }
+}
+
+/// The delivery result of one record: resolves to its [`RecordMetadata`] or a [`ProduceError`].
+#[derive(Debug)]
+#[must_use = "a delivery says whether the record was written"]
+pub struct Delivery {
+    rx: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
+}
+
+impl Future for Delivery {
+    type Output = Result<RecordMetadata, ProduceError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map(|r| r.unwrap_or(Err(ProduceError::Closed)))
+    }
+}
+
+/// A Kafka producer. Cheap to clone; clones share batches and the sender.
+/// Dropping the last clone closes it (pending records are still delivered).
+#[derive(Debug, Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+    _close_on_drop: Arc<CloseOnDrop>,
+}
+
+impl Producer {
+    /// A producer on `client`, with the producer settings of its configuration.
+    /// Record timestamps start from the system clock read now.
+    pub async fn new(client: Client) -> Result<Producer, ProduceError> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        Producer::with_wall_clock(client, now_ms)
+    }
+
+    /// Connects a client (TCP) and creates a producer on it.
+    pub async fn connect(config: ClientConfig) -> Result<Producer, ProduceError> {
+        let client = Client::connect(config).await?;
+        Producer::new(client).await
+    }
+
+    /// Like [`new`](Self::new), with record timestamps counted from
+    /// `now_ms` (ms since the Unix epoch) by tokio's clock: a simulation
+    /// passes a fixed value to replay exactly.
+    pub fn with_wall_clock(client: Client, now_ms: i64) -> Result<Producer, ProduceError> {
+        let config = client.config().producer.clone();
+        client.config().validate()?;
+        let (completions, completions_rx) = mpsc::unbounded_channel();
+        let txn = config.transactional_id.is_some().then(TransactionState::new);
+        let state = State {
+            accumulator: Accumulator::new(config.batch_size, config.linger, config.compression),
+            partitioner: StickyPartitioner::new(config.batch_size),
+            identity: ProducerIdentity::NONE,
+            sequences: Sequences::default(),
+            bump_needed: false,
+            flushing: 0,
+            closing: false,
+            fatal: None,
+            txn,
+        };
+        let inner = Arc::new(Inner {
+            memory: MemoryBudget::new(config.buffer_memory),
+            client,
+            config,
+            state: Mutex::new(state),
+            wake: Notify::new(),
+            progress: Notify::new(),
+            completions,
+            stats: ProducerStats::default(),
+            clock: WallClock { base_ms: now_ms, start: Instant::now() },
+        });
+        let span = tracing::debug_span!("producer", client_id = %inner.client.config().client_id);
+        tokio::spawn(tracing::Instrument::instrument(sender::run(inner.clone(), completions_rx), span));
+        Ok(Producer { _close_on_drop: Arc::new(CloseOnDrop(inner.clone())), inner })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The producer's counters.
+    pub fn stats(&self) -> ProducerStatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// Bytes of `buffer.memory` not held by pending records.
+    pub fn available_memory_bytes(&self) -> usize {
+        self.inner.memory.available_bytes()
+    }
+
+    /// The producer id and epoch (`-1, -1` before the first InitProducerId).
+    pub fn producer_identity(&self) -> (i64, i16) {
+        let id = self.inner.lock().identity;
+        (id.producer_id, id.producer_epoch)
+    }
+
+    fn check_can_send(&self, state: &State) -> Result<(), ProduceError> {
+        if state.closing {
+            return Err(ProduceError::Closed);
+        }
+        if let Some(e) = &state.fatal {
+            return Err(e.clone());
+        }
+        if let Some(txn) = &state.txn {
+            match &txn.phase {
+                TxnPhase::InTransaction => {}
+                TxnPhase::Abortable(e) | TxnPhase::Fatal(e) => return Err(e.clone()),
+                other => return Err(ProduceError::InvalidState { operation: "send", state: other.describe() }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a record. Waits only for metadata of a topic not seen before and
+    /// for buffer memory (both up to `max.block.ms`); the returned [`Delivery`]
+    /// resolves once the record is acknowledged or has failed.
+    pub async fn send(&self, record: ProducerRecord) -> Result<Delivery, ProduceError> {
+        let inner = &self.inner;
+        self.check_can_send(&inner.lock())?;
+        let (partitions, available) = self.partitions_of(&record.topic).await?;
+        if let Some(p) = record.partition {
+            if usize::try_from(p).map_or(true, |p| p >= partitions) {
+                return Err(ProduceError::UnknownPartition { topic: record.topic, partition: Some(p), partitions });
+            }
+        }
+        let size = record.estimated_size();
+        // A record travels in a batch of its own at worst: 61 bytes of batch header.
+        if size + 61 > inner.config.max_request_size {
+            return Err(ProduceError::RecordTooLarge {
+                size_bytes: size + 61,
+                limit_bytes: inner.config.max_request_size,
+                limit_key: "max.request.size",
+            });
+        }
+        let reservation = inner.memory.reserve(size, inner.config.max_block).await.map_err(|e| match e {
+            ReserveError::LargerThanBudget { bytes, budget_bytes } => {
+                ProduceError::RecordTooLarge { size_bytes: bytes, limit_bytes: budget_bytes, limit_key: "buffer.memory" }
+            }
+            ReserveError::Timeout { waited, .. } => ProduceError::BlockTimeout { waited, what: "buffer memory (buffer.memory)" },
+        })?;
+        let timestamp = record.timestamp.unwrap_or_else(|| inner.clock.now_ms());
+        let (tx, rx) = oneshot::channel();
+        let mut guard = inner.lock();
+        let state = &mut *guard;
+        self.check_can_send(state)?;
+        let sticky = record.partition.is_none() && record.key.is_none();
+        let partition = match (record.partition, &record.key) {
+            (Some(p), _) => p,
+            (None, Some(key)) => partitioner::partition_for_key(key, partitions),
+            (None, None) => {
+                inner.client.with_rng(|rng| state.partitioner.partition(&record.topic, partitions, &available, rng))
+            }
+        };
+        let tp = TopicPartition::new(record.topic.clone(), partition);
+        let appended = state.accumulator.append(&tp, &record, timestamp, reservation, tx, Instant::now())?;
+        if sticky {
+            inner.client.with_rng(|rng| {
+                state.partitioner.record_appended(&record.topic, partition, size, partitions, &available, rng)
+            });
+        }
+        drop(guard);
+        if appended.new_batch || appended.batch_full {
+            inner.wake.notify_one();
+        }
+        Ok(Delivery { rx })
+    }
+
+    /// Partition count and partitions with a leader, asking for metadata when the topic is not cached.
+    async fn partitions_of(&self, topic: &str) -> Result<(usize, Vec<i32>), ProduceError> {
+        if let Some(found) = self.inner.client.cached_partitions(topic) {
+            return Ok(found);
+        }
+        let max_block = self.inner.config.max_block;
+        match tokio::time::timeout(max_block, self.inner.client.metadata(&[topic])).await {
+            Ok(result) => {
+                result?;
+            }
+            Err(_) => return Err(ProduceError::BlockTimeout { waited: max_block, what: "topic metadata" }),
+        }
+        self.inner.client.cached_partitions(topic).ok_or_else(|| ProduceError::UnknownPartition {
+            topic: topic.to_string(),
+            partition: None,
+            partitions: 0,
+        })
+    }
+
+    /// Sends every record queued before the call at once (ignoring
+    /// `linger.ms`) and waits until each is delivered or has failed.
+    pub async fn flush(&self) -> Result<(), ProduceError> {
+        let target = {
+            let mut state = self.inner.lock();
+            state.flushing += 1;
+            state.accumulator.next_batch_id()
+        };
+        struct Unflush<'a>(&'a Inner);
+        impl Drop for Unflush<'_> {
+            fn drop(&mut self) {
+                let mut state = self.0.lock();
+                state.flushing = state.flushing.saturating_sub(1);
+            }
+        }
+        let _unflush = Unflush(&self.inner);
+        self.inner.wake.notify_one();
+        loop {
+            let notified = self.inner.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.inner.lock().accumulator.oldest_batch_id().is_none_or(|id| id >= target) {
+                return Ok(());
+            }
+            notified.await;
+        }
+    }
+
+    /// Stops accepting records, delivers what is pending within `timeout`,
+    /// then fails whatever is left with [`ProduceError::Closed`]: every
+    /// pending record gets a result.
+    pub async fn close(&self, timeout: Duration) -> Result<(), ProduceError> {
+        self.inner.lock().closing = true;
+        self.inner.wake.notify_one();
+        if tokio::time::timeout(timeout, self.flush()).await.is_ok() {
+            return Ok(());
+        }
+        let left = self.inner.lock().accumulator.take_all();
+        let records: usize = left.iter().map(|b| b.record_count()).sum();
+        debug!(batches = left.len(), records, "close: timeout; failing what is left");
+        for batch in left {
+            self.inner.stats.failed(batch.record_count());
+            batch.fail(ProduceError::Closed);
+        }
+        self.inner.progress.notify_waiters();
+        self.inner.wake.notify_one();
+        Err(ProduceError::BlockTimeout { waited: timeout, what: "pending records to be delivered on close" })
+    }
+
+    fn transactional_id(&self, operation: &'static str) -> Result<String, ProduceError> {
+        self.inner.config.transactional_id.clone().ok_or(ProduceError::InvalidState {
+            operation,
+            state: "the producer is not transactional (set transactional.id)".into(),
+        })
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.inner.config.max_block
+    }
+
+    /// Gets a producer id and epoch for `transactional.id` from its
+    /// coordinator, which fences any older producer with the same id and
+    /// completes (aborts) its open transaction.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn init_transactions(&self) -> Result<(), ProduceError> {
+        let id = self.transactional_id("init_transactions")?;
+        {
+            let state = self.inner.lock();
+            if let Some(TxnPhase::Uninitialized) = state.txn.as_ref().map(|t| &t.phase) {
+            } else {
+                let phase = state.txn.as_ref().map(|t| t.phase.describe()).unwrap_or_default();
+                return Err(ProduceError::InvalidState { operation: "init_transactions", state: phase });
+            }
+        }
+        let timeout = self.inner.config.transaction_timeout;
+        let result =
+            transaction::init_producer_id(&self.inner.client, Some(&id), timeout, ProducerIdentity::NONE, self.deadline()).await;
+        let mut state = self.inner.lock();
+        match result {
+            Ok(identity) => {
+                debug!(producer_id = identity.producer_id, epoch = identity.producer_epoch, "transactions initialized");
+                state.identity = identity;
+                state.sequences.reset();
+                if let Some(txn) = state.txn.as_mut() {
+                    txn.phase = TxnPhase::Ready;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if e.is_fenced() {
+                    state.fatal = Some(e.clone());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a transaction: records sent from now on are committed or aborted together.
+    pub fn begin_transaction(&self) -> Result<(), ProduceError> {
+        self.transactional_id("begin_transaction")?;
+        let mut state = self.inner.lock();
+        let txn = state.txn.as_mut().ok_or(ProduceError::Closed)?;
+        match &txn.phase {
+            TxnPhase::Ready => {
+                txn.phase = TxnPhase::InTransaction;
+                txn.partitions.clear();
+                Ok(())
+            }
+            TxnPhase::Fatal(e) => Err(e.clone()),
+            other => Err(ProduceError::InvalidState { operation: "begin_transaction", state: other.describe() }),
+        }
+    }
+
+    fn in_transaction(&self, operation: &'static str) -> Result<(String, ProducerIdentity), ProduceError> {
+        let id = self.transactional_id(operation)?;
+        let state = self.inner.lock();
+        match state.txn.as_ref().map(|t| &t.phase) {
+            Some(TxnPhase::InTransaction) => Ok((id, state.identity)),
+            Some(TxnPhase::Abortable(e) | TxnPhase::Fatal(e)) => Err(e.clone()),
+            Some(other) => Err(ProduceError::InvalidState { operation, state: other.describe() }),
+            None => Err(ProduceError::Closed),
+        }
+    }
+
+    fn fail_transaction(&self, error: &ProduceError) {
+        let mut state = self.inner.lock();
+        if error.is_fenced() {
+            state.fatal = Some(error.clone());
+        }
+        if let Some(txn) = state.txn.as_mut() {
+            txn.fail(error.clone());
+        }
+    }
+
+    /// Adds consumed offsets to the transaction: they are committed for
+    /// `group` if and only if the transaction commits (consume-transform-produce).
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), ProduceError> {
+        let (id, identity) = self.in_transaction("send_offsets_to_transaction")?;
+        let result = transaction::send_offsets(&self.inner.client, &id, identity, offsets, group, self.deadline()).await;
+        match result {
+            Ok(()) => {
+                if let Some(txn) = self.inner.lock().txn.as_mut() {
+                    txn.offsets_sent = true;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.fail_transaction(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Delivers every record of the transaction, then commits it.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn commit_transaction(&self) -> Result<(), ProduceError> {
+        self.in_transaction("commit_transaction")?;
+        self.flush().await?;
+        let (id, identity) = self.in_transaction("commit_transaction")?;
+        let needs_end = self.inner.lock().txn.as_ref().is_some_and(|t| !t.partitions.is_empty() || t.offsets_sent);
+        if needs_end {
+            if let Err(e) = transaction::end_txn(&self.inner.client, &id, identity, true, self.deadline()).await {
+                self.fail_transaction(&e);
+                return Err(e);
+            }
+        }
+        if let Some(txn) = self.inner.lock().txn.as_mut() {
+            txn.finish();
+        }
+        Ok(())
+    }
+
+    /// Aborts the transaction: records not sent yet fail with
+    /// [`ProduceError::TransactionAborted`]; those written are marked
+    /// aborted and stay invisible to `read_committed` consumers.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn abort_transaction(&self) -> Result<(), ProduceError> {
+        let id = self.transactional_id("abort_transaction")?;
+        {
+            let mut state = self.inner.lock();
+            match state.txn.as_ref().map(|t| &t.phase) {
+                Some(TxnPhase::InTransaction | TxnPhase::Abortable(_)) => {}
+                Some(TxnPhase::Fatal(e)) => return Err(e.clone()),
+                Some(other) => return Err(ProduceError::InvalidState { operation: "abort_transaction", state: other.describe() }),
+                None => return Err(ProduceError::Closed),
+            }
+            let unsent = state.accumulator.remove_where(|_| true);
+            for batch in unsent {
+                // A batch that was sent before and is waiting to be retried leaves a sequence gap.
+                state.bump_needed |= batch.sequenced.is_some();
+                self.inner.stats.failed(batch.record_count());
+                batch.fail(ProduceError::TransactionAborted);
+            }
+        }
+        self.inner.progress.notify_waiters();
+        self.flush().await?;
+        let (identity, needs_end, bump) = {
+            let state = self.inner.lock();
+            let needs_end = state.txn.as_ref().is_some_and(|t| !t.partitions.is_empty() || t.offsets_sent);
+            (state.identity, needs_end, state.bump_needed)
+        };
+        if needs_end {
+            if let Err(e) = transaction::end_txn(&self.inner.client, &id, identity, false, self.deadline()).await {
+                self.fail_transaction(&e);
+                return Err(e);
+            }
+        }
+        if bump {
+            // KIP-360: a transactional producer whose sequences broke bumps its epoch after the abort.
+            let timeout = self.inner.config.transaction_timeout;
+            match transaction::init_producer_id(&self.inner.client, Some(&id), timeout, identity, self.deadline()).await {
+                Ok(new) => {
+                    let mut state = self.inner.lock();
+                    state.identity = new;
+                    state.sequences.reset();
+                    state.bump_needed = false;
+                    self.inner.stats.epoch_bump();
+                }
+                Err(e) => {
+                    self.fail_transaction(&e);
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(txn) = self.inner.lock().txn.as_mut() {
+            txn.finish();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

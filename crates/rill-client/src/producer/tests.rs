@@ -1,0 +1,527 @@
+//! Producer tests against an in-process fake broker that speaks the real
+//! protocol (over `tokio::io::duplex`, paused time) and keeps a log per
+//! partition with Kafka's idempotence rules (sequence checks per producer
+//! id and epoch, the last five batches remembered for duplicates).
+//! Faults are scripted per Produce request.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rill_protocol::message::{decode_request, encode_response, Response};
+use rill_protocol::messages::api_versions_response::ApiVersion;
+use rill_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use rill_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use rill_protocol::messages::{
+    ApiVersionsResponse, InitProducerIdResponse, MetadataResponse, ProduceRequest, ProduceResponse, RequestBody, RequestHeader,
+};
+use rill_protocol::records::{DecodeOptions, RecordBatch};
+use rill_protocol::{ApiKey, ErrorCode, Uuid};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::Semaphore;
+
+use super::*;
+use crate::config::ClientConfig;
+use crate::transport::{BoxStream, ConnectFuture, Transport};
+
+const PARTITIONS: i32 = 3;
+
+/// What the broker does with one Produce request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Answer every partition with this error, writing nothing.
+    Error(ErrorCode),
+    /// Write the batches, then close the connection without answering.
+    WriteThenDrop,
+    /// Close the connection without writing or answering.
+    Drop,
+}
+
+/// (epoch, last sequence, last five batches: (first seq, last seq, base offset)).
+type ProducerEntry = (i16, i32, VecDeque<(i32, i32, i64)>);
+
+#[derive(Debug, Default)]
+struct PartitionLog {
+    values: Vec<Bytes>,
+    producers: BTreeMap<i64, ProducerEntry>,
+}
+
+#[derive(Debug, Default)]
+struct Broker {
+    logs: Mutex<BTreeMap<i32, PartitionLog>>,
+    faults: Mutex<VecDeque<Fault>>,
+    produce_requests: AtomicUsize,
+    init_producer_id: Mutex<Vec<(i64, i16)>>,
+    next_producer_id: AtomicUsize,
+    /// When set, each Produce answer waits for a permit (tests hold responses back).
+    gate: Option<Arc<Semaphore>>,
+}
+
+impl Broker {
+    fn values(&self, partition: i32) -> Vec<String> {
+        let logs = self.logs.lock().unwrap();
+        logs.get(&partition)
+            .map(|l| l.values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    fn append(&self, partition: i32, batch: &RecordBatch) -> (ErrorCode, i64) {
+        let mut logs = self.logs.lock().unwrap();
+        let log = logs.entry(partition).or_default();
+        let count = batch.records.len() as i32;
+        let last = batch.base_sequence + count - 1;
+        if batch.producer_id >= 0 {
+            match log.producers.get(&batch.producer_id) {
+                Some((epoch, _, _)) if batch.producer_epoch < *epoch => return (ErrorCode::INVALID_PRODUCER_EPOCH, -1),
+                Some((epoch, last_seq, recent)) if batch.producer_epoch == *epoch => {
+                    if let Some((_, _, offset)) = recent.iter().find(|(f, l, _)| *f == batch.base_sequence && *l == last) {
+                        // A batch written before: its original offset (as Kafka does for the last five).
+                        return (ErrorCode::NONE, *offset);
+                    }
+                    if batch.base_sequence != last_seq + 1 {
+                        return (ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
+                    }
+                }
+                // A new epoch (or an unknown producer) must start at 0.
+                _ if batch.base_sequence != 0 => return (ErrorCode::UNKNOWN_PRODUCER_ID, -1),
+                _ => {}
+            }
+        }
+        let base = log.values.len() as i64;
+        log.values.extend(batch.records.iter().map(|r| r.value.clone().unwrap_or_default()));
+        if batch.producer_id >= 0 {
+            let entry = log.producers.entry(batch.producer_id).or_insert((batch.producer_epoch, -1, VecDeque::new()));
+            if entry.0 != batch.producer_epoch {
+                *entry = (batch.producer_epoch, -1, VecDeque::new());
+            }
+            entry.1 = last;
+            entry.2.push_back((batch.base_sequence, last, base));
+            if entry.2.len() > 5 {
+                entry.2.pop_front();
+            }
+        }
+        (ErrorCode::NONE, base)
+    }
+
+    /// Answers a Produce request; `None`: close the connection instead.
+    fn produce(&self, request: &ProduceRequest) -> Option<ProduceResponse> {
+        self.produce_requests.fetch_add(1, Ordering::SeqCst);
+        let fault = self.faults.lock().unwrap().pop_front();
+        if fault == Some(Fault::Drop) {
+            return None;
+        }
+        let mut responses = Vec::new();
+        for topic in &request.topic_data {
+            let mut partition_responses = Vec::new();
+            for p in &topic.partition_data {
+                let (code, base) = match fault {
+                    Some(Fault::Error(code)) => (code, -1),
+                    _ => {
+                        let bytes = p.records.clone().unwrap_or_default();
+                        let batches = RecordBatch::decode_all(&bytes, &DecodeOptions::default()).unwrap();
+                        assert_eq!(batches.len(), 1, "one batch per partition per request");
+                        self.append(p.index, &batches[0])
+                    }
+                };
+                partition_responses.push(PartitionProduceResponse {
+                    index: p.index,
+                    error_code: code.0,
+                    base_offset: base,
+                    log_append_time_ms: -1,
+                    ..Default::default()
+                });
+            }
+            responses.push(TopicProduceResponse { name: topic.name.clone(), partition_responses, ..Default::default() });
+        }
+        (fault != Some(Fault::WriteThenDrop)).then(|| ProduceResponse { responses, ..Default::default() })
+    }
+}
+
+async fn read_request(s: &mut DuplexStream) -> Option<(RequestHeader, RequestBody)> {
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).await.ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut body).await.ok()?;
+    decode_request(&Bytes::from(body)).ok()
+}
+
+fn reply<R: Response>(header: &RequestHeader, body: &R) -> BytesMut {
+    encode_response(header.correlation_id, body, header.request_api_version).unwrap()
+}
+
+fn metadata() -> MetadataResponse {
+    MetadataResponse {
+        brokers: vec![MetadataResponseBroker { node_id: 1, host: "fake".into(), port: 9092, ..Default::default() }],
+        cluster_id: Some("fake-cluster".into()),
+        controller_id: 1,
+        topics: vec![MetadataResponseTopic {
+            name: Some("t".into()),
+            topic_id: Uuid::from_u64_pair(1, 2),
+            partitions: (0..PARTITIONS)
+                .map(|p| MetadataResponsePartition {
+                    partition_index: p,
+                    leader_id: 1,
+                    leader_epoch: 1,
+                    replica_nodes: vec![1],
+                    isr_nodes: vec![1],
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+async fn serve(mut s: DuplexStream, broker: Arc<Broker>) {
+    while let Some((header, body)) = read_request(&mut s).await {
+        let frame = match body {
+            RequestBody::ApiVersions(_) => {
+                let versions = ApiVersionsResponse {
+                    api_keys: ApiKey::ALL
+                        .iter()
+                        .filter_map(|k| {
+                            let r = k.supported_versions()?;
+                            Some(ApiVersion { api_key: k.0, min_version: r.min, max_version: r.max, ..Default::default() })
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                reply(&header, &versions)
+            }
+            RequestBody::Metadata(_) => reply(&header, &metadata()),
+            RequestBody::InitProducerId(req) => {
+                broker.init_producer_id.lock().unwrap().push((req.producer_id, req.producer_epoch));
+                let (producer_id, producer_epoch) = if req.producer_id >= 0 {
+                    (req.producer_id, req.producer_epoch + 1)
+                } else {
+                    (1000 + broker.next_producer_id.fetch_add(1, Ordering::SeqCst) as i64, 0)
+                };
+                reply(&header, &InitProducerIdResponse { producer_id, producer_epoch, ..Default::default() })
+            }
+            RequestBody::Produce(req) => {
+                let answer = broker.produce(&req);
+                if let Some(gate) = &broker.gate {
+                    gate.acquire().await.unwrap().forget();
+                }
+                match answer {
+                    Some(response) if req.acks != 0 => reply(&header, &response),
+                    Some(_) => continue,
+                    None => return,
+                }
+            }
+            other => panic!("unexpected request {other:?}"),
+        };
+        if s.write_all(&frame).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct FakeTransport(Arc<Broker>);
+
+impl Transport for FakeTransport {
+    fn connect(&self, _host: &str, _port: u16) -> ConnectFuture {
+        let broker = self.0.clone();
+        Box::pin(async move {
+            let (client, server) = tokio::io::duplex(1 << 20);
+            tokio::spawn(serve(server, broker));
+            Ok(Box::new(client) as BoxStream)
+        })
+    }
+}
+
+async fn producer_with(broker: &Arc<Broker>, properties: &[(&str, &str)]) -> Producer {
+    let mut all = vec![("bootstrap.servers", "fake:9092"), ("retry.backoff.ms", "10"), ("linger.ms", "0")];
+    all.extend_from_slice(properties);
+    let mut config = ClientConfig::from_properties(all).unwrap();
+    config.rng_seed = Some(42);
+    let client = Client::with_transport(config, Arc::new(FakeTransport(broker.clone()))).await.unwrap();
+    Producer::with_wall_clock(client, 1_700_000_000_000).unwrap()
+}
+
+fn numbered(partition: i32, n: usize) -> ProducerRecord {
+    ProducerRecord::new("t").partition(partition).value(format!("{n}"))
+}
+
+fn expected(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|n| n.to_string()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn delivers_every_record_with_its_offset_and_timestamp() {
+    let broker = Arc::new(Broker::default());
+    let producer = producer_with(&broker, &[]).await;
+    let mut deliveries = Vec::new();
+    for n in 0..30 {
+        deliveries.push(producer.send(numbered(n as i32 % PARTITIONS, n)).await.unwrap());
+    }
+    let explicit = producer.send(ProducerRecord::new("t").partition(1).value("ts").timestamp(5)).await.unwrap();
+    for (n, d) in deliveries.into_iter().enumerate() {
+        let m = d.await.unwrap();
+        assert_eq!((m.topic.as_str(), m.partition, m.offset), ("t", n as i32 % PARTITIONS, (n / 3) as i64));
+        assert_eq!(m.timestamp, 1_700_000_000_000, "timestamps come from the wall clock given at start + tokio time");
+    }
+    assert_eq!(explicit.await.unwrap().timestamp, 5);
+    assert_eq!(broker.values(0), (0..30).step_by(3).map(|n| n.to_string()).collect::<Vec<_>>());
+    // Idempotent by default: one InitProducerId.
+    assert_eq!(*broker.init_producer_id.lock().unwrap(), [(-1, -1)]);
+    assert_eq!(producer.producer_identity(), (1000, 0));
+    let stats = producer.stats();
+    assert_eq!(stats.records_delivered, 31);
+    assert_eq!(stats.retries, 0);
+    assert!(stats.batch_records_max >= 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_records_follow_murmur2_and_keyless_ones_stick() {
+    let broker = Arc::new(Broker::default());
+    let producer = producer_with(&broker, &[("batch.size", "1000")]).await;
+    for key in ["21", "foobar", "abc", "a-little-bit-long-string"] {
+        let m = producer.send(ProducerRecord::new("t").key(key).value("v")).await.unwrap().await.unwrap();
+        assert_eq!(m.partition, partitioner::partition_for_key(key.as_bytes(), PARTITIONS as usize), "{key}");
+    }
+    // Keyless records: the same partition until batch.size bytes went to it.
+    let mut partitions = Vec::new();
+    for _ in 0..20 {
+        let d = producer.send(ProducerRecord::new("t").value(vec![b'x'; 100])).await.unwrap();
+        partitions.push(d.await.unwrap().partition);
+    }
+    let switches = partitions.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(partitions[..7].iter().all(|p| *p == partitions[0]), "{partitions:?}");
+    assert!((1..=4).contains(&switches), "{partitions:?}");
+    let err = producer.send(ProducerRecord::new("t").partition(PARTITIONS).value("v")).await.unwrap_err();
+    assert!(matches!(err, ProduceError::UnknownPartition { partition: Some(3), partitions: 3, .. }), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn linger_holds_a_batch_and_batch_size_releases_it() {
+    let broker = Arc::new(Broker::default());
+    let producer = producer_with(&broker, &[("linger.ms", "100"), ("batch.size", "500")]).await;
+    let first = producer.send(numbered(0, 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(broker.produce_requests.load(Ordering::SeqCst), 0, "linger.ms not over");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    first.await.unwrap();
+    assert_eq!(broker.produce_requests.load(Ordering::SeqCst), 1);
+    // A full batch goes out before linger.ms.
+    let start = tokio::time::Instant::now();
+    let mut deliveries = Vec::new();
+    for n in 1..12 {
+        deliveries.push(producer.send(ProducerRecord::new("t").partition(0).value(vec![b'0' + n as u8; 100])).await.unwrap());
+    }
+    deliveries.remove(0).await.unwrap();
+    assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
+    // flush() sends the rest at once.
+    producer.flush().await.unwrap();
+    assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    assert!(producer.stats().batch_records_max >= 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn send_waits_at_the_memory_budget_and_resumes() {
+    let gate = Arc::new(Semaphore::new(0));
+    let broker = Arc::new(Broker { gate: Some(gate.clone()), ..Default::default() });
+    let producer = producer_with(&broker, &[("buffer.memory", "1000"), ("batch.size", "200")]).await;
+    let record = || ProducerRecord::new("t").partition(0).value(vec![b'x'; 200]);
+    let size = record().estimated_size();
+    let fits = 1000 / size;
+    let mut deliveries = Vec::new();
+    for _ in 0..fits {
+        deliveries.push(producer.send(record()).await.unwrap());
+    }
+    assert!(producer.available_memory_bytes() < size);
+    let blocked = {
+        let producer = producer.clone();
+        tokio::spawn(async move { producer.send(record()).await })
+    };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!blocked.is_finished(), "send must wait while buffer.memory is used up");
+    // Answers free memory: the waiting send goes on.
+    gate.add_permits(1000);
+    let last = blocked.await.unwrap().unwrap();
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    last.await.unwrap();
+    assert_eq!(producer.available_memory_bytes(), 1000);
+    let err = producer.send(ProducerRecord::new("t").value(vec![0; 2000])).await.unwrap_err();
+    assert!(matches!(err, ProduceError::RecordTooLarge { limit_key: "buffer.memory", .. }), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_block_bounds_the_wait_for_memory() {
+    let broker = Arc::new(Broker { gate: Some(Arc::new(Semaphore::new(0))), ..Default::default() });
+    let producer = producer_with(&broker, &[("buffer.memory", "300"), ("max.block.ms", "2000")]).await;
+    let _held = producer.send(ProducerRecord::new("t").partition(0).value(vec![0; 200])).await.unwrap();
+    let err = producer.send(ProducerRecord::new("t").partition(0).value(vec![0; 200])).await.unwrap_err();
+    assert!(matches!(err, ProduceError::BlockTimeout { .. }), "{err}");
+    assert!(err.to_string().contains("max.block.ms"), "{err}");
+    let err = producer.send(ProducerRecord::new("t").value(vec![0; 2 << 20])).await.unwrap_err();
+    assert!(matches!(err, ProduceError::RecordTooLarge { limit_key: "max.request.size", .. }), "{err}");
+}
+
+/// Sends `count` numbered records per partition with up to five batches in
+/// flight while `faults` hit the Produce requests; every record is
+/// delivered, and each partition's log holds each number once, in order.
+async fn numbered_sequence_survives(faults: &[Fault]) -> Arc<Broker> {
+    let broker = Arc::new(Broker::default());
+    broker.faults.lock().unwrap().extend(faults.iter().copied());
+    // Small batches: many in flight at once.
+    let producer = producer_with(&broker, &[("batch.size", "100"), ("linger.ms", "1")]).await;
+    let count = 60;
+    let mut deliveries = Vec::new();
+    for n in 0..count {
+        for p in 0..PARTITIONS {
+            deliveries.push((p, n, producer.send(numbered(p, n)).await.unwrap()));
+        }
+    }
+    for (p, n, d) in deliveries {
+        let m = d.await.unwrap_or_else(|e| panic!("record {n} of partition {p}: {e}"));
+        assert_eq!((m.partition, m.offset), (p, n as i64), "offsets are the records' positions");
+    }
+    for p in 0..PARTITIONS {
+        assert_eq!(broker.values(p), expected(0..count), "partition {p}");
+    }
+    broker
+}
+
+#[tokio::test(start_paused = true)]
+async fn ordering_and_exactly_once_across_retriable_errors() {
+    let broker = numbered_sequence_survives(&[
+        Fault::Error(ErrorCode::NOT_LEADER_OR_FOLLOWER),
+        Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS),
+        Fault::Error(ErrorCode::REQUEST_TIMED_OUT),
+    ])
+    .await;
+    assert_eq!(broker.init_producer_id.lock().unwrap().len(), 1, "no epoch bump for retriable errors");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ordering_and_exactly_once_when_answers_are_lost() {
+    // Written but not answered, then cut: the resent batches are duplicates
+    // the broker recognises by sequence (their original offsets come back).
+    let broker =
+        numbered_sequence_survives(&[Fault::WriteThenDrop, Fault::Drop, Fault::WriteThenDrop, Fault::Drop])
+            .await;
+    assert_eq!(broker.init_producer_id.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_producer_id_bumps_the_epoch_and_resends() {
+    let broker = Arc::new(Broker::default());
+    let producer = producer_with(&broker, &[]).await;
+    producer.send(numbered(0, 0)).await.unwrap().await.unwrap();
+    // The broker forgot the producer (its records were deleted by retention).
+    broker.logs.lock().unwrap().get_mut(&0).unwrap().producers.clear();
+    broker.faults.lock().unwrap().push_back(Fault::Error(ErrorCode::UNKNOWN_PRODUCER_ID));
+    let m = producer.send(numbered(0, 1)).await.unwrap().await.unwrap();
+    assert_eq!(m.offset, 1);
+    assert_eq!(*broker.init_producer_id.lock().unwrap(), [(-1, -1), (1000, 0)], "KIP-360: same id, epoch + 1");
+    assert_eq!(producer.producer_identity(), (1000, 1));
+    producer.send(numbered(0, 2)).await.unwrap().await.unwrap();
+    assert_eq!(broker.values(0), expected(0..3));
+    assert_eq!(producer.stats().epoch_bumps, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn out_of_order_for_the_next_sequence_fails_that_batch_and_bumps() {
+    let broker = Arc::new(Broker::default());
+    let producer = producer_with(&broker, &[]).await;
+    producer.send(numbered(0, 0)).await.unwrap().await.unwrap();
+    broker.faults.lock().unwrap().push_back(Fault::Error(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER));
+    let err = producer.send(numbered(0, 1)).await.unwrap().await.unwrap_err();
+    assert!(matches!(err, ProduceError::OutOfOrderSequence { partition: 0, .. }), "{err}");
+    // The producer goes on under a new epoch, numbering from 0 again.
+    producer.send(numbered(0, 2)).await.unwrap().await.unwrap();
+    assert_eq!(producer.producer_identity(), (1000, 1));
+    assert_eq!(broker.values(0), ["0", "2"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn delivery_timeout_and_fatal_errors_reach_the_records() {
+    let broker = Arc::new(Broker::default());
+    broker.faults.lock().unwrap().extend(std::iter::repeat_n(Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS), 10_000));
+    let producer =
+        producer_with(&broker, &[("delivery.timeout.ms", "40000"), ("request.timeout.ms", "30000")]).await;
+    let start = tokio::time::Instant::now();
+    let err = producer.send(numbered(0, 0)).await.unwrap().await.unwrap_err();
+    assert!(matches!(err, ProduceError::DeliveryTimeout { .. }), "{err}");
+    assert!(err.to_string().contains("NOT_ENOUGH_REPLICAS"), "the last error is kept: {err}");
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_secs(40) && waited < Duration::from_secs(42), "{waited:?}");
+    assert!(producer.stats().retries > 10);
+
+    let broker = Arc::new(Broker::default());
+    broker.faults.lock().unwrap().push_back(Fault::Error(ErrorCode::MESSAGE_TOO_LARGE));
+    let producer = producer_with(&broker, &[]).await;
+    let err = producer.send(numbered(0, 0)).await.unwrap().await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::MESSAGE_TOO_LARGE), "{err}");
+    // retries=0: the first retriable error is final.
+    let broker = Arc::new(Broker::default());
+    broker.faults.lock().unwrap().push_back(Fault::Error(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+    let producer = producer_with(&broker, &[("retries", "0")]).await;
+    let err = producer.send(numbered(0, 0)).await.unwrap().await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::NOT_LEADER_OR_FOLLOWER), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn acks_zero_and_one_without_idempotence() {
+    for (acks, offset) in [("0", -1), ("1", 0)] {
+        let broker = Arc::new(Broker::default());
+        let producer = producer_with(&broker, &[("acks", acks), ("enable.idempotence", "false")]).await;
+        let m = producer.send(numbered(2, 0)).await.unwrap().await.unwrap();
+        assert_eq!(m.offset, offset, "acks={acks}");
+        producer.flush().await.unwrap();
+        assert_eq!(broker.values(2), ["0"]);
+        assert!(broker.init_producer_id.lock().unwrap().is_empty(), "no producer id without idempotence");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_delivers_pending_records_or_fails_them_all() {
+    let broker = Arc::new(Broker::default());
+    let producer = producer_with(&broker, &[("linger.ms", "60000")]).await;
+    let d = producer.send(numbered(0, 0)).await.unwrap();
+    producer.close(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(d.await.unwrap().offset, 0, "close sends lingering batches at once");
+    assert!(matches!(producer.send(numbered(0, 1)).await.unwrap_err(), ProduceError::Closed));
+
+    // The broker never answers: close gives up after its timeout and fails what is left.
+    let broker = Arc::new(Broker { gate: Some(Arc::new(Semaphore::new(0))), ..Default::default() });
+    let producer = producer_with(&broker, &[]).await;
+    let deliveries: Vec<_> = futures_collect(&producer, 5).await;
+    let err = producer.close(Duration::from_secs(3)).await.unwrap_err();
+    assert!(matches!(err, ProduceError::BlockTimeout { .. }), "{err}");
+    for d in deliveries {
+        assert!(matches!(d.await.unwrap_err(), ProduceError::Closed));
+    }
+}
+
+async fn futures_collect(producer: &Producer, n: usize) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(producer.send(numbered(0, i)).await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn same_seed_same_partitions() {
+    async fn run() -> Vec<i32> {
+        let broker = Arc::new(Broker::default());
+        let producer = producer_with(&broker, &[("batch.size", "100")]).await;
+        let mut out = Vec::new();
+        for _ in 0..30 {
+            out.push(producer.send(ProducerRecord::new("t").value("x")).await.unwrap().await.unwrap().partition);
+        }
+        out
+    }
+    let (a, b) = (run().await, run().await);
+    assert_eq!(a, b);
+}
