@@ -200,18 +200,7 @@ impl Connection {
 
     /// Sends `request` at `version` and waits for the response.
     pub async fn send_version<R: Request>(&self, request: &R, version: i16) -> Result<R::Response> {
-        let (correlation_id, frame) = self.round_trip(request, version, true).await?;
-        let (header, body) = decode_response::<R::Response>(&frame, version)
-            .map_err(|source| Error::Decode { broker: self.broker().to_string(), source })?;
-        // The driver matched the frame's first four bytes already; this is the decoded view of them.
-        if header.correlation_id != correlation_id {
-            return Err(Error::CorrelationMismatch {
-                broker: self.broker().to_string(),
-                expected: correlation_id,
-                received: header.correlation_id,
-            });
-        }
-        Ok(body)
+        self.enqueue(request, version, true).await?.response::<R::Response>().await
     }
 
     /// Sends a request the broker does not answer (produce with acks=0);
@@ -292,6 +281,7 @@ impl PendingResponse {
     pub(crate) async fn response<Resp: rill_protocol::message::Response>(self) -> Result<Resp> {
         let (connection, correlation_id, version) = (self.connection.clone(), self.correlation_id, self.version);
         let frame = self.frame().await?;
+        // The driver matched the frame's first four bytes already; this is the decoded view of them.
         let (header, body) = decode_response::<Resp>(&frame, version)
             .map_err(|source| Error::Decode { broker: connection.broker().to_string(), source })?;
         if header.correlation_id != correlation_id {

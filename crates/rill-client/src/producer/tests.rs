@@ -9,20 +9,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use rill_protocol::message::{decode_request, encode_response, Response};
-use rill_protocol::messages::api_versions_response::ApiVersion;
+use bytes::Bytes;
 use rill_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
 use rill_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use rill_protocol::messages::{
-    ApiVersionsResponse, InitProducerIdResponse, MetadataResponse, ProduceRequest, ProduceResponse, RequestBody, RequestHeader,
+    InitProducerIdResponse, MetadataResponse, ProduceRequest, ProduceResponse, RequestBody,
 };
 use rill_protocol::records::{DecodeOptions, RecordBatch};
-use rill_protocol::{ApiKey, ErrorCode, Uuid};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use rill_protocol::{ErrorCode, Uuid};
+use tokio::io::{AsyncWriteExt, DuplexStream};
 use tokio::sync::Semaphore;
 
 use super::*;
+use crate::tests::{all_versions, read_request, reply};
 use crate::config::ClientConfig;
 use crate::transport::{BoxStream, ConnectFuture, Transport};
 
@@ -139,18 +138,6 @@ impl Broker {
     }
 }
 
-async fn read_request(s: &mut DuplexStream) -> Option<(RequestHeader, RequestBody)> {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).await.ok()?;
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut body).await.ok()?;
-    decode_request(&Bytes::from(body)).ok()
-}
-
-fn reply<R: Response>(header: &RequestHeader, body: &R) -> BytesMut {
-    encode_response(header.correlation_id, body, header.request_api_version).unwrap()
-}
-
 fn metadata() -> MetadataResponse {
     MetadataResponse {
         brokers: vec![MetadataResponseBroker { node_id: 1, host: "fake".into(), port: 9092, ..Default::default() }],
@@ -178,19 +165,7 @@ fn metadata() -> MetadataResponse {
 async fn serve(mut s: DuplexStream, broker: Arc<Broker>) {
     while let Some((header, body)) = read_request(&mut s).await {
         let frame = match body {
-            RequestBody::ApiVersions(_) => {
-                let versions = ApiVersionsResponse {
-                    api_keys: ApiKey::ALL
-                        .iter()
-                        .filter_map(|k| {
-                            let r = k.supported_versions()?;
-                            Some(ApiVersion { api_key: k.0, min_version: r.min, max_version: r.max, ..Default::default() })
-                        })
-                        .collect(),
-                    ..Default::default()
-                };
-                reply(&header, &versions)
-            }
+            RequestBody::ApiVersions(_) => reply(&header, &all_versions()),
             RequestBody::Metadata(_) => reply(&header, &metadata()),
             RequestBody::InitProducerId(req) => {
                 broker.init_producer_id.lock().unwrap().push((req.producer_id, req.producer_epoch));
