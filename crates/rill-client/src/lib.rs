@@ -71,7 +71,7 @@ pub use consumer::{Consumer, ConsumerRecord, ConsumerStats, Offset, TopicPartiti
 pub use error::{Error, Result};
 pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use negotiate::ApiVersions;
-pub use producer::{Delivery, ProduceError, Producer, ProducerRecord, RecordMetadata, TopicPartition};
+pub use producer::{Delivery, ProduceError, Producer, ProducerRecord, RecordMetadata};
 pub use stats::StatsSnapshot;
 pub use tls::{TlsErrorKind, TlsTransport};
 pub use transport::{TcpTransport, Transport};
