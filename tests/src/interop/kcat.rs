@@ -46,6 +46,14 @@ pub fn produce(cluster: &KafkaCluster, settings: &ClientSettings, topic: &str, r
     run(command, Some(&input), "produce").map(|_| ())
 }
 
+/// Produces `input` (`kcat -P`) with extra arguments, e.g. `-z lz4`, `-K`
+/// with a key delimiter, `-H name=value` headers for every record.
+pub fn produce_with(cluster: &KafkaCluster, settings: &ClientSettings, topic: &str, input: &str, args: &[&str]) -> Result<()> {
+    let mut command = command(cluster, settings, "kcat-produce")?;
+    command.args(["-P", "-t", topic, "-X", "acks=all"]).args(args);
+    run(command, Some(input), "produce").map(|_| ())
+}
+
 /// Consumes `count` records from the beginning (`kcat -C`).
 pub fn consume(cluster: &KafkaCluster, settings: &ClientSettings, topic: &str, count: usize) -> Result<Vec<String>> {
     let mut command = command(cluster, settings, "kcat-consume")?;
