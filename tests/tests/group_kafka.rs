@@ -283,3 +283,98 @@ async fn close_returns_within_its_timeout_with_the_broker_unreachable() {
     assert!(took < Duration::from_millis(3_500), "close took {took:?}: {outcome:?}");
     assert_eq!(member.state(), MemberState::Left);
 }
+
+/// One group consumer's poll loop: process (record the value), then commit.
+async fn consume_and_commit(
+    consumer: Arc<rill_client::consumer::group::GroupConsumer>,
+    processed: Arc<std::sync::Mutex<Vec<String>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let records = match consumer.poll(Duration::from_millis(200)).await {
+            Ok(r) => r,
+            Err(e) => panic!("poll failed: {e}"),
+        };
+        if records.is_empty() {
+            continue;
+        }
+        {
+            let mut seen = processed.lock().unwrap();
+            for r in &records {
+                seen.push(String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned());
+            }
+        }
+        // Commit after processing; one refused during a rebalance is redone by the next batch's commit.
+        let _ = consumer.commit_consumed().await;
+    }
+}
+
+#[tokio::test]
+async fn group_consumers_process_every_record_and_commit_after_processing() {
+    use rill_client::consumer::group::GroupConsumer;
+    let cluster = KafkaCluster::single();
+    let _shared = LISTENER.read().await;
+    let topic = cluster.unique_topic("group-consume");
+    cluster.create_topic(&topic, 3, 1).expect("create topic");
+    let values: Vec<String> = (0..90).map(|i| format!("record-{i}")).collect();
+    for value in &values {
+        cluster.produce_acks_all(&topic, value).expect("probe").expect("produce with the Java producer");
+    }
+    let group = cluster.unique_topic("group-consume-g");
+    let bootstrap = cluster.bootstrap(Listener::Plaintext);
+    let start = |name: &'static str| {
+        let properties = [
+            ("bootstrap.servers", bootstrap.as_str()),
+            ("client.id", name),
+            ("group.id", group.as_str()),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "500"),
+            ("max.poll.interval.ms", "25000"),
+            ("max.poll.records", "20"),
+        ];
+        let config = ClientConfig::from_properties(properties).expect("config");
+        let topic = topic.clone();
+        async move {
+            let client = Client::connect(config).await.expect("connect");
+            Arc::new(GroupConsumer::subscribe(client, Subscription::topics([topic]), Arc::new(NoopListener)).expect("subscribe"))
+        }
+    };
+    let processed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let a = start("rill-group-a").await;
+    let loop_a = tokio::spawn(consume_and_commit(a.clone(), processed.clone(), stop.clone()));
+    wait_until("the first consumer to process some records", || !processed.lock().unwrap().is_empty()).await;
+    // A second member joins mid-stream: the partitions are split, nothing is skipped.
+    let b = start("rill-group-b").await;
+    let loop_b = tokio::spawn(consume_and_commit(b.clone(), processed.clone(), stop.clone()));
+    let expected: BTreeSet<String> = values.iter().cloned().collect();
+    wait_until("every record to be processed", || {
+        processed.lock().unwrap().iter().cloned().collect::<BTreeSet<_>>() == expected
+    })
+    .await;
+    wait_until("both members to own partitions", || {
+        !a.member().assignment().partitions.is_empty() && !b.member().assignment().partitions.is_empty()
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    loop_a.await.expect("consumer a");
+    loop_b.await.expect("consumer b");
+    a.commit_consumed().await.expect("final commit a");
+    b.commit_consumed().await.expect("final commit b");
+    let total = processed.lock().unwrap().len();
+    eprintln!("processed {total} records for {} produced ({} duplicates)", values.len(), total - values.len());
+    a.close(Duration::from_secs(10)).await.expect("close a");
+    b.close(Duration::from_secs(10)).await.expect("close b");
+    // Kafka's tools see every partition committed up to its log end.
+    let text = describe_group(cluster, &group, &["--offsets"]);
+    let rows: Vec<Vec<&str>> =
+        text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).filter(|w| w.len() >= 6 && w[1] == topic).collect();
+    // Partitions that never held a record have nothing to commit and are not listed.
+    let log_end_total: u64 = rows.iter().map(|w| w[4].parse::<u64>().expect("log end offset")).sum();
+    assert_eq!(log_end_total, values.len() as u64, "{text}");
+    for row in rows {
+        assert_eq!(row[3], row[4], "partition {} committed up to the log end offset: {text}", row[2]);
+    }
+}

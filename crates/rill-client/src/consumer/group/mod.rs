@@ -10,7 +10,8 @@
 //!   protocol's metadata / assignment payloads;
 //! - [`callbacks`]: the rebalance listener (assigned / revoked / lost);
 //! - [`commit`]: OffsetCommit / OffsetFetch, committed offsets that never move backwards;
-//! - [`member`]: [`GroupMember`], the handle a consumer subscribes with.
+//! - [`member`]: [`GroupMember`], the handle a consumer subscribes with;
+//! - [`subscribed`]: [`GroupConsumer`], a consumer whose partitions come from the group.
 
 pub mod assignor;
 pub mod callbacks;
@@ -21,6 +22,7 @@ pub mod member;
 pub mod membership;
 pub mod range;
 pub mod roundrobin;
+pub mod subscribed;
 
 #[cfg(test)]
 mod tests;
@@ -34,6 +36,7 @@ pub use callbacks::{NoopListener, RebalanceListener};
 pub use commit::CommitTracker;
 pub use member::{GroupMember, Subscription};
 pub use membership::{Assignment, MemberState};
+pub use subscribed::GroupConsumer;
 
 /// A partition of a topic. Ordered by topic, then partition (as Java's assignors sort).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,0 +1,160 @@
+//! [`GroupConsumer`]: a [`Consumer`] whose partitions come from a consumer
+//! group: `subscribe(topics | pattern)`, `poll`, commit after processing.
+//!
+//! The rebalance listener that joins the two ([`ConsumerRebalance`]) runs,
+//! awaited by the member, before partitions change hands:
+//! - assigned: the committed offsets are looked up (OffsetFetch) and the
+//!   partitions start there (or per `auto.offset.reset` without a commit),
+//!   then the application's `on_partitions_assigned` runs (it may seek);
+//! - revoked: the application's `on_partitions_revoked` runs first, while
+//!   the partitions are still owned (it may flush and commit), then they
+//!   are removed from fetching with their buffered records;
+//! - lost: removed at once, then the application is told.
+//!
+//! Every record `poll` returns is marked as delivered, so auto-commit
+//! (`enable.auto.commit`) and [`GroupConsumer::commit_consumed`] commit only
+//! offsets the application was handed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use tracing::warn;
+
+use super::callbacks::{CallbackFuture, RebalanceListener};
+use super::member::{GroupMember, Subscription};
+use super::TopicPartition;
+use crate::client::Client;
+use crate::consumer::{Consumer, ConsumerRecord, Position};
+use crate::error::Result;
+
+/// The listener between the group member and the consumer.
+pub struct ConsumerRebalance {
+    consumer: Arc<Consumer>,
+    member: OnceLock<Weak<GroupMember>>,
+    application: Arc<dyn RebalanceListener>,
+}
+
+impl ConsumerRebalance {
+    fn member(&self) -> Option<Arc<GroupMember>> {
+        self.member.get().and_then(Weak::upgrade)
+    }
+
+    fn list(partitions: &BTreeSet<TopicPartition>) -> Vec<TopicPartition> {
+        partitions.iter().cloned().collect()
+    }
+}
+
+impl RebalanceListener for ConsumerRebalance {
+    fn on_partitions_assigned<'a>(&'a self, partitions: &'a BTreeSet<TopicPartition>) -> CallbackFuture<'a> {
+        Box::pin(async move {
+            if !partitions.is_empty() {
+                let committed = match self.member() {
+                    Some(member) => member.committed(partitions).await,
+                    None => Ok(BTreeMap::new()),
+                };
+                let starts: Vec<(TopicPartition, Option<Position>)> = match committed {
+                    Ok(offsets) => partitions
+                        .iter()
+                        .map(|tp| (tp.clone(), offsets.get(tp).copied().flatten().map(|o| Position::new(o, None))))
+                        .collect(),
+                    Err(e) => {
+                        // Without the committed offsets the partitions would start per
+                        // auto.offset.reset and could skip or repeat records: say so.
+                        warn!(error = %e, "committed offsets unavailable; starting per auto.offset.reset");
+                        partitions.iter().map(|tp| (tp.clone(), None)).collect()
+                    }
+                };
+                if let Err(e) = self.consumer.add_partitions(starts) {
+                    warn!(error = %e, "consumer closed during a rebalance");
+                }
+            }
+            self.application.on_partitions_assigned(partitions).await;
+        })
+    }
+
+    fn on_partitions_revoked<'a>(&'a self, partitions: &'a BTreeSet<TopicPartition>) -> CallbackFuture<'a> {
+        Box::pin(async move {
+            self.application.on_partitions_revoked(partitions).await;
+            self.consumer.remove_partitions(&Self::list(partitions));
+        })
+    }
+
+    fn on_partitions_lost<'a>(&'a self, partitions: &'a BTreeSet<TopicPartition>) -> CallbackFuture<'a> {
+        Box::pin(async move {
+            self.consumer.remove_partitions(&Self::list(partitions));
+            self.application.on_partitions_lost(partitions).await;
+        })
+    }
+}
+
+/// A consumer in a consumer group.
+#[derive(Debug)]
+pub struct GroupConsumer {
+    consumer: Arc<Consumer>,
+    member: Arc<GroupMember>,
+}
+
+impl GroupConsumer {
+    /// Joins the group of the client's `group.id` with `subscription`;
+    /// `listener` is the application's rebalance listener.
+    pub fn subscribe(client: Client, subscription: Subscription, listener: Arc<dyn RebalanceListener>) -> Result<GroupConsumer> {
+        let consumer = Arc::new(Consumer::from_client(client.clone())?);
+        let bridge = Arc::new(ConsumerRebalance { consumer: consumer.clone(), member: OnceLock::new(), application: listener });
+        let member = Arc::new(GroupMember::new(client, bridge.clone())?);
+        let _ = bridge.member.set(Arc::downgrade(&member));
+        member.subscribe(subscription)?;
+        Ok(GroupConsumer { consumer, member })
+    }
+
+    /// The fetching consumer (positions, lag, pause/resume, stats).
+    pub fn consumer(&self) -> &Consumer {
+        &self.consumer
+    }
+
+    /// The group membership (assignment, generation, commits).
+    pub fn member(&self) -> &GroupMember {
+        &self.member
+    }
+
+    /// Changes the subscription (the member rejoins).
+    pub fn resubscribe(&self, subscription: Subscription) -> Result<()> {
+        self.member.subscribe(subscription)
+    }
+
+    /// Up to `max.poll.records` records of the owned partitions; also
+    /// resets the `max.poll.interval.ms` timer.
+    pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        self.member.poll_notice();
+        let records = self.consumer.poll(timeout).await?;
+        let mut delivered: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        for r in &records {
+            let next = delivered.entry(r.topic_partition()).or_insert(r.offset + 1);
+            *next = (*next).max(r.offset + 1);
+        }
+        for (tp, next) in delivered {
+            self.member.mark_delivered(&tp, next);
+        }
+        self.member.poll_notice();
+        Ok(records)
+    }
+
+    /// Commits the offsets after every record handed out so far (commit after processing).
+    pub async fn commit_consumed(&self) -> Result<()> {
+        self.member.commit_delivered().await
+    }
+
+    /// Commits `offsets` (next offset to consume per partition).
+    pub async fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        self.member.commit_sync(offsets).await
+    }
+
+    /// Leaves the group (committing with `enable.auto.commit`) and stops
+    /// fetching; returns within `timeout`.
+    pub async fn close(&self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let result = self.member.close(timeout.mul_f64(0.8)).await;
+        self.consumer.close(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
+        result
+    }
+}
