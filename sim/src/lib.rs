@@ -7,6 +7,10 @@
 //! - [`history`]: the event model (sends, acks, polls, commits, faults), the
 //!   final log and the trace hash;
 //! - [`checkers`]: the invariants as pure functions over a history;
+//! - [`cluster`], [`net`], [`injector`]: the turmoil wiring (broker hosts,
+//!   simulated TCP for clients and brokers, the per-request error hook);
+//! - [`workloads`]: what the clients do; [`scenario`]: one seed end to end;
+//!   [`final_log`]: reading the log back after quiescing;
 //! - [`runner`]: runs seeds on all cores and summarises them.
 //!
 //! Everything is seeded: the same seed gives the same trace.
@@ -15,8 +19,14 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod checkers;
+pub mod clock;
+pub mod cluster;
+pub mod final_log;
 pub mod history;
+pub mod injector;
+pub mod net;
 pub mod runner;
+pub mod scenario;
 pub mod schedule;
 pub mod swarm;
 pub mod workloads;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use rill_sim::runner::{run_seeds, timed, Summary};
 use rill_sim::swarm::Mode;
-use rill_sim::workloads::{self, Workload};
+use rill_sim::workloads::{self, Bug, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ModeArg {
@@ -33,6 +33,9 @@ struct Args {
     /// What the clients do.
     #[arg(long, value_enum, default_value_t = Workload::default())]
     workload: Workload,
+    /// Switch on a deliberate broker bug (repeatable); the run should then fail.
+    #[arg(long = "bug", value_enum)]
+    bugs: Vec<Bug>,
     /// Threads to run seeds on (default: every core).
     #[arg(long)]
     threads: Option<usize>,
@@ -55,7 +58,8 @@ fn main() -> ExitCode {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let workload = args.workload;
-    let (reports, wall) = timed(|| run_seeds(&seeds, threads, |seed| workloads::run(workload, seed, mode)));
+    let bugs = args.bugs.clone();
+    let (reports, wall) = timed(|| run_seeds(&seeds, threads, |seed| workloads::run(workload, seed, mode, &bugs)));
     if seeds.len() == 1 {
         for report in &reports {
             println!("seed {}: swarm [{}], trace hash {:016x}", report.seed, report.swarm, report.trace_hash);
@@ -67,7 +71,10 @@ fn main() -> ExitCode {
             }
         }
     }
-    let extra = format!("--workload {}", workload.name());
+    let mut extra = format!("--workload {}", workload.name());
+    for bug in &args.bugs {
+        extra.push_str(&format!(" --bug {}", bug.name()));
+    }
     let summary = Summary::of(&reports, wall, threads, mode, &extra);
     println!("{summary}");
     if summary.passed() {

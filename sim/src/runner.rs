@@ -28,6 +28,8 @@ pub struct SeedReport {
     pub trace_hash: u64,
     /// The swarm the seed drew, for the report.
     pub swarm: String,
+    /// Records acknowledged to producers (how much the checkers had to check).
+    pub acked: u64,
 }
 
 impl SeedReport {
@@ -63,6 +65,7 @@ where
                         error: Some(format!("panicked: {message}")),
                         trace_hash: 0,
                         swarm: String::new(),
+                        acked: 0,
                     }
                 });
                 if let Ok(mut reports) = reports.lock() {
@@ -97,6 +100,7 @@ pub struct Summary {
     pub faults: BTreeMap<FaultKind, u64>,
     pub violations: BTreeMap<&'static str, u64>,
     pub errors: u64,
+    pub acked: u64,
     /// The lowest failing seed, its first problem and the replay command.
     pub first_failure: Option<(u64, String, String)>,
 }
@@ -132,6 +136,7 @@ impl Summary {
             faults,
             violations,
             errors,
+            acked: reports.iter().map(|r| r.acked).sum(),
             first_failure,
         }
     }
@@ -167,6 +172,7 @@ impl fmt::Display for Summary {
             self.speedup(),
             self.speedup() / self.threads.max(1) as f64
         )?;
+        writeln!(f, "records acknowledged: {}", self.acked)?;
         write!(f, "faults:")?;
         if self.faults.is_empty() {
             write!(f, " none")?;
@@ -218,6 +224,7 @@ mod tests {
             error: None,
             trace_hash: seed,
             swarm: String::new(),
+            acked: 5,
         }
     }
 
@@ -237,6 +244,7 @@ mod tests {
         // 19 seeds ran 10 simulated seconds each (the panicked one none) in 2 wall seconds.
         assert!(text.contains("simulated: 190.0 s, 95.0 simulated s per wall s"), "{text}");
         assert!(text.contains("faults: broker-crash=19"), "{text}");
+        assert!(text.contains("records acknowledged: 95\n"), "{text}");
         assert!(reports[12].error.as_deref().is_some_and(|e| e.contains("boom at 12")));
         assert!(!summary.passed());
     }

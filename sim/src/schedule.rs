@@ -50,9 +50,10 @@ pub enum FaultAction {
     Heal { a: String, b: String },
     PartitionOneWay { from: String, to: String },
     HealOneWay { from: String, to: String },
+    /// Hold the link's messages (delivered on [`FaultAction::ResetLatency`]).
     SetLatency { a: String, b: String, latency: Duration },
     ResetLatency { a: String, b: String },
-    /// Cut the client's open connections to the broker.
+    /// Cut the client's open connections to the broker (healed by a [`FaultAction::Heal`]).
     BreakConnections { client: String, broker: String },
     /// Move leadership of partition number `partition` (in the workload's order).
     MoveLeader { partition: usize },
@@ -142,6 +143,11 @@ impl Scheduler {
     /// and every active one has healed.
     pub fn quiet(&self) -> bool {
         self.stopped && self.pending_heals.is_empty()
+    }
+
+    /// Stops faults now: the next [`actions`](Self::actions) heals every active one.
+    pub fn stop(&mut self) {
+        self.stopped = true;
     }
 
     /// The actions due at simulated time `now` (called once per [`tick`](Self::tick)).
@@ -237,14 +243,18 @@ impl Scheduler {
             }
             FaultKind::LatencySpike => {
                 let (a, b) = self.pair()?;
-                let latency = self.duration(Duration::from_millis(20), Duration::from_secs(3));
-                let d = self.duration(Duration::from_millis(200), Duration::from_secs(10));
-                self.heal_at(now + d, FaultAction::ResetLatency { a: a.clone(), b: b.clone() });
+                // Messages on the link are held for `latency`, then delivered.
+                let latency = self.duration(Duration::from_millis(20), Duration::from_secs(5));
+                self.heal_at(now + latency, FaultAction::ResetLatency { a: a.clone(), b: b.clone() });
                 Some(FaultAction::SetLatency { a, b, latency })
             }
             FaultKind::ConnectionBreak => {
                 let client = self.pick(&topology.clients)?.clone();
                 let broker = self.pick(&topology.brokers)?.clone();
+                // turmoil has no reset: a short partition drops the segments in
+                // flight, which stalls the open streams until the client's
+                // request timeout closes them.
+                self.heal_at(now + Duration::from_millis(300), FaultAction::Heal { a: client.clone(), b: broker.clone() });
                 Some(FaultAction::BreakConnections { client, broker })
             }
             FaultKind::LeaderMove => {
@@ -319,7 +329,11 @@ mod tests {
             // Every crash has its restart, every partition its heal.
             let count = |f: fn(&FaultAction) -> bool| actions.iter().filter(|(_, a)| f(a)).count();
             assert_eq!(count(|a| matches!(a, FaultAction::CrashBroker { .. })), count(|a| matches!(a, FaultAction::RestartBroker { .. })));
-            assert_eq!(count(|a| matches!(a, FaultAction::Partition { .. })), count(|a| matches!(a, FaultAction::Heal { .. })));
+            assert_eq!(
+                count(|a| matches!(a, FaultAction::Partition { .. } | FaultAction::BreakConnections { .. })),
+                count(|a| matches!(a, FaultAction::Heal { .. }))
+            );
+            assert_eq!(count(|a| matches!(a, FaultAction::SetLatency { .. })), count(|a| matches!(a, FaultAction::ResetLatency { .. })));
             assert!(actions.iter().all(|(at, _)| *at <= Duration::from_secs(10)), "seed {seed}: heals at the bound");
         }
     }

@@ -1,10 +1,13 @@
 //! Workloads: what the simulated clients do, and how one seed runs.
 
+pub mod producer;
 mod schedule_only;
 
 use std::fmt;
 
 use clap::ValueEnum;
+
+use rill_broker::faults::BugSwitches;
 
 use crate::runner::SeedReport;
 use crate::swarm::Mode;
@@ -12,14 +15,18 @@ use crate::swarm::Mode;
 /// The workloads the runner can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Workload {
-    /// The fault schedule alone, without a cluster (a dry run of the swarm).
+    /// Idempotent producers (acks=all) against one broker that crashes, is
+    /// partitioned, delayed and answers retriable errors.
     #[default]
+    SingleNode,
+    /// The fault schedule alone, without a cluster (a dry run of the swarm).
     Schedule,
 }
 
 impl Workload {
     pub fn name(self) -> &'static str {
         match self {
+            Workload::SingleNode => "single-node",
             Workload::Schedule => "schedule",
         }
     }
@@ -31,9 +38,44 @@ impl fmt::Display for Workload {
     }
 }
 
-/// Runs one seed of `workload`.
-pub fn run(workload: Workload, seed: u64, mode: Mode) -> SeedReport {
+/// A deliberate broker bug to switch on (the checkers must catch it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Bug {
+    /// acks=all answered before the ISR has the records.
+    AcksAllBeforeIsr,
+    /// Producer sequence numbers not checked: retries appended again.
+    IgnoreSequenceNumbers,
+    /// A stale generation's commit that rewinds an offset is accepted.
+    AcceptRewindingCommit,
+}
+
+impl Bug {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::AcksAllBeforeIsr => "acks-all-before-isr",
+            Bug::IgnoreSequenceNumbers => "ignore-sequence-numbers",
+            Bug::AcceptRewindingCommit => "accept-rewinding-commit",
+        }
+    }
+
+    /// The broker's switches with these bugs on.
+    pub fn switches(bugs: &[Bug]) -> BugSwitches {
+        BugSwitches {
+            acks_all_before_isr: bugs.contains(&Bug::AcksAllBeforeIsr),
+            ignore_sequence_numbers: bugs.contains(&Bug::IgnoreSequenceNumbers),
+            accept_rewinding_commit: bugs.contains(&Bug::AcceptRewindingCommit),
+        }
+    }
+}
+
+/// Runs one seed of `workload` with the broker `bugs` switched on.
+pub fn run(workload: Workload, seed: u64, mode: Mode, bugs: &[Bug]) -> SeedReport {
+    let with_bugs = |mut scenario: crate::scenario::Scenario| {
+        scenario.bugs = Bug::switches(bugs);
+        scenario
+    };
     match workload {
+        Workload::SingleNode => crate::scenario::run(seed, &with_bugs(crate::scenario::Scenario::single_node(mode))),
         Workload::Schedule => schedule_only::run(seed, mode),
     }
 }

@@ -40,5 +40,6 @@ pub fn run(seed: u64, mode: Mode) -> SeedReport {
         error: None,
         trace_hash: history.trace_hash(),
         swarm: swarm.to_string(),
+        acked: 0,
     }
 }
