@@ -75,6 +75,30 @@ impl Scenario {
         }
     }
 
+    /// Three brokers, replication factor 3, min.insync.replicas 2, acks=all,
+    /// and Kafka's default durability: nothing is flushed, a crash loses
+    /// what only that broker had (durability comes from replication).
+    pub fn replicated(mode: Mode) -> Scenario {
+        Scenario {
+            brokers: 3,
+            partitions: 6,
+            replication_factor: 3,
+            min_insync_replicas: 2,
+            producers: 3,
+            flush: FlushPolicy::EveryAppend,
+            faults: vec![
+                FaultKind::BrokerCrash,
+                FaultKind::Partition,
+                FaultKind::OneWayPartition,
+                FaultKind::LatencySpike,
+                FaultKind::ConnectionBreak,
+                FaultKind::LeaderMove,
+                FaultKind::RetriableError,
+            ],
+            ..Scenario::single_node(mode)
+        }
+    }
+
     fn send_until(&self) -> Duration {
         match self.mode {
             Mode::Liveness { faults_for, recover_within } => faults_for + recover_within + Duration::from_secs(5),
@@ -87,9 +111,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn client_config(seed: u64, name: &str) -> Result<ClientConfig, rill_client::ConfigError> {
+fn client_config(seed: u64, name: &str, brokers: usize) -> Result<ClientConfig, rill_client::ConfigError> {
     ClientConfig::builder()
-        .bootstrap_servers([format!("{}:{BROKER_PORT}", broker_host(0))])
+        .bootstrap_servers((0..brokers).map(|b| format!("{}:{BROKER_PORT}", broker_host(b))))
         .client_id(name)
         .request_timeout(Duration::from_secs(3))
         .connection_setup_timeout(Duration::from_secs(2))
@@ -101,8 +125,8 @@ fn client_config(seed: u64, name: &str) -> Result<ClientConfig, rill_client::Con
 }
 
 /// A client that keeps trying to bootstrap (brokers may be down at first).
-async fn connect(seed: u64, name: &str, give_up_ms: u64) -> Option<Client> {
-    let config = client_config(seed, name).ok()?;
+async fn connect(seed: u64, name: &str, brokers: usize, give_up_ms: u64) -> Option<Client> {
+    let config = client_config(seed, name, brokers).ok()?;
     while crate::clock::now_ms() < give_up_ms {
         match Client::with_transport(config.clone(), Arc::new(TurmoilTransport)).await {
             Ok(client) => return Some(client),
@@ -139,6 +163,7 @@ pub fn run(seed: u64, scenario: &Scenario) -> SeedReport {
 
     let history = Arc::new(Mutex::new(History::default()));
     let producers_done = Arc::new(AtomicUsize::new(0));
+    let brokers = scenario.brokers;
     let mut clients = Vec::new();
     for id in 0..scenario.producers {
         let name = format!("producer{id}");
@@ -157,7 +182,7 @@ pub fn run(seed: u64, scenario: &Scenario) -> SeedReport {
         sim.client(name.clone().as_str(), async move {
             // Let the cluster come up and the topic be created first.
             tokio::time::sleep(Duration::from_secs(1)).await;
-            if let Some(client) = connect(client_seed, &name, spec.give_up_ms).await {
+            if let Some(client) = connect(client_seed, &name, brokers, spec.give_up_ms).await {
                 producer::run(spec, client, history, client_seed).await;
             }
             done.fetch_add(1, Ordering::SeqCst);
@@ -178,7 +203,7 @@ pub fn run(seed: u64, scenario: &Scenario) -> SeedReport {
             }
             // Time for restarted brokers to rejoin and leaders to settle.
             tokio::time::sleep(Duration::from_secs(10)).await;
-            let result = match connect(seed ^ 0x7ead, "reader", read_until).await {
+            let result = match connect(seed ^ 0x7ead, "reader", brokers, read_until).await {
                 Some(client) => final_log::read(&client, TOPIC, partitions, read_until).await,
                 None => Err("the reader could not bootstrap".to_string()),
             };

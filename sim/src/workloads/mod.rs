@@ -19,6 +19,9 @@ pub enum Workload {
     /// partitioned, delayed and answers retriable errors.
     #[default]
     SingleNode,
+    /// Idempotent producers (acks=all) against three brokers with replication
+    /// factor 3 and min.insync.replicas 2: crashes, partitions, leader moves.
+    Replicated,
     /// The fault schedule alone, without a cluster (a dry run of the swarm).
     Schedule,
 }
@@ -27,6 +30,7 @@ impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::SingleNode => "single-node",
+            Workload::Replicated => "replicated",
             Workload::Schedule => "schedule",
         }
     }
@@ -76,6 +80,7 @@ pub fn run(workload: Workload, seed: u64, mode: Mode, bugs: &[Bug]) -> SeedRepor
     };
     match workload {
         Workload::SingleNode => crate::scenario::run(seed, &with_bugs(crate::scenario::Scenario::single_node(mode))),
+        Workload::Replicated => crate::scenario::run(seed, &with_bugs(crate::scenario::Scenario::replicated(mode))),
         Workload::Schedule => schedule_only::run(seed, mode),
     }
 }
