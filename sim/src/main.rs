@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use rill_sim::runner::{run_seeds, timed, Summary};
+use rill_sim::runner::{run_in_child, run_seeds, timed, SeedReport, Summary};
 use rill_sim::swarm::Mode;
 use rill_sim::workloads::{self, Bug, Workload};
 
@@ -36,9 +36,32 @@ struct Args {
     /// Switch on a deliberate broker bug (repeatable); the run should then fail.
     #[arg(long = "bug", value_enum)]
     bugs: Vec<Bug>,
+    /// Run every seed twice and fail seeds whose traces differ (determinism check).
+    #[arg(long)]
+    replay_check: bool,
+    /// Expect this violation kind (e.g. lost-write) in at least one seed: exit
+    /// success only then (sensitivity checks with --bug).
+    #[arg(long)]
+    expect: Option<String>,
+    /// Internal: run the one seed in this process and print its report for the parent.
+    #[arg(long, hide = true)]
+    child: bool,
     /// Threads to run seeds on (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+/// Fails `first` if `again` (the same seed) did not replay its trace.
+fn check_replay(mut first: SeedReport, again: &SeedReport) -> SeedReport {
+    if first.trace_hash != again.trace_hash {
+        let hint = if rill_sim::runner::TOKIO_SEEDED { "" } else { " (built without --cfg tokio_unstable)" };
+        first.error = first.error.or(Some(format!(
+            "not deterministic: trace hash {:016x}, then {:016x}{hint}",
+            first.trace_hash, again.trace_hash
+        )));
+    }
+    first.simulated += again.simulated;
+    first
 }
 
 fn main() -> ExitCode {
@@ -59,7 +82,36 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let workload = args.workload;
     let bugs = args.bugs.clone();
-    let (reports, wall) = timed(|| run_seeds(&seeds, threads, |seed| workloads::run(workload, seed, mode, &bugs)));
+    let replay_check = args.replay_check;
+    let mode_name = match args.mode {
+        ModeArg::Liveness => "liveness",
+        ModeArg::Safety => "safety",
+    };
+    let mut child_args = vec!["--child".to_string(), "--mode".into(), mode_name.into(), "--workload".into(), workload.name().into()];
+    for bug in &bugs {
+        child_args.extend(["--bug".to_string(), bug.name().to_string()]);
+    }
+    if args.child {
+        let report = workloads::run(workload, first, mode, &bugs);
+        print!("{}", report.to_lines());
+        return ExitCode::SUCCESS;
+    }
+    // One process per seed when running several (or replaying): see `run_in_child`.
+    let exe = std::env::current_exe().ok().filter(|_| seeds.len() > 1 || replay_check);
+    let run_one = |seed: u64| match &exe {
+        Some(exe) => run_in_child(exe, &child_args, seed),
+        None => workloads::run(workload, seed, mode, &bugs),
+    };
+    let (reports, wall) = timed(|| {
+        run_seeds(&seeds, threads, |seed| {
+            let report = run_one(seed);
+            if replay_check {
+                let again = run_one(seed);
+                return check_replay(report, &again);
+            }
+            report
+        })
+    });
     if seeds.len() == 1 {
         for report in &reports {
             println!("seed {}: swarm [{}], trace hash {:016x}", report.seed, report.swarm, report.trace_hash);
@@ -77,6 +129,12 @@ fn main() -> ExitCode {
     }
     let summary = Summary::of(&reports, wall, threads, mode, &extra);
     println!("{summary}");
+    if let Some(kind) = &args.expect {
+        let found: Vec<u64> =
+            reports.iter().filter(|r| r.violations.iter().any(|v| v.kind() == kind)).map(|r| r.seed).collect();
+        println!("expected {kind}: found in {} of {} seeds {found:?}", found.len(), reports.len());
+        return if found.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+    }
     if summary.passed() {
         ExitCode::SUCCESS
     } else {

@@ -36,6 +36,102 @@ impl SeedReport {
     pub fn failed(&self) -> bool {
         self.error.is_some() || !self.violations.is_empty()
     }
+
+    /// The report as lines for another process ([`SeedReport::from_lines`]).
+    pub fn to_lines(&self) -> String {
+        let one_line = |s: &str| s.replace(['\n', '\r'], " ");
+        let mut out = format!(
+            "{REPORT_HEADER}\nseed {}\nsimulated_ms {}\ntrace_hash {}\nacked {}\nswarm {}\n",
+            self.seed,
+            self.simulated.as_millis(),
+            self.trace_hash,
+            self.acked,
+            one_line(&self.swarm)
+        );
+        for (kind, n) in &self.faults {
+            out.push_str(&format!("fault {kind} {n}\n"));
+        }
+        for v in &self.violations {
+            out.push_str(&format!("violation {}\n", one_line(&v.to_string())));
+        }
+        if let Some(e) = &self.error {
+            out.push_str(&format!("error {}\n", one_line(e)));
+        }
+        out
+    }
+
+    /// Parses [`SeedReport::to_lines`] output.
+    pub fn from_lines(text: &str) -> Result<SeedReport, String> {
+        let mut lines = text.lines().skip_while(|l| *l != REPORT_HEADER);
+        if lines.next().is_none() {
+            return Err("no report in the output".to_string());
+        }
+        let mut report = SeedReport {
+            seed: 0,
+            simulated: Duration::ZERO,
+            faults: BTreeMap::new(),
+            violations: Vec::new(),
+            error: None,
+            trace_hash: 0,
+            swarm: String::new(),
+            acked: 0,
+        };
+        for line in lines {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            let number = || value.parse::<u64>().map_err(|e| format!("{key} {value:?}: {e}"));
+            match key {
+                "seed" => report.seed = number()?,
+                "simulated_ms" => report.simulated = Duration::from_millis(number()?),
+                "trace_hash" => report.trace_hash = number()?,
+                "acked" => report.acked = number()?,
+                "swarm" => report.swarm = value.to_string(),
+                "fault" => {
+                    let (kind, n) = value.split_once(' ').ok_or_else(|| format!("fault {value:?}"))?;
+                    let kind = FaultKind::ALL.into_iter().find(|k| k.name() == kind).ok_or_else(|| format!("fault kind {kind:?}"))?;
+                    report.faults.insert(kind, n.parse().map_err(|e| format!("fault count {n:?}: {e}"))?);
+                }
+                "violation" => {
+                    report.violations.push(Violation::from_report(value).ok_or_else(|| format!("violation {value:?}"))?)
+                }
+                "error" => report.error = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The first line of a report another process prints.
+pub const REPORT_HEADER: &str = "rill-sim-report v1";
+
+/// Runs one seed in a child process (`exe args... --seed S`, which must print
+/// [`SeedReport::to_lines`]). A process per seed: tokio numbers tasks with a
+/// process-wide counter and a crashed host's tasks are dropped in an order
+/// that depends on those numbers, so in-process runs of a seed can depend on
+/// what ran before them in the same process.
+pub fn run_in_child(exe: &std::path::Path, args: &[String], seed: u64) -> SeedReport {
+    let failed = |error: String| SeedReport {
+        seed,
+        simulated: Duration::ZERO,
+        faults: BTreeMap::new(),
+        violations: Vec::new(),
+        error: Some(error),
+        trace_hash: 0,
+        swarm: String::new(),
+        acked: 0,
+    };
+    let output = match std::process::Command::new(exe).args(args).arg("--seed").arg(seed.to_string()).output() {
+        Ok(output) => output,
+        Err(e) => return failed(format!("could not start {}: {e}", exe.display())),
+    };
+    match SeedReport::from_lines(&String::from_utf8_lossy(&output.stdout)) {
+        Ok(report) => report,
+        Err(e) => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+            failed(format!("seed process ({}) {e}: {}", output.status, tail.into_iter().rev().collect::<Vec<_>>().join(" | ")))
+        }
+    }
 }
 
 /// Runs `run` for each seed on `threads` threads; reports come back in seed order.
@@ -51,7 +147,14 @@ where
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };
-                let report = catch_unwind(AssertUnwindSafe(|| run(seed))).unwrap_or_else(|panic| {
+                // A fresh thread per seed: tokio and turmoil keep thread-local
+                // state (tokio's context RNG) that would otherwise carry from
+                // one seed to the next and make a seed's trace depend on the
+                // seeds its thread ran before.
+                let outcome = std::thread::scope(|seed_scope| {
+                    seed_scope.spawn(|| catch_unwind(AssertUnwindSafe(|| run(seed)))).join()
+                });
+                let report = outcome.unwrap_or_else(Err).unwrap_or_else(|panic| {
                     let message = panic
                         .downcast_ref::<String>()
                         .cloned()
@@ -79,14 +182,20 @@ where
     reports
 }
 
-/// The command that replays one seed with trace logs.
+/// Whether this build seeds tokio's own RNG (`--cfg tokio_unstable`: turmoil
+/// then seeds every host runtime, so `select!` branch order and
+/// watch-channel wakeups replay too). Without it a seed may not replay.
+pub const TOKIO_SEEDED: bool = cfg!(tokio_unstable);
+
+/// The command that replays one seed with trace logs (with the same build flags).
 pub fn replay_command(seed: u64, mode: Mode, extra_args: &str) -> String {
     let mode = match mode {
         Mode::Liveness { .. } => "liveness",
         Mode::Safety => "safety",
     };
     let extra = if extra_args.is_empty() { String::new() } else { format!(" {extra_args}") };
-    format!("RUST_LOG=trace cargo run -p rill-sim -- --seed {seed} --mode {mode}{extra}")
+    let flags = if TOKIO_SEEDED { "RUSTFLAGS=\"--cfg tokio_unstable\" " } else { "" };
+    format!("{flags}RUST_LOG=trace cargo run -p rill-sim -- --seed {seed} --mode {mode}{extra}")
 }
 
 /// The summary of a batch of seeds.
@@ -173,6 +282,9 @@ impl fmt::Display for Summary {
             self.speedup() / self.threads.max(1) as f64
         )?;
         writeln!(f, "records acknowledged: {}", self.acked)?;
+        if !TOKIO_SEEDED {
+            writeln!(f, "note: built without RUSTFLAGS=\"--cfg tokio_unstable\": tokio's RNG is not seeded, a seed may not replay exactly")?;
+        }
         write!(f, "faults:")?;
         if self.faults.is_empty() {
             write!(f, " none")?;
@@ -239,7 +351,7 @@ mod tests {
         assert_eq!(summary.errors, 1);
         let text = summary.to_string();
         assert!(text.starts_with("first failing seed: 3: lost-write: p1-3 acked at t-0@4"), "{text}");
-        assert!(text.contains("replay: RUST_LOG=trace cargo run -p rill-sim -- --seed 3 --mode safety\n"), "{text}");
+        assert!(text.contains("RUST_LOG=trace cargo run -p rill-sim -- --seed 3 --mode safety\n"), "{text}");
         assert!(text.contains("seeds: 20 (4 failed) on 4 threads"), "{text}");
         // 19 seeds ran 10 simulated seconds each (the panicked one none) in 2 wall seconds.
         assert!(text.contains("simulated: 190.0 s, 95.0 simulated s per wall s"), "{text}");
@@ -250,14 +362,33 @@ mod tests {
     }
 
     #[test]
+    fn reports_survive_the_trip_through_another_process() {
+        let mut r = report(3);
+        r.error = Some("broke\nbadly".into());
+        r.swarm = "partition=0.100".into();
+        let back = SeedReport::from_lines(&format!("noise\n{}", r.to_lines())).unwrap();
+        assert_eq!(back.seed, 3);
+        assert_eq!(back.simulated, r.simulated);
+        assert_eq!(back.faults, r.faults);
+        assert_eq!(back.trace_hash, r.trace_hash);
+        assert_eq!(back.acked, r.acked);
+        assert_eq!(back.swarm, r.swarm);
+        assert_eq!(back.error.as_deref(), Some("broke badly"));
+        assert_eq!(back.violations.len(), 1);
+        assert_eq!(back.violations[0].kind(), "lost-write");
+        assert_eq!(back.violations[0].to_string(), r.violations[0].to_string());
+        assert!(SeedReport::from_lines("nothing").is_err());
+        let failed = run_in_child(std::path::Path::new("/nonexistent/rill-sim"), &[], 9);
+        assert!(failed.error.as_deref().is_some_and(|e| e.contains("could not start")), "{failed:?}");
+    }
+
+    #[test]
     fn a_clean_batch_passes() {
         let reports = run_seeds(&[1, 2], 8, report);
         let summary = Summary::of(&reports, Duration::from_secs(1), 8, Mode::liveness(), "--workload producer");
         assert!(summary.passed());
         assert!(summary.to_string().contains("violations: none"));
-        assert_eq!(
-            replay_command(5, Mode::liveness(), "--workload producer"),
-            "RUST_LOG=trace cargo run -p rill-sim -- --seed 5 --mode liveness --workload producer"
-        );
+        assert!(replay_command(5, Mode::liveness(), "--workload producer")
+            .ends_with("RUST_LOG=trace cargo run -p rill-sim -- --seed 5 --mode liveness --workload producer"));
     }
 }

@@ -27,6 +27,8 @@ pub enum Violation {
     AbortedRead { tp: TopicPartition, consumer: u32, id: RecordId, offset: i64 },
     /// No progress within the liveness bound after faults stopped.
     NoProgress { what: String },
+    /// A violation reported by a seed that ran in another process (its kind and text).
+    Reported { kind: &'static str, text: String },
 }
 
 impl Violation {
@@ -43,12 +45,38 @@ impl Violation {
             Violation::CommitNotProcessed { .. } => "commit-not-processed",
             Violation::AbortedRead { .. } => "aborted-read",
             Violation::NoProgress { .. } => "no-progress",
+            Violation::Reported { kind, .. } => kind,
         }
+    }
+
+    /// Every kind name [`kind`](Self::kind) returns.
+    pub const KINDS: [&'static str; 10] = [
+        "lost-write",
+        "moved-write",
+        "duplicate",
+        "producer-order",
+        "poll-skip",
+        "non-monotonic-poll",
+        "commit-decreased",
+        "commit-not-processed",
+        "aborted-read",
+        "no-progress",
+    ];
+
+    /// Rebuilds a violation from its [`Display`](fmt::Display) text (another
+    /// process's report); `None` if the text does not start with a known kind.
+    pub fn from_report(text: &str) -> Option<Violation> {
+        let (kind, _) = text.split_once(": ")?;
+        let kind = Self::KINDS.iter().copied().find(|k| *k == kind)?;
+        Some(Violation::Reported { kind, text: text.to_string() })
     }
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Violation::Reported { text, .. } = self {
+            return f.write_str(text);
+        }
         write!(f, "{}: ", self.kind())?;
         match self {
             Violation::LostWrite { tp, id, acked_offset } => {
@@ -88,6 +116,7 @@ impl fmt::Display for Violation {
                 write!(f, "read_committed consumer {consumer} saw aborted {id} at {tp}@{offset}")
             }
             Violation::NoProgress { what } => f.write_str(what),
+            Violation::Reported { text, .. } => f.write_str(text),
         }
     }
 }
