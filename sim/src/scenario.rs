@@ -62,14 +62,8 @@ impl Scenario {
             acks: -1,
             flush: FlushPolicy::EveryAppend,
             bugs: BugSwitches::default(),
-            faults: vec![
-                FaultKind::BrokerCrash,
-                FaultKind::Partition,
-                FaultKind::OneWayPartition,
-                FaultKind::LatencySpike,
-                FaultKind::ConnectionBreak,
-                FaultKind::RetriableError,
-            ],
+            // Leader moves need replicas; coordinator moves and member crashes need consumers.
+            faults: kinds_except(&[FaultKind::LeaderMove, FaultKind::CoordinatorMove, FaultKind::MemberCrash]),
             mode,
             safety_send_for: Duration::from_secs(40),
         }
@@ -86,15 +80,7 @@ impl Scenario {
             min_insync_replicas: 2,
             producers: 3,
             flush: FlushPolicy::EveryAppend,
-            faults: vec![
-                FaultKind::BrokerCrash,
-                FaultKind::Partition,
-                FaultKind::OneWayPartition,
-                FaultKind::LatencySpike,
-                FaultKind::ConnectionBreak,
-                FaultKind::LeaderMove,
-                FaultKind::RetriableError,
-            ],
+            faults: kinds_except(&[FaultKind::CoordinatorMove, FaultKind::MemberCrash]),
             ..Scenario::single_node(mode)
         }
     }
@@ -105,6 +91,11 @@ impl Scenario {
             Mode::Safety => self.safety_send_for,
         }
     }
+}
+
+/// Every fault kind but `excluded`.
+fn kinds_except(excluded: &[FaultKind]) -> Vec<FaultKind> {
+    FaultKind::ALL.into_iter().filter(|k| !excluded.contains(k)).collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
