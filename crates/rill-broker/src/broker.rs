@@ -130,6 +130,11 @@ impl Broker {
         &self.shared.config
     }
 
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     pub fn disk(&self) -> &Disk {
         &self.shared.disk
     }

@@ -75,6 +75,8 @@ mod partition;
 mod producer_state;
 mod replication;
 pub mod transport;
+#[cfg(test)]
+mod test_support;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

@@ -263,3 +263,29 @@ async fn garbage_closes_the_connection_and_the_broker_keeps_serving() {
     let client = client(&bootstrap).await;
     assert!(client.metadata(&[]).await.is_ok());
 }
+
+struct FailProduce;
+
+impl rill_broker::Interceptor for FailProduce {
+    fn intercept(&self, _node: i32, api_key: rill_protocol::ApiKey, _version: i16) -> rill_broker::Interception {
+        if api_key == rill_protocol::ApiKey::PRODUCE {
+            rill_broker::Interception::DelayThenFail(Duration::from_millis(20), ErrorCode::NOT_LEADER_OR_FOLLOWER)
+        } else {
+            rill_broker::Interception::Pass
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_interceptor_injects_errors_without_touching_the_log() {
+    let (broker, bootstrap) = start().await;
+    let client = client(&bootstrap).await;
+    client.create_topics(&[NewTopic::new("hooked", 1, 1)], Duration::from_secs(5)).await.unwrap();
+    broker.set_interceptor(Some(std::sync::Arc::new(FailProduce)));
+    let r: ProduceResponse = client.send(1, &produce("hooked", 0, 1, batch(&["x"], None))).await.unwrap();
+    assert_eq!(first(&r).0, ErrorCode::NOT_LEADER_OR_FOLLOWER.0);
+    assert_eq!(broker.disk().log_end_offset(&("hooked".to_string(), 0)), 0);
+    broker.set_interceptor(None);
+    let r: ProduceResponse = client.send(1, &produce("hooked", 0, 1, batch(&["x"], None))).await.unwrap();
+    assert_eq!(first(&r), (0, 0));
+}

@@ -58,3 +58,31 @@ pub(crate) fn handle(shared: &Shared, req: CreateTopicsRequest) -> CreateTopicsR
         .collect();
     CreateTopicsResponse { topics, ..Default::default() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::broker;
+    use rill_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
+
+    fn topic(name: &str, partitions: i32, rf: i16) -> CreatableTopic {
+        CreatableTopic { name: name.into(), num_partitions: partitions, replication_factor: rf, ..Default::default() }
+    }
+
+    #[test]
+    fn creates_validates_and_refuses() {
+        let b = broker();
+        let s = b.shared();
+        let r = handle(s, CreateTopicsRequest { topics: vec![topic("dry", 3, 1)], validate_only: true, ..Default::default() });
+        assert_eq!((r.topics[0].error_code, r.topics[0].num_partitions), (0, 3));
+        assert!(b.controller().topic("dry").is_none(), "validate_only creates nothing");
+        let r = handle(s, CreateTopicsRequest { topics: vec![topic("new", -1, -1), topic("t", 1, 1), topic("x", 1, 3)], ..Default::default() });
+        let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+        assert_eq!(codes, vec![0, ErrorCode::TOPIC_ALREADY_EXISTS.0, ErrorCode::INVALID_REPLICATION_FACTOR.0]);
+        assert!(r.topics[2].error_message.as_deref().unwrap_or("").contains("live brokers"));
+        let mut gap = topic("gap", -1, -1);
+        gap.assignments = vec![CreatableReplicaAssignment { partition_index: 1, broker_ids: vec![1], ..Default::default() }];
+        let r = handle(s, CreateTopicsRequest { topics: vec![gap], ..Default::default() });
+        assert_eq!(r.topics[0].error_code, ErrorCode::INVALID_REPLICA_ASSIGNMENT.0);
+    }
+}

@@ -204,3 +204,66 @@ pub(crate) fn error_response(req: &FetchRequest, code: ErrorCode) -> FetchRespon
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{batch, broker};
+    use rill_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+
+    fn request(offset: i64, current_leader_epoch: i32, last_fetched_epoch: i32, replica_id: i32) -> FetchRequest {
+        FetchRequest {
+            replica_id,
+            max_bytes: 1 << 20,
+            topics: vec![FetchTopic {
+                topic: "t".into(),
+                partitions: vec![FetchPartition {
+                    partition: 0,
+                    fetch_offset: offset,
+                    current_leader_epoch,
+                    last_fetched_epoch,
+                    partition_max_bytes: 1 << 20,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_fences_and_reports_divergence() {
+        let b = broker();
+        let s = b.shared();
+        s.append_as_leader(&("t".into(), 0), crate::log::split_batches(&batch(2)).unwrap(), 1).unwrap();
+        let p = handle(s, 12, request(0, -1, -1, -1)).await.responses[0].partitions[0].clone();
+        assert_eq!((p.error_code, p.high_watermark, p.last_stable_offset), (0, 2, 2));
+        assert!(p.records.unwrap().len() > 61);
+        // KIP-320 fencing against our leader epoch 0.
+        b.controller().register_broker(2, "h", 2);
+        b.controller().alter_isr("t", 0, 1, 0, 0, vec![1]).unwrap();
+        b.controller().reassign("t", 0, vec![1, 2]).unwrap();
+        b.controller().set_alive(2, true);
+        let moved = b.controller().alter_isr("t", 0, 1, 0, 2, vec![1, 2]).unwrap();
+        let moved = b.controller().move_leader("t", 0, 1).map(|_| moved).unwrap();
+        assert_eq!(moved.leader, 1);
+        let epoch = b.controller().partition("t", 0).unwrap().leader_epoch;
+        assert_eq!(epoch, 1);
+        let code = |r: FetchResponse| r.responses[0].partitions[0].error_code;
+        assert_eq!(code(handle(s, 12, request(0, 0, -1, -1)).await), ErrorCode::FENCED_LEADER_EPOCH.0);
+        assert_eq!(code(handle(s, 12, request(0, 5, -1, -1)).await), ErrorCode::UNKNOWN_LEADER_EPOCH.0);
+        assert_eq!(code(handle(s, 12, request(3, 1, -1, -1)).await), ErrorCode::OFFSET_OUT_OF_RANGE.0);
+        // A follower claiming 5 records of epoch 0 diverges at our end of epoch 0 (offset 2).
+        let p = handle(s, 12, request(5, 1, 0, 2)).await.responses[0].partitions[0].clone();
+        assert_eq!((p.diverging_epoch.epoch, p.diverging_epoch.end_offset), (0, 2));
+        // A follower's fetch at our end moves the high watermark of the two-member ISR.
+        s.append_as_leader(&("t".into(), 0), crate::log::split_batches(&batch(1)).unwrap(), 1).unwrap();
+        assert_eq!(b.high_watermark("t", 0), Some(2), "the follower has not fetched the new record yet");
+        let p = handle(s, 12, request(3, 1, 1, 2)).await.responses[0].partitions[0].clone();
+        assert_eq!((p.error_code, p.high_watermark), (0, 3));
+        // Consumers never read past the high watermark; topic ids (v13+) that are unknown are refused.
+        let mut by_id = request(0, -1, -1, -1);
+        by_id.topics[0].topic_id = rill_protocol::Uuid::from_u64_pair(9, 9);
+        assert_eq!(code(handle(s, 13, by_id).await), ErrorCode::UNKNOWN_TOPIC_ID.0);
+    }
+}

@@ -135,3 +135,39 @@ pub(crate) fn error_response(req: &ListOffsetsRequest, code: ErrorCode) -> ListO
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{batch, broker};
+    use rill_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+
+    fn ask(shared: &Shared, version: i16, partition: i32, timestamp: i64, current_leader_epoch: i32) -> ListOffsetsPartitionResponse {
+        let req = ListOffsetsRequest {
+            replica_id: -1,
+            topics: vec![ListOffsetsTopic {
+                name: "t".into(),
+                partitions: vec![ListOffsetsPartition { partition_index: partition, timestamp, current_leader_epoch, ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        handle(shared, version, req).topics[0].partitions[0].clone()
+    }
+
+    #[test]
+    fn latest_earliest_timestamp_and_errors() {
+        let b = broker();
+        let s = b.shared();
+        s.append_as_leader(&("t".into(), 0), crate::log::split_batches(&batch(3)).unwrap(), 1).unwrap();
+        assert_eq!(ask(s, 7, 0, LATEST, -1).offset, 3);
+        assert_eq!(ask(s, 7, 0, EARLIEST, -1).offset, 0);
+        assert_eq!(ask(s, 7, 0, 101, -1).offset, 1);
+        assert_eq!(ask(s, 7, 0, 999, -1).offset, -1);
+        assert_eq!(ask(s, 7, 0, MAX_TIMESTAMP, -1).offset, 2);
+        assert_eq!(ask(s, 7, 0, LATEST, -1).leader_epoch, 0);
+        assert_eq!(ask(s, 3, 0, LATEST, -1).leader_epoch, -1, "leader epoch is a v4+ field");
+        assert_eq!(ask(s, 7, 0, LATEST, 3).error_code, ErrorCode::UNKNOWN_LEADER_EPOCH.0);
+        assert_eq!(ask(s, 7, 5, LATEST, -1).error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0);
+    }
+}

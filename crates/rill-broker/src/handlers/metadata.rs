@@ -98,3 +98,42 @@ fn topic(name: &str, t: &TopicState, alive: &[i32]) -> MetadataResponseTopic {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::broker;
+    use rill_protocol::messages::metadata_request::MetadataRequestTopic;
+
+    fn named(names: &[&str], auto: bool) -> MetadataRequest {
+        MetadataRequest {
+            topics: Some(names.iter().map(|n| MetadataRequestTopic { name: Some(n.to_string()), ..Default::default() }).collect()),
+            allow_auto_topic_creation: auto,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn topics_brokers_and_errors() {
+        let b = broker();
+        let s = b.shared();
+        let all = handle(s, 12, MetadataRequest { topics: None, ..Default::default() });
+        assert_eq!(all.brokers.len(), 1);
+        assert_eq!(all.cluster_id.as_deref(), Some("rill-dev-cluster"));
+        assert_eq!(all.topics.len(), 1);
+        assert_eq!(all.topics[0].partitions.len(), 2);
+        assert_eq!(all.topics[0].partitions[1].leader_id, 1);
+        let r = handle(s, 12, named(&["nope"], false));
+        assert_eq!(r.topics[0].error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0);
+        let r = handle(s, 12, named(&["made"], true));
+        assert_eq!((r.topics[0].error_code, r.topics[0].partitions.len()), (0, 1));
+        let r = handle(s, 12, named(&["bad name"], true));
+        assert_eq!(r.topics[0].error_code, ErrorCode::INVALID_TOPIC_EXCEPTION.0);
+        // A dead broker: its partitions have no leader and it is an offline replica.
+        b.controller().set_alive(1, false);
+        let r = handle(s, 12, named(&["t"], false));
+        let p = &r.topics[0].partitions[0];
+        assert_eq!((p.error_code, p.leader_id, p.offline_replicas.clone()), (ErrorCode::LEADER_NOT_AVAILABLE.0, -1, vec![1]));
+        assert!(r.brokers.is_empty());
+    }
+}

@@ -89,3 +89,37 @@ pub(crate) fn error_response(req: &OffsetForLeaderEpochRequest, code: ErrorCode)
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{batch, broker};
+    use rill_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+
+    fn ask(shared: &Shared, leader_epoch: i32, current_leader_epoch: i32) -> EpochEndOffset {
+        let req = OffsetForLeaderEpochRequest {
+            replica_id: -1,
+            topics: vec![OffsetForLeaderTopic {
+                topic: "t".into(),
+                partitions: vec![OffsetForLeaderPartition { partition: 0, current_leader_epoch, leader_epoch, ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        handle(shared, req).topics[0].partitions[0].clone()
+    }
+
+    #[test]
+    fn end_offsets_of_epochs() {
+        let b = broker();
+        let s = b.shared();
+        s.append_as_leader(&("t".into(), 0), crate::log::split_batches(&batch(2)).unwrap(), 1).unwrap();
+        let r = ask(s, 0, -1);
+        assert_eq!((r.error_code, r.leader_epoch, r.end_offset), (0, 0, 2));
+        // A newer epoch than any: the latest one and the log end.
+        let r = ask(s, 7, 0);
+        assert_eq!((r.leader_epoch, r.end_offset), (0, 2));
+        assert_eq!(ask(s, 0, 1).error_code, ErrorCode::UNKNOWN_LEADER_EPOCH.0);
+        assert_eq!(error_response(&OffsetForLeaderEpochRequest::default(), ErrorCode::NONE).topics.len(), 0);
+    }
+}

@@ -152,3 +152,61 @@ pub(crate) fn error_response(req: &ProduceRequest, code: ErrorCode) -> ProduceRe
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{batch, broker};
+    use rill_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+
+    fn request(partition: i32, acks: i16, records: Option<bytes::Bytes>) -> ProduceRequest {
+        ProduceRequest {
+            acks,
+            timeout_ms: 100,
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData { index: partition, records, ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn code_and_offset(r: &ProduceResponse) -> (i16, i64) {
+        let p = &r.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset)
+    }
+
+    #[tokio::test]
+    async fn appends_and_refuses() {
+        let b = broker();
+        let s = b.shared();
+        assert_eq!(code_and_offset(&handle(s, 9, request(0, 1, Some(batch(3)))).await.unwrap()), (0, 0));
+        assert_eq!(code_and_offset(&handle(s, 9, request(0, -1, Some(batch(1)))).await.unwrap()), (0, 3));
+        assert!(handle(s, 9, request(0, 0, Some(batch(1)))).await.is_none(), "acks=0 has no response");
+        assert_eq!(b.disk().log_end_offset(&("t".into(), 0)), 5);
+        let refused = |r: ProduceResponse| code_and_offset(&r).0;
+        assert_eq!(refused(handle(s, 9, request(0, 2, Some(batch(1)))).await.unwrap()), ErrorCode::INVALID_REQUIRED_ACKS.0);
+        assert_eq!(refused(handle(s, 9, request(9, 1, Some(batch(1)))).await.unwrap()), ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0);
+        assert_eq!(refused(handle(s, 9, request(0, 1, None)).await.unwrap()), ErrorCode::CORRUPT_MESSAGE.0);
+        let torn = batch(2).slice(..20);
+        assert_eq!(refused(handle(s, 9, request(0, 1, Some(torn))).await.unwrap()), ErrorCode::CORRUPT_MESSAGE.0);
+        // min.insync.replicas above the ISR size: acks=all is refused before appending.
+        let strict = crate::Broker::single_node(
+            crate::BrokerConfig::new(1, "h", 1),
+            crate::Disk::new(crate::FlushPolicy::Manual),
+            crate::ControllerConfig { min_insync_replicas: 2, ..Default::default() },
+        );
+        strict.controller().register_broker(1, "h", 1);
+        strict.controller().create_topic("t", 1, 1, &[], false).unwrap();
+        assert_eq!(refused(handle(strict.shared(), 9, request(0, -1, Some(batch(1)))).await.unwrap()), ErrorCode::NOT_ENOUGH_REPLICAS.0);
+        assert_eq!(refused(handle(strict.shared(), 9, request(0, 1, Some(batch(1)))).await.unwrap()), 0);
+        // Not the leader: NOT_LEADER_OR_FOLLOWER with the current leader (v10+).
+        b.controller().register_broker(2, "h", 2);
+        b.controller().create_topic("other", 1, 1, &[vec![2]], false).unwrap();
+        let mut r = request(0, 1, Some(batch(1)));
+        r.topic_data[0].name = "other".into();
+        let p = handle(s, 10, r).await.unwrap().responses[0].partition_responses[0].clone();
+        assert_eq!((p.error_code, p.current_leader.leader_id), (ErrorCode::NOT_LEADER_OR_FOLLOWER.0, 2));
+    }
+}
