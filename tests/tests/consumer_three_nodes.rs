@@ -199,4 +199,8 @@ async fn consumes_a_sequence_without_gaps_or_duplicates_through_leader_kills_and
     }
     assert_eq!(again, consumed, "the log read afresh differs from what was consumed through the faults");
     assert!(stats.counters.fetch_failures + stats.counters.session_errors > 0, "the faults never reached the consumer: {stats:?}");
+    // KIP-320: each new leader epoch had the position checked with
+    // OffsetForLeaderEpoch, and a clean election never looks like a truncation.
+    assert!(stats.counters.validations >= 1, "{stats:?}");
+    assert_eq!(stats.counters.truncations, 0, "{stats:?}");
 }

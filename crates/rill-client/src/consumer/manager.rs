@@ -230,6 +230,7 @@ async fn run_validations(shared: &Shared) {
             }
             match answers.as_ref().map(|a| a.get(tp).copied()) {
                 Ok(Some(Ok((epoch, end_offset)))) => {
+                    counters.validations += 1;
                     if epoch < 0 || end_offset < 0 {
                         counters.truncations += 1;
                         let freed = p.truncated(tp, None, policy);

@@ -268,6 +268,8 @@ pub struct FetchCounters {
     pub fetch_failures: u64,
     /// Offset resets (auto.offset.reset, seeks to beginning / end / time).
     pub offset_resets: u64,
+    /// Positions checked against a new leader epoch (KIP-320 OffsetForLeaderEpoch answers).
+    pub validations: u64,
     /// Truncations detected (KIP-320).
     pub truncations: u64,
 }

@@ -124,6 +124,11 @@ struct Fake {
     next_session: AtomicI32,
     /// Answer the next incremental fetch with FETCH_SESSION_ID_NOT_FOUND.
     lose_session: AtomicBool,
+    /// Cut the connection instead of answering the next fetch.
+    cut_next_fetch: AtomicBool,
+    /// Answer the next fetch's partitions with NOT_LEADER_OR_FOLLOWER.
+    not_leader_once: AtomicBool,
+    metadata_requests: std::sync::atomic::AtomicUsize,
     /// OffsetForLeaderEpoch answers: epoch -> end offset.
     epoch_ends: Mutex<BTreeMap<i32, i64>>,
     epoch_requests: Mutex<Vec<(i32, i32, i32)>>,
@@ -233,7 +238,9 @@ impl Fake {
                     ..Default::default()
                 };
                 let current = *current;
-                if current >= 0 && current < epoch {
+                if self.not_leader_once.load(Ordering::SeqCst) {
+                    data.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.0;
+                } else if current >= 0 && current < epoch {
                     data.error_code = ErrorCode::FENCED_LEADER_EPOCH.0;
                 } else if current > epoch {
                     data.error_code = ErrorCode::UNKNOWN_LEADER_EPOCH.0;
@@ -259,6 +266,7 @@ impl Fake {
                 partitions.push(data);
             }
         }
+        self.not_leader_once.store(false, Ordering::SeqCst);
         if !any_records {
             // Long poll: nothing to return before max_wait_ms.
             tokio::time::sleep(Duration::from_millis(req.max_wait_ms.max(0) as u64)).await;
@@ -274,7 +282,10 @@ impl Fake {
         while let Some((header, body)) = read_request(&mut s).await {
             let frame = match body {
                 RequestBody::ApiVersions(_) => reply(&header, &all_versions()),
-                RequestBody::Metadata(_) => reply(&header, &self.metadata()),
+                RequestBody::Metadata(_) => {
+                    self.metadata_requests.fetch_add(1, Ordering::SeqCst);
+                    reply(&header, &self.metadata())
+                }
                 RequestBody::ListOffsets(req) => {
                     let logs = self.logs.lock().unwrap();
                     let topics = req
@@ -305,6 +316,7 @@ impl Fake {
                         .collect();
                     reply(&header, &ListOffsetsResponse { topics, ..Default::default() })
                 }
+                RequestBody::Fetch(_) if self.cut_next_fetch.swap(false, Ordering::SeqCst) => return,
                 RequestBody::Fetch(req) => {
                     let response = self.fetch(req).await;
                     reply(&header, &response)
@@ -668,6 +680,7 @@ async fn a_leader_epoch_without_divergence_keeps_the_position() {
     assert_eq!(values(&records), ["after"]);
     assert_eq!(records[0].offset, 10);
     assert_eq!(c.stats().counters.truncations, 0);
+    assert_eq!(c.stats().counters.validations, 1);
     assert_eq!(fake.epoch_requests.lock().unwrap().len(), 1, "validated once");
 }
 
@@ -683,4 +696,31 @@ async fn close_returns_and_poll_then_fails() {
     assert!(matches!(c.poll(Duration::from_millis(10)).await, Err(Error::Closed)));
     assert!(matches!(c.assign(&[tp(0)]), Err(Error::Closed)));
     let _ = AutoOffsetReset::None;
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovers_from_a_cut_connection_and_a_moved_leader_without_gaps_or_duplicates() {
+    let fake = Fake::new(2);
+    fill(&fake, 0, 2, 5);
+    fill(&fake, 1, 2, 5);
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest")]).await;
+    c.assign(&[tp(0), tp(1)]).unwrap();
+    let mut records = poll_n(&c, 20, Duration::from_secs(10)).await;
+    // The connection is cut while a fetch is in flight.
+    fake.cut_next_fetch.store(true, Ordering::SeqCst);
+    fill(&fake, 0, 1, 5);
+    records.extend(poll_n(&c, 5, Duration::from_secs(20)).await);
+    // The broker says it no longer leads: metadata is asked again, fetching goes on.
+    let metadata_before = fake.metadata_requests.load(Ordering::SeqCst);
+    fake.not_leader_once.store(true, Ordering::SeqCst);
+    fill(&fake, 1, 1, 5);
+    records.extend(poll_n(&c, 5, Duration::from_secs(20)).await);
+    assert!(fake.metadata_requests.load(Ordering::SeqCst) > metadata_before, "no metadata refresh after NOT_LEADER_OR_FOLLOWER");
+    for p in 0..2 {
+        let offsets: Vec<i64> = records.iter().filter(|r| r.partition == p).map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..15).collect::<Vec<_>>(), "partition {p}");
+    }
+    let stats = c.stats();
+    assert!(stats.counters.fetch_failures >= 1, "{stats:?}");
+    assert!(stats.counters.full_fetches >= 2, "a new connection starts a new session: {stats:?}");
 }
