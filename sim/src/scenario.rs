@@ -75,7 +75,7 @@ impl Scenario {
     pub fn replicated(mode: Mode) -> Scenario {
         Scenario {
             brokers: 3,
-            partitions: 6,
+            partitions: 12,
             replication_factor: 3,
             min_insync_replicas: 2,
             producers: 3,
