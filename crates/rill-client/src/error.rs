@@ -71,6 +71,16 @@ pub enum Error {
     LogTruncation { topic: String, partition: i32, offset: i64, divergent_offset: Option<i64> },
     /// Consumer: the partition is not assigned to this consumer.
     NotAssigned { topic: String, partition: i32 },
+    /// No OAUTHBEARER token could be had: `kind` says whether the token
+    /// endpoint was unreachable, refused the client, or answered nonsense.
+    /// The message never contains the client secret or a token.
+    OAuthToken { kind: crate::oauth::OAuthErrorKind, message: String },
+}
+
+impl From<crate::oauth::OAuthError> for Error {
+    fn from(e: crate::oauth::OAuthError) -> Self {
+        Error::OAuthToken { kind: e.kind, message: e.message }
+    }
 }
 
 impl Error {
@@ -99,6 +109,16 @@ impl Error {
         match self {
             Error::Tls { kind, .. } => Some(*kind),
             Error::NoBrokerReachable { last: Some(last), .. } => last.tls_kind(),
+            _ => None,
+        }
+    }
+
+    /// Why no OAUTHBEARER token could be had, for [`Error::OAuthToken`]
+    /// (also when wrapped in [`Error::NoBrokerReachable`]).
+    pub fn oauth_kind(&self) -> Option<crate::oauth::OAuthErrorKind> {
+        match self {
+            Error::OAuthToken { kind, .. } => Some(*kind),
+            Error::NoBrokerReachable { last: Some(last), .. } => last.oauth_kind(),
             _ => None,
         }
     }
@@ -135,9 +155,11 @@ impl Error {
             | Error::NotSent { .. }
             | Error::CorrelationMismatch { .. } => true,
             Error::Kafka { code, .. } | Error::PartitionUnavailable { code, .. } => code.is_retriable(),
+            Error::OAuthToken { kind, .. } => kind.is_retriable(),
             // A refused certificate or password will not get better by retrying.
             Error::NoBrokerReachable { last, .. } => {
                 !matches!(last.as_deref(), Some(Error::Tls { .. } | Error::Authentication { .. }))
+                    && last.as_deref().is_none_or(|e| !matches!(e, Error::OAuthToken { .. }) || e.is_retriable())
             }
             _ => false,
         }
@@ -231,6 +253,7 @@ impl fmt::Display for Error {
                 f.write_str("; auto.offset.reset=none, so seek to continue")
             }
             Error::NotAssigned { topic, partition } => write!(f, "{topic}-{partition} is not assigned to this consumer"),
+            Error::OAuthToken { kind, message } => write!(f, "OAUTHBEARER token: {kind}: {message}"),
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`negotiate`]: ApiVersions negotiation (KIP-511 fallback);
 //! - [`metadata`]: the metadata cache (leader epochs, topic ids, brokers joining and leaving);
 //! - [`backoff`]: exponential backoff with jitter from a seedable RNG;
+//! - [`oauth`]: SASL/OAUTHBEARER token providers (OIDC client credentials,
+//!   your own), refresh and KIP-368 re-authentication; [`azure`]: Event Hubs presets;
 //! - [`client`]: the [`Client`] handle; [`stats`]: counters per broker;
 //! - [`admin`]: partitions, topic listings and descriptions, configs, delete
 //!   records, groups and group offsets, routed to controller, leader or coordinator;
@@ -43,6 +45,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod admin;
+pub mod azure;
 pub mod backoff;
 pub mod client;
 pub mod config;
@@ -51,6 +54,7 @@ pub mod consumer;
 pub mod error;
 pub mod metadata;
 pub mod negotiate;
+pub mod oauth;
 pub mod producer;
 pub mod stats;
 mod sasl;
@@ -65,6 +69,7 @@ pub use admin::{
     GroupMember, GroupOffset, ItemResult, NewPartitions, TopicListing,
 };
 pub use client::{Client, ListedOffset, NewTopic, OffsetSpec, PartitionResults, TopicResult};
+pub use oauth::{OAuthBearerToken, OAuthBearerTokenProvider, OAuthError, OAuthErrorKind};
 pub use config::{Acks, AutoOffsetReset, ClientConfig, ConfigError, ConsumerConfig, IsolationLevel, Secret};
 pub use connection::{Connection, ConnectionConfig};
 pub use consumer::{Consumer, ConsumerRecord, ConsumerStats, Offset, TopicPartition};

@@ -1,9 +1,14 @@
 //! SASL authentication (`security.protocol=SASL_PLAINTEXT` / `SASL_SSL`):
 //! SaslHandshake, then SaslAuthenticate round trips (KIP-152) carrying the
-//! mechanism's messages. PLAIN (RFC 4616) and SCRAM-SHA-256/512 (RFC 5802,
-//! RFC 7677; the server signature is verified).
+//! mechanism's messages. PLAIN (RFC 4616), SCRAM-SHA-256/512 (RFC 5802,
+//! RFC 7677; the server signature is verified) and OAUTHBEARER (RFC 7628,
+//! tokens from [`crate::oauth`]). The session lifetime the broker grants
+//! (SaslAuthenticate v1+, KIP-368) is returned so the connection can
+//! re-authenticate before it ends.
 //!
 //! Errors carry the broker's message, never the password.
+
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -16,15 +21,22 @@ use tracing::debug;
 use crate::config::{SaslConfig, SaslMechanism};
 use crate::connection::Connection;
 use crate::error::{Error, Result};
+use crate::oauth::{self, TokenCache};
 
-/// Authenticates `connection` (after ApiVersions, before anything else).
-pub(crate) async fn authenticate(connection: &Connection, config: &SaslConfig) -> Result<()> {
+/// Authenticates `connection` (after ApiVersions, before anything else; or
+/// again, KIP-368). Returns the session lifetime the broker granted, if any.
+pub(crate) async fn authenticate(
+    connection: &Connection,
+    config: &SaslConfig,
+    tokens: Option<&TokenCache>,
+) -> Result<Option<Duration>> {
     let mechanism = config.mechanism.name();
     let broker = connection.broker().to_string();
     let fail = |message: String| Error::Authentication { broker: broker.clone(), mechanism, message };
     let username = config.username.as_deref().unwrap_or_default();
     let password = config.password.as_ref().map(|p| p.expose()).unwrap_or_default();
 
+    let session_lifetime_ms: i64;
     let handshake = connection.send(&SaslHandshakeRequest { mechanism: mechanism.to_string(), ..Default::default() }).await?;
     let code = ErrorCode(handshake.error_code);
     if code != ErrorCode::NONE {
@@ -38,7 +50,7 @@ pub(crate) async fn authenticate(connection: &Connection, config: &SaslConfig) -
             message.extend_from_slice(username.as_bytes());
             message.push(0);
             message.extend_from_slice(password.as_bytes());
-            round(connection, message, &fail).await?;
+            session_lifetime_ms = round(connection, message, &fail).await?.1;
         }
         SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
             let (digest_alg, hmac_alg, pbkdf2_alg) = if config.mechanism == SaslMechanism::ScramSha256 {
@@ -47,18 +59,44 @@ pub(crate) async fn authenticate(connection: &Connection, config: &SaslConfig) -
                 (&digest::SHA512, hmac::HMAC_SHA512, pbkdf2::PBKDF2_HMAC_SHA512)
             };
             let mut scram = Scram::new(username, digest_alg, hmac_alg, pbkdf2_alg)?;
-            let server_first = round(connection, scram.client_first().into_bytes(), &fail).await?;
+            let (server_first, _) = round(connection, scram.client_first().into_bytes(), &fail).await?;
             let client_final = scram.client_final(password, &server_first).map_err(|m| fail(m.to_string()))?;
-            let server_final = round(connection, client_final.into_bytes(), &fail).await?;
+            let (server_final, lifetime_ms) = round(connection, client_final.into_bytes(), &fail).await?;
             scram.verify_server_final(&server_final).map_err(|m| fail(m.to_string()))?;
+            session_lifetime_ms = lifetime_ms;
+        }
+        SaslMechanism::OAuthBearer => {
+            let tokens = tokens.ok_or_else(|| fail("no OAUTHBEARER token source configured".to_string()))?;
+            let token = tokens.token().await.map_err(Error::from)?;
+            let first = oauth::message::client_first(token.value.expose(), &token.extensions);
+            let (challenge, lifetime_ms) = round(connection, first, &fail).await?;
+            if !challenge.is_empty() {
+                // An error challenge (RFC 7628 section 3.2.2, JSON with the
+                // status): acknowledge it so the broker ends the exchange
+                // with its error, and report both.
+                let status: String =
+                    String::from_utf8_lossy(&challenge).chars().filter(|c| !c.is_control()).take(300).collect();
+                let ending = match round(connection, oauth::message::ERROR_ACK.to_vec(), &fail).await {
+                    Err(Error::Authentication { message, .. }) => format!("; {}", message.replace(&status, "").trim()),
+                    _ => String::new(),
+                };
+                return Err(fail(format!("the broker rejected the token of {}: {status}{ending}", token.principal)));
+            }
+            session_lifetime_ms = lifetime_ms;
         }
     }
-    debug!(broker = %connection.broker(), mechanism, "SASL authenticated");
-    Ok(())
+    let session_lifetime = u64::try_from(session_lifetime_ms).ok().filter(|ms| *ms > 0).map(Duration::from_millis);
+    debug!(broker = %connection.broker(), mechanism, ?session_lifetime, "SASL authenticated");
+    Ok(session_lifetime)
 }
 
-/// One SaslAuthenticate round trip; returns the server's bytes.
-async fn round(connection: &Connection, message: Vec<u8>, fail: &(dyn Fn(String) -> Error + Sync)) -> Result<Vec<u8>> {
+/// One SaslAuthenticate round trip; returns the server's bytes and the
+/// session lifetime (0: none, or before SaslAuthenticate v1).
+async fn round(
+    connection: &Connection,
+    message: Vec<u8>,
+    fail: &(dyn Fn(String) -> Error + Sync),
+) -> Result<(Vec<u8>, i64)> {
     let response =
         connection.send(&SaslAuthenticateRequest { auth_bytes: Bytes::from(message), ..Default::default() }).await?;
     let code = ErrorCode(response.error_code);
@@ -69,7 +107,7 @@ async fn round(connection: &Connection, message: Vec<u8>, fail: &(dyn Fn(String)
         };
         return Err(fail(message));
     }
-    Ok(response.auth_bytes.to_vec())
+    Ok((response.auth_bytes.to_vec(), response.session_lifetime_ms))
 }
 
 /// SCRAM client state (RFC 5802 section 3).

@@ -24,6 +24,7 @@ pub struct BrokerStats {
     retries: AtomicU64,
     rtt_total_us: AtomicU64,
     rtt_max_us: AtomicU64,
+    reauthentications: AtomicU64,
 }
 
 macro_rules! incr {
@@ -41,6 +42,7 @@ impl BrokerStats {
         connect_failed => connect_failures,
         disconnected => disconnects,
         retry => retries,
+        reauthenticated => reauthentications,
     }
 
     pub(crate) fn bytes_sent(&self, n: usize) {
@@ -71,6 +73,7 @@ impl BrokerStats {
             retries: get(&self.retries),
             rtt_avg: Duration::from_micros(get(&self.rtt_total_us).checked_div(responses).unwrap_or(0)),
             rtt_max: Duration::from_micros(get(&self.rtt_max_us)),
+            reauthentications: get(&self.reauthentications),
         }
     }
 }
@@ -91,6 +94,8 @@ pub struct BrokerSnapshot {
     /// Mean round-trip time of answered requests.
     pub rtt_avg: Duration,
     pub rtt_max: Duration,
+    /// SASL re-authentications of open connections (KIP-368).
+    pub reauthentications: u64,
 }
 
 /// A copy of every broker's counters, keyed by `host:port`.
@@ -116,6 +121,7 @@ impl StatsSnapshot {
             t.retries += b.retries;
             t.rtt_avg = t.rtt_avg.max(b.rtt_avg);
             t.rtt_max = t.rtt_max.max(b.rtt_max);
+            t.reauthentications += b.reauthentications;
         }
         t
     }

@@ -162,6 +162,9 @@ pub fn server_properties(inputs: &ClusterConfigInputs, node_id: u32, ports: &Nod
                     set(&format!("{mechanism_prefix}.sasl.oauthbearer.jwks.endpoint.url"), &inputs.oauth_jwks_url);
                     set(&format!("{mechanism_prefix}.sasl.oauthbearer.expected.audience"), &inputs.oauth_audience);
                     set(&format!("{mechanism_prefix}.sasl.oauthbearer.expected.issuer"), &inputs.oauth_issuer);
+                    // Sessions end with the token (KIP-368): clients must
+                    // re-authenticate before then or be disconnected.
+                    set(&format!("{mechanism_prefix}.connections.max.reauth.ms"), "3600000");
                 }
             }
         }

@@ -158,6 +158,20 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// SASL/OAUTHBEARER with these settings (client credentials or a token provider).
+    pub fn oauthbearer(mut self, oauthbearer: super::OAuthBearerConfig) -> Self {
+        self.config.sasl.mechanism = SaslMechanism::OAuthBearer;
+        self.config.sasl.oauthbearer = oauthbearer;
+        self
+    }
+
+    /// SASL/OAUTHBEARER with tokens from the application's own provider.
+    pub fn oauthbearer_token_provider(mut self, provider: impl crate::oauth::OAuthBearerTokenProvider) -> Self {
+        self.config.sasl.mechanism = SaslMechanism::OAuthBearer;
+        self.config.sasl.oauthbearer.token_provider = Some(crate::oauth::TokenProviderRef::new(provider));
+        self
+    }
+
     /// Seeds the client's RNG (bootstrap order, backoff jitter) for reproducible runs.
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.config.rng_seed = Some(seed);

@@ -10,6 +10,7 @@
 pub mod builder;
 pub mod consumer;
 pub mod group;
+pub mod oauthbearer;
 pub mod properties;
 
 use std::fmt;
@@ -21,6 +22,7 @@ use rill_protocol::compression::Compression;
 pub use builder::ClientConfigBuilder;
 pub use consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 pub use group::{AssignmentStrategy, GroupConfig};
+pub use oauthbearer::OAuthBearerConfig;
 
 /// A value that must not leak into logs: `Debug` and `Display` print `<redacted>`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -123,6 +125,8 @@ pub enum SaslMechanism {
     Plain,
     ScramSha256,
     ScramSha512,
+    /// RFC 7628 bearer tokens (KIP-255), e.g. from an OIDC token endpoint (KIP-768).
+    OAuthBearer,
 }
 
 impl SaslMechanism {
@@ -132,6 +136,7 @@ impl SaslMechanism {
             SaslMechanism::Plain => "PLAIN",
             SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
             SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 }
@@ -144,6 +149,8 @@ pub struct SaslConfig {
     pub username: Option<String>,
     /// `sasl.password`.
     pub password: Option<Secret>,
+    /// `sasl.oauthbearer.*` (with `sasl.mechanism=OAUTHBEARER`).
+    pub oauthbearer: OAuthBearerConfig,
 }
 
 /// `acks`: how many replicas must acknowledge a produce request.
@@ -333,7 +340,9 @@ impl ClientConfig {
                 expected: "an integer of at least 1",
             });
         }
-        if self.security_protocol.uses_sasl() {
+        if self.security_protocol.uses_sasl() && self.sasl.mechanism == SaslMechanism::OAuthBearer {
+            self.sasl.oauthbearer.validate()?;
+        } else if self.security_protocol.uses_sasl() {
             if self.sasl.username.is_none() {
                 return Err(ConfigError::Missing { key: "sasl.username" });
             }

@@ -232,8 +232,9 @@ const PROPERTIES: &[Property] = &[
                 "PLAIN" => SaslMechanism::Plain,
                 "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
                 "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
-                "GSSAPI" | "OAUTHBEARER" => return Err(UNSUPPORTED_SASL),
-                _ => return Err("one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"),
+                "OAUTHBEARER" => SaslMechanism::OAuthBearer,
+                "GSSAPI" => return Err(UNSUPPORTED_SASL),
+                _ => return Err("one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"),
             };
             Ok(())
         },
@@ -417,7 +418,7 @@ const PROPERTIES: &[Property] = &[
 const BYTES_I32: &str = "a positive number of bytes, at most 2147483647";
 
 /// Marker the setter returns for a SASL mechanism that is recognised but not implemented.
-const UNSUPPORTED_SASL: &str = "GSSAPI and OAUTHBEARER are not supported yet; PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 are";
+const UNSUPPORTED_SASL: &str = "GSSAPI is not supported yet; PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER are";
 
 fn non_empty_path(v: &str) -> Result<std::path::PathBuf, &'static str> {
     if v.trim().is_empty() {
@@ -433,7 +434,10 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
 
 /// The client's and the consumer group's properties.
 fn all_properties() -> impl Iterator<Item = &'static Property> {
-    PROPERTIES.iter().chain(super::group::GROUP_PROPERTIES.iter())
+    PROPERTIES
+        .iter()
+        .chain(super::group::GROUP_PROPERTIES.iter())
+        .chain(super::oauthbearer::OAUTHBEARER_PROPERTIES.iter())
 }
 
 /// Applies one property to `config`.
@@ -578,7 +582,7 @@ mod tests {
 
     #[test]
     fn unimplemented_sasl_mechanisms_say_why() {
-        for mechanism in ["GSSAPI", "oauthbearer"] {
+        for mechanism in ["GSSAPI", "gssapi"] {
             let err = parse(&[("bootstrap.servers", "a:1"), ("sasl.mechanism", mechanism)]).unwrap_err();
             assert!(matches!(err, ConfigError::Unsupported { .. }));
             assert!(err.to_string().contains("sasl.mechanism") && err.to_string().contains("not supported yet"));

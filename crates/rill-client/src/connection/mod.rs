@@ -8,6 +8,7 @@
 
 pub(crate) mod driver;
 pub(crate) mod in_flight;
+pub(crate) mod reauth;
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -20,9 +21,11 @@ use rill_protocol::ApiKey;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::debug;
 
-use crate::config::{ClientConfig, SaslConfig};
+use crate::backoff::Rng;
+use crate::config::{ClientConfig, SaslConfig, SaslMechanism};
 use crate::error::{Error, Result};
 use crate::negotiate::ApiVersions;
+use crate::oauth::TokenCache;
 use crate::stats::BrokerStats;
 use crate::transport::{BoxStream, Transport};
 use driver::{DriverConfig, Outgoing};
@@ -39,6 +42,10 @@ pub struct ConnectionConfig {
     pub idle_timeout: Duration,
     /// SASL authentication after ApiVersions (SASL_PLAINTEXT, SASL_SSL).
     pub sasl: Option<SaslConfig>,
+    /// The client's OAUTHBEARER tokens, shared by its connections.
+    pub oauth_tokens: Option<Arc<TokenCache>>,
+    /// Jitter of re-authentication times (KIP-368), seeded from `ClientConfig::rng_seed`.
+    pub reauth_rng: Arc<std::sync::Mutex<Rng>>,
 }
 
 impl From<&ClientConfig> for ConnectionConfig {
@@ -51,8 +58,24 @@ impl From<&ClientConfig> for ConnectionConfig {
             max_response_bytes: c.max_response_bytes,
             idle_timeout: c.connections_max_idle,
             sasl: c.security_protocol.uses_sasl().then(|| c.sasl.clone()),
+            oauth_tokens: oauth_tokens(c),
+            reauth_rng: Arc::new(std::sync::Mutex::new(Rng::new(seed(c) ^ 0x7265_6175_7468))),
         }
     }
+}
+
+fn seed(c: &ClientConfig) -> u64 {
+    c.rng_seed.unwrap_or_else(Rng::os_seed)
+}
+
+/// The token cache of an OAUTHBEARER client (the config was validated, so a provider exists).
+fn oauth_tokens(c: &ClientConfig) -> Option<Arc<TokenCache>> {
+    if !c.security_protocol.uses_sasl() || c.sasl.mechanism != SaslMechanism::OAuthBearer {
+        return None;
+    }
+    let o = &c.sasl.oauthbearer;
+    let provider = crate::oauth::provider_for(o).ok()?;
+    Some(Arc::new(TokenCache::new(provider, o.login_retry_backoff, o.login_retry_backoff_max, seed(c) ^ 0x006f_6175_7468)))
 }
 
 impl Default for ConnectionConfig {
@@ -69,12 +92,20 @@ struct Shared {
     slots: Arc<Semaphore>,
     next_correlation_id: AtomicI32,
     versions: OnceLock<ApiVersions>,
+    stats: Arc<BrokerStats>,
+    /// Requests take it shared until they are handed to the driver; a
+    /// re-authentication takes it exclusively (KIP-368: nothing interleaves
+    /// with the SASL exchange).
+    reauth_gate: tokio::sync::RwLock<()>,
 }
 
 /// A handle to one broker connection. Clones share the connection.
 #[derive(Debug, Clone)]
 pub struct Connection {
     shared: Arc<Shared>,
+    /// Set on the handle a re-authentication sends its SASL requests through
+    /// while it holds the gate.
+    bypass_gate: bool,
 }
 
 impl Connection {
@@ -108,10 +139,15 @@ impl Connection {
             Ok(versions) => {
                 let _ = connection.shared.versions.set(versions);
                 if let Some(sasl) = &connection.shared.config.sasl {
-                    if let Err(e) = crate::sasl::authenticate(&connection, sasl).await {
-                        stats.connect_failed();
-                        debug!(broker = %broker, error = %e, "SASL authentication failed");
-                        return Err(e);
+                    let tokens = connection.shared.config.oauth_tokens.as_deref();
+                    match crate::sasl::authenticate(&connection, sasl, tokens).await {
+                        Ok(Some(session_lifetime)) => reauth::schedule(&connection, session_lifetime),
+                        Ok(None) => {}
+                        Err(e) => {
+                            stats.connect_failed();
+                            debug!(broker = %broker, error = %e, "SASL authentication failed");
+                            return Err(e);
+                        }
                     }
                 }
                 stats.connected();
@@ -138,7 +174,7 @@ impl Connection {
             idle_timeout: config.idle_timeout,
         };
         let span = tracing::debug_span!("connection", broker = %broker);
-        tokio::spawn(tracing::Instrument::instrument(driver::run(stream, rx, driver_config, stats), span));
+        tokio::spawn(tracing::Instrument::instrument(driver::run(stream, rx, driver_config, stats.clone()), span));
         Connection {
             shared: Arc::new(Shared {
                 broker,
@@ -147,7 +183,10 @@ impl Connection {
                 slots: Arc::new(Semaphore::new(max_in_flight)),
                 next_correlation_id: AtomicI32::new(0),
                 versions: OnceLock::new(),
+                stats,
+                reauth_gate: tokio::sync::RwLock::new(()),
             }),
+            bypass_gate: false,
         }
     }
 
@@ -238,6 +277,8 @@ impl Connection {
         let frame = encode_request(&header, request, version)
             .map_err(|source| Error::Encode { api: R::API_KEY, version, source })?;
         let not_sent = || Error::NotSent { broker: self.broker().to_string(), reason: "the connection is closed".to_string() };
+        // Held until the request is handed over: a re-authentication waits for it.
+        let gate = if self.bypass_gate { None } else { Some(self.shared.reauth_gate.read().await) };
         // One in-flight slot per request, held until it is answered (or failed).
         let permit = self.shared.slots.clone().acquire_owned().await.map_err(|_| not_sent())?;
         let (tx, rx) = oneshot::channel();
@@ -251,6 +292,7 @@ impl Connection {
             permit,
         };
         self.shared.requests.send(outgoing).await.map_err(|_| not_sent())?;
+        drop(gate);
         Ok(PendingResponse { connection: self.clone(), correlation_id, version, rx })
     }
 
