@@ -6,4 +6,5 @@
 pub mod payload;
 pub mod paired;
 pub mod record_batch;
+pub mod peers;
 pub mod report;

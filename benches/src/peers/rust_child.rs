@@ -1,0 +1,65 @@
+//! rill's side of the benchmark, run in a child process of the bench
+//! binary (`peer-bench child rill ...`) so its CPU is measured alone.
+//! librdkafka runs from its own crate, benches/peers/rdkafka-child (kept out
+//! of the workspace so no build of rill compiles the C library).
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::outcome::RunReport;
+use super::workload::{read_payload_file, Workload};
+
+/// Everything a child needs to run one cell.
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    pub bootstrap: String,
+    pub topic: String,
+    pub payload_file: PathBuf,
+    pub workload: Workload,
+}
+
+/// How many deliveries rill's child keeps unawaited before it awaits the
+/// oldest: far more than are ever in flight, so this never throttles the
+/// producer, it only bounds the bench's own bookkeeping.
+const PENDING_DELIVERIES: usize = 200_000;
+
+/// rill: send every record, then flush; the timed span ends when the last
+/// delivery is acknowledged. Any failed delivery fails the run.
+pub async fn rill_produce(spec: &ChildSpec) -> Result<RunReport, String> {
+    use rill_client::producer::{Producer, ProducerRecord};
+    use rill_client::ClientConfig;
+
+    let payloads = read_payload_file(&spec.payload_file).map_err(|e| format!("reading payloads: {e}"))?;
+    if payloads.is_empty() {
+        return Err("the payload file is empty".into());
+    }
+    let properties = spec.workload.producer_properties(&spec.bootstrap);
+    let config = ClientConfig::from_properties(properties.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| format!("rill config: {e}"))?;
+    let producer = Producer::connect(config).await.map_err(|e| format!("rill connect: {e}"))?;
+    let mut pending = VecDeque::with_capacity(PENDING_DELIVERIES);
+    let mut bytes = 0u64;
+    let start = Instant::now();
+    for i in 0..spec.workload.records {
+        let value = payloads[(i % payloads.len() as u64) as usize].clone();
+        bytes += value.len() as u64;
+        let delivery = producer
+            .send(ProducerRecord::new(spec.topic.as_str()).value(value))
+            .await
+            .map_err(|e| format!("rill send: {e}"))?;
+        pending.push_back(delivery);
+        if pending.len() >= PENDING_DELIVERIES {
+            if let Some(oldest) = pending.pop_front() {
+                oldest.await.map_err(|e| format!("rill delivery: {e}"))?;
+            }
+        }
+    }
+    producer.flush().await.map_err(|e| format!("rill flush: {e}"))?;
+    for delivery in pending {
+        delivery.await.map_err(|e| format!("rill delivery: {e}"))?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    producer.close(Duration::from_secs(30)).await.map_err(|e| format!("rill close: {e}"))?;
+    Ok(RunReport { records: spec.workload.records, bytes, seconds })
+}
