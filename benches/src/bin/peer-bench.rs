@@ -99,14 +99,11 @@ fn main() {
 }
 
 fn run_child(client: &str, spec: &ChildSpec) -> Result<RunReport, String> {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("tokio runtime: {e}"))?;
     match client {
-        "rill" => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("tokio runtime: {e}"))?;
-            runtime.block_on(rill_benches::peers::rust_child::rill_produce(spec))
-        }
+        "rill-produce" => runtime.block_on(rill_benches::peers::rust_child::rill_produce(spec)),
+        "rill-consume" => runtime.block_on(rill_benches::peers::rust_child::rill_consume(spec)),
         other => Err(format!("unknown child client {other}")),
     }
 }
@@ -167,8 +164,8 @@ fn run_client(mode: Mode, client: &str, cluster: &KafkaCluster, peers: &Peers, s
         (Mode::Consume, "java") => java::consume(cluster, topic, records),
         (Mode::Consume, "franz") => franz::consume(peers.franz()?, bootstrap, topic, records),
         (Mode::Consume, "rdkafka") => rdkafka::consume(peers.rdkafka()?, bootstrap, topic, records),
-        (Mode::Produce, "rill") => spawn_rust_child("rill", spec),
-        (Mode::Consume, "rill") => Err("the rill consumer is not in this bench yet".into()),
+        (Mode::Produce, "rill") => spawn_rust_child("rill-produce", spec),
+        (Mode::Consume, "rill") => spawn_rust_child("rill-consume", spec),
         (_, other) => Err(format!("unknown client {other} (rill, rdkafka, java, franz)")),
     }
 }

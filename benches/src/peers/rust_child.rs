@@ -63,3 +63,43 @@ pub async fn rill_produce(spec: &ChildSpec) -> Result<RunReport, String> {
     producer.close(Duration::from_secs(30)).await.map_err(|e| format!("rill close: {e}"))?;
     Ok(RunReport { records: spec.workload.records, bytes, seconds })
 }
+
+/// rill: every partition assigned from the beginning, polled until all
+/// `records` arrived; timed from client creation, like the other consumers.
+pub async fn rill_consume(spec: &ChildSpec) -> Result<RunReport, String> {
+    use rill_client::consumer::{Consumer, Offset, TopicPartition};
+    use rill_client::{Client, ClientConfig};
+
+    let start = Instant::now();
+    let config = ClientConfig::from_properties([("bootstrap.servers", spec.bootstrap.as_str())])
+        .map_err(|e| format!("rill config: {e}"))?;
+    let client = Client::connect(config).await.map_err(|e| format!("rill connect: {e}"))?;
+    let metadata = client.metadata(&[spec.topic.as_str()]).await.map_err(|e| format!("rill metadata: {e}"))?;
+    let partitions: Vec<TopicPartition> = metadata
+        .topics
+        .get(spec.topic.as_str())
+        .map(|topic| topic.partitions.keys().map(|&p| TopicPartition::new(spec.topic.as_str(), p)).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        return Err(format!("rill: topic {} has no partitions", spec.topic));
+    }
+    let consumer = Consumer::from_client(client).map_err(|e| format!("rill consumer: {e}"))?;
+    consumer.assign(&partitions).map_err(|e| format!("rill assign: {e}"))?;
+    for tp in &partitions {
+        consumer.seek(tp, Offset::Beginning).await.map_err(|e| format!("rill seek: {e}"))?;
+    }
+    let (mut got, mut bytes) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while got < spec.workload.records {
+        if Instant::now() > deadline {
+            return Err(format!("rill: only {got} of {} records within 10 minutes", spec.workload.records));
+        }
+        for record in consumer.poll(Duration::from_millis(100)).await.map_err(|e| format!("rill poll: {e}"))? {
+            got += 1;
+            bytes += record.value.as_ref().map_or(0, |v| v.len() as u64);
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    consumer.close(Duration::from_secs(5)).await;
+    Ok(RunReport { records: got, bytes, seconds })
+}
