@@ -27,38 +27,30 @@ struct Cli {
     command: Command,
 }
 
+/// The cells to measure and how often.
+#[derive(clap::Args)]
+struct CellArgs {
+    #[arg(long, default_value_t = 2_000_000)]
+    records: u64,
+    #[arg(long, value_delimiter = ',', default_value = "100,1024")]
+    sizes: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "none,lz4")]
+    codecs: Vec<String>,
+    /// Which clients: rill, rdkafka, java, franz.
+    #[arg(long, value_delimiter = ',', default_value = "rill,rdkafka,java,franz")]
+    clients: Vec<String>,
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Producer throughput and CPU per record.
-    Produce {
-        #[arg(long, default_value_t = 2_000_000)]
-        records: u64,
-        #[arg(long, value_delimiter = ',', default_value = "100,1024")]
-        sizes: Vec<usize>,
-        #[arg(long, value_delimiter = ',', default_value = "none,lz4")]
-        codecs: Vec<String>,
-        /// Which clients: rill, rdkafka, java, franz.
-        #[arg(long, value_delimiter = ',', default_value = "rill,rdkafka,java,franz")]
-        clients: Vec<String>,
-        #[arg(long, default_value_t = 2)]
-        rounds: usize,
-    },
+    Produce(CellArgs),
     /// Consumer throughput and CPU per record: each cell's topic is filled
     /// once (by the Java producer, with the cell's codec), then every client
     /// reads all of it from the start.
-    Consume {
-        #[arg(long, default_value_t = 2_000_000)]
-        records: u64,
-        #[arg(long, value_delimiter = ',', default_value = "100,1024")]
-        sizes: Vec<usize>,
-        #[arg(long, value_delimiter = ',', default_value = "none,lz4")]
-        codecs: Vec<String>,
-        /// Which clients: rill, rdkafka, java, franz.
-        #[arg(long, value_delimiter = ',', default_value = "rill,rdkafka,java,franz")]
-        clients: Vec<String>,
-        #[arg(long, default_value_t = 2)]
-        rounds: usize,
-    },
+    Consume(CellArgs),
     /// One client run inside this process (the parent spawns these).
     Child {
         client: String,
@@ -80,12 +72,8 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Produce { records, sizes, codecs, clients, rounds } => {
-            run_cells(Mode::Produce, records, &sizes, &codecs, &clients, rounds)
-        }
-        Command::Consume { records, sizes, codecs, clients, rounds } => {
-            run_cells(Mode::Consume, records, &sizes, &codecs, &clients, rounds)
-        }
+        Command::Produce(cells) => run_cells(Mode::Produce, &cells),
+        Command::Consume(cells) => run_cells(Mode::Consume, &cells),
         Command::Child { client, bootstrap, topic, payload_file, records, record_bytes, compression } => {
             let compression = Compression::parse(&compression).unwrap_or(Compression::None);
             let spec = ChildSpec { bootstrap, topic, payload_file, workload: Workload::new(records, record_bytes, compression) };
@@ -170,13 +158,15 @@ fn run_client(mode: Mode, client: &str, cluster: &KafkaCluster, peers: &Peers, s
     }
 }
 
-fn run_cells(mode: Mode, records: u64, sizes: &[usize], codecs: &[String], clients: &[String], rounds: usize) -> Result<(), String> {
+fn run_cells(mode: Mode, cells: &CellArgs) -> Result<(), String> {
+    let CellArgs { records, sizes, codecs, clients, rounds } = cells;
+    let (records, rounds) = (*records, *rounds);
     let cluster = KafkaCluster::single();
     let work_dir = rill_e2e::paths::target_dir().join("peer-bench");
     let peers = Peers::build(clients, &work_dir)?;
     let bootstrap = cluster.internal_bootstrap();
     let mut tables = Vec::new();
-    for &size in sizes {
+    for &size in sizes.iter() {
         let payload_file = write_payload_file(&work_dir, size).map_err(|e| format!("payload file: {e}"))?;
         for codec in codecs {
             let compression = Compression::parse(codec).ok_or_else(|| format!("unknown codec {codec} (none, lz4)"))?;

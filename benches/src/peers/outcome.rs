@@ -51,21 +51,6 @@ impl Measurement {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_last_report_line_wins_and_noise_is_skipped() {
-        let out = "starting\n{\"records\":5,\"bytes\":50,\"seconds\":0.5}\nnoise\n{\"records\":10,\"bytes\":100,\"seconds\":2.0}\n";
-        let report = RunReport::from_stdout(out).unwrap();
-        assert_eq!(report, RunReport { records: 10, bytes: 100, seconds: 2.0 });
-        assert_eq!(RunReport::from_stdout("no json here"), None);
-        let m = Measurement { client: "x".into(), report, cpu_seconds: 1.0 };
-        assert_eq!(m.records_per_second(), 5.0);
-        assert_eq!(m.cpu_seconds_per_million(), 1e5);
-    }
-}
 
 /// Per client, the median-throughput run of its rounds (CPU from that run).
 pub fn best_per_client(results: &[Measurement]) -> Vec<Measurement> {
@@ -121,4 +106,20 @@ pub fn run_reporting(mut command: std::process::Command, name: &str) -> Result<R
         return Err(format!("{name} failed: {stdout}{}", String::from_utf8_lossy(&output.stderr)));
     }
     RunReport::from_stdout(&stdout).ok_or_else(|| format!("no report line from {name}: {stdout}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_report_line_wins_and_noise_is_skipped() {
+        let out = "starting\n{\"records\":5,\"bytes\":50,\"seconds\":0.5}\nnoise\n{\"records\":10,\"bytes\":100,\"seconds\":2.0}\n";
+        let report = RunReport::from_stdout(out).unwrap();
+        assert_eq!(report, RunReport { records: 10, bytes: 100, seconds: 2.0 });
+        assert_eq!(RunReport::from_stdout("no json here"), None);
+        let m = Measurement { client: "x".into(), report, cpu_seconds: 1.0 };
+        assert_eq!(m.records_per_second(), 5.0);
+        assert!((m.cpu_seconds_per_million() - 1e5).abs() < 1e-6);
+    }
 }
