@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use rill_sim::runner::{run_in_child, run_seeds, timed, SeedReport, Summary};
 use rill_sim::swarm::Mode;
-use rill_sim::workloads::{self, Bug, Workload};
+use rill_sim::workloads::{self, Bug, Options, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ModeArg {
@@ -36,6 +36,9 @@ struct Args {
     /// Switch on a deliberate broker bug (repeatable); the run should then fail.
     #[arg(long = "bug", value_enum)]
     bugs: Vec<Bug>,
+    /// Partitions of the topic (default: the workload's).
+    #[arg(long)]
+    partitions: Option<i32>,
     /// Run every seed twice and fail seeds whose traces differ (determinism check).
     #[arg(long)]
     replay_check: bool,
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let workload = args.workload;
     let bugs = args.bugs.clone();
+    let options = Options { bugs: bugs.clone(), partitions: args.partitions };
     let replay_check = args.replay_check;
     let mode_name = match args.mode {
         ModeArg::Liveness => "liveness",
@@ -91,8 +95,11 @@ fn main() -> ExitCode {
     for bug in &bugs {
         child_args.extend(["--bug".to_string(), bug.name().to_string()]);
     }
+    if let Some(partitions) = args.partitions {
+        child_args.extend(["--partitions".to_string(), partitions.to_string()]);
+    }
     if args.child {
-        let report = workloads::run(workload, first, mode, &bugs);
+        let report = workloads::run(workload, first, mode, &options);
         print!("{}", report.to_lines());
         return ExitCode::SUCCESS;
     }
@@ -100,7 +107,7 @@ fn main() -> ExitCode {
     let exe = std::env::current_exe().ok().filter(|_| seeds.len() > 1 || replay_check);
     let run_one = |seed: u64| match &exe {
         Some(exe) => run_in_child(exe, &child_args, seed),
-        None => workloads::run(workload, seed, mode, &bugs),
+        None => workloads::run(workload, seed, mode, &options),
     };
     let (reports, wall) = timed(|| {
         run_seeds(&seeds, threads, |seed| {
@@ -126,6 +133,9 @@ fn main() -> ExitCode {
     let mut extra = format!("--workload {}", workload.name());
     for bug in &args.bugs {
         extra.push_str(&format!(" --bug {}", bug.name()));
+    }
+    if let Some(partitions) = args.partitions {
+        extra.push_str(&format!(" --partitions {partitions}"));
     }
     let summary = Summary::of(&reports, wall, threads, mode, &extra);
     println!("{summary}");

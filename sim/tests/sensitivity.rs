@@ -7,11 +7,12 @@
 
 use rill_sim::runner::{run_seeds, SeedReport};
 use rill_sim::swarm::Mode;
-use rill_sim::workloads::{self, Bug, Workload};
+use rill_sim::workloads::{self, Bug, Options, Workload};
 
 fn run(workload: Workload, bugs: &[Bug], seeds: u64) -> Vec<SeedReport> {
     let seeds: Vec<u64> = (0..seeds).collect();
-    run_seeds(&seeds, 2, |seed| workloads::run(workload, seed, Mode::liveness(), bugs))
+    let options = Options { bugs: bugs.to_vec(), partitions: None };
+    run_seeds(&seeds, 2, |seed| workloads::run(workload, seed, Mode::liveness(), &options))
 }
 
 fn found(reports: &[SeedReport], kind: &str) -> Vec<u64> {

@@ -72,15 +72,27 @@ impl Bug {
     }
 }
 
-/// Runs one seed of `workload` with the broker `bugs` switched on.
-pub fn run(workload: Workload, seed: u64, mode: Mode, bugs: &[Bug]) -> SeedReport {
-    let with_bugs = |mut scenario: crate::scenario::Scenario| {
-        scenario.bugs = Bug::switches(bugs);
+/// What a run changes from a workload's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Broker bugs to switch on.
+    pub bugs: Vec<Bug>,
+    /// Partitions of the topic instead of the workload's count.
+    pub partitions: Option<i32>,
+}
+
+/// Runs one seed of `workload` with `options`.
+pub fn run(workload: Workload, seed: u64, mode: Mode, options: &Options) -> SeedReport {
+    let adjust = |mut scenario: crate::scenario::Scenario| {
+        scenario.bugs = Bug::switches(&options.bugs);
+        if let Some(partitions) = options.partitions {
+            scenario.partitions = partitions;
+        }
         scenario
     };
     match workload {
-        Workload::SingleNode => crate::scenario::run(seed, &with_bugs(crate::scenario::Scenario::single_node(mode))),
-        Workload::Replicated => crate::scenario::run(seed, &with_bugs(crate::scenario::Scenario::replicated(mode))),
+        Workload::SingleNode => crate::scenario::run(seed, &adjust(crate::scenario::Scenario::single_node(mode))),
+        Workload::Replicated => crate::scenario::run(seed, &adjust(crate::scenario::Scenario::replicated(mode))),
         Workload::Schedule => schedule_only::run(seed, mode),
     }
 }
