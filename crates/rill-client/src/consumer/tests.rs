@@ -129,6 +129,11 @@ struct Fake {
     /// Answer the next fetch's partitions with NOT_LEADER_OR_FOLLOWER.
     not_leader_once: AtomicBool,
     metadata_requests: std::sync::atomic::AtomicUsize,
+    /// Answer with `diverging_epoch` when the last fetched epoch ends before
+    /// the fetch offset (Fetch v12+ broker-side truncation detection).
+    check_last_fetched_epoch: AtomicBool,
+    /// The last fetched epoch of each partition, as last sent.
+    last_fetched: Mutex<BTreeMap<i32, i32>>,
     /// OffsetForLeaderEpoch answers: epoch -> end offset.
     epoch_ends: Mutex<BTreeMap<i32, i64>>,
     epoch_requests: Mutex<Vec<(i32, i32, i32)>>,
@@ -188,6 +193,7 @@ impl Fake {
             assert!(t.topic_id == TOPIC_ID || t.topic == TOPIC, "{t:?}");
             for p in &t.partitions {
                 requested.push((p.partition, p.fetch_offset, p.current_leader_epoch, p.partition_max_bytes));
+                self.last_fetched.lock().unwrap().insert(p.partition, p.last_fetched_epoch);
             }
         }
         let forgotten: Vec<i32> = req.forgotten_topics_data.iter().flat_map(|t| t.partitions.iter().copied()).collect();
@@ -244,6 +250,9 @@ impl Fake {
                     data.error_code = ErrorCode::FENCED_LEADER_EPOCH.0;
                 } else if current > epoch {
                     data.error_code = ErrorCode::UNKNOWN_LEADER_EPOCH.0;
+                } else if let Some((diverged_epoch, end)) = self.divergence(*p, *offset) {
+                    data.diverging_epoch.epoch = diverged_epoch;
+                    data.diverging_epoch.end_offset = end;
                 } else if *offset < log.log_start || *offset > log.end() {
                     data.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
                 } else {
@@ -276,6 +285,17 @@ impl Fake {
             responses: vec![FetchableTopicResponse { topic: TOPIC.into(), topic_id: TOPIC_ID, partitions, ..Default::default() }],
             ..Default::default()
         }
+    }
+
+    /// The epoch and its end offset when the partition's last fetched epoch
+    /// ends before `offset` on this (fake) leader.
+    fn divergence(&self, partition: i32, offset: i64) -> Option<(i32, i64)> {
+        if !self.check_last_fetched_epoch.load(Ordering::SeqCst) {
+            return None;
+        }
+        let last = *self.last_fetched.lock().unwrap().get(&partition)?;
+        let end = *self.epoch_ends.lock().unwrap().get(&last)?;
+        (end < offset).then_some((last, end))
     }
 
     async fn serve(self: Arc<Self>, mut s: DuplexStream) {
@@ -723,4 +743,41 @@ async fn recovers_from_a_cut_connection_and_a_moved_leader_without_gaps_or_dupli
     let stats = c.stats();
     assert!(stats.counters.fetch_failures >= 1, "{stats:?}");
     assert!(stats.counters.full_fetches >= 2, "a new connection starts a new session: {stats:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_diverging_epoch_in_a_fetch_response_is_a_truncation() {
+    for policy in ["earliest", "none"] {
+        let fake = Fake::new(1);
+        fill(&fake, 0, 4, 5);
+        let c = consumer(&fake, &[("auto.offset.reset", policy)]).await;
+        c.assign(&[tp(0)]).unwrap();
+        c.seek(&tp(0), Offset::Beginning).await.unwrap();
+        assert_eq!(poll_n(&c, 20, Duration::from_secs(10)).await.len(), 20);
+        // The leader's log diverged at 15 without this consumer seeing a new
+        // epoch in the metadata: the broker itself reports it (Fetch v12+).
+        {
+            let mut logs = fake.logs.lock().unwrap();
+            let log = logs.get_mut(&0).unwrap();
+            log.truncate(15);
+            log.append(3, &["new-15", "new-16"]);
+        }
+        fake.epoch_ends.lock().unwrap().insert(3, 15);
+        fake.check_last_fetched_epoch.store(true, Ordering::SeqCst);
+        if policy == "none" {
+            let err = loop {
+                match c.poll(Duration::from_secs(1)).await {
+                    Err(e) => break e,
+                    Ok(r) => assert!(r.is_empty(), "{r:?}"),
+                }
+            };
+            assert!(matches!(err, Error::LogTruncation { offset: 20, divergent_offset: Some(15), .. }), "{err:?}");
+        } else {
+            // Fetching resumes at the divergence point, where the log agrees again.
+            let records = poll_n(&c, 2, Duration::from_secs(10)).await;
+            assert_eq!(values(&records), ["new-15", "new-16"]);
+        }
+        assert_eq!(c.stats().counters.truncations, 1, "{policy}");
+        assert!(fake.epoch_requests.lock().unwrap().is_empty(), "detected from the fetch response alone");
+    }
 }
