@@ -242,6 +242,13 @@ impl Connection {
         self.enqueue(request, version, true).await?.response::<R::Response>().await
     }
 
+    /// Like [`send_version`](Self::send_version) with its own timeout instead of
+    /// `request.timeout.ms`: a coordinator may hold a JoinGroup for up to the
+    /// group's rebalance timeout before answering.
+    pub async fn send_version_with_timeout<R: Request>(&self, request: &R, version: i16, timeout: Duration) -> Result<R::Response> {
+        self.enqueue_with_timeout(request, version, true, timeout).await?.response::<R::Response>().await
+    }
+
     /// Sends a request the broker does not answer (produce with acks=0);
     /// returns once it is written.
     pub async fn send_no_response<R: Request>(&self, request: &R, version: i16) -> Result<()> {
@@ -266,6 +273,16 @@ impl Connection {
     /// that order (the producer relies on it to keep a partition's batches in
     /// sequence order while several are in flight).
     pub(crate) async fn enqueue<R: Request>(&self, request: &R, version: i16, expect_response: bool) -> Result<PendingResponse> {
+        self.enqueue_with_timeout(request, version, expect_response, self.shared.config.request_timeout).await
+    }
+
+    async fn enqueue_with_timeout<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        expect_response: bool,
+        timeout: Duration,
+    ) -> Result<PendingResponse> {
         let correlation_id = self.next_correlation_id();
         let header = RequestHeader {
             request_api_key: R::API_KEY.0,
@@ -287,7 +304,7 @@ impl Connection {
             correlation_id,
             api: R::API_KEY,
             expect_response,
-            timeout: self.shared.config.request_timeout,
+            timeout,
             responder: tx,
             permit,
         };

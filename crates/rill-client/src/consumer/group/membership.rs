@@ -26,6 +26,9 @@ use crate::client::Client;
 use crate::config::{AssignmentStrategy, GroupConfig};
 use crate::error::{Error, Result};
 
+/// Added to the rebalance timeout for a JoinGroup's request timeout.
+const JOIN_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The consumer protocol type of JoinGroup.
 pub const PROTOCOL_TYPE: &str = "consumer";
 
@@ -112,14 +115,12 @@ pub(crate) fn classify(code: ErrorCode) -> StepError {
     }
 }
 
+/// A request error: Kafka codes as [`classify`]; anything else (connection
+/// failures, a coordinator not yet in the metadata, ...) is retried.
 fn transport(e: &Error) -> StepError {
-    if e.is_retriable() {
-        StepError::Transport(e.to_string())
-    } else {
-        match e.code() {
-            Some(code) => classify(code),
-            None => StepError::Fatal(ErrorCode::UNKNOWN_SERVER_ERROR),
-        }
+    match e {
+        Error::Kafka { code, .. } => classify(*code),
+        other => StepError::Transport(other.to_string()),
     }
 }
 
@@ -158,7 +159,14 @@ pub async fn join_group(
         reason: Some(reason.to_string()),
         ..Default::default()
     };
-    let response = client.send(coordinator, &request).await.map_err(|e| transport(&e))?;
+    // The coordinator holds a JoinGroup until every member rejoined or the
+    // rebalance timeout passed: wait that long (plus a margin, as Java does)
+    // instead of request.timeout.ms, which would cut the connection.
+    let timeout = client.config().request_timeout.max(config.max_poll_interval + JOIN_MARGIN);
+    let connection = client.connection(coordinator).await.map_err(|e| transport(&e))?;
+    let version = connection.version_for(ApiKey::JOIN_GROUP).map_err(|e| transport(&e))?;
+    let response =
+        connection.send_version_with_timeout(&request, version, timeout).await.map_err(|e| transport(&e))?;
     let code = ErrorCode(response.error_code);
     if code == ErrorCode::MEMBER_ID_REQUIRED {
         return Err(StepError::RejoinWithMemberId(response.member_id));

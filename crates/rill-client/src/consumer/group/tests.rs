@@ -48,12 +48,15 @@ struct Fake {
     commits_received: Vec<i64>,
     committed: BTreeMap<i32, i64>,
     assignment: bytes::Bytes,
+    /// How long a successful JoinGroup is held before the answer (a rebalance waiting for members).
+    join_delay: Duration,
 }
 
 type Shared = Arc<Mutex<Fake>>;
 
 async fn serve(mut s: DuplexStream, fake: Shared) {
     while let Some((header, body)) = read_request(&mut s).await {
+        let mut hold = Duration::ZERO;
         let frame = {
             let mut f = fake.lock().unwrap();
             match body {
@@ -87,6 +90,7 @@ async fn serve(mut s: DuplexStream, fake: Shared) {
                         let id = format!("m-{}", f.next_member);
                         JoinGroupResponse { error_code: ErrorCode::MEMBER_ID_REQUIRED.0, member_id: id, ..Default::default() }
                     } else {
+                        hold = f.join_delay;
                         f.generation += 1;
                         let protocol = req.protocols.first().cloned().unwrap_or_default();
                         JoinGroupResponse {
@@ -146,6 +150,7 @@ async fn serve(mut s: DuplexStream, fake: Shared) {
                 _ => return,
             }
         };
+        tokio::time::sleep(hold).await;
         if s.write_all(&frame).await.is_err() {
             return;
         }
@@ -378,4 +383,15 @@ async fn max_poll_interval_leaves_and_the_next_poll_rejoins() {
     member.poll_notice();
     let a = member.wait_for_assignment(1, WAIT).await.unwrap();
     assert_eq!(a.partitions, all());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_join_held_longer_than_the_request_timeout_is_waited_for() {
+    let fake = Shared::default();
+    fake.lock().unwrap().join_delay = Duration::from_secs(40);
+    let member = start(&fake, Arc::default(), &[("request.timeout.ms", "30000"), ("max.poll.interval.ms", "60000")]).await;
+    let a = member.wait_for_assignment(-1, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(a.generation_id, 1);
+    // Answered after 40 s on the same request: no timeout, no second JoinGroup.
+    assert_eq!(fake.lock().unwrap().join_member_ids, ["", "m-1"]);
 }
