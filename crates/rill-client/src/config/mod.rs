@@ -5,13 +5,16 @@
 //!
 //! Unknown keys and bad values are errors that name the key. Values of
 //! sensitive keys are held in [`Secret`] and never appear in `Debug` output
-//! or error messages.
+//! or error messages. Any value can instead refer to an environment
+//! variable or a file, as Kafka's config providers do: `${env:NAME}`,
+//! `${file:/path}`, `${file:/path:key}` (see [`providers`]).
 
 pub mod builder;
 pub mod consumer;
 pub mod group;
 pub mod oauthbearer;
 pub mod properties;
+pub mod providers;
 
 use std::fmt;
 use std::path::PathBuf;

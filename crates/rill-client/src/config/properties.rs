@@ -445,6 +445,10 @@ pub fn apply(config: &mut ClientConfig, key: &str, value: &str) -> Result<(), Co
     let Some(property) = all_properties().find(|p| p.names.contains(&key)) else {
         return Err(ConfigError::UnknownKey { key: key.to_string(), suggestion: closest_key(key) });
     };
+    // `${env:NAME}`, `${file:/path}`, `${file:/path:key}` (see `providers`).
+    let name = property.names.iter().copied().find(|n| *n == key).unwrap_or(key_fallback(property));
+    let resolved = super::providers::resolve(name, value)?;
+    let value = resolved.as_deref().unwrap_or(value);
     (property.set)(config, value).map_err(|expected| {
         if expected == UNSUPPORTED_SASL {
             ConfigError::Unsupported { key: key.to_string(), value: value.to_string(), reason: UNSUPPORTED_SASL }
@@ -456,6 +460,11 @@ pub fn apply(config: &mut ClientConfig, key: &str, value: &str) -> Result<(), Co
             }
         }
     })
+}
+
+/// A property's canonical name.
+fn key_fallback(property: &Property) -> &'static str {
+    property.names.first().copied().unwrap_or_default()
 }
 
 /// The known key closest to `key` by edit distance, if it is close enough to be a typo.
