@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use rill_sim::runner::{run_in_child, run_seeds, timed, SeedReport, Summary};
 use rill_sim::swarm::Mode;
-use rill_sim::workloads::{self, Bug, Options, Workload};
+use rill_sim::workloads::{self, Bug, Flush, Options, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ModeArg {
@@ -39,6 +39,9 @@ struct Args {
     /// Partitions of the topic (default: the workload's).
     #[arg(long)]
     partitions: Option<i32>,
+    /// The brokers' flush policy (default: the workload's, every append).
+    #[arg(long, value_enum)]
+    flush: Option<Flush>,
     /// Run every seed twice and fail seeds whose traces differ (determinism check).
     #[arg(long)]
     replay_check: bool,
@@ -85,7 +88,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let workload = args.workload;
     let bugs = args.bugs.clone();
-    let options = Options { bugs: bugs.clone(), partitions: args.partitions };
+    let options = Options { bugs: bugs.clone(), partitions: args.partitions, flush: args.flush };
     let replay_check = args.replay_check;
     let mode_name = match args.mode {
         ModeArg::Liveness => "liveness",
@@ -97,6 +100,9 @@ fn main() -> ExitCode {
     }
     if let Some(partitions) = args.partitions {
         child_args.extend(["--partitions".to_string(), partitions.to_string()]);
+    }
+    if let Some(flush) = args.flush {
+        child_args.extend(["--flush".to_string(), flush.name().to_string()]);
     }
     if args.child {
         let report = workloads::run(workload, first, mode, &options);
@@ -136,6 +142,9 @@ fn main() -> ExitCode {
     }
     if let Some(partitions) = args.partitions {
         extra.push_str(&format!(" --partitions {partitions}"));
+    }
+    if let Some(flush) = args.flush {
+        extra.push_str(&format!(" --flush {}", flush.name()));
     }
     let summary = Summary::of(&reports, wall, threads, mode, &extra);
     println!("{summary}");

@@ -11,7 +11,7 @@ use rill_sim::workloads::{self, Bug, Options, Workload};
 
 fn run(workload: Workload, bugs: &[Bug], seeds: u64) -> Vec<SeedReport> {
     let seeds: Vec<u64> = (0..seeds).collect();
-    let options = Options { bugs: bugs.to_vec(), partitions: None };
+    let options = Options { bugs: bugs.to_vec(), ..Options::default() };
     run_seeds(&seeds, 2, |seed| workloads::run(workload, seed, Mode::liveness(), &options))
 }
 

@@ -7,6 +7,7 @@ use std::fmt;
 
 use clap::ValueEnum;
 
+use rill_broker::disk::FlushPolicy;
 use rill_broker::faults::BugSwitches;
 
 use crate::runner::SeedReport;
@@ -79,6 +80,38 @@ pub struct Options {
     pub bugs: Vec<Bug>,
     /// Partitions of the topic instead of the workload's count.
     pub partitions: Option<i32>,
+    /// The brokers' flush policy instead of the workload's.
+    pub flush: Option<Flush>,
+}
+
+/// When brokers make appended data durable (what a crash keeps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Flush {
+    /// Every append before it is acknowledged (a crash loses nothing acknowledged).
+    EveryAppend,
+    /// Never by itself: a crash loses the broker's whole log (Kafka's default
+    /// of durability by replication, at its extreme).
+    Manual,
+    /// Every second: a crash loses up to the last second.
+    EverySecond,
+}
+
+impl Flush {
+    pub fn policy(self) -> FlushPolicy {
+        match self {
+            Flush::EveryAppend => FlushPolicy::EveryAppend,
+            Flush::Manual => FlushPolicy::Manual,
+            Flush::EverySecond => FlushPolicy::Interval(std::time::Duration::from_secs(1)),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Flush::EveryAppend => "every-append",
+            Flush::Manual => "manual",
+            Flush::EverySecond => "every-second",
+        }
+    }
 }
 
 /// Runs one seed of `workload` with `options`.
@@ -87,6 +120,9 @@ pub fn run(workload: Workload, seed: u64, mode: Mode, options: &Options) -> Seed
         scenario.bugs = Bug::switches(&options.bugs);
         if let Some(partitions) = options.partitions {
             scenario.partitions = partitions;
+        }
+        if let Some(flush) = options.flush {
+            scenario.flush = flush.policy();
         }
         scenario
     };
