@@ -37,7 +37,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rill_client::backoff::Rng;
-use rill_client::{Transport};
+use rill_client::Transport;
+
+use crate::coordinator::{stable_hash, CoordinatorStore};
 use rill_protocol::{ErrorCode, Uuid};
 use tokio::sync::watch;
 
@@ -115,6 +117,7 @@ struct ControllerState {
 pub struct Controller {
     state: Arc<Mutex<ControllerState>>,
     changes: Arc<watch::Sender<u64>>,
+    coordinators: CoordinatorStore,
 }
 
 /// Why the controller refused a change.
@@ -149,7 +152,23 @@ impl Controller {
                 rng,
             })),
             changes: Arc::new(tx),
+            coordinators: CoordinatorStore::default(),
         }
+    }
+
+    /// Group and transaction state (see `coordinator.rs` for why it lives here).
+    pub fn coordinator_store(&self) -> &CoordinatorStore {
+        &self.coordinators
+    }
+
+    /// The coordinator of a group or transactional id: a live broker chosen
+    /// by a stable hash of the key, so it moves when brokers die or return.
+    pub fn coordinator_for(&self, key: &str) -> Option<BrokerRegistration> {
+        let s = self.lock();
+        let live: Vec<&BrokerRegistration> = s.brokers.values().filter(|b| b.alive).collect();
+        let n = u64::try_from(live.len()).ok().filter(|n| *n > 0)?;
+        let index = usize::try_from(stable_hash(key) % n).ok()?;
+        live.get(index).map(|b| (*b).clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, ControllerState> {

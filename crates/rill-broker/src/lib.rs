@@ -51,6 +51,7 @@
 //! | `handlers/*.rs` | one file per API key, each opening with its versions and behaviour |
 //! | `partition.rs` | a replica: role, leader epoch, high watermark, follower progress, append/read |
 //! | `replication.rs` | follower fetchers (real Fetch requests), reconciling with the controller, ISR shrink |
+//! | `coordinator.rs` | group and transaction coordinator state (cluster-wide, durable) and the classic group state machine |
 //! | `controller.rs` | cluster metadata, liveness, clean elections, ISR changes, reassignment |
 //! | `disk.rs` | durable storage with a flush policy; crash loses the unflushed suffix |
 //! | `log.rs` | stored batches; checks and offset/epoch stamping of incoming batches |
@@ -66,6 +67,7 @@ mod broker;
 pub mod config;
 mod connection;
 pub mod controller;
+pub mod coordinator;
 pub mod disk;
 pub mod faults;
 mod fetch_session;

@@ -8,6 +8,14 @@ pub(crate) mod list_offsets;
 pub(crate) mod metadata;
 pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
+pub(crate) mod find_coordinator;
+pub(crate) mod heartbeat;
+pub(crate) mod init_producer_id;
+pub(crate) mod join_group;
+pub(crate) mod leave_group;
+pub(crate) mod offset_commit;
+pub(crate) mod offset_fetch;
+pub(crate) mod sync_group;
 
 use rill_protocol::messages::{RequestBody, RequestHeader, ResponseBody};
 use rill_protocol::{ApiKey, ErrorCode, VersionRange};
@@ -23,7 +31,25 @@ pub(crate) const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::API_VERSIONS, api_versions::VERSIONS),
     (ApiKey::CREATE_TOPICS, create_topics::VERSIONS),
     (ApiKey::OFFSET_FOR_LEADER_EPOCH, offset_for_leader_epoch::VERSIONS),
+    (ApiKey::FIND_COORDINATOR, find_coordinator::VERSIONS),
+    (ApiKey::JOIN_GROUP, join_group::VERSIONS),
+    (ApiKey::SYNC_GROUP, sync_group::VERSIONS),
+    (ApiKey::HEARTBEAT, heartbeat::VERSIONS),
+    (ApiKey::LEAVE_GROUP, leave_group::VERSIONS),
+    (ApiKey::OFFSET_COMMIT, offset_commit::VERSIONS),
+    (ApiKey::OFFSET_FETCH, offset_fetch::VERSIONS),
+    (ApiKey::INIT_PRODUCER_ID, init_producer_id::VERSIONS),
 ];
+
+/// NOT_COORDINATOR unless this broker coordinates `key`
+/// (COORDINATOR_NOT_AVAILABLE when no broker is live).
+pub(crate) fn not_coordinator(shared: &Shared, key: &str) -> Option<ErrorCode> {
+    match shared.controller.coordinator_for(key) {
+        Some(b) if b.id == shared.me() => None,
+        Some(_) => Some(ErrorCode::NOT_COORDINATOR),
+        None => Some(ErrorCode::COORDINATOR_NOT_AVAILABLE),
+    }
+}
 
 pub(crate) fn supported(key: ApiKey) -> Option<VersionRange> {
     SUPPORTED.iter().find(|(k, _)| *k == key).map(|(_, r)| *r)
@@ -40,6 +66,17 @@ pub(crate) async fn dispatch(shared: &Shared, header: &RequestHeader, body: Requ
         RequestBody::Fetch(r) => ResponseBody::Fetch(fetch::handle(shared, version, r).await),
         RequestBody::ListOffsets(r) => ResponseBody::ListOffsets(list_offsets::handle(shared, version, r)),
         RequestBody::OffsetForLeaderEpoch(r) => ResponseBody::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(shared, r)),
+        RequestBody::FindCoordinator(r) => ResponseBody::FindCoordinator(find_coordinator::handle(shared, version, r)),
+        RequestBody::JoinGroup(r) => {
+            let client_id = header.client_id.as_deref().unwrap_or("member");
+            ResponseBody::JoinGroup(join_group::handle(shared, version, client_id, r).await)
+        }
+        RequestBody::SyncGroup(r) => ResponseBody::SyncGroup(sync_group::handle(shared, r).await),
+        RequestBody::Heartbeat(r) => ResponseBody::Heartbeat(heartbeat::handle(shared, r)),
+        RequestBody::LeaveGroup(r) => ResponseBody::LeaveGroup(leave_group::handle(shared, version, r)),
+        RequestBody::OffsetCommit(r) => ResponseBody::OffsetCommit(offset_commit::handle(shared, r)),
+        RequestBody::OffsetFetch(r) => ResponseBody::OffsetFetch(offset_fetch::handle(shared, version, r)),
+        RequestBody::InitProducerId(r) => ResponseBody::InitProducerId(init_producer_id::handle(shared, r)),
         // Unreachable: the connection refuses APIs not in SUPPORTED before dispatching.
         _ => return None,
     })
@@ -55,6 +92,20 @@ pub(crate) fn error_response(body: &RequestBody, code: ErrorCode) -> Option<Resp
         RequestBody::OffsetForLeaderEpoch(r) => {
             ResponseBody::OffsetForLeaderEpoch(offset_for_leader_epoch::error_response(r, code))
         }
+        RequestBody::FindCoordinator(r) => ResponseBody::FindCoordinator(find_coordinator::error_response(r, code)),
+        RequestBody::JoinGroup(_) => ResponseBody::JoinGroup(rill_protocol::messages::JoinGroupResponse {
+            error_code: code.0,
+            generation_id: -1,
+            ..Default::default()
+        }),
+        RequestBody::SyncGroup(_) => {
+            ResponseBody::SyncGroup(rill_protocol::messages::SyncGroupResponse { error_code: code.0, ..Default::default() })
+        }
+        RequestBody::Heartbeat(_) => {
+            ResponseBody::Heartbeat(rill_protocol::messages::HeartbeatResponse { error_code: code.0, ..Default::default() })
+        }
+        RequestBody::OffsetCommit(r) => ResponseBody::OffsetCommit(offset_commit::error_response(r, code)),
+        RequestBody::InitProducerId(_) => ResponseBody::InitProducerId(init_producer_id::error_response(code)),
         _ => return None,
     })
 }

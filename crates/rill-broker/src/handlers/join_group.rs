@@ -1,0 +1,146 @@
+//! JoinGroup (key 11), versions 0-9 (classic protocol).
+//!
+//! Only the group's coordinator answers (NOT_COORDINATOR). v4+ a member
+//! without an id first gets MEMBER_ID_REQUIRED with its new id (KIP-394).
+//! A join from a known member of a stable group with unchanged metadata
+//! returns the current generation; otherwise it starts (or joins) a
+//! rebalance and waits until every known member has rejoined or the
+//! rebalance timeout passed (late members are dropped); then the next
+//! generation, the protocol every member supports, and the leader (who gets
+//! every member's metadata) are answered. A session timeout outside the
+//! broker's bounds is INVALID_SESSION_TIMEOUT; a different protocol type
+//! than the group's is INCONSISTENT_GROUP_PROTOCOL.
+
+use std::time::Duration;
+
+use rill_protocol::messages::join_group_request::JoinGroupRequest;
+use rill_protocol::messages::join_group_response::{JoinGroupResponse, JoinGroupResponseMember};
+use rill_protocol::{ErrorCode, VersionRange};
+use tokio::time::Instant;
+
+use crate::broker::Shared;
+use crate::coordinator::{Group, GroupPhase, Member};
+
+pub(crate) const VERSIONS: VersionRange = VersionRange::new(0, 9);
+
+fn refused(code: ErrorCode, member_id: &str) -> JoinGroupResponse {
+    JoinGroupResponse { error_code: code.0, generation_id: -1, member_id: member_id.to_string(), ..Default::default() }
+}
+
+pub(crate) async fn handle(shared: &Shared, version: i16, client_id: &str, req: JoinGroupRequest) -> JoinGroupResponse {
+    if let Some(code) = super::not_coordinator(shared, &req.group_id) {
+        return refused(code, &req.member_id);
+    }
+    if req.group_id.is_empty() {
+        return refused(ErrorCode::INVALID_GROUP_ID, &req.member_id);
+    }
+    let session = Duration::from_millis(u64::try_from(req.session_timeout_ms).unwrap_or(0));
+    if session < shared.config.group_min_session_timeout || session > shared.config.group_max_session_timeout {
+        return refused(ErrorCode::INVALID_SESSION_TIMEOUT, &req.member_id);
+    }
+    // v0 has no rebalance timeout: it is the session timeout.
+    let rebalance = if version >= 1 { Duration::from_millis(u64::try_from(req.rebalance_timeout_ms).unwrap_or(0)) } else { session };
+    let store = shared.controller.coordinator_store().clone();
+    let now = Instant::now();
+    let (member_id, joined_generation) = {
+        let mut state = store.lock();
+        let member_id = if req.member_id.is_empty() {
+            let id = state.new_member_id(client_id);
+            if version >= 4 {
+                state.group_mut(&req.group_id).pending.insert(id.clone());
+                return refused(ErrorCode::MEMBER_ID_REQUIRED, &id);
+            }
+            id
+        } else {
+            req.member_id.clone()
+        };
+        let group = state.group_mut(&req.group_id);
+        group.expire(now);
+        let known = group.members.contains_key(&member_id);
+        if !known && !group.pending.remove(&member_id) {
+            return refused(ErrorCode::UNKNOWN_MEMBER_ID, &member_id);
+        }
+        if !group.members.is_empty() && group.protocol_type.as_deref() != Some(req.protocol_type.as_str()) {
+            return refused(ErrorCode::INCONSISTENT_GROUP_PROTOCOL, &member_id);
+        }
+        let protocols: Vec<(String, bytes::Bytes)> = req.protocols.iter().map(|p| (p.name.clone(), p.metadata.clone())).collect();
+        let unchanged = group.members.get(&member_id).is_some_and(|m| m.protocols == protocols);
+        if known && unchanged && group.phase == GroupPhase::Stable {
+            if let Some(m) = group.members.get_mut(&member_id) {
+                m.last_seen = now;
+            }
+            return answer(group, &member_id);
+        }
+        group.protocol_type = Some(req.protocol_type.clone());
+        group.members.insert(
+            member_id.clone(),
+            Member {
+                protocols,
+                session_timeout: session,
+                rebalance_timeout: rebalance,
+                last_seen: now,
+                joined: true,
+                assignment: bytes::Bytes::new(),
+                instance_id: req.group_instance_id.clone(),
+            },
+        );
+        let first = group.phase == GroupPhase::Empty;
+        group.prepare_rebalance(now, if first { shared.config.group_initial_rebalance_delay } else { Duration::ZERO });
+        if let Some(m) = group.members.get_mut(&member_id) {
+            m.joined = true;
+        }
+        let generation = group.generation;
+        store.bump();
+        (member_id, generation)
+    };
+    let mut changes = store.subscribe();
+    loop {
+        let deadline = {
+            let mut state = store.lock();
+            let group = state.group_mut(&req.group_id);
+            let now = Instant::now();
+            group.expire(now);
+            if group.maybe_complete_rebalance(now) {
+                store.bump();
+            }
+            if !group.members.contains_key(&member_id) {
+                return refused(ErrorCode::UNKNOWN_MEMBER_ID, &member_id);
+            }
+            if group.generation > joined_generation && group.phase != GroupPhase::PreparingRebalance {
+                return answer(group, &member_id);
+            }
+            group.rebalance_deadline.unwrap_or(now)
+        };
+        // Wake at the deadline even without other activity.
+        let _ = tokio::time::timeout_at(deadline.max(Instant::now()) + Duration::from_millis(1), changes.changed()).await;
+    }
+}
+
+fn answer(group: &Group, member_id: &str) -> JoinGroupResponse {
+    let leader = group.leader.clone().unwrap_or_default();
+    let protocol = group.protocol.clone();
+    let members = if leader == member_id {
+        group
+            .members
+            .iter()
+            .map(|(id, m)| JoinGroupResponseMember {
+                member_id: id.clone(),
+                group_instance_id: m.instance_id.clone(),
+                metadata: m.protocols.iter().find(|(n, _)| Some(n) == protocol.as_ref()).map(|(_, b)| b.clone()).unwrap_or_default(),
+                ..Default::default()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    JoinGroupResponse {
+        error_code: if protocol.is_some() { 0 } else { ErrorCode::INCONSISTENT_GROUP_PROTOCOL.0 },
+        generation_id: group.generation,
+        protocol_type: group.protocol_type.clone(),
+        protocol_name: protocol,
+        leader,
+        member_id: member_id.to_string(),
+        members,
+        ..Default::default()
+    }
+}
