@@ -64,7 +64,13 @@ fn run_member(consumer: Arc<GroupConsumer>, processed: Arc<Mutex<Vec<String>>>, 
     })
 }
 
+/// Held by a scenario while it runs (see `scenario`).
+static BROKER_FAULTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn scenario(strategy: &str) {
+    // The scenarios kill and restart the same broker of the shared cluster:
+    // they run one at a time (two kills of one node race to its restart).
+    let _faults = BROKER_FAULTS.lock().await;
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic(&format!("group-3n-{strategy}"));
     cluster.create_topic(&topic, PARTITIONS as u32, 3).expect("create topic");
