@@ -82,7 +82,7 @@ async fn numbered_sequence_survives_kill_restart_and_reassignment_exactly_once_i
                 let record = ProducerRecord::new(&topic).partition((n % PARTITIONS as u64) as i32).value(n.to_string());
                 deliveries.push((n, producer.send(record).await.expect("send")));
                 n += 1;
-                if n % 20 == 0 {
+                if n.is_multiple_of(20) {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }

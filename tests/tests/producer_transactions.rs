@@ -1,0 +1,156 @@
+//! Transactions against real Kafka (single node): aborted records are
+//! invisible to a read_committed Java consumer while committed ones are
+//! visible exactly once; offsets sent to a transaction are committed with
+//! it; a second producer with the same transactional.id fences the first,
+//! which gets a typed fencing error.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use rill_client::producer::{ConsumerGroupMetadata, OffsetAndMetadata, ProduceError, Producer, ProducerRecord};
+use rill_client::{Client, ClientConfig, TopicPartition};
+use rill_e2e::interop::librdkafka;
+use rill_e2e::{KafkaCluster, Listener};
+
+async fn transactional_producer(cluster: &KafkaCluster, transactional_id: &str) -> Producer {
+    let config = ClientConfig::from_properties([
+        ("bootstrap.servers", cluster.bootstrap(Listener::Plaintext).as_str()),
+        ("client.id", "rill-e2e-txn"),
+        ("transactional.id", transactional_id),
+        ("transaction.timeout.ms", "30000"),
+        ("linger.ms", "5"),
+    ])
+    .expect("config");
+    let producer = Producer::new(Client::connect(config).await.expect("connect")).await.expect("producer");
+    producer.init_transactions().await.expect("init_transactions");
+    producer
+}
+
+async fn send_all(producer: &Producer, topic: &str, values: &[String]) -> Result<(), ProduceError> {
+    let mut deliveries = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        deliveries.push(producer.send(ProducerRecord::new(topic).partition((i % 2) as i32).value(v.clone())).await?);
+    }
+    for d in deliveries {
+        d.await?;
+    }
+    Ok(())
+}
+
+fn values(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// Every record value with kcat, read_uncommitted (aborted ones included).
+fn kcat_read_uncommitted(cluster: &KafkaCluster, topic: &str, count: usize) -> Vec<String> {
+    let settings = cluster.valid_settings(Listener::Plaintext);
+    let mut command = Command::new("kcat");
+    for (key, value) in librdkafka::config(cluster, &settings).expect("librdkafka config") {
+        if key == "bootstrap.servers" {
+            command.arg("-b").arg(value);
+        } else {
+            command.arg("-X").arg(format!("{key}={value}"));
+        }
+    }
+    command.envs(librdkafka::environment(cluster, "kcat-txn"));
+    command.args(["-X", "isolation.level=read_uncommitted", "-C", "-t", topic, "-o", "beginning", "-e", "-q"]);
+    command.args(["-c", &count.to_string(), "-f", "%s\n"]);
+    let finished = rill_e2e::process::run_with_timeout(command, None, Duration::from_secs(120)).expect("kcat runs");
+    assert!(finished.status.success(), "kcat failed: {}", finished.stderr);
+    finished.stdout.lines().map(str::to_string).collect()
+}
+
+/// The Java console consumer with isolation.level=read_committed; it stops
+/// after `timeout_ms` without new records.
+fn java_read_committed(cluster: &KafkaCluster, topic: &str) -> Vec<String> {
+    let args: Vec<String> = [
+        "--bootstrap-server",
+        &cluster.bootstrap(Listener::Plaintext),
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--isolation-level",
+        "read_committed",
+        "--timeout-ms",
+        "10000",
+    ]
+    .map(String::from)
+    .to_vec();
+    let finished = cluster
+        .java()
+        .run("org.apache.kafka.tools.consumer.ConsoleConsumer", &args, None, Duration::from_secs(120))
+        .expect("kafka-console-consumer runs");
+    finished.stdout.lines().filter(|l| l.contains('-') && !l.starts_with('[')).map(str::to_string).collect()
+}
+
+#[tokio::test]
+async fn aborted_records_stay_invisible_committed_ones_appear_once_and_a_second_producer_fences_the_first() {
+    let cluster = KafkaCluster::single();
+    let topic = cluster.unique_topic("producer-txn");
+    cluster.create_topic(&topic, 2, 1).expect("create topic");
+    let transactional_id = cluster.unique_topic("txn-id");
+    let first = transactional_producer(cluster, &transactional_id).await;
+
+    first.begin_transaction().expect("begin");
+    send_all(&first, &topic, &values("aborted", 20)).await.expect("sends of the aborted transaction are written");
+    first.abort_transaction().await.expect("abort");
+
+    first.begin_transaction().expect("begin");
+    send_all(&first, &topic, &values("committed", 20)).await.expect("send");
+    let group = cluster.unique_topic("txn-group");
+    let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> =
+        BTreeMap::from([(TopicPartition::new(&topic, 0), OffsetAndMetadata::from(42))]);
+    first.send_offsets_to_transaction(&offsets, &ConsumerGroupMetadata::new(&group)).await.expect("send offsets");
+    first.commit_transaction().await.expect("commit");
+
+    // Records not yet sent when the transaction is aborted fail with TransactionAborted.
+    first.begin_transaction().expect("begin");
+    let pending = first.send(ProducerRecord::new(&topic).partition(0).value("aborted-late")).await.expect("send");
+    first.abort_transaction().await.expect("abort");
+    match pending.await {
+        Ok(_) | Err(ProduceError::TransactionAborted) => {}
+        Err(e) => panic!("unexpected error for a record of an aborted transaction: {e}"),
+    }
+
+    // A second producer with the same transactional.id fences the first.
+    let second = transactional_producer(cluster, &transactional_id).await;
+    first.begin_transaction().expect("begin is local");
+    let fenced = match send_all(&first, &topic, &values("zombie", 2)).await {
+        Err(e) => e,
+        Ok(()) => first.commit_transaction().await.expect_err("a fenced producer cannot commit"),
+    };
+    assert!(fenced.is_fenced(), "typed fencing error, got: {fenced}");
+    assert!(fenced.to_string().contains(&transactional_id), "the error names the transactional.id: {fenced}");
+    let again = first.commit_transaction().await.expect_err("still fenced");
+    assert!(again.is_fenced(), "{again}");
+
+    second.begin_transaction().expect("begin");
+    send_all(&second, &topic, &values("second", 4)).await.expect("send");
+    second.commit_transaction().await.expect("commit");
+    second.close(Duration::from_secs(30)).await.expect("close");
+
+    // read_committed: the committed records, each once; nothing aborted.
+    let mut seen = java_read_committed(cluster, &topic);
+    seen.sort();
+    let mut expected: Vec<String> = values("committed", 20).into_iter().chain(values("second", 4)).collect();
+    expected.sort();
+    assert_eq!(seen, expected, "a read_committed Java consumer sees exactly the committed records");
+    // The aborted records were written (read_uncommitted shows them), just never committed.
+    let all = kcat_read_uncommitted(cluster, &topic, 1000);
+    assert!(all.iter().filter(|v| v.starts_with("aborted-")).count() >= 20, "{all:?}");
+    assert!(!all.iter().any(|v| v.starts_with("zombie-")), "the fenced producer wrote nothing: {all:?}");
+
+    // The offsets sent to the committed transaction are the group's.
+    let client = second.client().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let committed = client.list_group_offsets(&group, None).await.expect("list group offsets");
+        if let Some(Ok(offset)) = committed.get(&(topic.clone(), 0)) {
+            assert_eq!(offset.offset, 42);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the transaction's offsets never appeared: {committed:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
