@@ -6,13 +6,12 @@
 //! and flush / close delivering every pending record.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::Duration;
 
 use rill_client::producer::partitioner::partition_for_key;
 use rill_client::producer::{Producer, ProducerRecord, RecordMetadata};
 use rill_client::{Client, ClientConfig, OffsetSpec};
-use rill_e2e::interop::librdkafka;
+use rill_e2e::interop::kcat;
 use rill_e2e::{KafkaCluster, Listener};
 
 async fn producer(cluster: &KafkaCluster, properties: &[(&str, &str)]) -> Producer {
@@ -27,20 +26,7 @@ async fn producer(cluster: &KafkaCluster, properties: &[(&str, &str)]) -> Produc
 /// `kcat -C` with a format that shows every field: partition|offset|timestamp|key|value|headers (null as NULL).
 fn kcat_read(cluster: &KafkaCluster, topic: &str, count: usize) -> Vec<String> {
     let settings = cluster.valid_settings(Listener::Plaintext);
-    let mut command = Command::new("kcat");
-    for (key, value) in librdkafka::config(cluster, &settings).expect("librdkafka config") {
-        if key == "bootstrap.servers" {
-            command.arg("-b").arg(value);
-        } else {
-            command.arg("-X").arg(format!("{key}={value}"));
-        }
-    }
-    command.envs(librdkafka::environment(cluster, "kcat-producer-test"));
-    command.args(["-C", "-t", topic, "-o", "beginning", "-e", "-q", "-Z", "-c", &count.to_string()]);
-    command.args(["-f", "%p|%o|%T|%k|%s|%h\n"]);
-    let finished = rill_e2e::process::run_with_timeout(command, None, Duration::from_secs(120)).expect("kcat runs (is it installed?)");
-    assert!(finished.status.success(), "kcat failed: {}\n{}", finished.stdout, finished.stderr);
-    finished.stdout.lines().map(str::to_string).collect()
+    kcat::consume_formatted(cluster, &settings, topic, count, "%p|%o|%T|%k|%s|%h\n", &["-Z"]).expect("kcat")
 }
 
 /// Kafka's console consumer printing timestamp, partition, offset, headers, key and value.

@@ -6,14 +6,13 @@
 //! delivered is there at the offset it was reported at.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rill_client::producer::{Producer, ProducerRecord, RecordMetadata};
 use rill_client::{Client, ClientConfig};
-use rill_e2e::interop::librdkafka;
+use rill_e2e::interop::kcat;
 use rill_e2e::{KafkaCluster, Listener};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -21,21 +20,9 @@ const PARTITIONS: u32 = 2;
 
 fn kcat_read(cluster: &KafkaCluster, topic: &str, count: usize) -> Vec<(u32, i64, u64)> {
     let settings = cluster.valid_settings(Listener::Plaintext);
-    let mut command = Command::new("kcat");
-    for (key, value) in librdkafka::config(cluster, &settings).expect("librdkafka config") {
-        if key == "bootstrap.servers" {
-            command.arg("-b").arg(value);
-        } else {
-            command.arg("-X").arg(format!("{key}={value}"));
-        }
-    }
-    command.envs(librdkafka::environment(cluster, "kcat-producer-three-nodes"));
-    command.args(["-C", "-t", topic, "-o", "beginning", "-e", "-q", "-c", &count.to_string(), "-f", "%p|%o|%s\n"]);
-    let finished = rill_e2e::process::run_with_timeout(command, None, TIMEOUT).expect("kcat runs");
-    assert!(finished.status.success(), "kcat failed: {}", finished.stderr);
-    finished
-        .stdout
-        .lines()
+    kcat::consume_formatted(cluster, &settings, topic, count, "%p|%o|%s\n", &[])
+        .expect("kcat")
+        .iter()
         .map(|l| {
             let f: Vec<&str> = l.split('|').collect();
             (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap())

@@ -5,12 +5,11 @@
 //! which gets a typed fencing error.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use rill_client::producer::{ConsumerGroupMetadata, OffsetAndMetadata, ProduceError, Producer, ProducerRecord};
 use rill_client::{Client, ClientConfig, TopicPartition};
-use rill_e2e::interop::librdkafka;
+use rill_e2e::interop::kcat;
 use rill_e2e::{KafkaCluster, Listener};
 
 async fn transactional_producer(cluster: &KafkaCluster, transactional_id: &str) -> Producer {
@@ -45,20 +44,7 @@ fn values(prefix: &str, n: usize) -> Vec<String> {
 /// Every record value with kcat, read_uncommitted (aborted ones included).
 fn kcat_read_uncommitted(cluster: &KafkaCluster, topic: &str, count: usize) -> Vec<String> {
     let settings = cluster.valid_settings(Listener::Plaintext);
-    let mut command = Command::new("kcat");
-    for (key, value) in librdkafka::config(cluster, &settings).expect("librdkafka config") {
-        if key == "bootstrap.servers" {
-            command.arg("-b").arg(value);
-        } else {
-            command.arg("-X").arg(format!("{key}={value}"));
-        }
-    }
-    command.envs(librdkafka::environment(cluster, "kcat-txn"));
-    command.args(["-X", "isolation.level=read_uncommitted", "-C", "-t", topic, "-o", "beginning", "-e", "-q"]);
-    command.args(["-c", &count.to_string(), "-f", "%s\n"]);
-    let finished = rill_e2e::process::run_with_timeout(command, None, Duration::from_secs(120)).expect("kcat runs");
-    assert!(finished.status.success(), "kcat failed: {}", finished.stderr);
-    finished.stdout.lines().map(str::to_string).collect()
+    kcat::consume_formatted(cluster, &settings, topic, count, "%s\n", &["-X", "isolation.level=read_uncommitted"]).expect("kcat")
 }
 
 /// The Java console consumer with isolation.level=read_committed; it stops

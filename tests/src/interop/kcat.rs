@@ -61,6 +61,24 @@ pub fn consume(cluster: &KafkaCluster, settings: &ClientSettings, topic: &str, c
     Ok(run(command, None, "consume")?.stdout.lines().map(str::to_string).collect())
 }
 
+/// Consumes up to `count` records from the beginning, stopping at the end of
+/// the log (`kcat -C -e`), each printed with kcat's `-f` `format` (e.g.
+/// `%p|%o|%T|%k|%s|%h\n`); `extra` adds arguments such as `-Z` or
+/// `-X isolation.level=read_uncommitted`.
+pub fn consume_formatted(
+    cluster: &KafkaCluster,
+    settings: &ClientSettings,
+    topic: &str,
+    count: usize,
+    format: &str,
+    extra: &[&str],
+) -> Result<Vec<String>> {
+    let mut command = command(cluster, settings, "kcat-consume-formatted")?;
+    command.args(extra);
+    command.args(["-C", "-t", topic, "-o", "beginning", "-e", "-q", "-c"]).arg(count.to_string()).args(["-f", format]);
+    Ok(run(command, None, "consume")?.stdout.lines().map(str::to_string).collect())
+}
+
 /// Cluster metadata as kcat prints it (`kcat -L`); fails when kcat cannot connect or authenticate.
 pub fn metadata(cluster: &KafkaCluster, settings: &ClientSettings) -> Result<String> {
     let mut command = command(cluster, settings, "kcat-metadata")?;
