@@ -34,6 +34,9 @@ pub(crate) struct Outgoing {
     /// `false` for requests the broker does not answer (produce with acks=0):
     /// the caller is answered with an empty frame once the bytes are written.
     pub expect_response: bool,
+    /// A raw SASL token (after SaslHandshake v0): the frame has no request
+    /// header and its answer, the next frame, none either.
+    pub raw: bool,
     pub timeout: Duration,
     pub responder: Responder,
     pub permit: OwnedSemaphorePermit,
@@ -201,6 +204,7 @@ async fn drive(
                     in_flight.push(Pending {
                         correlation_id: outgoing.correlation_id,
                         api: outgoing.api,
+                        raw: outgoing.raw,
                         sent_at: now,
                         deadline,
                         responder: outgoing.responder,

@@ -21,6 +21,9 @@ pub(crate) type Responder = oneshot::Sender<Result<Bytes, Error>>;
 pub(crate) struct Pending {
     pub correlation_id: i32,
     pub api: ApiKey,
+    /// A raw SASL token (SaslHandshake v0): its answer has no header, so the
+    /// next frame is it, whatever its first bytes.
+    pub raw: bool,
     pub sent_at: Instant,
     pub deadline: Instant,
     pub responder: Responder,
@@ -62,7 +65,7 @@ impl InFlight {
             _ => -1,
         };
         match self.queue.front() {
-            Some(front) if front.correlation_id == received => {
+            Some(front) if front.raw || front.correlation_id == received => {
                 self.queue.pop_front().ok_or(Mismatch { expected: None, received })
             }
             Some(front) => Err(Mismatch { expected: Some(front.correlation_id), received }),

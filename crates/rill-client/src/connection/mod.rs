@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rill_protocol::message::{decode_response, encode_request, Request};
 use rill_protocol::messages::RequestHeader;
 use rill_protocol::ApiKey;
@@ -293,6 +293,34 @@ impl Connection {
         };
         let frame = encode_request(&header, request, version)
             .map_err(|source| Error::Encode { api: R::API_KEY, version, source })?;
+        let handed = Handover { correlation_id, api: R::API_KEY, version, expect_response, raw: false, timeout };
+        self.hand_over(frame, handed).await
+    }
+
+    /// Sends one raw SASL token and returns the broker's raw answer: after
+    /// SaslHandshake v0 (brokers before 1.0, without KIP-152's
+    /// SaslAuthenticate) the tokens travel as `[i32 size][token]` frames
+    /// without request or response headers.
+    pub(crate) async fn send_raw_sasl_token(&self, token: &[u8]) -> Result<Bytes> {
+        let size = i32::try_from(token.len()).map_err(|_| Error::Io {
+            broker: self.broker().to_string(),
+            source: Arc::new(std::io::Error::other("SASL token larger than a Kafka frame")),
+        })?;
+        let mut frame = BytesMut::with_capacity(4 + token.len());
+        frame.extend_from_slice(&size.to_be_bytes());
+        frame.extend_from_slice(token);
+        let handed = Handover {
+            correlation_id: -1,
+            api: ApiKey::SASL_HANDSHAKE,
+            version: 0,
+            expect_response: true,
+            raw: true,
+            timeout: self.shared.config.request_timeout,
+        };
+        self.hand_over(frame, handed).await?.frame().await
+    }
+
+    async fn hand_over(&self, frame: BytesMut, h: Handover) -> Result<PendingResponse> {
         let not_sent = || Error::NotSent { broker: self.broker().to_string(), reason: "the connection is closed".to_string() };
         // Held until the request is handed over: a re-authentication waits for it.
         let gate = if self.bypass_gate { None } else { Some(self.shared.reauth_gate.read().await) };
@@ -301,16 +329,17 @@ impl Connection {
         let (tx, rx) = oneshot::channel();
         let outgoing = Outgoing {
             frame,
-            correlation_id,
-            api: R::API_KEY,
-            expect_response,
-            timeout,
+            correlation_id: h.correlation_id,
+            api: h.api,
+            expect_response: h.expect_response,
+            raw: h.raw,
+            timeout: h.timeout,
             responder: tx,
             permit,
         };
         self.shared.requests.send(outgoing).await.map_err(|_| not_sent())?;
         drop(gate);
-        Ok(PendingResponse { connection: self.clone(), correlation_id, version, rx })
+        Ok(PendingResponse { connection: self.clone(), correlation_id: h.correlation_id, version: h.version, rx })
     }
 
     fn next_correlation_id(&self) -> i32 {
@@ -318,6 +347,16 @@ impl Connection {
         let id = self.shared.next_correlation_id.fetch_add(1, Ordering::Relaxed);
         id & i32::MAX
     }
+}
+
+/// What the driver needs to know of a frame besides its bytes.
+struct Handover {
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    expect_response: bool,
+    raw: bool,
+    timeout: Duration,
 }
 
 /// A request handed to the connection ([`Connection::enqueue`]) whose answer is still to come.
