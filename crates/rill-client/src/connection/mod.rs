@@ -276,7 +276,10 @@ impl Connection {
         self.enqueue_with_timeout(request, version, expect_response, self.shared.config.request_timeout).await
     }
 
-    async fn enqueue_with_timeout<R: Request>(
+    /// Like [`enqueue`](Self::enqueue) with its own timeout instead of
+    /// `request.timeout.ms` (the producer bounds a request by its batches'
+    /// `delivery.timeout.ms`).
+    pub(crate) async fn enqueue_with_timeout<R: Request>(
         &self,
         request: &R,
         version: i16,

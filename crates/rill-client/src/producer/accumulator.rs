@@ -130,13 +130,17 @@ impl Accumulator {
         batch
     }
 
-    /// Removes the batches (not in flight) that `expired` selects.
+    /// Removes the batches (not in flight) that `expired` selects. A batch
+    /// behind one of its partition's batches still in flight stays until
+    /// that one is resolved, so results are handed out in send order.
     pub fn remove_where(&mut self, mut expired: impl FnMut(&ProducerBatch) -> bool) -> Vec<ProducerBatch> {
         let mut removed = Vec::new();
         for queue in self.queues.values_mut() {
             let mut kept = VecDeque::with_capacity(queue.len());
+            let mut behind_in_flight = false;
             for batch in queue.drain(..) {
-                if !batch.in_flight && expired(&batch) {
+                behind_in_flight |= batch.in_flight;
+                if !behind_in_flight && expired(&batch) {
                     removed.push(batch);
                 } else {
                     kept.push_back(batch);
@@ -148,18 +152,62 @@ impl Accumulator {
         removed
     }
 
+    /// The earliest `created` of a batch [`remove_where`](Self::remove_where) could remove now.
+    pub fn oldest_expirable(&self) -> Option<Instant> {
+        self.queues
+            .values()
+            .filter_map(|q| q.iter().take_while(|b| !b.in_flight).map(|b| b.created).min())
+            .min()
+    }
+
+    /// Whether a batch of `tp` carries a sequence not numbered under `identity`
+    /// (sent under an earlier epoch and not resolved yet).
+    pub fn has_sequenced_other_than(&self, tp: &TopicPartition, identity: (i64, i16)) -> bool {
+        self.queues.get(tp).is_some_and(|q| {
+            q.iter().any(|b| b.sequenced.is_some_and(|s| (s.producer_id, s.producer_epoch) != identity))
+        })
+    }
+
+    /// Whether a batch of `tp` carries a sequence.
+    pub fn has_sequenced(&self, tp: &TopicPartition) -> bool {
+        self.queues.get(tp).is_some_and(|q| q.iter().any(|b| b.sequenced.is_some()))
+    }
+
+    /// The batches of `tp` in queue (sequence) order.
+    pub fn queue_mut(&mut self, tp: &TopicPartition) -> impl Iterator<Item = &mut ProducerBatch> {
+        self.queues.get_mut(tp).into_iter().flatten()
+    }
+
+    /// A fresh batch id.
+    pub fn take_batch_id(&mut self) -> u64 {
+        self.next_batch_id += 1;
+        self.next_batch_id
+    }
+
+    /// Removes batch `id`, with its position in the partition's queue.
+    pub fn take(&mut self, tp: &TopicPartition, id: u64) -> Option<(usize, ProducerBatch)> {
+        let index = self.queues.get(tp)?.iter().position(|b| b.id == id)?;
+        Some((index, self.remove(tp, id)?))
+    }
+
+    /// Puts `batches` at `index` of `tp`'s queue (the halves of a batch split
+    /// after MESSAGE_TOO_LARGE, where the batch was).
+    pub fn insert_at(&mut self, tp: &TopicPartition, index: usize, batches: impl IntoIterator<Item = ProducerBatch>) {
+        let queue = self.queues.entry(tp.clone()).or_default();
+        for (i, batch) in batches.into_iter().enumerate() {
+            queue.insert((index + i).min(queue.len()), batch);
+        }
+    }
+
     /// Every batch, in flight or not (closing without delivering).
     pub fn take_all(&mut self) -> Vec<ProducerBatch> {
         std::mem::take(&mut self.queues).into_values().flatten().collect()
     }
 
-    pub fn batches_mut(&mut self) -> impl Iterator<Item = &mut ProducerBatch> {
-        self.queues.values_mut().flatten()
-    }
-
-    /// The id of the oldest batch not yet completed.
+    /// The id of the oldest batch not yet completed (for a part of a split
+    /// batch: the id of the batch it came from).
     pub fn oldest_batch_id(&self) -> Option<u64> {
-        self.queues.values().filter_map(|q| q.iter().map(|b| b.id).min()).min()
+        self.queues.values().filter_map(|q| q.iter().map(|b| b.origin_id).min()).min()
     }
 
     /// The id the next batch will get.

@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use rill_protocol::compression::Compression;
-use rill_protocol::records::RecordBatchBuilder;
+use rill_protocol::records::{DecodeOptions, RecordBatch, RecordBatchBuilder};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -38,6 +38,9 @@ const HEADER_LEN: usize = 61;
 pub(crate) struct ProducerBatch {
     /// Unique per producer, increasing in creation order.
     pub id: u64,
+    /// `id`, or for a part of a split batch the id of the batch it came
+    /// from: `flush()` waits for every batch older than its call by it.
+    pub origin_id: u64,
     pub tp: TopicPartition,
     /// Open while records can be appended; taken when the batch is encoded.
     builder: Option<RecordBatchBuilder>,
@@ -63,6 +66,7 @@ impl ProducerBatch {
     pub fn new(id: u64, tp: TopicPartition, compression: Compression, now: Instant) -> Self {
         ProducerBatch {
             id,
+            origin_id: id,
             tp,
             builder: Some(RecordBatchBuilder::new(0).compression(compression)),
             encoded: None,
@@ -142,7 +146,7 @@ impl ProducerBatch {
     /// Rewrites producer id, epoch and base sequence of the encoded batch and
     /// its CRC-32C (after a KIP-360 epoch bump the unacknowledged batches are
     /// sent again under the new epoch, numbered from the partition's new start).
-    fn resequence(&mut self, s: Sequenced) {
+    pub fn resequence(&mut self, s: Sequenced) {
         let Some(encoded) = self.encoded.as_ref() else { return };
         if encoded.len() < HEADER_LEN {
             return;
@@ -162,6 +166,97 @@ impl ProducerBatch {
         }
         self.encoded = Some(buf.freeze());
         self.sequenced = Some(s);
+    }
+
+    /// Splits a batch of several records the broker refused as too large
+    /// (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE) into two halves by record
+    /// count, as Java's `ProducerBatch.split` does: each half keeps the
+    /// records' timestamps, the batch's creation time and attempts, its
+    /// records' deliveries and their share of the memory reservation. An
+    /// idempotent batch's halves keep its producer id and epoch and number
+    /// their records from its base sequence on: together they cover exactly
+    /// the sequences the refused batch had, which the broker never wrote.
+    /// `ids`: the halves' batch ids. Gives the batch back when it cannot be split.
+    pub fn split(mut self, ids: (u64, u64), transactional: bool) -> Result<(ProducerBatch, ProducerBatch), Box<(ProducerBatch, ProduceError)>> {
+        let encode_error = |source| {
+            ProduceError::Client(crate::error::Error::Encode { api: rill_protocol::ApiKey::PRODUCE, version: 2, source })
+        };
+        let decoded = match self.encoded.as_ref().map(|b| RecordBatch::decode(b, &DecodeOptions::default())) {
+            Some(Ok(decoded)) if decoded.records.len() == self.deliveries.len() && decoded.records.len() > 1 => decoded,
+            Some(Err(e)) => {
+                let error = ProduceError::InvalidState { operation: "split", state: format!("the batch does not decode: {e}") };
+                return Err(Box::new((self, error)));
+            }
+            _ => {
+                let error = ProduceError::InvalidState { operation: "split", state: "a batch of one record".into() };
+                return Err(Box::new((self, error)));
+            }
+        };
+        let compression = decoded.compression().unwrap_or(Compression::None);
+        let middle = decoded.records.len() / 2;
+        let timestamps: Vec<i64> = self.deliveries.iter().map(|(_, t)| *t).collect();
+        let (first_sequence, second_sequence) = match self.sequenced {
+            Some(s) => {
+                let offset = i32::try_from(middle).unwrap_or(i32::MAX);
+                let second = Sequenced { base_sequence: super::idempotence::increment_sequence(s.base_sequence, offset), ..s };
+                (Some(s), Some(second))
+            }
+            None => (None, None),
+        };
+        let mut encoded = Vec::with_capacity(2);
+        for (range, sequenced) in [(0..middle, first_sequence), (middle..decoded.records.len(), second_sequence)] {
+            let mut builder = RecordBatchBuilder::new(0).compression(compression);
+            if let Some(s) = sequenced {
+                builder = builder.producer(s.producer_id, s.producer_epoch, s.base_sequence);
+            }
+            let mut estimated_bytes = HEADER_LEN;
+            for i in range {
+                let (Some(record), Some(timestamp)) = (decoded.records.get(i), timestamps.get(i)) else { continue };
+                if let Err(e) = builder.append(*timestamp, record.key.as_deref(), record.value.as_deref(), &record.headers) {
+                    return Err(Box::new((self, encode_error(e))));
+                }
+                estimated_bytes += 36
+                    + record.key.as_ref().map_or(0, Bytes::len)
+                    + record.value.as_ref().map_or(0, Bytes::len)
+                    + record.headers.iter().map(|h| 10 + h.key.len() + h.value.as_ref().map_or(0, Bytes::len)).sum::<usize>();
+            }
+            match builder.transactional(transactional).finish() {
+                Ok(bytes) => encoded.push((bytes.freeze(), estimated_bytes, sequenced)),
+                Err(e) => return Err(Box::new((self, encode_error(e)))),
+            }
+        }
+        let mut first_deliveries = std::mem::take(&mut self.deliveries);
+        let second_deliveries = first_deliveries.split_off(middle.min(first_deliveries.len()));
+        let mut parts = Vec::with_capacity(2);
+        for ((bytes, estimated_bytes, sequenced), (id, deliveries)) in
+            encoded.into_iter().zip([(ids.0, first_deliveries), (ids.1, second_deliveries)])
+        {
+            let share = estimated_bytes.min(self.reservation.bytes());
+            parts.push(ProducerBatch {
+                id,
+                origin_id: self.origin_id,
+                tp: self.tp.clone(),
+                builder: None,
+                encoded: Some(bytes),
+                reservation: self.reservation.split(share),
+                deliveries,
+                created: self.created,
+                estimated_bytes,
+                attempts: self.attempts,
+                backoff: self.backoff.clone(),
+                retry_at: self.retry_at,
+                in_flight: false,
+                sequenced,
+                last_error: self.last_error.clone(),
+            });
+        }
+        let (Some(second), Some(mut first)) = (parts.pop(), parts.pop()) else {
+            let error = ProduceError::InvalidState { operation: "split", state: "no halves".into() };
+            return Err(Box::new((self, error)));
+        };
+        // What is left of the reservation goes with the first half.
+        first.reservation.merge(std::mem::replace(&mut self.reservation, Reservation::empty()));
+        Ok((first, second))
     }
 
     /// Hands every record its metadata: offsets from `base_offset` on;
@@ -189,8 +284,6 @@ impl ProducerBatch {
 
 #[cfg(test)]
 mod tests {
-    use rill_protocol::records::{DecodeOptions, RecordBatch};
-
     use super::*;
 
     #[tokio::test(start_paused = true)]

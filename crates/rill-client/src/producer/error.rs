@@ -19,6 +19,10 @@ pub enum ProduceError {
     Broker { topic: String, partition: i32, code: ErrorCode, message: Option<String> },
     /// The record does not fit: `limit_key` names the setting it exceeds.
     RecordTooLarge { size_bytes: usize, limit_bytes: usize, limit_key: &'static str },
+    /// The broker refused a batch of one record as too large
+    /// (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE): the record exceeds the
+    /// topic's `max.message.bytes` (broker `message.max.bytes`).
+    MessageTooLarge { topic: String, partition: i32, size_bytes: usize, code: ErrorCode },
     /// The topic does not exist (or the partition is out of range).
     UnknownPartition { topic: String, partition: Option<i32>, partitions: usize },
     /// Not delivered within `delivery.timeout.ms`.
@@ -47,7 +51,9 @@ impl ProduceError {
     /// The Kafka error code, when a broker gave one.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ProduceError::Broker { code, .. } | ProduceError::Fenced { code, .. } => Some(*code),
+            ProduceError::Broker { code, .. } | ProduceError::Fenced { code, .. } | ProduceError::MessageTooLarge { code, .. } => {
+                Some(*code)
+            }
             ProduceError::Client(e) => e.code(),
             _ => None,
         }
@@ -73,6 +79,12 @@ impl fmt::Display for ProduceError {
             ProduceError::RecordTooLarge { size_bytes, limit_bytes, limit_key } => write!(
                 f,
                 "the record is {size_bytes} bytes, more than {limit_key} ({limit_bytes} bytes); raise {limit_key} or send smaller records"
+            ),
+            ProduceError::MessageTooLarge { topic, partition, size_bytes, code } => write!(
+                f,
+                "{topic}-{partition}: the broker refused a record of {size_bytes} bytes (as a batch) with {code}: it exceeds the \
+                 topic's max.message.bytes (broker message.max.bytes); raise that, or send smaller records \
+                 (max.request.size bounds what the producer sends)"
             ),
             ProduceError::UnknownPartition { topic, partition: Some(p), partitions } => {
                 write!(f, "topic {topic} has {partitions} partitions; partition {p} does not exist")

@@ -32,30 +32,56 @@ pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
     }
 }
 
-/// Per partition: the next sequence to hand out and the last one the broker
-/// acknowledged.
+/// Per partition: which producer id and epoch its numbering belongs to, the
+/// next sequence to hand out, the last one the broker acknowledged, and
+/// whether a sequenced batch was given up without an acknowledgement.
+#[derive(Debug, Clone)]
+struct PartitionSequences {
+    identity: ProducerIdentity,
+    next: i32,
+    last_acked: Option<i32>,
+    /// A batch with a sequence failed (expired, or was refused) while its
+    /// outcome on the broker may be unknown: the sequence after it is in
+    /// doubt until a later batch is acknowledged or the epoch is bumped.
+    unresolved: bool,
+}
+
+/// Sequence numbers per partition (KIP-98), each partition numbered under
+/// the producer id and epoch it started with: after a KIP-360 epoch bump a
+/// partition keeps its old numbering until its batches sent under the old
+/// epoch are resolved (Java's `TransactionManager` does the same), so a
+/// batch whose outcome is unknown is never sent again under a new number.
 #[derive(Debug, Default)]
 pub struct Sequences {
-    next: BTreeMap<TopicPartition, i32>,
-    last_acked: BTreeMap<TopicPartition, i32>,
+    partitions: BTreeMap<TopicPartition, PartitionSequences>,
 }
 
 impl Sequences {
-    /// The base sequence for a new batch of `count` records.
-    pub fn assign(&mut self, tp: &TopicPartition, count: usize) -> i32 {
+    /// The base sequence for a new batch of `count` records under
+    /// `identity`; a partition numbered under another identity (and with
+    /// nothing left in flight under it, which the caller checks) starts again at 0.
+    pub fn assign(&mut self, tp: &TopicPartition, identity: ProducerIdentity, count: usize) -> i32 {
         let count = i32::try_from(count).unwrap_or(i32::MAX);
-        let next = self.next.entry(tp.clone()).or_insert(0);
-        let base = *next;
-        *next = increment_sequence(base, count);
+        let entry = self.partitions.entry(tp.clone()).or_insert_with(|| PartitionSequences::starting(identity));
+        if entry.identity != identity {
+            *entry = PartitionSequences::starting(identity);
+        }
+        let base = entry.next;
+        entry.next = increment_sequence(base, count);
         base
     }
 
-    /// The broker acknowledged the batch `base .. base + count`.
-    pub fn acked(&mut self, tp: &TopicPartition, base: i32, count: usize) {
+    /// The broker acknowledged the batch `base .. base + count` sent under `identity`.
+    pub fn acked(&mut self, tp: &TopicPartition, identity: ProducerIdentity, base: i32, count: usize) {
+        let Some(entry) = self.partitions.get_mut(tp).filter(|e| e.identity == identity) else { return };
         let count = i32::try_from(count).unwrap_or(i32::MAX);
         let last = increment_sequence(base, count.max(1)) - 1;
         let last = if last < 0 { i32::MAX } else { last };
-        self.last_acked.insert(tp.clone(), last);
+        entry.last_acked = Some(last);
+        // A later batch written proves every earlier sequence was written.
+        if increment_sequence(last, 1) == entry.next {
+            entry.unresolved = false;
+        }
     }
 
     /// Whether `base` directly follows the last acknowledged sequence (or is
@@ -63,16 +89,57 @@ impl Sequences {
     /// OUT_OF_ORDER_SEQUENCE_NUMBER means it lost data; if not, an earlier
     /// batch is still unresolved and this one just has to be sent again after it.
     pub fn is_next_expected(&self, tp: &TopicPartition, base: i32) -> bool {
-        match self.last_acked.get(tp) {
-            Some(last) => increment_sequence(*last, 1) == base,
+        match self.partitions.get(tp).and_then(|e| e.last_acked) {
+            Some(last) => increment_sequence(last, 1) == base,
             None => base == 0,
         }
     }
 
-    /// After an epoch bump every partition starts again at 0 (KIP-360).
+    /// A batch sent under `identity` was given up without an acknowledgement.
+    pub fn mark_unresolved(&mut self, tp: &TopicPartition, identity: ProducerIdentity) {
+        if let Some(entry) = self.partitions.get_mut(tp).filter(|e| e.identity == identity) {
+            entry.unresolved = true;
+        }
+    }
+
+    pub fn is_unresolved(&self, tp: &TopicPartition) -> bool {
+        self.partitions.get(tp).is_some_and(|e| e.unresolved)
+    }
+
+    /// Partitions with a sequence in doubt.
+    pub fn unresolved(&self) -> Vec<TopicPartition> {
+        self.partitions.iter().filter(|(_, e)| e.unresolved).map(|(tp, _)| tp.clone()).collect()
+    }
+
+    /// Whether every sequence handed out on `tp` was acknowledged.
+    pub fn all_acked(&self, tp: &TopicPartition) -> bool {
+        self.partitions.get(tp).is_none_or(|e| match e.last_acked {
+            Some(last) => increment_sequence(last, 1) == e.next,
+            None => e.next == 0,
+        })
+    }
+
+    /// The broker has nothing of `tp` past its last acknowledgement: resolved as is.
+    pub fn resolve(&mut self, tp: &TopicPartition) {
+        if let Some(entry) = self.partitions.get_mut(tp) {
+            entry.unresolved = false;
+        }
+    }
+
+    /// Numbers `tp` from 0 under `identity` (its batches are renumbered by the caller).
+    pub fn restart(&mut self, tp: &TopicPartition, identity: ProducerIdentity) {
+        self.partitions.insert(tp.clone(), PartitionSequences::starting(identity));
+    }
+
+    /// Every partition starts again at 0 (a new producer id, e.g. `init_transactions`).
     pub fn reset(&mut self) {
-        self.next.clear();
-        self.last_acked.clear();
+        self.partitions.clear();
+    }
+}
+
+impl PartitionSequences {
+    fn starting(identity: ProducerIdentity) -> Self {
+        PartitionSequences { identity, next: 0, last_acked: None, unresolved: false }
     }
 }
 
@@ -130,34 +197,66 @@ pub fn classify(code: ErrorCode, idempotent: bool, next_expected: bool, transact
 mod tests {
     use super::*;
 
+    const E0: ProducerIdentity = ProducerIdentity { producer_id: 7, producer_epoch: 0 };
+    const E1: ProducerIdentity = ProducerIdentity { producer_id: 7, producer_epoch: 1 };
+
     #[test]
     fn sequences_count_per_partition_and_wrap_like_java() {
         let mut s = Sequences::default();
         let a = TopicPartition::new("t", 0);
         let b = TopicPartition::new("t", 1);
-        assert_eq!(s.assign(&a, 3), 0);
-        assert_eq!(s.assign(&a, 2), 3);
-        assert_eq!(s.assign(&b, 10), 0);
-        assert_eq!(s.assign(&a, 1), 5);
+        assert_eq!(s.assign(&a, E0, 3), 0);
+        assert_eq!(s.assign(&a, E0, 2), 3);
+        assert_eq!(s.assign(&b, E0, 10), 0);
+        assert_eq!(s.assign(&a, E0, 1), 5);
         assert!(s.is_next_expected(&a, 0));
         assert!(!s.is_next_expected(&a, 3));
-        s.acked(&a, 0, 3);
+        s.acked(&a, E0, 0, 3);
         assert!(s.is_next_expected(&a, 3));
         assert!(!s.is_next_expected(&a, 5));
-        s.acked(&a, 3, 2);
+        s.acked(&a, E0, 3, 2);
         assert!(s.is_next_expected(&a, 5));
-        s.reset();
-        assert_eq!(s.assign(&a, 1), 0);
+        // A partition numbered under an earlier epoch starts at 0 under the new one.
+        assert_eq!(s.assign(&a, E1, 1), 0);
         assert!(s.is_next_expected(&a, 0));
+        // An acknowledgement under another epoch says nothing about this numbering.
+        s.acked(&a, E0, 6, 1);
+        assert!(s.is_next_expected(&a, 0));
+        s.reset();
+        assert_eq!(s.assign(&a, E0, 1), 0);
 
         assert_eq!(increment_sequence(i32::MAX - 1, 1), i32::MAX);
         assert_eq!(increment_sequence(i32::MAX, 1), 0);
         assert_eq!(increment_sequence(i32::MAX - 2, 5), 2);
-        s.next.insert(a.clone(), i32::MAX - 1);
-        assert_eq!(s.assign(&a, 4), i32::MAX - 1);
-        assert_eq!(s.assign(&a, 1), 2);
-        s.acked(&a, i32::MAX - 1, 2);
+        s.partitions.get_mut(&a).unwrap().next = i32::MAX - 1;
+        assert_eq!(s.assign(&a, E0, 4), i32::MAX - 1);
+        assert_eq!(s.assign(&a, E0, 1), 2);
+        s.acked(&a, E0, i32::MAX - 1, 2);
         assert!(s.is_next_expected(&a, 0));
+    }
+
+    #[test]
+    fn a_failed_batch_leaves_its_partition_in_doubt_until_a_later_ack_or_a_restart() {
+        let mut s = Sequences::default();
+        let a = TopicPartition::new("t", 0);
+        assert_eq!(s.assign(&a, E0, 2), 0);
+        assert_eq!(s.assign(&a, E0, 2), 2);
+        // The first batch expired in flight: written or not, unknown.
+        s.mark_unresolved(&a, E0);
+        assert!(s.is_unresolved(&a));
+        assert_eq!(s.unresolved(), std::slice::from_ref(&a));
+        assert!(!s.all_acked(&a));
+        // The second was acknowledged: the broker wrote the first too.
+        s.acked(&a, E0, 2, 2);
+        assert!(!s.is_unresolved(&a));
+        assert!(s.all_acked(&a));
+        // A doubt under another epoch is not this numbering's.
+        s.mark_unresolved(&a, E1);
+        assert!(!s.is_unresolved(&a));
+        s.mark_unresolved(&a, E0);
+        s.restart(&a, E1);
+        assert!(!s.is_unresolved(&a));
+        assert_eq!(s.assign(&a, E1, 1), 0);
     }
 
     #[test]

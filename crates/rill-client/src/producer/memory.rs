@@ -34,6 +34,11 @@ impl Reservation {
         self.permit.as_ref().map_or(0, OwnedSemaphorePermit::num_permits)
     }
 
+    /// Takes up to `bytes` of this reservation into a new one.
+    pub fn split(&mut self, bytes: usize) -> Reservation {
+        Reservation { permit: self.permit.as_mut().and_then(|p| p.split(bytes.min(p.num_permits()))) }
+    }
+
     /// Adds `other`'s bytes to this reservation.
     pub fn merge(&mut self, mut other: Reservation) {
         match (self.permit.as_mut(), other.permit.take()) {

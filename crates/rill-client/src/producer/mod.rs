@@ -40,7 +40,7 @@ mod sender;
 mod stats;
 pub mod transaction;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -75,6 +75,9 @@ pub(crate) struct State {
     pub sequences: Sequences,
     /// A KIP-360 epoch bump is due (sent once nothing is in flight).
     pub bump_needed: bool,
+    /// Partitions numbered afresh from 0 at that bump (the broker holds
+    /// nothing of them past their last acknowledgement).
+    pub rewrite: BTreeSet<TopicPartition>,
     /// `flush()` calls in progress: every batch is ready at once.
     pub flushing: usize,
     pub closing: bool,
@@ -189,6 +192,7 @@ impl Producer {
             identity: ProducerIdentity::NONE,
             sequences: Sequences::default(),
             bump_needed: false,
+            rewrite: BTreeSet::new(),
             flushing: 0,
             closing: false,
             fatal: None,

@@ -4,7 +4,10 @@
 //! answers: delivery, retry after `retry.backoff.ms` (growing to
 //! `retry.backoff.max.ms`) with a metadata refresh for stale leaders,
 //! failure after `retries` or `delivery.timeout.ms`, and the idempotent
-//! producer's sequence bookkeeping and KIP-360 epoch bumps.
+//! producer's sequence bookkeeping and KIP-360 epoch bumps. Each leader has
+//! its own lane (a task writing its requests in order), so a slow or
+//! unreachable broker delays only its own partitions; a batch refused as
+//! too large is split in two and sent again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,11 +43,22 @@ pub(crate) struct Completion {
     result: Result<Option<ProduceResponse>, Error>,
 }
 
+/// One encoded batch on its way to its leader.
+#[derive(Debug)]
+struct Outbound {
+    tp: TopicPartition,
+    id: u64,
+    bytes: bytes::Bytes,
+    records: usize,
+    /// When `delivery.timeout.ms` runs out for it.
+    deadline: Instant,
+}
+
 /// What one pass over the accumulator found.
 #[derive(Debug, Default)]
 struct Plan {
     /// Batches to send, per leader, in partition order.
-    by_leader: BTreeMap<i32, Vec<(TopicPartition, u64, bytes::Bytes, usize)>>,
+    by_leader: BTreeMap<i32, Vec<Outbound>>,
     /// Topics whose leaders are unknown or stale.
     refresh: BTreeSet<String>,
     /// Partitions to add to the open transaction first.
@@ -60,6 +74,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut completions: mpsc::UnboundedRecei
     let refreshing = Arc::new(AtomicBool::new(false));
     let mut identity_retry_at: Option<Instant> = None;
     let mut identity_backoff = Backoff::new(inner.client.config().retry_backoff, inner.client.config().retry_backoff_max);
+    let mut lanes: BTreeMap<i32, mpsc::UnboundedSender<Vec<Outbound>>> = BTreeMap::new();
     loop {
         while let Ok(c) = completions.try_recv() {
             handle_completion(&inner, c);
@@ -93,7 +108,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut completions: mpsc::UnboundedRecei
         }
         let sent_any = !plan.by_leader.is_empty();
         for (leader, batches) in plan.by_leader {
-            send_to_leader(&inner, leader, batches).await;
+            hand_to_lane(&inner, &mut lanes, leader, batches);
         }
         if sent_any {
             continue;
@@ -117,12 +132,43 @@ pub(crate) async fn run(inner: Arc<Inner>, mut completions: mpsc::UnboundedRecei
     }
 }
 
+/// Hands `batches` to the task that sends to `leader`, starting it if needed.
+/// Each leader has its own task (its lane): connecting to a slow or
+/// unreachable broker holds up only the batches that go to it, and one
+/// lane writes its requests in order, keeping each partition's batches in
+/// sequence order.
+fn hand_to_lane(inner: &Arc<Inner>, lanes: &mut BTreeMap<i32, mpsc::UnboundedSender<Vec<Outbound>>>, leader: i32, batches: Vec<Outbound>) {
+    let batches = match lanes.get(&leader) {
+        Some(lane) => match lane.send(batches) {
+            Ok(()) => return,
+            Err(mpsc::error::SendError(batches)) => batches,
+        },
+        None => batches,
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Outbound>>();
+    let lane_inner = inner.clone();
+    let span = tracing::debug_span!("lane", leader);
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            while let Some(batches) = rx.recv().await {
+                send_to_leader(&lane_inner, leader, batches).await;
+            }
+        },
+        span,
+    ));
+    // The receiver lives in the task just started: this send cannot fail.
+    let _ = tx.send(batches);
+    lanes.insert(leader, tx);
+}
+
 fn spawn_refresh(inner: &Arc<Inner>, refreshing: &Arc<AtomicBool>, topics: Vec<String>) {
     let (inner, refreshing) = (inner.clone(), refreshing.clone());
     tokio::spawn(async move {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        if let Err(e) = inner.client.metadata(&names).await {
-            debug!(error = %e, "metadata refresh for the producer failed");
+        match inner.client.metadata(&names).await {
+            // Batches waiting for a leader go at once.
+            Ok(_) => inner.wake.notify_one(),
+            Err(e) => debug!(error = %e, "metadata refresh for the producer failed"),
         }
         // Let a refresh that found nothing new not spin: wait a backoff step.
         tokio::time::sleep(inner.client.config().retry_backoff).await;
@@ -160,8 +206,8 @@ async fn ensure_identity(inner: &Arc<Inner>) -> Result<(), ProduceError> {
             }
             debug!(producer_id = identity.producer_id, epoch = identity.producer_epoch, bump = current.is_set(), "producer id");
             state.identity = identity;
-            state.sequences.reset();
             state.bump_needed = false;
+            renumber_after_bump(&mut state);
             Ok(())
         }
         Err(ProduceError::Client(e)) if e.is_retriable() => Err(ProduceError::Client(e)),
@@ -169,6 +215,57 @@ async fn ensure_identity(inner: &Arc<Inner>) -> Result<(), ProduceError> {
             warn!(error = %e, "InitProducerId refused; the producer cannot go on");
             state.fatal = Some(e.clone());
             Err(e)
+        }
+    }
+}
+
+/// After a KIP-360 epoch bump, numbers the partitions that asked for it
+/// from 0 under the new epoch, renumbering their queued batches in order:
+/// the broker answered for each that it holds nothing of them past the last
+/// acknowledged batch, so none of these batches can have been written. Every
+/// other partition keeps its batches' original producer id, epoch and
+/// sequences until they are resolved, and starts under the new epoch only
+/// then (Java's `TransactionManager.bumpIdempotentProducerEpoch` and
+/// `maybeUpdateProducerIdAndEpoch`): a batch whose outcome is unknown (its
+/// request timed out or its connection was cut after it was written) is
+/// never sent again under a new number, which would write it twice.
+fn renumber_after_bump(state: &mut State) {
+    let identity = state.identity;
+    for tp in std::mem::take(&mut state.rewrite) {
+        state.sequences.restart(&tp, identity);
+        let State { accumulator, sequences, .. } = &mut *state;
+        for batch in accumulator.queue_mut(&tp) {
+            if batch.sequenced.is_some() {
+                let base_sequence = sequences.assign(&tp, identity, batch.record_count());
+                batch.resequence(Sequenced {
+                    producer_id: identity.producer_id,
+                    producer_epoch: identity.producer_epoch,
+                    base_sequence,
+                });
+            }
+        }
+    }
+}
+
+/// A partition whose sequence is in doubt (a sequenced batch failed
+/// without an acknowledgement) and has no sequenced batch left to clear it
+/// up: if everything handed out was acknowledged it is resolved; if not,
+/// the broker may or may not hold the failed batch, so the partition is
+/// numbered afresh under a bumped epoch (Java's `maybeResolveSequences`).
+fn resolve_sequences(inner: &Inner, state: &mut State) {
+    if !inner.idempotent() || inner.transactional() {
+        return;
+    }
+    for tp in state.sequences.unresolved() {
+        if state.accumulator.has_sequenced(&tp) {
+            continue;
+        }
+        if state.sequences.all_acked(&tp) {
+            state.sequences.resolve(&tp);
+        } else {
+            debug!(partition = %tp, "sequence in doubt; bumping the epoch");
+            state.rewrite.insert(tp);
+            state.bump_needed = true;
         }
     }
 }
@@ -204,11 +301,13 @@ fn expire(inner: &Inner, now: Instant) {
 /// idempotent producer must bump its epoch, the transaction must abort.
 fn fail_batch(inner: &Inner, state: &mut State, batch: ProducerBatch, error: ProduceError) {
     debug!(partition = %batch.tp, records = batch.record_count(), error = %error, "batch failed");
-    if batch.sequenced.is_some() {
+    if let Some(s) = batch.sequenced {
         if let Some(txn) = state.txn.as_mut() {
             txn.fail(ProduceError::TransactionFailed { reason: format!("a batch for {} failed: {error}", batch.tp) });
         } else if inner.idempotent() {
-            state.bump_needed = true;
+            // Written or not, nobody knows: the partition's next sequence is in doubt.
+            let identity = ProducerIdentity { producer_id: s.producer_id, producer_epoch: s.producer_epoch };
+            state.sequences.mark_unresolved(&batch.tp, identity);
         }
     }
     if let (Some(txn), true) = (state.txn.as_mut(), error.is_fenced()) {
@@ -222,11 +321,13 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
     let mut plan = Plan::default();
     let mut guard = inner.lock();
     let state = &mut *guard;
+    resolve_sequences(inner, state);
     let flushing = state.flushing > 0 || state.closing;
     let max_in_flight = inner.client.config().max_in_flight_per_connection.max(1);
     // Idempotent producers send nothing without an id, or while an epoch bump is due.
     let blocked = inner.idempotent() && (!state.identity.is_set() || state.bump_needed || identity_pending);
     let transactional_phase_ok = state.txn.as_ref().is_none_or(|t| matches!(t.phase, TxnPhase::InTransaction));
+    let delivery_timeout = inner.config.delivery_timeout;
     for tp in state.accumulator.partitions() {
         match state.accumulator.readiness(&tp, now, flushing, max_in_flight) {
             Readiness::Waiting => continue,
@@ -249,18 +350,25 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
         };
         let identity = state.identity;
         let transactional = inner.transactional();
-        let Some(batch) = state.accumulator.next_to_send(&tp) else { continue };
-        let sequenced = if inner.idempotent() {
-            Some(match batch.sequenced {
-                Some(s) if s.producer_id == identity.producer_id && s.producer_epoch == identity.producer_epoch => s,
-                _ => Sequenced {
-                    producer_id: identity.producer_id,
-                    producer_epoch: identity.producer_epoch,
-                    base_sequence: state.sequences.assign(&tp, batch.record_count()),
-                },
-            })
-        } else {
-            None
+        // A new batch waits while its partition has a sequence in doubt or
+        // batches numbered under an earlier epoch: numbering it now could
+        // reuse a sequence the broker already holds, or start the new epoch
+        // before the old one's batches are resolved.
+        let held = inner.idempotent()
+            && (state.sequences.is_unresolved(&tp)
+                || state.accumulator.has_sequenced_other_than(&tp, (identity.producer_id, identity.producer_epoch)));
+        let State { accumulator, sequences, .. } = &mut *state;
+        let Some(batch) = accumulator.next_to_send(&tp) else { continue };
+        let sequenced = match (inner.idempotent(), batch.sequenced) {
+            (false, _) => None,
+            // Sent before: it goes again exactly as it went, whatever the epoch is now.
+            (true, Some(s)) => Some(s),
+            (true, None) if held => continue,
+            (true, None) => Some(Sequenced {
+                producer_id: identity.producer_id,
+                producer_epoch: identity.producer_epoch,
+                base_sequence: sequences.assign(&tp, identity, batch.record_count()),
+            }),
         };
         match batch.encode(sequenced, transactional) {
             Ok(bytes) => {
@@ -269,7 +377,14 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
                 if batch.attempts > 1 {
                     inner.stats.retry();
                 }
-                plan.by_leader.entry(leader).or_default().push((tp.clone(), batch.id, bytes, batch.record_count()));
+                let outbound = Outbound {
+                    tp: tp.clone(),
+                    id: batch.id,
+                    bytes,
+                    records: batch.record_count(),
+                    deadline: batch.created + delivery_timeout,
+                };
+                plan.by_leader.entry(leader).or_default().push(outbound);
             }
             Err(e) => {
                 let id = batch.id;
@@ -280,9 +395,8 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
         }
     }
     // Wake for the next delivery timeout too.
-    let timeout = inner.config.delivery_timeout;
-    if let Some(oldest) = state.accumulator.batches_mut().filter(|b| !b.in_flight).map(|b| b.created).min() {
-        plan.next_wake = earliest(plan.next_wake, oldest + timeout);
+    if let Some(oldest) = state.accumulator.oldest_expirable() {
+        plan.next_wake = earliest(plan.next_wake, oldest + delivery_timeout);
     }
     plan
 }
@@ -314,11 +428,13 @@ async fn add_to_transaction(inner: &Arc<Inner>, partitions: &BTreeSet<TopicParti
 
 /// Builds the ProduceRequests for one leader and hands them to its
 /// connection in order; their answers come back as [`Completion`]s.
-async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<(TopicPartition, u64, bytes::Bytes, usize)>) {
-    let mut requests: Vec<Vec<(TopicPartition, u64, bytes::Bytes, usize)>> = Vec::new();
+/// Runs in the leader's lane: the connection may take up to
+/// `socket.connection.setup.timeout.ms` to open without holding up others.
+async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<Outbound>) {
+    let mut requests: Vec<Vec<Outbound>> = Vec::new();
     let mut size = 0usize;
     for batch in batches {
-        let len = batch.2.len();
+        let len = batch.bytes.len();
         match requests.last_mut() {
             Some(current) if size + len <= inner.config.max_request_size => current.push(batch),
             _ => {
@@ -328,12 +444,15 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<(TopicPart
         }
         size += len;
     }
+    let complete = |broker: String, request: &[Outbound], result: Result<Option<ProduceResponse>, Error>| {
+        let batches = request.iter().map(|b| (b.tp.clone(), b.id)).collect();
+        let _ = inner.completions.send(Completion { broker, batches, result });
+    };
     let connection = match inner.client.connection(leader).await {
         Ok(c) => c,
         Err(e) => {
             for request in requests {
-                let batches = request.into_iter().map(|(tp, id, _, _)| (tp, id)).collect();
-                handle_completion(inner, Completion { broker: format!("node {leader}"), batches, result: Err(e.clone()) });
+                complete(format!("node {leader}"), &request, Err(e.clone()));
             }
             return;
         }
@@ -352,36 +471,48 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<(TopicPart
             })
         }
     });
+    let request_timeout = inner.client.config().request_timeout;
     for request in requests {
-        let keys: Vec<(TopicPartition, u64)> = request.iter().map(|(tp, id, _, _)| (tp.clone(), *id)).collect();
+        let broker = connection.broker().to_string();
         let version = match &version {
             Ok(v) => *v,
             Err(e) => {
-                handle_completion(inner, Completion { broker: connection.broker().to_string(), batches: keys, result: Err(e.clone()) });
+                complete(broker, &request, Err(e.clone()));
                 continue;
             }
         };
+        // A request waits for an answer no longer than its batches'
+        // delivery.timeout.ms allows: a silent broker cannot hold a record
+        // past its deadline (it is failed once this request times out).
+        let now = Instant::now();
+        let latest_deadline = request.iter().map(|b| b.deadline).max().unwrap_or(now);
+        if latest_deadline <= now {
+            let e = Error::RequestTimeout { broker, api: ProduceRequest::API_KEY, timeout: Duration::ZERO };
+            complete(connection.broker().to_string(), &request, Err(e));
+            continue;
+        }
+        let timeout = request_timeout.min(latest_deadline - now);
+        let keys: Vec<(TopicPartition, u64)> = request.iter().map(|b| (b.tp.clone(), b.id)).collect();
         let mut topics: BTreeMap<String, Vec<PartitionProduceData>> = BTreeMap::new();
-        for (tp, _, bytes, records) in request {
-            inner.stats.batch_sent(bytes.len(), records);
-            topics.entry(tp.topic).or_default().push(PartitionProduceData {
-                index: tp.partition,
-                records: Some(bytes),
+        for batch in request {
+            inner.stats.batch_sent(batch.bytes.len(), batch.records);
+            topics.entry(batch.tp.topic).or_default().push(PartitionProduceData {
+                index: batch.tp.partition,
+                records: Some(batch.bytes),
                 ..Default::default()
             });
         }
         let produce = ProduceRequest {
             transactional_id: inner.config.transactional_id.clone(),
             acks: acks.wire_value(),
-            timeout_ms: i32::try_from(inner.client.config().request_timeout.as_millis()).unwrap_or(i32::MAX),
+            timeout_ms: i32::try_from(request_timeout.as_millis()).unwrap_or(i32::MAX),
             topic_data: topics
                 .into_iter()
                 .map(|(name, partition_data)| TopicProduceData { name, partition_data, ..Default::default() })
                 .collect(),
             ..Default::default()
         };
-        let broker = connection.broker().to_string();
-        match connection.enqueue(&produce, version, acks != Acks::None).await {
+        match connection.enqueue_with_timeout(&produce, version, acks != Acks::None, timeout).await {
             Ok(pending) => {
                 let completions = inner.completions.clone();
                 tokio::spawn(async move {
@@ -393,7 +524,9 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<(TopicPart
                     let _ = completions.send(Completion { broker, batches: keys, result });
                 });
             }
-            Err(e) => handle_completion(inner, Completion { broker, batches: keys, result: Err(e) }),
+            Err(e) => {
+                let _ = inner.completions.send(Completion { broker, batches: keys, result: Err(e) });
+            }
         }
     }
 }
@@ -451,8 +584,16 @@ fn on_partition_answer(inner: &Inner, state: &mut State, tp: &TopicPartition, id
     let code = ErrorCode(answer.error_code);
     let Some(batch) = state.accumulator.get_mut(tp, id) else { return };
     let sequenced = batch.sequenced;
+    let records = batch.record_count();
+    let encoded_bytes = batch.encoded.as_ref().map_or(0, bytes::Bytes::len);
+    // The first unresolved batch of its partition: the broker's answer
+    // speaks for everything after the last acknowledgement. With a sequence
+    // in doubt before it (a failed batch), a sequence error for it means
+    // the failed batch was not written either.
+    let first = !state.accumulator.has_earlier(tp, id);
+    let unresolved = state.sequences.is_unresolved(tp);
     let next_expected = match sequenced {
-        Some(s) => !state.accumulator.has_earlier(tp, id) && state.sequences.is_next_expected(tp, s.base_sequence),
+        Some(s) => first && (unresolved || state.sequences.is_next_expected(tp, s.base_sequence)),
         None => true,
     };
     let error = || ProduceError::Broker {
@@ -461,7 +602,16 @@ fn on_partition_answer(inner: &Inner, state: &mut State, tp: &TopicPartition, id
         code,
         message: answer.error_message.clone(),
     };
-    match classify(code, inner.idempotent(), next_expected, inner.transactional()) {
+    if matches!(code, ErrorCode::MESSAGE_TOO_LARGE | ErrorCode::RECORD_LIST_TOO_LARGE) {
+        too_large(inner, state, tp, id, code, records, encoded_bytes, now);
+        return;
+    }
+    let mut action = classify(code, inner.idempotent(), next_expected, inner.transactional());
+    if action == ErrorAction::BumpThenFail && unresolved {
+        // The gap is the batch that failed before this one, not lost data.
+        action = ErrorAction::BumpThenRetry;
+    }
+    match action {
         ErrorAction::Delivered => delivered(inner, state, tp, id, answer.base_offset, answer.log_append_time_ms),
         ErrorAction::Retry => {
             inner.client.note_error(&tp.topic, code);
@@ -471,11 +621,13 @@ fn on_partition_answer(inner: &Inner, state: &mut State, tp: &TopicPartition, id
         ErrorAction::BumpThenRetry => {
             debug!(partition = %tp, error = code.name(), "produce: bumping the epoch, then retrying");
             state.bump_needed = true;
+            state.rewrite.insert(tp.clone());
             retry_or_fail(inner, state, tp, id, error(), true, now);
         }
         ErrorAction::BumpThenFail => {
             warn!(partition = %tp, "OUT_OF_ORDER_SEQUENCE_NUMBER for the next expected batch: records were lost; bumping the epoch");
             state.bump_needed = true;
+            state.rewrite.insert(tp.clone());
             if let Some(batch) = state.accumulator.remove(tp, id) {
                 let e = ProduceError::OutOfOrderSequence { topic: tp.topic.clone(), partition: tp.partition };
                 fail_batch(inner, state, batch, e);
@@ -497,10 +649,45 @@ fn on_partition_answer(inner: &Inner, state: &mut State, tp: &TopicPartition, id
     }
 }
 
+/// MESSAGE_TOO_LARGE / RECORD_LIST_TOO_LARGE: the broker wrote nothing of
+/// the batch. One of several records is split in two and both halves are
+/// sent again in its place (Java's `Sender.completeBatch` /
+/// `RecordAccumulator.splitAndReenqueue`); a batch of one record fails with
+/// [`ProduceError::MessageTooLarge`].
+#[allow(clippy::too_many_arguments)]
+fn too_large(inner: &Inner, state: &mut State, tp: &TopicPartition, id: u64, code: ErrorCode, records: usize, bytes: usize, now: Instant) {
+    let Some((index, batch)) = state.accumulator.take(tp, id) else { return };
+    let fail = |inner: &Inner, state: &mut State, batch: ProducerBatch| {
+        let e = ProduceError::MessageTooLarge { topic: tp.topic.clone(), partition: tp.partition, size_bytes: bytes, code };
+        // Refused, not written: the sequences it had are free again only
+        // through an epoch bump, which the failed batch's doubt brings about.
+        fail_batch(inner, state, batch, e);
+    };
+    if records < 2 || now >= batch.created + inner.config.delivery_timeout {
+        fail(inner, state, batch);
+        return;
+    }
+    let ids = (state.accumulator.take_batch_id(), state.accumulator.take_batch_id());
+    match batch.split(ids, inner.transactional()) {
+        Ok((first, second)) => {
+            debug!(partition = %tp, records, bytes, error = code.name(), "batch too large; split in two");
+            inner.stats.split();
+            // Put back where the batch was; the halves wait for what is in flight, like a retry.
+            state.accumulator.insert_at(tp, index, [first, second]);
+        }
+        Err(failed) => {
+            let (batch, e) = *failed;
+            warn!(partition = %tp, error = %e, "could not split a batch refused as too large");
+            fail(inner, state, batch);
+        }
+    }
+}
+
 fn delivered(inner: &Inner, state: &mut State, tp: &TopicPartition, id: u64, base_offset: i64, log_append_time: i64) {
     let Some(batch) = state.accumulator.remove(tp, id) else { return };
     if let Some(s) = batch.sequenced {
-        state.sequences.acked(tp, s.base_sequence, batch.record_count());
+        let identity = ProducerIdentity { producer_id: s.producer_id, producer_epoch: s.producer_epoch };
+        state.sequences.acked(tp, identity, s.base_sequence, batch.record_count());
     }
     inner.stats.delivered(batch.record_count());
     batch.complete(base_offset, log_append_time);

@@ -14,6 +14,7 @@ pub(crate) struct ProducerStats {
     batch_records_max: AtomicU64,
     retries: AtomicU64,
     epoch_bumps: AtomicU64,
+    batch_splits: AtomicU64,
 }
 
 /// A copy of the producer's counters.
@@ -32,6 +33,8 @@ pub struct ProducerStatsSnapshot {
     pub retries: u64,
     /// KIP-360 epoch bumps.
     pub epoch_bumps: u64,
+    /// Batches split in two after MESSAGE_TOO_LARGE / RECORD_LIST_TOO_LARGE.
+    pub batch_splits: u64,
 }
 
 impl ProducerStats {
@@ -55,6 +58,10 @@ impl ProducerStats {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn split(&self) {
+        self.batch_splits.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn epoch_bump(&self) {
         self.epoch_bumps.fetch_add(1, Ordering::Relaxed);
     }
@@ -71,6 +78,7 @@ impl ProducerStats {
             batch_records_max: get(&self.batch_records_max),
             retries: get(&self.retries),
             epoch_bumps: get(&self.epoch_bumps),
+            batch_splits: get(&self.batch_splits),
         }
     }
 }

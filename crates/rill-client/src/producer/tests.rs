@@ -36,6 +36,8 @@ enum Fault {
     WriteThenDrop,
     /// Close the connection without writing or answering.
     Drop,
+    /// Answer this partition with the error, writing nothing to it; write the others.
+    PartitionError(i32, ErrorCode),
 }
 
 /// (epoch, last sequence, last five batches: (first seq, last seq, base offset)).
@@ -56,6 +58,10 @@ struct Broker {
     next_producer_id: AtomicUsize,
     /// When set, each Produce answer waits for a permit (tests hold responses back).
     gate: Option<Arc<Semaphore>>,
+    /// Batches larger than this are refused with MESSAGE_TOO_LARGE (the topic's max.message.bytes).
+    max_batch_bytes: Option<usize>,
+    /// This partition is led by node 2, whose address never accepts a connection.
+    black_holed_partition: Option<i32>,
 }
 
 impl Broker {
@@ -115,8 +121,11 @@ impl Broker {
         for topic in &request.topic_data {
             let mut partition_responses = Vec::new();
             for p in &topic.partition_data {
+                let bytes_len = p.records.as_ref().map_or(0, |b| b.len());
                 let (code, base) = match fault {
                     Some(Fault::Error(code)) => (code, -1),
+                    Some(Fault::PartitionError(partition, code)) if partition == p.index => (code, -1),
+                    _ if self.max_batch_bytes.is_some_and(|max| bytes_len > max) => (ErrorCode::MESSAGE_TOO_LARGE, -1),
                     _ => {
                         let bytes = p.records.clone().unwrap_or_default();
                         let batches = RecordBatch::decode_all(&bytes, &DecodeOptions::default()).unwrap();
@@ -138,9 +147,13 @@ impl Broker {
     }
 }
 
-fn metadata() -> MetadataResponse {
+fn metadata(broker: &Broker) -> MetadataResponse {
+    let leader = |p: i32| if broker.black_holed_partition == Some(p) { 2 } else { 1 };
     MetadataResponse {
-        brokers: vec![MetadataResponseBroker { node_id: 1, host: "fake".into(), port: 9092, ..Default::default() }],
+        brokers: vec![
+            MetadataResponseBroker { node_id: 1, host: "fake".into(), port: 9092, ..Default::default() },
+            MetadataResponseBroker { node_id: 2, host: "black-hole".into(), port: 9092, ..Default::default() },
+        ],
         cluster_id: Some("fake-cluster".into()),
         controller_id: 1,
         topics: vec![MetadataResponseTopic {
@@ -149,10 +162,10 @@ fn metadata() -> MetadataResponse {
             partitions: (0..PARTITIONS)
                 .map(|p| MetadataResponsePartition {
                     partition_index: p,
-                    leader_id: 1,
+                    leader_id: leader(p),
                     leader_epoch: 1,
-                    replica_nodes: vec![1],
-                    isr_nodes: vec![1],
+                    replica_nodes: vec![leader(p)],
+                    isr_nodes: vec![leader(p)],
                     ..Default::default()
                 })
                 .collect(),
@@ -166,7 +179,7 @@ async fn serve(mut s: DuplexStream, broker: Arc<Broker>) {
     while let Some((header, body)) = read_request(&mut s).await {
         let frame = match body {
             RequestBody::ApiVersions(_) => reply(&header, &all_versions()),
-            RequestBody::Metadata(_) => reply(&header, &metadata()),
+            RequestBody::Metadata(_) => reply(&header, &metadata(&broker)),
             RequestBody::InitProducerId(req) => {
                 broker.init_producer_id.lock().unwrap().push((req.producer_id, req.producer_epoch));
                 let (producer_id, producer_epoch) = if req.producer_id >= 0 {
@@ -198,9 +211,14 @@ async fn serve(mut s: DuplexStream, broker: Arc<Broker>) {
 struct FakeTransport(Arc<Broker>);
 
 impl Transport for FakeTransport {
-    fn connect(&self, _host: &str, _port: u16) -> ConnectFuture {
+    fn connect(&self, host: &str, _port: u16) -> ConnectFuture {
         let broker = self.0.clone();
+        let black_hole = host == "black-hole";
         Box::pin(async move {
+            if black_hole {
+                // Packets vanish: the connect never completes (until the setup timeout).
+                std::future::pending::<()>().await;
+            }
             let (client, server) = tokio::io::duplex(1 << 20);
             tokio::spawn(serve(server, broker));
             Ok(Box::new(client) as BoxStream)
@@ -499,4 +517,144 @@ async fn same_seed_same_partitions() {
     }
     let (a, b) = (run().await, run().await);
     assert_eq!(a, b);
+}
+
+/// Issue 4, KIP-360 as Java does it: a batch whose outcome is unknown keeps
+/// its producer id, epoch and sequence across an epoch bump another
+/// partition asked for, so the broker recognises it as a duplicate instead
+/// of writing it a second time under a new number.
+#[tokio::test(start_paused = true)]
+async fn a_batch_in_doubt_keeps_its_sequence_across_an_epoch_bump() {
+    let broker = Arc::new(Broker::default());
+    let producer = producer_with(&broker, &[("retry.backoff.ms", "2000"), ("retry.backoff.max.ms", "2000")]).await;
+    producer.send(numbered(1, 0)).await.unwrap().await.unwrap();
+    // Partition 0's first batch is written, but the connection is cut
+    // before the answer: written or not is unknown; it is retried in ~2 s.
+    broker.faults.lock().unwrap().push_back(Fault::WriteThenDrop);
+    let in_doubt = producer.send(numbered(0, 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(broker.values(0), ["0"]);
+    // Meanwhile partition 1 lost data: its next batch gets
+    // OUT_OF_ORDER_SEQUENCE_NUMBER, which bumps the epoch.
+    broker.faults.lock().unwrap().push_back(Fault::PartitionError(1, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER));
+    let err = producer.send(numbered(1, 1)).await.unwrap().await.unwrap_err();
+    assert!(matches!(err, ProduceError::OutOfOrderSequence { partition: 1, .. }), "{err}");
+    let m = in_doubt.await.unwrap();
+    assert_eq!(m.offset, 0, "the retry is the same batch: the broker answers with its original offset");
+    // Later records of both partitions go under the new epoch.
+    assert_eq!(producer.send(numbered(0, 1)).await.unwrap().await.unwrap().offset, 1);
+    assert_eq!(producer.send(numbered(1, 2)).await.unwrap().await.unwrap().offset, 1);
+    assert_eq!(broker.values(0), ["0", "1"], "the batch in doubt was written once");
+    assert_eq!(broker.values(1), ["0", "2"]);
+    assert_eq!(*broker.init_producer_id.lock().unwrap(), [(-1, -1), (1000, 0)]);
+    assert_eq!(producer.producer_identity(), (1000, 1));
+    let logs = broker.logs.lock().unwrap();
+    assert_eq!(logs[&0].producers[&1000].0, 1, "partition 0 moved to the new epoch after its batch in doubt was resolved");
+}
+
+/// A batch that expired in doubt (its answer never came) holds its
+/// partition's later records back; a later acknowledgement would clear the
+/// doubt, and without one the epoch is bumped and the partition starts
+/// over: nothing is numbered after a sequence the broker may not have.
+#[tokio::test(start_paused = true)]
+async fn a_sequence_in_doubt_is_resolved_by_an_epoch_bump_before_later_records_go() {
+    let gate = Arc::new(Semaphore::new(0));
+    let broker = Arc::new(Broker { gate: Some(gate.clone()), ..Default::default() });
+    let producer =
+        producer_with(&broker, &[("delivery.timeout.ms", "31000"), ("request.timeout.ms", "30000")]).await;
+    // The broker writes the batch but its answer never comes.
+    let lost = producer.send(numbered(0, 0)).await.unwrap();
+    let err = lost.await.unwrap_err();
+    assert!(matches!(err, ProduceError::DeliveryTimeout { partition: 0, .. }), "{err}");
+    assert_eq!(broker.values(0), ["0"], "the retry under the same sequence was recognised as a duplicate");
+    gate.add_permits(1000);
+    // The next record: under the bumped epoch from sequence 0, not sequence 1 of the old one.
+    let m = producer.send(numbered(0, 1)).await.unwrap().await.unwrap();
+    assert_eq!(producer.producer_identity(), (1000, 1));
+    assert_eq!(m.offset, 1);
+    assert_eq!(broker.values(0), ["0", "1"]);
+}
+
+/// delivery.timeout.ms bounds a batch in flight too: a broker that never
+/// answers cannot hold a record past its deadline (the request's own
+/// timeout is cut to what is left of it), and results come in send order.
+#[tokio::test(start_paused = true)]
+async fn delivery_timeout_bounds_batches_in_flight_and_keeps_their_order() {
+    let broker = Arc::new(Broker { gate: Some(Arc::new(Semaphore::new(0))), ..Default::default() });
+    let producer = producer_with(
+        &broker,
+        &[("delivery.timeout.ms", "35000"), ("request.timeout.ms", "30000"), ("max.in.flight.requests.per.connection", "1")],
+    )
+    .await;
+    let start = tokio::time::Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for n in 0..2 {
+        let d = producer.send(numbered(0, n)).await.unwrap();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let result = d.await;
+            tx.send((n, start.elapsed(), result)).unwrap();
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for expected_n in 0..2 {
+        let (n, at, result) = rx.recv().await.unwrap();
+        assert_eq!(n, expected_n, "results in send order");
+        let err = result.unwrap_err();
+        assert!(matches!(err, ProduceError::DeliveryTimeout { partition: 0, .. }), "{err}");
+        assert!(at >= Duration::from_secs(35) && at < Duration::from_secs(36), "record {n} failed at {at:?}");
+    }
+}
+
+/// MESSAGE_TOO_LARGE for a batch of several records: it is split in halves
+/// until the broker takes them (sequences renumbered within the batch's own
+/// range, order kept); a single record too large fails naming the limits.
+#[tokio::test(start_paused = true)]
+async fn too_large_batches_are_split_and_a_single_record_fails_naming_the_limits() {
+    let broker = Arc::new(Broker { max_batch_bytes: Some(600), ..Default::default() });
+    let producer = producer_with(&broker, &[("linger.ms", "100")]).await;
+    let value = |n: usize| format!("{n:03}-{}", "x".repeat(100));
+    let mut deliveries = Vec::new();
+    for n in 0..16 {
+        deliveries.push(producer.send(ProducerRecord::new("t").partition(0).value(value(n))).await.unwrap());
+    }
+    for (n, d) in deliveries.into_iter().enumerate() {
+        assert_eq!(d.await.unwrap_or_else(|e| panic!("record {n}: {e}")).offset, n as i64);
+    }
+    assert_eq!(broker.values(0), (0..16).map(value).collect::<Vec<_>>());
+    assert_eq!(producer.stats().batch_splits, 3, "16 records -> 2 x 8 -> 4 x 4");
+    // Sequences stayed contiguous: the next batch needs no epoch bump.
+    producer.send(ProducerRecord::new("t").partition(0).value("after")).await.unwrap().await.unwrap();
+    assert_eq!(producer.producer_identity(), (1000, 0));
+
+    let err = producer.send(ProducerRecord::new("t").partition(1).value(vec![b'x'; 1000])).await.unwrap().await.unwrap_err();
+    assert!(matches!(err, ProduceError::MessageTooLarge { partition: 1, .. }), "{err}");
+    assert_eq!(err.code(), Some(ErrorCode::MESSAGE_TOO_LARGE));
+    let text = err.to_string();
+    assert!(text.contains("message.max.bytes") && text.contains("max.request.size"), "{text}");
+    // The partition goes on.
+    assert_eq!(producer.send(numbered(1, 1)).await.unwrap().await.unwrap().offset, 0);
+}
+
+/// A leader whose address swallows connection attempts holds up only its
+/// own partitions: each leader has its own lane.
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_leader_does_not_hold_up_the_others() {
+    let broker = Arc::new(Broker { black_holed_partition: Some(2), ..Default::default() });
+    let producer = producer_with(
+        &broker,
+        &[("socket.connection.setup.timeout.ms", "10000"), ("delivery.timeout.ms", "40000"), ("request.timeout.ms", "30000")],
+    )
+    .await;
+    let stuck = producer.send(numbered(2, 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let start = tokio::time::Instant::now();
+    for n in 0..3 {
+        let m = producer.send(numbered(0, n)).await.unwrap().await.unwrap();
+        assert_eq!(m.offset, n as i64);
+    }
+    assert!(start.elapsed() < Duration::from_millis(500), "waited {:?} for the reachable leader", start.elapsed());
+    let err = stuck.await.unwrap_err();
+    assert!(matches!(err, ProduceError::DeliveryTimeout { partition: 2, .. }), "{err}");
+    assert!(err.to_string().contains("black-hole"), "the last error names the broker: {err}");
 }
