@@ -103,6 +103,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn client_config(seed: u64, name: &str, brokers: usize) -> Result<ClientConfig, rill_client::ConfigError> {
+    client_config_builder(seed, name, brokers).build()
+}
+
+fn client_config_builder(seed: u64, name: &str, brokers: usize) -> rill_client::config::ClientConfigBuilder {
     ClientConfig::builder()
         .bootstrap_servers((0..brokers).map(|b| format!("{}:{BROKER_PORT}", broker_host(b))))
         .client_id(name)
@@ -112,12 +116,25 @@ fn client_config(seed: u64, name: &str, brokers: usize) -> Result<ClientConfig, 
         .retry_backoff(Duration::from_millis(50), Duration::from_secs(1))
         .metadata_max_age(Duration::from_secs(5))
         .rng_seed(seed)
+}
+
+/// A producer's client: idempotent with acks=all (the scenario's acks
+/// otherwise, without idempotence, which needs acks=all), a short linger,
+/// and a delivery timeout inside the liveness bound: a record stuck while
+/// faults are on fails in time, one stuck after they stopped is a violation.
+fn producer_config(seed: u64, name: &str, brokers: usize, spec: &ProducerSpec) -> Result<ClientConfig, rill_client::ConfigError> {
+    let acks = spec.acks();
+    client_config_builder(seed, name, brokers)
+        .acks(acks)
+        .enable_idempotence(acks == rill_client::Acks::All)
+        .linger(Duration::from_millis(5))
+        .delivery_timeout(Duration::from_secs(25))
+        .max_block(Duration::from_secs(10))
         .build()
 }
 
 /// A client that keeps trying to bootstrap (brokers may be down at first).
-async fn connect(seed: u64, name: &str, brokers: usize, give_up_ms: u64) -> Option<Client> {
-    let config = client_config(seed, name, brokers).ok()?;
+async fn connect(config: ClientConfig, name: &str, give_up_ms: u64) -> Option<Client> {
     while crate::clock::now_ms() < give_up_ms {
         match Client::with_transport(config.clone(), Arc::new(TurmoilTransport)).await {
             Ok(client) => return Some(client),
@@ -170,10 +187,19 @@ pub fn run(seed: u64, scenario: &Scenario) -> SeedReport {
         };
         let (history, done) = (history.clone(), producers_done.clone());
         let client_seed = seed ^ (0x9000 + u64::from(id));
+        let config = producer_config(client_seed, &name, brokers, &spec);
         sim.client(name.clone().as_str(), async move {
             // Let the cluster come up and the topic be created first.
             tokio::time::sleep(Duration::from_secs(1)).await;
-            if let Some(client) = connect(client_seed, &name, brokers, spec.give_up_ms).await {
+            let config = match config {
+                Ok(config) => config,
+                Err(e) => {
+                    tracing::error!(producer = %name, error = %e, "bad producer configuration");
+                    done.fetch_add(1, Ordering::SeqCst);
+                    return Ok(());
+                }
+            };
+            if let Some(client) = connect(config, &name, spec.give_up_ms).await {
                 producer::run(spec, client, history, client_seed).await;
             }
             done.fetch_add(1, Ordering::SeqCst);
@@ -194,7 +220,12 @@ pub fn run(seed: u64, scenario: &Scenario) -> SeedReport {
             }
             // Time for restarted brokers to rejoin and leaders to settle.
             tokio::time::sleep(Duration::from_secs(10)).await;
-            let result = match connect(seed ^ 0x7ead, "reader", brokers, read_until).await {
+            let config = client_config(seed ^ 0x7ead, "reader", brokers);
+            let client = match config {
+                Ok(config) => connect(config, "reader", read_until).await,
+                Err(_) => None,
+            };
+            let result = match client {
                 Some(client) => final_log::read(&client, TOPIC, partitions, read_until).await,
                 None => Err("the reader could not bootstrap".to_string()),
             };

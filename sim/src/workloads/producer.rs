@@ -1,25 +1,22 @@
-//! The idempotent producer workload: each producer host gets a producer id
-//! (InitProducerId), then sends small batches with per-partition sequence
-//! numbers (KIP-98) to the partition leaders with acks=all, retrying a
-//! batch with the same sequence until it is acknowledged, and records every
-//! send and acknowledgement in the history.
-//!
-//! This drives rill-client's `Client::send` with hand-built Produce
-//! requests; the real `Producer` replaces it once it lands on main.
+//! The producer workload on rill-client's real [`Producer`]: idempotent
+//! (`enable.idempotence=true`, so its producer id comes from the broker's
+//! InitProducerId), `acks=all` unless the scenario says otherwise, over
+//! turmoil's TCP through the client's pluggable transport. Every few ticks it
+//! hands the producer a few records for one partition and records each send,
+//! and each acknowledgement with its partition and offset (or the failure),
+//! in the history for the lost-write, duplicate and order checkers.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rill_client::backoff::{Backoff, Rng};
-use rill_client::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use rill_client::protocol::messages::{InitProducerIdRequest, ProduceRequest};
-use rill_client::protocol::records::RecordBatchBuilder;
-use rill_client::protocol::ErrorCode;
-use rill_client::Client;
+use rill_client::backoff::Rng;
+use rill_client::{Acks, Client, ProduceError, Producer, ProducerRecord};
 
 use crate::clock::now_ms;
 use crate::history::{Event, History, RecordId, TopicPartition};
+
+/// Record timestamps count from this fixed wall-clock time (a seed replays exactly).
+const WALL_CLOCK_START_MS: i64 = 1_700_000_000_000;
 
 /// What one producer does.
 #[derive(Debug, Clone)]
@@ -27,14 +24,25 @@ pub struct ProducerSpec {
     pub id: u32,
     pub topic: String,
     pub partitions: i32,
-    /// Pause between batches.
+    /// Pause between batches of records.
     pub interval: Duration,
-    /// No new batch starts after this simulated time.
+    /// No new record is handed to the producer after this simulated time.
     pub stop_sending_ms: u64,
-    /// A batch not acknowledged by this simulated time is given up.
+    /// Records still pending at this simulated time are failed (the producer is closed).
     pub give_up_ms: u64,
-    /// acks=all (`-1`) or 1.
+    /// acks=all (`-1`), 1 or 0.
     pub acks: i16,
+}
+
+impl ProducerSpec {
+    /// The `acks` setting of the producer.
+    pub fn acks(&self) -> Acks {
+        match self.acks {
+            0 => Acks::None,
+            1 => Acks::Leader,
+            _ => Acks::All,
+        }
+    }
 }
 
 /// Records into the shared history.
@@ -44,170 +52,63 @@ pub fn record(history: &Mutex<History>, event: Event) {
     }
 }
 
-fn lock_rng(rng: &Mutex<Rng>) -> std::sync::MutexGuard<'_, Rng> {
-    rng.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A producer id and epoch from any broker, retried until `give_up_ms`.
-/// A broker without InitProducerId gets ids the workload picks itself
-/// (`fallback`, unique per producer incarnation): brokers accept a new
-/// producer id starting at sequence 0 (KIP-98), so sequence checks still apply.
-async fn init_producer_id(client: &Client, rng: &Mutex<Rng>, give_up_ms: u64, fallback: i64) -> Option<(i64, i16)> {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-    let request = InitProducerIdRequest {
-        transactional_id: None,
-        transaction_timeout_ms: 60_000,
-        producer_id: -1,
-        producer_epoch: -1,
-        ..Default::default()
-    };
-    while now_ms() < give_up_ms {
-        let node = client.cached_metadata().brokers.keys().copied().collect::<Vec<_>>();
-        let pick = { node.get(lock_rng(rng).below(node.len())).copied() };
-        if let Some(node) = pick {
-            match client.send(node, &request).await {
-                Ok(r) if ErrorCode(r.error_code).is_none() => return Some((r.producer_id, r.producer_epoch)),
-                Ok(r) => tracing::debug!(code = %ErrorCode(r.error_code).name(), "InitProducerId failed"),
-                Err(rill_client::Error::UnsupportedVersion { .. }) => return Some((fallback, 0)),
-                Err(e) => tracing::debug!(error = %e, "InitProducerId failed"),
-            }
-        }
-        let _ = client.metadata(&[]).await;
-        let delay = backoff.next_delay(&mut lock_rng(rng));
-        tokio::time::sleep(delay).await;
-    }
-    None
-}
-
-/// Runs one producer to completion.
+/// Runs one producer to completion on `client` (whose configuration carries
+/// the producer settings, see [`crate::scenario`]).
 pub async fn run(spec: ProducerSpec, client: Client, history: Arc<Mutex<History>>, seed: u64) {
-    let rng = Mutex::new(Rng::new(seed));
-    let fallback_id = |incarnation: i64| 1_000_000 + i64::from(spec.id) * 1_000 + incarnation;
-    let mut incarnation = 0;
-    let Some(mut producer) = init_producer_id(&client, &rng, spec.give_up_ms, fallback_id(incarnation)).await else {
-        return;
+    let producer = match Producer::with_wall_clock(client, WALL_CLOCK_START_MS) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(producer = spec.id, error = %e, "the producer could not start");
+            return;
+        }
     };
-    let mut sequences: BTreeMap<i32, i32> = BTreeMap::new();
+    let mut rng = Rng::new(seed);
+    let mut deliveries = Vec::new();
     let mut next_seq = 0u64;
-    while now_ms() < spec.stop_sending_ms {
-        let (partition, count) = {
-            let mut rng = lock_rng(&rng);
-            (rng.below(spec.partitions.max(1) as usize) as i32, 1 + rng.below(3) as u64)
-        };
+    let mut unusable = false;
+    while !unusable && now_ms() < spec.stop_sending_ms {
+        let partition = rng.below(usize::try_from(spec.partitions.max(1)).unwrap_or(1)) as i32;
+        let count = 1 + rng.below(3) as u64;
         let tp = TopicPartition::new(spec.topic.clone(), partition);
-        let ids: Vec<RecordId> = (next_seq..next_seq + count).map(|s| RecordId::new(spec.id, s)).collect();
+        for seq in next_seq..next_seq + count {
+            let id = RecordId::new(spec.id, seq);
+            record(&history, Event::Send { at_ms: now_ms(), tp: tp.clone(), id, txn: None });
+            let sent = producer.send(ProducerRecord::new(spec.topic.clone()).partition(partition).value(id.to_value())).await;
+            match sent {
+                Ok(delivery) => {
+                    let (history, tp) = (history.clone(), tp.clone());
+                    // One task per record: acknowledgements are recorded when they arrive.
+                    deliveries.push(tokio::spawn(async move {
+                        let event = match delivery.await {
+                            Ok(meta) => Event::Ack { at_ms: now_ms(), tp, id, offset: meta.offset },
+                            Err(e) => Event::SendFailed { at_ms: now_ms(), tp, id, error: describe(&e) },
+                        };
+                        record(&history, event);
+                    }));
+                }
+                Err(e) => {
+                    record(&history, Event::SendFailed { at_ms: now_ms(), tp: tp.clone(), id, error: describe(&e) });
+                    if matches!(e, ProduceError::Fenced { .. } | ProduceError::Closed) {
+                        tracing::warn!(producer = spec.id, error = %e, "the producer cannot go on");
+                        unusable = true;
+                    }
+                }
+            }
+        }
         next_seq += count;
-        for id in &ids {
-            record(&history, Event::Send { at_ms: now_ms(), tp: tp.clone(), id: *id, txn: None });
-        }
-        let base_sequence = sequences.get(&partition).copied().unwrap_or(0);
-        match send_batch(&spec, &client, &rng, &tp, &ids, producer, base_sequence).await {
-            Outcome::Acked(base_offset) => {
-                let at_ms = now_ms();
-                for (i, id) in ids.iter().enumerate() {
-                    let offset = base_offset + i as i64;
-                    record(&history, Event::Ack { at_ms, tp: tp.clone(), id: *id, offset });
-                }
-                sequences.insert(partition, base_sequence.wrapping_add(ids.len() as i32));
-            }
-            Outcome::Failed { error, reset } => {
-                let at_ms = now_ms();
-                for id in &ids {
-                    record(&history, Event::SendFailed { at_ms, tp: tp.clone(), id: *id, error: error.clone() });
-                }
-                if reset {
-                    // The sequence state is unknown now: start over with a new producer id
-                    // (what the Java producer does after a fatal idempotence error).
-                    incarnation += 1;
-                    let fallback = fallback_id(incarnation);
-                    let Some(fresh) = init_producer_id(&client, &rng, spec.give_up_ms, fallback).await else { return };
-                    producer = fresh;
-                    sequences.clear();
-                } else {
-                    // Given up for time: whether it landed is unknown.
-                    return;
-                }
-            }
-        }
         tokio::time::sleep(spec.interval).await;
     }
+    // Deliver what is pending until the run gives up; close fails whatever is left.
+    let left = Duration::from_millis(spec.give_up_ms.saturating_sub(now_ms()));
+    if let Err(e) = producer.close(left).await {
+        tracing::debug!(producer = spec.id, error = %e, "close: records left undelivered");
+    }
+    for delivery in deliveries {
+        let _ = delivery.await;
+    }
 }
 
-enum Outcome {
-    Acked(i64),
-    /// `reset`: the producer must get a new id before sending again.
-    Failed { error: String, reset: bool },
-}
-
-async fn send_batch(
-    spec: &ProducerSpec,
-    client: &Client,
-    rng: &Mutex<Rng>,
-    tp: &TopicPartition,
-    ids: &[RecordId],
-    (producer_id, producer_epoch): (i64, i16),
-    base_sequence: i32,
-) -> Outcome {
-    let mut builder = RecordBatchBuilder::new(0).producer(producer_id, producer_epoch, base_sequence);
-    for id in ids {
-        if let Err(e) = builder.append(0, None, Some(&id.to_value()), &[]) {
-            return Outcome::Failed { error: format!("encode: {e}"), reset: false };
-        }
-    }
-    let records = match builder.finish() {
-        Ok(b) => b.freeze(),
-        Err(e) => return Outcome::Failed { error: format!("encode: {e}"), reset: false },
-    };
-    let request = ProduceRequest {
-        transactional_id: None,
-        acks: spec.acks,
-        timeout_ms: 5_000,
-        topic_data: vec![TopicProduceData {
-            name: tp.topic.clone(),
-            partition_data: vec![PartitionProduceData { index: tp.partition, records: Some(records), ..Default::default() }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
-    loop {
-        if now_ms() >= spec.give_up_ms {
-            return Outcome::Failed { error: "gave up: the run ended".into(), reset: false };
-        }
-        let result = match client.leader_for(&tp.topic, tp.partition).await {
-            Ok(leader) => client.send(leader, &request).await,
-            Err(e) => Err(e),
-        };
-        let code = match result {
-            Ok(response) => {
-                let partition = response
-                    .responses
-                    .iter()
-                    .flat_map(|t| t.partition_responses.iter())
-                    .find(|p| p.index == tp.partition);
-                match partition {
-                    Some(p) if ErrorCode(p.error_code).is_none() => return Outcome::Acked(p.base_offset),
-                    Some(p) => ErrorCode(p.error_code),
-                    None => ErrorCode::UNKNOWN_SERVER_ERROR,
-                }
-            }
-            Err(e) if e.is_retriable() => {
-                tracing::debug!(%tp, error = %e, "produce failed; retrying");
-                let delay = backoff.next_delay(&mut lock_rng(rng));
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-            Err(e) => return Outcome::Failed { error: e.to_string(), reset: false },
-        };
-        if code.is_retriable() {
-            client.note_error(&tp.topic, code);
-            tracing::debug!(%tp, code = code.name(), "produce error; retrying");
-            let delay = backoff.next_delay(&mut lock_rng(rng));
-            tokio::time::sleep(delay).await;
-            continue;
-        }
-        // OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID, DUPLICATE_SEQUENCE_NUMBER, ...:
-        // the record's fate is unknown to this producer.
-        return Outcome::Failed { error: code.name().to_string(), reset: true };
-    }
+/// One line of an error for the trace.
+fn describe(e: &ProduceError) -> String {
+    e.to_string().replace(['\n', '\r'], " ")
 }
