@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rill_client::consumer::group::{GroupMember, MemberState, NoopListener, Subscription, TopicPartition};
+use rill_client::consumer::group::{GroupConsumer, GroupMember, MemberState, NoopListener, Subscription, TopicPartition};
+use rill_client::consumer::{Consumer, Position};
 use rill_client::{Client, ClientConfig};
 use rill_e2e::{KafkaCluster, Listener};
 
@@ -105,7 +106,7 @@ async fn member_joins_heartbeats_commits_and_kafka_tools_see_the_offsets() {
     let seen = committed_by_kafka_tools(cluster, &group, &topic);
     assert_eq!(seen, [(0, "7".to_string()), (1, "3".to_string()), (2, "0".to_string())].into(), "kafka-consumer-groups sees the commits");
     let fetched = member.committed(&assignment.partitions).await.expect("OffsetFetch");
-    assert_eq!(fetched, offsets.iter().map(|(k, v)| (k.clone(), Some(*v))).collect());
+    assert_eq!(fetched, offsets.iter().map(|(k, v)| (k.clone(), Some(Position::new(*v, None)))).collect());
     // An async commit, then a late old value is never retried over it: the acknowledged offset only grows.
     member.commit_async([(tp(&topic, 0), 9)].into()).await.expect("join").expect("async commit");
     assert_eq!(member.acknowledged_commit(&tp(&topic, 0)), Some(9));
@@ -274,7 +275,7 @@ async fn close_returns_within_its_timeout_with_the_broker_unreachable() {
     let member = member(cluster, &group, &[("enable.auto.commit", "true")]).await;
     member.subscribe(Subscription::topics([topic.clone()])).expect("subscribe");
     member.wait_for_assignment(-1, WAIT).await.expect("assignment");
-    member.mark_delivered(&tp(&topic, 0), 5);
+    member.mark_delivered(&tp(&topic, 0), Position::new(5, None));
     cluster.stop_listener(Listener::Plaintext);
     let started = Instant::now();
     let outcome = member.close(Duration::from_secs(3)).await;
@@ -311,7 +312,6 @@ async fn consume_and_commit(
 
 #[tokio::test]
 async fn group_consumers_process_every_record_and_commit_after_processing() {
-    use rill_client::consumer::group::GroupConsumer;
     let cluster = KafkaCluster::single();
     let _shared = LISTENER.read().await;
     let topic = cluster.unique_topic("group-consume");
@@ -338,7 +338,9 @@ async fn group_consumers_process_every_record_and_commit_after_processing() {
         let topic = topic.clone();
         async move {
             let client = Client::connect(config).await.expect("connect");
-            Arc::new(GroupConsumer::subscribe(client, Subscription::topics([topic]), Arc::new(NoopListener)).expect("subscribe"))
+            // The entry point users look for: a consumer that subscribes (topic list).
+            let consumer = Consumer::from_client(client).expect("consumer");
+            Arc::new(consumer.subscribe(Subscription::topics([topic])).expect("subscribe"))
         }
     };
     let processed = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -363,6 +365,12 @@ async fn group_consumers_process_every_record_and_commit_after_processing() {
     loop_b.await.expect("consumer b");
     a.commit_consumed().await.expect("final commit a");
     b.commit_consumed().await.expect("final commit b");
+    // KIP-320: the commits carry the leader epoch of the consumed records' batches (a fresh
+    // single-node topic: epoch 0), and OffsetFetch gives it back.
+    let all = all_partitions(&[(&topic, 3)]);
+    let committed = a.member().committed(&all).await.expect("OffsetFetch");
+    let with_records: Vec<_> = committed.values().flatten().filter(|p| p.offset > 0).collect();
+    assert!(!with_records.is_empty() && with_records.iter().all(|p| p.leader_epoch == Some(0)), "{committed:?}");
     let total = processed.lock().unwrap().len();
     eprintln!("processed {total} records for {} produced ({} duplicates)", values.len(), total - values.len());
     a.close(Duration::from_secs(10)).await.expect("close a");
@@ -377,4 +385,82 @@ async fn group_consumers_process_every_record_and_commit_after_processing() {
     for row in rows {
         assert_eq!(row[3], row[4], "partition {} committed up to the log end offset: {text}", row[2]);
     }
+}
+
+/// Produces one record, retrying while a new topic's leader is not known yet.
+async fn produce(cluster: &KafkaCluster, topic: &str, value: &str) {
+    let started = Instant::now();
+    loop {
+        match cluster.produce_acks_all(topic, value).expect("probe") {
+            Ok(_) => return,
+            Err(e) => assert!(started.elapsed() < WAIT, "could not produce {value} to {topic}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Polls `consumer` until `done` holds for the values seen so far (or the wait runs out).
+async fn poll_until(consumer: &GroupConsumer, seen: &mut Vec<(String, String)>, what: &str, done: impl Fn(&[(String, String)]) -> bool) {
+    let started = Instant::now();
+    while !done(seen) {
+        assert!(started.elapsed() < WAIT, "timed out waiting for {what}; seen {seen:?}");
+        let records = consumer.poll(Duration::from_millis(300)).await.expect("poll");
+        for r in &records {
+            seen.push((r.topic.to_string(), String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned()));
+        }
+        if !records.is_empty() {
+            // Commit after processing: a rebalance then resumes after what was seen.
+            consumer.commit_consumed().await.expect("commit");
+        }
+    }
+}
+
+#[tokio::test]
+async fn pattern_subscription_picks_up_a_matching_topic_created_after_subscribing() {
+    let cluster = KafkaCluster::single();
+    let _shared = LISTENER.read().await;
+    let base = cluster.unique_topic("regex");
+    let (first, later, other) = (format!("{base}-orders"), format!("{base}-refunds"), format!("{base}x-orders"));
+    cluster.create_topic(&first, 2, 1).expect("create topic");
+    cluster.create_topic(&other, 1, 1).expect("create topic");
+    produce(cluster, &first, "first-1").await;
+    produce(cluster, &other, "other-1").await;
+    let group = cluster.unique_topic("regex-g");
+    let bootstrap = cluster.bootstrap(Listener::Plaintext);
+    let config = ClientConfig::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", group.as_str()),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+        ("session.timeout.ms", "10000"),
+        ("heartbeat.interval.ms", "500"),
+        // New matches are looked for this often.
+        ("metadata.max.age.ms", "1000"),
+    ])
+    .expect("config");
+    let client = Client::connect(config).await.expect("connect");
+    // `{base}-` then anything: matches the first and the later topic, not `{base}x-orders`.
+    let pattern = Subscription::pattern(&format!("{base}-.*")).expect("pattern");
+    let consumer = Consumer::from_client(client).expect("consumer").subscribe(pattern).expect("subscribe");
+    let mut seen = Vec::new();
+    poll_until(&consumer, &mut seen, "the record of the matching topic", |s| s.iter().any(|(_, v)| v == "first-1")).await;
+
+    // A topic created after subscribing that matches: the member rejoins and consumes it.
+    cluster.create_topic(&later, 3, 1).expect("create topic");
+    for i in 0..5 {
+        produce(cluster, &later, &format!("later-{i}")).await;
+    }
+    let generation_before = consumer.member().generation().0;
+    poll_until(&consumer, &mut seen, "every record of the topic created later", |s| {
+        (0..5).all(|i| s.iter().any(|(t, v)| *t == later && *v == format!("later-{i}")))
+    })
+    .await;
+    let assignment = consumer.member().assignment();
+    assert!(assignment.generation_id > generation_before, "the new match made the member rejoin");
+    assert_eq!(assignment.partitions, all_partitions(&[(&first, 2), (&later, 3)]), "exactly the matching topics");
+    // The non-matching topic is never consumed, and no record came twice.
+    assert!(seen.iter().all(|(t, _)| *t != other), "a topic outside the pattern was consumed: {seen:?}");
+    let unique: BTreeSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no record twice: {seen:?}");
+    consumer.close(Duration::from_secs(10)).await.expect("close");
 }

@@ -112,7 +112,7 @@ async fn scenario(strategy: &str) {
         while samples_flag.load(Ordering::SeqCst) {
             if let Ok(committed) = watcher.member().committed(&watched).await {
                 for (tp, offset) in committed {
-                    let Some(offset) = offset else { continue };
+                    let Some(offset) = offset.map(|p| p.offset) else { continue };
                     let previous = highest.entry(tp.clone()).or_insert(offset);
                     if offset < *previous {
                         decreases.push(format!("{tp}: {previous} -> {offset}"));

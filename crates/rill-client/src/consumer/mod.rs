@@ -29,6 +29,34 @@
 //! # }
 //! ```
 //!
+//! Group subscription (a topic list or a regex; `group.id` names the group)
+//! turns a consumer into a [`GroupConsumer`](group::GroupConsumer), whose
+//! partitions come from the group and which commits what it handed out:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rill_client::{Client, ClientConfig};
+//! use rill_client::consumer::Consumer;
+//! use rill_client::consumer::group::Subscription;
+//!
+//! # async fn demo() -> Result<(), rill_client::Error> {
+//! let config = ClientConfig::from_properties([
+//!     ("bootstrap.servers", "localhost:9092"),
+//!     ("group.id", "billing"),
+//!     ("enable.auto.commit", "false"),
+//!     ("metadata.max.age.ms", "30000"), // how soon new topics matching the pattern are picked up
+//! ])?;
+//! let client = Client::connect(config).await?;
+//! // Or Subscription::topics(["orders", "refunds"]).
+//! let consumer = Consumer::from_client(client)?.subscribe(Subscription::pattern("orders-.*")?)?;
+//! loop {
+//!     let records = consumer.poll(Duration::from_secs(1)).await?;
+//!     for r in &records { println!("{}-{}@{}", r.topic, r.partition, r.offset); }
+//!     consumer.commit_consumed().await?; // commit after processing
+//! }
+//! # }
+//! ```
+//!
 //! Files: [`record`] (what is handed out), [`state`] (positions, buffers,
 //! the byte budget), [`fetcher`] (one task per leader broker),
 //! [`session`] (KIP-227 fetch sessions), [`decode`] (records, the
@@ -62,9 +90,10 @@ pub use record::{ConsumerRecord, Offset, Position};
 pub use state::FetchCounters;
 
 use self::state::{PartitionState, Phase, ResetTarget, State};
+use self::group::{GroupConsumer, NoopListener, RebalanceListener, Subscription};
 use crate::backoff::Rng;
 use crate::client::Client;
-use crate::config::{ConsumerConfig, IsolationLevel};
+use crate::config::{ConfigError, ConsumerConfig, IsolationLevel};
 use crate::error::{Error, Result};
 
 /// State shared by the handle and the background tasks.
@@ -164,6 +193,35 @@ impl Consumer {
 
     pub fn config(&self) -> &ConsumerConfig {
         &self.shared.config
+    }
+
+    /// Joins the consumer group `group.id` with `subscription` (a topic
+    /// list, or a regex whose matching topics are looked up again every
+    /// `metadata.max.age.ms`; a new match makes the member rejoin). The
+    /// consumer's partitions then come from the group. A consumer with a
+    /// manual assignment cannot subscribe (as in Java, the two exclude each
+    /// other): `assign(&[])` first.
+    pub fn subscribe(self, subscription: Subscription) -> Result<GroupConsumer> {
+        self.subscribe_with_listener(subscription, Arc::new(NoopListener))
+    }
+
+    /// [`subscribe`](Self::subscribe) with a rebalance listener, which runs
+    /// before partitions change hands (see [`group::callbacks`]).
+    pub fn subscribe_with_listener(
+        self,
+        subscription: Subscription,
+        listener: Arc<dyn RebalanceListener>,
+    ) -> Result<GroupConsumer> {
+        let assigned = self.shared.lock().partitions.len();
+        if assigned > 0 {
+            return Err(Error::Config(ConfigError::Conflict {
+                message: format!(
+                    "subscribe() on a consumer with a manual assignment of {assigned} partitions: \
+                     subscription and assign() exclude each other; call assign(&[]) first"
+                ),
+            }));
+        }
+        GroupConsumer::join(Arc::new(self), subscription, listener)
     }
 
     /// Assigns exactly `partitions` (manual assignment, no group): new ones

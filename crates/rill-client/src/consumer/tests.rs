@@ -25,6 +25,8 @@ use crate::config::{AutoOffsetReset, ClientConfig};
 use crate::tests::{all_versions, read_request, reply};
 use crate::transport::{BoxStream, ConnectFuture, Transport};
 
+mod group_epochs;
+
 const TOPIC: &str = "t";
 const TOPIC_ID: Uuid = Uuid([7; 16]);
 
@@ -137,6 +139,8 @@ struct Fake {
     /// OffsetForLeaderEpoch answers: epoch -> end offset.
     epoch_ends: Mutex<BTreeMap<i32, i64>>,
     epoch_requests: Mutex<Vec<(i32, i32, i32)>>,
+    /// The group coordinator's side (group_epochs).
+    group: group_epochs::FakeGroup,
 }
 
 impl Fake {
@@ -371,7 +375,10 @@ impl Fake {
                         .collect();
                     reply(&header, &OffsetForLeaderEpochResponse { topics, ..Default::default() })
                 }
-                other => panic!("fake broker: unexpected request {other:?}"),
+                other => match self.group.answer(&header, other) {
+                    Ok(frame) => frame,
+                    Err(other) => panic!("fake broker: unexpected request {other:?}"),
+                },
             };
             if s.write_all(&frame).await.is_err() {
                 return;

@@ -28,6 +28,7 @@ use super::membership::Generation;
 use super::TopicPartition;
 use crate::backoff::{Backoff, Rng};
 use crate::client::Client;
+use crate::consumer::Position;
 use crate::error::{Error, Result};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -109,10 +110,12 @@ impl Committer {
         Error::Kafka { broker: broker.to_string(), context, code, message: None }
     }
 
-    /// Commits `offsets` (the next offset to consume, per partition) in the
+    /// Commits `offsets` (the next offset to consume per partition, with the
+    /// leader epoch of the record before it when known: KIP-320, so a later
+    /// owner can check the position against the leader's log) in the
     /// current generation; retries coordinator moves and retriable errors
     /// until `deadline`. Errors name the first partition that failed.
-    pub async fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>, deadline: Instant) -> Result<()> {
+    pub async fn commit(&self, offsets: &BTreeMap<TopicPartition, Position>, deadline: Instant) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
@@ -161,10 +164,10 @@ impl Committer {
                             for topic in &response.topics {
                                 for p in &topic.partitions {
                                     let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
-                                    let Some(offset) = remaining.get(&tp).copied() else { continue };
+                                    let Some(position) = remaining.get(&tp).copied() else { continue };
                                     let code = ErrorCode(p.error_code);
                                     if code.is_none() {
-                                        lock(&self.tracker).acknowledge(&tp, offset);
+                                        lock(&self.tracker).acknowledge(&tp, position.offset);
                                         continue;
                                     }
                                     let error = self.group_error(&broker, format!("OffsetCommit {group_id} {tp}"), code);
@@ -173,11 +176,11 @@ impl Committer {
                                             if fault == CoordinatorFault::Moved {
                                                 self.coordinator.forget(node);
                                             }
-                                            retry.insert(tp, offset);
+                                            retry.insert(tp, position);
                                             last_retriable = Some(error);
                                         }
                                         None if code.is_retriable() => {
-                                            retry.insert(tp, offset);
+                                            retry.insert(tp, position);
                                             last_retriable = Some(error);
                                         }
                                         None => {
@@ -204,12 +207,14 @@ impl Committer {
     }
 
     /// The committed offsets of `partitions` (`None`: nothing committed),
+    /// with the committed leader epoch when there is one (KIP-320: a
+    /// position resumed from it is validated against the leader first),
     /// asking for stable offsets (KIP-447) where the broker supports it.
     pub async fn committed(
         &self,
         partitions: &BTreeSet<TopicPartition>,
         deadline: Instant,
-    ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+    ) -> Result<BTreeMap<TopicPartition, Option<Position>>> {
         let group_id = self.coordinator.group_id().to_string();
         let config = self.client.config();
         let mut backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
@@ -233,7 +238,7 @@ impl Committer {
         group_id: &str,
         partitions: &BTreeSet<TopicPartition>,
         deadline: Instant,
-    ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+    ) -> Result<BTreeMap<TopicPartition, Option<Position>>> {
         let node = self.coordinator.find(&self.client, &self.rng, deadline).await?;
         let connection = match self.client.connection(node).await {
             Ok(c) => c,
@@ -290,7 +295,8 @@ impl Committer {
             }
             Err(Error::Kafka { broker: broker.clone(), context, code, message: None })
         };
-        let mut answers: Vec<(TopicPartition, i64, i16)> = Vec::new();
+        // (partition, committed offset, committed leader epoch, error code)
+        let mut answers: Vec<(TopicPartition, i64, i32, i16)> = Vec::new();
         if version >= 8 {
             let Some(group) = response.groups.iter().find(|g| g.group_id == group_id) else {
                 return fail(ErrorCode::UNKNOWN_SERVER_ERROR, format!("OffsetFetch {group_id}: group missing from the answer"));
@@ -300,7 +306,8 @@ impl Committer {
             }
             for t in &group.topics {
                 for p in &t.partitions {
-                    answers.push((TopicPartition::new(t.name.clone(), p.partition_index), p.committed_offset, p.error_code));
+                    let tp = TopicPartition::new(t.name.clone(), p.partition_index);
+                    answers.push((tp, p.committed_offset, p.committed_leader_epoch, p.error_code));
                 }
             }
         } else {
@@ -309,12 +316,13 @@ impl Committer {
             }
             for t in &response.topics {
                 for p in &t.partitions {
-                    answers.push((TopicPartition::new(t.name.clone(), p.partition_index), p.committed_offset, p.error_code));
+                    let tp = TopicPartition::new(t.name.clone(), p.partition_index);
+                    answers.push((tp, p.committed_offset, p.committed_leader_epoch, p.error_code));
                 }
             }
         }
         let mut result = BTreeMap::new();
-        for (tp, offset, code) in answers {
+        for (tp, offset, epoch, code) in answers {
             if !partitions.contains(&tp) {
                 continue;
             }
@@ -322,7 +330,9 @@ impl Committer {
             if code.is_error() {
                 return fail(code, format!("OffsetFetch {group_id} {tp}"));
             }
-            result.insert(tp, (offset >= 0).then_some(offset));
+            // v5+ answers the epoch; -1 (older versions, older commits): unknown.
+            let position = (offset >= 0).then(|| Position::new(offset, (epoch >= 0).then_some(epoch)));
+            result.insert(tp, position);
         }
         for tp in partitions {
             result.entry(tp.clone()).or_insert(None);
@@ -339,13 +349,15 @@ fn commit_request(
     group_id: &str,
     generation: &Generation,
     group_instance_id: Option<&str>,
-    offsets: &BTreeMap<TopicPartition, i64>,
+    offsets: &BTreeMap<TopicPartition, Position>,
 ) -> OffsetCommitRequest {
     let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for (tp, offset) in offsets {
+    for (tp, position) in offsets {
         topics.entry(tp.topic.as_str()).or_default().push(OffsetCommitRequestPartition {
             partition_index: tp.partition,
-            committed_offset: *offset,
+            committed_offset: position.offset,
+            // v6+ (KIP-320); -1 when the epoch is not known.
+            committed_leader_epoch: position.leader_epoch.unwrap_or(-1),
             ..Default::default()
         });
     }

@@ -35,6 +35,7 @@ use super::TopicPartition;
 use crate::backoff::{Backoff, Rng};
 use crate::client::Client;
 use crate::config::{ConfigError, GroupConfig};
+use crate::consumer::Position;
 use crate::error::{Error, Result};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -97,8 +98,9 @@ struct Inner {
     rng: Arc<Mutex<Rng>>,
     state: Mutex<MemberState>,
     failure: Mutex<Option<Error>>,
-    /// Next offset per partition already handed to the application (what auto-commit may commit).
-    delivered: Mutex<BTreeMap<TopicPartition, i64>>,
+    /// Next offset per partition already handed to the application, with
+    /// the leader epoch of the record before it (what auto-commit may commit).
+    delivered: Mutex<BTreeMap<TopicPartition, Position>>,
     last_poll: Mutex<Instant>,
     poll_resumed: Notify,
 }
@@ -129,13 +131,13 @@ impl Inner {
     }
 
     /// Offsets handed out and not yet acknowledged as committed, of owned partitions.
-    fn pending_delivered(&self, owned: &BTreeSet<TopicPartition>) -> BTreeMap<TopicPartition, i64> {
+    fn pending_delivered(&self, owned: &BTreeSet<TopicPartition>) -> BTreeMap<TopicPartition, Position> {
         lock(&self.delivered)
             .iter()
-            .filter(|(tp, offset)| {
-                owned.contains(*tp) && self.committer.acknowledged(tp).is_none_or(|acked| **offset > acked)
+            .filter(|(tp, position)| {
+                owned.contains(*tp) && self.committer.acknowledged(tp).is_none_or(|acked| position.offset > acked)
             })
-            .map(|(tp, offset)| (tp.clone(), *offset))
+            .map(|(tp, position)| (tp.clone(), *position))
             .collect()
     }
 }
@@ -273,27 +275,33 @@ impl GroupMember {
         self.inner.poll_resumed.notify_one();
     }
 
-    /// Records that records of `tp` up to `next_offset - 1` were handed to
-    /// the application: auto-commit commits only such offsets.
-    pub fn mark_delivered(&self, tp: &TopicPartition, next_offset: i64) {
-        let mut delivered = lock(&self.inner.delivered);
-        let entry = delivered.entry(tp.clone()).or_insert(next_offset);
-        *entry = next_offset;
+    /// Records that records of `tp` before `next.offset` were handed to the
+    /// application (`next.leader_epoch`: the epoch of the last one's batch):
+    /// auto-commit commits only such offsets, with that epoch.
+    pub fn mark_delivered(&self, tp: &TopicPartition, next: Position) {
+        lock(&self.inner.delivered).insert(tp.clone(), next);
     }
 
-    /// Commits `offsets` (next offset to consume) and waits for the answer
-    /// (at most `request.timeout.ms`).
+    /// Commits `offsets` (next offset to consume, no leader epoch) and waits
+    /// for the answer (at most `request.timeout.ms`).
     pub async fn commit_sync(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        self.commit_positions(&without_epochs(offsets)).await
+    }
+
+    /// Commits positions (next offset to consume with the leader epoch of
+    /// the record before it, KIP-320) and waits for the answer.
+    pub async fn commit_positions(&self, positions: &BTreeMap<TopicPartition, Position>) -> Result<()> {
         let deadline = Instant::now() + self.inner.client.config().request_timeout;
-        self.inner.committer.commit(offsets, deadline).await
+        self.inner.committer.commit(positions, deadline).await
     }
 
     /// Commits `offsets` in the background; the handle yields the outcome.
     pub fn commit_async(&self, offsets: BTreeMap<TopicPartition, i64>) -> JoinHandle<Result<()>> {
         let inner = self.inner.clone();
+        let positions = without_epochs(&offsets);
         tokio::spawn(async move {
             let deadline = Instant::now() + inner.client.config().request_timeout;
-            inner.committer.commit(&offsets, deadline).await
+            inner.committer.commit(&positions, deadline).await
         })
     }
 
@@ -301,8 +309,8 @@ impl GroupMember {
     /// of the partitions the member owns.
     pub async fn commit_delivered(&self) -> Result<()> {
         let owned = self.assignment().partitions;
-        let offsets = self.inner.pending_delivered(&owned);
-        self.commit_sync(&offsets).await
+        let positions = self.inner.pending_delivered(&owned);
+        self.commit_positions(&positions).await
     }
 
     /// The highest offset of `tp` this member had acknowledged as committed.
@@ -310,8 +318,12 @@ impl GroupMember {
         self.inner.committer.acknowledged(tp)
     }
 
-    /// The group's committed offsets of `partitions` (`None`: none committed).
-    pub async fn committed(&self, partitions: &BTreeSet<TopicPartition>) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+    /// The group's committed positions of `partitions` (`None`: none
+    /// committed), with the committed leader epoch when the broker has one.
+    pub async fn committed(
+        &self,
+        partitions: &BTreeSet<TopicPartition>,
+    ) -> Result<BTreeMap<TopicPartition, Option<Position>>> {
         let deadline = Instant::now() + self.inner.client.config().request_timeout;
         self.inner.committer.committed(partitions, deadline).await
     }
@@ -816,6 +828,10 @@ impl Task {
         self.inner.set_state(MemberState::Left);
         result
     }
+}
+
+fn without_epochs(offsets: &BTreeMap<TopicPartition, i64>) -> BTreeMap<TopicPartition, Position> {
+    offsets.iter().map(|(tp, offset)| (tp.clone(), Position::new(*offset, None))).collect()
 }
 
 /// Every non-internal topic of the cluster (for pattern subscriptions).

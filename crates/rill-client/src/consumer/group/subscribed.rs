@@ -56,7 +56,9 @@ impl RebalanceListener for ConsumerRebalance {
                 let starts: Vec<(TopicPartition, Option<Position>)> = match committed {
                     Ok(offsets) => partitions
                         .iter()
-                        .map(|tp| (tp.clone(), offsets.get(tp).copied().flatten().map(|o| Position::new(o, None))))
+                        // A committed leader epoch makes the consumer validate the
+                        // position against the leader before fetching (KIP-320).
+                        .map(|tp| (tp.clone(), offsets.get(tp).copied().flatten()))
                         .collect(),
                     Err(e) => {
                         // Without the committed offsets the partitions would start per
@@ -98,8 +100,18 @@ pub struct GroupConsumer {
 impl GroupConsumer {
     /// Joins the group of the client's `group.id` with `subscription`;
     /// `listener` is the application's rebalance listener.
+    /// The same as `Consumer::from_client(client)?.subscribe_with_listener(..)`.
     pub fn subscribe(client: Client, subscription: Subscription, listener: Arc<dyn RebalanceListener>) -> Result<GroupConsumer> {
-        let consumer = Arc::new(Consumer::from_client(client.clone())?);
+        Consumer::from_client(client)?.subscribe_with_listener(subscription, listener)
+    }
+
+    /// Joins the group with an unassigned consumer.
+    pub(crate) fn join(
+        consumer: Arc<Consumer>,
+        subscription: Subscription,
+        listener: Arc<dyn RebalanceListener>,
+    ) -> Result<GroupConsumer> {
+        let client = consumer.shared.client.clone();
         let bridge = Arc::new(ConsumerRebalance { consumer: consumer.clone(), member: OnceLock::new(), application: listener });
         let member = Arc::new(GroupMember::new(client, bridge.clone())?);
         let _ = bridge.member.set(Arc::downgrade(&member));
@@ -127,10 +139,14 @@ impl GroupConsumer {
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         self.member.poll_notice();
         let records = self.consumer.poll(timeout).await?;
-        let mut delivered: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        // Per partition: after the last record, with its batch's leader epoch (committed with it, KIP-320).
+        let mut delivered: BTreeMap<TopicPartition, Position> = BTreeMap::new();
         for r in &records {
-            let next = delivered.entry(r.topic_partition()).or_insert(r.offset + 1);
-            *next = (*next).max(r.offset + 1);
+            let next = Position::new(r.offset + 1, r.leader_epoch);
+            let entry = delivered.entry(r.topic_partition()).or_insert(next);
+            if next.offset > entry.offset {
+                *entry = next;
+            }
         }
         for (tp, next) in delivered {
             self.member.mark_delivered(&tp, next);

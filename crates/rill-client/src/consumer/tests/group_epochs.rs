@@ -1,0 +1,252 @@
+//! A group consumer against the fake broker, which here also coordinates a
+//! one-member group: commits carry the leader epoch of the consumed
+//! record's batch (OffsetCommit v6+ `committed_leader_epoch`), and a
+//! position resumed from a committed offset with an epoch (OffsetFetch v5+)
+//! is validated against the leader before anything is fetched (KIP-320).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rill_protocol::messages::find_coordinator_response::Coordinator;
+use rill_protocol::messages::join_group_response::JoinGroupResponseMember;
+use rill_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use rill_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use rill_protocol::messages::{
+    FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, OffsetCommitResponse,
+    OffsetFetchResponse, RequestBody, RequestHeader, SyncGroupResponse,
+};
+
+use super::{consumer, fill, values, Fake};
+use crate::consumer::group::GroupConsumer;
+use crate::consumer::group::Subscription;
+use crate::consumer::ConsumerRecord;
+use crate::tests::reply;
+
+/// The group side of the fake broker: one member, which leads.
+#[derive(Debug, Default)]
+pub(super) struct FakeGroup {
+    /// Partition -> (committed offset, committed leader epoch).
+    pub committed: Mutex<BTreeMap<i32, (i64, i32)>>,
+    /// Every committed (partition, offset, leader epoch), in order.
+    pub commits: Mutex<Vec<(i32, i64, i32)>>,
+    assignment: Mutex<Bytes>,
+}
+
+impl FakeGroup {
+    /// The answer to a group request; any other request is handed back.
+    pub(super) fn answer(&self, header: &RequestHeader, body: RequestBody) -> Result<BytesMut, Box<RequestBody>> {
+        Ok(match body {
+            RequestBody::FindCoordinator(req) => {
+                let key = req.coordinator_keys.first().cloned().unwrap_or_default();
+                let coordinator = Coordinator { key, node_id: 1, host: "fake".into(), port: 9092, ..Default::default() };
+                // v4+ (KIP-699) answers per key; earlier versions at the top level.
+                let response = if header.request_api_version >= 4 {
+                    FindCoordinatorResponse { coordinators: vec![coordinator], ..Default::default() }
+                } else {
+                    FindCoordinatorResponse { node_id: 1, host: "fake".into(), port: 9092, ..Default::default() }
+                };
+                reply(header, &response)
+            }
+            RequestBody::JoinGroup(req) => {
+                let protocol = req.protocols.first().cloned().unwrap_or_default();
+                reply(
+                    header,
+                    &JoinGroupResponse {
+                        generation_id: 1,
+                        protocol_type: Some("consumer".into()),
+                        protocol_name: Some(protocol.name.clone()),
+                        leader: "m-1".into(),
+                        member_id: "m-1".into(),
+                        members: vec![JoinGroupResponseMember {
+                            member_id: "m-1".into(),
+                            metadata: protocol.metadata,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                )
+            }
+            RequestBody::SyncGroup(req) => {
+                let mut assignment = self.assignment.lock().unwrap();
+                if let Some(a) = req.assignments.iter().find(|a| a.member_id == req.member_id) {
+                    *assignment = a.assignment.clone();
+                }
+                reply(header, &SyncGroupResponse { assignment: assignment.clone(), ..Default::default() })
+            }
+            RequestBody::Heartbeat(_) => reply(header, &HeartbeatResponse::default()),
+            RequestBody::LeaveGroup(_) => reply(header, &LeaveGroupResponse::default()),
+            RequestBody::OffsetFetch(req) => {
+                let committed = self.committed.lock().unwrap();
+                let answer = |p: i32| committed.get(&p).copied().unwrap_or((-1, -1));
+                let response = if header.request_api_version >= 8 {
+                    let groups = req
+                        .groups
+                        .iter()
+                        .map(|g| OffsetFetchResponseGroup {
+                            group_id: g.group_id.clone(),
+                            topics: g
+                                .topics
+                                .iter()
+                                .flatten()
+                                .map(|t| OffsetFetchResponseTopics {
+                                    name: t.name.clone(),
+                                    partitions: t
+                                        .partition_indexes
+                                        .iter()
+                                        .map(|p| OffsetFetchResponsePartitions {
+                                            partition_index: *p,
+                                            committed_offset: answer(*p).0,
+                                            committed_leader_epoch: answer(*p).1,
+                                            ..Default::default()
+                                        })
+                                        .collect(),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect();
+                    OffsetFetchResponse { groups, ..Default::default() }
+                } else {
+                    let topics = req
+                        .topics
+                        .iter()
+                        .flatten()
+                        .map(|t| OffsetFetchResponseTopic {
+                            name: t.name.clone(),
+                            partitions: t
+                                .partition_indexes
+                                .iter()
+                                .map(|p| OffsetFetchResponsePartition {
+                                    partition_index: *p,
+                                    committed_offset: answer(*p).0,
+                                    committed_leader_epoch: answer(*p).1,
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect();
+                    OffsetFetchResponse { topics, ..Default::default() }
+                };
+                reply(header, &response)
+            }
+            RequestBody::OffsetCommit(req) => {
+                let mut topics = Vec::new();
+                for t in &req.topics {
+                    let mut partitions = Vec::new();
+                    for p in &t.partitions {
+                        let entry = (p.committed_offset, p.committed_leader_epoch);
+                        self.committed.lock().unwrap().insert(p.partition_index, entry);
+                        self.commits.lock().unwrap().push((p.partition_index, entry.0, entry.1));
+                        partitions.push(OffsetCommitResponsePartition { partition_index: p.partition_index, ..Default::default() });
+                    }
+                    topics.push(OffsetCommitResponseTopic { name: t.name.clone(), partitions, ..Default::default() });
+                }
+                reply(header, &OffsetCommitResponse { topics, ..Default::default() })
+            }
+            other => return Err(Box::new(other)),
+        })
+    }
+}
+
+async fn group_consumer(fake: &Arc<Fake>, max_poll_records: &str) -> GroupConsumer {
+    let props = [
+        ("group.id", "g"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+        ("max.poll.records", max_poll_records),
+        ("partition.assignment.strategy", "range"),
+    ];
+    let c = consumer(fake, &props).await;
+    c.subscribe(Subscription::topics([super::TOPIC])).unwrap()
+}
+
+async fn poll_group(c: &GroupConsumer, n: usize) -> Vec<ConsumerRecord> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    while out.len() < n && tokio::time::Instant::now() < deadline {
+        out.extend(c.poll(Duration::from_millis(200)).await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn commits_carry_the_leader_epoch_of_the_last_consumed_batch() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 2, 5);
+    fake.logs.lock().unwrap().get_mut(&0).unwrap().append(4, &["e4-10", "e4-11"]);
+    fake.leader_epoch.store(4, Ordering::SeqCst);
+    let c = group_consumer(&fake, "5").await;
+    let mut expected = Vec::new();
+    // Offsets 0-4 and 5-9 were written under epoch 3, 10-11 under epoch 4.
+    for (count, next, epoch) in [(5, 5, 3), (5, 10, 3), (2, 12, 4)] {
+        let records = poll_group(&c, count).await;
+        assert_eq!(records.len(), count, "{:?}", values(&records));
+        c.commit_consumed().await.unwrap();
+        expected.push((0, next, epoch));
+        assert_eq!(*fake.group.commits.lock().unwrap(), expected);
+    }
+    // The committed epoch reads back through OffsetFetch.
+    let committed = c.member().committed(&[super::tp(0)].into()).await.unwrap();
+    assert_eq!(committed[&super::tp(0)], Some(crate::consumer::Position::new(12, Some(4))));
+    c.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_committed_leader_epoch_is_validated_before_resuming() {
+    // The previous owner consumed 0..20 under epoch 3 and committed (20, epoch 3); then an
+    // unclean leader change truncated the log at 15 and epoch 4 wrote two new records.
+    let fake = Fake::new(1);
+    fill(&fake, 0, 4, 5);
+    {
+        let mut logs = fake.logs.lock().unwrap();
+        let log = logs.get_mut(&0).unwrap();
+        log.truncate(15);
+        log.append(4, &["new-15", "new-16"]);
+    }
+    fake.epoch_ends.lock().unwrap().insert(3, 15);
+    fake.leader_epoch.store(4, Ordering::SeqCst);
+    fake.group.committed.lock().unwrap().insert(0, (20, 3));
+    let c = group_consumer(&fake, "100").await;
+    let records = poll_group(&c, 2).await;
+    assert_eq!(values(&records), ["new-15", "new-16"], "resumed at the divergence, nothing skipped");
+    // Asked the epoch-4 leader where the committed epoch 3 ends, before fetching.
+    assert_eq!(fake.epoch_requests.lock().unwrap().first(), Some(&(0, 4, 3)));
+    assert_eq!(c.consumer().stats().counters.truncations, 1);
+    c.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_committed_offset_without_an_epoch_is_not_validated() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 2, 5);
+    fake.group.committed.lock().unwrap().insert(0, (5, -1));
+    let c = group_consumer(&fake, "100").await;
+    let records = poll_group(&c, 5).await;
+    assert_eq!(records.first().map(|r| r.offset), Some(5), "resumed at the committed offset");
+    assert!(fake.epoch_requests.lock().unwrap().is_empty(), "nothing to validate without an epoch");
+    c.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscribe_refuses_a_consumer_with_a_manual_assignment() {
+    let fake = Fake::new(1);
+    let c = consumer(&fake, &[("group.id", "g")]).await;
+    c.assign(&[super::tp(0)]).unwrap();
+    let err = c.subscribe(Subscription::topics([super::TOPIC])).unwrap_err();
+    assert!(err.to_string().contains("call assign(&[]) first"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscribe_without_a_group_id_names_the_key() {
+    let fake = Fake::new(1);
+    let err = consumer(&fake, &[]).await.subscribe(Subscription::topics([super::TOPIC])).unwrap_err();
+    assert!(err.to_string().contains("group.id"), "{err}");
+}
