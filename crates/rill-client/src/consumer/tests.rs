@@ -655,6 +655,13 @@ async fn truncated_under_consumer(policy: &str) -> (Arc<Fake>, Consumer) {
     c.assign(&[tp(0)]).unwrap();
     c.seek(&tp(0), Offset::Beginning).await.unwrap();
     assert_eq!(poll_n(&c, 20, Duration::from_secs(10)).await.len(), 20);
+    truncate_at_15_under_epoch_4(&fake);
+    (fake, c)
+}
+
+/// An unclean leader change: partition 0's log (0..20 under epoch 3) is
+/// truncated at 15 and the epoch-4 leader writes `new-15`, `new-16`.
+fn truncate_at_15_under_epoch_4(fake: &Fake) {
     {
         let mut logs = fake.logs.lock().unwrap();
         let log = logs.get_mut(&0).unwrap();
@@ -663,7 +670,6 @@ async fn truncated_under_consumer(policy: &str) -> (Arc<Fake>, Consumer) {
     }
     fake.epoch_ends.lock().unwrap().insert(3, 15);
     fake.leader_epoch.store(4, Ordering::SeqCst);
-    (fake, c)
 }
 
 #[tokio::test(start_paused = true)]

@@ -22,7 +22,7 @@ use rill_protocol::messages::{
     OffsetFetchResponse, RequestBody, RequestHeader, SyncGroupResponse,
 };
 
-use super::{consumer, fill, values, Fake};
+use super::{consumer, fill, truncate_at_15_under_epoch_4, values, Fake};
 use crate::consumer::group::GroupConsumer;
 use crate::consumer::group::Subscription;
 use crate::consumer::ConsumerRecord;
@@ -205,14 +205,7 @@ async fn a_committed_leader_epoch_is_validated_before_resuming() {
     // unclean leader change truncated the log at 15 and epoch 4 wrote two new records.
     let fake = Fake::new(1);
     fill(&fake, 0, 4, 5);
-    {
-        let mut logs = fake.logs.lock().unwrap();
-        let log = logs.get_mut(&0).unwrap();
-        log.truncate(15);
-        log.append(4, &["new-15", "new-16"]);
-    }
-    fake.epoch_ends.lock().unwrap().insert(3, 15);
-    fake.leader_epoch.store(4, Ordering::SeqCst);
+    truncate_at_15_under_epoch_4(&fake);
     fake.group.committed.lock().unwrap().insert(0, (20, 3));
     let c = group_consumer(&fake, "100").await;
     let records = poll_group(&c, 2).await;
