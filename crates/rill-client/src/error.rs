@@ -123,6 +123,20 @@ impl Error {
         }
     }
 
+    /// Whether the client could not prove who it is: SASL authentication
+    /// failed, the TLS handshake failed, or no OAUTHBEARER token could be had
+    /// (also when wrapped in [`Error::NoBrokerReachable`]). Background tasks
+    /// that retry on their own (the consumer's) hand these to the
+    /// application too, so that a refused or expired credential is never a
+    /// silent stall.
+    pub fn is_auth_failure(&self) -> bool {
+        match self {
+            Error::Authentication { .. } | Error::Tls { .. } | Error::OAuthToken { .. } => true,
+            Error::NoBrokerReachable { last: Some(last), .. } => last.is_auth_failure(),
+            _ => false,
+        }
+    }
+
     /// The broker this error is about, if any.
     pub fn broker(&self) -> Option<&str> {
         match self {

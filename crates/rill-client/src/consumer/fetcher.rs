@@ -121,6 +121,10 @@ pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
                             if p.leader == Some(node) {
                                 p.leader = None;
                             }
+                            // Retried all the same, but the application hears of it.
+                            if e.is_auth_failure() && p.error.is_none() {
+                                p.error = Some(e.clone());
+                            }
                         }
                     }
                     true

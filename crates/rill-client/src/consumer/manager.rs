@@ -100,6 +100,11 @@ async fn refresh_leaders(shared: &Shared) {
             _ => {
                 debug!(partition = %tp, "no leader known yet");
                 p.retry_at = Some(retry_at);
+                // Retried all the same, but the application hears of it.
+                match &refreshed {
+                    Err(e) if e.is_auth_failure() && p.error.is_none() => p.error = Some(e.clone()),
+                    _ => {}
+                }
             }
         }
     }

@@ -364,7 +364,9 @@ impl Consumer {
     /// Up to `max.poll.records` records, waiting up to `timeout` for the
     /// first. An error of a partition (offset out of range or truncation
     /// with `auto.offset.reset=none`, no position, a broker refusal) is
-    /// returned once, by the next poll.
+    /// returned once, by the next poll; so is a failure to authenticate
+    /// while fetching ([`Error::is_auth_failure`]: SASL or TLS refused, no
+    /// OAUTHBEARER token), each time it recurs, while fetching is retried.
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = Instant::now() + timeout;
         let mut changes = self.shared.changed.subscribe();

@@ -8,12 +8,14 @@
 //!   extensions), over reqwest + rustls (feature `oidc`, on by default);
 //! - [`cache`]: one client's current token, refreshed before expiry with
 //!   jitter, with backoff while the endpoint is down;
-//! - [`message`]: the RFC 7628 client messages.
+//! - [`message`]: the RFC 7628 client messages;
+//! - `jwt`: the claims the client reads from a JWT (lifetime, subject, expiry).
 //!
 //! Connections re-authenticate before the session lifetime the broker
 //! grants ends (KIP-368): see `connection/reauth.rs`.
 
 pub mod cache;
+pub(crate) mod jwt;
 pub mod message;
 #[cfg(feature = "oidc")]
 pub mod oidc;

@@ -40,6 +40,9 @@ pub enum OAuthErrorKind {
     Rejected,
     /// The answer was not a usable token response.
     InvalidResponse,
+    /// The broker refused a token that had expired (its JWT `exp` claim had
+    /// passed): the token source handed out a stale token. Not retried.
+    Expired,
 }
 
 impl OAuthErrorKind {
@@ -54,6 +57,7 @@ impl fmt::Display for OAuthErrorKind {
             OAuthErrorKind::Unreachable => "token endpoint unreachable",
             OAuthErrorKind::Rejected => "token request rejected",
             OAuthErrorKind::InvalidResponse => "invalid token response",
+            OAuthErrorKind::Expired => "token expired",
         })
     }
 }

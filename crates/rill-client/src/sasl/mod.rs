@@ -89,7 +89,8 @@ pub(crate) async fn authenticate(
                     Err(Error::Authentication { message, .. }) => format!("; {}", message.replace(&status, "").trim()),
                     _ => String::new(),
                 };
-                return Err(fail(format!("the broker rejected the token of {}: {status}{ending}", token.principal)));
+                let refusal = format!("the broker rejected the token of {}: {status}{ending}", token.principal);
+                return Err(expired(token.value.expose(), &broker, &refusal).unwrap_or_else(|| fail(refusal)));
             }
             session_lifetime_ms = lifetime_ms;
         }
@@ -97,4 +98,22 @@ pub(crate) async fn authenticate(
     let session_lifetime = u64::try_from(session_lifetime_ms).ok().filter(|ms| *ms > 0).map(Duration::from_millis);
     debug!(broker = %connection.broker(), mechanism, ?session_lifetime, "SASL authenticated");
     Ok(session_lifetime)
+}
+
+/// A refused token whose JWT `exp` had passed is [`OAuthErrorKind::Expired`]
+/// (the broker's answer is the same `invalid_token` for every reason).
+/// `exp` is wall-clock time by definition, so this reads the system clock:
+/// only to explain a refusal, never to decide what to send.
+///
+/// [`OAuthErrorKind::Expired`]: crate::oauth::OAuthErrorKind::Expired
+fn expired(token: &str, broker: &str, refusal: &str) -> Option<Error> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    let ago = oauth::jwt::expired_secs_ago(token, now)?;
+    Some(Error::OAuthToken {
+        kind: oauth::OAuthErrorKind::Expired,
+        message: format!(
+            "broker {broker}: {refusal}; the token expired {ago} s ago (its exp claim): the token provider handed out a \
+             stale token"
+        ),
+    })
 }
