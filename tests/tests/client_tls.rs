@@ -131,7 +131,7 @@ async fn mtls_with_an_encrypted_pkcs8_key() {
         )
     };
     connect_ok(with_password(tls.pkcs12_password.expose())).await;
-    let err = Client::connect(with_password("not-the-key-password")).await.err().expect("a wrong key password fails");
+    let err = Client::connect(with_password("not-the-key-password")).await.expect_err("a wrong key password fails");
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     assert!(err.to_string().contains("ssl.key.password is wrong"), "{err}");
     assert!(!format!("{err} {err:?}").contains("not-the-key-password"), "the password leaked: {err:?}");
@@ -197,7 +197,7 @@ async fn mtls_with_a_certificate_from_another_ca_is_refused() {
 
 #[tokio::test]
 async fn missing_ca_file_is_a_config_error_naming_the_key() {
-    let err = Client::connect(config("localhost:1", &[("ssl.ca.location", "/nonexistent/ca.pem")])).await.err().expect("error");
+    let err = Client::connect(config("localhost:1", &[("ssl.ca.location", "/nonexistent/ca.pem")])).await.expect_err("error");
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     assert!(err.to_string().contains("ssl.ca.location"), "{err}");
 }

@@ -83,8 +83,11 @@ pub(crate) fn read_pem_key(path: &Path, password: Option<&Secret>) -> Result<Pri
     const KEY: &str = "ssl.key.location";
     let text = std::fs::read_to_string(path).map_err(|e| file_error(KEY, path, e.to_string()))?;
     if text.contains("Proc-Type: 4,ENCRYPTED") {
-        // Traditional OpenSSL encryption (an MD5-based KDF) is not PKCS#8;
-        // it has no well-kept pure-Rust decoder, and converting is one command.
+        // Traditional OpenSSL encryption (RFC 1421 headers, EVP_BytesToKey's
+        // one-round MD5 KDF) is not PKCS#8. No well-kept pure-Rust crate
+        // decrypts it (RustCrypto's pem-rfc7468, pkcs1, pkcs8 and sec1 reject
+        // PEM headers), Java's Kafka client does not read it either, and
+        // converting is one command.
         return Err(ConfigError::Unsupported {
             key: KEY.to_string(),
             value: path.display().to_string(),
@@ -326,6 +329,7 @@ mod tests {
             "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n",
         );
         let err = read_pem_key(&path, Some(&Secret::new("x"))).unwrap_err();
+        assert!(matches!(&err, ConfigError::Unsupported { key, .. } if key == "ssl.key.location"), "{err:?}");
         assert!(err.to_string().contains("openssl pkcs8 -topk8"), "{err}");
     }
 
