@@ -31,6 +31,7 @@ pub const APIS: &[&str] = &[
     "AddOffsetsToTxn",
     "EndTxn",
     "TxnOffsetCommit",
+    "WriteTxnMarkers",
     "DescribeConfigs",
     "AlterConfigs",
     "SaslAuthenticate",

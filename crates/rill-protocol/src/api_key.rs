@@ -318,6 +318,7 @@ impl ApiKey {
             24 => Some(VersionRange::new(0, 5)),
             25 => Some(VersionRange::new(0, 4)),
             26 => Some(VersionRange::new(0, 5)),
+            27 => Some(VersionRange::new(0, 1)),
             28 => Some(VersionRange::new(0, 4)),
             32 => Some(VersionRange::new(0, 4)),
             33 => Some(VersionRange::new(0, 2)),

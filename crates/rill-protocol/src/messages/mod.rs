@@ -90,6 +90,8 @@ pub mod sync_group_request;
 pub mod sync_group_response;
 pub mod txn_offset_commit_request;
 pub mod txn_offset_commit_response;
+pub mod write_txn_markers_request;
+pub mod write_txn_markers_response;
 
 pub use add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 pub use add_offsets_to_txn_response::AddOffsetsToTxnResponse;
@@ -171,6 +173,8 @@ pub use sync_group_request::SyncGroupRequest;
 pub use sync_group_response::SyncGroupResponse;
 pub use txn_offset_commit_request::TxnOffsetCommitRequest;
 pub use txn_offset_commit_response::TxnOffsetCommitResponse;
+pub use write_txn_markers_request::WriteTxnMarkersRequest;
+pub use write_txn_markers_response::WriteTxnMarkersResponse;
 
 /// Any request body this crate knows, by API key.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +203,7 @@ pub enum RequestBody {
     AddPartitionsToTxn(AddPartitionsToTxnRequest),
     AddOffsetsToTxn(AddOffsetsToTxnRequest),
     EndTxn(EndTxnRequest),
+    WriteTxnMarkers(WriteTxnMarkersRequest),
     TxnOffsetCommit(TxnOffsetCommitRequest),
     DescribeConfigs(DescribeConfigsRequest),
     AlterConfigs(AlterConfigsRequest),
@@ -242,6 +247,7 @@ impl RequestBody {
             RequestBody::AddPartitionsToTxn(_) => ApiKey::ADD_PARTITIONS_TO_TXN,
             RequestBody::AddOffsetsToTxn(_) => ApiKey::ADD_OFFSETS_TO_TXN,
             RequestBody::EndTxn(_) => ApiKey::END_TXN,
+            RequestBody::WriteTxnMarkers(_) => ApiKey::WRITE_TXN_MARKERS,
             RequestBody::TxnOffsetCommit(_) => ApiKey::TXN_OFFSET_COMMIT,
             RequestBody::DescribeConfigs(_) => ApiKey::DESCRIBE_CONFIGS,
             RequestBody::AlterConfigs(_) => ApiKey::ALTER_CONFIGS,
@@ -315,6 +321,9 @@ impl RequestBody {
                 RequestBody::AddOffsetsToTxn(AddOffsetsToTxnRequest::decode(r, version)?)
             }
             ApiKey::END_TXN => RequestBody::EndTxn(EndTxnRequest::decode(r, version)?),
+            ApiKey::WRITE_TXN_MARKERS => {
+                RequestBody::WriteTxnMarkers(WriteTxnMarkersRequest::decode(r, version)?)
+            }
             ApiKey::TXN_OFFSET_COMMIT => {
                 RequestBody::TxnOffsetCommit(TxnOffsetCommitRequest::decode(r, version)?)
             }
@@ -397,6 +406,7 @@ impl RequestBody {
             RequestBody::AddPartitionsToTxn(m) => m.encode(buf, version),
             RequestBody::AddOffsetsToTxn(m) => m.encode(buf, version),
             RequestBody::EndTxn(m) => m.encode(buf, version),
+            RequestBody::WriteTxnMarkers(m) => m.encode(buf, version),
             RequestBody::TxnOffsetCommit(m) => m.encode(buf, version),
             RequestBody::DescribeConfigs(m) => m.encode(buf, version),
             RequestBody::AlterConfigs(m) => m.encode(buf, version),
@@ -440,6 +450,7 @@ impl RequestBody {
             RequestBody::AddPartitionsToTxn(m) => m.encoded_len(version),
             RequestBody::AddOffsetsToTxn(m) => m.encoded_len(version),
             RequestBody::EndTxn(m) => m.encoded_len(version),
+            RequestBody::WriteTxnMarkers(m) => m.encoded_len(version),
             RequestBody::TxnOffsetCommit(m) => m.encoded_len(version),
             RequestBody::DescribeConfigs(m) => m.encoded_len(version),
             RequestBody::AlterConfigs(m) => m.encoded_len(version),
@@ -597,6 +608,12 @@ impl From<EndTxnRequest> for RequestBody {
     }
 }
 
+impl From<WriteTxnMarkersRequest> for RequestBody {
+    fn from(m: WriteTxnMarkersRequest) -> Self {
+        RequestBody::WriteTxnMarkers(m)
+    }
+}
+
 impl From<TxnOffsetCommitRequest> for RequestBody {
     fn from(m: TxnOffsetCommitRequest) -> Self {
         RequestBody::TxnOffsetCommit(m)
@@ -714,6 +731,7 @@ pub enum ResponseBody {
     AddPartitionsToTxn(AddPartitionsToTxnResponse),
     AddOffsetsToTxn(AddOffsetsToTxnResponse),
     EndTxn(EndTxnResponse),
+    WriteTxnMarkers(WriteTxnMarkersResponse),
     TxnOffsetCommit(TxnOffsetCommitResponse),
     DescribeConfigs(DescribeConfigsResponse),
     AlterConfigs(AlterConfigsResponse),
@@ -757,6 +775,7 @@ impl ResponseBody {
             ResponseBody::AddPartitionsToTxn(_) => ApiKey::ADD_PARTITIONS_TO_TXN,
             ResponseBody::AddOffsetsToTxn(_) => ApiKey::ADD_OFFSETS_TO_TXN,
             ResponseBody::EndTxn(_) => ApiKey::END_TXN,
+            ResponseBody::WriteTxnMarkers(_) => ApiKey::WRITE_TXN_MARKERS,
             ResponseBody::TxnOffsetCommit(_) => ApiKey::TXN_OFFSET_COMMIT,
             ResponseBody::DescribeConfigs(_) => ApiKey::DESCRIBE_CONFIGS,
             ResponseBody::AlterConfigs(_) => ApiKey::ALTER_CONFIGS,
@@ -834,6 +853,9 @@ impl ResponseBody {
                 ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse::decode(r, version)?)
             }
             ApiKey::END_TXN => ResponseBody::EndTxn(EndTxnResponse::decode(r, version)?),
+            ApiKey::WRITE_TXN_MARKERS => {
+                ResponseBody::WriteTxnMarkers(WriteTxnMarkersResponse::decode(r, version)?)
+            }
             ApiKey::TXN_OFFSET_COMMIT => {
                 ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse::decode(r, version)?)
             }
@@ -916,6 +938,7 @@ impl ResponseBody {
             ResponseBody::AddPartitionsToTxn(m) => m.encode(buf, version),
             ResponseBody::AddOffsetsToTxn(m) => m.encode(buf, version),
             ResponseBody::EndTxn(m) => m.encode(buf, version),
+            ResponseBody::WriteTxnMarkers(m) => m.encode(buf, version),
             ResponseBody::TxnOffsetCommit(m) => m.encode(buf, version),
             ResponseBody::DescribeConfigs(m) => m.encode(buf, version),
             ResponseBody::AlterConfigs(m) => m.encode(buf, version),
@@ -959,6 +982,7 @@ impl ResponseBody {
             ResponseBody::AddPartitionsToTxn(m) => m.encoded_len(version),
             ResponseBody::AddOffsetsToTxn(m) => m.encoded_len(version),
             ResponseBody::EndTxn(m) => m.encoded_len(version),
+            ResponseBody::WriteTxnMarkers(m) => m.encoded_len(version),
             ResponseBody::TxnOffsetCommit(m) => m.encoded_len(version),
             ResponseBody::DescribeConfigs(m) => m.encoded_len(version),
             ResponseBody::AlterConfigs(m) => m.encoded_len(version),
@@ -1113,6 +1137,12 @@ impl From<AddOffsetsToTxnResponse> for ResponseBody {
 impl From<EndTxnResponse> for ResponseBody {
     fn from(m: EndTxnResponse) -> Self {
         ResponseBody::EndTxn(m)
+    }
+}
+
+impl From<WriteTxnMarkersResponse> for ResponseBody {
+    fn from(m: WriteTxnMarkersResponse) -> Self {
+        ResponseBody::WriteTxnMarkers(m)
     }
 }
 

@@ -81,4 +81,6 @@ round_trip_tests! {
     sync_group_response: SyncGroupResponse,
     txn_offset_commit_request: TxnOffsetCommitRequest,
     txn_offset_commit_response: TxnOffsetCommitResponse,
+    write_txn_markers_request: WriteTxnMarkersRequest,
+    write_txn_markers_response: WriteTxnMarkersResponse,
 }
