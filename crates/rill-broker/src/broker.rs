@@ -168,6 +168,7 @@ impl Broker {
         }
         let shared = self.shared.clone();
         tokio::spawn(async move { crate::replication::run(shared).await });
+        tokio::spawn(crate::txn_coordinator::run(self.shared.clone()));
     }
 
     /// Serves connections from `listener` until accepting fails. Each

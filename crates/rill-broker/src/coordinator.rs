@@ -29,6 +29,8 @@ use rill_protocol::ErrorCode;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+pub use crate::txn_state::{Transaction, TxnPhase};
+
 /// A group's phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupPhase {
@@ -170,20 +172,6 @@ impl Group {
         }
         true
     }
-}
-
-/// Transaction state of one transactional id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transaction {
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub timeout: Duration,
-    /// Partitions in the ongoing transaction (empty: none ongoing).
-    pub partitions: BTreeSet<(String, i32)>,
-    /// Groups whose offsets the transaction commits (AddOffsetsToTxn).
-    pub groups: BTreeSet<String>,
-    /// Offsets staged by TxnOffsetCommit, applied on commit.
-    pub pending_offsets: BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>,
 }
 
 #[derive(Debug)]

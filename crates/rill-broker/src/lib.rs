@@ -56,6 +56,9 @@
 //! | `disk.rs` | durable storage with a flush policy; crash loses the unflushed suffix |
 //! | `log.rs` | stored batches; checks and offset/epoch stamping of incoming batches |
 //! | `producer_state.rs` | idempotent producer dedup (KIP-98) |
+//! | `txn_state.rs` | a transactional id's transaction: phases, fencing, timeout (KIP-98) |
+//! | `txn_coordinator.rs` | transaction timeouts and marker rounds (WriteTxnMarkers to leaders), completion |
+//! | `txn_index.rs` | a partition's open and aborted transactions: last stable offset, aborted index |
 //! | `fetch_session.rs` | incremental fetch sessions (KIP-227) |
 //! | `faults.rs` | the interception hook and the test-only bug switches |
 //! | `transport.rs` | `Listener` and `Connector` |
@@ -76,6 +79,9 @@ pub mod log;
 mod partition;
 mod producer_state;
 mod replication;
+mod txn_coordinator;
+mod txn_index;
+pub mod txn_state;
 pub mod transport;
 #[cfg(test)]
 mod test_support;

@@ -13,6 +13,7 @@ use crate::controller::PartitionState;
 use crate::disk::{EpochEnd, TopicPartition};
 use crate::log::{restamp, StoredBatch};
 use crate::producer_state::{ProducerStates, SequenceCheck};
+use crate::txn_index::{AbortedTxn, TxnIndex};
 
 /// What the leader knows of one follower (from its fetches).
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +39,8 @@ pub struct Replica {
     pub high_watermark: i64,
     pub followers: BTreeMap<i32, FollowerProgress>,
     pub producers: ProducerStates,
+    /// Open and aborted transactions (last stable offset, aborted index).
+    pub txns: TxnIndex,
 }
 
 /// Result of appending a produce request's batches for one partition.
@@ -57,6 +60,8 @@ pub struct ReadResult {
     pub last_stable_offset: i64,
     pub diverging: Option<EpochEnd>,
     pub batches: Vec<StoredBatch>,
+    /// read_committed: the aborted transactions overlapping `batches`.
+    pub aborted: Vec<AbortedTxn>,
 }
 
 /// Who is fetching.
@@ -85,12 +90,16 @@ impl Shared {
     pub(crate) fn sync<'a>(&self, state: &'a mut State, tp: &TopicPartition, ctrl: &PartitionState) -> &'a mut Replica {
         let me = self.me();
         let disk = &self.disk;
-        let replica = state.replicas.entry(tp.clone()).or_insert_with(|| Replica {
-            is_leader: false,
-            epoch: -1,
-            high_watermark: 0,
-            followers: BTreeMap::new(),
-            producers: ProducerStates::from_log(&disk.batches(tp)),
+        let replica = state.replicas.entry(tp.clone()).or_insert_with(|| {
+            let log = disk.batches(tp);
+            Replica {
+                is_leader: false,
+                epoch: -1,
+                high_watermark: 0,
+                followers: BTreeMap::new(),
+                producers: ProducerStates::from_log(&log),
+                txns: TxnIndex::from_log(&log),
+            }
         });
         let now = Instant::now();
         if ctrl.leader == me {
@@ -169,6 +178,10 @@ impl Shared {
                 }
             }
         }
+        // Transaction markers (only WriteTxnMarkers writes control batches).
+        for b in batches.iter().filter(|b| b.control) {
+            replica.txns.check_marker(b)?;
+        }
         let mut next = self.disk.log_end_offset(tp);
         let base_offset = next;
         let mut stamped = Vec::with_capacity(batches.len());
@@ -176,6 +189,7 @@ impl Shared {
             let s = restamp(b, next, replica.epoch);
             next = s.next_offset();
             replica.producers.observe(&s);
+            replica.txns.observe(&s);
             stamped.push(s);
         }
         self.disk.append(tp, stamped);
@@ -242,7 +256,8 @@ impl Shared {
             return fail(epoch_check);
         }
         let hw = replica.high_watermark;
-        let mut out = ReadResult { error: ErrorCode::NONE, high_watermark: hw, last_stable_offset: hw, ..Default::default() };
+        let lso = replica.txns.last_stable_offset(hw);
+        let mut out = ReadResult { error: ErrorCode::NONE, high_watermark: hw, last_stable_offset: lso, ..Default::default() };
         // KIP-320: a fetcher whose last epoch ends before its fetch offset on
         // the leader has diverged; tell it where our log of that epoch ends.
         if last_fetched_epoch >= 0 {
@@ -282,13 +297,19 @@ impl Shared {
                 self.maybe_expand_isr(tp, replica, &ctrl, id, fetch_offset);
                 self.advance_high_watermark(tp, replica, &self.partition_state(tp).map(|c| c.isr).unwrap_or(ctrl.isr.clone()));
                 out.high_watermark = replica.high_watermark;
-                out.last_stable_offset = replica.high_watermark;
+                out.last_stable_offset = replica.txns.last_stable_offset(replica.high_watermark);
                 leo
             }
-            Fetcher::Consumer { .. } => hw,
+            // KIP-98: read_committed stops at the last stable offset.
+            Fetcher::Consumer { read_committed: true } => out.last_stable_offset,
+            Fetcher::Consumer { read_committed: false } => hw,
         };
         if fetch_offset < until {
             out.batches = self.disk.read(tp, fetch_offset, until, max_bytes);
+        }
+        if fetcher == (Fetcher::Consumer { read_committed: true }) {
+            let end = out.batches.last().map_or(fetch_offset, StoredBatch::next_offset);
+            out.aborted = replica.txns.aborted_between(fetch_offset, end);
         }
         out
     }
@@ -358,6 +379,7 @@ impl Shared {
             }
             next = b.next_offset();
             replica.producers.observe(&b);
+            replica.txns.observe(&b);
             accepted.push(b);
         }
         if !accepted.is_empty() {
@@ -375,7 +397,9 @@ impl Shared {
         let mut state = self.lock();
         self.disk.truncate_to(tp, offset);
         if let Some(replica) = state.replicas.get_mut(tp) {
-            replica.producers = ProducerStates::from_log(&self.disk.batches(tp));
+            let log = self.disk.batches(tp);
+            replica.producers = ProducerStates::from_log(&log);
+            replica.txns = TxnIndex::from_log(&log);
             replica.high_watermark = replica.high_watermark.min(self.disk.log_end_offset(tp));
         }
         self.bump();

@@ -1,7 +1,10 @@
 //! Fetch (key 1), versions 4-17.
 //!
 //! Consumers (replica id -1) read up to the high watermark
-//! (read_uncommitted) or the last stable offset (read_committed); followers
+//! (read_uncommitted) or the last stable offset (read_committed: the first
+//! offset of the earliest open transaction, and with the records the
+//! aborted transactions of the returned range, whose records the consumer
+//! drops; `txn_index.rs`); every partition reports its last stable offset; followers
 //! (replica id >= 0, from `replica_state` in v15+) read up to the log end,
 //! and their fetch offset is how the leader learns their progress: it moves
 //! the high watermark, adds caught-up followers to the ISR and tells
@@ -23,7 +26,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use rill_protocol::messages::fetch_request::FetchRequest;
 use rill_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
 use rill_protocol::{ErrorCode, Uuid, VersionRange};
 use tokio::time::Instant;
@@ -166,7 +169,13 @@ fn partition_data(shared: &Shared, version: i16, topic: &str, index: i32, read: 
         high_watermark: read.high_watermark,
         last_stable_offset: read.last_stable_offset,
         log_start_offset: if read.error == ErrorCode::NONE { 0 } else { -1 },
-        aborted_transactions: Some(Vec::new()),
+        // read_committed: the aborted transactions in the returned range (KIP-98).
+        aborted_transactions: Some(
+            read.aborted
+                .iter()
+                .map(|a| AbortedTransaction { producer_id: a.producer_id, first_offset: a.first_offset, ..Default::default() })
+                .collect(),
+        ),
         records: Some(Bytes::from(records)),
         ..Default::default()
     };

@@ -6,7 +6,7 @@
 //! read_committed), -2 the earliest (0: this model keeps everything), -3
 //! (v7+) the record with the largest timestamp, any other the first record
 //! whose timestamp is at least the one given (offset -1 if none), searched
-//! below the high watermark. v4+ answers the leader epoch of that offset.
+//! below that latest offset. v4+ answers the leader epoch of that offset.
 
 use rill_protocol::messages::list_offsets_request::ListOffsetsRequest;
 use rill_protocol::messages::list_offsets_response::{
@@ -78,9 +78,10 @@ fn lookup(shared: &Shared, tp: &TopicPartition, current_leader_epoch: i32, times
         if check != ErrorCode::NONE {
             return Err(check);
         }
-        (replica.high_watermark, replica.epoch)
+        // READ_COMMITTED sees the log up to the last stable offset (KIP-98).
+        let end = if read_committed { replica.txns.last_stable_offset(replica.high_watermark) } else { replica.high_watermark };
+        (end, replica.epoch)
     };
-    let _ = read_committed; // the last stable offset equals the high watermark until transactions land
     let epoch_at = |offset: i64| {
         shared.disk.batches(tp).iter().find(|b| b.last_offset >= offset).map_or(epoch, |b| b.leader_epoch)
     };

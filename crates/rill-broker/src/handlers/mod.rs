@@ -16,6 +16,11 @@ pub(crate) mod leave_group;
 pub(crate) mod offset_commit;
 pub(crate) mod offset_fetch;
 pub(crate) mod sync_group;
+pub(crate) mod add_offsets_to_txn;
+pub(crate) mod add_partitions_to_txn;
+pub(crate) mod end_txn;
+pub(crate) mod txn_offset_commit;
+pub(crate) mod write_txn_markers;
 
 use rill_protocol::messages::{RequestBody, RequestHeader, ResponseBody};
 use rill_protocol::{ApiKey, ErrorCode, VersionRange};
@@ -39,6 +44,11 @@ pub(crate) const SUPPORTED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::OFFSET_COMMIT, offset_commit::VERSIONS),
     (ApiKey::OFFSET_FETCH, offset_fetch::VERSIONS),
     (ApiKey::INIT_PRODUCER_ID, init_producer_id::VERSIONS),
+    (ApiKey::ADD_PARTITIONS_TO_TXN, add_partitions_to_txn::VERSIONS),
+    (ApiKey::ADD_OFFSETS_TO_TXN, add_offsets_to_txn::VERSIONS),
+    (ApiKey::END_TXN, end_txn::VERSIONS),
+    (ApiKey::WRITE_TXN_MARKERS, write_txn_markers::VERSIONS),
+    (ApiKey::TXN_OFFSET_COMMIT, txn_offset_commit::VERSIONS),
 ];
 
 /// NOT_COORDINATOR unless this broker coordinates `key`
@@ -76,7 +86,12 @@ pub(crate) async fn dispatch(shared: &Shared, header: &RequestHeader, body: Requ
         RequestBody::LeaveGroup(r) => ResponseBody::LeaveGroup(leave_group::handle(shared, version, r)),
         RequestBody::OffsetCommit(r) => ResponseBody::OffsetCommit(offset_commit::handle(shared, r)),
         RequestBody::OffsetFetch(r) => ResponseBody::OffsetFetch(offset_fetch::handle(shared, version, r)),
-        RequestBody::InitProducerId(r) => ResponseBody::InitProducerId(init_producer_id::handle(shared, r)),
+        RequestBody::InitProducerId(r) => ResponseBody::InitProducerId(init_producer_id::handle(shared, version, r)),
+        RequestBody::AddPartitionsToTxn(r) => ResponseBody::AddPartitionsToTxn(add_partitions_to_txn::handle(shared, version, r)),
+        RequestBody::AddOffsetsToTxn(r) => ResponseBody::AddOffsetsToTxn(add_offsets_to_txn::handle(shared, version, r)),
+        RequestBody::EndTxn(r) => ResponseBody::EndTxn(end_txn::handle(shared, version, r)),
+        RequestBody::WriteTxnMarkers(r) => ResponseBody::WriteTxnMarkers(write_txn_markers::handle(shared, r).await),
+        RequestBody::TxnOffsetCommit(r) => ResponseBody::TxnOffsetCommit(txn_offset_commit::handle(shared, version, r)),
         // Unreachable: the connection refuses APIs not in SUPPORTED before dispatching.
         _ => return None,
     })
@@ -106,6 +121,11 @@ pub(crate) fn error_response(body: &RequestBody, code: ErrorCode) -> Option<Resp
         }
         RequestBody::OffsetCommit(r) => ResponseBody::OffsetCommit(offset_commit::error_response(r, code)),
         RequestBody::InitProducerId(_) => ResponseBody::InitProducerId(init_producer_id::error_response(code)),
+        RequestBody::AddPartitionsToTxn(r) => ResponseBody::AddPartitionsToTxn(add_partitions_to_txn::error_response(r, code)),
+        RequestBody::AddOffsetsToTxn(_) => ResponseBody::AddOffsetsToTxn(add_offsets_to_txn::error_response(code)),
+        RequestBody::EndTxn(_) => ResponseBody::EndTxn(end_txn::error_response(code)),
+        RequestBody::WriteTxnMarkers(r) => ResponseBody::WriteTxnMarkers(write_txn_markers::error_response(r, code)),
+        RequestBody::TxnOffsetCommit(r) => ResponseBody::TxnOffsetCommit(txn_offset_commit::error_response(r, code)),
         _ => return None,
     })
 }

@@ -3,7 +3,10 @@
 //! Coordinator only (NOT_COORDINATOR, at the top level from v2 and per
 //! group from v8). Committed offsets of the listed partitions (offset -1 for
 //! none), or of every partition with a commit when `topics` is null (v2+).
-//! v8+ answers several groups at once.
+//! v8+ answers several groups at once. Offsets staged by TxnOffsetCommit
+//! appear only once their transaction commits; v7+ with `require_stable`
+//! (KIP-447) a partition with staged offsets of a transaction not yet
+//! complete is UNSTABLE_OFFSET_COMMIT (the client retries).
 
 use rill_protocol::messages::offset_fetch_request::OffsetFetchRequest;
 use rill_protocol::messages::offset_fetch_response::{
@@ -14,19 +17,40 @@ use rill_protocol::{ErrorCode, VersionRange};
 
 use crate::broker::Shared;
 use crate::coordinator::CommittedOffset;
+use crate::txn_state::unstable_offsets;
 
 pub(crate) const VERSIONS: VersionRange = VersionRange::new(1, 9);
 
 /// Per topic, each partition's committed offset (if any).
-type Found = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+type Committed = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+/// Per topic, each partition's committed offset (`Err`: UNSTABLE_OFFSET_COMMIT).
+type Found = Vec<(String, Vec<(i32, Result<Option<CommittedOffset>, ErrorCode>)>)>;
 
 /// The committed offsets of one group; `None` topics: everything committed.
-fn lookup(shared: &Shared, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Result<Found, ErrorCode> {
+fn lookup(shared: &Shared, group: &str, topics: Option<Vec<(String, Vec<i32>)>>, require_stable: bool) -> Result<Found, ErrorCode> {
     if let Some(code) = super::not_coordinator(shared, group) {
         return Err(code);
     }
-    let offsets = shared.controller.coordinator_store().committed(group);
-    Ok(match topics {
+    let store = shared.controller.coordinator_store();
+    let unstable = if require_stable { unstable_offsets(&store.lock().transactions, group) } else { Default::default() };
+    let found = lookup_committed(store.committed(group), topics);
+    Ok(found
+        .into_iter()
+        .map(|(name, ps)| {
+            let ps = ps
+                .into_iter()
+                .map(|(p, c)| (p, if unstable.contains(&(name.clone(), p)) { Err(ErrorCode::UNSTABLE_OFFSET_COMMIT) } else { Ok(c) }))
+                .collect();
+            (name, ps)
+        })
+        .collect())
+}
+
+fn lookup_committed(
+    offsets: std::collections::BTreeMap<(String, i32), CommittedOffset>,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Committed {
+    match topics {
         Some(topics) => topics
             .into_iter()
             .map(|(name, ps)| {
@@ -41,7 +65,15 @@ fn lookup(shared: &Shared, group: &str, topics: Option<Vec<(String, Vec<i32>)>>)
             }
             by_topic.into_iter().collect()
         }
-    })
+    }
+}
+
+/// A partition's offset and error code (UNSTABLE_OFFSET_COMMIT shows no offset).
+fn split(c: Result<Option<CommittedOffset>, ErrorCode>) -> (Option<CommittedOffset>, ErrorCode) {
+    match c {
+        Ok(c) => (c, ErrorCode::NONE),
+        Err(code) => (None, code),
+    }
 }
 
 pub(crate) fn handle(shared: &Shared, version: i16, req: OffsetFetchRequest) -> OffsetFetchResponse {
@@ -51,7 +83,7 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: OffsetFetchRequest) -> 
             .into_iter()
             .map(|g| {
                 let topics = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-                match lookup(shared, &g.group_id, topics) {
+                match lookup(shared, &g.group_id, topics, req.require_stable) {
                     Ok(found) => OffsetFetchResponseGroup {
                         group_id: g.group_id,
                         topics: found
@@ -60,12 +92,16 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: OffsetFetchRequest) -> 
                                 name,
                                 partitions: ps
                                     .into_iter()
-                                    .map(|(p, c)| OffsetFetchResponsePartitions {
-                                        partition_index: p,
-                                        committed_offset: c.as_ref().map_or(-1, |c| c.offset),
-                                        committed_leader_epoch: c.as_ref().map_or(-1, |c| c.leader_epoch),
-                                        metadata: c.and_then(|c| c.metadata).or(Some(String::new())),
-                                        ..Default::default()
+                                    .map(|(p, c)| {
+                                        let (c, error) = split(c);
+                                        OffsetFetchResponsePartitions {
+                                            partition_index: p,
+                                            committed_offset: c.as_ref().map_or(-1, |c| c.offset),
+                                            committed_leader_epoch: c.as_ref().map_or(-1, |c| c.leader_epoch),
+                                            metadata: c.and_then(|c| c.metadata).or(Some(String::new())),
+                                            error_code: error.0,
+                                            ..Default::default()
+                                        }
                                     })
                                     .collect(),
                                 ..Default::default()
@@ -80,7 +116,7 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: OffsetFetchRequest) -> 
         return OffsetFetchResponse { groups, ..Default::default() };
     }
     let topics = req.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-    match lookup(shared, &req.group_id, topics) {
+    match lookup(shared, &req.group_id, topics, version >= 7 && req.require_stable) {
         Ok(found) => OffsetFetchResponse {
             topics: found
                 .into_iter()
@@ -89,8 +125,10 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: OffsetFetchRequest) -> 
                     partitions: ps
                         .into_iter()
                         .map(|(p, c)| {
+                            let (c, error) = split(c);
                             let mut r = OffsetFetchResponsePartition {
                                 partition_index: p,
+                                error_code: error.0,
                                 committed_offset: c.as_ref().map_or(-1, |c| c.offset),
                                 committed_leader_epoch: c.as_ref().map_or(-1, |c| c.leader_epoch),
                                 metadata: c.and_then(|c| c.metadata).or(Some(String::new())),

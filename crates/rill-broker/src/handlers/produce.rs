@@ -88,6 +88,10 @@ fn append(shared: &Shared, topic: &str, partition: i32, records: Option<bytes::B
     if batches.is_empty() {
         return Err((ErrorCode::CORRUPT_MESSAGE, Some("no record batch".to_string())));
     }
+    // Markers come from the transaction coordinator only (WriteTxnMarkers), as Kafka's LogValidator requires.
+    if batches.iter().any(|b| b.control) {
+        return Err((ErrorCode::INVALID_RECORD, Some("control batches are written by the transaction coordinator only".to_string())));
+    }
     shared.append_as_leader(&(topic.to_string(), partition), batches, acks).map_err(|code| (code, None))
 }
 

@@ -1,0 +1,84 @@
+//! TxnOffsetCommit (key 28), versions 0-4.
+//!
+//! Group coordinator only (NOT_COORDINATOR). Stages offsets in the
+//! transaction of `transactional_id`: they become the group's committed
+//! offsets when the transaction commits and are dropped when it aborts
+//! (OffsetFetch shows them only then; with `require_stable` it answers
+//! UNSTABLE_OFFSET_COMMIT meanwhile, KIP-447). The transaction must be
+//! Ongoing with the group added by AddOffsetsToTxn (INVALID_TXN_STATE),
+//! for this producer id (INVALID_PRODUCER_ID_MAPPING) and epoch
+//! (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH before v3). v3+ with a
+//! generation or member id (KIP-447) must name a current member of the
+//! group's current generation (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION), so
+//! a zombie consumer-producer cannot commit. Errors apply to every
+//! partition of the request.
+
+use rill_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
+use rill_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use rill_protocol::{ErrorCode, VersionRange};
+
+use crate::broker::Shared;
+use crate::coordinator::{check_member, CommittedOffset, TxnPhase};
+use crate::txn_state::fenced_code;
+
+pub(crate) const VERSIONS: VersionRange = VersionRange::new(0, 4);
+
+pub(crate) fn handle(shared: &Shared, version: i16, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+    let code = stage(shared, version, &req).err().unwrap_or(ErrorCode::NONE);
+    error_response(&req, code)
+}
+
+fn stage(shared: &Shared, version: i16, req: &TxnOffsetCommitRequest) -> Result<(), ErrorCode> {
+    if let Some(code) = super::not_coordinator(shared, &req.group_id) {
+        return Err(code);
+    }
+    let store = shared.controller.coordinator_store();
+    let mut state = store.lock();
+    let state = &mut *state;
+    if version >= 3 && (req.generation_id >= 0 || !req.member_id.is_empty()) {
+        let check = check_member(state.groups.get(&req.group_id), &req.member_id, req.generation_id);
+        if check.is_error() {
+            return Err(check);
+        }
+    }
+    let txn = state.transactions.get_mut(&req.transactional_id).ok_or(ErrorCode::INVALID_PRODUCER_ID_MAPPING)?;
+    let check = txn.check_producer(req.producer_id, req.producer_epoch);
+    if check.is_error() {
+        return Err(fenced_code(check, version, 3));
+    }
+    if txn.phase != TxnPhase::Ongoing || !txn.groups.contains(&req.group_id) {
+        return Err(ErrorCode::INVALID_TXN_STATE);
+    }
+    let staged = txn.pending_offsets.entry(req.group_id.clone()).or_default();
+    for t in &req.topics {
+        for p in &t.partitions {
+            staged.insert(
+                (t.name.clone(), p.partition_index),
+                CommittedOffset { offset: p.committed_offset, leader_epoch: p.committed_leader_epoch, metadata: p.committed_metadata.clone() },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every partition answered with `code` (also an injected fault).
+pub(crate) fn error_response(req: &TxnOffsetCommitRequest, code: ErrorCode) -> TxnOffsetCommitResponse {
+    TxnOffsetCommitResponse {
+        topics: req
+            .topics
+            .iter()
+            .map(|t| TxnOffsetCommitResponseTopic {
+                name: t.name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| TxnOffsetCommitResponsePartition { partition_index: p.partition_index, error_code: code.0, ..Default::default() })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
