@@ -195,6 +195,9 @@ mod tests {
         assert_eq!(refused(handle(s, 9, request(0, 1, None)).await.unwrap()), ErrorCode::CORRUPT_MESSAGE.0);
         let torn = batch(2).slice(..20);
         assert_eq!(refused(handle(s, 9, request(0, 1, Some(torn))).await.unwrap()), ErrorCode::CORRUPT_MESSAGE.0);
+        // Transaction markers come from the coordinator (WriteTxnMarkers), never from clients.
+        let marker = rill_protocol::records::control::end_txn_marker(bytes::BytesMut::new(), 0, 7, 0, true, 0, -1).unwrap().freeze();
+        assert_eq!(refused(handle(s, 9, request(0, 1, Some(marker))).await.unwrap()), ErrorCode::INVALID_RECORD.0);
         // min.insync.replicas above the ISR size: acks=all is refused before appending.
         let strict = crate::Broker::single_node(
             crate::BrokerConfig::new(1, "h", 1),

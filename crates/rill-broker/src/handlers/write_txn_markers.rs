@@ -135,23 +135,5 @@ mod tests {
         assert_eq!(codes(handle(s, request(0, 1, false)).await)[0], ErrorCode::TRANSACTION_COORDINATOR_FENCED.0);
         assert_eq!(codes(handle(s, request(1, 3, false)).await)[0], 0);
         assert_eq!(codes(handle(s, request(0, 4, true)).await)[0], ErrorCode::INVALID_PRODUCER_EPOCH.0);
-        // Clients cannot write markers through Produce.
-        let marker = end_txn_marker(BytesMut::new(), 0, 7, 1, true, 9, -1).unwrap().freeze();
-        let produced = s.append_as_leader(&("t".into(), 0), split_batches(&marker).unwrap(), 1);
-        assert!(produced.is_ok(), "the leader path itself accepts a marker");
-        use crate::handlers::produce;
-        use rill_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
-        let req = ProduceRequest {
-            acks: 1,
-            timeout_ms: 100,
-            topic_data: vec![TopicProduceData {
-                name: "t".into(),
-                partition_data: vec![PartitionProduceData { index: 0, records: Some(marker), ..Default::default() }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let r = produce::handle(s, 9, req).await.unwrap();
-        assert_eq!(r.responses[0].partition_responses[0].error_code, ErrorCode::INVALID_RECORD.0);
     }
 }
