@@ -3,8 +3,8 @@
 //! producer, and read it back with rill's consumer through the same
 //! listener. PLAINTEXT; SSL; mTLS; SASL_PLAINTEXT with PLAIN, SCRAM-SHA-256
 //! and SCRAM-SHA-512; SASL_SSL with those and OAUTHBEARER (OIDC client
-//! credentials against the harness's token server). GSSAPI is not
-//! supported yet.
+//! credentials against the harness's token server); GSSAPI (a keytab,
+//! against the harness's KDC) on both SASL listeners.
 
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,13 @@ fn properties(cluster: &KafkaCluster, listener: Listener, mechanism: Option<&str
             p.push(("sasl.oauthbearer.client.id", credentials.oauth_client_id.clone()));
             p.push(("sasl.oauthbearer.client.secret", credentials.oauth_client_secret.expose().to_string()));
             p.push(("sasl.oauthbearer.scope", credentials.oauth_scope.clone()));
+        }
+        Some("GSSAPI") => {
+            p.push(("sasl.mechanism", "GSSAPI".into()));
+            p.push(("sasl.kerberos.service.name", credentials.kerberos_service_name.clone()));
+            p.push(("sasl.kerberos.principal", credentials.kerberos_principal.clone()));
+            p.push(("sasl.kerberos.keytab", path(&credentials.kerberos_keytab)));
+            p.push(("sasl.kerberos.krb5.conf", path(cluster.kdc().krb5_conf())));
         }
         Some(mechanism) => {
             p.push(("sasl.mechanism", mechanism.into()));
@@ -115,15 +122,15 @@ async fn mtls() {
 }
 
 #[tokio::test]
-async fn sasl_plaintext_with_plain_and_scram() {
-    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+async fn sasl_plaintext_with_plain_scram_and_gssapi() {
+    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"] {
         round_trip(Listener::SaslPlaintext, Some(mechanism)).await;
     }
 }
 
 #[tokio::test]
-async fn sasl_ssl_with_plain_scram_and_oauthbearer() {
-    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] {
+async fn sasl_ssl_with_plain_scram_oauthbearer_and_gssapi() {
+    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"] {
         round_trip(Listener::SaslSsl, Some(mechanism)).await;
     }
 }

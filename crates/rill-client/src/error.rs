@@ -75,6 +75,53 @@ pub enum Error {
     /// endpoint was unreachable, refused the client, or answered nonsense.
     /// The message never contains the client secret or a token.
     OAuthToken { kind: crate::oauth::OAuthErrorKind, message: String },
+    /// SASL GSSAPI: Kerberos failed (at the KDC or with the broker's
+    /// answer); `kind` says why. The message never contains the password or a key.
+    Kerberos { broker: String, kind: KerberosErrorKind, message: String },
+}
+
+/// Why Kerberos authentication (SASL GSSAPI) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KerberosErrorKind {
+    /// The KDC refused the password (KDC_ERR_PREAUTH_FAILED with `sasl.password`).
+    WrongPassword,
+    /// The KDC refused the keytab's key (KDC_ERR_PREAUTH_FAILED with
+    /// `sasl.kerberos.keytab`): the principal was re-keyed since the keytab
+    /// was exported, or the keytab is another principal's.
+    StaleKeytab,
+    /// The keytab has no usable key for the principal.
+    NoKeytabEntry,
+    /// The KDC does not know the client principal (KDC_ERR_C_PRINCIPAL_UNKNOWN).
+    UnknownPrincipal,
+    /// The KDC does not know the broker's principal
+    /// `<sasl.kerberos.service.name>/<host>@REALM` (KDC_ERR_S_PRINCIPAL_UNKNOWN).
+    UnknownService,
+    /// No KDC answered within `sasl.kerberos.kdc.timeout.ms`, or none could be reached.
+    KdcUnreachable,
+    /// The KDC answered with another Kerberos error.
+    KdcError,
+    /// The broker refused the ticket or its answer does not verify
+    /// (mutual authentication, the security-layer message).
+    BrokerRejected,
+    /// A KDC or broker message could not be decoded.
+    Malformed,
+}
+
+impl fmt::Display for KerberosErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KerberosErrorKind::WrongPassword => "wrong password",
+            KerberosErrorKind::StaleKeytab => "stale keytab",
+            KerberosErrorKind::NoKeytabEntry => "no key for the principal in the keytab",
+            KerberosErrorKind::UnknownPrincipal => "unknown client principal",
+            KerberosErrorKind::UnknownService => "unknown broker principal",
+            KerberosErrorKind::KdcUnreachable => "KDC unreachable",
+            KerberosErrorKind::KdcError => "KDC error",
+            KerberosErrorKind::BrokerRejected => "broker rejected the authentication",
+            KerberosErrorKind::Malformed => "malformed Kerberos message",
+        })
+    }
 }
 
 impl From<crate::oauth::OAuthError> for Error {
@@ -124,16 +171,26 @@ impl Error {
     }
 
     /// Whether the client could not prove who it is: SASL authentication
-    /// failed, the TLS handshake failed, or no OAUTHBEARER token could be had
+    /// or Kerberos failed, the TLS handshake failed, or no OAUTHBEARER token could be had
     /// (also when wrapped in [`Error::NoBrokerReachable`]). Background tasks
     /// that retry on their own (the consumer's) hand these to the
     /// application too, so that a refused or expired credential is never a
     /// silent stall.
     pub fn is_auth_failure(&self) -> bool {
         match self {
-            Error::Authentication { .. } | Error::Tls { .. } | Error::OAuthToken { .. } => true,
+            Error::Authentication { .. } | Error::Tls { .. } | Error::OAuthToken { .. } | Error::Kerberos { .. } => true,
             Error::NoBrokerReachable { last: Some(last), .. } => last.is_auth_failure(),
             _ => false,
+        }
+    }
+
+    /// Why Kerberos failed, for [`Error::Kerberos`] (also when wrapped in
+    /// [`Error::NoBrokerReachable`]).
+    pub fn kerberos_kind(&self) -> Option<KerberosErrorKind> {
+        match self {
+            Error::Kerberos { kind, .. } => Some(*kind),
+            Error::NoBrokerReachable { last: Some(last), .. } => last.kerberos_kind(),
+            _ => None,
         }
     }
 
@@ -150,6 +207,7 @@ impl Error {
             | Error::NotSent { broker, .. }
             | Error::Tls { broker, .. }
             | Error::Authentication { broker, .. }
+            | Error::Kerberos { broker, .. }
             | Error::Decode { broker, .. }
             | Error::UnsupportedVersion { broker, .. }
             | Error::Kafka { broker, .. } => Some(broker),
@@ -170,9 +228,11 @@ impl Error {
             | Error::CorrelationMismatch { .. } => true,
             Error::Kafka { code, .. } | Error::PartitionUnavailable { code, .. } => code.is_retriable(),
             Error::OAuthToken { kind, .. } => kind.is_retriable(),
+            Error::Kerberos { kind, .. } => *kind == KerberosErrorKind::KdcUnreachable,
             // A refused certificate or password will not get better by retrying.
             Error::NoBrokerReachable { last, .. } => {
                 !matches!(last.as_deref(), Some(Error::Tls { .. } | Error::Authentication { .. }))
+                    && last.as_deref().is_none_or(|e| !matches!(e, Error::Kerberos { .. }) || e.is_retriable())
                     && last.as_deref().is_none_or(|e| !matches!(e, Error::OAuthToken { .. }) || e.is_retriable())
             }
             _ => false,
@@ -268,6 +328,9 @@ impl fmt::Display for Error {
             }
             Error::NotAssigned { topic, partition } => write!(f, "{topic}-{partition} is not assigned to this consumer"),
             Error::OAuthToken { kind, message } => write!(f, "OAUTHBEARER token: {kind}: {message}"),
+            Error::Kerberos { broker, kind, message } => {
+                write!(f, "broker {broker}: SASL GSSAPI (Kerberos): {kind}: {message}")
+            }
         }
     }
 }

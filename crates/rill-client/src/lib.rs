@@ -73,7 +73,7 @@ pub use oauth::{OAuthBearerToken, OAuthBearerTokenProvider, OAuthError, OAuthErr
 pub use config::{Acks, AutoOffsetReset, ClientConfig, ConfigError, ConsumerConfig, IsolationLevel, Secret};
 pub use connection::{Connection, ConnectionConfig};
 pub use consumer::{Consumer, ConsumerRecord, ConsumerStats, Offset, TopicPartition};
-pub use error::{Error, Result};
+pub use error::{Error, KerberosErrorKind, Result};
 pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use negotiate::ApiVersions;
 pub use producer::{Delivery, ProduceError, Producer, ProducerRecord, RecordMetadata};

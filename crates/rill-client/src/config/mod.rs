@@ -12,6 +12,7 @@
 pub mod builder;
 pub mod consumer;
 pub mod group;
+pub mod kerberos;
 pub mod oauthbearer;
 pub mod properties;
 pub mod providers;
@@ -25,6 +26,7 @@ use rill_protocol::compression::Compression;
 pub use builder::ClientConfigBuilder;
 pub use consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 pub use group::{AssignmentStrategy, GroupConfig};
+pub use kerberos::KerberosConfig;
 pub use oauthbearer::OAuthBearerConfig;
 
 /// A value that must not leak into logs: `Debug` and `Display` print `<redacted>`.
@@ -130,6 +132,8 @@ pub enum SaslMechanism {
     ScramSha512,
     /// RFC 7628 bearer tokens (KIP-255), e.g. from an OIDC token endpoint (KIP-768).
     OAuthBearer,
+    /// Kerberos 5 (RFC 4752), with the `gssapi` feature.
+    Gssapi,
 }
 
 impl SaslMechanism {
@@ -140,6 +144,7 @@ impl SaslMechanism {
             SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
             SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
             SaslMechanism::OAuthBearer => "OAUTHBEARER",
+            SaslMechanism::Gssapi => "GSSAPI",
         }
     }
 }
@@ -150,10 +155,12 @@ pub struct SaslConfig {
     pub mechanism: SaslMechanism,
     /// `sasl.username`.
     pub username: Option<String>,
-    /// `sasl.password`.
+    /// `sasl.password` (with GSSAPI: the Kerberos principal's password).
     pub password: Option<Secret>,
     /// `sasl.oauthbearer.*` (with `sasl.mechanism=OAUTHBEARER`).
     pub oauthbearer: OAuthBearerConfig,
+    /// `sasl.kerberos.*` (with `sasl.mechanism=GSSAPI`).
+    pub kerberos: KerberosConfig,
 }
 
 /// `acks`: how many replicas must acknowledge a produce request.
@@ -345,6 +352,8 @@ impl ClientConfig {
         }
         if self.security_protocol.uses_sasl() && self.sasl.mechanism == SaslMechanism::OAuthBearer {
             self.sasl.oauthbearer.validate()?;
+        } else if self.security_protocol.uses_sasl() && self.sasl.mechanism == SaslMechanism::Gssapi {
+            self.sasl.kerberos.validate(self.sasl.password.is_some())?;
         } else if self.security_protocol.uses_sasl() {
             if self.sasl.username.is_none() {
                 return Err(ConfigError::Missing { key: "sasl.username" });

@@ -233,8 +233,9 @@ const PROPERTIES: &[Property] = &[
                 "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
                 "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
                 "OAUTHBEARER" => SaslMechanism::OAuthBearer,
+                "GSSAPI" if cfg!(feature = "gssapi") => SaslMechanism::Gssapi,
                 "GSSAPI" => return Err(UNSUPPORTED_SASL),
-                _ => return Err("one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"),
+                _ => return Err("one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, GSSAPI"),
             };
             Ok(())
         },
@@ -418,7 +419,8 @@ const PROPERTIES: &[Property] = &[
 const BYTES_I32: &str = "a positive number of bytes, at most 2147483647";
 
 /// Marker the setter returns for a SASL mechanism that is recognised but not implemented.
-const UNSUPPORTED_SASL: &str = "GSSAPI is not supported yet; PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER are";
+const UNSUPPORTED_SASL: &str =
+    "GSSAPI needs rill-client's `gssapi` feature (features = [\"gssapi\"]); PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER are built in";
 
 fn non_empty_path(v: &str) -> Result<std::path::PathBuf, &'static str> {
     if v.trim().is_empty() {
@@ -438,6 +440,7 @@ fn all_properties() -> impl Iterator<Item = &'static Property> {
         .iter()
         .chain(super::group::GROUP_PROPERTIES.iter())
         .chain(super::oauthbearer::OAUTHBEARER_PROPERTIES.iter())
+        .chain(super::kerberos::KERBEROS_PROPERTIES.iter())
 }
 
 /// Applies one property to `config`.
@@ -592,9 +595,14 @@ mod tests {
     #[test]
     fn unimplemented_sasl_mechanisms_say_why() {
         for mechanism in ["GSSAPI", "gssapi"] {
-            let err = parse(&[("bootstrap.servers", "a:1"), ("sasl.mechanism", mechanism)]).unwrap_err();
-            assert!(matches!(err, ConfigError::Unsupported { .. }));
-            assert!(err.to_string().contains("sasl.mechanism") && err.to_string().contains("not supported yet"));
+            let parsed = parse(&[("bootstrap.servers", "a:1"), ("sasl.mechanism", mechanism)]);
+            if cfg!(feature = "gssapi") {
+                assert_eq!(parsed.unwrap().sasl.mechanism, SaslMechanism::Gssapi);
+            } else {
+                let err = parsed.unwrap_err();
+                assert!(matches!(err, ConfigError::Unsupported { .. }));
+                assert!(err.to_string().contains("sasl.mechanism") && err.to_string().contains("`gssapi` feature"));
+            }
         }
         let err = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", "QUIC")]).unwrap_err();
         assert!(matches!(err, ConfigError::InvalidValue { .. }));

@@ -2,14 +2,17 @@
 //! SaslHandshake, then the mechanism's messages: in SaslAuthenticate round
 //! trips (KIP-152, SaslHandshake v1+), or as raw size-prefixed tokens after
 //! SaslHandshake v0 on brokers before 1.0 ([`framing`]). PLAIN (RFC 4616), SCRAM-SHA-256/512 (RFC 5802,
-//! RFC 7677; the server signature is verified) and OAUTHBEARER (RFC 7628,
-//! tokens from [`crate::oauth`]). The session lifetime the broker grants
+//! RFC 7677; the server signature is verified), OAUTHBEARER (RFC 7628,
+//! tokens from [`crate::oauth`]) and, with the `gssapi` feature, GSSAPI
+//! (Kerberos 5, RFC 4752, [`gssapi`]). The session lifetime the broker grants
 //! (SaslAuthenticate v1+, KIP-368) is returned so the connection can
 //! re-authenticate before it ends.
 //!
 //! Errors carry the broker's message, never the password.
 
 mod framing;
+#[cfg(feature = "gssapi")]
+mod gssapi;
 mod scram;
 #[cfg(test)]
 mod v0_tests;
@@ -94,6 +97,10 @@ pub(crate) async fn authenticate(
             }
             session_lifetime_ms = lifetime_ms;
         }
+        #[cfg(feature = "gssapi")]
+        SaslMechanism::Gssapi => session_lifetime_ms = gssapi::authenticate(connection, config, round).await?,
+        #[cfg(not(feature = "gssapi"))]
+        SaslMechanism::Gssapi => return Err(fail("rill-client was built without the `gssapi` feature".to_string())),
     }
     let session_lifetime = u64::try_from(session_lifetime_ms).ok().filter(|ms| *ms > 0).map(Duration::from_millis);
     debug!(broker = %connection.broker(), mechanism, ?session_lifetime, "SASL authenticated");

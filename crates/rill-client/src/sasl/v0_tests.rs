@@ -146,6 +146,7 @@ async fn connect(script: Script, mechanism: SaslMechanism, password: &str) -> (R
             username: Some(USER.to_string()),
             password: Some(Secret::new(password)),
             oauthbearer: Default::default(),
+            kerberos: Default::default(),
         }),
         ..ConnectionConfig::default()
     };
@@ -190,6 +191,7 @@ async fn a_v0_broker_closing_the_connection_is_an_authentication_failure() {
             username: Some(USER.to_string()),
             password: Some(Secret::new("wrong-v0-pw")),
             oauthbearer: Default::default(),
+            kerberos: Default::default(),
         }),
         ..ConnectionConfig::default()
     };
