@@ -6,46 +6,22 @@
 //! wrong service name, each refused fast with its own error kind; and the
 //! password never in Debug output, errors or logs.
 
-use std::io::Write;
+#[path = "common/captured_logs.rs"]
+mod captured_logs;
+#[path = "common/record_round_trip.rs"]
+mod record_round_trip;
+
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use rill_client::consumer::{Consumer, Offset, TopicPartition};
-use rill_client::producer::{Producer, ProducerRecord};
+use captured_logs::{captured_logs, captured_text};
+use record_round_trip::produce_and_consume;
 use rill_client::{Client, ClientConfig, Error, KerberosErrorKind};
 use rill_e2e::{KafkaCluster, Listener};
 
 /// A password principal's password, recognisable in any output.
 const PASSWORD: &str = "rill-krb-canary-8d1f3a";
-
-/// Everything rill logs in this binary (TRACE), for the password search.
-fn captured_logs() -> &'static Mutex<Vec<u8>> {
-    static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || LogWriter(logs))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
-        logs
-    })
-}
-
-struct LogWriter(&'static Mutex<Vec<u8>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A principal with a password (the harness's `alice` has only random
 /// keys), made once per test binary.
@@ -105,40 +81,10 @@ fn password_config(cluster: &KafkaCluster, listener: Listener, password: &str) -
     config(cluster, listener, password_principal(cluster), ("sasl.password", password), &[])
 }
 
-/// Connects with `config`, produces one record and reads it back.
-async fn round_trip(cluster: &KafkaCluster, config: ClientConfig, what: &str) {
-    let topic = cluster.unique_topic(&format!("gssapi-{}", what.replace(' ', "-")));
-    cluster.create_topic(&topic, 1, 1).expect("create topic");
-    let client = Client::connect(config).await.unwrap_or_else(|e| panic!("{what}: connect: {e}"));
-    let producer = Producer::new(client.clone()).await.unwrap_or_else(|e| panic!("{what}: producer: {e}"));
-    let delivery = producer
-        .send(ProducerRecord::new(topic.as_str()).partition(0).key("k").value(what.to_string()))
-        .await
-        .unwrap_or_else(|e| panic!("{what}: send: {e}"));
-    let meta = delivery.await.unwrap_or_else(|e| panic!("{what}: delivery: {e}"));
-    assert_eq!((meta.partition, meta.offset), (0, 0), "{what}");
-    producer.close(Duration::from_secs(10)).await.unwrap_or_else(|e| panic!("{what}: close: {e}"));
-
-    let consumer = Consumer::from_client(client).unwrap_or_else(|e| panic!("{what}: consumer: {e}"));
-    let tp = TopicPartition::new(topic.as_str(), 0);
-    consumer.assign(&[tp.clone()]).expect("assign");
-    consumer.seek(&tp, Offset::Beginning).await.unwrap_or_else(|e| panic!("{what}: seek: {e}"));
-    let started = Instant::now();
-    let record = loop {
-        let mut records = consumer.poll(Duration::from_millis(500)).await.unwrap_or_else(|e| panic!("{what}: poll: {e}"));
-        if let Some(record) = records.pop() {
-            break record;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{what}: the record did not come back");
-    };
-    assert_eq!((record.offset, record.value.as_deref()), (0, Some(what.as_bytes())), "{what}");
-    consumer.close(Duration::from_secs(5)).await;
-}
-
 /// Connecting with `config` fails within a few seconds with a Kerberos error of `kind`.
 async fn refused(config: ClientConfig, kind: KerberosErrorKind) -> Error {
     let started = Instant::now();
-    let err = Client::connect(config).await.err().expect("refused");
+    let err = Client::connect(config).await.expect_err("refused");
     assert!(started.elapsed() < Duration::from_secs(10), "failed fast, not after {:?}: {err}", started.elapsed());
     assert_eq!(err.kerberos_kind(), Some(kind), "{err:?}");
     assert!(!err.is_retriable(), "{err}");
@@ -154,8 +100,8 @@ fn assert_no_password(what: &str, text: &str) {
 async fn keytab_over_sasl_plaintext_and_sasl_ssl() {
     let cluster = KafkaCluster::single();
     let keytab = &cluster.credentials().kerberos_keytab;
-    round_trip(cluster, keytab_config(cluster, Listener::SaslPlaintext, keytab, &[]), "keytab over SASL_PLAINTEXT").await;
-    round_trip(cluster, keytab_config(cluster, Listener::SaslSsl, keytab, &[]), "keytab over SASL_SSL").await;
+    produce_and_consume(cluster, keytab_config(cluster, Listener::SaslPlaintext, keytab, &[]), "keytab over SASL_PLAINTEXT").await;
+    produce_and_consume(cluster, keytab_config(cluster, Listener::SaslSsl, keytab, &[]), "keytab over SASL_SSL").await;
 }
 
 #[tokio::test]
@@ -163,9 +109,9 @@ async fn password_over_sasl_plaintext_and_sasl_ssl() {
     let cluster = KafkaCluster::single();
     let good = password_config(cluster, Listener::SaslPlaintext, PASSWORD);
     assert_no_password("config Debug", &format!("{good:?}"));
-    round_trip(cluster, good, "password over SASL_PLAINTEXT").await;
-    round_trip(cluster, password_config(cluster, Listener::SaslSsl, PASSWORD), "password over SASL_SSL").await;
-    assert_no_password("the logs", &String::from_utf8_lossy(&captured_logs().lock().unwrap_or_else(|p| p.into_inner())));
+    produce_and_consume(cluster, good, "password over SASL_PLAINTEXT").await;
+    produce_and_consume(cluster, password_config(cluster, Listener::SaslSsl, PASSWORD), "password over SASL_SSL").await;
+    assert_no_password("the logs", &captured_text());
 }
 
 #[tokio::test]
@@ -175,7 +121,7 @@ async fn wrong_password_is_refused_and_never_shown() {
     let err = refused(password_config(cluster, Listener::SaslPlaintext, &wrong), KerberosErrorKind::WrongPassword).await;
     assert!(err.to_string().contains("sasl.password"), "names the key: {err}");
     assert_no_password("the error", &format!("{err} {err:?}"));
-    assert_no_password("the logs", &String::from_utf8_lossy(&captured_logs().lock().unwrap_or_else(|p| p.into_inner())));
+    assert_no_password("the logs", &captured_text());
 }
 
 #[tokio::test]
@@ -224,7 +170,7 @@ async fn kdc_from_sasl_kerberos_kdc_and_unreachable_kdc() {
     drop(closed);
     let nowhere = format!("127.0.0.1:{closed_port}");
     let config = keytab_config(cluster, Listener::SaslPlaintext, keytab, &[("sasl.kerberos.kdc", nowhere.as_str())]);
-    let err = Client::connect(config).await.err().expect("no KDC");
+    let err = Client::connect(config).await.expect_err("no KDC");
     assert_eq!(err.kerberos_kind(), Some(KerberosErrorKind::KdcUnreachable), "{err:?}");
 }
 

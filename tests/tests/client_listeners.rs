@@ -6,11 +6,10 @@
 //! credentials against the harness's token server); GSSAPI (a keytab,
 //! against the harness's KDC) on both SASL listeners.
 
-use std::time::{Duration, Instant};
+#[path = "common/record_round_trip.rs"]
+mod record_round_trip;
 
-use rill_client::consumer::{Consumer, Offset, TopicPartition};
-use rill_client::producer::{Producer, ProducerRecord};
-use rill_client::{Client, ClientConfig};
+use rill_client::ClientConfig;
 use rill_e2e::{KafkaCluster, Listener};
 
 fn path(p: &std::path::Path) -> String {
@@ -70,40 +69,9 @@ fn properties(cluster: &KafkaCluster, listener: Listener, mechanism: Option<&str
 async fn round_trip(listener: Listener, mechanism: Option<&str>) {
     let cluster = KafkaCluster::single();
     let what = format!("{listener:?}{}", mechanism.map(|m| format!(" with {m}")).unwrap_or_default());
-    let topic = cluster.unique_topic(&format!("listener-{}", what.replace(' ', "-")));
-    cluster.create_topic(&topic, 1, 1).expect("create topic");
     let props = properties(cluster, listener, mechanism);
     let config = ClientConfig::from_properties(props.iter().map(|(k, v)| (k.as_str(), v.as_str()))).expect("valid config");
-    let client = Client::connect(config).await.unwrap_or_else(|e| panic!("{what}: connect: {e}"));
-
-    let value = format!("through {what}");
-    let producer = Producer::new(client.clone()).await.unwrap_or_else(|e| panic!("{what}: producer: {e}"));
-    let delivery = producer
-        .send(ProducerRecord::new(topic.as_str()).partition(0).key("k").value(value.clone()).header("listener", what.clone()))
-        .await
-        .unwrap_or_else(|e| panic!("{what}: send: {e}"));
-    let meta = delivery.await.unwrap_or_else(|e| panic!("{what}: delivery: {e}"));
-    assert_eq!((meta.partition, meta.offset), (0, 0), "{what}");
-    producer.close(Duration::from_secs(10)).await.unwrap_or_else(|e| panic!("{what}: close: {e}"));
-
-    let consumer = Consumer::from_client(client).unwrap_or_else(|e| panic!("{what}: consumer: {e}"));
-    let tp = TopicPartition::new(topic.as_str(), 0);
-    consumer.assign(&[tp.clone()]).expect("assign");
-    consumer.seek(&tp, Offset::Beginning).await.unwrap_or_else(|e| panic!("{what}: seek: {e}"));
-    let started = Instant::now();
-    let record = loop {
-        let mut records = consumer.poll(Duration::from_millis(500)).await.unwrap_or_else(|e| panic!("{what}: poll: {e}"));
-        if let Some(record) = records.pop() {
-            break record;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{what}: the record did not come back");
-    };
-    assert_eq!(record.offset, 0, "{what}");
-    assert_eq!(record.key.as_deref(), Some(&b"k"[..]), "{what}");
-    assert_eq!(record.value.as_deref(), Some(value.as_bytes()), "{what}");
-    let header = record.headers.first().expect("the header came back");
-    assert_eq!((header.key.as_ref(), header.value.as_deref()), (&b"listener"[..], Some(what.as_bytes())), "{what}");
-    consumer.close(Duration::from_secs(5)).await;
+    record_round_trip::produce_and_consume(cluster, config, &what).await;
 }
 
 #[tokio::test]
