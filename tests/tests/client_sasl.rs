@@ -1,7 +1,8 @@
 //! rill-client with SASL against real Apache Kafka (the shared single-node
 //! cluster of this test binary): PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
 //! over SASL_PLAINTEXT and SASL_SSL, wrong passwords and unknown users
-//! (that passwords never show is client_secrets.rs).
+//! (that passwords never show is client_secrets.rs; OAUTHBEARER is
+//! client_oauth.rs, GSSAPI client_gssapi.rs).
 
 use rill_client::{Client, ClientConfig, Error};
 use rill_e2e::{KafkaCluster, Listener};
@@ -96,11 +97,4 @@ async fn an_unknown_user_is_refused_like_a_wrong_password() {
         assert!(!err.is_retriable(), "{err:?}");
         eprintln!("unknown user, {mechanism}: {err}");
     }
-}
-
-#[test]
-fn gssapi_is_not_supported_yet() {
-    // (OAUTHBEARER is: see client_oauth.rs.)
-    let err = ClientConfig::from_properties([("bootstrap.servers", "a:1"), ("sasl.mechanism", "GSSAPI")]).unwrap_err();
-    assert!(err.to_string().contains("not supported yet"), "{err}");
 }

@@ -1,8 +1,9 @@
 //! No secret rill is given ever shows: every password, key password,
-//! keystore password and OAuth client secret is searched for in everything
-//! rill logged at TRACE in this binary and in the Debug and Display output
-//! of its configs, clients and errors, for a successful and a failed
-//! connection each (the shared single-node cluster of this test binary).
+//! keystore password, OAuth client secret, Kerberos password and keytab key
+//! is searched for in everything rill logged at TRACE in this binary and in
+//! the Debug and Display output of its configs, clients and errors, for a
+//! successful and a failed connection each (the shared single-node cluster
+//! of this test binary).
 //!
 //! The secrets searched for are the harness's real ones (`alice-secret`,
 //! `rill-test-store`, `rill-client-secret`: a successful connection needs
@@ -14,7 +15,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use rill_client::{Client, ClientConfig, Error};
+use rill_client::{Client, ClientConfig, Error, KerberosErrorKind};
 use rill_e2e::{KafkaCluster, Listener};
 
 /// Everything rill logs in this binary, at TRACE.
@@ -241,6 +242,77 @@ async fn oauth_client_secrets_never_show() {
     assert!(err.oauth_kind().is_some(), "{err:?}");
     evidence.expected_log_lines.extend(["token endpoint issued a token", "OAUTHBEARER"]);
     evidence.assert_clean(&[&good, wrong]);
+}
+
+/// The long-term keys of a keytab as a leak would show them: the hex
+/// `klist -kK` prints, and the start of a byte vector's Debug.
+fn keytab_keys(keytab: &Path) -> Vec<String> {
+    let output = std::process::Command::new("klist").args(["-kK", path(keytab)]).output().expect("klist -kK runs");
+    assert!(output.status.success(), "klist -kK {}: {}", keytab.display(), String::from_utf8_lossy(&output.stderr));
+    let listing = String::from_utf8_lossy(&output.stdout).to_string();
+    let hex_keys: Vec<String> = listing
+        .lines()
+        .filter_map(|line| line.rsplit_once("(0x").and_then(|(_, key)| key.strip_suffix(')')))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    assert!(!hex_keys.is_empty(), "no keys in klist's listing:\n{listing}");
+    let mut forms = Vec::new();
+    for hex in hex_keys {
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex key")).collect();
+        forms.push(format!("{:?}", &bytes[..8]).trim_end_matches(']').to_string());
+        forms.push(hex);
+    }
+    forms
+}
+
+#[tokio::test]
+async fn kerberos_passwords_and_keytab_keys_never_show() {
+    let cluster = KafkaCluster::single();
+    let ca = path(&cluster.tls().ca_cert_pem).to_string();
+    let kdc = cluster.kdc();
+    let krb5_conf = path(kdc.krb5_conf()).to_string();
+    let good = "rill-canary-krb-good-pw-3e8a";
+    let wrong = "rill-canary-krb-wrong-pw-61d0";
+    let password_principal = format!("dave@{}", kdc.realm());
+    kdc.kadmin(&format!("addprinc -pw {good} {password_principal}")).expect("kadmin addprinc");
+    let credentials = cluster.credentials();
+    let keytab = path(&credentials.kerberos_keytab).to_string();
+    let stale_keytab = path(&credentials.kerberos_stale_keytab).to_string();
+    let mut evidence = Evidence::default();
+    for (listener, protocol) in [(Listener::SaslPlaintext, "SASL_PLAINTEXT"), (Listener::SaslSsl, "SASL_SSL")] {
+        let config = |principal: &str, key: (&str, &str)| {
+            properties(
+                cluster,
+                listener,
+                &[
+                    ("security.protocol", protocol),
+                    ("ssl.ca.location", ca.as_str()),
+                    ("sasl.mechanism", "GSSAPI"),
+                    ("sasl.kerberos.service.name", credentials.kerberos_service_name.as_str()),
+                    ("sasl.kerberos.principal", principal),
+                    ("sasl.kerberos.krb5.conf", krb5_conf.as_str()),
+                    key,
+                ],
+            )
+        };
+        let what = format!("GSSAPI over {protocol}");
+        let principal = password_principal.as_str();
+        connect_ok(&mut evidence, &format!("{what}, password"), config(principal, ("sasl.password", good))).await;
+        let failed = config(principal, ("sasl.password", wrong));
+        let err = connect_failing(&mut evidence, &format!("{what}, wrong password"), failed).await;
+        assert_eq!(err.kerberos_kind(), Some(KerberosErrorKind::WrongPassword), "{err:?}");
+        let principal = credentials.kerberos_principal.as_str();
+        connect_ok(&mut evidence, &format!("{what}, keytab"), config(principal, ("sasl.kerberos.keytab", &keytab))).await;
+        let failed = config(principal, ("sasl.kerberos.keytab", &stale_keytab));
+        let err = connect_failing(&mut evidence, &format!("{what}, stale keytab"), failed).await;
+        assert_eq!(err.kerberos_kind(), Some(KerberosErrorKind::StaleKeytab), "{err:?}");
+    }
+    evidence.expected_log_lines.extend(["Kerberos service ticket granted", "SASL authenticated"]);
+    let mut secrets = vec![good.to_string(), wrong.to_string()];
+    secrets.extend(keytab_keys(&credentials.kerberos_keytab));
+    secrets.extend(keytab_keys(&credentials.kerberos_stale_keytab));
+    evidence.assert_clean(&secrets.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 /// The search itself: a secret that reaches the TRACE logs is found.
