@@ -26,6 +26,10 @@ pub struct CertifiedKey {
     pub cert_pem: PathBuf,
     /// The unencrypted PKCS#8 private key (PEM).
     pub key_pem: PathBuf,
+    /// The same key in OpenSSL's traditional form (`openssl pkey
+    /// -traditional`): SEC1 `EC PRIVATE KEY` for an ECDSA key, PKCS#1
+    /// `RSA PRIVATE KEY` for an RSA key.
+    pub key_pem_traditional: PathBuf,
     /// The same key as encrypted PKCS#8 (PEM `ENCRYPTED PRIVATE KEY`, PBES2
     /// AES-256-CBC as `openssl pkcs8 -topk8` writes it), password
     /// [`TlsMaterial::pkcs12_password`].
@@ -46,8 +50,10 @@ pub struct TlsMaterial {
     pub ca_truststore_p12: PathBuf,
     /// Broker certificate, SAN `localhost` and `127.0.0.1`.
     pub broker: CertifiedKey,
-    /// Client certificate (CN `rill-client`) accepted by the MTLS listener.
+    /// Client certificate (CN `rill-client`, ECDSA P-256 key) accepted by the MTLS listener.
     pub client: CertifiedKey,
+    /// The same client with a 2048-bit RSA key (its traditional key file is PKCS#1).
+    pub client_rsa: CertifiedKey,
     /// A CA the brokers do not know; trusting only it must make clients refuse the broker.
     pub rogue_ca_cert_pem: PathBuf,
     /// A client certificate signed by the rogue CA; the MTLS listener must refuse it.
@@ -71,6 +77,7 @@ impl TlsMaterial {
         let rogue_ca = authority(dir, "rogue-ca", "rogue CA unknown to the brokers")?;
         let broker = leaf(
             dir,
+            generated_key("broker")?,
             "broker",
             "localhost",
             &["localhost", "127.0.0.1"],
@@ -80,7 +87,18 @@ impl TlsMaterial {
         )?;
         let client = leaf(
             dir,
+            generated_key("client")?,
             "client",
+            "rill-client",
+            &[],
+            &[ExtendedKeyUsagePurpose::ClientAuth],
+            &ca,
+            &pkcs12_password,
+        )?;
+        let client_rsa = leaf(
+            dir,
+            rsa_key(dir, "client-rsa")?,
+            "client-rsa",
             "rill-client",
             &[],
             &[ExtendedKeyUsagePurpose::ClientAuth],
@@ -89,6 +107,7 @@ impl TlsMaterial {
         )?;
         let rogue_client = leaf(
             dir,
+            generated_key("rogue-client")?,
             "rogue-client",
             "rill-client",
             &[],
@@ -103,6 +122,7 @@ impl TlsMaterial {
             ca_truststore_p12,
             broker,
             client,
+            client_rsa,
             rogue_ca_cert_pem: rogue_ca.cert_pem,
             rogue_client,
             pkcs12_password,
@@ -122,8 +142,26 @@ fn authority(dir: &Path, file_stem: &str, common_name: &str) -> Result<Authority
     Ok(Authority { key, cert, cert_pem })
 }
 
+/// A fresh ECDSA P-256 key (rcgen's default).
+fn generated_key(file_stem: &str) -> Result<KeyPair> {
+    KeyPair::generate().context(|| format!("generating the {file_stem} key"))
+}
+
+/// A fresh 2048-bit RSA key from the openssl CLI (ring, under rcgen, signs
+/// with RSA keys but cannot generate them).
+fn rsa_key(dir: &Path, file_stem: &str) -> Result<KeyPair> {
+    let generated = dir.join(format!("{file_stem}.generated.key"));
+    let args: Vec<&OsStr> =
+        vec!["genpkey".as_ref(), "-algorithm".as_ref(), "RSA".as_ref(), "-pkeyopt".as_ref(), "rsa_keygen_bits:2048".as_ref()];
+    openssl(&args, "genpkey -algorithm RSA", &generated)?;
+    let pem = std::fs::read_to_string(&generated).context(|| format!("reading {}", generated.display()))?;
+    KeyPair::from_pem(&pem).context(|| format!("loading the {file_stem} RSA key"))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn leaf(
     dir: &Path,
+    key: KeyPair,
     file_stem: &str,
     common_name: &str,
     subject_alt_names: &[&str],
@@ -131,7 +169,6 @@ fn leaf(
     issuer: &Authority,
     pkcs12_password: &Secret,
 ) -> Result<CertifiedKey> {
-    let key = KeyPair::generate().context(|| format!("generating the {file_stem} key"))?;
     let sans: Vec<String> = subject_alt_names.iter().map(|s| s.to_string()).collect();
     let mut params =
         CertificateParams::new(sans).context(|| format!("subject alternative names for {file_stem}"))?;
@@ -151,7 +188,10 @@ fn leaf(
     export_pkcs12(&cert_pem, &key_pem, &issuer.cert_pem, &keystore_p12, file_stem, pkcs12_password)?;
     let key_pem_encrypted = dir.join(format!("{file_stem}.encrypted.key"));
     encrypt_pkcs8(&key_pem, &key_pem_encrypted, pkcs12_password)?;
-    Ok(CertifiedKey { cert_pem, key_pem, key_pem_encrypted, keystore_pem, keystore_p12 })
+    let key_pem_traditional = dir.join(format!("{file_stem}.traditional.key"));
+    let args: Vec<&OsStr> = vec!["pkey".as_ref(), "-traditional".as_ref(), "-in".as_ref(), key_pem.as_ref()];
+    openssl(&args, "pkey -traditional", &key_pem_traditional)?;
+    Ok(CertifiedKey { cert_pem, key_pem, key_pem_traditional, key_pem_encrypted, keystore_pem, keystore_p12 })
 }
 
 fn name(common_name: &str) -> DistinguishedName {

@@ -1,6 +1,7 @@
 //! rill-client over TLS against real Apache Kafka (the shared single-node
 //! cluster of this test binary): the SSL listener with the harness CA, an
-//! untrusted CA, host name verification (`https` vs `none`) and mTLS.
+//! untrusted CA, host name verification (`https` vs `none`) and mTLS (PEM
+//! keys in every form, encrypted PKCS#8, PKCS#12).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -112,6 +113,33 @@ async fn mtls_with_the_client_certificate() {
         ],
     ))
     .await;
+}
+
+/// Every PEM private-key form users have: PKCS#8 (ECDSA and RSA), SEC1
+/// (`EC PRIVATE KEY`) and PKCS#1 (`RSA PRIVATE KEY`), as openssl writes them.
+#[tokio::test]
+async fn mtls_with_pkcs8_sec1_and_pkcs1_keys() {
+    let cluster = KafkaCluster::single();
+    let tls = cluster.tls();
+    for (what, client, key, header) in [
+        ("ECDSA PKCS#8", &tls.client, &tls.client.key_pem, "-----BEGIN PRIVATE KEY-----"),
+        ("SEC1", &tls.client, &tls.client.key_pem_traditional, "-----BEGIN EC PRIVATE KEY-----"),
+        ("RSA PKCS#8", &tls.client_rsa, &tls.client_rsa.key_pem, "-----BEGIN PRIVATE KEY-----"),
+        ("PKCS#1", &tls.client_rsa, &tls.client_rsa.key_pem_traditional, "-----BEGIN RSA PRIVATE KEY-----"),
+    ] {
+        let pem = std::fs::read_to_string(key).expect("key file");
+        assert!(pem.starts_with(header), "{what}: {} is not {header}", key.display());
+        let config = config(
+            &cluster.bootstrap(Listener::Mtls),
+            &[
+                ("ssl.ca.location", path(&tls.ca_cert_pem)),
+                ("ssl.certificate.location", path(&client.cert_pem)),
+                ("ssl.key.location", path(key)),
+            ],
+        );
+        eprintln!("mTLS with a {what} key");
+        connect_ok(config).await;
+    }
 }
 
 /// An encrypted PKCS#8 key (as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes it) with `ssl.key.password`.
