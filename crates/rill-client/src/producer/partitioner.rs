@@ -93,7 +93,7 @@ impl StickyPartitioner {
     /// topic's partition count. When every partition is there with the same
     /// queue length (or the topic has one partition) the draw stays uniform.
     pub fn update_load(&mut self, topic: &str, queues: &[(i32, usize)], partitions: usize) {
-        let all_equal = queues.windows(2).all(|w| w[0].1 == w[1].1);
+        let all_equal = queues.windows(2).all(|pair| matches!(pair, [a, b] if a.1 == b.1));
         if queues.is_empty() || partitions < 2 || (all_equal && queues.len() == partitions) {
             self.loads.remove(topic);
             return;
