@@ -10,7 +10,7 @@
 # Environment:
 #   RILL_KAFKA_VERSION   Kafka version the tests use (default 4.3.1)
 #   RILL_KAFKA_VERSIONS  space-separated versions to provision (default: RILL_KAFKA_VERSION);
-#                        supported: 4.x (e.g. 4.3.1) and 3.9.x (e.g. 3.9.1)
+#                        supported: 4.x (e.g. 4.3.1), 3.9.x (e.g. 3.9.1) and 2.8.x (e.g. 2.8.2, ZooKeeper mode)
 #   RILL_SKIP_PYTHON=1   do not create the Python virtualenv
 set -euo pipefail
 
@@ -52,7 +52,7 @@ for version in $kafka_versions; do
     fi
     profile=()
     case "$version" in
-        3.*) profile=(-Pkafka3) ;;
+        2.*|3.*) profile=(-Pkafka3) ;;
     esac
     log "resolving Kafka $version from Maven Central into $home/libs"
     rm -rf "$home/libs" "$home/build"

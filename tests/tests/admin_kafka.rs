@@ -28,7 +28,10 @@ async fn client(cluster: &KafkaCluster) -> Client {
 
 /// Runs one of Kafka's tools against the internal listener; its stdout.
 fn tool(cluster: &KafkaCluster, main_class: &str, args: &[&str]) -> String {
-    let mut all = vec!["--bootstrap-server".to_string(), cluster.internal_bootstrap()];
+    // kafka-get-offsets took --broker-list until Kafka 3.0 (KIP-635).
+    let legacy_offsets = main_class.ends_with(".GetOffsetShell") && !cluster.java().install().version_at_least(3, 0);
+    let flag = if legacy_offsets { "--broker-list" } else { "--bootstrap-server" };
+    let mut all = vec![flag.to_string(), cluster.internal_bootstrap()];
     all.extend(args.iter().map(|a| a.to_string()));
     cluster.java().run_ok(main_class, &all, None, TOOL_TIMEOUT).unwrap_or_else(|e| panic!("{main_class}: {e}")).stdout
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rill_client::producer::partitioner::partition_for_key;
-use rill_client::producer::{Producer, ProducerRecord, RecordMetadata};
+use rill_client::producer::{ProduceError, Producer, ProducerRecord, RecordMetadata};
 use rill_client::{Client, ClientConfig, OffsetSpec};
 use rill_e2e::interop::kcat;
 use rill_e2e::{KafkaCluster, Listener};
@@ -292,4 +292,70 @@ async fn flush_and_close_deliver_every_pending_record() {
     let stats = producer.stats();
     assert_eq!(stats.records_delivered, 4000);
     assert!(stats.batch_records_max > 100, "linger.ms and batch.size let batches grow: {stats:?}");
+}
+
+/// The producer's counters after a real produce run, read both from
+/// `Producer::stats` and from the client's `StatsSnapshot`: every record
+/// delivered is counted once, batches add up to the records and bytes sent,
+/// nothing is counted as retried, and records the broker refuses
+/// (MESSAGE_TOO_LARGE) are counted as failed. Retries under faults are
+/// counted in producer_three_nodes.
+#[tokio::test]
+async fn stats_count_records_bytes_batches_retries_and_failures() {
+    const RECORDS: usize = 2000;
+    const VALUE_BYTES: usize = 100;
+    let cluster = KafkaCluster::single();
+    let topic = cluster.unique_topic("producer-stats");
+    cluster.create_topic(&topic, 3, 1).expect("create topic");
+    let steady = producer(cluster, &[("linger.ms", "20"), ("batch.size", "16384"), ("compression.type", "none")]).await;
+    let mut deliveries = Vec::new();
+    for i in 0..RECORDS {
+        let value = format!("{i:0width$}", width = VALUE_BYTES);
+        deliveries.push(steady.send(ProducerRecord::new(&topic).key(format!("k{}", i % 7)).value(value)).await.unwrap());
+    }
+    steady.flush().await.unwrap();
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+    let stats = steady.stats();
+    assert_eq!(stats.records_delivered, RECORDS as u64, "{stats:?}");
+    assert_eq!(stats.records_failed, 0, "{stats:?}");
+    assert_eq!(stats.retries, 0, "nothing was refused: {stats:?}");
+    assert_eq!(stats.batch_records_total, RECORDS as u64, "without retries every record is in one batch send: {stats:?}");
+    assert!(stats.batches_sent >= 3 && stats.batches_sent < RECORDS as u64 / 10, "records were batched: {stats:?}");
+    assert!(stats.batch_records_max > 10 && stats.batch_records_max < RECORDS as u64, "{stats:?}");
+    // Uncompressed batches hold at least every value, and stay within batch.size.
+    assert!(stats.batch_bytes_total >= (RECORDS * VALUE_BYTES) as u64, "{stats:?}");
+    assert!(stats.batch_bytes_max <= 16384 && stats.batch_bytes_max > 0, "{stats:?}");
+    let client_stats = steady.client().stats();
+    assert_eq!(client_stats.producer.as_ref(), Some(&stats), "the client's snapshot carries the producer's counters");
+    let brokers = client_stats.total();
+    assert!(brokers.requests > stats.batches_sent / 3, "Produce requests counted per broker: {brokers:?}");
+    assert!(brokers.bytes_sent >= stats.batch_bytes_total, "the batches went over the wire: {brokers:?} {stats:?}");
+    assert!(brokers.responses > 0 && brokers.bytes_received > 0, "{brokers:?}");
+    steady.close(Duration::from_secs(30)).await.unwrap();
+
+    // A topic whose max.message.bytes the records exceed: the broker refuses
+    // each batch with MESSAGE_TOO_LARGE, a batch of one record cannot be
+    // split, so each record fails with a typed error and is counted once.
+    let refused = cluster.unique_topic("producer-stats-refused");
+    let failing = producer(cluster, &[("linger.ms", "0"), ("batch.size", "16384")]).await;
+    let created = failing
+        .client()
+        .create_topics(&[rill_client::NewTopic::new(&refused, 1, 1).config("max.message.bytes", "1024")], Duration::from_secs(30))
+        .await
+        .expect("create topic");
+    assert!(created.iter().all(|topic| topic.result.is_ok()), "{created:?}");
+    for i in 0..3 {
+        let delivery = failing.send(ProducerRecord::new(&refused).value(format!("{i}").repeat(4000))).await.unwrap();
+        let error = delivery.await.expect_err("a 4000-byte record on a topic with max.message.bytes=1024");
+        assert!(matches!(error, ProduceError::MessageTooLarge { .. }), "{error:?}");
+    }
+    let stats = failing.stats();
+    assert_eq!(stats.records_failed, 3, "{stats:?}");
+    assert_eq!(stats.records_delivered, 0, "{stats:?}");
+    assert_eq!(stats.retries, 0, "MESSAGE_TOO_LARGE is not retried: {stats:?}");
+    assert!(stats.batches_sent >= 3 && stats.batch_records_max == 1, "{stats:?}");
+    assert_eq!(failing.client().stats().producer, Some(stats));
+    failing.close(Duration::from_secs(10)).await.unwrap();
 }

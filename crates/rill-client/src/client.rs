@@ -169,6 +169,11 @@ impl Client {
         self.inner.stats.snapshot()
     }
 
+    /// The counters registry (producers add theirs to it).
+    pub(crate) fn stats_registry(&self) -> &Stats {
+        &self.inner.stats
+    }
+
     /// The cached metadata, without a request.
     pub fn cached_metadata(&self) -> ClusterMetadata {
         lock(&self.inner.metadata).snapshot()

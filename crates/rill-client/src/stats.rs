@@ -6,8 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+
+use crate::producer::stats::ProducerStats;
+pub use crate::producer::ProducerStatsSnapshot;
 
 /// Live counters of one broker address.
 #[derive(Debug, Default)]
@@ -98,10 +101,14 @@ pub struct BrokerSnapshot {
     pub reauthentications: u64,
 }
 
-/// A copy of every broker's counters, keyed by `host:port`.
+/// A copy of every broker's counters, keyed by `host:port`, and of the
+/// counters of the client's producers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
     pub brokers: BTreeMap<String, BrokerSnapshot>,
+    /// The producers on this client that are alive, their counters added
+    /// up (`None` without one); each producer's own: `Producer::stats()`.
+    pub producer: Option<ProducerStatsSnapshot>,
 }
 
 impl StatsSnapshot {
@@ -127,10 +134,12 @@ impl StatsSnapshot {
     }
 }
 
-/// The registry of per-broker counters, shared by a client and its connections.
+/// The registry of per-broker counters, shared by a client and its
+/// connections, and of the counters of the producers on the client.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     brokers: Arc<Mutex<BTreeMap<String, Arc<BrokerStats>>>>,
+    producers: Arc<Mutex<Vec<Weak<ProducerStats>>>>,
 }
 
 impl Stats {
@@ -140,9 +149,25 @@ impl Stats {
         map.entry(broker.to_string()).or_default().clone()
     }
 
+    /// Adds a producer's counters to the snapshots (for as long as it lives).
+    pub(crate) fn register_producer(&self, producer: &Arc<ProducerStats>) {
+        let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+        producers.retain(|p| p.strong_count() > 0);
+        producers.push(Arc::downgrade(producer));
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
-        let map = self.brokers.lock().unwrap_or_else(|p| p.into_inner());
-        StatsSnapshot { brokers: map.iter().map(|(k, v)| (k.clone(), v.snapshot())).collect() }
+        let brokers = {
+            let map = self.brokers.lock().unwrap_or_else(|p| p.into_inner());
+            map.iter().map(|(k, v)| (k.clone(), v.snapshot())).collect()
+        };
+        let producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+        let producer = producers.iter().filter_map(Weak::upgrade).fold(None, |sum: Option<ProducerStatsSnapshot>, p| {
+            let mut sum = sum.unwrap_or_default();
+            sum.add(&p.snapshot());
+            Some(sum)
+        });
+        StatsSnapshot { brokers, producer }
     }
 }
 

@@ -18,6 +18,7 @@ use super::credentials::Credentials;
 use super::listeners::{Listener, SaslMechanism};
 use super::node::{KafkaNode, NODE_START_TIMEOUT};
 use super::provision::{in_ci, KafkaInstall};
+use super::zookeeper::ZooKeeper;
 use crate::error::{Context, HarnessError, Result};
 use crate::interop::java::{JavaTools, TOOL_TIMEOUT};
 use crate::kerberos::{Kdc, REALM};
@@ -69,6 +70,8 @@ pub struct KafkaCluster {
     // Field order is drop order: brokers go before the services they use.
     nodes: Vec<KafkaNode>,
     proxies: BTreeMap<(u32, Listener), ListenerProxy>,
+    /// Kafka 2.x only (ZooKeeper mode); dropped after the brokers.
+    zookeeper: Option<ZooKeeper>,
     topology: Topology,
     cluster_id: String,
     run_dir: PathBuf,
@@ -146,6 +149,11 @@ impl KafkaCluster {
         ];
         let java = JavaTools::new(install.clone(), common_jvm_options.clone(), run_dir.join("clients"))?;
 
+        let zookeeper = if install.uses_zookeeper() {
+            Some(ZooKeeper::start(&install, &common_jvm_options, &run_dir.join("zookeeper"))?)
+        } else {
+            None
+        };
         let (node_ports, proxies) = allocate_ports(topology.node_count())?;
         let inputs = ClusterConfigInputs {
             node_count: topology.node_count(),
@@ -160,6 +168,9 @@ impl KafkaCluster {
             oauth_jwks_url: oauth.jwks_url(),
             oauth_issuer: oauth.issuer().to_string(),
             oauth_audience: oauth.audience().to_string(),
+            zookeeper_connect: zookeeper.as_ref().map(ZooKeeper::connect),
+            oauth_validation: install.supports_oauth_validation(),
+            pem_key_without_password: install.version_at_least(3, 0),
         };
         let mut nodes = Vec::new();
         for (index, ports) in node_ports.into_iter().enumerate() {
@@ -175,16 +186,31 @@ impl KafkaCluster {
             nodes.push(node);
         }
 
-        let cluster_id = random_cluster_id()?;
-        format_storage(&nodes, &cluster_id, &credentials)?;
+        let cluster_id = match &zookeeper {
+            None => {
+                let cluster_id = random_cluster_id()?;
+                format_storage(&nodes, &cluster_id, &credentials)?;
+                cluster_id
+            }
+            Some(zookeeper) => {
+                // ZooKeeper-mode brokers pick their cluster id themselves (read back below).
+                add_scram_users_in_zookeeper(&java, zookeeper, &credentials)?;
+                String::new()
+            }
+        };
         let offsets = nodes.iter().map(KafkaNode::spawn).collect::<Result<Vec<u64>>>()?;
         for (node, offset) in nodes.iter().zip(offsets) {
             node.wait_started(offset, NODE_START_TIMEOUT)?;
         }
+        let cluster_id = match nodes.first() {
+            Some(node) if zookeeper.is_some() => zookeeper_cluster_id(node)?,
+            _ => cluster_id,
+        };
 
         let cluster = KafkaCluster {
             nodes,
             proxies,
+            zookeeper,
             topology,
             cluster_id,
             run_dir,
@@ -223,6 +249,17 @@ impl KafkaCluster {
 
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
+    }
+
+    /// True for Kafka 2.x clusters, whose brokers run in ZooKeeper mode.
+    pub fn uses_zookeeper(&self) -> bool {
+        self.zookeeper.is_some()
+    }
+
+    /// The SASL mechanisms `listener` accepts on this cluster's brokers
+    /// (no OAUTHBEARER before Kafka 3.1).
+    pub fn sasl_mechanisms(&self, listener: Listener) -> Vec<SaslMechanism> {
+        config::enabled_sasl_mechanisms(listener, self.java.install().supports_oauth_validation())
     }
 
     pub fn kafka_version(&self) -> &str {
@@ -658,7 +695,7 @@ impl KafkaCluster {
             self.run_dir.display()
         );
         for listener in Listener::ALL {
-            let mechanisms: Vec<&str> = listener.sasl_mechanisms().iter().map(|m| m.name()).collect();
+            let mechanisms: Vec<&str> = self.sasl_mechanisms(listener).iter().map(|m| m.name()).collect();
             text.push_str(&format!(
                 "  {:<15} {:<40} {}\n",
                 listener.name(),
@@ -776,6 +813,50 @@ fn format_storage(nodes: &[KafkaNode], cluster_id: &str, credentials: &Credentia
             .into_iter()
             .try_for_each(|handle| handle.join().unwrap_or_else(|_| Err(HarnessError::new("format thread panicked"))))
     })
+}
+
+/// Creates the SCRAM-SHA-256/512 users in ZooKeeper before the brokers
+/// start (Kafka 2.x; KRaft clusters get them at format time).
+fn add_scram_users_in_zookeeper(java: &JavaTools, zookeeper: &ZooKeeper, credentials: &Credentials) -> Result<()> {
+    let user = &credentials.user;
+    let password = user.password.expose();
+    let scram = format!("SCRAM-SHA-256=[password={password}],SCRAM-SHA-512=[password={password}]");
+    let args: Vec<String> = [
+        "--zookeeper",
+        &zookeeper.connect(),
+        "--alter",
+        "--add-config",
+        &scram,
+        "--entity-type",
+        "users",
+        "--entity-name",
+        &user.name,
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect();
+    let finished = java.run("kafka.admin.ConfigCommand", &args, None, TOOL_TIMEOUT)?;
+    if !finished.status.success() {
+        // The arguments hold the password: report the tool's output only.
+        return Err(HarnessError::new(format!(
+            "creating the SCRAM users in ZooKeeper failed ({}):\n{}{}\n{}",
+            finished.status,
+            finished.stdout,
+            finished.stderr,
+            zookeeper.log_tails()
+        )));
+    }
+    Ok(())
+}
+
+/// The cluster id a ZooKeeper-mode broker created on first start, from its `meta.properties`.
+fn zookeeper_cluster_id(node: &KafkaNode) -> Result<String> {
+    let path = node.data_dir().join("meta.properties");
+    let text = std::fs::read_to_string(&path).context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("cluster.id="))
+        .map(|id| id.trim().to_string())
+        .ok_or_else(|| HarnessError::new(format!("{} has no cluster.id:\n{text}", path.display())))
 }
 
 /// A KRaft cluster id: 16 random bytes, base64url without padding. Like

@@ -30,6 +30,32 @@ pub struct ClusterConfigInputs<'a> {
     pub oauth_jwks_url: String,
     pub oauth_issuer: String,
     pub oauth_audience: String,
+    /// `zookeeper.connect` for brokers in ZooKeeper mode (Kafka 2.x); `None` for KRaft.
+    pub zookeeper_connect: Option<String>,
+    /// Whether the broker can validate OAUTHBEARER JWTs (Kafka 3.1+, KIP-768);
+    /// without it OAUTHBEARER is not enabled.
+    pub oauth_validation: bool,
+    /// Whether the broker reads a PEM key store whose key has no password
+    /// (Kafka 3.x+); Kafka 2.x refuses one, so it gets the PKCS#12 key store.
+    pub pem_key_without_password: bool,
+}
+
+impl ClusterConfigInputs<'_> {
+    /// The SASL mechanisms `listener` enables on these brokers.
+    pub fn sasl_mechanisms(&self, listener: Listener) -> Vec<SaslMechanism> {
+        enabled_sasl_mechanisms(listener, self.oauth_validation)
+    }
+}
+
+/// The SASL mechanisms of `listener` a broker enables: all but OAUTHBEARER
+/// when it cannot validate JWTs.
+pub fn enabled_sasl_mechanisms(listener: Listener, oauth_validation: bool) -> Vec<SaslMechanism> {
+    listener
+        .sasl_mechanisms()
+        .iter()
+        .copied()
+        .filter(|mechanism| oauth_validation || *mechanism != SaslMechanism::OAuthBearer)
+        .collect()
 }
 
 /// Host that client listeners are advertised on. `localhost` rather than
@@ -60,12 +86,16 @@ pub fn jaas_quote(value: &str) -> String {
 pub fn server_properties(inputs: &ClusterConfigInputs, node_id: u32, ports: &NodePorts, data_dir: &Path) -> String {
     let replication = inputs.node_count.min(3);
     let min_insync = if replication >= 3 { 2 } else { 1 };
-    let mut listeners = vec![
-        format!("CONTROLLER://127.0.0.1:{}", ports.controller),
-        format!("INTERNAL://127.0.0.1:{}", ports.internal),
-    ];
+    // ZooKeeper-mode brokers have no controller listener: the controller is
+    // whichever broker ZooKeeper elects, reached on the inter-broker listener.
+    let kraft = inputs.zookeeper_connect.is_none();
+    let mut listeners = vec![format!("INTERNAL://127.0.0.1:{}", ports.internal)];
+    let mut protocol_map = vec!["INTERNAL:PLAINTEXT".to_string()];
+    if kraft {
+        listeners.insert(0, format!("CONTROLLER://127.0.0.1:{}", ports.controller));
+        protocol_map.insert(0, "CONTROLLER:PLAINTEXT".to_string());
+    }
     let mut advertised = vec![format!("INTERNAL://127.0.0.1:{}", ports.internal)];
-    let mut protocol_map = vec!["CONTROLLER:PLAINTEXT".to_string(), "INTERNAL:PLAINTEXT".to_string()];
     for listener in Listener::ALL {
         listeners.push(format!("{}://127.0.0.1:{}", listener.name(), ports.listener_ports[&listener]));
         advertised.push(format!("{}://{ADVERTISED_HOST}:{}", listener.name(), ports.advertised_ports[&listener]));
@@ -76,10 +106,21 @@ pub fn server_properties(inputs: &ClusterConfigInputs, node_id: u32, ports: &Nod
     let mut set = |key: &str, value: &str| {
         let _ = writeln!(p, "{key}={}", escape_property_value(value));
     };
-    set("process.roles", "broker,controller");
-    set("node.id", &node_id.to_string());
-    set("controller.quorum.voters", &inputs.quorum_voters);
-    set("controller.listener.names", "CONTROLLER");
+    match &inputs.zookeeper_connect {
+        None => {
+            set("process.roles", "broker,controller");
+            set("node.id", &node_id.to_string());
+            set("controller.quorum.voters", &inputs.quorum_voters);
+            set("controller.listener.names", "CONTROLLER");
+        }
+        Some(zookeeper) => {
+            set("broker.id", &node_id.to_string());
+            set("zookeeper.connect", zookeeper);
+            set("zookeeper.connection.timeout.ms", "30000");
+            // Quick detection of killed brokers, like the KRaft settings below.
+            set("zookeeper.session.timeout.ms", "6000");
+        }
+    }
     set("inter.broker.listener.name", "INTERNAL");
     set("listeners", &listeners.join(","));
     set("advertised.listeners", &advertised.join(","));
@@ -117,8 +158,14 @@ pub fn server_properties(inputs: &ClusterConfigInputs, node_id: u32, ports: &Nod
     set("delete.topic.enable", "true");
 
     // TLS for SSL, MTLS and SASL_SSL: PEM files written by crate::tls.
-    set("ssl.keystore.type", "PEM");
-    set("ssl.keystore.location", &inputs.tls.broker.keystore_pem.display().to_string());
+    if inputs.pem_key_without_password {
+        set("ssl.keystore.type", "PEM");
+        set("ssl.keystore.location", &inputs.tls.broker.keystore_pem.display().to_string());
+    } else {
+        set("ssl.keystore.type", "PKCS12");
+        set("ssl.keystore.location", &inputs.tls.broker.keystore_p12.display().to_string());
+        set("ssl.keystore.password", inputs.tls.pkcs12_password.expose());
+    }
     set("ssl.truststore.type", "PEM");
     set("ssl.truststore.location", &inputs.tls.ca_cert_pem.display().to_string());
     set("ssl.client.auth", "none");
@@ -140,9 +187,10 @@ pub fn server_properties(inputs: &ClusterConfigInputs, node_id: u32, ports: &Nod
     set("sasl.kerberos.service.name", &credentials.kerberos_service_name);
     for listener in [Listener::SaslPlaintext, Listener::SaslSsl] {
         let prefix = format!("listener.name.{}", listener.name().to_ascii_lowercase());
-        let mechanisms: Vec<&str> = listener.sasl_mechanisms().iter().map(|m| m.name()).collect();
+        let enabled = inputs.sasl_mechanisms(listener);
+        let mechanisms: Vec<&str> = enabled.iter().map(|m| m.name()).collect();
         set(&format!("{prefix}.sasl.enabled.mechanisms"), &mechanisms.join(","));
-        for mechanism in listener.sasl_mechanisms() {
+        for mechanism in &enabled {
             let mechanism_prefix = format!("{prefix}.{}", mechanism.name().to_ascii_lowercase());
             match mechanism {
                 SaslMechanism::Plain => set(&format!("{mechanism_prefix}.sasl.jaas.config"), &plain_jaas),

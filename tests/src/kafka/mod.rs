@@ -8,3 +8,4 @@ pub mod credentials;
 pub mod listeners;
 pub mod node;
 pub mod provision;
+pub mod zookeeper;

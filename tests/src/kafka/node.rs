@@ -17,6 +17,10 @@ pub const NODE_START_TIMEOUT: Duration = Duration::from_secs(120);
 /// The line Kafka logs once a KRaft node serves requests (3.x and 4.x alike).
 const STARTED_MARKER: &str = "Kafka Server started";
 
+/// The line a ZooKeeper-mode broker (Kafka 2.x) logs once it serves requests:
+/// `[KafkaServer id=1] started (kafka.server.KafkaServer)`.
+const ZOOKEEPER_MODE_STARTED_MARKER: &str = "] started (kafka.server.KafkaServer)";
+
 #[derive(Debug)]
 pub struct KafkaNode {
     pub id: u32,
@@ -121,7 +125,8 @@ impl KafkaNode {
     pub fn wait_started(&self, log_offset: u64, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if log_since(&self.server_log(), log_offset).contains(STARTED_MARKER) {
+            let marker = if self.install.uses_zookeeper() { ZOOKEEPER_MODE_STARTED_MARKER } else { STARTED_MARKER };
+            if log_since(&self.server_log(), log_offset).contains(marker) {
                 return Ok(());
             }
             {

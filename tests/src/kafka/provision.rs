@@ -70,6 +70,39 @@ impl KafkaInstall {
         found >= (major, minor)
     }
 
+    /// Kafka 2.x brokers run in ZooKeeper mode: KRaft was an early-access
+    /// preview before 3.3 (KIP-833), and ZooKeeper is what 2.x users ran.
+    pub fn uses_zookeeper(&self) -> bool {
+        self.major_version() < 3
+    }
+
+    /// Brokers validate OAUTHBEARER JWTs against a JWKS endpoint from 3.1 on
+    /// (KIP-768); older ones have no such validator, so no OAUTHBEARER either.
+    pub fn supports_oauth_validation(&self) -> bool {
+        self.version_at_least(3, 1)
+    }
+
+    /// The main class that implements `main_class` in this version. The
+    /// harness and tests name the tools as Kafka 3.9/4.x does; Kafka 2.x has
+    /// them in the broker jar under `kafka.admin` / `kafka.tools`.
+    pub fn main_class<'a>(&self, main_class: &'a str) -> &'a str {
+        if self.major_version() >= 3 {
+            return main_class;
+        }
+        match main_class {
+            "org.apache.kafka.tools.TopicCommand" => "kafka.admin.TopicCommand",
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand" => "kafka.admin.ConsumerGroupCommand",
+            "org.apache.kafka.tools.consumer.ConsoleConsumer" => "kafka.tools.ConsoleConsumer",
+            "org.apache.kafka.tools.ConsoleProducer" => "kafka.tools.ConsoleProducer",
+            "org.apache.kafka.tools.GetOffsetShell" => "kafka.tools.GetOffsetShell",
+            "org.apache.kafka.tools.DeleteRecordsCommand" => "kafka.admin.DeleteRecordsCommand",
+            "org.apache.kafka.tools.reassign.ReassignPartitionsCommand" => "kafka.admin.ReassignPartitionsCommand",
+            "org.apache.kafka.tools.LeaderElectionCommand" => "kafka.admin.LeaderElectionCommand",
+            "org.apache.kafka.tools.ConsumerPerformance" => "kafka.tools.ConsumerPerformance",
+            other => other,
+        }
+    }
+
     pub fn major_version(&self) -> u32 {
         self.version.split('.').next().and_then(|major| major.parse().ok()).unwrap_or(0)
     }
@@ -79,10 +112,11 @@ impl KafkaInstall {
         format!("{}/*", self.libs.display())
     }
 
-    /// `java <jvm_options> -cp libs/* <main_class>`, arguments still to add.
+    /// `java <jvm_options> -cp libs/* <main_class>` (as [`KafkaInstall::main_class`]
+    /// names it in this version), arguments still to add.
     pub fn java_command(&self, jvm_options: &[String], main_class: &str) -> Command {
         let mut command = Command::new(&self.java);
-        command.args(jvm_options).arg("-cp").arg(self.classpath()).arg(main_class);
+        command.args(jvm_options).arg("-cp").arg(self.classpath()).arg(self.main_class(main_class));
         command
     }
 }

@@ -126,9 +126,13 @@ fn kafka_cluster_binary_prints_listeners_and_stops_the_cluster() {
         summary.push_str(&line);
     }
     assert!(summary.contains("Running until stdin closes."), "kafka-cluster did not come up:\n{summary}");
-    for needle in ["PLAINTEXT", "SSL", "MTLS", "SASL_PLAINTEXT", "SASL_SSL", "OAUTHBEARER", "GSSAPI", "ca.pem", "alice", "krb5.conf"] {
+    for needle in ["PLAINTEXT", "SSL", "MTLS", "SASL_PLAINTEXT", "SASL_SSL", "GSSAPI", "SCRAM-SHA-512", "ca.pem", "alice", "krb5.conf"] {
         assert!(summary.contains(needle), "summary lacks {needle}:\n{summary}");
     }
+    // OAUTHBEARER is enabled where brokers can validate JWTs (Kafka 3.1+, KIP-768).
+    let install = KafkaInstall::from_env().expect("Kafka is provisioned");
+    let oauth_listed = summary.lines().any(|line| line.trim_start().starts_with("SASL_SSL ") && line.contains("OAUTHBEARER"));
+    assert_eq!(oauth_listed, install.supports_oauth_validation(), "Kafka {}:\n{summary}", install.version);
     let plaintext_port: u16 = summary
         .lines()
         .find(|line| line.trim_start().starts_with("PLAINTEXT "))

@@ -207,6 +207,13 @@ pub struct ProducerConfig {
     pub max_block: Duration,
     /// `transaction.timeout.ms`.
     pub transaction_timeout: Duration,
+    /// `partitioner.adaptive.partitioning.enable` (KIP-794): records without
+    /// a key favour partitions with shorter queues (slower leaders queue more).
+    pub adaptive_partitioning: bool,
+    /// `partitioner.availability.timeout.ms` (KIP-794): a leader that had
+    /// batches ready but took none for this long is skipped by keyless
+    /// records; zero: never skipped.
+    pub partitioner_availability_timeout: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -225,6 +232,8 @@ impl Default for ProducerConfig {
             retries: i32::MAX as u32,
             max_block: Duration::from_millis(60_000),
             transaction_timeout: Duration::from_millis(60_000),
+            adaptive_partitioning: true,
+            partitioner_availability_timeout: Duration::ZERO,
         }
     }
 }

@@ -282,6 +282,14 @@ const PROPERTIES: &[Property] = &[
             Ok(())
         },
     },
+    Property { names: &["partitioner.adaptive.partitioning.enable"], sensitive: false, set: |c, v| {
+        c.producer.adaptive_partitioning = boolean(v)?;
+        Ok(())
+    } },
+    Property { names: &["partitioner.availability.timeout.ms"], sensitive: false, set: |c, v| {
+        c.producer.partitioner_availability_timeout = millis(v)?;
+        Ok(())
+    } },
     Property { names: &["enable.idempotence"], sensitive: false, set: |c, v| {
         c.producer.enable_idempotence = boolean(v)?;
         Ok(())

@@ -168,6 +168,11 @@ impl Accumulator {
         })
     }
 
+    /// Batches of `tp` not handed to the sender yet (Java's deque size).
+    pub fn unsent_count(&self, tp: &TopicPartition) -> usize {
+        self.queues.get(tp).map_or(0, |q| q.iter().filter(|b| !b.in_flight).count())
+    }
+
     /// Whether a batch of `tp` carries a sequence.
     pub fn has_sequenced(&self, tp: &TopicPartition) -> bool {
         self.queues.get(tp).is_some_and(|q| q.iter().any(|b| b.sequenced.is_some()))

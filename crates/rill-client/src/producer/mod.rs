@@ -30,6 +30,7 @@
 //! seeded RNG: the producer runs unchanged in a turmoil simulation.
 
 mod accumulator;
+mod availability;
 mod batch;
 pub mod error;
 pub mod idempotence;
@@ -37,7 +38,7 @@ pub mod memory;
 pub mod partitioner;
 pub mod record;
 mod sender;
-mod stats;
+pub(crate) mod stats;
 pub mod transaction;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,6 +72,7 @@ pub use transaction::{ConsumerGroupMetadata, OffsetAndMetadata};
 pub(crate) struct State {
     pub accumulator: Accumulator,
     pub partitioner: StickyPartitioner,
+    pub availability: availability::LeaderAvailability,
     pub identity: ProducerIdentity,
     pub sequences: Sequences,
     /// A KIP-360 epoch bump is due (sent once nothing is in flight).
@@ -110,7 +112,7 @@ pub(crate) struct Inner {
     /// Signalled whenever batches complete (flush waits on it).
     pub progress: Notify,
     pub completions: mpsc::UnboundedSender<Completion>,
-    pub stats: ProducerStats,
+    pub stats: Arc<ProducerStats>,
     clock: WallClock,
 }
 
@@ -185,10 +187,13 @@ impl Producer {
         let config = client.config().producer.clone();
         client.config().validate()?;
         let (completions, completions_rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(ProducerStats::default());
+        client.stats_registry().register_producer(&stats);
         let txn = config.transactional_id.is_some().then(TransactionState::new);
         let state = State {
             accumulator: Accumulator::new(config.batch_size, config.linger, config.compression),
             partitioner: StickyPartitioner::new(config.batch_size),
+            availability: availability::LeaderAvailability::default(),
             identity: ProducerIdentity::NONE,
             sequences: Sequences::default(),
             bump_needed: false,
@@ -206,7 +211,7 @@ impl Producer {
             wake: Notify::new(),
             progress: Notify::new(),
             completions,
-            stats: ProducerStats::default(),
+            stats,
             clock: WallClock { base_ms: now_ms, start: Instant::now() },
         });
         let span = tracing::debug_span!("producer", client_id = %inner.client.config().client_id);

@@ -2,7 +2,9 @@
 //! keyed records go to `toPositive(murmur2(key)) % partitions`, so rill and
 //! Java producers agree; records without a key use the uniform sticky
 //! partitioner of KIP-794 (stay on one partition until `batch.size` bytes
-//! went to it, then move to a random partition that has a leader).
+//! went to it, then move to a random partition that has a leader; with
+//! adaptive partitioning, partitions with shorter queues are drawn more
+//! often, and leaders that stopped taking batches are skipped).
 
 use std::collections::BTreeMap;
 
@@ -59,6 +61,18 @@ pub fn partition_for_key(key: &[u8], partitions: usize) -> i32 {
 pub struct StickyPartitioner {
     sticky_batch_bytes: usize,
     topics: BTreeMap<String, Sticky>,
+    /// Per topic, KIP-794 part 2's load statistics; none: draw uniformly.
+    loads: BTreeMap<String, PartitionLoad>,
+}
+
+/// Java's `BuiltInPartitioner.PartitionLoadStats`: a cumulative frequency
+/// table over the partitions that may be drawn, each weighted by
+/// `longest queue + 1 - its queue`, so a partition with a shorter queue
+/// (its leader takes batches faster) is drawn more often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PartitionLoad {
+    cumulative: Vec<usize>,
+    partitions: Vec<i32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +84,31 @@ struct Sticky {
 impl StickyPartitioner {
     /// `sticky_batch_bytes`: how much goes to one partition before switching (`batch.size`).
     pub fn new(sticky_batch_bytes: usize) -> Self {
-        StickyPartitioner { sticky_batch_bytes: sticky_batch_bytes.max(1), topics: BTreeMap::new() }
+        StickyPartitioner { sticky_batch_bytes: sticky_batch_bytes.max(1), topics: BTreeMap::new(), loads: BTreeMap::new() }
+    }
+
+    /// KIP-794 part 2 (Java's `updatePartitionLoadStats`): `queues` holds,
+    /// for each partition of `topic` that may be drawn (it has a leader that
+    /// is taking batches), its number of queued batches; `partitions` is the
+    /// topic's partition count. When every partition is there with the same
+    /// queue length (or the topic has one partition) the draw stays uniform.
+    pub fn update_load(&mut self, topic: &str, queues: &[(i32, usize)], partitions: usize) {
+        let all_equal = queues.windows(2).all(|pair| matches!(pair, [a, b] if a.1 == b.1));
+        if queues.is_empty() || partitions < 2 || (all_equal && queues.len() == partitions) {
+            self.loads.remove(topic);
+            return;
+        }
+        let longest_plus_one = queues.iter().map(|(_, q)| *q).max().unwrap_or(0) + 1;
+        let mut sum = 0usize;
+        let cumulative = queues
+            .iter()
+            .map(|(_, q)| {
+                sum += longest_plus_one - q;
+                sum
+            })
+            .collect();
+        let load = PartitionLoad { cumulative, partitions: queues.iter().map(|(p, _)| *p).collect() };
+        self.loads.insert(topic.to_string(), load);
     }
 
     /// The partition for the next record of `topic`, which has `partitions`
@@ -79,7 +117,7 @@ impl StickyPartitioner {
         match self.topics.get(topic) {
             Some(s) if usize::try_from(s.partition).is_ok_and(|p| p < partitions) => s.partition,
             _ => {
-                let partition = Self::draw(partitions, available, rng);
+                let partition = self.draw(topic, partitions, available, rng);
                 self.topics.insert(topic.to_string(), Sticky { partition, produced_bytes: 0 });
                 partition
             }
@@ -95,11 +133,27 @@ impl StickyPartitioner {
         }
         sticky.produced_bytes += bytes;
         if sticky.produced_bytes >= self.sticky_batch_bytes {
-            *sticky = Sticky { partition: Self::draw(partitions, available, rng), produced_bytes: 0 };
+            let partition = self.draw(topic, partitions, available, rng);
+            self.topics.insert(topic.to_string(), Sticky { partition, produced_bytes: 0 });
         }
     }
 
-    fn draw(partitions: usize, available: &[i32], rng: &mut Rng) -> i32 {
+    fn draw(&self, topic: &str, partitions: usize, available: &[i32], rng: &mut Rng) -> i32 {
+        let load = self.loads.get(topic).filter(|l| {
+            // Statistics from before a partition count change are not used.
+            l.partitions.iter().all(|p| usize::try_from(*p).is_ok_and(|p| p < partitions))
+        });
+        if let Some(load) = load {
+            // The first partition whose running sum is above a uniform draw below the total.
+            let total = load.cumulative.last().copied().unwrap_or(0);
+            if total > 0 {
+                let r = rng.below(total);
+                let index = load.cumulative.partition_point(|c| *c <= r);
+                if let Some(p) = load.partitions.get(index) {
+                    return *p;
+                }
+            }
+        }
         if available.is_empty() {
             i32::try_from(rng.below(partitions)).unwrap_or(0)
         } else {
@@ -188,5 +242,59 @@ mod tests {
         // Fewer partitions than before (never happens in Kafka, but the choice stays in range).
         let p = sticky.partition("v", 1, &[0], &mut rng);
         assert_eq!(p, 0);
+    }
+
+    fn draws(sticky: &mut StickyPartitioner, partitions: usize, n: usize, rng: &mut Rng) -> Vec<usize> {
+        let available: Vec<i32> = (0..partitions as i32).collect();
+        let mut counts = vec![0usize; partitions];
+        for _ in 0..n {
+            let p = sticky.partition("t", partitions, &available, rng);
+            counts[p as usize] += 1;
+            // One record per batch.size: a new draw every time.
+            sticky.record_appended("t", p, 1, partitions, &available, rng);
+        }
+        counts
+    }
+
+    #[test]
+    fn adaptive_partitioning_favours_shorter_queues_like_java() {
+        let mut rng = Rng::new(11);
+        let mut sticky = StickyPartitioner::new(1);
+        // Java's example: queues 0 3 1 -> weights 4 1 3 (of 8).
+        sticky.update_load("t", &[(0, 0), (1, 3), (2, 1)], 3);
+        assert_eq!(
+            sticky.loads["t"],
+            PartitionLoad { cumulative: vec![4, 5, 8], partitions: vec![0, 1, 2] }
+        );
+        let counts = draws(&mut sticky, 3, 8000, &mut rng);
+        for (p, expected) in [(0, 4000), (1, 1000), (2, 3000)] {
+            assert!(counts[p].abs_diff(expected) < 250, "partition {p}: {counts:?}");
+        }
+        // Equal queues on every partition: uniform again.
+        sticky.update_load("t", &[(0, 2), (1, 2), (2, 2)], 3);
+        assert!(!sticky.loads.contains_key("t"));
+        let counts = draws(&mut sticky, 3, 6000, &mut rng);
+        assert!(counts.iter().all(|c| c.abs_diff(2000) < 200), "{counts:?}");
+        // One partition is not offered (its leader took nothing for
+        // partitioner.availability.timeout.ms): never drawn, even with equal queues.
+        sticky.update_load("t", &[(0, 1), (2, 1)], 3);
+        let counts = draws(&mut sticky, 3, 3000, &mut rng);
+        assert_eq!(counts[1], 0, "{counts:?}");
+        assert!(counts[0].abs_diff(1500) < 150, "{counts:?}");
+        // One partition: nothing to weigh.
+        sticky.update_load("t", &[(0, 5)], 1);
+        assert!(!sticky.loads.contains_key("t"));
+        // Statistics for more partitions than the topic now has are not used.
+        sticky.update_load("t", &[(0, 0), (5, 9)], 6);
+        let counts = draws(&mut sticky, 3, 300, &mut rng);
+        assert_eq!(counts.iter().sum::<usize>(), 300);
+    }
+
+    #[test]
+    fn the_weighted_draw_is_the_first_running_sum_above_the_random_value() {
+        // Java: random values 0..3 -> partition 0, 4 -> 1, 5..7 -> 2.
+        let load = PartitionLoad { cumulative: vec![4, 5, 8], partitions: vec![10, 11, 12] };
+        let pick = |r: usize| load.partitions[load.cumulative.partition_point(|c| *c <= r)];
+        assert_eq!((0..8).map(pick).collect::<Vec<_>>(), [10, 10, 10, 10, 11, 12, 12, 12]);
     }
 }

@@ -328,7 +328,11 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
     let blocked = inner.idempotent() && (!state.identity.is_set() || state.bump_needed || identity_pending);
     let transactional_phase_ok = state.txn.as_ref().is_none_or(|t| matches!(t.phase, TxnPhase::InTransaction));
     let delivery_timeout = inner.config.delivery_timeout;
-    for tp in state.accumulator.partitions() {
+    let partitions = state.accumulator.partitions();
+    if inner.config.adaptive_partitioning {
+        update_partition_loads(inner, state, &partitions, now, max_in_flight);
+    }
+    for tp in partitions {
         match state.accumulator.readiness(&tp, now, flushing, max_in_flight) {
             Readiness::Waiting => continue,
             Readiness::At(at) => {
@@ -357,7 +361,7 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
         let held = inner.idempotent()
             && (state.sequences.is_unresolved(&tp)
                 || state.accumulator.has_sequenced_other_than(&tp, (identity.producer_id, identity.producer_epoch)));
-        let State { accumulator, sequences, .. } = &mut *state;
+        let State { accumulator, sequences, availability, .. } = &mut *state;
         let Some(batch) = accumulator.next_to_send(&tp) else { continue };
         let sequenced = match (inner.idempotent(), batch.sequenced) {
             (false, _) => None,
@@ -377,6 +381,7 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
                 if batch.attempts > 1 {
                     inner.stats.retry();
                 }
+                availability.drained(leader, now);
                 let outbound = Outbound {
                     tp: tp.clone(),
                     id: batch.id,
@@ -399,6 +404,33 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
         plan.next_wake = earliest(plan.next_wake, oldest + delivery_timeout);
     }
     plan
+}
+
+/// KIP-794 part 2: tells the partitioner, per topic with queued batches,
+/// how many batches wait in each partition whose leader is taking batches
+/// (`partitioner.availability.timeout.ms`), so keyless records favour the
+/// shorter queues (Java's `RecordAccumulator.partitionReady`).
+fn update_partition_loads(inner: &Inner, state: &mut State, queued: &[TopicPartition], now: Instant, max_in_flight: usize) {
+    for tp in queued {
+        let waiting = state.accumulator.unsent_count(tp) > 0
+            && state.accumulator.readiness(tp, now, false, max_in_flight) == Readiness::Waiting;
+        if let (true, Some(leader)) = (waiting, inner.client.cached_leader(&tp.topic, tp.partition)) {
+            state.availability.waiting(leader, now);
+        }
+    }
+    let timeout = inner.config.partitioner_availability_timeout;
+    let topics: BTreeSet<&str> = queued.iter().map(|tp| tp.topic.as_str()).collect();
+    for topic in topics {
+        let Some((count, _)) = inner.client.cached_partitions(topic) else { continue };
+        let mut queues = Vec::with_capacity(count);
+        for partition in 0..i32::try_from(count).unwrap_or(i32::MAX) {
+            let Some(leader) = inner.client.cached_leader(topic, partition) else { continue };
+            if state.availability.is_available(leader, timeout) {
+                queues.push((partition, state.accumulator.unsent_count(&TopicPartition::new(topic, partition))));
+            }
+        }
+        state.partitioner.update_load(topic, &queues, count);
+    }
 }
 
 /// AddPartitionsToTxn for partitions about to get their first batch of the transaction.

@@ -37,6 +37,22 @@ pub struct ProducerStatsSnapshot {
     pub batch_splits: u64,
 }
 
+impl ProducerStatsSnapshot {
+    /// Adds `other`'s counters to these (maxima: the larger one).
+    pub fn add(&mut self, other: &ProducerStatsSnapshot) {
+        self.records_delivered += other.records_delivered;
+        self.records_failed += other.records_failed;
+        self.batches_sent += other.batches_sent;
+        self.batch_bytes_total += other.batch_bytes_total;
+        self.batch_bytes_max = self.batch_bytes_max.max(other.batch_bytes_max);
+        self.batch_records_total += other.batch_records_total;
+        self.batch_records_max = self.batch_records_max.max(other.batch_records_max);
+        self.retries += other.retries;
+        self.epoch_bumps += other.epoch_bumps;
+        self.batch_splits += other.batch_splits;
+    }
+}
+
 impl ProducerStats {
     pub fn batch_sent(&self, bytes: usize, records: usize) {
         self.batches_sent.fetch_add(1, Ordering::Relaxed);

@@ -658,3 +658,59 @@ async fn an_unreachable_leader_does_not_hold_up_the_others() {
     assert!(matches!(err, ProduceError::DeliveryTimeout { partition: 2, .. }), "{err}");
     assert!(err.to_string().contains("black-hole"), "the last error names the broker: {err}");
 }
+
+/// One snapshot of the client shows its connections and its producers' counters.
+#[tokio::test(start_paused = true)]
+async fn the_client_snapshot_shows_connections_and_producer_counters() {
+    let broker = Arc::new(Broker::default());
+    let producer = producer_with(&broker, &[]).await;
+    assert_eq!(producer.client().stats().producer, Some(ProducerStatsSnapshot::default()));
+    broker.faults.lock().unwrap().push_back(Fault::Error(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+    for n in 0..5 {
+        producer.send(numbered(0, n)).await.unwrap().await.unwrap();
+    }
+    let snapshot = producer.client().stats();
+    let connections = snapshot.total();
+    assert!(connections.requests >= 6 && connections.connects >= 1, "{connections:?}");
+    let counters = snapshot.producer.clone().expect("the producer's counters");
+    assert_eq!(counters, producer.stats());
+    assert_eq!((counters.records_delivered, counters.retries, counters.batches_sent), (5, 1, 6));
+    // A second producer on the same client adds its counters.
+    let second = Producer::with_wall_clock(producer.client().clone(), 0).unwrap();
+    second.send(numbered(1, 0)).await.unwrap().await.unwrap();
+    assert_eq!(producer.client().stats().producer.unwrap().records_delivered, 6);
+    // A producer that is gone no longer counts.
+    let client = producer.client().clone();
+    second.close(Duration::from_secs(5)).await.unwrap();
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(client.stats().producer.unwrap().records_delivered, 5);
+}
+
+/// KIP-794 part 2 end to end: once the leader of partition 2 has taken no
+/// batch for partitioner.availability.timeout.ms, records without a key
+/// stop going to its partitions.
+#[tokio::test(start_paused = true)]
+async fn keyless_records_skip_a_leader_that_takes_nothing() {
+    let broker = Arc::new(Broker { black_holed_partition: Some(2), ..Default::default() });
+    let producer = producer_with(
+        &broker,
+        &[("partitioner.availability.timeout.ms", "500"), ("batch.size", "100"), ("socket.connection.setup.timeout.ms", "30000")],
+    )
+    .await;
+    let record = || ProducerRecord::new("t").value(vec![b'x'; 100]);
+    let mut early = Vec::new();
+    for _ in 0..60 {
+        early.push(producer.send(record()).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Partition 2 had its share so far; from now on, nothing goes there.
+    for n in 0..60 {
+        let d = producer.send(record()).await.unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(2), d).await;
+        let m = m.unwrap_or_else(|_| panic!("record {n} went to the unreachable leader")).unwrap();
+        assert_ne!(m.partition, 2);
+    }
+    assert!(broker.values(0).len() + broker.values(1).len() >= 60);
+    drop(early);
+}

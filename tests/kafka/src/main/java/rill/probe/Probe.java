@@ -15,8 +15,10 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.DescribeTopicsResult;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartitionInfo;
 
@@ -186,8 +188,7 @@ public final class Probe {
         long deadline = System.currentTimeMillis() + 30_000;
         while (System.currentTimeMillis() < deadline) {
             try {
-                TopicDescription description = admin.describeTopics(Collections.singleton(name))
-                    .allTopicNames().get(5, TimeUnit.SECONDS).get(name);
+                TopicDescription description = describeTopics(admin, name, 5).get(name);
                 boolean ready = description.partitions().size() == partitions;
                 for (TopicPartitionInfo partition : description.partitions()) {
                     ready &= partition.leader() != null && partition.leader().id() >= 0;
@@ -205,6 +206,23 @@ public final class Probe {
         return 1;
     }
 
+    /**
+     * DescribeTopicsResult.allTopicNames() exists from Kafka 3.1 and all() until 3.9; the probe is
+     * built against every version of the matrix (2.8 to 4.x), so the method is looked up by name.
+     */
+    @SuppressWarnings("unchecked")
+    private static Map<String, TopicDescription> describeTopics(Admin admin, String name, int timeoutSeconds) throws Exception {
+        DescribeTopicsResult result = admin.describeTopics(Collections.singleton(name));
+        java.lang.reflect.Method all;
+        try {
+            all = DescribeTopicsResult.class.getMethod("allTopicNames");
+        } catch (NoSuchMethodException beforeKafka31) {
+            all = DescribeTopicsResult.class.getMethod("all");
+        }
+        KafkaFuture<Map<String, TopicDescription>> future = (KafkaFuture<Map<String, TopicDescription>>) all.invoke(result);
+        return future.get(timeoutSeconds, TimeUnit.SECONDS);
+    }
+
     private static int describeTopic(String[] args) throws Exception {
         try (Admin admin = Admin.create(adminProps(load(args[1]), 15_000))) {
             return describeTopic(admin, args[2]);
@@ -212,8 +230,7 @@ public final class Probe {
     }
 
     private static int describeTopic(Admin admin, String name) throws Exception {
-        Map<String, TopicDescription> topics = admin.describeTopics(Collections.singleton(name))
-            .allTopicNames().get(15, TimeUnit.SECONDS);
+        Map<String, TopicDescription> topics = describeTopics(admin, name, 15);
         for (TopicPartitionInfo partition : topics.get(name).partitions()) {
             Node leader = partition.leader();
             System.out.println("PARTITION\t" + partition.partition()
