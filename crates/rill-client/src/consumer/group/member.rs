@@ -388,6 +388,15 @@ struct Task {
     pending_close: Option<(Instant, oneshot::Sender<Result<()>>)>,
 }
 
+/// A member dropped without close() (or whose close timed out) aborts this
+/// task: the heartbeat, a task of its own, must stop with it, else the
+/// abandoned member would keep its partitions until the next rebalance.
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.stop_heartbeat();
+    }
+}
+
 impl Task {
     async fn run(mut self) {
         let config = self.inner.config.clone();
