@@ -250,6 +250,7 @@ async fn joins_with_the_member_id_the_coordinator_requires_and_heartbeats() {
     let beats = fake.lock().unwrap().heartbeats - before;
     assert!((9..=11).contains(&beats), "one heartbeat per heartbeat.interval.ms: {beats}");
     assert_eq!(member.generation(), (1, "m-1".to_string()));
+    assert!(member.is_leader(), "the only member leads (the fake names it leader)");
     member.close(Duration::from_secs(5)).await.unwrap();
     assert_eq!(fake.lock().unwrap().leaves, ["m-1"], "a dynamic member leaves on close");
 }
