@@ -464,3 +464,161 @@ async fn pattern_subscription_picks_up_a_matching_topic_created_after_subscribin
     assert_eq!(unique.len(), seen.len(), "no record twice: {seen:?}");
     consumer.close(Duration::from_secs(10)).await.expect("close");
 }
+
+/// A small seeded generator (splitmix64): the assignor cases are the same on every run.
+struct CaseRng(u64);
+
+impl CaseRng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A group as a leader may see it: 1-4 topics, 1-6 members with equal or
+/// differing subscriptions, static members, and with `owned` (sticky
+/// cases) the partitions members own from the last generation (some
+/// members new, some a generation behind and claiming what another member
+/// now owns, some owning a topic they no longer subscribe to).
+fn assignor_case(
+    rng: &mut CaseRng,
+    index: usize,
+    strategy: &str,
+    owned: bool,
+    differing_subscriptions: bool,
+) -> rill_e2e::interop::java_assignors::AssignorCase {
+    use rill_e2e::interop::java_assignors::{AssignorCase, CaseMember};
+    let topic_names = ["orders", "payments", "refunds", "audit"];
+    let topic_count = 1 + rng.below(4) as usize;
+    let topics: BTreeMap<String, i32> = topic_names[..topic_count].iter().map(|t| (t.to_string(), 1 + rng.below(7) as i32)).collect();
+    let same_subscription = !differing_subscriptions || rng.chance(50);
+    let generation = 2 + rng.below(8) as i32;
+    let member_count = 1 + rng.below(6) as usize;
+    let mut members: Vec<CaseMember> = (0..member_count)
+        .map(|m| {
+            let subscribed: Vec<String> = if same_subscription {
+                topics.keys().cloned().collect()
+            } else {
+                let picked: Vec<String> = topics.keys().filter(|_| rng.chance(60)).cloned().collect();
+                if picked.is_empty() {
+                    vec![topics.keys().next().cloned().unwrap_or_default()]
+                } else {
+                    picked
+                }
+            };
+            CaseMember {
+                member_id: format!("consumer-{:08x}", rng.next() as u32),
+                group_instance_id: (strategy != "cooperative-sticky" && rng.chance(25)).then(|| format!("instance-{m}")),
+                generation: -1,
+                topics: subscribed,
+                owned: Vec::new(),
+            }
+        })
+        .collect();
+    if owned && strategy == "cooperative-sticky" && rng.chance(85) {
+        // The last generation's owners: members present then (not new) own what they held.
+        let old: Vec<usize> = (0..members.len()).filter(|_| rng.chance(75)).collect();
+        for m in &old {
+            members[*m].generation = generation;
+        }
+        for (topic, partitions) in &topics {
+            for partition in 0..*partitions {
+                let holders: Vec<usize> = old.iter().copied().filter(|m| members[*m].topics.contains(topic)).collect();
+                if holders.is_empty() || rng.chance(10) {
+                    continue;
+                }
+                let holder = holders[rng.below(holders.len() as u64) as usize];
+                members[holder].owned.push((topic.clone(), partition));
+                // A member that missed the last rebalance still claims it.
+                if holders.len() > 1 && rng.chance(8) {
+                    let stale = holders[rng.below(holders.len() as u64) as usize];
+                    if stale != holder && members[stale].owned.len() < 3 {
+                        members[stale].generation = generation - 1;
+                        members[stale].owned.push((topic.clone(), partition));
+                    }
+                }
+            }
+        }
+        // A topic dropped from a subscription while its partitions are still owned.
+        if !same_subscription && rng.chance(20) {
+            let m = rng.below(members.len() as u64) as usize;
+            if let Some((topic, partitions)) = topics.iter().find(|(t, _)| !members[m].topics.contains(t)) {
+                if members[m].generation >= 0 {
+                    members[m].owned.push((topic.clone(), rng.below(*partitions as u64) as i32));
+                }
+            }
+        }
+        for member in &mut members {
+            member.owned.sort();
+            member.owned.dedup();
+        }
+    }
+    AssignorCase { name: format!("{strategy}-{index}"), strategy: strategy.to_string(), topics, members }
+}
+
+/// rill's assignors give every member what Kafka's own Java assignors give it,
+/// case for case: range and roundrobin (static members, equal and differing
+/// subscriptions), and cooperative-sticky for groups whose members all
+/// subscribe to the same topics and own nothing yet, over one to four topics.
+///
+/// Not yet: the rest of cooperative-sticky. With ownership (`owned: true`)
+/// 15 of 80 generated cases differ from Java: which member keeps a partition
+/// above its quota and which partitions are taken away, and owned partitions
+/// of topics a member no longer subscribes to; with differing subscriptions
+/// and nothing owned, 1 of 80 (which member of equal load gets the next
+/// partition). Java seems to follow its HashMap iteration order there (issue 5).
+#[test]
+fn assignors_assign_what_javas_assignors_assign() {
+    use rill_client::config::AssignmentStrategy;
+    use rill_client::consumer::group::{assign, MemberSubscription};
+    let install = rill_e2e::kafka::provision::KafkaInstall::from_env().expect("Kafka is provisioned");
+    let mut rng = CaseRng(0x5EED_0005);
+    let cases: Vec<_> = ["range", "roundrobin", "cooperative-sticky"]
+        .into_iter()
+        .flat_map(|strategy| (0..80).map(move |i| (strategy, i)))
+        .map(|(strategy, i)| {
+            let sticky = strategy == "cooperative-sticky";
+            assignor_case(&mut rng, i, strategy, false, !sticky)
+        })
+        .collect();
+    let java = rill_e2e::interop::java_assignors::run_java_assignors(&install, &cases).expect("Java's assignors");
+    let mut differing = Vec::new();
+    for case in &cases {
+        let strategy = AssignmentStrategy::from_name(&case.strategy).expect("strategy");
+        let subscriptions: BTreeMap<String, MemberSubscription> = case
+            .members
+            .iter()
+            .map(|m| {
+                let subscription = MemberSubscription {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    topics: m.topics.clone(),
+                    owned_partitions: m.owned.iter().map(|(t, p)| tp(t, *p)).collect(),
+                    generation: m.generation,
+                };
+                (m.member_id.clone(), subscription)
+            })
+            .collect();
+        let ours: BTreeMap<String, Vec<(String, i32)>> = assign(strategy, &case.topics, &subscriptions)
+            .into_iter()
+            .map(|(member, partitions)| (member, partitions.into_iter().map(|p| (p.topic, p.partition)).collect()))
+            .collect();
+        let theirs = java.get(&case.name).cloned().unwrap_or_default();
+        if ours != theirs {
+            differing.push(format!("{case:?}\n  rill: {ours:?}\n  Java: {theirs:?}"));
+        }
+    }
+    assert_eq!(java.len(), cases.len(), "Java answered every case");
+    assert!(differing.is_empty(), "{} of {} cases differ:\n{}", differing.len(), cases.len(), differing.join("\n"));
+}
