@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rill_client::consumer::group::{GroupConsumer, GroupMember, MemberState, NoopListener, Subscription, TopicPartition};
 use rill_client::consumer::{Consumer, Position};
 use rill_client::{Client, ClientConfig};
+use rill_e2e::interop::java_group_consumer::JavaGroupConsumer;
 use rill_e2e::{KafkaCluster, Listener};
 
 /// The close-with-broker-stopped test stops the PLAINTEXT listener: it runs
@@ -188,60 +189,214 @@ async fn cooperative_sticky_keeps_the_first_members_partitions_and_hands_over_th
     assert_eq!(second, [tp(&b, 1), tp(&a, 2), tp(&b, 2)].into());
 }
 
-#[tokio::test]
-async fn mixed_group_with_a_java_consumer_splits_partitions_by_range() {
-    let cluster = KafkaCluster::single();
-    let _shared = LISTENER.read().await;
-    let topic = cluster.unique_topic("mixed");
-    cluster.create_topic(&topic, 4, 1).expect("create topic");
-    let group = cluster.unique_topic("mixed-g");
-    let rill = member(cluster, &group, &[("partition.assignment.strategy", "range")]).await;
-    rill.subscribe(Subscription::topics([topic.clone()])).expect("subscribe");
-    rill.wait_for_assignment(-1, WAIT).await.expect("assignment");
+/// The coordinator's view of `group` (DescribeGroups through rill's admin
+/// client; the members' assignments are the bytes the leader sent, decoded):
+/// (assignor, state, member id -> partitions of `topic`).
+async fn group_view(admin: &Client, group: &str, topic: &str) -> Option<(String, String, BTreeMap<String, BTreeSet<i32>>)> {
+    let described = admin.describe_groups(&[group]).await.ok()?.remove(group)?.ok()?;
+    let members = described
+        .members
+        .iter()
+        .map(|m| (m.member_id.clone(), m.assignment.get(topic).map(|p| p.iter().copied().collect()).unwrap_or_default()))
+        .collect();
+    Some((described.protocol, described.state, members))
+}
 
-    // A Java console consumer in the same group with the same assignor, for as long as the check takes.
-    let java = {
-        let mut properties = cluster.admin_properties();
-        properties.set("group.id", group.clone());
-        properties.set("partition.assignment.strategy", "org.apache.kafka.clients.consumer.RangeAssignor");
-        properties.set("session.timeout.ms", "10000");
-        let java_tools_topic = topic.clone();
-        std::thread::spawn(move || {
-            let cluster = KafkaCluster::single();
-            cluster.java().console_consume(&properties, &java_tools_topic, 1_000_000, 30_000)
-        })
-    };
-    let all = all_partitions(&[(&topic, 4)]);
-    let java_member: String;
-    let started = Instant::now();
-    loop {
-        assert!(started.elapsed() < WAIT, "the Java consumer never got a share");
-        rill.poll_notice();
-        let mine = rill.assignment().partitions;
-        if rill.state() == MemberState::Stable && mine.len() == 2 {
-            let members = members_by_kafka_tools(cluster, &group);
-            let (rill_id, generation) = (rill.generation().1, rill.generation().0);
-            let java_line = members.lines().find(|l| {
-                let words: Vec<&str> = l.split_whitespace().collect();
-                words.first() == Some(&group.as_str()) && words.get(1).is_some_and(|id| *id != rill_id)
-            });
-            if let Some(line) = java_line {
-                java_member = line.split_whitespace().nth(1).unwrap_or_default().to_string();
-                // Range over 2 members by id: the lower id gets partitions 0-1.
-                let expected: BTreeSet<_> =
-                    if rill_id < java_member { [tp(&topic, 0), tp(&topic, 1)] } else { [tp(&topic, 2), tp(&topic, 3)] }.into();
-                assert_eq!(mine, expected, "generation {generation}: rill {rill_id}, Java {java_member}\n{members}");
-                let java_share: BTreeSet<_> = all.difference(&mine).cloned().collect();
-                let partitions_column = java_share.iter().map(|p| p.partition.to_string()).collect::<Vec<_>>().join(",");
-                assert!(line.contains(&partitions_column), "Java holds {partitions_column}: {line}");
-                break;
+/// (partition, value) of every record a rill member consumed.
+type Seen = Arc<std::sync::Mutex<Vec<(i32, String)>>>;
+
+/// One rill member's poll loop: records every record, commits after processing.
+fn rill_poll_loop(consumer: Arc<GroupConsumer>, seen: Seen, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let records = consumer.poll(Duration::from_millis(200)).await.expect("poll");
+            seen.lock().unwrap().extend(
+                records.iter().map(|r| (r.partition, String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())),
+            );
+            if !records.is_empty() {
+                let _ = consumer.commit_consumed().await;
             }
         }
+    })
+}
+
+const MIXED_PARTITIONS: i32 = 6;
+const MIXED_RECORDS: usize = 60;
+
+/// A rill consumer and a Java console consumer in one group with the same
+/// assignor; `java_leads`: the Java consumer joins first (and stays the
+/// leader, so Java's assignor computes the split), else rill does. Records
+/// produced once the group is stable are each consumed exactly once, and
+/// both members consume their own share. Nothing here blocks the test's
+/// thread for long (the group is described through rill's admin client, not
+/// Kafka's tool): the members' heartbeats run on it.
+async fn mixed_group(strategy: &str, java_assignor: &str, java_leads: bool) {
+    let cluster = KafkaCluster::single();
+    let topic = cluster.unique_topic(&format!("mixed-{strategy}"));
+    cluster.create_topic(&topic, MIXED_PARTITIONS as u32, 1).expect("create topic");
+    let group = cluster.unique_topic(&format!("mixed-{strategy}-g"));
+    let java_properties = [
+        ("partition.assignment.strategy", java_assignor),
+        ("session.timeout.ms", "10000"),
+        ("heartbeat.interval.ms", "500"),
+        ("auto.commit.interval.ms", "1000"),
+    ];
+    let bootstrap = cluster.bootstrap(Listener::Plaintext);
+    let admin =
+        Client::connect(ClientConfig::from_properties([("bootstrap.servers", bootstrap.as_str())]).expect("config")).await.expect("admin");
+    let start_rill = || async {
+        let config = ClientConfig::from_properties([
+            ("bootstrap.servers", bootstrap.as_str()),
+            ("client.id", "rill-mixed"),
+            ("group.id", group.as_str()),
+            ("partition.assignment.strategy", strategy),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "500"),
+            ("max.poll.interval.ms", "30000"),
+        ])
+        .expect("config");
+        let client = Client::connect(config).await.expect("connect");
+        Arc::new(Consumer::from_client(client).expect("consumer").subscribe(Subscription::topics([topic.clone()])).expect("subscribe"))
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let all: BTreeSet<i32> = (0..MIXED_PARTITIONS).collect();
+    let (mut java, rill) = if java_leads {
+        let java = JavaGroupConsumer::start(cluster, &topic, &group, &java_properties).expect("start the Java consumer");
+        // The first member to join leads: wait until the Java consumer alone is Stable.
+        let started = Instant::now();
+        while group_view(&admin, &group, &topic).await.is_none_or(|(_, state, members)| state != "Stable" || members.len() != 1) {
+            assert!(started.elapsed() < WAIT, "the Java consumer never got the group to itself");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        (java, start_rill().await)
+    } else {
+        let rill = start_rill().await;
+        let started = Instant::now();
+        while rill.member().assignment().partitions.len() != MIXED_PARTITIONS as usize || rill.member().state() != MemberState::Stable {
+            assert!(started.elapsed() < WAIT, "rill never got the group to itself");
+            rill.member().poll_notice();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        (JavaGroupConsumer::start(cluster, &topic, &group, &java_properties).expect("start the Java consumer"), rill)
+    };
+    let rill_seen = Seen::default();
+    let rill_loop = rill_poll_loop(rill.clone(), rill_seen.clone(), stop.clone());
+
+    // Both members stable with half the partitions each; the coordinator's view agrees with rill's.
+    let started = Instant::now();
+    let mut last = String::new();
+    let (rill_share, java_share) = loop {
+        assert!(started.elapsed() < WAIT, "the group never settled with both members: {last}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rill_id = rill.member().generation().1;
+        let mine: BTreeSet<i32> = rill.member().assignment().partitions.iter().map(|p| p.partition).collect();
+        last = format!("rill {rill_id} {:?} holds {mine:?}", rill.member().state());
+        if rill.member().state() != MemberState::Stable || mine.len() != all.len() / 2 {
+            continue;
+        }
+        let Some((_, state, members)) = group_view(&admin, &group, &topic).await else {
+            continue;
+        };
+        last = format!("{last}; coordinator: {state} {members:?}");
+        let Some((java_id, theirs)) = members.iter().find(|(id, _)| **id != rill_id) else {
+            continue;
+        };
+        if members.len() == 2 && members.get(&rill_id) == Some(&mine) && theirs.len() == all.len() / 2 {
+            break ((rill_id.clone(), mine), (java_id.clone(), theirs.clone()));
+        }
+    };
+    assert_eq!(rill.member().is_leader(), !java_leads, "the first member to join leads the group");
+    let (strategy_seen, state, members) = group_view(&admin, &group, &topic).await.expect("group state");
+    assert_eq!((state.as_str(), members.len()), ("Stable", 2));
+    assert_eq!(Some(strategy_seen.as_str()), rill.member().protocol().map(|p| p.protocol_name()), "one assignor for the group");
+    assert!(rill_share.1.is_disjoint(&java_share.1), "a partition owned twice: rill {rill_share:?}, Java {java_share:?}");
+    // The eager assignors order members by id; cooperative-sticky splits 3/3 however ownership went.
+    let lower_id_share: Option<BTreeSet<i32>> = match strategy {
+        "range" => Some([0, 1, 2].into()),
+        "roundrobin" => Some([0, 2, 4].into()),
+        _ => None,
+    };
+    if let Some(expected) = lower_id_share {
+        let lower = if rill_share.0 < java_share.0 { &rill_share } else { &java_share };
+        assert_eq!(lower.1, expected, "{strategy}: the lower member id's share (rill {rill_share:?}, Java {java_share:?})");
+    }
+
+    // Produce a numbered sequence over every partition; each record is consumed exactly once.
+    let producer = {
+        let config = ClientConfig::from_properties([("bootstrap.servers", bootstrap.as_str())]).expect("config");
+        rill_client::Producer::new(Client::connect(config).await.expect("connect")).await.expect("producer")
+    };
+    for i in 0..MIXED_RECORDS {
+        let record = rill_client::ProducerRecord::new(topic.clone()).partition(i as i32 % MIXED_PARTITIONS).value(format!("v-{i}"));
+        producer.send(record).await.expect("send").await.expect("delivered");
+    }
+    let expected: BTreeSet<String> = (0..MIXED_RECORDS).map(|i| format!("v-{i}")).collect();
+    let started = Instant::now();
+    loop {
+        let consumed: BTreeSet<String> =
+            java.records().into_iter().map(|r| r.value).chain(rill_seen.lock().unwrap().iter().map(|r| r.1.clone())).collect();
+        if consumed == expected {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "consumed only {consumed:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert!(!java_member.is_empty());
+    // Give late duplicates a chance to show.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    rill_loop.await.expect("rill poll loop");
+    java.stop(Duration::from_secs(10));
+    let java_seen = java.records();
+    let rill_seen = rill_seen.lock().unwrap().clone();
+    let java_partitions: BTreeSet<i32> = java_seen.iter().map(|r| r.partition).collect();
+    let rill_partitions: BTreeSet<i32> = rill_seen.iter().map(|r| r.0).collect();
+    assert_eq!(java_partitions, java_share.1, "Java consumed exactly its share");
+    assert_eq!(rill_partitions, rill_share.1, "rill consumed exactly its share");
+    let mut values: Vec<String> = java_seen.into_iter().map(|r| r.value).chain(rill_seen.into_iter().map(|r| r.1)).collect();
+    values.sort();
+    let unique: BTreeSet<String> = values.iter().cloned().collect();
+    assert_eq!(unique, expected, "every record consumed");
+    assert_eq!(values.len(), MIXED_RECORDS, "every record consumed once across the group");
+    producer.close(Duration::from_secs(5)).await.expect("close the producer");
     rill.close(Duration::from_secs(10)).await.expect("close");
-    let _ = tokio::task::spawn_blocking(move || java.join()).await;
+}
+
+#[tokio::test]
+async fn mixed_group_range_with_rill_leading() {
+    let _shared = LISTENER.read().await;
+    mixed_group("range", "org.apache.kafka.clients.consumer.RangeAssignor", false).await;
+}
+
+#[tokio::test]
+async fn mixed_group_range_with_java_leading() {
+    let _shared = LISTENER.read().await;
+    mixed_group("range", "org.apache.kafka.clients.consumer.RangeAssignor", true).await;
+}
+
+#[tokio::test]
+async fn mixed_group_roundrobin_with_rill_leading() {
+    let _shared = LISTENER.read().await;
+    mixed_group("roundrobin", "org.apache.kafka.clients.consumer.RoundRobinAssignor", false).await;
+}
+
+#[tokio::test]
+async fn mixed_group_roundrobin_with_java_leading() {
+    let _shared = LISTENER.read().await;
+    mixed_group("roundrobin", "org.apache.kafka.clients.consumer.RoundRobinAssignor", true).await;
+}
+
+#[tokio::test]
+async fn mixed_group_cooperative_sticky_with_rill_leading() {
+    let _shared = LISTENER.read().await;
+    mixed_group("cooperative-sticky", "org.apache.kafka.clients.consumer.CooperativeStickyAssignor", false).await;
+}
+
+#[tokio::test]
+async fn mixed_group_cooperative_sticky_with_java_leading() {
+    let _shared = LISTENER.read().await;
+    mixed_group("cooperative-sticky", "org.apache.kafka.clients.consumer.CooperativeStickyAssignor", true).await;
 }
 
 #[tokio::test]
@@ -352,10 +507,7 @@ async fn group_consumers_process_every_record_and_commit_after_processing() {
     let b = start("rill-group-b").await;
     let loop_b = tokio::spawn(consume_and_commit(b.clone(), processed.clone(), stop.clone()));
     let expected: BTreeSet<String> = values.iter().cloned().collect();
-    wait_until("every record to be processed", || {
-        processed.lock().unwrap().iter().cloned().collect::<BTreeSet<_>>() == expected
-    })
-    .await;
+    wait_until("every record to be processed", || processed.lock().unwrap().iter().cloned().collect::<BTreeSet<_>>() == expected).await;
     wait_until("both members to own partitions", || {
         !a.member().assignment().partitions.is_empty() && !b.member().assignment().partitions.is_empty()
     })
