@@ -35,8 +35,11 @@ pub struct AssignorCase {
     pub members: Vec<CaseMember>,
 }
 
-/// Case name -> member id -> assigned partitions (sorted by topic, then partition).
-pub type Assignments = BTreeMap<String, BTreeMap<String, Vec<(String, i32)>>>;
+/// Member id -> assigned partitions (sorted by topic, then partition).
+pub type MemberAssignments = BTreeMap<String, Vec<(String, i32)>>;
+
+/// Case name -> the case's assignments.
+pub type Assignments = BTreeMap<String, MemberAssignments>;
 
 /// Runs Java's assignor of each case; every case's answer, by case name.
 pub fn run_java_assignors(install: &KafkaInstall, cases: &[AssignorCase]) -> Result<Assignments> {
@@ -78,7 +81,7 @@ pub fn run_java_assignors(install: &KafkaInstall, cases: &[AssignorCase]) -> Res
 /// `case NAME`, `member ID t:0,t:1` (or `-`), `end`, per case; other lines are Kafka's logging.
 fn parse_output(text: &str) -> Result<Assignments> {
     let mut all = Assignments::new();
-    let mut current: Option<(String, BTreeMap<String, Vec<(String, i32)>>)> = None;
+    let mut current: Option<(String, MemberAssignments)> = None;
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
