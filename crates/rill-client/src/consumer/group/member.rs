@@ -16,6 +16,7 @@
 //! when the time is up (for instance with every broker down).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -103,6 +104,8 @@ struct Inner {
     delivered: Mutex<BTreeMap<TopicPartition, Position>>,
     last_poll: Mutex<Instant>,
     poll_resumed: Notify,
+    /// Whether this member led the last JoinGroup (it computed the assignment).
+    leader: AtomicBool,
 }
 
 impl Inner {
@@ -182,6 +185,7 @@ impl GroupMember {
             delivered: Mutex::new(BTreeMap::new()),
             last_poll: Mutex::new(Instant::now()),
             poll_resumed: Notify::new(),
+            leader: AtomicBool::new(false),
         });
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (assignment_tx, assignment) =
@@ -252,6 +256,18 @@ impl GroupMember {
                 message: None,
             })
         })
+    }
+
+    /// Whether this member leads the group: the coordinator chose it in
+    /// the last JoinGroup to compute everyone's assignment (the first member
+    /// to join leads for as long as it stays).
+    pub fn is_leader(&self) -> bool {
+        self.inner.leader.load(Ordering::SeqCst)
+    }
+
+    /// The assignor the group chose in the last JoinGroup (`None` before the first).
+    pub fn protocol(&self) -> Option<crate::config::AssignmentStrategy> {
+        self.inner.generation().protocol
     }
 
     pub fn state(&self) -> MemberState {
@@ -386,6 +402,15 @@ struct Task {
     /// Left for `max.poll.interval.ms`; joins again on the next poll.
     poll_expired: bool,
     pending_close: Option<(Instant, oneshot::Sender<Result<()>>)>,
+}
+
+/// A member dropped without close() (or whose close timed out) aborts this
+/// task: the heartbeat, a task of its own, must stop with it, else the
+/// abandoned member would keep its partitions until the next rebalance.
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.stop_heartbeat();
+    }
 }
 
 impl Task {
@@ -665,6 +690,7 @@ impl Task {
                 g.member_id = joined.member_id.clone();
                 g.protocol = Some(joined.protocol);
             }
+            self.inner.leader.store(joined.members.is_some(), Ordering::SeqCst);
             let assignments = match (&joined.members, joined.skip_assignment) {
                 (Some(members), false) => match membership::compute_assignment(&client, joined.protocol, members).await {
                     Ok(a) => a,

@@ -250,8 +250,27 @@ async fn joins_with_the_member_id_the_coordinator_requires_and_heartbeats() {
     let beats = fake.lock().unwrap().heartbeats - before;
     assert!((9..=11).contains(&beats), "one heartbeat per heartbeat.interval.ms: {beats}");
     assert_eq!(member.generation(), (1, "m-1".to_string()));
+    assert!(member.is_leader(), "the only member leads (the fake names it leader)");
     member.close(Duration::from_secs(5)).await.unwrap();
     assert_eq!(fake.lock().unwrap().leaves, ["m-1"], "a dynamic member leaves on close");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_member_dropped_without_close_stops_heartbeating_and_does_not_leave() {
+    let fake = Shared::default();
+    let member = start(&fake, Arc::default(), &[]).await;
+    member.wait_for_assignment(-1, WAIT).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(fake.lock().unwrap().heartbeats > 0);
+    // A crashed application: no LeaveGroup, and no heartbeat may keep the abandoned
+    // member in the group (the coordinator must see its session expire).
+    drop(member);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let after_drop = fake.lock().unwrap().heartbeats;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let f = fake.lock().unwrap();
+    assert_eq!(f.heartbeats, after_drop, "heartbeats after the member was dropped");
+    assert!(f.leaves.is_empty(), "a dropped member does not leave: {:?}", f.leaves);
 }
 
 #[tokio::test(start_paused = true)]
