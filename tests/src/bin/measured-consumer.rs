@@ -64,13 +64,16 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// A field of /proc/self/status in KiB (`VmRSS`, `VmHWM`).
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// A field of /proc/self/status in KiB (`VmRSS`, `VmHWM`). An error, never
+/// a zero, when it cannot be read: the memory test must not pass on a
+/// measurement that was never taken.
+fn status_kib(field: &str) -> Result<u64, String> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
     status
         .lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
-        .unwrap_or(0)
+        .filter(|kib| *kib > 0)
+        .ok_or_else(|| format!("no {field} in /proc/self/status"))
 }
 
 fn main() -> ExitCode {
@@ -119,7 +122,8 @@ async fn consume(args: &Args) -> Result<String, String> {
     .map_err(|e| format!("config: {e}"))?;
     let client = Client::connect(config).await.map_err(|e| format!("connect: {e}"))?;
     let consumer = Consumer::from_client(client).map_err(|e| format!("consumer: {e}"))?;
-    let partitions: Vec<TopicPartition> = (0..args.partitions).map(|p| TopicPartition::new(args.topic.as_str(), p)).collect();
+    let partitions: Vec<TopicPartition> =
+        (0..args.partitions).map(|p| TopicPartition::new(args.topic.as_str(), p)).collect();
     consumer.assign(&partitions).map_err(|e| format!("assign: {e}"))?;
     for tp in &partitions {
         consumer.seek(tp, Offset::Beginning).await.map_err(|e| format!("seek {tp}: {e}"))?;
@@ -137,10 +141,14 @@ async fn consume(args: &Args) -> Result<String, String> {
         }
         let batch = consumer.poll(Duration::from_secs(5)).await.map_err(|e| format!("poll: {e}"))?;
         for r in batch {
-            let expected = next.get_mut(&r.partition).ok_or_else(|| format!("record of unknown partition {}", r.partition))?;
+            let expected =
+                next.get_mut(&r.partition).ok_or_else(|| format!("record of unknown partition {}", r.partition))?;
             let key = r.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             if r.offset != *expected || key != format!("{}-{}", r.partition, r.offset) {
-                return Err(format!("partition {}: expected offset {expected}, got offset {} with key {key:?}", r.partition, r.offset));
+                return Err(format!(
+                    "partition {}: expected offset {expected}, got offset {} with key {key:?}",
+                    r.partition, r.offset
+                ));
             }
             *expected += 1;
             records += 1;
@@ -149,7 +157,7 @@ async fn consume(args: &Args) -> Result<String, String> {
         polls += 1;
         if polls <= args.slow_polls {
             tokio::time::sleep(args.slow_sleep).await;
-            slow_rss_kib.push(status_kib("VmRSS"));
+            slow_rss_kib.push(status_kib("VmRSS")?);
             slow_buffered_bytes = slow_buffered_bytes.max(consumer.stats().buffered_bytes);
         }
     }
@@ -161,8 +169,8 @@ async fn consume(args: &Args) -> Result<String, String> {
         "value_bytes": value_bytes,
         "polls": polls,
         "seconds": elapsed.as_secs_f64(),
-        "vm_hwm_kib": status_kib("VmHWM"),
-        "vm_rss_kib": status_kib("VmRSS"),
+        "vm_hwm_kib": status_kib("VmHWM")?,
+        "vm_rss_kib": status_kib("VmRSS")?,
         "slow_rss_kib": slow_rss_kib,
         "slow_buffered_bytes": slow_buffered_bytes,
         "peak_buffered_bytes": stats.peak_buffered_bytes,
