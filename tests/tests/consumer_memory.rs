@@ -36,12 +36,14 @@ const BUDGET_BYTES: usize = 64 * 1024 * 1024;
 /// client's connections and metadata, libc); beyond the budget by design,
 /// one record batch past what a fetch asked for (KIP-74: a first batch
 /// larger than `max_bytes` is still returned; 1 MiB here); and glibc's
-/// arenas keep freed small chunks resident. Measured peaks: 86-87 MiB with
-/// the 64 MiB budget (before the fixes this test led to: 120-170 MiB, see
-/// `ResponseCharge` in rill-client's consumer and the connection driver's
-/// own allocation per large frame). A consumer that fetched ahead of a slow
-/// application, or ignored the budget, would blow through it at once: the
-/// broker serves this topic at hundreds of MiB/s.
+/// arenas keep freed small chunks resident. Measured peaks: 82-84 MiB with
+/// the 64 MiB budget and large frames mmapped (see `run_child`); 86-115 MiB
+/// without that, as glibc kept freed frames resident; before the fixes this
+/// test led to: 120-170 MiB, see `ResponseCharge` in rill-client's consumer
+/// and the connection driver's own allocation per large frame. A consumer
+/// that fetched ahead of a slow application, or ignored the budget, would
+/// blow through it at once: the broker serves this topic at hundreds of
+/// MiB/s, and the per-partition limits allow 256 MiB.
 const FIXED_OVERHEAD_BYTES: usize = 32 * 1024 * 1024;
 /// The slow phase: polls of at most `max.poll.records` (8, about 2 MiB)
 /// with this much sleep after each: a consumer of ~20 MiB/s for 4 s.
@@ -190,6 +192,12 @@ impl ChildReport {
 fn run_child(bootstrap: &str, topic: &str, records_per_partition: i64, slow_polls: usize) -> ChildReport {
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_measured-consumer"))
+        // glibc serves allocations of 1 MiB and more (fetch response frames)
+        // with mmap and returns them to the kernel when freed. Without this
+        // its dynamic threshold (up to 32 MiB) moves them into the heap,
+        // whose freed pages stay resident: peaks of 112+ MiB were measured
+        // with ~55 MiB buffered (an allocator effect, left open in issue 5).
+        .env("MALLOC_MMAP_THRESHOLD_", "1048576")
         .args(["--bootstrap", bootstrap, "--topic", topic])
         .args(["--partitions", &PARTITIONS.to_string()])
         .args(["--records-per-partition", &records_per_partition.to_string()])
@@ -223,16 +231,17 @@ async fn consuming_2_gib_with_a_64_mib_budget_and_a_slow_application_keeps_memor
         data_dir: cluster.node(1).data_dir(),
         done: false,
     };
-    assert!(
-        !cleanup.directories_left().is_empty(),
-        "the topic's directories are not where the cleanup looks: {:?}",
-        cleanup.data_dir
-    );
 
     let produce_started = Instant::now();
     produce(&bootstrap, &topic).await;
     let total_bytes = VALUE_BYTES as u64 * PARTITIONS as u64 * RECORDS_PER_PARTITION as u64;
     let produce_seconds = produce_started.elapsed().as_secs_f64();
+    // (Checked once written: the broker creates the directories a moment after the leader shows.)
+    assert!(
+        !cleanup.directories_left().is_empty(),
+        "the topic's directories are not where the cleanup looks: {:?}",
+        cleanup.data_dir
+    );
     eprintln!(
         "produced {:.2} GiB in {produce_seconds:.1}s ({:.0} MiB/s)",
         total_bytes as f64 / f64::from(1 << 30),
