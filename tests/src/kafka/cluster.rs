@@ -583,6 +583,19 @@ impl KafkaCluster {
         Ok(elapsed)
     }
 
+    /// Freezes one node with SIGSTOP: it stops replicating and heartbeating
+    /// (so it leaves the ISR and falls behind) but keeps its log as it was.
+    pub fn pause(&self, node_id: u32) {
+        crate::announce(&format!("SIGSTOP node {node_id}"));
+        self.node(node_id).freeze(true);
+    }
+
+    /// SIGCONT of a node frozen by [`KafkaCluster::pause`].
+    pub fn resume(&self, node_id: u32) {
+        crate::announce(&format!("SIGCONT node {node_id}"));
+        self.node(node_id).freeze(false);
+    }
+
     /// Moves `topic`-`partition` to `replicas` (first = preferred leader) with
     /// Kafka's `kafka-reassign-partitions` tool and waits until it completes.
     pub fn reassign(&self, topic: &str, partition: u32, replicas: &[u32]) -> Result<()> {
@@ -621,13 +634,23 @@ impl KafkaCluster {
 
     /// Elects the preferred (first) replica as leader with Kafka's `kafka-leader-election` tool.
     pub fn elect_preferred_leader(&self, topic: &str, partition: u32) -> Result<String> {
+        self.elect_leader("PREFERRED", topic, partition)
+    }
+
+    /// Elects any live replica as leader, in sync or not (`kafka-leader-election
+    /// --election-type UNCLEAN`): records only the old leader had are lost.
+    pub fn elect_unclean_leader(&self, topic: &str, partition: u32) -> Result<String> {
+        self.elect_leader("UNCLEAN", topic, partition)
+    }
+
+    fn elect_leader(&self, election_type: &str, topic: &str, partition: u32) -> Result<String> {
         let finished = self.java.run_ok(
             "org.apache.kafka.tools.LeaderElectionCommand",
             &[
                 "--bootstrap-server".to_string(),
                 self.internal_bootstrap(),
                 "--election-type".to_string(),
-                "PREFERRED".to_string(),
+                election_type.to_string(),
                 "--topic".to_string(),
                 topic.to_string(),
                 "--partition".to_string(),

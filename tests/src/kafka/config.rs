@@ -156,6 +156,10 @@ pub fn server_properties(inputs: &ClusterConfigInputs, node_id: u32, ports: &Nod
     set("log.segment.bytes", "16777216");
     set("log.retention.check.interval.ms", "600000");
     set("delete.topic.enable", "true");
+    // A deleted topic's files go 1 s after the deletion, not Kafka's 60 s:
+    // tests that write gigabytes (consumer_memory) delete their topic and
+    // wait until its data is off the disk, as run directories are kept.
+    set("log.segment.delete.delay.ms", "1000");
 
     // TLS for SSL, MTLS and SASL_SSL: PEM files written by crate::tls.
     if inputs.pem_key_without_password {

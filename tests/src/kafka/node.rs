@@ -180,6 +180,18 @@ impl KafkaNode {
         }
     }
 
+    /// SIGSTOP (`pause == true`) or SIGCONT: a frozen node neither serves,
+    /// replicates nor heartbeats, and keeps its data and sockets.
+    pub fn freeze(&self, pause: bool) {
+        if let Some(pid) = self.pid() {
+            let signal = if pause { libc::SIGSTOP } else { libc::SIGCONT };
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(pid as libc::pid_t, signal);
+            }
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         let mut guard = self.child.lock().unwrap_or_else(|p| p.into_inner());
         matches!(guard.as_mut().map(|child| child.try_wait()), Some(Ok(None)))

@@ -12,7 +12,10 @@
 //! The task ends when its broker leads none of the assigned partitions.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use rill_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use rill_protocol::messages::fetch_response::PartitionData;
@@ -25,7 +28,7 @@ use tracing::{debug, info};
 use super::decode::{decode_partition, DecodeContext, Decoded};
 use super::record::{Position, TopicPartition};
 use super::session::{FetchParams, FetchSession, SessionRequest};
-use super::state::{Phase, State};
+use super::state::{Phase, ResponseCharge, State};
 use super::Shared;
 use crate::backoff::Backoff;
 use crate::config::consumer::FETCH_RESPONSE_OVERHEAD;
@@ -186,6 +189,7 @@ fn plan(shared: &Shared, node: i32) -> Next {
     if !leads_any {
         return Next::Done;
     }
+    state.budget.responses = state.responses_live.load(Ordering::Acquire);
     if wanted.is_empty() || state.budget.available() == 0 {
         return Next::Wait(wake);
     }
@@ -296,6 +300,7 @@ struct PartitionAnswer {
     tp: TopicPartition,
     data: PartitionData,
     decoded: Option<Decoded>,
+    charge: Arc<ResponseCharge>,
 }
 
 fn apply(
@@ -311,10 +316,18 @@ fn apply(
     let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
     let options = DecodeOptions::default().with_verify_crc(config.check_crcs);
     let names: BTreeMap<Uuid, &str> = plan.wanted.iter().map(|(tp, p)| (p.topic_id, tp.topic.as_str())).collect();
-    let topics: BTreeMap<&str, std::sync::Arc<str>> = {
+    let (topics, live): (BTreeMap<&str, std::sync::Arc<str>>, _) = {
         let state = shared.lock();
-        plan.wanted.keys().filter_map(|tp| Some((tp.topic.as_str(), state.partitions.get(tp)?.topic.clone()))).collect()
+        let topics =
+            plan.wanted.keys().filter_map(|tp| Some((tp.topic.as_str(), state.partitions.get(tp)?.topic.clone()))).collect();
+        (topics, state.responses_live.clone())
     };
+    let response_bytes: usize =
+        response.responses.iter().flat_map(|t| t.partitions.iter()).filter_map(|p| p.records.as_ref()).map(Bytes::len).sum();
+    // Uncompressed records are zero-copy slices of the response: it stays
+    // whole in memory until the last of them is gone, so it is charged as a
+    // whole until no partition buffers a record of it (PartitionState::responses).
+    let charge = ResponseCharge::new(live, response_bytes, shared.changed.clone());
     // Decode first, without the lock.
     let mut answers = Vec::new();
     for topic in response.responses {
@@ -342,7 +355,7 @@ fn apply(
                 }
                 _ => None,
             };
-            answers.push(PartitionAnswer { tp, data, decoded });
+            answers.push(PartitionAnswer { tp, data, decoded, charge: charge.clone() });
         }
     }
     let now = Instant::now();
@@ -370,7 +383,7 @@ fn apply_partition(
     answer: PartitionAnswer,
     retry_at: Instant,
 ) {
-    let PartitionAnswer { tp, data, decoded } = answer;
+    let PartitionAnswer { tp, data, decoded, charge } = answer;
     let policy = shared.config.auto_offset_reset;
     let (Some(params), Some(generation)) = (plan.wanted.get(&tp), plan.generations.get(&tp)) else { return };
     let State { partitions, budget, counters, .. } = state;
@@ -402,6 +415,9 @@ fn apply_partition(
         let mut bytes = 0;
         for r in &decoded.records {
             bytes += r.retained_bytes();
+        }
+        if let Some(last) = decoded.records.last() {
+            p.responses.push_back((last.offset, charge));
         }
         p.buffer.extend(decoded.records);
         p.buffered_bytes += bytes;

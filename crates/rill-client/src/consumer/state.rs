@@ -9,6 +9,7 @@
 //! offset, or `fetch` when nothing is buffered.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rill_protocol::Uuid;
@@ -46,6 +47,10 @@ pub(crate) struct PartitionState {
     pub fetch: Position,
     /// Records fetched and not yet handed out, in offset order.
     pub buffer: VecDeque<ConsumerRecord>,
+    /// The responses buffered records came from, each with the last offset
+    /// buffered from it, in offset order: a response stays charged against
+    /// the budget while any partition holds one of its records.
+    pub responses: VecDeque<(i64, Arc<ResponseCharge>)>,
     pub buffered_bytes: usize,
     /// Epoch of the last record handed out (the position's epoch while records are buffered).
     pub consumed_epoch: Option<i32>,
@@ -78,6 +83,7 @@ impl PartitionState {
             phase: Phase::Fetching,
             fetch: Position::new(-1, None),
             buffer: VecDeque::new(),
+            responses: VecDeque::new(),
             buffered_bytes: 0,
             consumed_epoch: None,
             generation: 0,
@@ -131,7 +137,16 @@ impl PartitionState {
     /// Drops the buffered records; returns their bytes.
     pub fn clear_buffer(&mut self) -> usize {
         self.buffer.clear();
+        self.responses.clear();
         std::mem::take(&mut self.buffered_bytes)
+    }
+
+    /// Lets go of the responses no buffered record comes from any more.
+    pub fn release_responses(&mut self) {
+        let next = self.buffer.front().map(|r| r.offset);
+        while self.responses.front().is_some_and(|(last, _)| next.is_none_or(|n| *last < n)) {
+            self.responses.pop_front();
+        }
     }
 
     /// Starts the reset `auto.offset.reset` asks for, or fails with `error`
@@ -210,6 +225,11 @@ pub(crate) struct Budget {
     pub reserved: usize,
     /// The most `used` has been.
     pub peak: usize,
+    /// Bytes of fetch responses still in memory (as of the last look at
+    /// [`State::responses_live`]): uncompressed records are slices of their
+    /// response, which stays whole until its last record is dropped, also
+    /// after its other records were handed out and released from `used`.
+    pub responses: usize,
     /// Buffered bytes per fetched byte (record structs, decompression),
     /// measured on every response: a fetch asks for what is left of the
     /// budget divided by this. Starts at the worst case (empty records),
@@ -223,7 +243,7 @@ pub(crate) const INITIAL_EXPANSION: f64 = (super::record::RECORD_OVERHEAD + 7) a
 
 impl Budget {
     pub fn new(limit: usize) -> Self {
-        Budget { limit, used: 0, reserved: 0, peak: 0, expansion: INITIAL_EXPANSION }
+        Budget { limit, used: 0, reserved: 0, peak: 0, responses: 0, expansion: INITIAL_EXPANSION }
     }
 
     /// The wire bytes a fetch may ask for, and the buffer bytes to reserve for it.
@@ -241,8 +261,11 @@ impl Budget {
         }
     }
 
+    /// What is left: the larger of the buffered records and the responses
+    /// they keep in memory counts (records of compressed batches live in
+    /// their own decompressed buffers, not in the response).
     pub fn available(&self) -> usize {
-        self.limit.saturating_sub(self.used.saturating_add(self.reserved))
+        self.limit.saturating_sub(self.used.max(self.responses).saturating_add(self.reserved))
     }
 
     pub fn charge(&mut self, bytes: usize) {
@@ -252,6 +275,36 @@ impl Budget {
 
     pub fn release(&mut self, bytes: usize) {
         self.used = self.used.saturating_sub(bytes);
+    }
+}
+
+/// A fetch response in memory, counted in [`State::responses_live`] from
+/// when it is applied until no partition buffers a record of it. Records
+/// of uncompressed batches are zero-copy slices of their response, which
+/// stays whole in memory until the last of them is gone; releasing budget
+/// record by record let the consumer hold about twice its budget in
+/// half-consumed responses (seen by rill-e2e's consumer_memory test).
+/// Records the application holds after `poll` are its own, as in the Java client.
+#[derive(Debug)]
+pub(crate) struct ResponseCharge {
+    live: Arc<AtomicUsize>,
+    bytes: usize,
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl ResponseCharge {
+    pub fn new(live: Arc<AtomicUsize>, bytes: usize, changed: tokio::sync::watch::Sender<u64>) -> Arc<Self> {
+        live.fetch_add(bytes, Ordering::AcqRel);
+        Arc::new(ResponseCharge { live, bytes, changed })
+    }
+}
+
+impl Drop for ResponseCharge {
+    fn drop(&mut self) {
+        self.live.fetch_sub(self.bytes, Ordering::AcqRel);
+        // Runs under the state lock: only the atomic and the watch channel
+        // (wakes the fetchers), never the state mutex.
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 }
 
@@ -289,6 +342,9 @@ pub(crate) struct State {
     pub fetchers: BTreeMap<i32, tokio::task::JoinHandle<()>>,
     /// Where the next poll starts taking records (round robin over partitions).
     pub poll_cursor: Option<TopicPartition>,
+    /// Bytes of fetch responses in memory, counted up when a response is
+    /// applied and down when its last record is dropped (`fetcher::ResponseCharge`).
+    pub responses_live: Arc<AtomicUsize>,
     pub closed: bool,
 }
 
@@ -325,6 +381,7 @@ impl State {
             if p.buffer.is_empty() {
                 p.consumed_epoch = p.fetch.leader_epoch.or(p.consumed_epoch);
             }
+            p.release_responses();
             last = Some(tp);
         }
         // The next poll starts after the last partition served.
