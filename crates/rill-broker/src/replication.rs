@@ -122,7 +122,7 @@ async fn follow(shared: &Arc<Shared>, tp: &TopicPartition) {
                     partition: tp.1,
                     current_leader_epoch: fetch_epoch,
                     fetch_offset,
-                    last_fetched_epoch: shared.disk.last_batch_epoch(tp).unwrap_or(-1),
+                    last_fetched_epoch: shared.disk.latest_epoch(tp).unwrap_or(-1),
                     log_start_offset: 0,
                     partition_max_bytes: REPLICA_FETCH_MAX_BYTES,
                     ..Default::default()
