@@ -199,7 +199,14 @@ impl Shared {
     }
 
     /// acks=all: waits until the high watermark covers `required_offset`
-    /// while this broker still leads at `epoch`.
+    /// while this broker still leads at `epoch`. Covered records are
+    /// acknowledged only if the ISR still has `min.insync.replicas` members
+    /// (Kafka's `Partition.checkEnoughReplicasReachOffset`): the ISR may
+    /// shrink to the leader alone while the request waits, the high watermark
+    /// then moves on the leader's copy only, and an acknowledgement would
+    /// promise a durability that one unflushed crash takes back. The answer
+    /// is then the retriable NOT_ENOUGH_REPLICAS_AFTER_APPEND (the records
+    /// stay; an idempotent retry is deduplicated).
     pub(crate) async fn wait_for_high_watermark(&self, tp: &TopicPartition, required_offset: i64, epoch: i32, timeout: Duration) -> ErrorCode {
         if self.bugs().acks_all_before_isr {
             return ErrorCode::NONE;
@@ -215,6 +222,9 @@ impl Shared {
                     return ErrorCode::NOT_LEADER_OR_FOLLOWER;
                 }
                 if replica.high_watermark >= required_offset {
+                    if ctrl.isr.len() < self.controller_config().min_insync_replicas {
+                        return ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+                    }
                     return ErrorCode::NONE;
                 }
             }
@@ -466,6 +476,29 @@ mod tests {
 
     fn tp() -> TopicPartition {
         ("t".to_string(), 0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acks_all_needs_min_insync_replicas_when_the_high_watermark_arrives() {
+        let config = ControllerConfig { min_insync_replicas: 2, ..ControllerConfig::default() };
+        let b = Broker::single_node(BrokerConfig::new(1, "h", 1), Disk::new(FlushPolicy::Manual), config);
+        b.controller().register_broker(1, "h", 1);
+        b.controller().register_broker(2, "h", 2);
+        b.controller().create_topic("t", 1, 2, &[vec![1, 2]], false).unwrap();
+        let s = b.shared();
+        let wait = Duration::from_secs(1);
+        // Appended while the ISR is [1, 2]; follower 2 fetches past it: acknowledged.
+        let first = s.append_as_leader(&tp(), split_batches(&batch(1)).unwrap(), -1).unwrap();
+        s.read_as_leader(&tp(), first.required_offset, 0, 0, 1 << 20, Fetcher::Follower(2));
+        assert_eq!(s.wait_for_high_watermark(&tp(), first.required_offset, 0, wait).await, ErrorCode::NONE);
+        // Appended while the ISR is [1, 2]; then 2 drops out before fetching it, and
+        // the high watermark moves on the leader's copy alone: not acknowledged.
+        let second = s.append_as_leader(&tp(), split_batches(&batch(1)).unwrap(), -1).unwrap();
+        let p = b.controller().partition("t", 0).unwrap();
+        b.controller().alter_isr("t", 0, 1, 0, p.partition_epoch, vec![1]).unwrap();
+        let code = s.wait_for_high_watermark(&tp(), second.required_offset, 0, wait).await;
+        assert_eq!(code, ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+        assert_eq!(b.high_watermark("t", 0), Some(second.required_offset));
     }
 
     #[test]
