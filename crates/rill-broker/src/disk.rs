@@ -65,6 +65,24 @@ impl DiskLog {
         let end = self.end_offset();
         self.epochs.retain(|_, start| *start < end);
     }
+
+    /// Records that `epoch` starts at `start_offset`, keeping the checkpoint
+    /// monotonic in both epoch and start offset (Kafka's
+    /// `LeaderEpochFileCache.assign`): nothing changes when `epoch` is already
+    /// the latest entry and starts no later; otherwise every entry of an
+    /// epoch `>= epoch` or starting at or after `start_offset` is dropped
+    /// first. Such an entry is one a leader assigned at its log end and never
+    /// wrote in (it became a follower again): kept, it would claim the offsets
+    /// of the batches appended after it, so the epoch before it would end
+    /// too early on this replica (KIP-101: followers truncate to that end).
+    fn assign_epoch(&mut self, epoch: i32, start_offset: i64) {
+        let latest = self.epochs.iter().next_back().map(|(e, s)| (*e, *s));
+        if latest.is_some_and(|(e, s)| e == epoch && start_offset >= s) {
+            return;
+        }
+        self.epochs.retain(|e, s| *e < epoch && *s < start_offset);
+        self.epochs.insert(epoch, start_offset);
+    }
 }
 
 #[derive(Debug)]
@@ -110,7 +128,7 @@ impl Disk {
         let every = state.policy == FlushPolicy::EveryAppend;
         let log = state.logs.entry(tp.clone()).or_default();
         for b in batches {
-            log.epochs.entry(b.leader_epoch).or_insert(b.base_offset);
+            log.assign_epoch(b.leader_epoch, b.base_offset);
             log.batches.push(b);
         }
         if every {
@@ -120,12 +138,9 @@ impl Disk {
     }
 
     /// Records that `epoch` starts at `start_offset` (a new leader does this
-    /// when it takes over, KIP-101), dropping later entries.
+    /// when it takes over, KIP-101), dropping the entries it supersedes.
     pub fn assign_epoch(&self, tp: &TopicPartition, epoch: i32, start_offset: i64) {
-        let mut state = self.lock();
-        let log = state.logs.entry(tp.clone()).or_default();
-        log.epochs.retain(|e, _| *e < epoch);
-        log.epochs.insert(epoch, start_offset);
+        self.lock().logs.entry(tp.clone()).or_default().assign_epoch(epoch, start_offset);
     }
 
     /// Truncates a partition to `offset` (a follower dropping its divergent suffix).
@@ -169,12 +184,10 @@ impl Disk {
         self.lock().logs.get(tp).map_or(0, DiskLog::end_offset)
     }
 
-    /// The epoch of the last batch, if any (a follower's `last_fetched_epoch`).
-    pub fn last_batch_epoch(&self, tp: &TopicPartition) -> Option<i32> {
-        self.lock().logs.get(tp).and_then(|l| l.batches.last()).map(|b| b.leader_epoch)
-    }
-
-    /// The latest epoch in the checkpoint.
+    /// The latest epoch in the checkpoint (a follower's `last_fetched_epoch`,
+    /// as Kafka's fetcher sends `log.latestEpoch`: an epoch this replica led
+    /// without writing in is checked with the leader, and truncated away,
+    /// like any other).
     pub fn latest_epoch(&self, tp: &TopicPartition) -> Option<i32> {
         self.lock().logs.get(tp).and_then(|l| l.epochs.keys().next_back().copied())
     }
@@ -249,7 +262,7 @@ impl Disk {
             })?;
             let mut log = DiskLog::default();
             for b in batches {
-                log.epochs.entry(b.leader_epoch).or_insert(b.base_offset);
+                log.assign_epoch(b.leader_epoch, b.base_offset);
                 log.batches.push(b);
             }
             log.flushed = log.batches.len();
@@ -322,6 +335,27 @@ mod tests {
         assert_eq!(disk.read(&tp(), 1, i64::MAX, 1).len(), 1);
         assert_eq!(disk.read(&tp(), 1, i64::MAX, 1_000_000).len(), 2);
         assert_eq!(disk.read(&tp(), 0, 2, 1_000_000).len(), 1);
+    }
+
+    #[test]
+    fn an_epoch_led_without_writes_gives_way_to_the_batches_appended_after_it() {
+        let disk = Disk::new(FlushPolicy::EveryAppend);
+        disk.append(&tp(), vec![batch(0, 4, 3)]);
+        // This replica led epoch 5 from its log end (3) and wrote nothing; as a
+        // follower again it appends the new leader's epoch-4 records 3..5.
+        disk.assign_epoch(&tp(), 5, 3);
+        disk.append(&tp(), vec![batch(3, 4, 2)]);
+        // Epoch 4 ends at the log end, not at 3: a follower asking about epoch 4
+        // from offset 5 must not be told to truncate to 3 (it would fetch the
+        // same records again and be told so again, forever; the ISR never refills).
+        assert_eq!(disk.end_offset_for_epoch(&tp(), 4), Some(EpochEnd { epoch: 4, end_offset: 5 }));
+        assert_eq!(disk.end_offset_for_epoch(&tp(), 5), Some(EpochEnd { epoch: 4, end_offset: 5 }));
+        assert_eq!(disk.latest_epoch(&tp()), Some(4));
+        // A new epoch at the log end, then a batch of it: one entry, where the epoch began.
+        disk.assign_epoch(&tp(), 6, 5);
+        disk.append(&tp(), vec![batch(5, 6, 1)]);
+        assert_eq!(disk.epoch_start(&tp(), 6), Some(5));
+        assert_eq!(disk.end_offset_for_epoch(&tp(), 4), Some(EpochEnd { epoch: 4, end_offset: 5 }));
     }
 
     #[test]

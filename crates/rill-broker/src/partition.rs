@@ -199,7 +199,14 @@ impl Shared {
     }
 
     /// acks=all: waits until the high watermark covers `required_offset`
-    /// while this broker still leads at `epoch`.
+    /// while this broker still leads at `epoch`. Covered records are
+    /// acknowledged only if the ISR still has `min.insync.replicas` members
+    /// (Kafka's `Partition.checkEnoughReplicasReachOffset`): the ISR may
+    /// shrink to the leader alone while the request waits, the high watermark
+    /// then moves on the leader's copy only, and an acknowledgement would
+    /// promise a durability that one unflushed crash takes back. The answer
+    /// is then the retriable NOT_ENOUGH_REPLICAS_AFTER_APPEND (the records
+    /// stay; an idempotent retry is deduplicated).
     pub(crate) async fn wait_for_high_watermark(&self, tp: &TopicPartition, required_offset: i64, epoch: i32, timeout: Duration) -> ErrorCode {
         if self.bugs().acks_all_before_isr {
             return ErrorCode::NONE;
@@ -215,6 +222,9 @@ impl Shared {
                     return ErrorCode::NOT_LEADER_OR_FOLLOWER;
                 }
                 if replica.high_watermark >= required_offset {
+                    if ctrl.isr.len() < self.controller_config().min_insync_replicas {
+                        return ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+                    }
                     return ErrorCode::NONE;
                 }
             }
@@ -366,14 +376,43 @@ impl Shared {
         }
     }
 
-    /// Follower: appends batches fetched from the leader (offsets and epochs as the leader wrote them).
-    pub(crate) fn append_as_follower(&self, tp: &TopicPartition, batches: Vec<StoredBatch>, leader_high_watermark: i64) {
+    /// Follower: is a fetch made at `fetch_epoch` from `fetch_offset` still
+    /// current? Its response may only touch the log if this broker still
+    /// follows at that leader epoch and its log still ends where the fetch
+    /// started: a response that arrives after a leader change (this broker
+    /// may lead now, and own an epoch starting at its log end) or after the
+    /// log moved (a truncation, another fetch) is stale and must be dropped,
+    /// as Kafka's fetcher drops a response whose partition state changed
+    /// while the request was in flight (`AbstractFetcherThread`: same fetch
+    /// offset, same leader epoch). Applying one anyway appends batches of an
+    /// old epoch behind a new leader's epoch start, so the epoch cache lies
+    /// about where epochs end and followers truncate committed records.
+    fn current_fetch(&self, state: &mut State, tp: &TopicPartition, fetch_epoch: i32, fetch_offset: i64) -> bool {
+        let Ok(ctrl) = self.partition_state(tp) else { return false };
+        let replica = self.sync(state, tp, &ctrl);
+        !replica.is_leader && replica.epoch == fetch_epoch && self.disk.log_end_offset(tp) == fetch_offset
+    }
+
+    /// Follower: appends batches fetched from the leader at `fetch_epoch`
+    /// from `fetch_offset` (offsets and epochs as the leader wrote them).
+    /// Returns false, changing nothing, when the fetch is stale (see `current_fetch`).
+    pub(crate) fn append_as_follower(
+        &self,
+        tp: &TopicPartition,
+        fetch_epoch: i32,
+        fetch_offset: i64,
+        batches: Vec<StoredBatch>,
+        leader_high_watermark: i64,
+    ) -> bool {
         let mut state = self.lock();
-        let Some(replica) = state.replicas.get_mut(tp) else { return };
-        let mut next = self.disk.log_end_offset(tp);
+        if !self.current_fetch(&mut state, tp, fetch_epoch, fetch_offset) {
+            return false;
+        }
+        let Some(replica) = state.replicas.get_mut(tp) else { return false };
+        let mut next = fetch_offset;
         let mut accepted = Vec::new();
         for b in batches {
-            // A batch that does not continue our log (a stale response) is dropped with the rest.
+            // A batch that does not continue our log is dropped with the rest.
             if b.base_offset != next {
                 break;
             }
@@ -390,11 +429,17 @@ impl Shared {
             replica.high_watermark = hw;
         }
         self.bump();
+        true
     }
 
-    /// Follower: drops the log suffix from `offset` on (divergence found with the leader).
-    pub(crate) fn truncate_as_follower(&self, tp: &TopicPartition, offset: i64) {
+    /// Follower: drops the log suffix from `offset` on (divergence found
+    /// with the leader by a fetch at `fetch_epoch` from `fetch_offset`).
+    /// Returns false, changing nothing, when the fetch is stale (see `current_fetch`).
+    pub(crate) fn truncate_as_follower(&self, tp: &TopicPartition, fetch_epoch: i32, fetch_offset: i64, offset: i64) -> bool {
         let mut state = self.lock();
+        if !self.current_fetch(&mut state, tp, fetch_epoch, fetch_offset) {
+            return false;
+        }
         self.disk.truncate_to(tp, offset);
         if let Some(replica) = state.replicas.get_mut(tp) {
             let log = self.disk.batches(tp);
@@ -403,5 +448,92 @@ impl Shared {
             replica.high_watermark = replica.high_watermark.min(self.disk.log_end_offset(tp));
         }
         self.bump();
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::split_batches;
+    use crate::test_support::batch;
+    use crate::{Broker, BrokerConfig, ControllerConfig, Disk, FlushPolicy};
+
+    /// Broker 1 of a two-broker cluster (no background tasks) following
+    /// partition `t-0`, replicas [2, 1], led by broker 2 at epoch 0.
+    fn follower() -> Broker {
+        let broker = Broker::single_node(BrokerConfig::new(1, "h", 1), Disk::new(FlushPolicy::EveryAppend), ControllerConfig::default());
+        broker.controller().register_broker(1, "h", 1);
+        broker.controller().register_broker(2, "h", 2);
+        broker.controller().create_topic("t", 1, 2, &[vec![2, 1]], false).unwrap();
+        broker
+    }
+
+    /// `n` records as the leader wrote them: at `offset`, stamped with `epoch`.
+    fn fetched(offset: i64, epoch: i32, n: usize) -> Vec<StoredBatch> {
+        split_batches(&batch(n)).unwrap().iter().map(|b| restamp(b, offset, epoch)).collect()
+    }
+
+    fn tp() -> TopicPartition {
+        ("t".to_string(), 0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acks_all_needs_min_insync_replicas_when_the_high_watermark_arrives() {
+        let config = ControllerConfig { min_insync_replicas: 2, ..ControllerConfig::default() };
+        let b = Broker::single_node(BrokerConfig::new(1, "h", 1), Disk::new(FlushPolicy::Manual), config);
+        b.controller().register_broker(1, "h", 1);
+        b.controller().register_broker(2, "h", 2);
+        b.controller().create_topic("t", 1, 2, &[vec![1, 2]], false).unwrap();
+        let s = b.shared();
+        let wait = Duration::from_secs(1);
+        // Appended while the ISR is [1, 2]; follower 2 fetches past it: acknowledged.
+        let first = s.append_as_leader(&tp(), split_batches(&batch(1)).unwrap(), -1).unwrap();
+        s.read_as_leader(&tp(), first.required_offset, 0, 0, 1 << 20, Fetcher::Follower(2));
+        assert_eq!(s.wait_for_high_watermark(&tp(), first.required_offset, 0, wait).await, ErrorCode::NONE);
+        // Appended while the ISR is [1, 2]; then 2 drops out before fetching it, and
+        // the high watermark moves on the leader's copy alone: not acknowledged.
+        let second = s.append_as_leader(&tp(), split_batches(&batch(1)).unwrap(), -1).unwrap();
+        let p = b.controller().partition("t", 0).unwrap();
+        b.controller().alter_isr("t", 0, 1, 0, p.partition_epoch, vec![1]).unwrap();
+        let code = s.wait_for_high_watermark(&tp(), second.required_offset, 0, wait).await;
+        assert_eq!(code, ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+        assert_eq!(b.high_watermark("t", 0), Some(second.required_offset));
+    }
+
+    #[test]
+    fn a_fetch_response_that_arrives_after_this_broker_became_leader_is_dropped() {
+        let b = follower();
+        let s = b.shared();
+        assert!(s.append_as_follower(&tp(), 0, 0, fetched(0, 0, 2), 2));
+        // The next fetch (epoch 0, from offset 2) is in flight when the
+        // controller moves leadership here (epoch 1, starting at offset 2).
+        b.controller().move_leader("t", 0, 1).unwrap();
+        s.append_as_leader(&tp(), split_batches(&batch(1)).unwrap(), 1).unwrap();
+        assert_eq!(s.disk.end_offset_for_epoch(&tp(), 1), Some(EpochEnd { epoch: 1, end_offset: 3 }));
+        // Its response (the old leader's record at offset 2, epoch 0) must not
+        // land behind our epoch 1: that would put an epoch-0 batch after the
+        // start of epoch 1 and make followers truncate at the wrong offset.
+        assert!(!s.append_as_follower(&tp(), 0, 2, fetched(2, 0, 1), 3));
+        assert!(!s.truncate_as_follower(&tp(), 0, 2, 0), "nor may a stale diverging epoch truncate the leader");
+        assert_eq!(s.disk.log_end_offset(&tp()), 3);
+        assert_eq!(s.disk.end_offset_for_epoch(&tp(), 0), Some(EpochEnd { epoch: 0, end_offset: 2 }));
+        assert_eq!(s.disk.batches(&tp()).iter().map(|b| b.leader_epoch).collect::<Vec<_>>(), vec![0, 1]);
+    }
+
+    #[test]
+    fn a_fetch_response_for_a_log_that_moved_on_is_dropped() {
+        let b = follower();
+        let s = b.shared();
+        assert!(s.append_as_follower(&tp(), 0, 0, fetched(0, 0, 2), 2));
+        // A second response to a fetch from offset 0 (a retried request) no longer applies.
+        assert!(!s.append_as_follower(&tp(), 0, 0, fetched(0, 0, 2), 2));
+        assert!(!s.truncate_as_follower(&tp(), 0, 0, 0));
+        // Nor does one from the previous leader epoch, once a new leader (2 again, epoch 1) is known.
+        b.controller().move_leader("t", 0, 1).unwrap();
+        b.controller().move_leader("t", 0, 2).unwrap();
+        assert!(!s.append_as_follower(&tp(), 1, 2, fetched(2, 1, 1), 3));
+        assert!(s.append_as_follower(&tp(), 2, 2, fetched(2, 2, 1), 3));
+        assert_eq!(s.disk.log_end_offset(&tp()), 3);
     }
 }

@@ -107,6 +107,10 @@ async fn follow(shared: &Arc<Shared>, tp: &TopicPartition) {
             }
         }
         let Some((_, conn)) = connection.as_ref() else { continue };
+        // The response applies only if the log still ends here and this
+        // broker still follows at this epoch when it arrives.
+        let fetch_offset = shared.disk.log_end_offset(tp);
+        let fetch_epoch = p.leader_epoch;
         let request = FetchRequest {
             replica_id: me,
             max_wait_ms: i32::try_from(shared.config.replica_fetch_wait_max.as_millis()).unwrap_or(i32::MAX),
@@ -116,9 +120,9 @@ async fn follow(shared: &Arc<Shared>, tp: &TopicPartition) {
                 topic: tp.0.clone(),
                 partitions: vec![FetchPartition {
                     partition: tp.1,
-                    current_leader_epoch: p.leader_epoch,
-                    fetch_offset: shared.disk.log_end_offset(tp),
-                    last_fetched_epoch: shared.disk.last_batch_epoch(tp).unwrap_or(-1),
+                    current_leader_epoch: fetch_epoch,
+                    fetch_offset,
+                    last_fetched_epoch: shared.disk.latest_epoch(tp).unwrap_or(-1),
                     log_start_offset: 0,
                     partition_max_bytes: REPLICA_FETCH_MAX_BYTES,
                     ..Default::default()
@@ -147,7 +151,7 @@ async fn follow(shared: &Arc<Shared>, tp: &TopicPartition) {
         }
         // (-1, -1), the field's default, means "no divergence".
         if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
-            truncate_diverged(shared, tp, data.diverging_epoch.epoch, data.diverging_epoch.end_offset);
+            truncate_diverged(shared, tp, (fetch_epoch, fetch_offset), data.diverging_epoch.epoch, data.diverging_epoch.end_offset);
             continue;
         }
         let batches = match data.records.as_ref().map(split_batches).transpose() {
@@ -158,14 +162,16 @@ async fn follow(shared: &Arc<Shared>, tp: &TopicPartition) {
                 continue;
             }
         };
-        shared.append_as_follower(tp, batches, data.high_watermark);
+        if !shared.append_as_follower(tp, fetch_epoch, fetch_offset, batches, data.high_watermark) {
+            tracing::debug!(node = me, ?tp, fetch_epoch, fetch_offset, "stale fetch response dropped");
+        }
     }
 }
 
 /// KIP-320 follower truncation: the leader's log of `epoch` ends at
 /// `end_offset`; ours must end no later than that, and no later than our own
 /// end of that epoch.
-fn truncate_diverged(shared: &Arc<Shared>, tp: &TopicPartition, epoch: i32, end_offset: i64) {
+fn truncate_diverged(shared: &Arc<Shared>, tp: &TopicPartition, fetch: (i32, i64), epoch: i32, end_offset: i64) {
     let ours = shared.disk.end_offset_for_epoch(tp, epoch);
     let target = match ours {
         Some(local) if local.epoch == epoch => end_offset.min(local.end_offset),
@@ -173,5 +179,7 @@ fn truncate_diverged(shared: &Arc<Shared>, tp: &TopicPartition, epoch: i32, end_
         None => 0,
     };
     tracing::debug!(node = shared.me(), ?tp, epoch, end_offset, target, "truncating diverged suffix");
-    shared.truncate_as_follower(tp, target.max(0));
+    if !shared.truncate_as_follower(tp, fetch.0, fetch.1, target.max(0)) {
+        tracing::debug!(node = shared.me(), ?tp, "stale diverging-epoch response dropped");
+    }
 }

@@ -104,6 +104,17 @@ fn a_rewritten_offset_is_detected() {
 }
 
 #[test]
+fn an_acknowledgement_without_an_offset_needs_the_record_anywhere_in_the_log() {
+    // A retry answered DUPLICATE_SEQUENCE_NUMBER: delivered, offset unknown (-1).
+    let history = History { events: vec![send(0, 0, id(0, 0)), ack(1, 0, id(0, 0), -1)] };
+    assert!(lost_writes(&history, &log(&[(0, &[(7, id(0, 0))])])).is_empty());
+    assert_eq!(
+        lost_writes(&history, &log(&[(0, &[])])),
+        vec![Violation::LostWrite { tp: tp(0), id: id(0, 0), acked_offset: -1 }]
+    );
+}
+
+#[test]
 fn duplicate_is_detected_within_and_across_partitions() {
     let log1 = log(&[(0, &[(0, id(0, 0)), (1, id(0, 0)), (2, id(0, 1))])]);
     assert_eq!(duplicates(&log1), vec![Violation::Duplicate { id: id(0, 0), copies: vec![(tp(0), 0), (tp(0), 1)] }]);
