@@ -33,6 +33,12 @@ pub fn broker_host(index: usize) -> String {
     format!("broker{index}")
 }
 
+/// The host name of consumer-group member `index` (a host, not a client,
+/// so that member crashes can restart it).
+pub fn member_host(index: usize) -> String {
+    format!("member{index}")
+}
+
 /// The brokers' state that outlives their hosts.
 pub struct Cluster {
     pub controller: Controller,
@@ -154,8 +160,19 @@ impl Cluster {
                 }
                 format!("{broker} answers {count} requests with {error:?}")
             }
-            FaultAction::MoveCoordinator | FaultAction::CrashMember { .. } | FaultAction::RestartMember { .. } => {
-                "not supported by this workload".to_string()
+            FaultAction::MoveCoordinator => {
+                self.controller.move_coordinators();
+                "every group and transaction coordinator moved to the next live broker".to_string()
+            }
+            FaultAction::CrashMember { member } => {
+                let host = member_host(*member);
+                sim.crash(host.as_str());
+                format!("{host} crashed")
+            }
+            FaultAction::RestartMember { member } => {
+                let host = member_host(*member);
+                sim.bounce(host.as_str());
+                format!("{host} restarted")
             }
         }
     }

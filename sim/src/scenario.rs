@@ -106,7 +106,7 @@ fn client_config(seed: u64, name: &str, brokers: usize) -> Result<ClientConfig, 
     client_config_builder(seed, name, brokers).build()
 }
 
-fn client_config_builder(seed: u64, name: &str, brokers: usize) -> rill_client::config::ClientConfigBuilder {
+pub(crate) fn client_config_builder(seed: u64, name: &str, brokers: usize) -> rill_client::config::ClientConfigBuilder {
     ClientConfig::builder()
         .bootstrap_servers((0..brokers).map(|b| format!("{}:{BROKER_PORT}", broker_host(b))))
         .client_id(name)
@@ -122,7 +122,7 @@ fn client_config_builder(seed: u64, name: &str, brokers: usize) -> rill_client::
 /// otherwise, without idempotence, which needs acks=all), a short linger,
 /// and a delivery timeout inside the liveness bound: a record stuck while
 /// faults are on fails in time, one stuck after they stopped is a violation.
-fn producer_config(seed: u64, name: &str, brokers: usize, spec: &ProducerSpec) -> Result<ClientConfig, rill_client::ConfigError> {
+pub(crate) fn producer_config(seed: u64, name: &str, brokers: usize, spec: &ProducerSpec) -> Result<ClientConfig, rill_client::ConfigError> {
     let acks = spec.acks();
     client_config_builder(seed, name, brokers)
         .acks(acks)
@@ -134,7 +134,7 @@ fn producer_config(seed: u64, name: &str, brokers: usize, spec: &ProducerSpec) -
 }
 
 /// A client that keeps trying to bootstrap (brokers may be down at first).
-async fn connect(config: ClientConfig, name: &str, give_up_ms: u64) -> Option<Client> {
+pub(crate) async fn connect(config: ClientConfig, name: &str, give_up_ms: u64) -> Option<Client> {
     while crate::clock::now_ms() < give_up_ms {
         match Client::with_transport(config.clone(), Arc::new(TurmoilTransport)).await {
             Ok(client) => return Some(client),

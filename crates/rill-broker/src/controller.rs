@@ -110,6 +110,10 @@ struct ControllerState {
     brokers: BTreeMap<i32, BrokerRegistration>,
     topics: BTreeMap<String, TopicState>,
     rng: Rng,
+    /// Added to every key's hash when choosing its coordinator: bumped by
+    /// [`Controller::move_coordinators`] (coordinator moves, a fault the
+    /// simulator injects like Kafka's `__consumer_offsets` leader moves).
+    coordinator_shift: u64,
 }
 
 /// The shared controller handle (cloneable).
@@ -150,6 +154,7 @@ impl Controller {
                 brokers: BTreeMap::new(),
                 topics: BTreeMap::new(),
                 rng,
+                coordinator_shift: 0,
             })),
             changes: Arc::new(tx),
             coordinators: CoordinatorStore::default(),
@@ -167,8 +172,17 @@ impl Controller {
         let s = self.lock();
         let live: Vec<&BrokerRegistration> = s.brokers.values().filter(|b| b.alive).collect();
         let n = u64::try_from(live.len()).ok().filter(|n| *n > 0)?;
-        let index = usize::try_from(stable_hash(key) % n).ok()?;
+        let index = usize::try_from(stable_hash(key).wrapping_add(s.coordinator_shift) % n).ok()?;
         live.get(index).map(|b| (*b).clone())
+    }
+
+    /// Moves every group's and transactional id's coordinator to the next
+    /// live broker (in id order). The state stays in the store, as Kafka's
+    /// new coordinator loads it from `__consumer_offsets` and
+    /// `__transaction_state`: clients get NOT_COORDINATOR and look it up again.
+    pub fn move_coordinators(&self) {
+        self.lock().coordinator_shift += 1;
+        self.changed();
     }
 
     fn lock(&self) -> MutexGuard<'_, ControllerState> {
@@ -513,6 +527,28 @@ mod tests {
             c.register_broker(id, "h", 9092);
         }
         c
+    }
+
+    #[test]
+    fn coordinator_moves_visit_every_live_broker() {
+        let c = three();
+        let at = |c: &Controller| c.coordinator_for("group-a").map(|b| b.id);
+        let first = at(&c).unwrap();
+        let mut seen = vec![first];
+        for _ in 0..2 {
+            c.move_coordinators();
+            seen.push(at(&c).unwrap());
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, vec![1, 2, 3], "each move names another broker");
+        c.move_coordinators();
+        assert_eq!(at(&c), Some(first), "three moves later, back where it was");
+        // Only live brokers coordinate.
+        c.set_alive(first, false);
+        for _ in 0..3 {
+            c.move_coordinators();
+            assert_ne!(at(&c), Some(first));
+        }
     }
 
     #[test]

@@ -43,4 +43,8 @@ pub struct BugSwitches {
     /// An offset commit that moves a group's committed offset backwards
     /// from a stale generation is accepted (instead of ILLEGAL_GENERATION).
     pub accept_rewinding_commit: bool,
+    /// read_committed Fetch answers carry no aborted transactions (the
+    /// aborted index is not served): consumers keep aborted records that lie
+    /// below the last stable offset.
+    pub omit_aborted_transactions: bool,
 }

@@ -40,8 +40,8 @@
 //!   and [`Connector`] (= `rill_client::Transport`: connect(host, port) -> stream).
 //! - [`Interceptor`] / [`Interception`]: inject a retriable error code or a
 //!   delay per request. [`BugSwitches`]: `acks_all_before_isr`,
-//!   `ignore_sequence_numbers`, `accept_rewinding_commit`, settable only with
-//!   the `fault-injection` feature.
+//!   `ignore_sequence_numbers`, `accept_rewinding_commit`,
+//!   `omit_aborted_transactions`, settable only with the `fault-injection` feature.
 //!
 //! # Layout
 //! | file | what |

@@ -226,6 +226,9 @@ impl Error {
             | Error::ConnectionClosed { .. }
             | Error::NotSent { .. }
             | Error::CorrelationMismatch { .. } => true,
+            // The node left the metadata (a dead broker is not listed) before the
+            // request went out: a refresh names the new leader, the request was never sent.
+            Error::UnknownBroker { .. } => true,
             Error::Kafka { code, .. } | Error::PartitionUnavailable { code, .. } => code.is_retriable(),
             Error::OAuthToken { kind, .. } => kind.is_retriable(),
             Error::Kerberos { kind, .. } => *kind == KerberosErrorKind::KdcUnreachable,

@@ -669,3 +669,14 @@ async fn client_resends_a_request_that_was_not_sent() {
     assert_eq!(md.brokers.len(), 1);
     assert_eq!(attempts.lock().unwrap().len(), 2);
 }
+
+/// A leader that left the metadata (a dead broker is not listed) is a stale
+/// view, not a failure: the request was never sent, so the producer and the
+/// admin retries refresh metadata and go on (the simulator saw records fail
+/// for good while their partition's new leader was one refresh away).
+#[test]
+fn a_broker_missing_from_the_metadata_is_retriable() {
+    let err = Error::UnknownBroker { node_id: 2 };
+    assert!(err.is_retriable(), "{err:?}");
+    assert_eq!(err.to_string(), "broker 2 is not in the cluster metadata");
+}

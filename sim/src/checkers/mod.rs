@@ -9,6 +9,7 @@ mod lost_write;
 mod polls;
 mod producer_order;
 mod read_committed;
+mod txn_offsets;
 mod violation;
 
 #[cfg(test)]
@@ -22,7 +23,8 @@ pub use liveness::{liveness, LivenessBound};
 pub use lost_write::lost_writes;
 pub use polls::{non_monotonic_polls, poll_skips};
 pub use producer_order::producer_order;
-pub use read_committed::aborted_reads;
+pub use read_committed::{aborted_reads, read_committed_caught_up};
+pub use txn_offsets::txn_offsets;
 pub use violation::Violation;
 
 use crate::history::{Event, FinalLog, History, RecordId};

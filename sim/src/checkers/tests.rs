@@ -239,3 +239,52 @@ fn a_partition_not_consumed_to_its_end_is_no_progress() {
     assert_eq!(kinds(&v), vec!["no-progress"]);
     assert!(v[0].to_string().contains("t-0 was not consumed to its end (3)"), "{}", v[0]);
 }
+
+/// Producer 2's transactions 7 (aborted) and 8 (committed) in partition 0 after the clean run.
+fn with_transactions() -> (History, FinalLog) {
+    let (mut history, _) = clean();
+    history.events.push(Event::Send { at_ms: 30, tp: tp(0), id: id(2, 0), txn: Some(7) });
+    history.events.push(Event::TxnEnd { at_ms: 31, producer: 2, txn: 7, committed: false });
+    history.events.push(Event::Send { at_ms: 32, tp: tp(0), id: id(2, 1), txn: Some(8) });
+    history.events.push(Event::TxnEnd { at_ms: 33, producer: 2, txn: 8, committed: true });
+    let log = log(&[(0, &[(0, id(0, 0)), (1, id(1, 0)), (2, id(0, 1)), (3, id(2, 0)), (5, id(2, 1))])]);
+    (history, log)
+}
+
+#[test]
+fn a_read_committed_reader_short_of_the_last_committed_record_is_no_progress() {
+    let (mut history, log) = with_transactions();
+    // Consumer 0 read up to offset 2 only: the committed p2-1 at 5 is missing.
+    let v = read_committed_caught_up(&history, &log);
+    assert_eq!(kinds(&v), vec!["no-progress"]);
+    assert!(v[0].to_string().contains("c0 never read p2-1 at t-0@5"), "{}", v[0]);
+    // Reading it (the aborted record at 3 stays hidden) is caught up.
+    history.events.push(poll(40, 0, 1, 0, &[(5, id(2, 1))]));
+    assert_eq!(read_committed_caught_up(&history, &log), vec![]);
+    // A last record of an aborted transaction need not be read.
+    history.events.push(Event::Send { at_ms: 41, tp: tp(0), id: id(2, 2), txn: Some(9) });
+    history.events.push(Event::TxnEnd { at_ms: 42, producer: 2, txn: 9, committed: false });
+    let mut longer = log.clone();
+    longer.partitions.get_mut(&tp(0)).unwrap().push(LogRecord { offset: 7, id: id(2, 2) });
+    assert_eq!(read_committed_caught_up(&history, &longer), vec![]);
+}
+
+#[test]
+fn transaction_offsets_must_be_those_of_committed_transactions() {
+    let (mut history, _) = with_transactions();
+    let at = |history: &History, offset: Option<i64>| txn_offsets(history, &std::collections::BTreeMap::from([(2, offset)]));
+    assert_eq!(at(&history, Some(8)), vec![]);
+    assert_eq!(kinds(&at(&history, Some(7))), vec!["txn-offset"], "transaction 7 aborted");
+    assert!(at(&history, Some(7))[0].to_string().contains("transaction 7 was aborted"));
+    assert_eq!(kinds(&at(&history, None)), vec!["txn-offset"], "transaction 8 committed");
+    assert_eq!(kinds(&at(&history, Some(4))), vec!["txn-offset"], "no transaction 4");
+    // A later transaction whose end the producer never learned may have committed.
+    history.events.push(Event::Send { at_ms: 50, tp: tp(0), id: id(2, 3), txn: Some(9) });
+    assert_eq!(at(&history, Some(9)), vec![]);
+    // An earlier committed offset after a later commit is a rewind.
+    history.events.push(Event::Send { at_ms: 51, tp: tp(0), id: id(2, 4), txn: Some(10) });
+    history.events.push(Event::TxnEnd { at_ms: 52, producer: 2, txn: 10, committed: true });
+    assert_eq!(kinds(&at(&history, Some(8))), vec!["txn-offset"]);
+    // A producer that never committed has no offset.
+    assert_eq!(txn_offsets(&history, &std::collections::BTreeMap::from([(5, None)])), vec![]);
+}

@@ -25,6 +25,8 @@ pub enum Violation {
     CommitNotProcessed { tp: TopicPartition, consumer: u32, generation: i32, offset: i64, unprocessed_offset: i64 },
     /// A read_committed consumer saw a record of an aborted transaction.
     AbortedRead { tp: TopicPartition, consumer: u32, id: RecordId, offset: i64 },
+    /// A transactional producer's group offset does not match its transactions' outcomes.
+    TxnOffset { producer: u32, offset: Option<i64>, problem: String },
     /// No progress within the liveness bound after faults stopped.
     NoProgress { what: String },
     /// A violation reported by a seed that ran in another process (its kind and text).
@@ -44,13 +46,14 @@ impl Violation {
             Violation::CommitDecreased { .. } => "commit-decreased",
             Violation::CommitNotProcessed { .. } => "commit-not-processed",
             Violation::AbortedRead { .. } => "aborted-read",
+            Violation::TxnOffset { .. } => "txn-offset",
             Violation::NoProgress { .. } => "no-progress",
             Violation::Reported { kind, .. } => kind,
         }
     }
 
     /// Every kind name [`kind`](Self::kind) returns.
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 11] = [
         "lost-write",
         "moved-write",
         "duplicate",
@@ -60,6 +63,7 @@ impl Violation {
         "commit-decreased",
         "commit-not-processed",
         "aborted-read",
+        "txn-offset",
         "no-progress",
     ];
 
@@ -114,6 +118,9 @@ impl fmt::Display for Violation {
             ),
             Violation::AbortedRead { tp, consumer, id, offset } => {
                 write!(f, "read_committed consumer {consumer} saw aborted {id} at {tp}@{offset}")
+            }
+            Violation::TxnOffset { producer, offset, problem } => {
+                write!(f, "the offsets producer {producer} sent to its transactions are at {offset:?}: {problem}")
             }
             Violation::NoProgress { what } => f.write_str(what),
             Violation::Reported { text, .. } => f.write_str(text),

@@ -1,13 +1,17 @@
 //! Workloads: what the simulated clients do, and how one seed runs.
 
+mod drive;
+pub mod group;
 pub mod producer;
 mod schedule_only;
+pub mod transactional;
 
 use std::fmt;
 
 use clap::ValueEnum;
 
 use rill_broker::disk::FlushPolicy;
+use rill_client::config::AssignmentStrategy;
 use rill_broker::faults::BugSwitches;
 
 use crate::runner::SeedReport;
@@ -25,6 +29,17 @@ pub enum Workload {
     Replicated,
     /// The fault schedule alone, without a cluster (a dry run of the swarm).
     Schedule,
+    /// Transactional producers (commits and aborts) and a read_committed
+    /// consumer against three brokers (replication factor 3).
+    Transactional,
+    /// A 3-member consumer group (range assignor) committing after
+    /// processing, idempotent producers, three brokers; member crashes and
+    /// coordinator moves among the faults.
+    GroupRange,
+    /// The consumer-group workload with the roundrobin assignor.
+    GroupRoundrobin,
+    /// The consumer-group workload with the cooperative-sticky assignor (KIP-429).
+    GroupCooperativeSticky,
 }
 
 impl Workload {
@@ -33,6 +48,10 @@ impl Workload {
             Workload::SingleNode => "single-node",
             Workload::Replicated => "replicated",
             Workload::Schedule => "schedule",
+            Workload::Transactional => "transactional",
+            Workload::GroupRange => "group-range",
+            Workload::GroupRoundrobin => "group-roundrobin",
+            Workload::GroupCooperativeSticky => "group-cooperative-sticky",
         }
     }
 }
@@ -52,6 +71,11 @@ pub enum Bug {
     IgnoreSequenceNumbers,
     /// A stale generation's commit that rewinds an offset is accepted.
     AcceptRewindingCommit,
+    /// read_committed fetches get no aborted transactions (the aborted index is not served).
+    OmitAbortedTransactions,
+    /// Not the broker's: group members commit polled offsets before
+    /// processing the records (the application bug commit-after-process avoids).
+    CommitBeforeProcess,
 }
 
 impl Bug {
@@ -60,6 +84,8 @@ impl Bug {
             Bug::AcksAllBeforeIsr => "acks-all-before-isr",
             Bug::IgnoreSequenceNumbers => "ignore-sequence-numbers",
             Bug::AcceptRewindingCommit => "accept-rewinding-commit",
+            Bug::OmitAbortedTransactions => "omit-aborted-transactions",
+            Bug::CommitBeforeProcess => "commit-before-process",
         }
     }
 
@@ -69,6 +95,7 @@ impl Bug {
             acks_all_before_isr: bugs.contains(&Bug::AcksAllBeforeIsr),
             ignore_sequence_numbers: bugs.contains(&Bug::IgnoreSequenceNumbers),
             accept_rewinding_commit: bugs.contains(&Bug::AcceptRewindingCommit),
+            omit_aborted_transactions: bugs.contains(&Bug::OmitAbortedTransactions),
         }
     }
 }
@@ -130,5 +157,12 @@ pub fn run(workload: Workload, seed: u64, mode: Mode, options: &Options) -> Seed
         Workload::SingleNode => crate::scenario::run(seed, &adjust(crate::scenario::Scenario::single_node(mode))),
         Workload::Replicated => crate::scenario::run(seed, &adjust(crate::scenario::Scenario::replicated(mode))),
         Workload::Schedule => schedule_only::run(seed, mode),
+        Workload::Transactional => {
+            let flush = options.flush.map(Flush::policy);
+            transactional::run(seed, mode, flush, Bug::switches(&options.bugs))
+        }
+        Workload::GroupRange => group::run(seed, mode, AssignmentStrategy::Range, options),
+        Workload::GroupRoundrobin => group::run(seed, mode, AssignmentStrategy::RoundRobin, options),
+        Workload::GroupCooperativeSticky => group::run(seed, mode, AssignmentStrategy::CooperativeSticky, options),
     }
 }

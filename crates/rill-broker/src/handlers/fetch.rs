@@ -169,10 +169,12 @@ fn partition_data(shared: &Shared, version: i16, topic: &str, index: i32, read: 
         high_watermark: read.high_watermark,
         last_stable_offset: read.last_stable_offset,
         log_start_offset: if read.error == ErrorCode::NONE { 0 } else { -1 },
-        // read_committed: the aborted transactions in the returned range (KIP-98).
+        // read_committed: the aborted transactions in the returned range (KIP-98),
+        // unless the test-only bug `omit_aborted_transactions` is on.
         aborted_transactions: Some(
             read.aborted
                 .iter()
+                .filter(|_| !shared.bugs().omit_aborted_transactions)
                 .map(|a| AbortedTransaction { producer_id: a.producer_id, first_offset: a.first_offset, ..Default::default() })
                 .collect(),
         ),
