@@ -111,6 +111,15 @@ impl Accumulator {
         self.queues.get_mut(tp)?.iter_mut().find(|b| !b.in_flight)
     }
 
+    pub fn get(&self, tp: &TopicPartition, id: u64) -> Option<&ProducerBatch> {
+        self.queues.get(tp)?.iter().find(|b| b.id == id)
+    }
+
+    /// The ids of `tp`'s batches in queue order, each with whether it is in flight.
+    pub fn ids(&self, tp: &TopicPartition) -> Vec<(u64, bool)> {
+        self.queues.get(tp).map(|q| q.iter().map(|b| (b.id, b.in_flight)).collect()).unwrap_or_default()
+    }
+
     pub fn get_mut(&mut self, tp: &TopicPartition, id: u64) -> Option<&mut ProducerBatch> {
         self.queues.get_mut(tp)?.iter_mut().find(|b| b.id == id)
     }

@@ -634,6 +634,11 @@ fn on_partition_answer(inner: &Inner, state: &mut State, tp: &TopicPartition, id
         code,
         message: answer.error_message.clone(),
     };
+    if code != ErrorCode::NONE && written_before(state, tp, id) {
+        debug!(partition = %tp, error = code.name(), "produce: error for a batch a later acknowledgement proves written");
+        delivered(inner, state, tp, id, UNKNOWN_OFFSET, -1);
+        return;
+    }
     if matches!(code, ErrorCode::MESSAGE_TOO_LARGE | ErrorCode::RECORD_LIST_TOO_LARGE) {
         too_large(inner, state, tp, id, code, records, encoded_bytes, now);
         return;
@@ -715,20 +720,65 @@ fn too_large(inner: &Inner, state: &mut State, tp: &TopicPartition, id: u64, cod
     }
 }
 
+/// The offset reported for records whose batch is known to be written but
+/// whose own answer never came (Java's `ProduceResponse.INVALID_OFFSET`).
+const UNKNOWN_OFFSET: i64 = -1;
+
 fn delivered(inner: &Inner, state: &mut State, tp: &TopicPartition, id: u64, base_offset: i64, log_append_time: i64) {
     let Some(batch) = state.accumulator.remove(tp, id) else { return };
-    if let Some(s) = batch.sequenced {
+    let sequenced = batch.sequenced;
+    if let Some(s) = sequenced {
         let identity = ProducerIdentity { producer_id: s.producer_id, producer_epoch: s.producer_epoch };
         state.sequences.acked(tp, identity, s.base_sequence, batch.record_count());
     }
     inner.stats.delivered(batch.record_count());
     batch.complete(base_offset, log_append_time);
+    if sequenced.is_some() {
+        settle_written(inner, state, tp);
+    }
+}
+
+/// Whether batch `id` carries a sequence range wholly at or before the last
+/// one the broker acknowledged for its partition under the same producer id
+/// and epoch: the broker takes a producer's sequences only in order
+/// (KIP-98), so it holds this batch although its own answer was lost or
+/// says otherwise (OUT_OF_ORDER_SEQUENCE_NUMBER once the batch left the
+/// five the broker remembers). Sending it again could never succeed, and
+/// sending it under a new number would write it twice.
+fn written_before(state: &State, tp: &TopicPartition, id: u64) -> bool {
+    let Some(batch) = state.accumulator.get(tp, id) else { return false };
+    let Some(s) = batch.sequenced else { return false };
+    let identity = ProducerIdentity { producer_id: s.producer_id, producer_epoch: s.producer_epoch };
+    state.sequences.is_written(tp, identity, s.base_sequence, batch.record_count())
+}
+
+/// Completes the batches of `tp` waiting for a retry (not in flight) that a
+/// later acknowledgement proved written; their offsets are unknown
+/// ([`UNKNOWN_OFFSET`]). One in flight is settled when its answer comes.
+fn settle_written(inner: &Inner, state: &mut State, tp: &TopicPartition) {
+    let written: Vec<u64> = state
+        .accumulator
+        .ids(tp)
+        .into_iter()
+        .filter(|(_, in_flight)| !in_flight)
+        .map(|(id, _)| id)
+        .filter(|id| written_before(state, tp, *id))
+        .collect();
+    for id in written {
+        debug!(partition = %tp, "batch proven written by a later acknowledgement; delivered with an unknown offset");
+        delivered(inner, state, tp, id, UNKNOWN_OFFSET, -1);
+    }
 }
 
 /// Schedules a retry after the batch's backoff, or fails it when `retries`
 /// or `delivery.timeout.ms` are exhausted (or the error is not retriable).
 fn retry_or_fail(inner: &Inner, state: &mut State, tp: &TopicPartition, id: u64, error: ProduceError, retriable: bool, now: Instant) {
     let config = &inner.config;
+    if written_before(state, tp, id) {
+        debug!(partition = %tp, error = %error, "produce: failure of a batch a later acknowledgement proves written");
+        delivered(inner, state, tp, id, UNKNOWN_OFFSET, -1);
+        return;
+    }
     let Some(batch) = state.accumulator.get_mut(tp, id) else { return };
     batch.in_flight = false;
     let timed_out = now >= batch.created + config.delivery_timeout;

@@ -62,6 +62,9 @@ struct Broker {
     max_batch_bytes: Option<usize>,
     /// This partition is led by node 2, whose address never accepts a connection.
     black_holed_partition: Option<i32>,
+    /// (partition, base sequence, times): the batch is written (or found a
+    /// duplicate) but answered NOT_ENOUGH_REPLICAS_AFTER_APPEND, this many times.
+    written_but_refused: Mutex<Option<(i32, i32, usize)>>,
 }
 
 impl Broker {
@@ -130,7 +133,17 @@ impl Broker {
                         let bytes = p.records.clone().unwrap_or_default();
                         let batches = RecordBatch::decode_all(&bytes, &DecodeOptions::default()).unwrap();
                         assert_eq!(batches.len(), 1, "one batch per partition per request");
-                        self.append(p.index, &batches[0])
+                        let written = self.append(p.index, &batches[0]);
+                        let mut refused = self.written_but_refused.lock().unwrap();
+                        match refused.as_mut() {
+                            Some((partition, base, times))
+                                if *partition == p.index && *base == batches[0].base_sequence && *times > 0 =>
+                            {
+                                *times -= 1;
+                                (ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND, -1)
+                            }
+                            _ => written,
+                        }
                     }
                 };
                 partition_responses.push(PartitionProduceResponse {
@@ -573,6 +586,39 @@ async fn a_sequence_in_doubt_is_resolved_by_an_epoch_bump_before_later_records_g
     assert_eq!(producer.producer_identity(), (1000, 1));
     assert_eq!(m.offset, 1);
     assert_eq!(broker.values(0), ["0", "1"]);
+}
+
+/// Issue 4 (seen against Kafka 4.3.1 under load): partition 0's first
+/// batch is written, but its answers say otherwise (here
+/// NOT_ENOUGH_REPLICAS_AFTER_APPEND; there a timed-out request) while later
+/// batches pipelined behind it are acknowledged. Its resends then fall out
+/// of the five batches the broker remembers and get
+/// OUT_OF_ORDER_SEQUENCE_NUMBER. The acknowledgements prove it written
+/// (KIP-98): it is delivered (offset unknown, -1), not retried until
+/// delivery.timeout.ms, and nothing is written twice.
+#[tokio::test(start_paused = true)]
+async fn a_batch_proven_written_by_later_acknowledgements_is_delivered() {
+    let broker = Arc::new(Broker { written_but_refused: Mutex::new(Some((0, 0, 3))), ..Default::default() });
+    let producer =
+        producer_with(&broker, &[("batch.size", "100"), ("linger.ms", "1"), ("delivery.timeout.ms", "40000")]).await;
+    let count = 60;
+    let mut deliveries = Vec::new();
+    for n in 0..count {
+        deliveries.push((n, producer.send(numbered(0, n)).await.unwrap()));
+    }
+    let mut unknown = Vec::new();
+    for (n, d) in deliveries {
+        let m = d.await.unwrap_or_else(|e| panic!("record {n}: {e}"));
+        if m.offset == -1 {
+            unknown.push(n);
+        } else {
+            assert_eq!(m.offset, n as i64, "offsets are the records' positions");
+        }
+    }
+    assert!(!unknown.is_empty() && unknown.iter().all(|n| *n < 5), "only the first batch has an unknown offset: {unknown:?}");
+    assert_eq!(broker.values(0), expected(0..count), "each record written once, in order");
+    assert_eq!(broker.init_producer_id.lock().unwrap().len(), 1, "no epoch bump");
+    assert_eq!(producer.stats().records_failed, 0);
 }
 
 /// delivery.timeout.ms bounds a batch in flight too: a broker that never
