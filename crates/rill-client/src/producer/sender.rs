@@ -32,6 +32,7 @@ use super::transaction::{self, TxnPhase};
 use super::{Inner, State};
 use crate::backoff::Backoff;
 use crate::config::Acks;
+use crate::connection::Connection;
 use crate::error::Error;
 
 /// The answer to one ProduceRequest, for the batches it carried.
@@ -524,6 +525,7 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<Outbound>)
             continue;
         }
         let timeout = request_timeout.min(latest_deadline - now);
+        let Some(request) = keep_behind_earlier_connections(inner, &connection, request) else { continue };
         let keys: Vec<(TopicPartition, u64)> = request.iter().map(|b| (b.tp.clone(), b.id)).collect();
         let mut topics: BTreeMap<String, Vec<PartitionProduceData>> = BTreeMap::new();
         for batch in request {
@@ -561,6 +563,37 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<Outbound>)
             }
         }
     }
+}
+
+/// Marks the batches of `request` as written to `connection`, except one
+/// whose partition still has an earlier batch in flight on another
+/// (failed, replaced) connection whose failure has not reached the sender
+/// yet: written there or not is unknown, and the broker must not see the
+/// later sequence first. Such a batch goes back, unsent, to wait for it
+/// (Java's `NetworkClient` fails every request of a dropped connection
+/// before another connection carries more). `None`: nothing left to send.
+fn keep_behind_earlier_connections(inner: &Inner, connection: &Connection, request: Vec<Outbound>) -> Option<Vec<Outbound>> {
+    let id = connection.id();
+    let (send, held): (Vec<Outbound>, Vec<Outbound>) = {
+        let mut state = inner.lock();
+        let (send, held): (Vec<Outbound>, Vec<Outbound>) =
+            request.into_iter().partition(|b| !state.accumulator.earlier_in_flight_elsewhere(&b.tp, b.id, id));
+        for b in &send {
+            if let Some(batch) = state.accumulator.get_mut(&b.tp, b.id) {
+                batch.sent_on = Some(id);
+            }
+        }
+        (send, held)
+    };
+    if !held.is_empty() {
+        let broker = connection.broker().to_string();
+        debug!(broker = %broker, batches = held.len(), "holding batches behind earlier ones in flight on a closed connection");
+        let reason = "an earlier batch of the partition awaits its outcome on another connection".to_string();
+        let batches = held.iter().map(|b| (b.tp.clone(), b.id)).collect();
+        let result = Err(Error::NotSent { broker: broker.clone(), reason });
+        let _ = inner.completions.send(Completion { broker, batches, result });
+    }
+    (!send.is_empty()).then_some(send)
 }
 
 fn find_partition<'a>(response: &'a ProduceResponse, tp: &TopicPartition) -> Option<&'a PartitionProduceResponse> {
@@ -781,6 +814,7 @@ fn retry_or_fail(inner: &Inner, state: &mut State, tp: &TopicPartition, id: u64,
     }
     let Some(batch) = state.accumulator.get_mut(tp, id) else { return };
     batch.in_flight = false;
+    batch.sent_on = None;
     let timed_out = now >= batch.created + config.delivery_timeout;
     if retriable && !timed_out && batch.attempts <= config.retries {
         let (base, max) = (inner.client.config().retry_backoff, inner.client.config().retry_backoff_max);
