@@ -621,6 +621,42 @@ async fn a_batch_proven_written_by_later_acknowledgements_is_delivered() {
     assert_eq!(producer.stats().records_failed, 0);
 }
 
+/// Issue 4, at the source: while a partition's batch waits for its outcome
+/// on a connection that is gone (its failure not yet handled), a later
+/// batch of the partition is not written on another connection; it goes
+/// only once the earlier one is resolved, so the broker never sees the
+/// later sequence first.
+#[tokio::test(start_paused = true)]
+async fn a_later_batch_waits_for_an_earlier_one_in_flight_on_another_connection() {
+    let gate = Arc::new(Semaphore::new(0));
+    let broker = Arc::new(Broker { gate: Some(gate.clone()), ..Default::default() });
+    let producer = producer_with(&broker, &[]).await;
+    let first = producer.send(numbered(0, 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(broker.produce_requests.load(Ordering::SeqCst), 1);
+    // Pretend the first batch went out on a connection that has since been
+    // replaced: the one its partition's next batch would use is another.
+    {
+        let mut state = producer.inner.lock();
+        let batch = state.accumulator.queue_mut(&TopicPartition::new("t", 0)).next().unwrap();
+        assert!(batch.in_flight && batch.sent_on.is_some());
+        batch.sent_on = Some(u64::MAX);
+    }
+    let second = producer.send(numbered(0, 1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // (The fake broker reads one request at a time, so count what the producer wrote.)
+    assert_eq!(producer.stats().batches_sent, 1, "the second batch waits for the first one's outcome");
+    {
+        let mut state = producer.inner.lock();
+        let mut queue = state.accumulator.queue_mut(&TopicPartition::new("t", 0));
+        assert!(queue.nth(1).is_some_and(|b| b.sent_on.is_none()), "not written to any connection");
+    }
+    gate.add_permits(1000);
+    assert_eq!(first.await.unwrap().offset, 0);
+    assert_eq!(second.await.unwrap().offset, 1);
+    assert_eq!(broker.values(0), expected(0..2));
+}
+
 /// delivery.timeout.ms bounds a batch in flight too: a broker that never
 /// answers cannot hold a record past its deadline (the request's own
 /// timeout is cut to what is left of it), and results come in send order.
