@@ -10,7 +10,7 @@ pub(crate) mod driver;
 pub(crate) mod in_flight;
 pub(crate) mod reauth;
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -84,8 +84,13 @@ impl Default for ConnectionConfig {
     }
 }
 
+/// Ids for [`Connection::id`]; never reused.
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
 #[derive(Debug)]
 struct Shared {
+    /// Unique per connection in this process (see [`Connection::id`]).
+    id: u64,
     broker: Arc<str>,
     config: ConnectionConfig,
     requests: mpsc::Sender<Outgoing>,
@@ -177,6 +182,7 @@ impl Connection {
         tokio::spawn(tracing::Instrument::instrument(driver::run(stream, rx, driver_config, stats.clone()), span));
         Connection {
             shared: Arc::new(Shared {
+                id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
                 broker,
                 config,
                 requests: tx,
@@ -207,6 +213,13 @@ impl Connection {
     /// The negotiated versions (`None` before negotiation).
     pub fn api_versions(&self) -> Option<&ApiVersions> {
         self.shared.versions.get()
+    }
+
+    /// Tells this connection from every other one opened in this process
+    /// (clones share it): the producer keeps a partition's batches on the
+    /// connection its earlier batches still wait on.
+    pub(crate) fn id(&self) -> u64 {
+        self.shared.id
     }
 
     /// Whether the driver has stopped (closed, failed or idle); a closed

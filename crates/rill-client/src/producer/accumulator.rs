@@ -111,6 +111,25 @@ impl Accumulator {
         self.queues.get_mut(tp)?.iter_mut().find(|b| !b.in_flight)
     }
 
+    pub fn get(&self, tp: &TopicPartition, id: u64) -> Option<&ProducerBatch> {
+        self.queues.get(tp)?.iter().find(|b| b.id == id)
+    }
+
+    /// The ids of `tp`'s batches in queue order, each with whether it is in flight.
+    pub fn ids(&self, tp: &TopicPartition) -> Vec<(u64, bool)> {
+        self.queues.get(tp).map(|q| q.iter().map(|b| (b.id, b.in_flight)).collect()).unwrap_or_default()
+    }
+
+    /// Whether a batch of `tp` before batch `id` is in flight on a
+    /// connection other than `connection`: its outcome is unknown until that
+    /// connection answers or fails, so batch `id` must not overtake it on
+    /// another connection (the broker could take the later sequence first).
+    pub fn earlier_in_flight_elsewhere(&self, tp: &TopicPartition, id: u64, connection: u64) -> bool {
+        self.queues.get(tp).is_some_and(|q| {
+            q.iter().take_while(|b| b.id != id).any(|b| b.in_flight && b.sent_on.is_some_and(|c| c != connection))
+        })
+    }
+
     pub fn get_mut(&mut self, tp: &TopicPartition, id: u64) -> Option<&mut ProducerBatch> {
         self.queues.get_mut(tp)?.iter_mut().find(|b| b.id == id)
     }
@@ -308,5 +327,33 @@ mod tests {
         let removed = acc.remove_where(|b| b.id == ids[0]);
         assert_eq!(removed.len(), 1);
         assert_eq!(acc.next_to_send(&tp).unwrap().id, ids[1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_does_not_overtake_an_earlier_one_in_flight_on_another_connection() {
+        let tp = TopicPartition::new("t", 0);
+        let other = TopicPartition::new("t", 1);
+        let mut acc = Accumulator::new(100, Duration::ZERO, Compression::None);
+        for _ in 0..3 {
+            append(&mut acc, &tp, 90);
+        }
+        append(&mut acc, &other, 90);
+        let ids: Vec<u64> = acc.ids(&tp).into_iter().map(|(id, _)| id).collect();
+        let other_id = acc.ids(&other)[0].0;
+        // The first batch was written to connection 1; the second is handed to its lane.
+        let first = acc.get_mut(&tp, ids[0]).unwrap();
+        first.in_flight = true;
+        first.sent_on = Some(1);
+        acc.get_mut(&tp, ids[1]).unwrap().in_flight = true;
+        assert!(!acc.earlier_in_flight_elsewhere(&tp, ids[1], 1), "same connection: pipelined in order");
+        assert!(acc.earlier_in_flight_elsewhere(&tp, ids[1], 2), "a new connection must wait for the old one's outcome");
+        assert!(acc.earlier_in_flight_elsewhere(&tp, ids[2], 2));
+        assert!(!acc.earlier_in_flight_elsewhere(&tp, ids[0], 2), "nothing before the first");
+        assert!(!acc.earlier_in_flight_elsewhere(&other, other_id, 2), "other partitions are not held");
+        // Once the first batch's outcome is known (here: back for a retry), later ones may go anywhere.
+        let first = acc.get_mut(&tp, ids[0]).unwrap();
+        first.in_flight = false;
+        first.sent_on = None;
+        assert!(!acc.earlier_in_flight_elsewhere(&tp, ids[1], 2));
     }
 }

@@ -57,6 +57,9 @@ pub(crate) struct ProducerBatch {
     /// Not to be sent again before this instant.
     pub retry_at: Option<Instant>,
     pub in_flight: bool,
+    /// The connection ([`crate::connection::Connection::id`]) the current
+    /// attempt was written to; `None` while queued or on its way to its lane.
+    pub sent_on: Option<u64>,
     pub sequenced: Option<Sequenced>,
     /// The last error that made the batch retry (reported if it then times out).
     pub last_error: Option<ProduceError>,
@@ -78,6 +81,7 @@ impl ProducerBatch {
             backoff: None,
             retry_at: None,
             in_flight: false,
+            sent_on: None,
             sequenced: None,
             last_error: None,
         }
@@ -246,6 +250,7 @@ impl ProducerBatch {
                 backoff: self.backoff.clone(),
                 retry_at: self.retry_at,
                 in_flight: false,
+                sent_on: None,
                 sequenced,
                 last_error: self.last_error.clone(),
             });

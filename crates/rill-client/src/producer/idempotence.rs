@@ -32,6 +32,12 @@ pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
     }
 }
 
+/// How far `sequence` lies after `base` in the wrapping sequence space
+/// (0 ..= i32::MAX, see [`increment_sequence`]).
+fn distance(base: i32, sequence: i32) -> i64 {
+    (i64::from(sequence) - i64::from(base)).rem_euclid(i64::from(i32::MAX) + 1)
+}
+
 /// Per partition: which producer id and epoch its numbering belongs to, the
 /// next sequence to hand out, the last one the broker acknowledged, and
 /// whether a sequenced batch was given up without an acknowledgement.
@@ -73,7 +79,14 @@ impl Sequences {
 
     /// The broker acknowledged the batch `base .. base + count` sent under `identity`.
     pub fn acked(&mut self, tp: &TopicPartition, identity: ProducerIdentity, base: i32, count: usize) {
-        let Some(entry) = self.partitions.get_mut(tp).filter(|e| e.identity == identity) else { return };
+        if self.is_written(tp, identity, base, count) {
+            // An answer for a batch an acknowledgement already covered: the
+            // last acknowledged sequence never moves back.
+            return;
+        }
+        let Some(entry) = self.partitions.get_mut(tp).filter(|e| e.identity == identity) else {
+            return;
+        };
         let count = i32::try_from(count).unwrap_or(i32::MAX);
         let last = increment_sequence(base, count.max(1)) - 1;
         let last = if last < 0 { i32::MAX } else { last };
@@ -82,6 +95,28 @@ impl Sequences {
         if increment_sequence(last, 1) == entry.next {
             entry.unresolved = false;
         }
+    }
+
+    /// Whether the batch `base .. base + count` numbered under `identity`
+    /// lies wholly at or before the last sequence the broker acknowledged
+    /// under the same producer id and epoch. The broker accepts a producer's
+    /// sequences only in order (KIP-98), so such a batch was written, whatever
+    /// its own answer said (lost, timed out, or OUT_OF_ORDER_SEQUENCE_NUMBER
+    /// once it fell out of the five batches the broker remembers).
+    /// Wrap-aware: the acknowledged sequence must lie between the batch's
+    /// last sequence and the next one to be handed out.
+    pub fn is_written(&self, tp: &TopicPartition, identity: ProducerIdentity, base: i32, count: usize) -> bool {
+        let Some(entry) = self.partitions.get(tp).filter(|e| e.identity == identity) else {
+            return false;
+        };
+        let Some(last_acked) = entry.last_acked else {
+            return false;
+        };
+        let count = i64::try_from(count.max(1)).unwrap_or(i64::MAX);
+        let acked = distance(base, last_acked);
+        // `next` lies past every batch handed out under this numbering.
+        let next = distance(base, entry.next);
+        acked >= count - 1 && acked < next
     }
 
     /// Whether `base` directly follows the last acknowledged sequence (or is
@@ -257,6 +292,49 @@ mod tests {
         s.restart(&a, E1);
         assert!(!s.is_unresolved(&a));
         assert_eq!(s.assign(&a, E1, 1), 0);
+    }
+
+    /// Issue 4 (seen against Kafka 4.3.1 under load): batch 0 failed
+    /// without an answer while later batches were acknowledged; its resends
+    /// got OUT_OF_ORDER_SEQUENCE_NUMBER (it had left the broker's five
+    /// remembered batches) and were retried until delivery.timeout.ms. A
+    /// later acknowledgement under the same id and epoch proves it written.
+    #[test]
+    fn a_later_acknowledgement_proves_earlier_batches_written_across_the_wrap() {
+        let mut s = Sequences::default();
+        let a = TopicPartition::new("t", 0);
+        assert_eq!(s.assign(&a, E0, 3), 0);
+        assert_eq!(s.assign(&a, E0, 2), 3);
+        assert_eq!(s.assign(&a, E0, 4), 5);
+        assert!(!s.is_written(&a, E0, 0, 3), "nothing acknowledged yet");
+        s.acked(&a, E0, 3, 2);
+        assert!(s.is_written(&a, E0, 0, 3), "sequence 4 acknowledged: 0..=2 were written before it");
+        assert!(s.is_written(&a, E0, 3, 2));
+        assert!(!s.is_written(&a, E0, 5, 4), "after the acknowledgement");
+        assert!(!s.is_written(&a, E0, 4, 2), "partly after it");
+        assert!(!s.is_written(&a, E1, 0, 3), "another epoch's numbering proves nothing");
+        assert!(!s.is_written(&TopicPartition::new("t", 1), E0, 0, 3));
+        // The late answer for batch 0 does not move the acknowledgement back.
+        s.acked(&a, E0, 0, 3);
+        assert!(s.is_next_expected(&a, 5));
+        assert!(s.is_written(&a, E0, 3, 2));
+
+        // Across the wrap from i32::MAX to 0.
+        let b = TopicPartition::new("t", 1);
+        assert_eq!(s.assign(&b, E0, 1), 0);
+        s.partitions.get_mut(&b).unwrap().next = i32::MAX - 2;
+        assert_eq!(s.assign(&b, E0, 2), i32::MAX - 2);
+        assert_eq!(s.assign(&b, E0, 3), i32::MAX);
+        assert_eq!(s.assign(&b, E0, 2), 2);
+        s.acked(&b, E0, i32::MAX, 3);
+        assert!(s.is_written(&b, E0, i32::MAX - 2, 2), "before the wrap");
+        assert!(s.is_written(&b, E0, i32::MAX, 3), "across it");
+        assert!(!s.is_written(&b, E0, 2, 2), "after the acknowledgement, past the wrap");
+        s.acked(&b, E0, i32::MAX - 2, 2);
+        assert!(s.is_next_expected(&b, 2), "a late answer before the wrap does not move it back");
+        // A restart (new numbering) forgets what was acknowledged.
+        s.restart(&b, E1);
+        assert!(!s.is_written(&b, E1, 0, 1));
     }
 
     #[test]

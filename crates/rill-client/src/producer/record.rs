@@ -81,7 +81,13 @@ impl ProducerRecord {
 pub struct RecordMetadata {
     pub topic: String,
     pub partition: i32,
-    /// The record's offset; -1 with `acks=0` (the broker does not answer).
+    /// The record's offset; -1 when unknown: with `acks=0` (the broker does
+    /// not answer), and for an idempotent batch whose own answer was lost
+    /// (its request timed out, its connection closed, or its resend got
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER) but which a later acknowledged batch of
+    /// the same partition, producer id and epoch proves written: the broker
+    /// takes sequences only in order (KIP-98). Java's `RecordMetadata`
+    /// reports -1 (`ProduceResponse.INVALID_OFFSET`, `hasOffset() == false`) too.
     pub offset: i64,
     /// The record's timestamp: its CreateTime, or the broker's append time
     /// for topics with `message.timestamp.type=LogAppendTime`.

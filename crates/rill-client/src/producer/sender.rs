@@ -32,6 +32,7 @@ use super::transaction::{self, TxnPhase};
 use super::{Inner, State};
 use crate::backoff::Backoff;
 use crate::config::Acks;
+use crate::connection::Connection;
 use crate::error::Error;
 
 /// The answer to one ProduceRequest, for the batches it carried.
@@ -524,6 +525,7 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<Outbound>)
             continue;
         }
         let timeout = request_timeout.min(latest_deadline - now);
+        let Some(request) = keep_behind_earlier_connections(inner, &connection, request) else { continue };
         let keys: Vec<(TopicPartition, u64)> = request.iter().map(|b| (b.tp.clone(), b.id)).collect();
         let mut topics: BTreeMap<String, Vec<PartitionProduceData>> = BTreeMap::new();
         for batch in request {
@@ -561,6 +563,37 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<Outbound>)
             }
         }
     }
+}
+
+/// Marks the batches of `request` as written to `connection`, except one
+/// whose partition still has an earlier batch in flight on another
+/// (failed, replaced) connection whose failure has not reached the sender
+/// yet: written there or not is unknown, and the broker must not see the
+/// later sequence first. Such a batch goes back, unsent, to wait for it
+/// (Java's `NetworkClient` fails every request of a dropped connection
+/// before another connection carries more). `None`: nothing left to send.
+fn keep_behind_earlier_connections(inner: &Inner, connection: &Connection, request: Vec<Outbound>) -> Option<Vec<Outbound>> {
+    let id = connection.id();
+    let (send, held): (Vec<Outbound>, Vec<Outbound>) = {
+        let mut state = inner.lock();
+        let (send, held): (Vec<Outbound>, Vec<Outbound>) =
+            request.into_iter().partition(|b| !state.accumulator.earlier_in_flight_elsewhere(&b.tp, b.id, id));
+        for b in &send {
+            if let Some(batch) = state.accumulator.get_mut(&b.tp, b.id) {
+                batch.sent_on = Some(id);
+            }
+        }
+        (send, held)
+    };
+    if !held.is_empty() {
+        let broker = connection.broker().to_string();
+        debug!(broker = %broker, batches = held.len(), "holding batches behind earlier ones in flight on a closed connection");
+        let reason = "an earlier batch of the partition awaits its outcome on another connection".to_string();
+        let batches = held.iter().map(|b| (b.tp.clone(), b.id)).collect();
+        let result = Err(Error::NotSent { broker: broker.clone(), reason });
+        let _ = inner.completions.send(Completion { broker, batches, result });
+    }
+    (!send.is_empty()).then_some(send)
 }
 
 fn find_partition<'a>(response: &'a ProduceResponse, tp: &TopicPartition) -> Option<&'a PartitionProduceResponse> {
@@ -634,6 +667,11 @@ fn on_partition_answer(inner: &Inner, state: &mut State, tp: &TopicPartition, id
         code,
         message: answer.error_message.clone(),
     };
+    if code != ErrorCode::NONE && written_before(state, tp, id) {
+        debug!(partition = %tp, error = code.name(), "produce: error for a batch a later acknowledgement proves written");
+        delivered(inner, state, tp, id, UNKNOWN_OFFSET, -1);
+        return;
+    }
     if matches!(code, ErrorCode::MESSAGE_TOO_LARGE | ErrorCode::RECORD_LIST_TOO_LARGE) {
         too_large(inner, state, tp, id, code, records, encoded_bytes, now);
         return;
@@ -715,22 +753,68 @@ fn too_large(inner: &Inner, state: &mut State, tp: &TopicPartition, id: u64, cod
     }
 }
 
+/// The offset reported for records whose batch is known to be written but
+/// whose own answer never came (Java's `ProduceResponse.INVALID_OFFSET`).
+const UNKNOWN_OFFSET: i64 = -1;
+
 fn delivered(inner: &Inner, state: &mut State, tp: &TopicPartition, id: u64, base_offset: i64, log_append_time: i64) {
     let Some(batch) = state.accumulator.remove(tp, id) else { return };
-    if let Some(s) = batch.sequenced {
+    let sequenced = batch.sequenced;
+    if let Some(s) = sequenced {
         let identity = ProducerIdentity { producer_id: s.producer_id, producer_epoch: s.producer_epoch };
         state.sequences.acked(tp, identity, s.base_sequence, batch.record_count());
     }
     inner.stats.delivered(batch.record_count());
     batch.complete(base_offset, log_append_time);
+    if sequenced.is_some() {
+        settle_written(inner, state, tp);
+    }
+}
+
+/// Whether batch `id` carries a sequence range wholly at or before the last
+/// one the broker acknowledged for its partition under the same producer id
+/// and epoch: the broker takes a producer's sequences only in order
+/// (KIP-98), so it holds this batch although its own answer was lost or
+/// says otherwise (OUT_OF_ORDER_SEQUENCE_NUMBER once the batch left the
+/// five the broker remembers). Sending it again could never succeed, and
+/// sending it under a new number would write it twice.
+fn written_before(state: &State, tp: &TopicPartition, id: u64) -> bool {
+    let Some(batch) = state.accumulator.get(tp, id) else { return false };
+    let Some(s) = batch.sequenced else { return false };
+    let identity = ProducerIdentity { producer_id: s.producer_id, producer_epoch: s.producer_epoch };
+    state.sequences.is_written(tp, identity, s.base_sequence, batch.record_count())
+}
+
+/// Completes the batches of `tp` waiting for a retry (not in flight) that a
+/// later acknowledgement proved written; their offsets are unknown
+/// ([`UNKNOWN_OFFSET`]). One in flight is settled when its answer comes.
+fn settle_written(inner: &Inner, state: &mut State, tp: &TopicPartition) {
+    let written: Vec<u64> = state
+        .accumulator
+        .ids(tp)
+        .into_iter()
+        .filter(|(_, in_flight)| !in_flight)
+        .map(|(id, _)| id)
+        .filter(|id| written_before(state, tp, *id))
+        .collect();
+    for id in written {
+        debug!(partition = %tp, "batch proven written by a later acknowledgement; delivered with an unknown offset");
+        delivered(inner, state, tp, id, UNKNOWN_OFFSET, -1);
+    }
 }
 
 /// Schedules a retry after the batch's backoff, or fails it when `retries`
 /// or `delivery.timeout.ms` are exhausted (or the error is not retriable).
 fn retry_or_fail(inner: &Inner, state: &mut State, tp: &TopicPartition, id: u64, error: ProduceError, retriable: bool, now: Instant) {
     let config = &inner.config;
+    if written_before(state, tp, id) {
+        debug!(partition = %tp, error = %error, "produce: failure of a batch a later acknowledgement proves written");
+        delivered(inner, state, tp, id, UNKNOWN_OFFSET, -1);
+        return;
+    }
     let Some(batch) = state.accumulator.get_mut(tp, id) else { return };
     batch.in_flight = false;
+    batch.sent_on = None;
     let timed_out = now >= batch.created + config.delivery_timeout;
     if retriable && !timed_out && batch.attempts <= config.retries {
         let (base, max) = (inner.client.config().retry_backoff, inner.client.config().retry_backoff_max);

@@ -62,6 +62,9 @@ struct Broker {
     max_batch_bytes: Option<usize>,
     /// This partition is led by node 2, whose address never accepts a connection.
     black_holed_partition: Option<i32>,
+    /// (partition, base sequence, times): the batch is written (or found a
+    /// duplicate) but answered NOT_ENOUGH_REPLICAS_AFTER_APPEND, this many times.
+    written_but_refused: Mutex<Option<(i32, i32, usize)>>,
 }
 
 impl Broker {
@@ -130,7 +133,17 @@ impl Broker {
                         let bytes = p.records.clone().unwrap_or_default();
                         let batches = RecordBatch::decode_all(&bytes, &DecodeOptions::default()).unwrap();
                         assert_eq!(batches.len(), 1, "one batch per partition per request");
-                        self.append(p.index, &batches[0])
+                        let written = self.append(p.index, &batches[0]);
+                        let mut refused = self.written_but_refused.lock().unwrap();
+                        match refused.as_mut() {
+                            Some((partition, base, times))
+                                if *partition == p.index && *base == batches[0].base_sequence && *times > 0 =>
+                            {
+                                *times -= 1;
+                                (ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND, -1)
+                            }
+                            _ => written,
+                        }
                     }
                 };
                 partition_responses.push(PartitionProduceResponse {
@@ -573,6 +586,75 @@ async fn a_sequence_in_doubt_is_resolved_by_an_epoch_bump_before_later_records_g
     assert_eq!(producer.producer_identity(), (1000, 1));
     assert_eq!(m.offset, 1);
     assert_eq!(broker.values(0), ["0", "1"]);
+}
+
+/// Issue 4 (seen against Kafka 4.3.1 under load): partition 0's first
+/// batch is written, but its answers say otherwise (here
+/// NOT_ENOUGH_REPLICAS_AFTER_APPEND; there a timed-out request) while later
+/// batches pipelined behind it are acknowledged. Its resends then fall out
+/// of the five batches the broker remembers and get
+/// OUT_OF_ORDER_SEQUENCE_NUMBER. The acknowledgements prove it written
+/// (KIP-98): it is delivered (offset unknown, -1), not retried until
+/// delivery.timeout.ms, and nothing is written twice.
+#[tokio::test(start_paused = true)]
+async fn a_batch_proven_written_by_later_acknowledgements_is_delivered() {
+    let broker = Arc::new(Broker { written_but_refused: Mutex::new(Some((0, 0, 3))), ..Default::default() });
+    let producer =
+        producer_with(&broker, &[("batch.size", "100"), ("linger.ms", "1"), ("delivery.timeout.ms", "40000")]).await;
+    let count = 60;
+    let mut deliveries = Vec::new();
+    for n in 0..count {
+        deliveries.push((n, producer.send(numbered(0, n)).await.unwrap()));
+    }
+    let mut unknown = Vec::new();
+    for (n, d) in deliveries {
+        let m = d.await.unwrap_or_else(|e| panic!("record {n}: {e}"));
+        if m.offset == -1 {
+            unknown.push(n);
+        } else {
+            assert_eq!(m.offset, n as i64, "offsets are the records' positions");
+        }
+    }
+    assert!(!unknown.is_empty() && unknown.iter().all(|n| *n < 5), "only the first batch has an unknown offset: {unknown:?}");
+    assert_eq!(broker.values(0), expected(0..count), "each record written once, in order");
+    assert_eq!(broker.init_producer_id.lock().unwrap().len(), 1, "no epoch bump");
+    assert_eq!(producer.stats().records_failed, 0);
+}
+
+/// Issue 4, at the source: while a partition's batch waits for its outcome
+/// on a connection that is gone (its failure not yet handled), a later
+/// batch of the partition is not written on another connection; it goes
+/// only once the earlier one is resolved, so the broker never sees the
+/// later sequence first.
+#[tokio::test(start_paused = true)]
+async fn a_later_batch_waits_for_an_earlier_one_in_flight_on_another_connection() {
+    let gate = Arc::new(Semaphore::new(0));
+    let broker = Arc::new(Broker { gate: Some(gate.clone()), ..Default::default() });
+    let producer = producer_with(&broker, &[]).await;
+    let first = producer.send(numbered(0, 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(broker.produce_requests.load(Ordering::SeqCst), 1);
+    // Pretend the first batch went out on a connection that has since been
+    // replaced: the one its partition's next batch would use is another.
+    {
+        let mut state = producer.inner.lock();
+        let batch = state.accumulator.queue_mut(&TopicPartition::new("t", 0)).next().unwrap();
+        assert!(batch.in_flight && batch.sent_on.is_some());
+        batch.sent_on = Some(u64::MAX);
+    }
+    let second = producer.send(numbered(0, 1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // (The fake broker reads one request at a time, so count what the producer wrote.)
+    assert_eq!(producer.stats().batches_sent, 1, "the second batch waits for the first one's outcome");
+    {
+        let mut state = producer.inner.lock();
+        let mut queue = state.accumulator.queue_mut(&TopicPartition::new("t", 0));
+        assert!(queue.nth(1).is_some_and(|b| b.sent_on.is_none()), "not written to any connection");
+    }
+    gate.add_permits(1000);
+    assert_eq!(first.await.unwrap().offset, 0);
+    assert_eq!(second.await.unwrap().offset, 1);
+    assert_eq!(broker.values(0), expected(0..2));
 }
 
 /// delivery.timeout.ms bounds a batch in flight too: a broker that never
