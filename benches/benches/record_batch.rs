@@ -24,9 +24,7 @@ fn benches(c: &mut Criterion) {
             let mut g = c.benchmark_group(format!("encode_{id}"));
             g.throughput(Throughput::Elements(count as u64));
             g.bench_function("rill", |b| b.iter(|| black_box(input.rill_encode(codec))));
-            g.bench_function("kafka-protocol", |b| {
-                b.iter(|| black_box(kp_encode(&kp_records, codec, input.bytes_hint())))
-            });
+            g.bench_function("kafka-protocol", |b| b.iter(|| black_box(kp_encode(&kp_records, codec, input.bytes_hint()))));
             g.finish();
 
             // Both decoders read a batch written by rill; kafka-protocol's own

@@ -16,10 +16,7 @@ const ROUNDS: usize = 15;
 const ROUND_TIME: Duration = Duration::from_millis(60);
 
 fn row(name: &str, ours: &str, r: &Paired) {
-    println!(
-        "| {name} | {ours} | {:.1} | {:.1} | {:.2}x ({:.2}-{:.2}) |",
-        r.b_ns, r.a_ns, r.speedup_of_a, r.speedup_p25, r.speedup_p75
-    );
+    println!("| {name} | {ours} | {:.1} | {:.1} | {:.2}x ({:.2}-{:.2}) |", r.b_ns, r.a_ns, r.speedup_of_a, r.speedup_p25, r.speedup_p75);
 }
 
 fn main() {
@@ -35,30 +32,18 @@ fn main() {
         for codec in CODECS {
             let id = format!("{}_{size_label}", codec_name(codec));
             let n = count as u64;
-            let r = compare(
-                n,
-                rounds,
-                round_time,
-                &mut || drop(black_box(input.rill_encode(codec))),
-                &mut || drop(black_box(kp_encode(&kp_records, codec, input.bytes_hint()))),
-            );
+            let r = compare(n, rounds, round_time, &mut || drop(black_box(input.rill_encode(codec))), &mut || {
+                drop(black_box(kp_encode(&kp_records, codec, input.bytes_hint())))
+            });
             row(&format!("encode_{id}"), "builder", &r);
             let encoded = input.rill_encode(codec).freeze();
-            let r = compare(
-                n,
-                rounds,
-                round_time,
-                &mut || drop(black_box(rill_decode_owned(&encoded, &opts))),
-                &mut || drop(black_box(kp_decode(&encoded))),
-            );
+            let r = compare(n, rounds, round_time, &mut || drop(black_box(rill_decode_owned(&encoded, &opts))), &mut || {
+                drop(black_box(kp_decode(&encoded)))
+            });
             row(&format!("decode_{id}"), "owned", &r);
-            let r = compare(
-                n,
-                rounds,
-                round_time,
-                &mut || drop(black_box(rill_decode_view(&encoded, &opts))),
-                &mut || drop(black_box(kp_decode(&encoded))),
-            );
+            let r = compare(n, rounds, round_time, &mut || drop(black_box(rill_decode_view(&encoded, &opts))), &mut || {
+                drop(black_box(kp_decode(&encoded)))
+            });
             row(&format!("decode_{id}"), "view", &r);
         }
     }

@@ -47,13 +47,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Times `a` and `b` (each processing `elements` per call) for `rounds`
 /// rounds of about `round_time` each.
-pub fn compare(
-    elements: u64,
-    rounds: usize,
-    round_time: Duration,
-    a: &mut dyn FnMut(),
-    b: &mut dyn FnMut(),
-) -> Paired {
+pub fn compare(elements: u64, rounds: usize, round_time: Duration, a: &mut dyn FnMut(), b: &mut dyn FnMut()) -> Paired {
     // Warm up and size the inner loop so one side takes about round_time / 2.
     let one = time_iters(3, a).max(time_iters(3, b)) / 3;
     let iters = ((round_time.as_nanos() / 2) / one.as_nanos().max(1)).clamp(1, 1_000_000) as u64;
@@ -92,10 +86,30 @@ mod tests {
 
     #[test]
     fn the_faster_side_gets_a_speedup_above_one() {
-        let r = compare(1, 9, Duration::from_millis(4), &mut || { black_box(spin(2_000)); }, &mut || { black_box(spin(8_000)); });
+        let r = compare(
+            1,
+            9,
+            Duration::from_millis(4),
+            &mut || {
+                black_box(spin(2_000));
+            },
+            &mut || {
+                black_box(spin(8_000));
+            },
+        );
         assert!(r.speedup_of_a > 2.0, "{r:?}");
         assert!(r.a_ns < r.b_ns, "{r:?}");
-        let r = compare(1, 9, Duration::from_millis(4), &mut || { black_box(spin(8_000)); }, &mut || { black_box(spin(2_000)); });
+        let r = compare(
+            1,
+            9,
+            Duration::from_millis(4),
+            &mut || {
+                black_box(spin(8_000));
+            },
+            &mut || {
+                black_box(spin(2_000));
+            },
+        );
         assert!(r.speedup_of_a < 0.5, "{r:?}");
     }
 }

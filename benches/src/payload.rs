@@ -61,13 +61,7 @@ fn large_reading(rng: &mut SplitMix64, seq: u64, target_bytes: usize) -> String 
             s.push(',');
         }
         first = false;
-        s.push_str(&format!(
-            r#"{{"dt":{},"v":{}.{:03},"q":{}}}"#,
-            rng.below(1000),
-            rng.below(120),
-            rng.below(1000),
-            rng.below(4)
-        ));
+        s.push_str(&format!(r#"{{"dt":{},"v":{}.{:03},"q":{}}}"#, rng.below(1000), rng.below(120), rng.below(1000), rng.below(4)));
     }
     s.push_str(&format!(r#"],"seq":{seq}}}"#));
     s
@@ -78,11 +72,7 @@ pub fn json_payloads(count: usize, size_bytes: usize, seed: u64) -> Vec<Bytes> {
     let mut rng = SplitMix64::new(seed);
     (0..count as u64)
         .map(|seq| {
-            let text = if size_bytes <= 200 {
-                small_reading(&mut rng, seq)
-            } else {
-                large_reading(&mut rng, seq, size_bytes)
-            };
+            let text = if size_bytes <= 200 { small_reading(&mut rng, seq) } else { large_reading(&mut rng, seq, size_bytes) };
             Bytes::from(text)
         })
         .collect()

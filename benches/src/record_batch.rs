@@ -24,9 +24,8 @@ impl Input {
     }
 
     pub fn rill_encode(&self, compression: Compression) -> BytesMut {
-        let mut b = RecordBatchBuilder::with_buffer(BytesMut::with_capacity(self.bytes_hint()), 0)
-            .compression(compression)
-            .producer(1000, 0, 0);
+        let mut b =
+            RecordBatchBuilder::with_buffer(BytesMut::with_capacity(self.bytes_hint()), 0).compression(compression).producer(1000, 0, 0);
         for (i, (k, v)) in self.keys.iter().zip(&self.values).enumerate() {
             b.append(BASE_TIMESTAMP_MS + i as i64, Some(k), Some(v), &[]).expect("append");
         }

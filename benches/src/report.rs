@@ -24,10 +24,7 @@ pub fn load(criterion_dir: &Path) -> Table {
         let Ok(functions) = fs::read_dir(group.path()) else { continue };
         for function in functions.flatten() {
             let new_dir = function.path().join("new");
-            let (Some(est), Some(bench)) = (
-                read_json(&new_dir.join("estimates.json")),
-                read_json(&new_dir.join("benchmark.json")),
-            ) else {
+            let (Some(est), Some(bench)) = (read_json(&new_dir.join("estimates.json")), read_json(&new_dir.join("benchmark.json"))) else {
                 continue;
             };
             let Some(mean_ns) = est["mean"]["point_estimate"].as_f64() else { continue };
@@ -54,14 +51,7 @@ pub fn render(table: &Table, peer: &str) -> String {
             _ => "-".to_string(),
         };
         let (rill, view) = (by_impl.get("rill"), by_impl.get("rill-view"));
-        out.push_str(&format!(
-            "| {group} | {} | {} | {} | {} | {} |\n",
-            fmt(other),
-            fmt(rill),
-            ratio(rill),
-            fmt(view),
-            ratio(view)
-        ));
+        out.push_str(&format!("| {group} | {} | {} | {} | {} | {} |\n", fmt(other), fmt(rill), ratio(rill), fmt(view), ratio(view)));
     }
     out
 }

@@ -72,8 +72,7 @@ async fn read_partition(client: &Client, tp: &TopicPartition, give_up_ms: u64) -
                 continue;
             }
         };
-        let Some(data) = response.responses.iter().flat_map(|t| t.partitions.iter()).find(|p| p.partition_index == tp.partition)
-        else {
+        let Some(data) = response.responses.iter().flat_map(|t| t.partitions.iter()).find(|p| p.partition_index == tp.partition) else {
             last_error = "partition missing from the fetch response".into();
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -98,8 +97,8 @@ async fn read_partition(client: &Client, tp: &TopicPartition, give_up_ms: u64) -
                         continue;
                     }
                     let value = record.value.as_deref().unwrap_or_default();
-                    let id = RecordId::from_value(value)
-                        .ok_or_else(|| format!("{tp}@{record_offset}: a value no workload wrote: {value:?}"))?;
+                    let id =
+                        RecordId::from_value(value).ok_or_else(|| format!("{tp}@{record_offset}: a value no workload wrote: {value:?}"))?;
                     out.push(LogRecord { offset: record_offset, id });
                 }
                 offset = offset.max(batch.next_offset());

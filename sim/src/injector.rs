@@ -36,14 +36,10 @@ fn applies(error: InjectedError, api: ApiKey) -> Option<ErrorCode> {
         ApiKey::OFFSET_FETCH,
     ];
     match error {
-        InjectedError::NotLeaderOrFollower if api == ApiKey::PRODUCE || api == ApiKey::FETCH => {
-            Some(ErrorCode::NOT_LEADER_OR_FOLLOWER)
-        }
+        InjectedError::NotLeaderOrFollower if api == ApiKey::PRODUCE || api == ApiKey::FETCH => Some(ErrorCode::NOT_LEADER_OR_FOLLOWER),
         InjectedError::RequestTimedOut if api == ApiKey::PRODUCE => Some(ErrorCode::REQUEST_TIMED_OUT),
         InjectedError::NotEnoughReplicas if api == ApiKey::PRODUCE => Some(ErrorCode::NOT_ENOUGH_REPLICAS),
-        InjectedError::CoordinatorLoadInProgress if coordinator_apis.contains(&api) => {
-            Some(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)
-        }
+        InjectedError::CoordinatorLoadInProgress if coordinator_apis.contains(&api) => Some(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS),
         _ => None,
     }
 }
@@ -73,9 +69,6 @@ mod tests {
         assert_eq!(injector.intercept(1, ApiKey::PRODUCE, 9), Interception::Pass);
         injector.arm(InjectedError::CoordinatorLoadInProgress, 1);
         assert_eq!(injector.intercept(1, ApiKey::PRODUCE, 9), Interception::Pass);
-        assert_eq!(
-            injector.intercept(1, ApiKey::INIT_PRODUCER_ID, 4),
-            Interception::Fail(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)
-        );
+        assert_eq!(injector.intercept(1, ApiKey::INIT_PRODUCER_ID, 4), Interception::Fail(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS));
     }
 }

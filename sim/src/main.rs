@@ -61,10 +61,8 @@ struct Args {
 fn check_replay(mut first: SeedReport, again: &SeedReport) -> SeedReport {
     if first.trace_hash != again.trace_hash {
         let hint = if rill_sim::runner::TOKIO_SEEDED { "" } else { " (built without --cfg tokio_unstable)" };
-        first.error = first.error.or(Some(format!(
-            "not deterministic: trace hash {:016x}, then {:016x}{hint}",
-            first.trace_hash, again.trace_hash
-        )));
+        first.error =
+            first.error.or(Some(format!("not deterministic: trace hash {:016x}, then {:016x}{hint}", first.trace_hash, again.trace_hash)));
     }
     first.simulated += again.simulated;
     first
@@ -72,8 +70,7 @@ fn check_replay(mut first: SeedReport, again: &SeedReport) -> SeedReport {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let mode = match args.mode {
@@ -83,9 +80,7 @@ fn main() -> ExitCode {
     let first = args.seed.unwrap_or(0);
     let count = args.seeds.unwrap_or(1);
     let seeds: Vec<u64> = (first..first.saturating_add(count)).collect();
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let workload = args.workload;
     let bugs = args.bugs.clone();
     let options = Options { bugs: bugs.clone(), partitions: args.partitions, flush: args.flush };
@@ -149,8 +144,7 @@ fn main() -> ExitCode {
     let summary = Summary::of(&reports, wall, threads, mode, &extra);
     println!("{summary}");
     if let Some(kind) = &args.expect {
-        let found: Vec<u64> =
-            reports.iter().filter(|r| r.violations.iter().any(|v| v.kind() == kind)).map(|r| r.seed).collect();
+        let found: Vec<u64> = reports.iter().filter(|r| r.violations.iter().any(|v| v.kind() == kind)).map(|r| r.seed).collect();
         println!("expected {kind}: found in {} of {} seeds {found:?}", found.len(), reports.len());
         return if found.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
     }

@@ -90,9 +90,7 @@ impl SeedReport {
                     let kind = FaultKind::ALL.into_iter().find(|k| k.name() == kind).ok_or_else(|| format!("fault kind {kind:?}"))?;
                     report.faults.insert(kind, n.parse().map_err(|e| format!("fault count {n:?}: {e}"))?);
                 }
-                "violation" => {
-                    report.violations.push(Violation::from_report(value).ok_or_else(|| format!("violation {value:?}"))?)
-                }
+                "violation" => report.violations.push(Violation::from_report(value).ok_or_else(|| format!("violation {value:?}"))?),
                 "error" => report.error = Some(value.to_string()),
                 _ => {}
             }
@@ -151,9 +149,7 @@ where
                 // state (tokio's context RNG) that would otherwise carry from
                 // one seed to the next and make a seed's trace depend on the
                 // seeds its thread ran before.
-                let outcome = std::thread::scope(|seed_scope| {
-                    seed_scope.spawn(|| catch_unwind(AssertUnwindSafe(|| run(seed)))).join()
-                });
+                let outcome = std::thread::scope(|seed_scope| seed_scope.spawn(|| catch_unwind(AssertUnwindSafe(|| run(seed)))).join());
                 let report = outcome.unwrap_or_else(Err).unwrap_or_else(|panic| {
                     let message = panic
                         .downcast_ref::<String>()
@@ -229,11 +225,7 @@ impl Summary {
             errors += u64::from(r.error.is_some());
         }
         let first_failure = reports.iter().find(|r| r.failed()).map(|r| {
-            let what = r
-                .error
-                .clone()
-                .or_else(|| r.violations.first().map(ToString::to_string))
-                .unwrap_or_default();
+            let what = r.error.clone().or_else(|| r.violations.first().map(ToString::to_string)).unwrap_or_default();
             (r.seed, what, replay_command(r.seed, mode, extra_args))
         });
         Summary {
@@ -283,7 +275,10 @@ impl fmt::Display for Summary {
         )?;
         writeln!(f, "records acknowledged: {}", self.acked)?;
         if !TOKIO_SEEDED {
-            writeln!(f, "note: built without RUSTFLAGS=\"--cfg tokio_unstable\": tokio's RNG is not seeded, a seed may not replay exactly")?;
+            writeln!(
+                f,
+                "note: built without RUSTFLAGS=\"--cfg tokio_unstable\": tokio's RNG is not seeded, a seed may not replay exactly"
+            )?;
         }
         write!(f, "faults:")?;
         if self.faults.is_empty() {

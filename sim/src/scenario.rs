@@ -122,7 +122,12 @@ pub(crate) fn client_config_builder(seed: u64, name: &str, brokers: usize) -> ri
 /// otherwise, without idempotence, which needs acks=all), a short linger,
 /// and a delivery timeout inside the liveness bound: a record stuck while
 /// faults are on fails in time, one stuck after they stopped is a violation.
-pub(crate) fn producer_config(seed: u64, name: &str, brokers: usize, spec: &ProducerSpec) -> Result<ClientConfig, rill_client::ConfigError> {
+pub(crate) fn producer_config(
+    seed: u64,
+    name: &str,
+    brokers: usize,
+    spec: &ProducerSpec,
+) -> Result<ClientConfig, rill_client::ConfigError> {
     let acks = spec.acks();
     client_config_builder(seed, name, brokers)
         .acks(acks)
@@ -234,12 +239,8 @@ pub fn run(seed: u64, scenario: &Scenario) -> SeedReport {
         });
     }
 
-    let topology = Topology {
-        brokers: cluster.hosts.clone(),
-        clients,
-        partitions: usize::try_from(scenario.partitions).unwrap_or(0),
-        members: 0,
-    };
+    let topology =
+        Topology { brokers: cluster.hosts.clone(), clients, partitions: usize::try_from(scenario.partitions).unwrap_or(0), members: 0 };
     let mut scheduler = Scheduler::new(swarm.clone(), scenario.mode, topology, rng);
     let mut topic_created = false;
     let mut next_tick = Duration::ZERO;

@@ -44,24 +44,60 @@ impl InjectedError {
 /// One thing the wiring must do now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultAction {
-    CrashBroker { broker: String },
-    RestartBroker { broker: String },
-    Partition { a: String, b: String },
-    Heal { a: String, b: String },
-    PartitionOneWay { from: String, to: String },
-    HealOneWay { from: String, to: String },
+    CrashBroker {
+        broker: String,
+    },
+    RestartBroker {
+        broker: String,
+    },
+    Partition {
+        a: String,
+        b: String,
+    },
+    Heal {
+        a: String,
+        b: String,
+    },
+    PartitionOneWay {
+        from: String,
+        to: String,
+    },
+    HealOneWay {
+        from: String,
+        to: String,
+    },
     /// Hold the link's messages (delivered on [`FaultAction::ResetLatency`]).
-    SetLatency { a: String, b: String, latency: Duration },
-    ResetLatency { a: String, b: String },
+    SetLatency {
+        a: String,
+        b: String,
+        latency: Duration,
+    },
+    ResetLatency {
+        a: String,
+        b: String,
+    },
     /// Cut the client's open connections to the broker (healed by a [`FaultAction::Heal`]).
-    BreakConnections { client: String, broker: String },
+    BreakConnections {
+        client: String,
+        broker: String,
+    },
     /// Move leadership of partition number `partition` (in the workload's order).
-    MoveLeader { partition: usize },
+    MoveLeader {
+        partition: usize,
+    },
     MoveCoordinator,
-    CrashMember { member: usize },
-    RestartMember { member: usize },
+    CrashMember {
+        member: usize,
+    },
+    RestartMember {
+        member: usize,
+    },
     /// The broker answers its next `count` requests with `error`.
-    InjectError { broker: String, error: InjectedError, count: u32 },
+    InjectError {
+        broker: String,
+        error: InjectedError,
+        count: u32,
+    },
 }
 
 impl FaultAction {
@@ -158,8 +194,7 @@ impl Scheduler {
             self.stopped = true;
         }
         // Heals that are due; all of them once faults have stopped.
-        let due: Vec<(Duration, u64)> =
-            self.pending_heals.keys().filter(|(at, _)| self.stopped || *at <= now).copied().collect();
+        let due: Vec<(Duration, u64)> = self.pending_heals.keys().filter(|(at, _)| self.stopped || *at <= now).copied().collect();
         for key in due {
             if let Some(action) = self.pending_heals.remove(&key) {
                 out.push(action);
@@ -204,8 +239,7 @@ impl Scheduler {
     fn pair(&mut self) -> Option<(String, String)> {
         let brokers = self.topology.brokers.clone();
         let a = self.pick(&brokers)?.clone();
-        let mut others: Vec<String> =
-            brokers.iter().chain(self.topology.clients.iter()).filter(|h| **h != a).cloned().collect();
+        let mut others: Vec<String> = brokers.iter().chain(self.topology.clients.iter()).filter(|h| **h != a).cloned().collect();
         others.sort();
         let b = self.pick(&others)?.clone();
         Some(if self.rng.next_u64() & 1 == 1 { (a, b) } else { (b, a) })
@@ -291,12 +325,7 @@ mod tests {
     use super::*;
 
     fn topology() -> Topology {
-        Topology {
-            brokers: vec!["b0".into(), "b1".into(), "b2".into()],
-            clients: vec!["producer0".into()],
-            partitions: 4,
-            members: 0,
-        }
+        Topology { brokers: vec!["b0".into(), "b1".into(), "b2".into()], clients: vec!["producer0".into()], partitions: 4, members: 0 }
     }
 
     fn run(seed: u64, mode: Mode, secs: u64) -> Vec<(Duration, FaultAction)> {

@@ -20,11 +20,7 @@ fn found(reports: &[SeedReport], kind: &str) -> Vec<u64> {
 }
 
 fn summary(reports: &[SeedReport]) -> String {
-    reports
-        .iter()
-        .map(|r| format!("seed {}: {:?} {:?}", r.seed, r.error, r.violations.first()))
-        .collect::<Vec<_>>()
-        .join("\n")
+    reports.iter().map(|r| format!("seed {}: {:?} {:?}", r.seed, r.error, r.violations.first())).collect::<Vec<_>>().join("\n")
 }
 
 /// acks=all answered before the ISR has the records: a leader crash or move

@@ -82,14 +82,7 @@ impl Kdc {
         )
         .context(|| format!("writing {}", kdc_conf.display()))?;
         std::fs::write(dir.join("kadm5.acl"), format!("*/admin@{REALM} *\n")).context(|| "writing kadm5.acl".to_string())?;
-        let kdc = Kdc {
-            dir,
-            port,
-            krb5_conf,
-            kdc_conf,
-            master_password: Secret::new("rill-kdc-master"),
-            child: Mutex::new(None),
-        };
+        let kdc = Kdc { dir, port, krb5_conf, kdc_conf, master_password: Secret::new("rill-kdc-master"), child: Mutex::new(None) };
         let mut create = kdc.command("kdb5_util");
         create.args(["-r", REALM, "-P", kdc.master_password.expose(), "create", "-s"]);
         run(create, "kdb5_util create (Kerberos realm database)")?;
@@ -117,10 +110,7 @@ impl Kdc {
             }
             if let Some(child) = self.child.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    return Err(HarnessError::new(format!(
-                        "krb5kdc exited with {status}; see {}",
-                        self.dir.join("kdc.log").display()
-                    )));
+                    return Err(HarnessError::new(format!("krb5kdc exited with {status}; see {}", self.dir.join("kdc.log").display())));
                 }
             }
             std::thread::sleep(Duration::from_millis(50));

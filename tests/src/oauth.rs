@@ -99,8 +99,7 @@ impl OAuthServer {
         let signing = rsa_key(&dir.join("jwt-signing-key.pem"), "rill-oauth-1")?;
         // Same kid on purpose: the broker must check the signature, not just the key id.
         let rogue = rsa_key(&dir.join("jwt-rogue-key.pem"), "rill-oauth-1")?;
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .context(|| "binding the OAuth token endpoint".to_string())?;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context(|| "binding the OAuth token endpoint".to_string())?;
         listener.set_nonblocking(true).context(|| "making the OAuth listener non-blocking".to_string())?;
         let port = listener.local_addr().context(|| "OAuth listener address".to_string())?.port();
         let state = Arc::new(State {
@@ -216,10 +215,7 @@ fn rsa_key(path: &Path, kid: &str) -> Result<SigningKey> {
         .output()
         .context(|| "running openssl genpkey for the JWT signing key".to_string())?;
     if !output.status.success() {
-        return Err(HarnessError::new(format!(
-            "openssl genpkey failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )));
+        return Err(HarnessError::new(format!("openssl genpkey failed: {}", String::from_utf8_lossy(&output.stderr))));
     }
     let pem = std::fs::read_to_string(path).context(|| format!("reading {}", path.display()))?;
     let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
@@ -242,15 +238,7 @@ fn jwks(key: &SigningKey) -> serde_json::Value {
     })
 }
 
-fn sign_jwt(
-    key: &SigningKey,
-    issuer: &str,
-    audience: &str,
-    subject: &str,
-    scope: &str,
-    issued_at: u64,
-    expires_at: u64,
-) -> Result<Secret> {
+fn sign_jwt(key: &SigningKey, issuer: &str, audience: &str, subject: &str, scope: &str, issued_at: u64, expires_at: u64) -> Result<Secret> {
     static TOKEN_COUNTER: AtomicU64 = AtomicU64::new(0);
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": key.kid});
     let claims = json!({
@@ -264,11 +252,7 @@ fn sign_jwt(
         "client_id": subject,
         "jti": format!("rill-{}-{}", std::process::id(), TOKEN_COUNTER.fetch_add(1, Ordering::SeqCst)),
     });
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
+    let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut signature = vec![0u8; key.key_pair.public().modulus_len()];
     key.key_pair
         .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut signature)
@@ -325,11 +309,7 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
             headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
         }
     }
-    let length: usize = headers
-        .iter()
-        .find(|(name, _)| name == "content-length")
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(0);
+    let length: usize = headers.iter().find(|(name, _)| name == "content-length").and_then(|(_, value)| value.parse().ok()).unwrap_or(0);
     let mut body = vec![0u8; length.min(64 * 1024)];
     reader.read_exact(&mut body)?;
     Ok(Request { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() })
@@ -385,15 +365,11 @@ fn token(state: &State, request: &Request) -> (u16, serde_json::Value) {
             _ => return (401, json!({"error": "invalid_client", "error_description": "no client credentials"})),
         },
     };
-    let Some(client) = state
-        .clients
-        .iter()
-        .find(|client| client.client_id == client_id && client.client_secret.expose() == client_secret)
+    let Some(client) = state.clients.iter().find(|client| client.client_id == client_id && client.client_secret.expose() == client_secret)
     else {
         return (401, json!({"error": "invalid_client"}));
     };
-    let requested: BTreeSet<String> =
-        field("scope").unwrap_or_default().split_whitespace().map(str::to_string).collect();
+    let requested: BTreeSet<String> = field("scope").unwrap_or_default().split_whitespace().map(str::to_string).collect();
     let allowed: BTreeSet<String> = client.allowed_scopes.iter().cloned().collect();
     if !requested.is_subset(&allowed) {
         return (400, json!({"error": "invalid_scope"}));
@@ -405,10 +381,7 @@ fn token(state: &State, request: &Request) -> (u16, serde_json::Value) {
     match sign_jwt(&state.signing, &state.issuer, &state.audience, &client.client_id, &scope, now, now + lifetime) {
         Ok(token) => {
             state.tokens_issued.fetch_add(1, Ordering::SeqCst);
-            (
-                200,
-                json!({"access_token": token.expose(), "token_type": "Bearer", "expires_in": lifetime, "scope": scope}),
-            )
+            (200, json!({"access_token": token.expose(), "token_type": "Bearer", "expires_in": lifetime, "scope": scope}))
         }
         Err(error) => (400, json!({"error": "server_error", "error_description": error.to_string()})),
     }
@@ -431,15 +404,13 @@ fn url_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                Ok(byte) => {
+                    out.push(byte);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             byte => out.push(byte),
         }
         i += 1;
@@ -454,9 +425,11 @@ mod tests {
     fn server() -> OAuthServer {
         // One directory per server: tests run in parallel and each writes its own keys.
         static SERVERS: AtomicU64 = AtomicU64::new(0);
-        let dir = crate::paths::target_dir()
-            .join("rill-e2e-unit")
-            .join(format!("oauth-{}-{}", std::process::id(), SERVERS.fetch_add(1, Ordering::SeqCst)));
+        let dir = crate::paths::target_dir().join("rill-e2e-unit").join(format!(
+            "oauth-{}-{}",
+            std::process::id(),
+            SERVERS.fetch_add(1, Ordering::SeqCst)
+        ));
         OAuthServer::start(
             &dir,
             vec![OAuthClient {

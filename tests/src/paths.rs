@@ -5,10 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The Cargo workspace root (the parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("rill-e2e lives in a subdirectory of the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("rill-e2e lives in a subdirectory of the workspace").to_path_buf()
 }
 
 /// The workspace `target/` directory, shared with `tests/scripts/provision.sh`.
@@ -44,10 +41,8 @@ pub fn new_run_dir(label: &str) -> std::io::Result<PathBuf> {
 
 fn prune_old_runs(runs: &Path) {
     let Ok(entries) = std::fs::read_dir(runs) else { return };
-    let mut dirs: Vec<(SystemTime, PathBuf)> = entries
-        .flatten()
-        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
-        .collect();
+    let mut dirs: Vec<(SystemTime, PathBuf)> =
+        entries.flatten().filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path()))).collect();
     dirs.sort();
     let excess = dirs.len().saturating_sub(KEPT_RUNS);
     for (modified, dir) in dirs.into_iter().take(excess) {

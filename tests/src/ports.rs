@@ -70,12 +70,9 @@ pub fn free_port() -> Result<u16> {
     }
     // Fallback (no /proc, or an ephemeral range that starts very low): let the kernel pick.
     for _ in 0..100 {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(|e| HarnessError::context("binding 127.0.0.1:0 to find a free port", e))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| HarnessError::context("reading the probe socket's port", e))?
-            .port();
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| HarnessError::context("binding 127.0.0.1:0 to find a free port", e))?;
+        let port = listener.local_addr().map_err(|e| HarnessError::context("reading the probe socket's port", e))?.port();
         if handed_out.insert(port) {
             return Ok(port);
         }

@@ -66,14 +66,8 @@ pub fn spawn_tied(command: Command) -> io::Result<Child> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .send((command, reply))
         .map_err(|_| io::Error::other("the process-spawner thread is gone"))?;
-    let child = result
-        .recv()
-        .map_err(|_| io::Error::other("the process-spawner thread dropped a request"))??;
-    LIVE_PIDS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get_or_insert_with(HashSet::new)
-        .insert(child.id());
+    let child = result.recv().map_err(|_| io::Error::other("the process-spawner thread dropped a request"))??;
+    LIVE_PIDS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get_or_insert_with(HashSet::new).insert(child.id());
     Ok(child)
 }
 
@@ -121,10 +115,7 @@ pub struct Finished {
 pub fn run_with_timeout(mut command: Command, stdin: Option<&str>, timeout: Duration) -> io::Result<Finished> {
     use std::io::{Read, Write};
     use std::process::Stdio;
-    command
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = spawn_tied(command)?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         let text = text.to_string();
@@ -166,10 +157,7 @@ pub fn run_with_timeout(mut command: Command, stdin: Option<&str>, timeout: Dura
     let mut stderr = stderr_reader.join().unwrap_or_default();
     if timed_out {
         stderr.push_str(&format!("\n[rill-e2e: killed after {timeout:?} timeout]"));
-        return Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("timed out after {timeout:?}; stdout: {stdout}\nstderr: {stderr}"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::TimedOut, format!("timed out after {timeout:?}; stdout: {stdout}\nstderr: {stderr}")));
     }
     Ok(Finished { status, stdout, stderr })
 }

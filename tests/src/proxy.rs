@@ -83,8 +83,7 @@ impl ListenerProxy {
     /// Refuses new connections and cuts the open ones.
     pub fn stop(&self) {
         *self.shared.listener.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let connections: Vec<_> =
-            self.shared.connections.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        let connections: Vec<_> = self.shared.connections.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
         for (_, (client, upstream)) in connections {
             let _ = client.shutdown(Shutdown::Both);
             let _ = upstream.shutdown(Shutdown::Both);
@@ -137,11 +136,7 @@ fn forward(shared: &Arc<Shared>, client: TcpStream) -> io::Result<()> {
     client.set_nodelay(true)?;
     upstream.set_nodelay(true)?;
     let id = shared.next_connection_id.fetch_add(1, Ordering::SeqCst);
-    shared
-        .connections
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id, (client.try_clone()?, upstream.try_clone()?));
+    shared.connections.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (client.try_clone()?, upstream.try_clone()?));
     let pump = |mut from: TcpStream, mut to: TcpStream, shared: Arc<Shared>| {
         move || {
             let _ = io::copy(&mut from, &mut to);
@@ -150,12 +145,12 @@ fn forward(shared: &Arc<Shared>, client: TcpStream) -> io::Result<()> {
             shared.connections.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         }
     };
-    thread::Builder::new()
-        .name(format!("rill-e2e-proxy-{}-up", shared.name))
-        .spawn(pump(client.try_clone()?, upstream.try_clone()?, Arc::clone(shared)))?;
-    thread::Builder::new()
-        .name(format!("rill-e2e-proxy-{}-down", shared.name))
-        .spawn(pump(upstream, client, Arc::clone(shared)))?;
+    thread::Builder::new().name(format!("rill-e2e-proxy-{}-up", shared.name)).spawn(pump(
+        client.try_clone()?,
+        upstream.try_clone()?,
+        Arc::clone(shared),
+    ))?;
+    thread::Builder::new().name(format!("rill-e2e-proxy-{}-down", shared.name)).spawn(pump(upstream, client, Arc::clone(shared)))?;
     Ok(())
 }
 

@@ -11,10 +11,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 
 use crate::error::{Context, HarnessError, Result};
 use crate::secret::Secret;
@@ -170,14 +167,11 @@ fn leaf(
     pkcs12_password: &Secret,
 ) -> Result<CertifiedKey> {
     let sans: Vec<String> = subject_alt_names.iter().map(|s| s.to_string()).collect();
-    let mut params =
-        CertificateParams::new(sans).context(|| format!("subject alternative names for {file_stem}"))?;
+    let mut params = CertificateParams::new(sans).context(|| format!("subject alternative names for {file_stem}"))?;
     params.distinguished_name = name(common_name);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = usages.to_vec();
-    let cert = params
-        .signed_by(&key, &issuer.cert, &issuer.key)
-        .context(|| format!("signing the {file_stem} certificate"))?;
+    let cert = params.signed_by(&key, &issuer.cert, &issuer.key).context(|| format!("signing the {file_stem} certificate"))?;
     let cert_pem = dir.join(format!("{file_stem}.pem"));
     let key_pem = dir.join(format!("{file_stem}.key"));
     let keystore_pem = dir.join(format!("{file_stem}-keystore.pem"));
@@ -214,11 +208,7 @@ fn openssl(args: &[&OsStr], what: &str, out: &Path) -> Result<()> {
         .output()
         .context(|| format!("running openssl {what} (install openssl: tests/scripts/provision.sh)"))?;
     if !output.status.success() {
-        return Err(HarnessError::new(format!(
-            "openssl {what} for {} failed: {}",
-            out.display(),
-            String::from_utf8_lossy(&output.stderr)
-        )));
+        return Err(HarnessError::new(format!("openssl {what} for {} failed: {}", out.display(), String::from_utf8_lossy(&output.stderr))));
     }
     Ok(())
 }
@@ -228,8 +218,18 @@ fn openssl(args: &[&OsStr], what: &str, out: &Path) -> Result<()> {
 fn export_pkcs12(cert: &Path, key: &Path, ca: &Path, out: &Path, alias: &str, password: &Secret) -> Result<()> {
     let pass = format!("pass:{}", password.expose());
     let args: Vec<&OsStr> = vec![
-        "pkcs12".as_ref(), "-export".as_ref(), "-name".as_ref(), alias.as_ref(), "-passout".as_ref(), pass.as_ref(),
-        "-in".as_ref(), cert.as_ref(), "-inkey".as_ref(), key.as_ref(), "-certfile".as_ref(), ca.as_ref(),
+        "pkcs12".as_ref(),
+        "-export".as_ref(),
+        "-name".as_ref(),
+        alias.as_ref(),
+        "-passout".as_ref(),
+        pass.as_ref(),
+        "-in".as_ref(),
+        cert.as_ref(),
+        "-inkey".as_ref(),
+        key.as_ref(),
+        "-certfile".as_ref(),
+        ca.as_ref(),
     ];
     openssl(&args, "pkcs12 -export", out)
 }
@@ -238,8 +238,14 @@ fn export_pkcs12(cert: &Path, key: &Path, ca: &Path, out: &Path, alias: &str, pa
 fn encrypt_pkcs8(key: &Path, out: &Path, password: &Secret) -> Result<()> {
     let pass = format!("pass:{}", password.expose());
     let args: Vec<&OsStr> = vec![
-        "pkcs8".as_ref(), "-topk8".as_ref(), "-v2".as_ref(), "aes-256-cbc".as_ref(), "-passout".as_ref(),
-        pass.as_ref(), "-in".as_ref(), key.as_ref(),
+        "pkcs8".as_ref(),
+        "-topk8".as_ref(),
+        "-v2".as_ref(),
+        "aes-256-cbc".as_ref(),
+        "-passout".as_ref(),
+        pass.as_ref(),
+        "-in".as_ref(),
+        key.as_ref(),
     ];
     openssl(&args, "pkcs8 -topk8", out)
 }
@@ -282,24 +288,13 @@ mod tests {
         let dir = crate::paths::target_dir().join("rill-e2e-unit").join(format!("tls-{}", std::process::id()));
         let tls = TlsMaterial::generate(&dir).expect("generate TLS material");
         let verify = |ca: &Path, cert: &Path| {
-            Command::new("openssl")
-                .arg("verify")
-                .arg("-CAfile")
-                .arg(ca)
-                .arg(cert)
-                .output()
-                .expect("run openssl verify")
-                .status
-                .success()
+            Command::new("openssl").arg("verify").arg("-CAfile").arg(ca).arg(cert).output().expect("run openssl verify").status.success()
         };
         assert!(verify(&tls.ca_cert_pem, &tls.broker.cert_pem));
         assert!(verify(&tls.ca_cert_pem, &tls.client.cert_pem));
         assert!(!verify(&tls.ca_cert_pem, &tls.rogue_client.cert_pem), "rogue client must not chain to the CA");
-        let text = Command::new("openssl")
-            .args(["x509", "-noout", "-text", "-in"])
-            .arg(&tls.broker.cert_pem)
-            .output()
-            .expect("openssl x509");
+        let text =
+            Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(&tls.broker.cert_pem).output().expect("openssl x509");
         let text = String::from_utf8_lossy(&text.stdout);
         assert!(text.contains("DNS:localhost"), "{text}");
         assert!(text.contains("IP Address:127.0.0.1"), "{text}");

@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rill_client::protocol::ErrorCode;
-use rill_client::{
-    AlterConfigOp, Client, ClientConfig, ConfigResource, ConfigSource, Error, NewPartitions, NewTopic, OffsetSpec,
-};
+use rill_client::{AlterConfigOp, Client, ClientConfig, ConfigResource, ConfigSource, Error, NewPartitions, NewTopic, OffsetSpec};
 use rill_e2e::{KafkaCluster, Listener};
 
 const TOOL_TIMEOUT: Duration = Duration::from_secs(90);
@@ -97,25 +95,17 @@ async fn topics_partitions_and_descriptions_match_kafka_topics() {
     assert!(created[0].result.is_ok(), "{created:?}");
 
     let grown = client
-        .create_partitions(
-            &[NewPartitions::increase_to(&topic, 3), NewPartitions::increase_to(&missing, 2)],
-            Duration::from_secs(30),
-        )
+        .create_partitions(&[NewPartitions::increase_to(&topic, 3), NewPartitions::increase_to(&missing, 2)], Duration::from_secs(30))
         .await
         .expect("create partitions");
     assert!(grown[&topic].is_ok(), "{grown:?}");
     let err = grown[&missing].as_ref().unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION), "{err}");
     assert!(err.to_string().contains(&missing), "{err}");
-    cluster
-        .wait_for_partition(&topic, 2, Duration::from_secs(30), "a leader", |p| p.leader.is_some())
-        .expect("partition 2");
+    cluster.wait_for_partition(&topic, 2, Duration::from_secs(30), "a leader", |p| p.leader.is_some()).expect("partition 2");
 
     // Fewer partitions than it has: INVALID_PARTITIONS for that topic.
-    let shrink = client
-        .create_partitions(&[NewPartitions::increase_to(&topic, 2)], Duration::from_secs(30))
-        .await
-        .expect("call");
+    let shrink = client.create_partitions(&[NewPartitions::increase_to(&topic, 2)], Duration::from_secs(30)).await.expect("call");
     assert_eq!(shrink[&topic].as_ref().unwrap_err().code(), Some(ErrorCode::INVALID_PARTITIONS));
 
     // describe_topics against `kafka-topics --describe`.
@@ -143,12 +133,8 @@ async fn topics_partitions_and_descriptions_match_kafka_topics() {
 
     // list_topics against `kafka-topics --list` (this binary only adds topics,
     // so everything the tool listed first must be in rill's later listing).
-    let listed_by_tool: BTreeSet<String> = topic_command(cluster, &["--list"])
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
+    let listed_by_tool: BTreeSet<String> =
+        topic_command(cluster, &["--list"]).lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
     let all = client.list_topics(true).await.expect("list topics");
     let external = client.list_topics(false).await.expect("list topics");
     assert!(listed_by_tool.contains(&topic));
@@ -186,21 +172,14 @@ async fn configs_match_kafka_configs() {
 
     let second = vec![(
         ConfigResource::topic(&topic),
-        vec![
-            AlterConfigOp::delete("max.message.bytes"),
-            AlterConfigOp::Append { name: "cleanup.policy".into(), value: "compact".into() },
-        ],
+        vec![AlterConfigOp::delete("max.message.bytes"), AlterConfigOp::Append { name: "cleanup.policy".into(), value: "compact".into() }],
     )];
     let altered = client.incremental_alter_configs(&second).await.expect("alter configs");
     assert!(altered[&ConfigResource::topic(&topic)].is_ok(), "{altered:?}");
 
-    let tool_view = configs_from_tool(&config_command(
-        cluster,
-        &["--describe", "--entity-type", "topics", "--entity-name", &topic],
-    ));
-    let expected: BTreeMap<String, String> = [("cleanup.policy", "delete,compact"), ("retention.ms", "123456")]
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .into();
+    let tool_view = configs_from_tool(&config_command(cluster, &["--describe", "--entity-type", "topics", "--entity-name", &topic]));
+    let expected: BTreeMap<String, String> =
+        [("cleanup.policy", "delete,compact"), ("retention.ms", "123456")].map(|(k, v)| (k.to_string(), v.to_string())).into();
     assert_eq!(tool_view, expected, "kafka-configs sees the topic's dynamic configs");
     let described = client.describe_configs(&[ConfigResource::topic(&topic)]).await.expect("describe configs");
     let entries = described[&ConfigResource::topic(&topic)].as_ref().expect("topic configs");
@@ -220,10 +199,8 @@ async fn configs_match_kafka_configs() {
     let altered = client.incremental_alter_configs(&set).await.expect("alter broker config");
     assert!(altered[&broker].is_ok(), "{altered:?}");
     let node_name = node.to_string();
-    let tool_all = configs_from_tool(&config_command(
-        cluster,
-        &["--describe", "--all", "--entity-type", "brokers", "--entity-name", &node_name],
-    ));
+    let tool_all =
+        configs_from_tool(&config_command(cluster, &["--describe", "--all", "--entity-type", "brokers", "--entity-name", &node_name]));
     let ours = client.describe_configs(std::slice::from_ref(&broker)).await.expect("describe broker");
     let ours = ours[&broker].as_ref().expect("broker configs");
     assert!(tool_all.len() > 100, "{tool_all:?}");
@@ -235,10 +212,8 @@ async fn configs_match_kafka_configs() {
     }
     let reset = vec![(broker.clone(), vec![AlterConfigOp::delete("log.cleaner.backoff.ms")])];
     assert!(client.incremental_alter_configs(&reset).await.expect("reset")[&broker].is_ok());
-    let tool_dynamic = configs_from_tool(&config_command(
-        cluster,
-        &["--describe", "--entity-type", "brokers", "--entity-name", &node_name],
-    ));
+    let tool_dynamic =
+        configs_from_tool(&config_command(cluster, &["--describe", "--entity-type", "brokers", "--entity-name", &node_name]));
     assert!(!tool_dynamic.contains_key("log.cleaner.backoff.ms"), "{tool_dynamic:?}");
 }
 
@@ -252,10 +227,8 @@ async fn delete_records_matches_kafka_get_offsets_and_delete_records() {
     for value in ["a", "b", "c", "d", "e", "f"] {
         cluster.produce_acks_all(&topic, value).expect("probe").expect("produced");
     }
-    let deleted = client
-        .delete_records(&[(&topic, 0, 3), (&topic, 7, 1), (&missing, 0, 1)], Duration::from_secs(30))
-        .await
-        .expect("delete records");
+    let deleted =
+        client.delete_records(&[(&topic, 0, 3), (&topic, 7, 1), (&missing, 0, 1)], Duration::from_secs(30)).await.expect("delete records");
     assert_eq!(*deleted[&(topic.clone(), 0)].as_ref().expect("partition 0"), 3);
     for key in [(topic.clone(), 7), (missing.clone(), 0)] {
         let err = deleted[&key].as_ref().unwrap_err();
@@ -290,10 +263,8 @@ async fn groups_and_group_offsets_match_kafka_consumer_groups() {
     let missing_group = cluster.unique_topic("admin-group-missing");
 
     // A group that only has committed offsets, set by rill.
-    let committed = client
-        .alter_group_offsets(&group, &[(&topic, 0, 7), (&topic, 1, 8), (&topic, 2, 9)])
-        .await
-        .expect("alter group offsets");
+    let committed =
+        client.alter_group_offsets(&group, &[(&topic, 0, 7), (&topic, 1, 8), (&topic, 2, 9)]).await.expect("alter group offsets");
     assert!(committed.values().all(|r| r.is_ok()) && committed.len() == 3, "{committed:?}");
     let described_by_tool = group_command(cluster, &["--describe", "--group", &group]);
     println!("kafka-consumer-groups --describe:\n{described_by_tool}");
@@ -321,12 +292,8 @@ async fn groups_and_group_offsets_match_kafka_consumer_groups() {
     let consumed = cluster.java().console_consume(&properties, &topic, 3, 30_000).expect("console consumer");
     assert_eq!(consumed.len(), 3, "{consumed:?}");
 
-    let listed_by_tool: BTreeSet<String> = group_command(cluster, &["--list"])
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
+    let listed_by_tool: BTreeSet<String> =
+        group_command(cluster, &["--list"]).lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
     let listed = client.list_groups().await.expect("list groups");
     assert!(listed_by_tool.contains(&group) && listed_by_tool.contains(&consumer_group), "{listed_by_tool:?}");
     for name in &listed_by_tool {
@@ -358,8 +325,7 @@ async fn groups_and_group_offsets_match_kafka_consumer_groups() {
         .into_iter()
         .map(|(k, v)| (k, v.expect("offset").offset))
         .collect();
-    let tool_offsets =
-        group_offsets_from_tool(&group_command(cluster, &["--describe", "--group", &consumer_group]), &consumer_group);
+    let tool_offsets = group_offsets_from_tool(&group_command(cluster, &["--describe", "--group", &consumer_group]), &consumer_group);
     assert_eq!(console_offsets, tool_offsets);
     assert_eq!(console_offsets.values().sum::<i64>(), 3, "the three records consumed");
 

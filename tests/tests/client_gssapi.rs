@@ -40,13 +40,7 @@ fn path(p: &Path) -> String {
 
 /// GSSAPI through `listener` as `principal`, with `credentials`
 /// (`sasl.kerberos.keytab` or `sasl.password`) and `extra` properties.
-fn config(
-    cluster: &KafkaCluster,
-    listener: Listener,
-    principal: &str,
-    credentials: (&str, &str),
-    extra: &[(&str, &str)],
-) -> ClientConfig {
+fn config(cluster: &KafkaCluster, listener: Listener, principal: &str, credentials: (&str, &str), extra: &[(&str, &str)]) -> ClientConfig {
     captured_logs();
     let protocol = match listener {
         Listener::SaslPlaintext => "SASL_PLAINTEXT",
@@ -137,13 +131,8 @@ async fn unknown_principal_is_refused() {
     let cluster = KafkaCluster::single();
     let credentials = cluster.credentials();
     let keytab = path(&credentials.kerberos_deleted_keytab);
-    let config = config(
-        cluster,
-        Listener::SaslPlaintext,
-        &credentials.kerberos_deleted_principal,
-        ("sasl.kerberos.keytab", keytab.as_str()),
-        &[],
-    );
+    let config =
+        config(cluster, Listener::SaslPlaintext, &credentials.kerberos_deleted_principal, ("sasl.kerberos.keytab", keytab.as_str()), &[]);
     let err = refused(config, KerberosErrorKind::UnknownPrincipal).await;
     assert!(err.to_string().contains(&credentials.kerberos_deleted_principal), "names the principal: {err}");
 }
@@ -176,11 +165,7 @@ async fn kdc_from_sasl_kerberos_kdc_and_unreachable_kdc() {
 
 #[test]
 fn config_errors_name_the_key_and_the_fix() {
-    let base = [
-        ("bootstrap.servers", "localhost:9092"),
-        ("security.protocol", "SASL_PLAINTEXT"),
-        ("sasl.mechanism", "GSSAPI"),
-    ];
+    let base = [("bootstrap.servers", "localhost:9092"), ("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "GSSAPI")];
     let err = ClientConfig::from_properties(base).unwrap_err();
     assert!(err.to_string().contains("sasl.kerberos.principal"), "{err}");
     let with_principal = [base.as_slice(), &[("sasl.kerberos.principal", "alice@RILL.TEST")]].concat();

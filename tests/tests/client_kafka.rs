@@ -7,22 +7,18 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use base64::Engine;
-use rill_client::{Client, ClientConfig, Error, NewTopic, OffsetSpec};
-use rill_e2e::{KafkaCluster, Listener};
 use rill_client::protocol::frame::FrameError;
 use rill_client::protocol::{ApiKey, ErrorCode, Uuid};
+use rill_client::{Client, ClientConfig, Error, NewTopic, OffsetSpec};
+use rill_e2e::{KafkaCluster, Listener};
 
 /// The reconnect test stops the PLAINTEXT listener: it runs alone, the
 /// other tests of this binary share the listener.
 static LISTENER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 fn config(bootstrap: &str) -> ClientConfig {
-    ClientConfig::from_properties([
-        ("bootstrap.servers", bootstrap),
-        ("client.id", "rill-e2e-client"),
-        ("request.timeout.ms", "30000"),
-    ])
-    .expect("valid config")
+    ClientConfig::from_properties([("bootstrap.servers", bootstrap), ("client.id", "rill-e2e-client"), ("request.timeout.ms", "30000")])
+        .expect("valid config")
 }
 
 async fn client(cluster: &KafkaCluster) -> Client {
@@ -199,11 +195,7 @@ async fn list_offsets_matches_records_produced_by_kafka_tools() {
     assert_eq!(last, 2);
     let client = client(cluster).await;
     let results = client
-        .list_offsets(&[
-            (&topic, 0, OffsetSpec::Earliest),
-            (&topic, 0, OffsetSpec::Latest),
-            (&topic, 5, OffsetSpec::Latest),
-        ])
+        .list_offsets(&[(&topic, 0, OffsetSpec::Earliest), (&topic, 0, OffsetSpec::Latest), (&topic, 5, OffsetSpec::Latest)])
         .await
         .expect("list offsets");
     // (topic, 0) appears twice in the request; the later spec (Latest) wins in the map.

@@ -259,7 +259,10 @@ async fn a_consumer_reads_for_two_minutes_on_thirty_second_tokens() {
     let total = client.stats().total();
     let writer_total = writer_client.stats().total();
     let issued = oauth.tokens_issued() - issued_before;
-    println!("read {read} of {written} records in {:?}; consumer {total:?}; writer {writer_total:?}; tokens issued {issued}", started.elapsed());
+    println!(
+        "read {read} of {written} records in {:?}; consumer {total:?}; writer {writer_total:?}; tokens issued {issued}",
+        started.elapsed()
+    );
     assert_eq!(read, written, "every record read");
     assert!(written >= 300, "the writer kept writing: {written}");
     let connects = connects_after_first_record.expect("records were read");

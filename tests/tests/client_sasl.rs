@@ -48,9 +48,7 @@ async fn refused(cluster: &KafkaCluster, listener: Listener, mechanism: &str, wr
         Error::NoBrokerReachable { last: Some(last), .. } => last.as_ref(),
         other => panic!("expected an authentication error, got {other:?}"),
     };
-    let Error::Authentication { mechanism: m, message, .. } = auth else {
-        panic!("expected an authentication error, got {auth:?}")
-    };
+    let Error::Authentication { mechanism: m, message, .. } = auth else { panic!("expected an authentication error, got {auth:?}") };
     assert_eq!(*m, mechanism);
     assert!(!message.is_empty(), "carries the broker's message");
     eprintln!("{err}");

@@ -23,11 +23,8 @@ fn captured_logs() -> &'static Mutex<Vec<u8>> {
     static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || LogWriter(logs))
-            .finish();
+        let subscriber =
+            tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(move || LogWriter(logs)).finish();
         tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
         logs
     })
@@ -91,11 +88,8 @@ impl Evidence {
 fn properties(cluster: &KafkaCluster, listener: Listener, extra: &[(&str, &str)]) -> ClientConfig {
     captured_logs();
     let bootstrap = cluster.bootstrap(listener);
-    let mut properties = vec![
-        ("bootstrap.servers", bootstrap.as_str()),
-        ("client.id", "rill-e2e-secrets"),
-        ("socket.connection.setup.timeout.ms", "20000"),
-    ];
+    let mut properties =
+        vec![("bootstrap.servers", bootstrap.as_str()), ("client.id", "rill-e2e-secrets"), ("socket.connection.setup.timeout.ms", "20000")];
     properties.extend_from_slice(extra);
     ClientConfig::from_properties(properties).expect("valid config")
 }
@@ -258,8 +252,7 @@ fn keytab_keys(keytab: &Path) -> Vec<String> {
     assert!(!hex_keys.is_empty(), "no keys in klist's listing:\n{listing}");
     let mut forms = Vec::new();
     for hex in hex_keys {
-        let bytes: Vec<u8> =
-            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex key")).collect();
+        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex key")).collect();
         forms.push(format!("{:?}", &bytes[..8]).trim_end_matches(']').to_string());
         forms.push(hex);
     }

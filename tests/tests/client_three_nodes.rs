@@ -17,15 +17,12 @@ async fn follows_a_leader_change_after_a_stale_metadata_error() {
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("client-leader-move");
     cluster.create_topic(&topic, 1, 3).expect("create topic");
-    let before = cluster
-        .wait_for_partition(&topic, 0, TIMEOUT, "full ISR", |state| state.isr.len() == 3)
-        .expect("topic fully replicated");
+    let before = cluster.wait_for_partition(&topic, 0, TIMEOUT, "full ISR", |state| state.isr.len() == 3).expect("topic fully replicated");
     for value in ["a", "b"] {
         cluster.produce_acks_all(&topic, value).expect("probe").expect("produced");
     }
 
-    let config = ClientConfig::from_properties([("bootstrap.servers", cluster.bootstrap(Listener::Plaintext).as_str())])
-        .expect("config");
+    let config = ClientConfig::from_properties([("bootstrap.servers", cluster.bootstrap(Listener::Plaintext).as_str())]).expect("config");
     let client = Client::connect(config).await.expect("connect");
     let metadata = client.metadata(&[&topic]).await.expect("metadata");
     assert_eq!(metadata.brokers.len(), 3);
@@ -74,9 +71,10 @@ async fn wait_until_every_broker_sees_leader(client: &Client, topic: &str, leade
         let mut seen = Vec::new();
         for &node in &nodes {
             let answer = client.send(node, &request).await.ok().and_then(|r| {
-                r.topics.iter().find(|t| t.name.as_deref() == Some(topic)).and_then(|t| {
-                    t.partitions.iter().find(|p| p.partition_index == 0).map(|p| p.leader_id)
-                })
+                r.topics
+                    .iter()
+                    .find(|t| t.name.as_deref() == Some(topic))
+                    .and_then(|t| t.partitions.iter().find(|p| p.partition_index == 0).map(|p| p.leader_id))
             });
             seen.push((node, answer));
         }

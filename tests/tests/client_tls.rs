@@ -57,8 +57,10 @@ async fn ssl_with_the_harness_ca() {
 async fn untrusted_ca_is_refused_as_unknown_ca() {
     let cluster = KafkaCluster::single();
     let rogue = path(&cluster.tls().rogue_ca_cert_pem);
-    let err =
-        expect_tls(Client::connect(config(&cluster.bootstrap(Listener::Ssl), &[("ssl.ca.location", rogue)])).await, TlsErrorKind::UnknownCa);
+    let err = expect_tls(
+        Client::connect(config(&cluster.bootstrap(Listener::Ssl), &[("ssl.ca.location", rogue)])).await,
+        TlsErrorKind::UnknownCa,
+    );
     let text = err.to_string();
     assert!(text.contains("trusted CA") && text.contains("localhost:"), "{text}");
 }

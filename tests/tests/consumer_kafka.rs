@@ -204,7 +204,11 @@ async fn seeks_to_a_time_the_beginning_and_the_end() {
         .flat_map(|i| {
             let step = ProduceStep::send(0, None, Some(&format!("v{i}")));
             // Spread the timestamps: one flush per ten records.
-            if i % 10 == 9 { vec![step, ProduceStep::Flush] } else { vec![step] }
+            if i % 10 == 9 {
+                vec![step, ProduceStep::Flush]
+            } else {
+                vec![step]
+            }
         })
         .collect();
     cluster.java().scripted_produce(&java_client, &[], &topic, &steps).expect("produce");
@@ -310,8 +314,7 @@ async fn buffered_records_stay_within_the_byte_budget() {
     let value = "v".repeat(1_000);
     let input: String = (0..3_000).map(|i| format!("{i}:{value}\n")).collect();
     // Batches of at most 16 KiB (kcat spreads the records over the partitions).
-    kcat::produce_with(cluster, &settings, &topic, &input, &["-X", "batch.size=16384", "-X", "linger.ms=5"])
-        .expect("kcat produce");
+    kcat::produce_with(cluster, &settings, &topic, &input, &["-X", "batch.size=16384", "-X", "linger.ms=5"]).expect("kcat produce");
 
     let budget = 256 * 1024;
     let consumer = consumer(

@@ -122,11 +122,7 @@ impl TopicCleanup {
         let prefix = format!("{}-", self.topic);
         std::fs::read_dir(&self.data_dir)
             .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|name| name.starts_with(&prefix))
-                    .collect()
+                entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|name| name.starts_with(&prefix)).collect()
             })
             .unwrap_or_default()
     }
@@ -139,14 +135,11 @@ impl TopicCleanup {
         let started = Instant::now();
         let (bootstrap, topic) = (self.bootstrap.clone(), self.topic.clone());
         let deleted = std::thread::spawn(move || -> Result<(), String> {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             runtime.block_on(async {
-                let config = ClientConfig::from_properties([("bootstrap.servers", bootstrap.as_str())])
-                    .map_err(|e| e.to_string())?;
+                let config = ClientConfig::from_properties([("bootstrap.servers", bootstrap.as_str())]).map_err(|e| e.to_string())?;
                 let admin = Client::connect(config).await.map_err(|e| format!("connect: {e}"))?;
-                let results =
-                    admin.delete_topics(&[topic.as_str()], Duration::from_secs(30)).await.map_err(|e| e.to_string())?;
+                let results = admin.delete_topics(&[topic.as_str()], Duration::from_secs(30)).await.map_err(|e| e.to_string())?;
                 results.iter().try_for_each(|t| t.result.clone().map_err(|e| format!("{}: {e}", t.name)))
             })
         })
@@ -155,11 +148,7 @@ impl TopicCleanup {
         deleted.map_err(|e| format!("deleting topic {}: {e}", self.topic))?;
         while !self.directories_left().is_empty() {
             if started.elapsed() > Duration::from_secs(60) {
-                return Err(format!(
-                    "topic {} deleted, but still on disk after 60 s: {:?}",
-                    self.topic,
-                    self.directories_left()
-                ));
+                return Err(format!("topic {} deleted, but still on disk after 60 s: {:?}", self.topic, self.directories_left()));
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -207,14 +196,8 @@ fn run_child(bootstrap: &str, topic: &str, records_per_partition: i64, slow_poll
         .output()
         .expect("run measured-consumer");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "measured-consumer failed ({}): {stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("measured-consumer printed {stdout:?}: {e}"));
+    assert!(output.status.success(), "measured-consumer failed ({}): {stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    let json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("measured-consumer printed {stdout:?}: {e}"));
     eprintln!("consumer child ({:.1}s): {json}", started.elapsed().as_secs_f64());
     ChildReport { json }
 }
@@ -225,23 +208,15 @@ async fn consuming_2_gib_with_a_64_mib_budget_and_a_slow_application_keeps_memor
     let bootstrap = cluster.bootstrap(Listener::Plaintext);
     let topic = cluster.unique_topic("consumer-memory");
     cluster.create_topic(&topic, PARTITIONS as u32, 1).expect("create topic");
-    let mut cleanup = TopicCleanup {
-        bootstrap: bootstrap.clone(),
-        topic: topic.clone(),
-        data_dir: cluster.node(1).data_dir(),
-        done: false,
-    };
+    let mut cleanup =
+        TopicCleanup { bootstrap: bootstrap.clone(), topic: topic.clone(), data_dir: cluster.node(1).data_dir(), done: false };
 
     let produce_started = Instant::now();
     produce(&bootstrap, &topic).await;
     let total_bytes = VALUE_BYTES as u64 * PARTITIONS as u64 * RECORDS_PER_PARTITION as u64;
     let produce_seconds = produce_started.elapsed().as_secs_f64();
     // (Checked once written: the broker creates the directories a moment after the leader shows.)
-    assert!(
-        !cleanup.directories_left().is_empty(),
-        "the topic's directories are not where the cleanup looks: {:?}",
-        cleanup.data_dir
-    );
+    assert!(!cleanup.directories_left().is_empty(), "the topic's directories are not where the cleanup looks: {:?}", cleanup.data_dir);
     eprintln!(
         "produced {:.2} GiB in {produce_seconds:.1}s ({:.0} MiB/s)",
         total_bytes as f64 / f64::from(1 << 30),
@@ -249,16 +224,11 @@ async fn consuming_2_gib_with_a_64_mib_budget_and_a_slow_application_keeps_memor
     );
 
     let report = run_child(&bootstrap, &topic, RECORDS_PER_PARTITION, SLOW_POLLS);
-    assert_eq!(
-        report.number("records"),
-        (PARTITIONS as u64) * RECORDS_PER_PARTITION as u64,
-        "every record, once, in order"
-    );
+    assert_eq!(report.number("records"), (PARTITIONS as u64) * RECORDS_PER_PARTITION as u64, "every record, once, in order");
     assert_eq!(report.number("value_bytes"), total_bytes);
     let limit_kib = ((BUDGET_BYTES + FIXED_OVERHEAD_BYTES) / 1024) as u64;
     let hwm_kib = report.number("vm_hwm_kib");
-    let slow: Vec<u64> =
-        report.json["slow_rss_kib"].as_array().expect("slow_rss_kib").iter().filter_map(|v| v.as_u64()).collect();
+    let slow: Vec<u64> = report.json["slow_rss_kib"].as_array().expect("slow_rss_kib").iter().filter_map(|v| v.as_u64()).collect();
     assert_eq!(slow.len(), SLOW_POLLS, "the slow phase ran");
     let slow_max_kib = slow.iter().copied().max().unwrap_or(0);
     eprintln!(
@@ -277,21 +247,14 @@ async fn consuming_2_gib_with_a_64_mib_budget_and_a_slow_application_keeps_memor
         hwm_kib >= slow_buffered_kib && slow_max_kib >= slow_buffered_kib / 2,
         "peak RSS {hwm_kib} KiB (slow phase {slow_max_kib} KiB) below the {slow_buffered_kib} KiB buffered: not a real measurement"
     );
-    assert!(
-        slow_max_kib < limit_kib,
-        "a slow application grew the consumer to {slow_max_kib} KiB (limit {limit_kib} KiB): {slow:?}"
-    );
+    assert!(slow_max_kib < limit_kib, "a slow application grew the consumer to {slow_max_kib} KiB (limit {limit_kib} KiB): {slow:?}");
     assert!(hwm_kib < limit_kib, "peak RSS {hwm_kib} KiB is over the budget plus overhead ({limit_kib} KiB)");
     // The consumer's own accounting: never more buffered than the budget
     // plus one batch (KIP-74), and the slow application did fill it (the
     // fetcher ran ahead up to the budget, no further).
     let batch_bytes = 1024 * 1024 + 4096;
     assert!(report.number("peak_buffered_bytes") <= (BUDGET_BYTES + batch_bytes) as u64, "{:?}", report.json);
-    assert!(
-        report.number("slow_buffered_bytes") >= (BUDGET_BYTES / 2) as u64,
-        "the slow phase never filled the budget: {:?}",
-        report.json
-    );
+    assert!(report.number("slow_buffered_bytes") >= (BUDGET_BYTES / 2) as u64, "the slow phase never filled the budget: {:?}", report.json);
 
     let took = cleanup.delete().expect("the topic and its data deleted");
     eprintln!("topic deleted and off the disk in {:.1}s", took.as_secs_f64());

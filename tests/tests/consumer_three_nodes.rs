@@ -71,9 +71,7 @@ async fn consumes_a_sequence_without_gaps_or_duplicates_through_leader_kills_and
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("consume-chaos");
     cluster.create_topic(&topic, 1, 3).expect("create topic");
-    let initial = cluster
-        .wait_for_partition(&topic, 0, TIMEOUT, "full ISR", |state| state.isr.len() == 3)
-        .expect("topic fully replicated");
+    let initial = cluster.wait_for_partition(&topic, 0, TIMEOUT, "full ISR", |state| state.isr.len() == 3).expect("topic fully replicated");
     eprintln!("initial: {initial:?}");
 
     // A producer writes n0, n1, ... with acks=all; failed sends (while a
@@ -116,11 +114,9 @@ async fn consumes_a_sequence_without_gaps_or_duplicates_through_leader_kills_and
     let old_leader = initial.leader.expect("a leader");
     blocking(move || cluster.kill(old_leader)).await;
     let (t, old) = (topic.clone(), old_leader);
-    let after_kill = blocking(move || {
-        cluster.wait_for_partition(&t, 0, TIMEOUT, "a new leader", |s| s.leader.is_some_and(|l| l != old))
-    })
-    .await
-    .expect("new leader after kill");
+    let after_kill = blocking(move || cluster.wait_for_partition(&t, 0, TIMEOUT, "a new leader", |s| s.leader.is_some_and(|l| l != old)))
+        .await
+        .expect("new leader after kill");
     eprintln!("after kill -9 of node {old_leader}: {after_kill:?}");
     let seen = consumed.lock().expect("lock").len();
     wait_for_records(&consumed, seen + 100, "on the new leader after the kill").await;
@@ -128,9 +124,7 @@ async fn consumes_a_sequence_without_gaps_or_duplicates_through_leader_kills_and
     // 2. Restart it; it catches up and rejoins the ISR.
     blocking(move || cluster.restart(old_leader)).await.expect("restart node");
     let t = topic.clone();
-    blocking(move || cluster.wait_for_partition(&t, 0, TIMEOUT, "full ISR again", |s| s.isr.len() == 3))
-        .await
-        .expect("ISR back to 3");
+    blocking(move || cluster.wait_for_partition(&t, 0, TIMEOUT, "full ISR again", |s| s.isr.len() == 3)).await.expect("ISR back to 3");
     let seen = consumed.lock().expect("lock").len();
     wait_for_records(&consumed, seen + 50, "after the restart").await;
 
@@ -139,11 +133,9 @@ async fn consumes_a_sequence_without_gaps_or_duplicates_through_leader_kills_and
     let t = topic.clone();
     blocking(move || cluster.elect_preferred_leader(&t, 0)).await.expect("preferred leader election");
     let t = topic.clone();
-    let moved = blocking(move || {
-        cluster.wait_for_partition(&t, 0, TIMEOUT, "preferred replica leads", |s| s.leader == Some(preferred))
-    })
-    .await
-    .expect("leadership moved");
+    let moved = blocking(move || cluster.wait_for_partition(&t, 0, TIMEOUT, "preferred replica leads", |s| s.leader == Some(preferred)))
+        .await
+        .expect("leadership moved");
     eprintln!("after the preferred leader election: {moved:?}");
     let seen = consumed.lock().expect("lock").len();
     wait_for_records(&consumed, seen + 100, "after leadership moved").await;

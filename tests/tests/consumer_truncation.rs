@@ -35,11 +35,8 @@ fn captured_logs() -> &'static Mutex<Vec<u8>> {
     static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(false)
-            .with_writer(move || LogWriter(logs))
-            .finish();
+        let subscriber =
+            tracing_subscriber::fmt().with_max_level(tracing::Level::WARN).with_ansi(false).with_writer(move || LogWriter(logs)).finish();
         tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
         logs
     })
@@ -97,9 +94,11 @@ fn spawn_reader(consumer: Arc<Consumer>, stop: Arc<AtomicBool>) -> (Log, tokio::
             let polled = consumer.poll(Duration::from_millis(200)).await;
             let mut sink = sink.lock().expect("lock");
             match polled {
-                Ok(records) => sink.extend(records.into_iter().map(|r| {
-                    Seen::Record(r.offset, String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
-                })),
+                Ok(records) => sink.extend(
+                    records
+                        .into_iter()
+                        .map(|r| Seen::Record(r.offset, String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())),
+                ),
                 Err(e) => sink.push(Seen::Failed(e)),
             }
         }
@@ -148,28 +147,22 @@ async fn an_unclean_leader_election_is_detected_as_truncation_and_handled_per_po
     let topic = cluster.unique_topic("truncation");
     cluster.create_topic_with_assignment(&topic, &[vec![old_leader, stale]]).expect("create topic");
     let admin = Client::connect(
-        ClientConfig::from_properties([("bootstrap.servers", cluster.bootstrap(Listener::Plaintext).as_str())])
-            .expect("config"),
+        ClientConfig::from_properties([("bootstrap.servers", cluster.bootstrap(Listener::Plaintext).as_str())]).expect("config"),
     )
     .await
     .expect("connect");
     let altered = admin
         .incremental_alter_configs(&[(
             ConfigResource::topic(&topic),
-            vec![
-                AlterConfigOp::set("unclean.leader.election.enable", "true"),
-                AlterConfigOp::set("min.insync.replicas", "1"),
-            ],
+            vec![AlterConfigOp::set("unclean.leader.election.enable", "true"), AlterConfigOp::set("min.insync.replicas", "1")],
         )])
         .await
         .expect("alter topic configs");
     assert!(altered.values().all(|r| r.is_ok()), "{altered:?}");
     let t = topic.clone();
-    blocking(move || {
-        cluster.wait_for_partition(&t, 0, TIMEOUT, "both replicas in sync", |s| s.isr.len() == 2 && s.leader == Some(1))
-    })
-    .await
-    .expect("in sync");
+    blocking(move || cluster.wait_for_partition(&t, 0, TIMEOUT, "both replicas in sync", |s| s.isr.len() == 2 && s.leader == Some(1)))
+        .await
+        .expect("in sync");
     let t = topic.clone();
     blocking(move || produce(cluster, &t, (0..BOTH).map(|n| format!("both-{n}")))).await;
 
@@ -189,18 +182,15 @@ async fn an_unclean_leader_election_is_detected_as_truncation_and_handled_per_po
     blocking(move || cluster.pause(stale)).await;
     let thaw = Thaw(cluster, stale);
     let t = topic.clone();
-    let isr =
-        blocking(move || cluster.wait_for_partition(&t, 0, TIMEOUT, "node 2 out of the ISR", |s| s.isr == vec![1]))
-            .await
-            .expect("ISR shrinks to the leader");
+    let isr = blocking(move || cluster.wait_for_partition(&t, 0, TIMEOUT, "node 2 out of the ISR", |s| s.isr == vec![1]))
+        .await
+        .expect("ISR shrinks to the leader");
     eprintln!("node {stale} frozen: {isr:?}");
     let t = topic.clone();
-    blocking(move || produce(cluster, &t, (BOTH..BOTH + ONLY_OLD_LEADER).map(|n| format!("old-leader-only-{n}"))))
-        .await;
+    blocking(move || produce(cluster, &t, (BOTH..BOTH + ONLY_OLD_LEADER).map(|n| format!("old-leader-only-{n}")))).await;
     let end = BOTH + ONLY_OLD_LEADER;
     for (policy, consumer, _) in &readers {
-        wait_until(&format!("the {policy} consumer reading to offset {end}"), || consumer.position(&tp) == Some(end))
-            .await;
+        wait_until(&format!("the {policy} consumer reading to offset {end}"), || consumer.position(&tp) == Some(end)).await;
     }
 
     // The leader dies; the stale replica comes back and is elected uncleanly.
@@ -236,10 +226,7 @@ async fn an_unclean_leader_election_is_detected_as_truncation_and_handled_per_po
         .await;
     }
     let (_, none_consumer, none_seen) = &readers[2];
-    wait_until("the none consumer failing", || {
-        none_seen.lock().expect("lock").iter().any(|s| matches!(s, Seen::Failed(_)))
-    })
-    .await;
+    wait_until("the none consumer failing", || none_seen.lock().expect("lock").iter().any(|s| matches!(s, Seen::Failed(_)))).await;
     // With none, nothing is fetched after the error until the application seeks.
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::SeqCst);
@@ -247,17 +234,14 @@ async fn an_unclean_leader_election_is_detected_as_truncation_and_handled_per_po
         task.await.expect("reader");
     }
 
-    let before: Vec<(i64, String)> = (0..BOTH)
-        .map(|n| (n, format!("both-{n}")))
-        .chain((BOTH..end).map(|n| (n, format!("old-leader-only-{n}"))))
-        .collect();
+    let before: Vec<(i64, String)> =
+        (0..BOTH).map(|n| (n, format!("both-{n}"))).chain((BOTH..end).map(|n| (n, format!("old-leader-only-{n}")))).collect();
     let after: Vec<(i64, String)> = (BOTH..BOTH + AFTER).map(|n| (n, format!("new-leader-{n}"))).collect();
     for (policy, consumer, seen) in &readers[..2] {
         let stats = consumer.stats();
         eprintln!("{policy}: {:?}", stats.counters);
         assert_eq!(stats.counters.truncations, 1, "{policy}: the truncation was detected once: {stats:?}");
-        let failures: Vec<_> =
-            seen.lock().expect("lock").iter().filter(|s| matches!(s, Seen::Failed(_))).cloned().collect();
+        let failures: Vec<_> = seen.lock().expect("lock").iter().filter(|s| matches!(s, Seen::Failed(_))).cloned().collect();
         assert!(failures.is_empty(), "{policy}: a reset policy handles the truncation without an error: {failures:?}");
         // Everything the old leader served, then the new leader's log from
         // the divergence point on: nothing skipped, nothing read twice.
@@ -267,8 +251,7 @@ async fn an_unclean_leader_election_is_detected_as_truncation_and_handled_per_po
     }
 
     let seen = none_seen.lock().expect("lock").clone();
-    let errors: Vec<&Error> =
-        seen.iter().filter_map(|s| if let Seen::Failed(e) = s { Some(e) } else { None }).collect();
+    let errors: Vec<&Error> = seen.iter().filter_map(|s| if let Seen::Failed(e) = s { Some(e) } else { None }).collect();
     assert_eq!(records(none_seen), before, "none: nothing read past the truncation");
     match errors.as_slice() {
         [Error::LogTruncation { topic: t, partition: 0, offset, divergent_offset }] => {

@@ -22,7 +22,6 @@ fn tp(topic: &str, partition: i32) -> TopicPartition {
     TopicPartition::new(topic, partition)
 }
 
-
 async fn group_view(admin: &Client, group: &str, topic: &str) -> Option<(String, String, BTreeMap<String, BTreeSet<i32>>)> {
     let described = admin.describe_groups(&[group]).await.ok()?.remove(group)?.ok()?;
     let members = described
@@ -223,7 +222,6 @@ async fn mixed_group_cooperative_sticky_with_rill_leading() {
 async fn mixed_group_cooperative_sticky_with_java_leading() {
     mixed_group("cooperative-sticky", "org.apache.kafka.clients.consumer.CooperativeStickyAssignor", true).await;
 }
-
 
 /// A small seeded generator (splitmix64): the assignor cases are the same on every run.
 struct CaseRng(u64);

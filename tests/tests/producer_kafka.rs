@@ -103,7 +103,15 @@ fn java_line(m: &RecordMetadata, r: &ProducerRecord) -> String {
         .map(|h| format!("{}:{}", String::from_utf8_lossy(&h.key), String::from_utf8_lossy(h.value.as_deref().unwrap_or_default())))
         .collect();
     let headers = if headers.is_empty() { "NO_HEADERS".to_string() } else { headers.join(",") };
-    format!("CreateTime:{}\tPartition:{}\tOffset:{}\t{}\t{}\t{}", m.timestamp, m.partition, m.offset, headers, text(r.key.as_deref()), text(r.value.as_deref()))
+    format!(
+        "CreateTime:{}\tPartition:{}\tOffset:{}\t{}\t{}\t{}",
+        m.timestamp,
+        m.partition,
+        m.offset,
+        headers,
+        text(r.key.as_deref()),
+        text(r.value.as_deref())
+    )
 }
 
 /// The same lines in any order; on a difference, shows the first one only (records are long).
@@ -244,8 +252,7 @@ async fn acks_zero_one_and_all() {
         }
     }
     let values: Vec<String> = kcat_read(cluster, &topic, total).iter().map(|l| l.split('|').nth(4).unwrap().to_string()).collect();
-    let expected: Vec<String> =
-        ["0", "1", "all"].iter().flat_map(|a| (0..50).map(move |i| format!("acks={a} {i}"))).collect();
+    let expected: Vec<String> = ["0", "1", "all"].iter().flat_map(|a| (0..50).map(move |i| format!("acks={a} {i}"))).collect();
     assert_eq!(values, expected);
 }
 

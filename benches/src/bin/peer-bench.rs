@@ -87,8 +87,7 @@ fn main() {
 }
 
 fn run_child(client: &str, spec: &ChildSpec) -> Result<RunReport, String> {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("tokio runtime: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("tokio runtime: {e}"))?;
     match client {
         "rill-produce" => runtime.block_on(rill_benches::peers::rust_child::rill_produce(spec)),
         "rill-consume" => runtime.block_on(rill_benches::peers::rust_child::rill_consume(spec)),
@@ -146,9 +145,7 @@ fn run_client(mode: Mode, client: &str, cluster: &KafkaCluster, peers: &Peers, s
     match (mode, client) {
         (Mode::Produce, "java") => java::produce(cluster, &spec.workload, topic, &spec.payload_file),
         (Mode::Produce, "franz") => franz::produce(peers.franz()?, bootstrap, &spec.workload, topic, &spec.payload_file),
-        (Mode::Produce, "rdkafka") => {
-            rdkafka::produce(peers.rdkafka()?, bootstrap, &spec.workload, topic, &spec.payload_file)
-        }
+        (Mode::Produce, "rdkafka") => rdkafka::produce(peers.rdkafka()?, bootstrap, &spec.workload, topic, &spec.payload_file),
         (Mode::Consume, "java") => java::consume(cluster, topic, records),
         (Mode::Consume, "franz") => franz::consume(peers.franz()?, bootstrap, topic, records),
         (Mode::Consume, "rdkafka") => rdkafka::consume(peers.rdkafka()?, bootstrap, topic, records),
@@ -183,8 +180,7 @@ fn run_cells(mode: Mode, cells: &CellArgs) -> Result<(), String> {
             let mut results: Vec<Measurement> = Vec::new();
             for round in 0..rounds {
                 // Alternate the order so no client always runs on a warmer broker.
-                let order: Vec<&String> =
-                    if round % 2 == 0 { clients.iter().collect() } else { clients.iter().rev().collect() };
+                let order: Vec<&String> = if round % 2 == 0 { clients.iter().collect() } else { clients.iter().rev().collect() };
                 for client in order {
                     let topic = match &shared_topic {
                         Some(topic) => topic.clone(),
@@ -194,12 +190,8 @@ fn run_cells(mode: Mode, cells: &CellArgs) -> Result<(), String> {
                             topic
                         }
                     };
-                    let spec = ChildSpec {
-                        bootstrap: bootstrap.clone(),
-                        topic,
-                        payload_file: payload_file.clone(),
-                        workload: workload.clone(),
-                    };
+                    let spec =
+                        ChildSpec { bootstrap: bootstrap.clone(), topic, payload_file: payload_file.clone(), workload: workload.clone() };
                     let cpu_before = children_cpu_seconds();
                     let report = run_client(mode, client, cluster, &peers, &spec)?;
                     let cpu_seconds = children_cpu_seconds() - cpu_before;

@@ -42,8 +42,7 @@ pub fn produce(cluster: &KafkaCluster, workload: &Workload, topic: &str, payload
         .java()
         .run_ok("org.apache.kafka.tools.ProducerPerformance", &args, None, Duration::from_secs(1800))
         .map_err(|e| e.to_string())?;
-    parse_producer_summary(&finished.stdout)
-        .ok_or_else(|| format!("no summary line in ProducerPerformance output:\n{}", finished.stdout))
+    parse_producer_summary(&finished.stdout).ok_or_else(|| format!("no summary line in ProducerPerformance output:\n{}", finished.stdout))
 }
 
 /// Parses ConsumerPerformance's data line (with `--hide-header`):
@@ -80,8 +79,7 @@ pub fn consume(cluster: &KafkaCluster, topic: &str, records: u64) -> Result<RunR
         .java()
         .run_ok("org.apache.kafka.tools.ConsumerPerformance", &args, None, Duration::from_secs(1800))
         .map_err(|e| e.to_string())?;
-    parse_consumer_summary(&finished.stdout)
-        .ok_or_else(|| format!("no data line in ConsumerPerformance output:\n{}", finished.stdout))
+    parse_consumer_summary(&finished.stdout).ok_or_else(|| format!("no data line in ConsumerPerformance output:\n{}", finished.stdout))
 }
 
 #[cfg(test)]

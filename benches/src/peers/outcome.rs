@@ -51,7 +51,6 @@ impl Measurement {
     }
 }
 
-
 /// Per client, the median-throughput run of its rounds (CPU from that run).
 pub fn best_per_client(results: &[Measurement]) -> Vec<Measurement> {
     let mut clients: Vec<&str> = Vec::new();

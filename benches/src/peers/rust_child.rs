@@ -35,8 +35,8 @@ pub async fn rill_produce(spec: &ChildSpec) -> Result<RunReport, String> {
         return Err("the payload file is empty".into());
     }
     let properties = spec.workload.producer_properties(&spec.bootstrap);
-    let config = ClientConfig::from_properties(properties.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|e| format!("rill config: {e}"))?;
+    let config =
+        ClientConfig::from_properties(properties.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(|e| format!("rill config: {e}"))?;
     let producer = Producer::connect(config).await.map_err(|e| format!("rill connect: {e}"))?;
     let mut pending = VecDeque::with_capacity(PENDING_DELIVERIES);
     let mut bytes = 0u64;
@@ -44,10 +44,7 @@ pub async fn rill_produce(spec: &ChildSpec) -> Result<RunReport, String> {
     for i in 0..spec.workload.records {
         let value = payloads[(i % payloads.len() as u64) as usize].clone();
         bytes += value.len() as u64;
-        let delivery = producer
-            .send(ProducerRecord::new(spec.topic.as_str()).value(value))
-            .await
-            .map_err(|e| format!("rill send: {e}"))?;
+        let delivery = producer.send(ProducerRecord::new(spec.topic.as_str()).value(value)).await.map_err(|e| format!("rill send: {e}"))?;
         pending.push_back(delivery);
         if pending.len() >= PENDING_DELIVERIES {
             if let Some(oldest) = pending.pop_front() {
@@ -71,8 +68,8 @@ pub async fn rill_consume(spec: &ChildSpec) -> Result<RunReport, String> {
     use rill_client::{Client, ClientConfig};
 
     let start = Instant::now();
-    let config = ClientConfig::from_properties([("bootstrap.servers", spec.bootstrap.as_str())])
-        .map_err(|e| format!("rill config: {e}"))?;
+    let config =
+        ClientConfig::from_properties([("bootstrap.servers", spec.bootstrap.as_str())]).map_err(|e| format!("rill config: {e}"))?;
     let client = Client::connect(config).await.map_err(|e| format!("rill connect: {e}"))?;
     let metadata = client.metadata(&[spec.topic.as_str()]).await.map_err(|e| format!("rill metadata: {e}"))?;
     let partitions: Vec<TopicPartition> = metadata

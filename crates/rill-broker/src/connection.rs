@@ -33,7 +33,10 @@ pub enum ConnectionError {
     /// A frame is not a valid request.
     Decode(DecodeError),
     /// A request of an API or version this broker does not serve.
-    Unsupported { api_key: i16, version: i16 },
+    Unsupported {
+        api_key: i16,
+        version: i16,
+    },
     /// A response could not be encoded (a broker bug, reported rather than panicking).
     Encode(EncodeError),
 }

@@ -315,10 +315,7 @@ impl Controller {
                     let mut seen = replicas.clone();
                     seen.sort_unstable();
                     seen.dedup();
-                    if replicas.is_empty()
-                        || seen.len() != replicas.len()
-                        || replicas.iter().any(|r| !s.brokers.contains_key(r))
-                    {
+                    if replicas.is_empty() || seen.len() != replicas.len() || replicas.iter().any(|r| !s.brokers.contains_key(r)) {
                         return Err(refuse(
                             ErrorCode::INVALID_REPLICA_ASSIGNMENT,
                             format!("replica assignment {replicas:?} names an unknown or repeated broker"),

@@ -162,8 +162,7 @@ impl Group {
         };
         let candidates: Vec<String> =
             self.members.get(&leader).map(|m| m.protocols.iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default();
-        self.protocol =
-            candidates.into_iter().find(|p| self.members.values().all(|m| m.protocols.iter().any(|(n, _)| n == p)));
+        self.protocol = candidates.into_iter().find(|p| self.members.values().all(|m| m.protocols.iter().any(|(n, _)| n == p)));
         self.leader = Some(leader);
         self.phase = GroupPhase::CompletingRebalance;
         for m in self.members.values_mut() {
@@ -284,7 +283,10 @@ mod tests {
         b.protocols = vec![("roundrobin".into(), Bytes::new())];
         g.members.insert("b".into(), b);
         assert!(g.maybe_complete_rebalance(now));
-        assert_eq!((g.generation, g.phase, g.protocol.as_deref(), g.leader.as_deref()), (1, GroupPhase::CompletingRebalance, Some("roundrobin"), Some("a")));
+        assert_eq!(
+            (g.generation, g.phase, g.protocol.as_deref(), g.leader.as_deref()),
+            (1, GroupPhase::CompletingRebalance, Some("roundrobin"), Some("a"))
+        );
         g.phase = GroupPhase::Stable;
         // b stops heartbeating: it expires and a rebalance starts; a alone completes it at generation 2.
         g.members.get_mut("a").unwrap().last_seen = now + Duration::from_secs(15);

@@ -257,9 +257,8 @@ impl Disk {
             let Some((topic, partition)) = stem.rsplit_once('-') else { continue };
             let Ok(partition) = partition.parse::<i32>() else { continue };
             let bytes = Bytes::from(std::fs::read(&path)?);
-            let batches = split_batches(&bytes).map_err(|e| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {}", path.display(), e.message))
-            })?;
+            let batches = split_batches(&bytes)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {}", path.display(), e.message)))?;
             let mut log = DiskLog::default();
             for b in batches {
                 log.assign_epoch(b.leader_epoch, b.base_offset);

@@ -131,7 +131,14 @@ impl FetchSessions {
 
     /// Records what was sent for a partition; returns whether the
     /// partition had news (must be in an incremental response).
-    pub fn record_sent(&mut self, session_id: i32, key: &(String, i32), high_watermark: i64, last_stable_offset: i64, log_start_offset: i64) -> bool {
+    pub fn record_sent(
+        &mut self,
+        session_id: i32,
+        key: &(String, i32),
+        high_watermark: i64,
+        last_stable_offset: i64,
+        log_start_offset: i64,
+    ) -> bool {
         let Some(p) = self.sessions.get_mut(&session_id).and_then(|s| s.partitions.get_mut(key)) else {
             return true;
         };

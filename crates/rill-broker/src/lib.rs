@@ -79,12 +79,12 @@ pub mod log;
 mod partition;
 mod producer_state;
 mod replication;
+#[cfg(test)]
+mod test_support;
+pub mod transport;
 mod txn_coordinator;
 mod txn_index;
 pub mod txn_state;
-pub mod transport;
-#[cfg(test)]
-mod test_support;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

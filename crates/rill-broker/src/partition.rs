@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tokio::time::Instant;
 use rill_protocol::ErrorCode;
+use tokio::time::Instant;
 
 use crate::broker::{Shared, State};
 use crate::controller::PartitionState;
@@ -207,7 +207,13 @@ impl Shared {
     /// promise a durability that one unflushed crash takes back. The answer
     /// is then the retriable NOT_ENOUGH_REPLICAS_AFTER_APPEND (the records
     /// stay; an idempotent retry is deduplicated).
-    pub(crate) async fn wait_for_high_watermark(&self, tp: &TopicPartition, required_offset: i64, epoch: i32, timeout: Duration) -> ErrorCode {
+    pub(crate) async fn wait_for_high_watermark(
+        &self,
+        tp: &TopicPartition,
+        required_offset: i64,
+        epoch: i32,
+        timeout: Duration,
+    ) -> ErrorCode {
         if self.bugs().acks_all_before_isr {
             return ErrorCode::NONE;
         }

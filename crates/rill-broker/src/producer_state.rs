@@ -32,7 +32,10 @@ pub enum SequenceCheck {
     /// New in sequence: append it.
     Append,
     /// A retry of a batch already in the log at these offsets: answer with them, do not append.
-    Duplicate { base_offset: i64, last_offset: i64 },
+    Duplicate {
+        base_offset: i64,
+        last_offset: i64,
+    },
     Reject(ErrorCode),
 }
 
@@ -76,11 +79,7 @@ impl ProducerStates {
                 SequenceCheck::Reject(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
             };
         }
-        if let Some(c) = entry
-            .batches
-            .iter()
-            .find(|c| c.first_sequence == b.base_sequence && c.last_sequence == b.last_sequence())
-        {
+        if let Some(c) = entry.batches.iter().find(|c| c.first_sequence == b.base_sequence && c.last_sequence == b.last_sequence()) {
             return SequenceCheck::Duplicate { base_offset: c.base_offset, last_offset: c.last_offset };
         }
         let Some(last) = entry.batches.back() else {

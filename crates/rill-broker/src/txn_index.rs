@@ -105,9 +105,7 @@ impl TxnIndex {
         };
         match self.producers.get(&b.producer_id) {
             Some((epoch, _)) if b.producer_epoch < *epoch => Err(ErrorCode::INVALID_PRODUCER_EPOCH),
-            Some((_, coordinator_epoch)) if marker.coordinator_epoch < *coordinator_epoch => {
-                Err(ErrorCode::TRANSACTION_COORDINATOR_FENCED)
-            }
+            Some((_, coordinator_epoch)) if marker.coordinator_epoch < *coordinator_epoch => Err(ErrorCode::TRANSACTION_COORDINATOR_FENCED),
             _ => Ok(()),
         }
     }

@@ -205,7 +205,10 @@ mod tests {
         assert_eq!(t.begin_or_continue(now), Err(ErrorCode::CONCURRENT_TRANSACTIONS), "markers pending");
         assert_eq!(t.end(true), Err(ErrorCode::CONCURRENT_TRANSACTIONS), "a retried commit waits");
         assert_eq!(t.end(false), Err(ErrorCode::INVALID_TXN_STATE), "cannot abort a committing transaction");
-        t.pending_offsets.entry("g".into()).or_default().insert(("t".into(), 0), CommittedOffset { offset: 5, leader_epoch: -1, metadata: None });
+        t.pending_offsets
+            .entry("g".into())
+            .or_default()
+            .insert(("t".into(), 0), CommittedOffset { offset: 5, leader_epoch: -1, metadata: None });
         let done = t.complete().unwrap();
         assert!(done.committed);
         assert_eq!(done.offsets["g"][&("t".to_string(), 0)].offset, 5);
@@ -222,7 +225,10 @@ mod tests {
         assert_eq!(t.check_producer(8, 3), ErrorCode::INVALID_PRODUCER_ID_MAPPING);
         assert_eq!(t.check_producer(7, 3), ErrorCode::NONE);
         t.begin_or_continue(now).unwrap();
-        t.pending_offsets.entry("g".into()).or_default().insert(("t".into(), 1), CommittedOffset { offset: 9, leader_epoch: -1, metadata: None });
+        t.pending_offsets
+            .entry("g".into())
+            .or_default()
+            .insert(("t".into(), 1), CommittedOffset { offset: 9, leader_epoch: -1, metadata: None });
         let txns = BTreeMap::from([("id".to_string(), t.clone())]);
         assert_eq!(unstable_offsets(&txns, "g"), BTreeSet::from([("t".to_string(), 1)]));
         assert!(unstable_offsets(&txns, "other").is_empty());

@@ -80,13 +80,20 @@ async fn group_rebalance_commit_fencing_and_leave() {
     let ja = join_with_id(&a, b"a-meta").await;
     assert_eq!((ja.error_code, ja.generation_id, ja.leader.clone()), (0, 1, ja.member_id.clone()));
     let sa = a
-        .send(1, &SyncGroupRequest {
-            group_id: "g".into(),
-            generation_id: 1,
-            member_id: ja.member_id.clone(),
-            assignments: vec![SyncGroupRequestAssignment { member_id: ja.member_id.clone(), assignment: Bytes::from_static(b"all"), ..Default::default() }],
-            ..Default::default()
-        })
+        .send(
+            1,
+            &SyncGroupRequest {
+                group_id: "g".into(),
+                generation_id: 1,
+                member_id: ja.member_id.clone(),
+                assignments: vec![SyncGroupRequestAssignment {
+                    member_id: ja.member_id.clone(),
+                    assignment: Bytes::from_static(b"all"),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!((sa.error_code, sa.assignment.as_ref()), (0, &b"all"[..]));
@@ -117,7 +124,10 @@ async fn group_rebalance_commit_fencing_and_leave() {
     // B's SyncGroup waits for the leader's assignment.
     let b_member = jb.member_id.clone();
     let b_sync = tokio::spawn(async move {
-        let r = b.send(1, &SyncGroupRequest { group_id: "g".into(), generation_id: 2, member_id: b_member, ..Default::default() }).await.unwrap();
+        let r = b
+            .send(1, &SyncGroupRequest { group_id: "g".into(), generation_id: 2, member_id: b_member, ..Default::default() })
+            .await
+            .unwrap();
         (b, r)
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -142,7 +152,13 @@ async fn group_rebalance_commit_fencing_and_leave() {
     assert_eq!(b.send(1, &commit("nobody", 2, 3)).await.unwrap().topics[0].partitions[0].error_code, ErrorCode::UNKNOWN_MEMBER_ID.0);
     assert_eq!(b.send(1, &commit(&jb.member_id, 2, 20)).await.unwrap().topics[0].partitions[0].error_code, 0);
     let fetched = a
-        .send(1, &OffsetFetchRequest { groups: vec![OffsetFetchRequestGroup { group_id: "g".into(), topics: None, ..Default::default() }], ..Default::default() })
+        .send(
+            1,
+            &OffsetFetchRequest {
+                groups: vec![OffsetFetchRequestGroup { group_id: "g".into(), topics: None, ..Default::default() }],
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let p = &fetched.groups[0].topics[0].partitions[0];
@@ -150,7 +166,14 @@ async fn group_rebalance_commit_fencing_and_leave() {
 
     // B leaves: A's next heartbeat asks it to rejoin.
     let left = b
-        .send(1, &LeaveGroupRequest { group_id: "g".into(), members: vec![MemberIdentity { member_id: jb.member_id.clone(), ..Default::default() }], ..Default::default() })
+        .send(
+            1,
+            &LeaveGroupRequest {
+                group_id: "g".into(),
+                members: vec![MemberIdentity { member_id: jb.member_id.clone(), ..Default::default() }],
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(left.members[0].error_code, 0);
@@ -161,15 +184,38 @@ async fn group_rebalance_commit_fencing_and_leave() {
 async fn producer_ids_and_epochs() {
     let bootstrap = start().await;
     let c = client(&bootstrap).await;
-    let one = c.send(1, &InitProducerIdRequest { transaction_timeout_ms: 60_000, producer_id: -1, producer_epoch: -1, ..Default::default() }).await.unwrap();
-    let two = c.send(1, &InitProducerIdRequest { transaction_timeout_ms: 60_000, producer_id: -1, producer_epoch: -1, ..Default::default() }).await.unwrap();
+    let one = c
+        .send(1, &InitProducerIdRequest { transaction_timeout_ms: 60_000, producer_id: -1, producer_epoch: -1, ..Default::default() })
+        .await
+        .unwrap();
+    let two = c
+        .send(1, &InitProducerIdRequest { transaction_timeout_ms: 60_000, producer_id: -1, producer_epoch: -1, ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!((one.error_code, one.producer_epoch), (0, 0));
     assert_ne!(one.producer_id, two.producer_id);
     // KIP-360: an idempotent producer bumps its epoch.
-    let bumped = c.send(1, &InitProducerIdRequest { transaction_timeout_ms: 60_000, producer_id: one.producer_id, producer_epoch: 0, ..Default::default() }).await.unwrap();
+    let bumped = c
+        .send(
+            1,
+            &InitProducerIdRequest {
+                transaction_timeout_ms: 60_000,
+                producer_id: one.producer_id,
+                producer_epoch: 0,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!((bumped.producer_id, bumped.producer_epoch), (one.producer_id, 1));
     // A transactional id keeps its producer id; each init bumps the epoch.
-    let txn = |timeout| InitProducerIdRequest { transactional_id: Some("tx".into()), transaction_timeout_ms: timeout, producer_id: -1, producer_epoch: -1, ..Default::default() };
+    let txn = |timeout| InitProducerIdRequest {
+        transactional_id: Some("tx".into()),
+        transaction_timeout_ms: timeout,
+        producer_id: -1,
+        producer_epoch: -1,
+        ..Default::default()
+    };
     let t1 = c.send(1, &txn(60_000)).await.unwrap();
     let t2 = c.send(1, &txn(60_000)).await.unwrap();
     assert_eq!((t2.producer_id, t2.producer_epoch), (t1.producer_id, t1.producer_epoch + 1));

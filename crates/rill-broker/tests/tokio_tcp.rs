@@ -8,8 +8,8 @@ use bytes::Bytes;
 use rill_broker::{Broker, BrokerConfig, ControllerConfig, Disk, FlushPolicy};
 use rill_client::{Client, ClientConfig, NewTopic, OffsetSpec};
 use rill_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
-use rill_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use rill_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use rill_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use rill_protocol::messages::ProduceResponse;
 use rill_protocol::records::{DecodeOptions, RecordBatch, RecordBatchBuilder};
 use rill_protocol::{ErrorCode, Uuid};
@@ -82,7 +82,11 @@ fn values(records: &Option<Bytes>) -> Vec<(i64, String)> {
     RecordBatch::decode_all(&bytes, &DecodeOptions::default())
         .unwrap()
         .iter()
-        .flat_map(|b| b.iter().map(|(offset, _, r)| (offset, String::from_utf8_lossy(r.value.as_deref().unwrap_or(b"")).to_string())).collect::<Vec<_>>())
+        .flat_map(|b| {
+            b.iter()
+                .map(|(offset, _, r)| (offset, String::from_utf8_lossy(r.value.as_deref().unwrap_or(b"")).to_string()))
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -123,10 +127,7 @@ async fn produce_fetch_and_list_offsets_with_the_real_client() {
     let f = client.send(1, &fetch(id, "events", 1, 0)).await.unwrap();
     let p = &f.responses[0].partitions[0];
     assert_eq!((p.error_code, p.high_watermark), (0, 5));
-    assert_eq!(
-        values(&p.records),
-        vec![(0, "a".into()), (1, "b".into()), (2, "c".into()), (3, "p0".into()), (4, "p1".into())]
-    );
+    assert_eq!(values(&p.records), vec![(0, "a".into()), (1, "b".into()), (2, "c".into()), (3, "p0".into()), (4, "p1".into())]);
     // From the middle of a batch: the whole batch comes back (the consumer skips).
     let f = client.send(1, &fetch(id, "events", 1, 1)).await.unwrap();
     assert_eq!(values(&f.responses[0].partitions[0].records)[0].0, 0);
@@ -221,13 +222,13 @@ async fn metadata_auto_creates_topics_and_fetch_sessions_are_incremental() {
 async fn garbage_closes_the_connection_and_the_broker_keeps_serving() {
     let (_broker, bootstrap) = start().await;
     let inputs: Vec<Vec<u8>> = vec![
-        vec![0xff, 0xff, 0xff, 0xff],                  // negative size
-        vec![0x7f, 0xff, 0xff, 0xff],                  // 2 GiB frame
-        b"GET / HTTP/1.1\r\n\r\n".to_vec(),           // HTTP
-        vec![0, 0, 0, 4, 0, 0, 0, 0],                  // a frame too short for a header
-        vec![0, 0, 0, 10, 0, 3, 0, 99, 0, 0, 0, 1, 0, 0], // Metadata v99
+        vec![0xff, 0xff, 0xff, 0xff],                                // negative size
+        vec![0x7f, 0xff, 0xff, 0xff],                                // 2 GiB frame
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),                          // HTTP
+        vec![0, 0, 0, 4, 0, 0, 0, 0],                                // a frame too short for a header
+        vec![0, 0, 0, 10, 0, 3, 0, 99, 0, 0, 0, 1, 0, 0],            // Metadata v99
         vec![0, 0, 0, 12, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0xde, 0xad], // Produce v9, truncated body
-        vec![0, 0, 0, 8, 0x7f, 0x7f, 0, 0, 0, 0, 0, 1], // unknown API key
+        vec![0, 0, 0, 8, 0x7f, 0x7f, 0, 0, 0, 0, 0, 1],              // unknown API key
     ];
     for input in inputs {
         let mut s = tokio::net::TcpStream::connect(&bootstrap).await.unwrap();

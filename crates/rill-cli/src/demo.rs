@@ -32,8 +32,11 @@ pub struct DemoSummary {
 
 impl std::fmt::Display for DemoSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "produced {} records to {TOPIC} ({} partitions) in {:.2} s: {} batches, {} bytes on the wire (lz4)",
-            self.records, self.partitions, self.produce_seconds, self.batches_sent, self.batch_bytes_total)?;
+        writeln!(
+            f,
+            "produced {} records to {TOPIC} ({} partitions) in {:.2} s: {} batches, {} bytes on the wire (lz4)",
+            self.records, self.partitions, self.produce_seconds, self.batches_sent, self.batch_bytes_total
+        )?;
         writeln!(f, "consumed {} records in {:.2} s; per partition: {:?}", self.records, self.consume_seconds, self.per_partition)?;
         write!(f, "checked: every record exactly once, per-key order kept, offsets as delivered")
     }
@@ -83,10 +86,7 @@ async fn produce_and_check(bootstrap: &str, records: u64, partitions: i32) -> Re
     let started = Instant::now();
     let mut deliveries = Vec::with_capacity(records as usize);
     for n in 0..records {
-        let record = ProducerRecord::new(TOPIC)
-            .key(format!("sensor-{}", n % KEYS))
-            .value(value_of(n))
-            .header("n", n.to_string());
+        let record = ProducerRecord::new(TOPIC).key(format!("sensor-{}", n % KEYS)).value(value_of(n)).header("n", n.to_string());
         deliveries.push(producer.send(record).await.map_err(|e| format!("send {n}: {e}"))?);
     }
     producer.flush().await.map_err(|e| format!("flush: {e}"))?;

@@ -4,10 +4,8 @@ use std::process::Command;
 
 #[test]
 fn the_demo_produces_and_reads_back_every_record() {
-    let output = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["demo", "--records", "5000", "--partitions", "3"])
-        .output()
-        .expect("run rill demo");
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_rill")).args(["demo", "--records", "5000", "--partitions", "3"]).output().expect("run rill demo");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "rill demo failed:\n{stdout}\n{stderr}");

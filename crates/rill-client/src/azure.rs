@@ -40,18 +40,11 @@ pub fn azure_ad(tenant_id: &str, client_id: &str, client_secret: Secret, namespa
 }
 
 fn event_hubs(namespace: &str) -> ClientConfigBuilder {
-    ClientConfig::builder()
-        .bootstrap_servers([format!("{}:9093", namespace_host(namespace))])
-        .security_protocol(SecurityProtocol::SaslSsl)
+    ClientConfig::builder().bootstrap_servers([format!("{}:9093", namespace_host(namespace))]).security_protocol(SecurityProtocol::SaslSsl)
 }
 
 /// Event Hubs with Entra ID (Azure AD) tokens for an app registration.
-pub fn event_hubs_azure_ad(
-    namespace: &str,
-    tenant_id: &str,
-    client_id: &str,
-    client_secret: Secret,
-) -> ClientConfigBuilder {
+pub fn event_hubs_azure_ad(namespace: &str, tenant_id: &str, client_id: &str, client_secret: Secret) -> ClientConfigBuilder {
     event_hubs(namespace).oauthbearer(azure_ad(tenant_id, client_id, client_secret, namespace))
 }
 
@@ -71,10 +64,7 @@ mod tests {
         assert_eq!(c.bootstrap_servers, ["ns1.servicebus.windows.net:9093"]);
         assert_eq!(c.security_protocol, SecurityProtocol::SaslSsl);
         let o = &c.sasl.oauthbearer;
-        assert_eq!(
-            o.token_endpoint_url.as_deref(),
-            Some("https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token")
-        );
+        assert_eq!(o.token_endpoint_url.as_deref(), Some("https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token"));
         assert_eq!(o.scope.as_deref(), Some("https://ns1.servicebus.windows.net/.default"));
         assert!(!format!("{c:?}").contains("very-secret"));
 

@@ -12,8 +12,7 @@ use rill_protocol::messages::delete_topics_request::DeleteTopicState;
 use rill_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use rill_protocol::messages::metadata_request::MetadataRequestTopic;
 use rill_protocol::messages::{
-    CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeClusterResponse, ListOffsetsRequest,
-    MetadataRequest,
+    CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeClusterResponse, ListOffsetsRequest, MetadataRequest,
 };
 use rill_protocol::{ErrorCode, Uuid};
 use tokio::time::Instant;
@@ -228,9 +227,8 @@ impl Client {
     async fn fetch_metadata_from(&self, address: &str, topics: Option<&[&str]>) -> Result<()> {
         let connection = self.connection_to(address).await?;
         let request = MetadataRequest {
-            topics: topics.map(|t| {
-                t.iter().map(|name| MetadataRequestTopic { name: Some(name.to_string()), ..Default::default() }).collect()
-            }),
+            topics: topics
+                .map(|t| t.iter().map(|name| MetadataRequestTopic { name: Some(name.to_string()), ..Default::default() }).collect()),
             allow_auto_topic_creation: false,
             ..Default::default()
         };
@@ -243,8 +241,7 @@ impl Client {
     /// Addresses to ask for metadata: known brokers in node id order, then
     /// the bootstrap servers.
     fn metadata_candidates(&self) -> Vec<String> {
-        let mut candidates: Vec<String> =
-            lock(&self.inner.metadata).current().brokers.values().map(|b| b.address()).collect();
+        let mut candidates: Vec<String> = lock(&self.inner.metadata).current().brokers.values().map(|b| b.address()).collect();
         for server in &self.inner.config.bootstrap_servers {
             if !candidates.contains(server) {
                 candidates.push(server.clone());
@@ -253,9 +250,8 @@ impl Client {
         // Prefer a broker we are already connected to.
         let slots = lock(&self.inner.slots);
         candidates.sort_by_key(|address| {
-            let connected = slots
-                .get(address)
-                .and_then(|slot| slot.try_lock().ok().map(|s| s.connection.as_ref().is_some_and(|c| !c.is_closed())));
+            let connected =
+                slots.get(address).and_then(|slot| slot.try_lock().ok().map(|s| s.connection.as_ref().is_some_and(|c| !c.is_closed())));
             !connected.unwrap_or(false)
         });
         candidates
@@ -273,10 +269,9 @@ impl Client {
             let snapshot = self.cached_metadata();
             let retry = {
                 let cache = lock(&self.inner.metadata);
-                topics.iter().any(|t| {
-                    cache.needs_refresh(t)
-                        && snapshot.topic(t).is_some_and(|m| m.error != ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
-                })
+                topics
+                    .iter()
+                    .any(|t| cache.needs_refresh(t) && snapshot.topic(t).is_some_and(|m| m.error != ErrorCode::UNKNOWN_TOPIC_OR_PARTITION))
             };
             if !retry {
                 return Ok(snapshot);
@@ -334,12 +329,7 @@ impl Client {
 
     /// The address of a node, from the metadata.
     pub(crate) fn address_of(&self, node_id: i32) -> Result<String> {
-        lock(&self.inner.metadata)
-            .current()
-            .brokers
-            .get(&node_id)
-            .map(|b| b.address())
-            .ok_or(Error::UnknownBroker { node_id })
+        lock(&self.inner.metadata).current().brokers.get(&node_id).map(|b| b.address()).ok_or(Error::UnknownBroker { node_id })
     }
 
     /// An open connection to `address`: the existing one, or a new one once
@@ -369,11 +359,7 @@ impl Client {
             }
         }
         let (host, port) = crate::config::properties::parse_host_port(address).map_err(|expected| {
-            Error::Config(ConfigError::InvalidValue {
-                key: "broker address".to_string(),
-                value: Some(address.to_string()),
-                expected,
-            })
+            Error::Config(ConfigError::InvalidValue { key: "broker address".to_string(), value: Some(address.to_string()), expected })
         })?;
         let stats = self.inner.stats.broker(address);
         match Connection::connect(&*self.inner.transport, &host, port, self.inner.connection_config.clone(), stats).await {
@@ -433,10 +419,13 @@ impl Client {
             return Ok(*id);
         }
         self.refresh_metadata(Some(&[])).await?;
-        lock(&self.inner.metadata).current().brokers.keys().next().copied().ok_or(Error::NoBrokerReachable {
-            tried: self.inner.config.bootstrap_servers.clone(),
-            last: None,
-        })
+        lock(&self.inner.metadata)
+            .current()
+            .brokers
+            .keys()
+            .next()
+            .copied()
+            .ok_or(Error::NoBrokerReachable { tried: self.inner.config.bootstrap_servers.clone(), last: None })
     }
 
     /// The controller (for admin requests), or any broker when unknown.
@@ -554,16 +543,14 @@ impl Client {
         let mut results: PartitionResults<ListedOffset> = BTreeMap::new();
         // A partition may appear once per request (Kafka answers INVALID_REQUEST
         // otherwise): for duplicates the last spec wins, as in the result map.
-        let unique: BTreeMap<(String, i32), OffsetSpec> =
-            partitions.iter().map(|(t, p, s)| ((t.to_string(), *p), *s)).collect();
+        let unique: BTreeMap<(String, i32), OffsetSpec> = partitions.iter().map(|(t, p, s)| ((t.to_string(), *p), *s)).collect();
         let mut remaining: Vec<(String, i32, OffsetSpec)> = unique.into_iter().map(|((t, p), s)| (t, p, s)).collect();
         let mut backoff = Backoff::new(self.inner.config.retry_backoff, self.inner.config.retry_backoff_max);
         for attempt in 1..=ATTEMPTS {
             let last_attempt = attempt == ATTEMPTS;
             let stale: Vec<&str> = {
                 let cache = lock(&self.inner.metadata);
-                let mut names: Vec<&str> =
-                    remaining.iter().map(|(t, _, _)| t.as_str()).filter(|t| cache.needs_refresh(t)).collect();
+                let mut names: Vec<&str> = remaining.iter().map(|(t, _, _)| t.as_str()).filter(|t| cache.needs_refresh(t)).collect();
                 names.dedup();
                 names
             };
@@ -581,11 +568,7 @@ impl Client {
                         by_leader.entry(leader).or_default().push((topic, partition, spec, epoch));
                     }
                     None => {
-                        let code = if found.is_some() {
-                            ErrorCode::LEADER_NOT_AVAILABLE
-                        } else {
-                            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-                        };
+                        let code = if found.is_some() { ErrorCode::LEADER_NOT_AVAILABLE } else { ErrorCode::UNKNOWN_TOPIC_OR_PARTITION };
                         if last_attempt {
                             let e = Error::PartitionUnavailable { topic: topic.clone(), partition, code };
                             results.insert((topic, partition), Err(e));
@@ -724,13 +707,7 @@ impl Client {
     }
 }
 
-fn topic_result(
-    broker: &str,
-    api: &str,
-    topic: &str,
-    code: i16,
-    message: Option<String>,
-) -> std::result::Result<(), Error> {
+fn topic_result(broker: &str, api: &str, topic: &str, code: i16, message: Option<String>) -> std::result::Result<(), Error> {
     let code = ErrorCode(code);
     if code.is_none() {
         Ok(())

@@ -273,10 +273,9 @@ impl fmt::Display for Error {
                 "broker {broker}: protocol error: expected the response to correlation id {expected}, \
                  received {received}; the connection was closed"
             ),
-            Error::RequestTimeout { broker, api, timeout } => write!(
-                f,
-                "broker {broker}: {api} request timed out after {timeout:?} (request.timeout.ms); the connection was closed"
-            ),
+            Error::RequestTimeout { broker, api, timeout } => {
+                write!(f, "broker {broker}: {api} request timed out after {timeout:?} (request.timeout.ms); the connection was closed")
+            }
             Error::Tls { broker, kind, message } => write!(f, "broker {broker}: TLS: {kind}: {message}"),
             Error::Authentication { broker, mechanism, message } => {
                 write!(f, "broker {broker}: SASL {mechanism} authentication failed: {message}")

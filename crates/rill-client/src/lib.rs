@@ -56,8 +56,8 @@ pub mod metadata;
 pub mod negotiate;
 pub mod oauth;
 pub mod producer;
-pub mod stats;
 mod sasl;
+pub mod stats;
 pub mod tls;
 pub mod transport;
 
@@ -65,17 +65,17 @@ pub mod transport;
 pub use rill_protocol as protocol;
 
 pub use admin::{
-    AlterConfigOp, ConfigEntry, ConfigResource, ConfigResourceType, ConfigSource, GroupDescription, GroupListing,
-    GroupMember, GroupOffset, ItemResult, NewPartitions, TopicListing,
+    AlterConfigOp, ConfigEntry, ConfigResource, ConfigResourceType, ConfigSource, GroupDescription, GroupListing, GroupMember, GroupOffset,
+    ItemResult, NewPartitions, TopicListing,
 };
 pub use client::{Client, ListedOffset, NewTopic, OffsetSpec, PartitionResults, TopicResult};
-pub use oauth::{OAuthBearerToken, OAuthBearerTokenProvider, OAuthError, OAuthErrorKind};
 pub use config::{Acks, AutoOffsetReset, ClientConfig, ConfigError, ConsumerConfig, IsolationLevel, Secret};
 pub use connection::{Connection, ConnectionConfig};
 pub use consumer::{Consumer, ConsumerRecord, ConsumerStats, Offset, TopicPartition};
 pub use error::{Error, KerberosErrorKind, Result};
 pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use negotiate::ApiVersions;
+pub use oauth::{OAuthBearerToken, OAuthBearerTokenProvider, OAuthError, OAuthErrorKind};
 pub use producer::{Delivery, ProduceError, Producer, ProducerRecord, RecordMetadata};
 pub use stats::StatsSnapshot;
 pub use tls::{TlsErrorKind, TlsTransport};

@@ -33,11 +33,7 @@ pub struct ApiVersions {
 impl ApiVersions {
     /// From a broker's (successful) ApiVersions response.
     pub fn from_response(broker: &str, response: &ApiVersionsResponse, negotiated_with: i16) -> Self {
-        let theirs = response
-            .api_keys
-            .iter()
-            .map(|k| (k.api_key, VersionRange::new(k.min_version, k.max_version)))
-            .collect();
+        let theirs = response.api_keys.iter().map(|k| (k.api_key, VersionRange::new(k.min_version, k.max_version))).collect();
         ApiVersions { broker: broker.to_string(), theirs, negotiated_with }
     }
 
@@ -69,12 +65,7 @@ impl ApiVersions {
     /// Every API both sides know, with the version that will be used (or
     /// `None` when the ranges do not overlap), in API key order.
     pub fn negotiated(&self) -> Vec<(ApiKey, Option<i16>)> {
-        self.theirs
-            .keys()
-            .map(|k| ApiKey(*k))
-            .filter(|k| k.supported_versions().is_some())
-            .map(|k| (k, self.version_for(k).ok()))
-            .collect()
+        self.theirs.keys().map(|k| ApiKey(*k)).filter(|k| k.supported_versions().is_some()).map(|k| (k, self.version_for(k).ok())).collect()
     }
 }
 
@@ -118,11 +109,8 @@ pub async fn negotiate(connection: &Connection) -> Result<ApiVersions> {
             return Err(Error::Kafka { broker, context: "ApiVersions".to_string(), code, message: None });
         }
         // KIP-511: the error response lists the broker's ApiVersions range.
-        let theirs = response
-            .api_keys
-            .iter()
-            .find(|k| k.api_key == ApiKey::API_VERSIONS.0)
-            .map(|k| VersionRange::new(k.min_version, k.max_version));
+        let theirs =
+            response.api_keys.iter().find(|k| k.api_key == ApiKey::API_VERSIONS.0).map(|k| VersionRange::new(k.min_version, k.max_version));
         let next = match theirs {
             Some(t) if t.max >= ours.min && t.min <= ours.max => t.max.min(ours.max),
             // A broker too old to say: v0 is understood by every broker.

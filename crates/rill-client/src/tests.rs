@@ -165,10 +165,7 @@ async fn pipelines_requests_and_answers_in_order() {
         serve(broker).await;
     });
     let (a, b, c) = tokio::join!(api_versions(&conn), api_versions(&conn), api_versions(&conn));
-    assert_eq!(
-        [a.unwrap().throttle_time_ms, b.unwrap().throttle_time_ms, c.unwrap().throttle_time_ms],
-        [0, 1, 2]
-    );
+    assert_eq!([a.unwrap().throttle_time_ms, b.unwrap().throttle_time_ms, c.unwrap().throttle_time_ms], [0, 1, 2]);
     let s = stats.snapshot_for_test();
     assert_eq!((s.0, s.1), (3, 3));
 }
@@ -183,9 +180,7 @@ async fn in_flight_cap_is_respected() {
         let mut answered = 0;
         while answered < 5 {
             // Take everything the client managed to send, then answer the oldest.
-            while let Ok(Some((h, _))) =
-                tokio::time::timeout(Duration::from_millis(50), read_request(&mut broker)).await
-            {
+            while let Ok(Some((h, _))) = tokio::time::timeout(Duration::from_millis(50), read_request(&mut broker)).await {
                 queue.push_back(h);
             }
             seen.fetch_max(queue.len(), Ordering::SeqCst);
@@ -201,8 +196,7 @@ async fn in_flight_cap_is_respected() {
 }
 
 async fn futures_join5(conn: &Connection) -> Vec<Result<ApiVersionsResponse, Error>> {
-    let (a, b, c, d, e) =
-        tokio::join!(api_versions(conn), api_versions(conn), api_versions(conn), api_versions(conn), api_versions(conn));
+    let (a, b, c, d, e) = tokio::join!(api_versions(conn), api_versions(conn), api_versions(conn), api_versions(conn), api_versions(conn));
     vec![a, b, c, d, e]
 }
 
@@ -300,8 +294,7 @@ async fn requests_without_response_then_normal_requests() {
 
 #[tokio::test(start_paused = true)]
 async fn idle_connection_closes() {
-    let (conn, broker, stats) =
-        connection(ConnectionConfig { idle_timeout: Duration::from_secs(60), ..config() });
+    let (conn, broker, stats) = connection(ConnectionConfig { idle_timeout: Duration::from_secs(60), ..config() });
     tokio::spawn(serve(broker));
     api_versions(&conn).await.unwrap();
     tokio::time::sleep(Duration::from_secs(59)).await;
@@ -464,10 +457,7 @@ async fn list_offsets_refreshes_metadata_on_not_leader_and_retries() {
     let config = ClientConfig::builder().bootstrap_servers(["fake:9092"]).rng_seed(5).build().unwrap();
     let client = crate::Client::with_transport(config, transport.clone()).await.unwrap();
     let before = transport.state.metadata_requests.load(Ordering::SeqCst);
-    let results = client
-        .list_offsets(&[("t", 0, crate::OffsetSpec::Latest), ("t", 7, crate::OffsetSpec::Earliest)])
-        .await
-        .unwrap();
+    let results = client.list_offsets(&[("t", 0, crate::OffsetSpec::Latest), ("t", 7, crate::OffsetSpec::Earliest)]).await.unwrap();
     let listed = results[&("t".to_string(), 0)].as_ref().unwrap();
     assert_eq!((listed.offset, listed.leader_epoch), (42, 3));
     // Partition 7 does not exist: an error naming it, after the retries.
@@ -512,11 +502,8 @@ impl Transport for BlackHole {
 
 #[tokio::test(start_paused = true)]
 async fn connection_setup_timeout() {
-    let config = ClientConfig::from_properties([
-        ("bootstrap.servers", "slow:9092"),
-        ("socket.connection.setup.timeout.ms", "1500"),
-    ])
-    .unwrap();
+    let config =
+        ClientConfig::from_properties([("bootstrap.servers", "slow:9092"), ("socket.connection.setup.timeout.ms", "1500")]).unwrap();
     let started = tokio::time::Instant::now();
     let err = crate::Client::with_transport(config, Arc::new(BlackHole)).await.unwrap_err();
     assert_eq!(started.elapsed(), Duration::from_millis(1500));
@@ -651,12 +638,8 @@ fn runs_over_turmoil_simulated_tcp_through_a_partition() {
 #[tokio::test(start_paused = true)]
 async fn client_resends_a_request_that_was_not_sent() {
     let (transport, attempts) = fake(0);
-    let config = ClientConfig::builder()
-        .bootstrap_servers(["fake:9092"])
-        .connections_max_idle(Duration::from_secs(5))
-        .rng_seed(4)
-        .build()
-        .unwrap();
+    let config =
+        ClientConfig::builder().bootstrap_servers(["fake:9092"]).connections_max_idle(Duration::from_secs(5)).rng_seed(4).build().unwrap();
     let client = crate::Client::with_transport(config, transport).await.unwrap();
     let conn = client.connection(1).await.unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;

@@ -38,27 +38,19 @@ const RESERVED: &[&str] = &[
 ];
 
 const KEYWORDS: &[&str] = &[
-    "as", "break", "const", "continue", "else", "enum", "extern", "false", "fn", "for", "if",
-    "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static",
-    "struct", "trait", "true", "type", "unsafe", "use", "where", "while", "async", "await", "dyn",
-    "abstract", "become", "box", "do", "final", "macro", "override", "priv", "typeof", "unsized",
-    "virtual", "yield", "try", "gen",
+    "as", "break", "const", "continue", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod",
+    "move", "mut", "pub", "ref", "return", "static", "struct", "trait", "true", "type", "unsafe", "use", "where", "while", "async",
+    "await", "dyn", "abstract", "become", "box", "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield",
+    "try", "gen",
 ];
 
 /// The Rust name of a field: snake case, keywords as raw identifiers.
 pub fn field_ident(name: &str) -> Result<String, String> {
     let s = snake_case(name);
-    if matches!(
-        s.as_str(),
-        "self" | "super" | "crate" | "unknown_tagged_fields"
-    ) {
+    if matches!(s.as_str(), "self" | "super" | "crate" | "unknown_tagged_fields") {
         return Err(format!("field name `{name}` cannot be used"));
     }
-    Ok(if KEYWORDS.contains(&s.as_str()) {
-        format!("r#{s}")
-    } else {
-        s
-    })
+    Ok(if KEYWORDS.contains(&s.as_str()) { format!("r#{s}") } else { s })
 }
 
 /// Screaming snake case, for constants.
@@ -75,32 +67,13 @@ struct VSet {
 
 impl VSet {
     fn of(v: Versions, lo: i16, hi: i16) -> VSet {
-        VSet {
-            lo,
-            bits: (lo..=hi).map(|x| v.contains(x)).collect(),
-        }
+        VSet { lo, bits: (lo..=hi).map(|x| v.contains(x)).collect() }
     }
     fn and(&self, o: &VSet) -> VSet {
-        VSet {
-            lo: self.lo,
-            bits: self
-                .bits
-                .iter()
-                .zip(&o.bits)
-                .map(|(a, b)| *a && *b)
-                .collect(),
-        }
+        VSet { lo: self.lo, bits: self.bits.iter().zip(&o.bits).map(|(a, b)| *a && *b).collect() }
     }
     fn minus(&self, o: &VSet) -> VSet {
-        VSet {
-            lo: self.lo,
-            bits: self
-                .bits
-                .iter()
-                .zip(&o.bits)
-                .map(|(a, b)| *a && !*b)
-                .collect(),
-        }
+        VSet { lo: self.lo, bits: self.bits.iter().zip(&o.bits).map(|(a, b)| *a && !*b).collect() }
     }
     fn all(&self) -> bool {
         self.bits.iter().all(|b| *b)
@@ -109,10 +82,7 @@ impl VSet {
         !self.bits.iter().any(|b| *b)
     }
     fn has(&self, v: i16) -> bool {
-        self.bits
-            .get((v - self.lo) as usize)
-            .copied()
-            .unwrap_or(false)
+        self.bits.get((v - self.lo) as usize).copied().unwrap_or(false)
     }
     fn hi(&self) -> i16 {
         self.lo + self.bits.len() as i16 - 1
@@ -132,21 +102,10 @@ impl VSet {
         out
     }
     fn or(&self, o: &VSet) -> VSet {
-        VSet {
-            lo: self.lo,
-            bits: self
-                .bits
-                .iter()
-                .zip(&o.bits)
-                .map(|(a, b)| *a || *b)
-                .collect(),
-        }
+        VSet { lo: self.lo, bits: self.bits.iter().zip(&o.bits).map(|(a, b)| *a || *b).collect() }
     }
     fn not(&self) -> VSet {
-        VSet {
-            lo: self.lo,
-            bits: self.bits.iter().map(|b| !*b).collect(),
-        }
+        VSet { lo: self.lo, bits: self.bits.iter().map(|b| !*b).collect() }
     }
     /// Like [`VSet::cond`], for code that only runs at versions in `usage`:
     /// the simplest expression that is right on `usage`.
@@ -181,16 +140,7 @@ impl VSet {
                 _ => format!("version <= {b}"),
             };
         }
-        let pats: Vec<String> = runs
-            .iter()
-            .map(|(a, b)| {
-                if a == b {
-                    a.to_string()
-                } else {
-                    format!("{a}..={b}")
-                }
-            })
-            .collect();
+        let pats: Vec<String> = runs.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}..={b}") }).collect();
         format!("matches!(version, {})", pats.join(" | "))
     }
 }
@@ -258,20 +208,14 @@ fn parse_int(text: &str) -> Result<i128, String> {
         Some(r) => (true, r),
         None => (false, t),
     };
-    let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        i128::from_str_radix(h, 16)
-    } else {
-        t.parse::<i128>()
-    }
-    .map_err(|_| format!("bad integer default `{text}`"))?;
+    let v =
+        if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) { i128::from_str_radix(h, 16) } else { t.parse::<i128>() }
+            .map_err(|_| format!("bad integer default `{text}`"))?;
     Ok(if neg { -v } else { v })
 }
 
 fn unquote(s: &str) -> Result<String, String> {
-    let inner = s
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .ok_or_else(|| format!("bad string default {s}"))?;
+    let inner = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).ok_or_else(|| format!("bad string default {s}"))?;
     let mut out = String::new();
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -289,10 +233,7 @@ fn unquote(s: &str) -> Result<String, String> {
 impl<'a> Gen<'a> {
     fn new(msg: &'a Message) -> Result<Gen<'a>, String> {
         let lo = msg.valid.lowest().ok_or("message has no valid versions")?;
-        let hi = msg
-            .valid
-            .highest()
-            .ok_or("message versions must be bounded")?;
+        let hi = msg.valid.highest().ok_or("message versions must be bounded")?;
         let mut g = Gen {
             msg,
             lo,
@@ -367,9 +308,7 @@ impl<'a> Gen<'a> {
         };
         if let Some(existing) = self.structs.iter_mut().find(|s| s.name == base) {
             if existing.fields != fields {
-                return Err(format!(
-                    "struct `{base}` is defined twice with different fields"
-                ));
+                return Err(format!("struct `{base}` is defined twice with different fields"));
             }
             existing.nullable |= nullable_struct;
             existing.usage = existing.usage.or(&usage);
@@ -407,11 +346,7 @@ impl<'a> Gen<'a> {
         let regular = present.minus(&tagged);
         let nullable = self.vset(f.nullable).and(&present);
         let optional = base == "records" && !array || !nullable.none();
-        if optional
-            && !array
-            && !is_struct
-            && !matches!(base.as_str(), "string" | "bytes" | "records")
-        {
+        if optional && !array && !is_struct && !matches!(base.as_str(), "string" | "bytes" | "records") {
             return Err(format!("{path}: type {} cannot be nullable", f.ty));
         }
         if optional && is_struct && !array && !tagged.none() {
@@ -420,25 +355,11 @@ impl<'a> Gen<'a> {
             return Err(format!("{path}: tagged nullable structs are not supported"));
         }
         if optional && !tagged.minus(&nullable).none() {
-            return Err(format!(
-                "{path}: a tagged field must be nullable in all its tagged versions or in none"
-            ));
+            return Err(format!("{path}: a tagged field must be nullable in all its tagged versions or in none"));
         }
-        let elem = if is_struct {
-            base.clone()
-        } else {
-            prim_rust(&base).ok_or("unknown type")?.to_string()
-        };
-        let inner = if array {
-            format!("Vec<{elem}>")
-        } else {
-            elem.clone()
-        };
-        let rust_ty = if optional {
-            format!("Option<{inner}>")
-        } else {
-            inner.clone()
-        };
+        let elem = if is_struct { base.clone() } else { prim_rust(&base).ok_or("unknown type")?.to_string() };
+        let inner = if array { format!("Vec<{elem}>") } else { elem.clone() };
+        let rust_ty = if optional { format!("Option<{inner}>") } else { inner.clone() };
         let (flex_expr, flex_set) = match f.flexible {
             Some(v) => {
                 let s = self.vset(v).and(&self.flexible);
@@ -475,10 +396,7 @@ impl<'a> Gen<'a> {
                     v.to_string()
                 }
                 "float64" => {
-                    let v: f64 = d
-                        .unwrap_or("0")
-                        .parse()
-                        .map_err(|_| format!("{path}: bad float default"))?;
+                    let v: f64 = d.unwrap_or("0").parse().map_err(|_| format!("{path}: bad float default"))?;
                     format!("{v:?}")
                 }
                 "string" => match d {
@@ -504,23 +422,13 @@ impl<'a> Gen<'a> {
             }
         } else {
             if d == Some("null") {
-                return Err(format!(
-                    "{path}: default null for a field that is never nullable"
-                ));
+                return Err(format!("{path}: default null for a field that is never nullable"));
             }
             inner_default.clone()
         };
         let std_default = default == "None"
             || !optional
-                && matches!(
-                    default.as_str(),
-                    "0" | "false"
-                        | "0.0"
-                        | "String::new()"
-                        | "Bytes::new()"
-                        | "Vec::new()"
-                        | "Uuid::ZERO"
-                )
+                && matches!(default.as_str(), "0" | "false" | "0.0" | "String::new()" | "Bytes::new()" | "Vec::new()" | "Uuid::ZERO")
             || !optional && is_struct && !array;
         Ok(FieldInfo {
             ident,
@@ -549,17 +457,9 @@ impl<'a> Gen<'a> {
         }
         if !fi.optional && !fi.array {
             match fi.base.as_str() {
-                "bool" => {
-                    return if fi.default == "true" {
-                        format!("!{x}")
-                    } else {
-                        x
-                    }
-                }
+                "bool" => return if fi.default == "true" { format!("!{x}") } else { x },
                 "float64" => return format!("{x}.to_bits() != ({}f64).to_bits()", fi.default),
-                "string" | "bytes" if fi.default.ends_with("::new()") => {
-                    return format!("!{x}.is_empty()")
-                }
+                "string" | "bytes" if fi.default.ends_with("::new()") => return format!("!{x}.is_empty()"),
                 _ => {}
             }
         }
@@ -569,13 +469,7 @@ impl<'a> Gen<'a> {
         format!("{x} != {}", fi.default)
     }
 
-    fn min_len_at(
-        &self,
-        fields: &[Field],
-        v: i16,
-        path: &str,
-        depth: usize,
-    ) -> Result<usize, String> {
+    fn min_len_at(&self, fields: &[Field], v: i16, path: &str, depth: usize) -> Result<usize, String> {
         if depth > 32 {
             return Err(format!("{path}: structs nest too deeply (recursive?)"));
         }
@@ -596,11 +490,7 @@ impl<'a> Gen<'a> {
                 if fi.nullable.has(v) {
                     1
                 } else {
-                    let def = self
-                        .structs
-                        .iter()
-                        .find(|s| s.name == fi.base)
-                        .ok_or("missing struct")?;
+                    let def = self.structs.iter().find(|s| s.name == fi.base).ok_or("missing struct")?;
                     self.min_len_at(&def.fields, v, &def.path, depth + 1)?
                 }
             } else {
@@ -634,11 +524,8 @@ impl<'a> Gen<'a> {
     }
 
     fn gen_struct(&self, out: &mut String, def: &StructDef, top: bool) -> Result<(), String> {
-        let infos: Vec<(FieldInfo, &Field)> = def
-            .fields
-            .iter()
-            .map(|f| self.info(&def.path, f).map(|i| (i, f)))
-            .collect::<Result<_, _>>()?;
+        let infos: Vec<(FieldInfo, &Field)> =
+            def.fields.iter().map(|f| self.info(&def.path, f).map(|i| (i, f))).collect::<Result<_, _>>()?;
         let m = self.msg;
         let u = &def.usage;
         let all = |x: &VSet| x.and(u) == *u;
@@ -649,11 +536,7 @@ impl<'a> Gen<'a> {
             if let Some(k) = m.api_key {
                 let _ = write!(out, " (API key {k})");
             }
-            let _ = writeln!(
-                out,
-                ": versions {}, flexible versions {}.",
-                m.valid, m.flexible
-            );
+            let _ = writeln!(out, ": versions {}, flexible versions {}.", m.valid, m.flexible);
             for a in &m.about {
                 let _ = writeln!(out, "///{}{a}", if a.is_empty() { "" } else { " " });
             }
@@ -661,11 +544,7 @@ impl<'a> Gen<'a> {
             let _ = writeln!(out, "/// {}", def.about);
         }
         let all_std = infos.iter().all(|(i, _)| i.std_default);
-        let _ = writeln!(
-            out,
-            "#[derive(Debug, Clone, PartialEq{})]",
-            if all_std { ", Default" } else { "" }
-        );
+        let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq{})]", if all_std { ", Default" } else { "" });
         let _ = writeln!(out, "pub struct {} {{", def.name);
         for (fi, f) in &infos {
             let mut doc = f.about.clone();
@@ -685,19 +564,10 @@ impl<'a> Gen<'a> {
             if !doc.is_empty() && !doc.ends_with('.') {
                 doc.push('.');
             }
-            let _ = writeln!(
-                out,
-                "    /// {}{}({}).",
-                doc,
-                if doc.is_empty() { "" } else { " " },
-                notes.join(", ")
-            );
+            let _ = writeln!(out, "    /// {}{}({}).", doc, if doc.is_empty() { "" } else { " " }, notes.join(", "));
             let _ = writeln!(out, "    pub {}: {},", fi.ident, fi.rust_ty);
         }
-        let _ = writeln!(
-            out,
-            "    /// Tagged fields this version does not know, kept so they round-trip."
-        );
+        let _ = writeln!(out, "    /// Tagged fields this version does not know, kept so they round-trip.");
         let _ = writeln!(out, "    pub unknown_tagged_fields: Vec<RawTaggedField>,");
         let _ = writeln!(out, "}}\n");
         if !all_std {
@@ -743,22 +613,14 @@ impl<'a> Gen<'a> {
         );
         let mut blocks = Vec::new();
         for (fi, f) in &infos {
-            let stmt = field_stmt(fi, u, "self.{x}.enc(buf, version, {fx}, {p})?;", "s::enc_opt(&self.{x}, {nc}, buf, version, {fx}, {p})?;");
+            let stmt =
+                field_stmt(fi, u, "self.{x}.enc(buf, version, {fx}, {p})?;", "s::enc_opt(&self.{x}, {nc}, buf, version, {fx}, {p})?;");
             let reg = fi.regular.cond_within(u);
             let check = !f.ignorable && !all(&fi.present);
             let nd = self.non_default(fi, "self");
-            let err = |pre: &str| {
-                format!(
-                    "if {pre}{nd} {{\n    return Err(s::not_in_version({:?}, version));\n}}",
-                    fi.path
-                )
-            };
+            let err = |pre: &str| format!("if {pre}{nd} {{\n    return Err(s::not_in_version({:?}, version));\n}}", fi.path);
             if check && fi.present.and(u) == fi.regular.and(u) {
-                blocks.push(Block {
-                    cond: reg,
-                    body: vec![stmt],
-                    otherwise: vec![err("")],
-                });
+                blocks.push(Block { cond: reg, body: vec![stmt], otherwise: vec![err("")] });
             } else {
                 blocks.push(Block::new(reg, stmt));
                 if check {
@@ -771,10 +633,7 @@ impl<'a> Gen<'a> {
             }
         }
         emit_blocks(out, blocks);
-        let unknown_err = format!(
-            "return Err(s::not_in_version({:?}, version));",
-            format!("{}.unknown_tagged_fields", def.path)
-        );
+        let unknown_err = format!("return Err(s::not_in_version({:?}, version));", format!("{}.unknown_tagged_fields", def.path));
         if can_flex {
             let _ = writeln!(out, "        if flex {{");
             for (t, fi) in &tagged {
@@ -788,11 +647,7 @@ impl<'a> Gen<'a> {
             );
             for (t, fi) in &tagged {
                 let _ = writeln!(out, "            if t{t} {{");
-                let _ = writeln!(
-                    out,
-                    "                w.field({t}, &self.{}, version, flex, {:?})?;",
-                    fi.ident, fi.path
-                );
+                let _ = writeln!(out, "                w.field({t}, &self.{}, version, flex, {:?})?;", fi.ident, fi.path);
                 let _ = writeln!(out, "            }}");
             }
             let _ = writeln!(out, "            w.finish();");
@@ -803,14 +658,12 @@ impl<'a> Gen<'a> {
         let _ = writeln!(out, "        Ok(())\n    }}\n");
 
         // enc_len
-        let _ = writeln!(
-            out,
-            "    fn enc_len(&self, version: i16, flex: bool, _field: &'static str) -> Result<usize, EncodeError> {{"
-        );
+        let _ = writeln!(out, "    fn enc_len(&self, version: i16, flex: bool, _field: &'static str) -> Result<usize, EncodeError> {{");
         let _ = writeln!(out, "        let mut n = 0;");
         let mut blocks = Vec::new();
         for (fi, _) in &infos {
-            let stmt = field_stmt(fi, u, "n += self.{x}.enc_len(version, {fx}, {p})?;", "n += s::len_opt(&self.{x}, {nc}, version, {fx}, {p})?;");
+            let stmt =
+                field_stmt(fi, u, "n += self.{x}.enc_len(version, {fx}, {p})?;", "n += s::len_opt(&self.{x}, {nc}, version, {fx}, {p})?;");
             blocks.push(Block::new(fi.regular.cond_within(u), stmt));
         }
         emit_blocks(out, blocks);
@@ -820,17 +673,10 @@ impl<'a> Gen<'a> {
                 let _ = writeln!(out, "            let t{t} = {};", tag_cond(fi));
             }
             let count = tag_count(&tagged);
-            let _ = writeln!(
-                out,
-                "            n += s::tagged_len(&self.unknown_tagged_fields, {count});"
-            );
+            let _ = writeln!(out, "            n += s::tagged_len(&self.unknown_tagged_fields, {count});");
             for (t, fi) in &tagged {
                 let _ = writeln!(out, "            if t{t} {{");
-                let _ = writeln!(
-                    out,
-                    "                n += s::tagged_field_len({t}, &self.{}, version, flex, {:?})?;",
-                    fi.ident, fi.path
-                );
+                let _ = writeln!(out, "                n += s::tagged_field_len({t}, &self.{}, version, flex, {:?})?;", fi.ident, fi.path);
                 let _ = writeln!(out, "            }}");
             }
             let _ = writeln!(out, "        }}");
@@ -838,14 +684,13 @@ impl<'a> Gen<'a> {
         let _ = writeln!(out, "        Ok(n)\n    }}\n");
 
         // dec
-        let _ = writeln!(
-            out,
-            "    fn dec(r: &mut Reader<'_>, version: i16, flex: bool, _field: &'static str) -> Result<Self, DecodeError> {{"
-        );
+        let _ =
+            writeln!(out, "    fn dec(r: &mut Reader<'_>, version: i16, flex: bool, _field: &'static str) -> Result<Self, DecodeError> {{");
         let _ = writeln!(out, "        let mut this = Self::default();");
         let mut blocks = Vec::new();
         for (fi, _) in &infos {
-            let stmt = field_stmt(fi, u, "this.{x} = Codec::dec(r, version, {fx}, {p})?;", "this.{x} = s::dec_opt(r, {nc}, version, {fx}, {p})?;");
+            let stmt =
+                field_stmt(fi, u, "this.{x} = Codec::dec(r, version, {fx}, {p})?;", "this.{x} = s::dec_opt(r, {nc}, version, {fx}, {p})?;");
             blocks.push(Block::new(fi.regular.cond_within(u), stmt));
         }
         emit_blocks(out, blocks);
@@ -859,11 +704,7 @@ impl<'a> Gen<'a> {
                 let _ = writeln!(out, "                match tag {{");
                 for (t, fi) in &tagged {
                     let c = fi.tagged.cond_within(u);
-                    let guard = if c == "true" {
-                        String::new()
-                    } else {
-                        format!(" if {c}")
-                    };
+                    let guard = if c == "true" { String::new() } else { format!(" if {c}") };
                     let _ = writeln!(
                         out,
                         "                    {t}{guard} => this.{} = Codec::dec(r, version, flex, {:?})?,",
@@ -917,10 +758,7 @@ impl<'a> Gen<'a> {
         // ---- Random ----
         let _ = writeln!(out, "#[cfg(any(test, feature = \"proptest\"))]");
         let _ = writeln!(out, "impl s::Random for {} {{", def.name);
-        let _ = writeln!(
-            out,
-            "    fn random(g: &mut s::Gen, version: i16, flex: bool) -> Self {{"
-        );
+        let _ = writeln!(out, "    fn random(g: &mut s::Gen, version: i16, flex: bool) -> Self {{");
         let _ = writeln!(out, "        let mut this = Self::default();");
         let mut blocks = Vec::new();
         for (fi, _) in &infos {
@@ -929,18 +767,12 @@ impl<'a> Gen<'a> {
                 if nc == "false" {
                     format!("Some(s::Random::random(g, version, {}))", fi.flex_expr)
                 } else {
-                    format!(
-                        "g.opt({nc}, |g| s::Random::random(g, version, {}))",
-                        fi.flex_expr
-                    )
+                    format!("g.opt({nc}, |g| s::Random::random(g, version, {}))", fi.flex_expr)
                 }
             } else {
                 format!("s::Random::random(g, version, {})", fi.flex_expr)
             };
-            blocks.push(Block::new(
-                fi.present.cond_within(u),
-                format!("this.{} = {val};", fi.ident),
-            ));
+            blocks.push(Block::new(fi.present.cond_within(u), format!("this.{} = {val};", fi.ident)));
         }
         emit_blocks(out, blocks);
         if can_flex {
@@ -953,101 +785,52 @@ impl<'a> Gen<'a> {
     fn gen_file(&self, file: &str) -> Result<String, String> {
         let m = self.msg;
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "// Generated by rill-protocol-gen from schema/{file}. Do not edit.\n"
-        );
+        let _ = writeln!(out, "// Generated by rill-protocol-gen from schema/{file}. Do not edit.\n");
         let _ = writeln!(out, "#![allow(unused_imports, unused_variables, unused_mut, clippy::field_reassign_with_default)]\n");
         let _ = writeln!(out, "use bytes::{{BufMut, Bytes}};\n");
         let _ = writeln!(out, "use crate::api_key::ApiKey;");
         let _ = writeln!(out, "use crate::codec::{{RawTaggedField, Reader, Uuid}};");
         let _ = writeln!(out, "use crate::error::{{DecodeError, EncodeError}};");
         let _ = writeln!(out, "use crate::message::support::{{self as s, Codec}};");
-        let _ = writeln!(
-            out,
-            "use crate::message::{{Message, Request, Response, VersionRange}};\n"
-        );
+        let _ = writeln!(out, "use crate::message::{{Message, Request, Response, VersionRange}};\n");
         for (i, def) in self.structs.iter().enumerate() {
             self.gen_struct(&mut out, def, i == 0)?;
         }
         // ---- Message ----
         let _ = writeln!(out, "impl Message for {} {{", m.name);
         let _ = writeln!(out, "    const NAME: &'static str = {:?};", m.name);
-        let _ = writeln!(
-            out,
-            "    const VERSIONS: VersionRange = VersionRange::new({}, {});",
-            self.lo, self.hi
-        );
+        let _ = writeln!(out, "    const VERSIONS: VersionRange = VersionRange::new({}, {});", self.lo, self.hi);
         let flex_min = self.flexible.runs().first().map(|r| r.0);
         let _ = writeln!(
             out,
             "    const FLEXIBLE_MIN: Option<i16> = {};\n",
-            flex_min
-                .map(|v| format!("Some({v})"))
-                .unwrap_or_else(|| "None".into())
+            flex_min.map(|v| format!("Some({v})")).unwrap_or_else(|| "None".into())
         );
         let _ = writeln!(out, "    fn encode<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {{");
-        let _ = writeln!(
-            out,
-            "        s::encode_message(self, buf, version)\n    }}\n"
-        );
-        let _ = writeln!(
-            out,
-            "    fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {{"
-        );
-        let _ = writeln!(
-            out,
-            "        s::encoded_len_message(self, version)\n    }}\n"
-        );
-        let _ = writeln!(
-            out,
-            "    fn decode(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {{"
-        );
-        let _ = writeln!(
-            out,
-            "        s::decode_message(r, version, {:?})\n    }}\n}}\n",
-            m.kind.word()
-        );
+        let _ = writeln!(out, "        s::encode_message(self, buf, version)\n    }}\n");
+        let _ = writeln!(out, "    fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {{");
+        let _ = writeln!(out, "        s::encoded_len_message(self, version)\n    }}\n");
+        let _ = writeln!(out, "    fn decode(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {{");
+        let _ = writeln!(out, "        s::decode_message(r, version, {:?})\n    }}\n}}\n", m.kind.word());
         let api = api_name(m);
         match m.kind {
             Kind::Request => {
                 let resp = format!("{api}Response");
                 let _ = writeln!(out, "impl Request for {} {{", m.name);
-                let _ = writeln!(
-                    out,
-                    "    const API_KEY: ApiKey = ApiKey::{};",
-                    const_ident(&api)
-                );
-                let _ = writeln!(
-                    out,
-                    "    type Response = super::{}::{resp};\n}}\n",
-                    snake_case(&resp)
-                );
+                let _ = writeln!(out, "    const API_KEY: ApiKey = ApiKey::{};", const_ident(&api));
+                let _ = writeln!(out, "    type Response = super::{}::{resp};\n}}\n", snake_case(&resp));
             }
             Kind::Response => {
                 let _ = writeln!(out, "impl Response for {} {{", m.name);
-                let _ = writeln!(
-                    out,
-                    "    const API_KEY: ApiKey = ApiKey::{};\n}}\n",
-                    const_ident(&api)
-                );
+                let _ = writeln!(out, "    const API_KEY: ApiKey = ApiKey::{};\n}}\n", const_ident(&api));
             }
             _ => {}
         }
         let _ = writeln!(out, "impl {} {{", m.name);
-        let _ = writeln!(
-            out,
-            "    /// A proptest strategy for values valid at `version`."
-        );
+        let _ = writeln!(out, "    /// A proptest strategy for values valid at `version`.");
         let _ = writeln!(out, "    #[cfg(any(test, feature = \"proptest\"))]");
-        let _ = writeln!(
-            out,
-            "    pub fn arbitrary(version: i16) -> impl proptest::strategy::Strategy<Value = Self> {{"
-        );
-        let _ = writeln!(
-            out,
-            "        crate::message::arbitrary::strategy(version)\n    }}\n}}"
-        );
+        let _ = writeln!(out, "    pub fn arbitrary(version: i16) -> impl proptest::strategy::Strategy<Value = Self> {{");
+        let _ = writeln!(out, "        crate::message::arbitrary::strategy(version)\n    }}\n}}");
         Ok(out)
     }
 }
@@ -1082,11 +865,7 @@ struct Block {
 
 impl Block {
     fn new(cond: String, stmt: String) -> Block {
-        Block {
-            cond,
-            body: vec![stmt],
-            otherwise: Vec::new(),
-        }
+        Block { cond, body: vec![stmt], otherwise: Vec::new() }
     }
 }
 
@@ -1118,11 +897,7 @@ fn emit_blocks(out: &mut String, blocks: Vec<Block>) {
                 if b.otherwise.is_empty() {
                     let _ = write!(out, "{I}if {c} {{\n{body}{I}}}\n");
                 } else if let [single] = b.otherwise.as_slice() {
-                    let _ = write!(
-                        out,
-                        "{I}if {c} {{\n{body}{I}}} else {}",
-                        indent(single, I).trim_start()
-                    );
+                    let _ = write!(out, "{I}if {c} {{\n{body}{I}}} else {}", indent(single, I).trim_start());
                 } else {
                     let _ = write!(out, "{I}if {c} {{\n{body}{I}}} else {{\n{other}{I}}}\n");
                 }
@@ -1132,11 +907,7 @@ fn emit_blocks(out: &mut String, blocks: Vec<Block>) {
 }
 
 fn api_name(m: &Message) -> String {
-    m.name
-        .strip_suffix("Request")
-        .or_else(|| m.name.strip_suffix("Response"))
-        .unwrap_or(&m.name)
-        .to_string()
+    m.name.strip_suffix("Request").or_else(|| m.name.strip_suffix("Response")).unwrap_or(&m.name).to_string()
 }
 
 /// Generates every Rust file from the schema files (name, contents).
@@ -1149,10 +920,7 @@ pub fn generate(schema_files: &[(String, String)]) -> Result<Output, String> {
         } else if name.ends_with(".rschema") {
             let m = schema::parse_message(text).map_err(|e| format!("{name}: {e}"))?;
             if format!("{}.rschema", snake_case(&m.name)) != *name {
-                return Err(format!(
-                    "{name}: file name does not match message {}",
-                    m.name
-                ));
+                return Err(format!("{name}: file name does not match message {}", m.name));
             }
             messages.push((name.clone(), m));
         }
@@ -1166,10 +934,7 @@ pub fn generate(schema_files: &[(String, String)]) -> Result<Output, String> {
     }
     out.push(("src/messages/mod.rs".into(), gen_mod(&messages)?));
     out.push(("src/api_key.rs".into(), gen_api_key(&api_keys, &messages)?));
-    out.push((
-        "tests/message_round_trip/generated.rs".into(),
-        gen_test_list(&messages),
-    ));
+    out.push(("tests/message_round_trip/generated.rs".into(), gen_test_list(&messages)));
     out.sort();
     Ok(out)
 }
@@ -1193,39 +958,23 @@ pub fn rustfmt(text: &str, config_dir: &std::path::Path) -> Result<String, Strin
     let mut stdin = child.stdin.take().ok_or("rustfmt stdin")?;
     let input = text.to_string();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("rustfmt: {e}"))?;
-    writer
-        .join()
-        .map_err(|_| "rustfmt writer panicked")?
-        .map_err(|e| format!("rustfmt: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("rustfmt: {e}"))?;
+    writer.join().map_err(|_| "rustfmt writer panicked")?.map_err(|e| format!("rustfmt: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "rustfmt failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("rustfmt failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     String::from_utf8(out.stdout).map_err(|_| "rustfmt output is not UTF-8".into())
 }
 
 /// [`generate`], then every file through [`rustfmt`].
-pub fn generate_formatted(
-    schema_files: &[(String, String)],
-    config_dir: &std::path::Path,
-) -> Result<Output, String> {
+pub fn generate_formatted(schema_files: &[(String, String)], config_dir: &std::path::Path) -> Result<Output, String> {
     let files = generate(schema_files)?;
     let handles: Vec<_> = files
         .chunks(files.len().div_ceil(2).max(1))
         .map(|chunk| {
             let chunk = chunk.to_vec();
             let dir = config_dir.to_path_buf();
-            std::thread::spawn(move || {
-                chunk
-                    .into_iter()
-                    .map(|(p, t)| rustfmt(&t, &dir).map(|t| (p, t)))
-                    .collect::<Result<Vec<_>, _>>()
-            })
+            std::thread::spawn(move || chunk.into_iter().map(|(p, t)| rustfmt(&t, &dir).map(|t| (p, t))).collect::<Result<Vec<_>, _>>())
         })
         .collect();
     let mut out = Output::new();
@@ -1238,22 +987,13 @@ pub fn generate_formatted(
 
 fn gen_mod(messages: &[(String, Message)]) -> Result<String, String> {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "// Generated by rill-protocol-gen from schema/*.rschema. Do not edit.\n"
-    );
-    let _ = writeln!(
-        out,
-        "//! Every generated message: one module per message, top-level types re-exported here,"
-    );
+    let _ = writeln!(out, "// Generated by rill-protocol-gen from schema/*.rschema. Do not edit.\n");
+    let _ = writeln!(out, "//! Every generated message: one module per message, top-level types re-exported here,");
     let _ = writeln!(out, "//! and [`RequestBody`] / [`ResponseBody`] to decode any request or response by API key.\n");
     let _ = writeln!(out, "use bytes::BufMut;\n");
     let _ = writeln!(out, "use crate::api_key::ApiKey;");
     let _ = writeln!(out, "use crate::codec::Reader;");
-    let _ = writeln!(
-        out,
-        "use crate::error::{{DecodeError, DecodeErrorKind, EncodeError}};"
-    );
+    let _ = writeln!(out, "use crate::error::{{DecodeError, DecodeErrorKind, EncodeError}};");
     let _ = writeln!(out, "use crate::message::Message;\n");
     for (_, m) in messages {
         let _ = writeln!(out, "pub mod {};", snake_case(&m.name));
@@ -1262,16 +1002,9 @@ fn gen_mod(messages: &[(String, Message)]) -> Result<String, String> {
     for (_, m) in messages {
         let _ = writeln!(out, "pub use {}::{};", snake_case(&m.name), m.name);
     }
-    for (kind, enum_name) in [
-        (Kind::Request, "RequestBody"),
-        (Kind::Response, "ResponseBody"),
-    ] {
+    for (kind, enum_name) in [(Kind::Request, "RequestBody"), (Kind::Response, "ResponseBody")] {
         let word = kind.word();
-        let list: Vec<&Message> = messages
-            .iter()
-            .map(|(_, m)| m)
-            .filter(|m| m.kind == kind)
-            .collect();
+        let list: Vec<&Message> = messages.iter().map(|(_, m)| m).filter(|m| m.kind == kind).collect();
         let mut list = list;
         list.sort_by_key(|m| m.api_key);
         let _ = writeln!(out, "\n/// Any {word} body this crate knows, by API key.");
@@ -1283,25 +1016,14 @@ fn gen_mod(messages: &[(String, Message)]) -> Result<String, String> {
         }
         let _ = writeln!(out, "}}\n");
         let _ = writeln!(out, "impl {enum_name} {{");
-        let _ = writeln!(
-            out,
-            "    pub fn api_key(&self) -> ApiKey {{\n        match self {{"
-        );
+        let _ = writeln!(out, "    pub fn api_key(&self) -> ApiKey {{\n        match self {{");
         for m in &list {
-            let _ = writeln!(
-                out,
-                "            {enum_name}::{}(_) => ApiKey::{},",
-                api_name(m),
-                const_ident(&api_name(m))
-            );
+            let _ = writeln!(out, "            {enum_name}::{}(_) => ApiKey::{},", api_name(m), const_ident(&api_name(m)));
         }
         let _ = writeln!(out, "        }}\n    }}\n");
         let _ = writeln!(out, "    /// Decodes the {word} body of `api_key` at `version`. An API key this crate has no");
         let _ = writeln!(out, "    /// messages for is `DecodeErrorKind::InvalidValue` on field `{enum_name}.api_key`.");
-        let _ = writeln!(
-            out,
-            "    pub fn decode(api_key: ApiKey, version: i16, r: &mut Reader<'_>) -> Result<Self, DecodeError> {{"
-        );
+        let _ = writeln!(out, "    pub fn decode(api_key: ApiKey, version: i16, r: &mut Reader<'_>) -> Result<Self, DecodeError> {{");
         let _ = writeln!(out, "        Ok(match api_key {{");
         for m in &list {
             let _ = writeln!(
@@ -1322,23 +1044,12 @@ fn gen_mod(messages: &[(String, Message)]) -> Result<String, String> {
             "    pub fn encode<B: BufMut>(&self, buf: &mut B, version: i16) -> Result<(), EncodeError> {{\n        match self {{"
         );
         for m in &list {
-            let _ = writeln!(
-                out,
-                "            {enum_name}::{}(m) => m.encode(buf, version),",
-                api_name(m)
-            );
+            let _ = writeln!(out, "            {enum_name}::{}(m) => m.encode(buf, version),", api_name(m));
         }
         let _ = writeln!(out, "        }}\n    }}\n");
-        let _ = writeln!(
-            out,
-            "    pub fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {{\n        match self {{"
-        );
+        let _ = writeln!(out, "    pub fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {{\n        match self {{");
         for m in &list {
-            let _ = writeln!(
-                out,
-                "            {enum_name}::{}(m) => m.encoded_len(version),",
-                api_name(m)
-            );
+            let _ = writeln!(out, "            {enum_name}::{}(m) => m.encoded_len(version),", api_name(m));
         }
         let _ = writeln!(out, "        }}\n    }}\n}}");
         for m in &list {
@@ -1361,94 +1072,48 @@ fn gen_api_key(keys: &[ApiKeyDef], messages: &[(String, Message)]) -> Result<Str
     let mut generated: BTreeMap<i16, &Message> = BTreeMap::new();
     for (_, m) in messages {
         if m.kind == Kind::Request {
-            let k = m
-                .api_key
-                .ok_or_else(|| format!("{} has no api key", m.name))?;
+            let k = m.api_key.ok_or_else(|| format!("{} has no api key", m.name))?;
             generated.insert(k, m);
             if !keys.iter().any(|d| d.key == k && d.name == api_name(m)) {
-                return Err(format!(
-                    "{}: api key {k} is not in api_keys.rschema under that name",
-                    m.name
-                ));
+                return Err(format!("{}: api key {k} is not in api_keys.rschema under that name", m.name));
             }
         }
     }
     let mut out = String::new();
     let _ = writeln!(out, "// Generated by rill-protocol-gen from schema/api_keys.rschema and schema/*_request.rschema. Do not edit.\n");
-    let _ = writeln!(
-        out,
-        "//! API keys: an open newtype, so keys this crate does not know still round-trip.\n"
-    );
+    let _ = writeln!(out, "//! API keys: an open newtype, so keys this crate does not know still round-trip.\n");
     let _ = writeln!(out, "use std::fmt;\n");
     let _ = writeln!(out, "use crate::message::VersionRange;\n");
-    let _ = writeln!(
-        out,
-        "/// A Kafka API key. Unknown values are kept as they are."
-    );
-    let _ = writeln!(
-        out,
-        "#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]"
-    );
+    let _ = writeln!(out, "/// A Kafka API key. Unknown values are kept as they are.");
+    let _ = writeln!(out, "#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]");
     let _ = writeln!(out, "pub struct ApiKey(pub i16);\n");
     let _ = writeln!(out, "impl ApiKey {{");
     for k in keys {
-        let _ = writeln!(
-            out,
-            "    pub const {}: ApiKey = ApiKey({});",
-            const_ident(&k.name),
-            k.key
-        );
+        let _ = writeln!(out, "    pub const {}: ApiKey = ApiKey({});", const_ident(&k.name), k.key);
     }
-    let _ = writeln!(
-        out,
-        "\n    /// Every API key in the reference specs, in key order."
-    );
+    let _ = writeln!(out, "\n    /// Every API key in the reference specs, in key order.");
     let _ = writeln!(out, "    pub const ALL: &'static [ApiKey] = &[");
     for k in keys {
         let _ = writeln!(out, "        ApiKey::{},", const_ident(&k.name));
     }
     let _ = writeln!(out, "    ];\n");
-    let _ = writeln!(
-        out,
-        "    /// The API's name (`\"Fetch\"`), or `\"Unknown\"`."
-    );
-    let _ = writeln!(
-        out,
-        "    pub fn name(self) -> &'static str {{\n        match self.0 {{"
-    );
+    let _ = writeln!(out, "    /// The API's name (`\"Fetch\"`), or `\"Unknown\"`.");
+    let _ = writeln!(out, "    pub fn name(self) -> &'static str {{\n        match self.0 {{");
     for k in keys {
         let _ = writeln!(out, "            {} => {:?},", k.key, k.name);
     }
     let _ = writeln!(out, "            _ => \"Unknown\",\n        }}\n    }}\n");
     let _ = writeln!(out, "    /// Whether the key is in the reference specs.");
-    let _ = writeln!(
-        out,
-        "    pub fn is_known(self) -> bool {{\n        self.name() != \"Unknown\"\n    }}\n"
-    );
+    let _ = writeln!(out, "    pub fn is_known(self) -> bool {{\n        self.name() != \"Unknown\"\n    }}\n");
     let _ = writeln!(out, "    /// The request versions this crate can encode and decode, for the APIs it has messages for.");
-    let _ = writeln!(
-        out,
-        "    pub fn supported_versions(self) -> Option<VersionRange> {{\n        match self.0 {{"
-    );
+    let _ = writeln!(out, "    pub fn supported_versions(self) -> Option<VersionRange> {{\n        match self.0 {{");
     for (k, m) in &generated {
-        let (lo, hi) = (
-            m.valid.lowest().unwrap_or(0),
-            m.valid.highest().unwrap_or(0),
-        );
-        let _ = writeln!(
-            out,
-            "            {k} => Some(VersionRange::new({lo}, {hi})),"
-        );
+        let (lo, hi) = (m.valid.lowest().unwrap_or(0), m.valid.highest().unwrap_or(0));
+        let _ = writeln!(out, "            {k} => Some(VersionRange::new({lo}, {hi})),");
     }
     let _ = writeln!(out, "            _ => None,\n        }}\n    }}\n");
-    let _ = writeln!(
-        out,
-        "    /// The first flexible request version, for every known API that has one."
-    );
-    let _ = writeln!(
-        out,
-        "    pub fn flexible_min(self) -> Option<i16> {{\n        match self.0 {{"
-    );
+    let _ = writeln!(out, "    /// The first flexible request version, for every known API that has one.");
+    let _ = writeln!(out, "    pub fn flexible_min(self) -> Option<i16> {{\n        match self.0 {{");
     for k in keys {
         let f = match generated.get(&k.key) {
             Some(m) => m.flexible.lowest(),
@@ -1459,40 +1124,25 @@ fn gen_api_key(keys: &[ApiKeyDef], messages: &[(String, Message)]) -> Result<Str
         }
     }
     let _ = writeln!(out, "            _ => None,\n        }}\n    }}\n");
-    let _ = writeln!(
-        out,
-        "    /// Whether `version` of this API's request and response is flexible."
-    );
+    let _ = writeln!(out, "    /// Whether `version` of this API's request and response is flexible.");
     let _ = writeln!(
         out,
         "    pub fn is_flexible(self, version: i16) -> bool {{\n        self.flexible_min().is_some_and(|f| version >= f)\n    }}\n"
     );
-    let _ = writeln!(
-        out,
-        "    /// Request header version: 2 if flexible, else 1; 0 only for ControlledShutdown v0."
-    );
-    let _ = writeln!(
-        out,
-        "    pub fn request_header_version(self, version: i16) -> i16 {{"
-    );
+    let _ = writeln!(out, "    /// Request header version: 2 if flexible, else 1; 0 only for ControlledShutdown v0.");
+    let _ = writeln!(out, "    pub fn request_header_version(self, version: i16) -> i16 {{");
     let _ = writeln!(
         out,
         "        if self == ApiKey::CONTROLLED_SHUTDOWN && version == 0 {{\n            0\n        }} else if self.is_flexible(version) {{\n            2\n        }} else {{\n            1\n        }}\n    }}\n"
     );
     let _ = writeln!(out, "    /// Response header version: 1 if flexible, else 0; ApiVersions responses always use 0 (KIP-511).");
-    let _ = writeln!(
-        out,
-        "    pub fn response_header_version(self, version: i16) -> i16 {{"
-    );
+    let _ = writeln!(out, "    pub fn response_header_version(self, version: i16) -> i16 {{");
     let _ = writeln!(
         out,
         "        if self != ApiKey::API_VERSIONS && self.is_flexible(version) {{\n            1\n        }} else {{\n            0\n        }}\n    }}\n}}\n"
     );
     let _ = writeln!(out, "impl fmt::Debug for ApiKey {{\n    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{");
-    let _ = writeln!(
-        out,
-        "        write!(f, \"ApiKey({{}} {{}})\", self.0, self.name())\n    }}\n}}\n"
-    );
+    let _ = writeln!(out, "        write!(f, \"ApiKey({{}} {{}})\", self.0, self.name())\n    }}\n}}\n");
     let _ = writeln!(out, "impl fmt::Display for ApiKey {{\n    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{");
     let _ = writeln!(
         out,
@@ -1503,10 +1153,7 @@ fn gen_api_key(keys: &[ApiKeyDef], messages: &[(String, Message)]) -> Result<Str
 
 fn gen_test_list(messages: &[(String, Message)]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "// Generated by rill-protocol-gen from schema/*.rschema. Do not edit.\n"
-    );
+    let _ = writeln!(out, "// Generated by rill-protocol-gen from schema/*.rschema. Do not edit.\n");
     let _ = writeln!(out, "round_trip_tests! {{");
     for (_, m) in messages {
         let _ = writeln!(out, "    {}: {},", snake_case(&m.name), m.name);

@@ -49,21 +49,13 @@ pub const APIS: &[&str] = &[
 ];
 
 /// Headers and embedded payloads generated besides the APIs.
-pub const EXTRA: &[&str] = &[
-    "RequestHeader",
-    "ResponseHeader",
-    "ConsumerProtocolSubscription",
-    "ConsumerProtocolAssignment",
-];
+pub const EXTRA: &[&str] = &["RequestHeader", "ResponseHeader", "ConsumerProtocolSubscription", "ConsumerProtocolAssignment"];
 
 pub const HEADER_COMMENT: &str = "rill protocol schema (see crates/rill-protocol-gen/src/schema.rs for the format).\nImported from Apache Kafka's message definitions by `cargo run -p rill-protocol-gen -- import`.";
 
 /// All message names to import, in file order.
 pub fn message_names() -> Vec<String> {
-    let mut out: Vec<String> = APIS
-        .iter()
-        .flat_map(|a| [format!("{a}Request"), format!("{a}Response")])
-        .collect();
+    let mut out: Vec<String> = APIS.iter().flat_map(|a| [format!("{a}Request"), format!("{a}Response")]).collect();
     out.extend(EXTRA.iter().map(|s| s.to_string()));
     out
 }
@@ -73,8 +65,7 @@ pub fn import(spec_dir: &Path) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for name in message_names() {
         let path = spec_dir.join(format!("{name}.json"));
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let j = json::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let m = message_from_json(&j).map_err(|e| format!("{}: {e}", path.display()))?;
         let printed = schema::print_message(&m, HEADER_COMMENT);
@@ -85,10 +76,7 @@ pub fn import(spec_dir: &Path) -> Result<Vec<(String, String)>, String> {
         }
         out.push((format!("{}.rschema", schema::snake_case(&name)), printed));
     }
-    out.push((
-        "api_keys.rschema".to_string(),
-        schema::print_api_keys(&api_keys(spec_dir)?, HEADER_COMMENT),
-    ));
+    out.push(("api_keys.rschema".to_string(), schema::print_api_keys(&api_keys(spec_dir)?, HEADER_COMMENT)));
     out.sort();
     Ok(out)
 }
@@ -99,16 +87,11 @@ fn api_keys(spec_dir: &Path) -> Result<Vec<ApiKeyDef>, String> {
         .map_err(|e| format!("{}: {e}", spec_dir.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with("Request.json"))
-        })
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("Request.json")))
         .collect();
     entries.sort();
     for path in entries {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let j = json::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         if j.get("type").and_then(Json::as_str) != Some("request") {
             continue;
@@ -118,9 +101,7 @@ fn api_keys(spec_dir: &Path) -> Result<Vec<ApiKeyDef>, String> {
         };
         let name = str_field(&j, "name")?;
         keys.push(ApiKeyDef {
-            key: key
-                .parse()
-                .map_err(|_| format!("bad apiKey in {}", path.display()))?,
+            key: key.parse().map_err(|_| format!("bad apiKey in {}", path.display()))?,
             name: name.strip_suffix("Request").unwrap_or(&name).to_string(),
             versions: Versions::parse(&str_field(&j, "validVersions")?)?,
             flexible: Versions::parse(&str_field(&j, "flexibleVersions")?)?,
@@ -131,21 +112,15 @@ fn api_keys(spec_dir: &Path) -> Result<Vec<ApiKeyDef>, String> {
 }
 
 fn str_field(j: &Json, key: &str) -> Result<String, String> {
-    j.get(key)
-        .and_then(Json::scalar_text)
-        .ok_or_else(|| format!("missing `{key}`"))
+    j.get(key).and_then(Json::scalar_text).ok_or_else(|| format!("missing `{key}`"))
 }
 
 fn opt_versions(j: &Json, key: &str) -> Result<Option<Versions>, String> {
-    j.get(key)
-        .and_then(Json::scalar_text)
-        .map(|s| Versions::parse(&s))
-        .transpose()
+    j.get(key).and_then(Json::scalar_text).map(|s| Versions::parse(&s)).transpose()
 }
 
 fn flag(j: &Json, key: &str) -> bool {
-    matches!(j.get(key), Some(Json::Bool(true)))
-        || j.get(key).and_then(Json::as_str) == Some("true")
+    matches!(j.get(key), Some(Json::Bool(true))) || j.get(key).and_then(Json::as_str) == Some("true")
 }
 
 pub fn message_from_json(j: &Json) -> Result<Message, String> {
@@ -179,11 +154,7 @@ pub fn message_from_json(j: &Json) -> Result<Message, String> {
     };
     let fields = fields_from_json(j.get("fields"))?;
     let mut common = Vec::new();
-    for c in j
-        .get("commonStructs")
-        .and_then(Json::as_array)
-        .unwrap_or_default()
-    {
+    for c in j.get("commonStructs").and_then(Json::as_array).unwrap_or_default() {
         common.push(CommonStruct {
             name: str_field(c, "name")?,
             versions: Versions::parse(&str_field(c, "versions")?)?,
@@ -238,16 +209,9 @@ fn field_from_json(j: &Json) -> Result<Field, String> {
         None => None,
         Some(Json::Str(s)) if s == "null" => Some("null".to_string()),
         Some(Json::Str(s)) if ty == "string" => Some(quote(s)),
-        Some(v) => Some(
-            v.scalar_text()
-                .ok_or_else(|| format!("field {name}: bad default"))?,
-        ),
+        Some(v) => Some(v.scalar_text().ok_or_else(|| format!("field {name}: bad default"))?),
     };
-    let about = str_field(j, "about")
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let about = str_field(j, "about").unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
     Ok(Field {
         ty,
         versions: Versions::parse(&str_field(j, "versions")?)?,

@@ -54,10 +54,7 @@ impl Json {
 }
 
 pub fn parse(text: &str) -> Result<Json, String> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        pos: 0,
-    };
+    let mut p = Parser { s: text.as_bytes(), pos: 0 };
     let v = p.value()?;
     p.ws()?;
     if p.pos != p.s.len() {
@@ -73,11 +70,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, msg: &str) -> String {
-        let line = self.s[..self.pos.min(self.s.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
+        let line = self.s[..self.pos.min(self.s.len())].iter().filter(|&&b| b == b'\n').count() + 1;
         format!("JSON error at line {line}: {msg}")
     }
 
@@ -174,9 +167,7 @@ impl Parser<'_> {
                         break;
                     }
                 }
-                Ok(Json::Number(
-                    String::from_utf8_lossy(&self.s[start..self.pos]).into_owned(),
-                ))
+                Ok(Json::Number(String::from_utf8_lossy(&self.s[start..self.pos]).into_owned()))
             }
             _ => Err(self.err("expected a value")),
         }
@@ -212,12 +203,8 @@ impl Parser<'_> {
                         Some(b't') => out.push(b'\t'),
                         Some(b'r') => out.push(b'\r'),
                         Some(b'u') => {
-                            let hex = self
-                                .s
-                                .get(self.pos..self.pos + 4)
-                                .ok_or_else(|| self.err("bad escape"))?;
-                            let code = u32::from_str_radix(&String::from_utf8_lossy(hex), 16)
-                                .map_err(|_| self.err("bad escape"))?;
+                            let hex = self.s.get(self.pos..self.pos + 4).ok_or_else(|| self.err("bad escape"))?;
+                            let code = u32::from_str_radix(&String::from_utf8_lossy(hex), 16).map_err(|_| self.err("bad escape"))?;
                             self.pos += 4;
                             let ch = char::from_u32(code).unwrap_or('\u{fffd}');
                             let mut b = [0u8; 4];
@@ -244,9 +231,6 @@ mod tests {
     fn parses_comments_and_keeps_order() {
         let j = parse("// c\n{ \"b\": 1, // x\n \"a\": [\"http://x\", true, null] }").unwrap();
         assert_eq!(j.keys(), vec!["b", "a"]);
-        assert_eq!(
-            j.get("a").unwrap().as_array().unwrap()[0],
-            Json::Str("http://x".into())
-        );
+        assert_eq!(j.get("a").unwrap().as_array().unwrap()[0], Json::Str("http://x".into()));
     }
 }

@@ -17,11 +17,7 @@ use std::path::{Path, PathBuf};
 /// The workspace root.
 pub fn workspace_dir() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .nth(2)
-        .unwrap_or(manifest)
-        .to_path_buf()
+    manifest.ancestors().nth(2).unwrap_or(manifest).to_path_buf()
 }
 
 /// `crates/rill-protocol`.
@@ -45,16 +41,11 @@ pub fn read_schema_dir(dir: &Path) -> Result<Vec<(String, String)>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for e in entries {
         let path = e.map_err(|e| e.to_string())?.path();
-        let Some(name) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_string)
-        else {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
             continue;
         };
         if name.ends_with(".rschema") {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             out.push((name, text));
         }
     }
@@ -72,12 +63,7 @@ pub fn generate_from_committed_schema() -> Result<generate::Output, String> {
 /// Files under `dir` (recursively not), with `ext`, relative to `base`.
 pub fn list_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == ext))
-                .collect()
-        })
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == ext)).collect())
         .unwrap_or_default();
     out.sort();
     out
@@ -87,9 +73,7 @@ pub fn list_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
 pub fn stale_files(files: &[(String, String)], base: &Path) -> Vec<String> {
     files
         .iter()
-        .filter(|(path, text)| {
-            std::fs::read_to_string(base.join(path)).ok().as_deref() != Some(text.as_str())
-        })
+        .filter(|(path, text)| std::fs::read_to_string(base.join(path)).ok().as_deref() != Some(text.as_str()))
         .map(|(p, _)| p.clone())
         .collect()
 }

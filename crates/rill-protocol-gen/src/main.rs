@@ -23,12 +23,7 @@ fn write_all(files: &[(String, String)], base: &std::path::Path) -> Result<(), S
 }
 
 /// Removes files of `dir` with extension `ext` that `keep` does not list.
-fn remove_stale(
-    dir: &std::path::Path,
-    ext: &str,
-    keep: &[(String, String)],
-    base: &std::path::Path,
-) -> Result<(), String> {
+fn remove_stale(dir: &std::path::Path, ext: &str, keep: &[(String, String)], base: &std::path::Path) -> Result<(), String> {
     for p in g::list_files(dir, ext) {
         if !keep.iter().any(|(k, _)| base.join(k) == p) {
             std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -68,16 +63,9 @@ fn run() -> Result<(), String> {
             let mut stale = Vec::new();
             if spec.exists() {
                 let files = g::import::import(&spec)?;
-                stale.extend(
-                    g::stale_files(&files, &g::schema_dir())
-                        .into_iter()
-                        .map(|p| format!("schema/{p}")),
-                );
+                stale.extend(g::stale_files(&files, &g::schema_dir()).into_iter().map(|p| format!("schema/{p}")));
             }
-            stale.extend(g::stale_files(
-                &g::generate_from_committed_schema()?,
-                &g::protocol_dir(),
-            ));
+            stale.extend(g::stale_files(&g::generate_from_committed_schema()?, &g::protocol_dir()));
             if stale.is_empty() {
                 println!("up to date");
                 Ok(())

@@ -36,11 +36,7 @@ impl Versions {
         if s == "none" {
             return Ok(Versions::None);
         }
-        let num = |t: &str| {
-            t.trim()
-                .parse::<i16>()
-                .map_err(|_| format!("bad version `{s}`"))
-        };
+        let num = |t: &str| t.trim().parse::<i16>().map_err(|_| format!("bad version `{s}`"));
         if let Some(lo) = s.strip_suffix('+') {
             return Ok(Versions::Range(num(lo)?, None));
         }
@@ -161,10 +157,8 @@ pub struct ApiKeyDef {
     pub flexible: Versions,
 }
 
-pub const PRIMITIVES: &[&str] = &[
-    "bool", "int8", "int16", "uint16", "int32", "uint32", "int64", "float64", "string", "uuid",
-    "bytes", "records",
-];
+pub const PRIMITIVES: &[&str] =
+    &["bool", "int8", "int16", "uint16", "int32", "uint32", "int64", "float64", "string", "uuid", "bytes", "records"];
 
 pub fn is_primitive(ty: &str) -> bool {
     PRIMITIVES.contains(&ty)
@@ -195,14 +189,7 @@ pub fn print_message(m: &Message, header_comment: &str) -> String {
 
 fn print_fields(out: &mut String, fields: &[Field], depth: usize) {
     for f in fields {
-        let _ = write!(
-            out,
-            "{}field {} {} v={}",
-            "  ".repeat(depth),
-            f.name,
-            f.ty,
-            f.versions
-        );
+        let _ = write!(out, "{}field {} {} v={}", "  ".repeat(depth), f.name, f.ty, f.versions);
         if f.nullable != Versions::None {
             let _ = write!(out, " null={}", f.nullable);
         }
@@ -241,11 +228,7 @@ pub fn print_api_keys(keys: &[ApiKeyDef], header_comment: &str) -> String {
         let _ = writeln!(out, "# {line}");
     }
     for k in keys {
-        let _ = writeln!(
-            out,
-            "apikey {} {} versions={} flexible={}",
-            k.key, k.name, k.versions, k.flexible
-        );
+        let _ = writeln!(out, "apikey {} {} versions={} flexible={}", k.key, k.name, k.versions, k.flexible);
     }
     out
 }
@@ -322,9 +305,7 @@ pub fn parse_message(text: &str) -> Result<Message, String> {
         }
         let indent = raw.len() - raw.trim_start_matches(' ').len();
         if indent % 2 != 0 {
-            return Err(format!(
-                "line {no}: indent must be a multiple of two spaces"
-            ));
+            return Err(format!("line {no}: indent must be a multiple of two spaces"));
         }
         lines.push((no, indent / 2, raw.trim_start().to_string()));
     }
@@ -341,10 +322,7 @@ pub fn parse_message(text: &str) -> Result<Message, String> {
             if msg.is_some() {
                 return Err(format!("line {no}: a second message in one file"));
             }
-            let name = toks
-                .get(1)
-                .ok_or(format!("line {no}: missing name"))?
-                .clone();
+            let name = toks.get(1).ok_or(format!("line {no}: missing name"))?.clone();
             let mut m = Message {
                 kind,
                 name,
@@ -357,9 +335,7 @@ pub fn parse_message(text: &str) -> Result<Message, String> {
             };
             for t in toks.iter().skip(2) {
                 match kv(t) {
-                    ("key", Some(v)) => {
-                        m.api_key = Some(v.parse().map_err(|_| format!("line {no}: bad key"))?)
-                    }
+                    ("key", Some(v)) => m.api_key = Some(v.parse().map_err(|_| format!("line {no}: bad key"))?),
                     ("versions", Some(v)) => m.valid = Versions::parse(v)?,
                     ("flexible", Some(v)) => m.flexible = Versions::parse(v)?,
                     _ => return Err(format!("line {no}: unknown attribute `{t}`")),
@@ -368,10 +344,7 @@ pub fn parse_message(text: &str) -> Result<Message, String> {
             m.fields = parse_fields(&mut iter, 1)?;
             msg = Some(m);
         } else if word == "common" {
-            let name = toks
-                .get(1)
-                .ok_or(format!("line {no}: missing name"))?
-                .clone();
+            let name = toks.get(1).ok_or(format!("line {no}: missing name"))?.clone();
             let mut versions = Versions::None;
             for t in toks.iter().skip(2) {
                 match kv(t) {
@@ -380,15 +353,9 @@ pub fn parse_message(text: &str) -> Result<Message, String> {
                 }
             }
             let fields = parse_fields(&mut iter, 1)?;
-            commons.push(CommonStruct {
-                name,
-                versions,
-                fields,
-            });
+            commons.push(CommonStruct { name, versions, fields });
         } else {
-            return Err(format!(
-                "line {no}: expected `request`, `response`, `header`, `data` or `common`"
-            ));
+            return Err(format!("line {no}: expected `request`, `response`, `header`, `data` or `common`"));
         }
     }
     let mut m = msg.ok_or("no message in file")?;
@@ -435,9 +402,7 @@ fn parse_fields(iter: &mut Lines, depth: usize) -> Result<Vec<Field>, String> {
             match kv(t) {
                 ("v", Some(v)) => f.versions = Versions::parse(v)?,
                 ("null", Some(v)) => f.nullable = Versions::parse(v)?,
-                ("tag", Some(v)) => {
-                    f.tag = Some(v.parse().map_err(|_| format!("line {no}: bad tag"))?)
-                }
+                ("tag", Some(v)) => f.tag = Some(v.parse().map_err(|_| format!("line {no}: bad tag"))?),
                 ("tagged", Some(v)) => f.tagged = Versions::parse(v)?,
                 ("default", Some(v)) => f.default = Some(v.to_string()),
                 ("flex", Some(v)) => f.flexible = Some(Versions::parse(v)?),
@@ -463,26 +428,12 @@ pub fn parse_api_keys(text: &str) -> Result<Vec<ApiKeyDef>, String> {
         }
         let toks = tokens(line)?;
         if toks.len() != 5 || toks[0] != "apikey" {
-            return Err(format!(
-                "api_keys line {}: expected `apikey KEY NAME versions=.. flexible=..`",
-                no + 1
-            ));
+            return Err(format!("api_keys line {}: expected `apikey KEY NAME versions=.. flexible=..`", no + 1));
         }
-        let key = toks[1]
-            .parse()
-            .map_err(|_| format!("api_keys line {}: bad key", no + 1))?;
-        let versions = toks[3]
-            .strip_prefix("versions=")
-            .ok_or("expected versions=")?;
-        let flexible = toks[4]
-            .strip_prefix("flexible=")
-            .ok_or("expected flexible=")?;
-        out.push(ApiKeyDef {
-            key,
-            name: toks[2].clone(),
-            versions: Versions::parse(versions)?,
-            flexible: Versions::parse(flexible)?,
-        });
+        let key = toks[1].parse().map_err(|_| format!("api_keys line {}: bad key", no + 1))?;
+        let versions = toks[3].strip_prefix("versions=").ok_or("expected versions=")?;
+        let flexible = toks[4].strip_prefix("flexible=").ok_or("expected flexible=")?;
+        out.push(ApiKeyDef { key, name: toks[2].clone(), versions: Versions::parse(versions)?, flexible: Versions::parse(flexible)? });
     }
     Ok(out)
 }
@@ -493,8 +444,7 @@ pub fn snake_case(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         if c.is_ascii_uppercase() {
-            let prev_lower =
-                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let prev_lower = i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
             let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
             if i > 0 && (prev_lower || (prev_upper && next_lower)) {

@@ -22,9 +22,8 @@ fn show(bytes: Option<&Bytes>) -> String {
 }
 
 fn main() -> ExitCode {
-    let path = std::env::args().nth(1).unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/records_v2_gzip.bin").to_string()
-    });
+    let path =
+        std::env::args().nth(1).unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/records_v2_gzip.bin").to_string());
     let bytes = match std::fs::read(&path) {
         Ok(b) => Bytes::from(b),
         Err(e) => {
@@ -55,11 +54,8 @@ fn main() -> ExitCode {
             batch.is_control()
         );
         for (offset, timestamp, record) in batch.iter() {
-            let headers: Vec<String> = record
-                .headers
-                .iter()
-                .map(|h| format!("{}={}", String::from_utf8_lossy(&h.key), show(h.value.as_ref())))
-                .collect();
+            let headers: Vec<String> =
+                record.headers.iter().map(|h| format!("{}={}", String::from_utf8_lossy(&h.key), show(h.value.as_ref()))).collect();
             println!(
                 "  offset={offset} timestamp={timestamp} key={} value={} headers=[{}]",
                 show(record.key.as_ref()),

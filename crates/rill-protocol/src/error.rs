@@ -77,10 +77,9 @@ impl fmt::Display for DecodeError {
                 write!(f, "needs {needed} bytes but only {remaining} remain")
             }
             DecodeErrorKind::InvalidLength { length } => write!(f, "invalid length {length}"),
-            DecodeErrorKind::CountTooLarge { count, remaining } => write!(
-                f,
-                "count {count} is larger than the {remaining} remaining bytes can hold"
-            ),
+            DecodeErrorKind::CountTooLarge { count, remaining } => {
+                write!(f, "count {count} is larger than the {remaining} remaining bytes can hold")
+            }
             DecodeErrorKind::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
             DecodeErrorKind::VarintTooLong => f.write_str("varint is longer than its maximum size"),
             DecodeErrorKind::UnexpectedNull => f.write_str("null is not allowed at this version"),

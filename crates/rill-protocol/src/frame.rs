@@ -90,11 +90,9 @@ impl fmt::Display for FrameError {
             FrameError::Truncated { have, expected } => {
                 write!(f, "connection closed in the middle of a Kafka frame ({have} of {expected} bytes received)")
             }
-            FrameError::OutgoingTooLarge { len } => write!(
-                f,
-                "cannot send a Kafka frame of {len} bytes: the size prefix is an i32 (at most {} bytes)",
-                i32::MAX
-            ),
+            FrameError::OutgoingTooLarge { len } => {
+                write!(f, "cannot send a Kafka frame of {len} bytes: the size prefix is an i32 (at most {} bytes)", i32::MAX)
+            }
         }
     }
 }
@@ -457,14 +455,8 @@ mod tests {
     fn finish_reports_truncation() {
         let dec = FrameDecoder::default();
         assert_eq!(dec.finish(&BytesMut::from(&[0u8, 0][..])), Err(FrameError::Truncated { have: 2, expected: 4 }));
-        assert_eq!(
-            dec.finish(&BytesMut::from(&[0u8, 0, 0, 10, 1][..])),
-            Err(FrameError::Truncated { have: 5, expected: 14 })
-        );
-        assert!(matches!(
-            dec.finish(&BytesMut::from(&(-5i32).to_be_bytes()[..])),
-            Err(FrameError::NegativeSize { .. })
-        ));
+        assert_eq!(dec.finish(&BytesMut::from(&[0u8, 0, 0, 10, 1][..])), Err(FrameError::Truncated { have: 5, expected: 14 }));
+        assert!(matches!(dec.finish(&BytesMut::from(&(-5i32).to_be_bytes()[..])), Err(FrameError::NegativeSize { .. })));
     }
 
     #[test]

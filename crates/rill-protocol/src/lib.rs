@@ -20,13 +20,13 @@ pub mod codec;
 pub mod compression;
 pub mod error;
 pub mod error_code;
-pub mod records;
 pub mod frame;
 pub mod message;
 pub mod messages;
+pub mod records;
 
+pub use api_key::ApiKey;
 pub use codec::{Reader, Uuid};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use error_code::ErrorCode;
-pub use api_key::ApiKey;
 pub use message::{Message, Request, Response, VersionRange};

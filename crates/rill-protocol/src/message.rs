@@ -86,20 +86,13 @@ pub fn response_header_version<R: Response>(version: i16) -> i16 {
 }
 
 fn frame_len(len: usize) -> Result<i32, EncodeError> {
-    i32::try_from(len).map_err(|_| EncodeError::TooLong {
-        field: "frame.size",
-        length: len,
-    })
+    i32::try_from(len).map_err(|_| EncodeError::TooLong { field: "frame.size", length: len })
 }
 
 /// Encodes a whole request frame: INT32 size, header, body. The header's
 /// `request_api_key` and `request_api_version` are written as given; set them
 /// to `R::API_KEY` and `version`.
-pub fn encode_request<R: Request>(
-    header: &RequestHeader,
-    body: &R,
-    version: i16,
-) -> Result<BytesMut, EncodeError> {
+pub fn encode_request<R: Request>(header: &RequestHeader, body: &R, version: i16) -> Result<BytesMut, EncodeError> {
     let header_version = R::API_KEY.request_header_version(version);
     let len = header.encoded_len(header_version)? + body.encoded_len(version)?;
     let mut buf = BytesMut::with_capacity(4 + len);
@@ -110,16 +103,9 @@ pub fn encode_request<R: Request>(
 }
 
 /// Encodes a whole response frame: INT32 size, header, body.
-pub fn encode_response<R: Response>(
-    correlation_id: i32,
-    body: &R,
-    version: i16,
-) -> Result<BytesMut, EncodeError> {
+pub fn encode_response<R: Response>(correlation_id: i32, body: &R, version: i16) -> Result<BytesMut, EncodeError> {
     let header_version = R::API_KEY.response_header_version(version);
-    let header = ResponseHeader {
-        correlation_id,
-        ..Default::default()
-    };
+    let header = ResponseHeader { correlation_id, ..Default::default() };
     let len = header.encoded_len(header_version)? + body.encoded_len(version)?;
     let mut buf = BytesMut::with_capacity(4 + len);
     buf.put_i32(frame_len(len)?);
@@ -129,15 +115,10 @@ pub fn encode_response<R: Response>(
 }
 
 /// Decodes a message that must take exactly all of `bytes` (trailing bytes are an error).
-pub fn decode_exact<M: Message>(
-    bytes: &Bytes,
-    version: i16,
-    direction: &'static str,
-) -> Result<M, DecodeError> {
+pub fn decode_exact<M: Message>(bytes: &Bytes, version: i16, direction: &'static str) -> Result<M, DecodeError> {
     let mut r = Reader::new(bytes);
     let m = M::decode(&mut r, version)?;
-    r.expect_end(M::NAME)
-        .map_err(|e| e.in_message(M::NAME, version, direction))?;
+    r.expect_end(M::NAME).map_err(|e| e.in_message(M::NAME, version, direction))?;
     Ok(m)
 }
 
@@ -149,15 +130,11 @@ pub fn decode_response_body<R: Response>(body: &Bytes, version: i16) -> Result<R
 
 /// Decodes a response frame (size prefix already stripped): header, then a
 /// body that must be consumed exactly.
-pub fn decode_response<R: Response>(
-    frame: &Bytes,
-    version: i16,
-) -> Result<(ResponseHeader, R), DecodeError> {
+pub fn decode_response<R: Response>(frame: &Bytes, version: i16) -> Result<(ResponseHeader, R), DecodeError> {
     let mut r = Reader::new(frame);
     let header = ResponseHeader::decode(&mut r, R::API_KEY.response_header_version(version))?;
     let body = R::decode(&mut r, version)?;
-    r.expect_end(R::NAME)
-        .map_err(|e| e.in_message(R::NAME, version, "response"))?;
+    r.expect_end(R::NAME).map_err(|e| e.in_message(R::NAME, version, "response"))?;
     Ok((header, body))
 }
 
@@ -178,8 +155,7 @@ pub fn decode_request(frame: &Bytes) -> Result<(RequestHeader, RequestBody), Dec
     let header = decode_request_header(&mut r)?;
     let (key, version) = (ApiKey(header.request_api_key), header.request_api_version);
     let body = RequestBody::decode(key, version, &mut r)?;
-    r.expect_end("RequestBody")
-        .map_err(|e| e.in_message(key.name(), version, "request"))?;
+    r.expect_end("RequestBody").map_err(|e| e.in_message(key.name(), version, "request"))?;
     Ok((header, body))
 }
 
@@ -199,15 +175,12 @@ pub fn encode_versioned<M: Message>(m: &M, version: i16) -> Result<BytesMut, Enc
 /// follows it is ignored; otherwise the payload must be consumed exactly.
 pub fn decode_versioned<M: Message>(bytes: &Bytes) -> Result<(i16, M), DecodeError> {
     let mut r = Reader::new(bytes);
-    let version = r
-        .i16("version")
-        .map_err(|e| e.in_message(M::NAME, -1, "data"))?;
+    let version = r.i16("version").map_err(|e| e.in_message(M::NAME, -1, "data"))?;
     if version > M::VERSIONS.max {
         return Ok((version, M::decode(&mut r, M::VERSIONS.max)?));
     }
     let m = M::decode(&mut r, version)?;
-    r.expect_end(M::NAME)
-        .map_err(|e| e.in_message(M::NAME, version, "data"))?;
+    r.expect_end(M::NAME).map_err(|e| e.in_message(M::NAME, version, "data"))?;
     Ok((version, m))
 }
 
@@ -222,25 +195,9 @@ pub mod support {
 
     /// Encoding of one field type. `flex` selects the compact encodings.
     pub trait Codec: Sized {
-        fn enc<B: BufMut>(
-            &self,
-            buf: &mut B,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<(), EncodeError>;
-        fn enc_len(
-            &self,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<usize, EncodeError>;
-        fn dec(
-            r: &mut Reader<'_>,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<Self, DecodeError>;
+        fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, field: &'static str) -> Result<(), EncodeError>;
+        fn enc_len(&self, version: i16, flex: bool, field: &'static str) -> Result<usize, EncodeError>;
+        fn dec(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Self, DecodeError>;
         /// The fewest bytes one value can take at this version.
         fn min_len(version: i16, flex: bool) -> usize;
     }
@@ -249,12 +206,7 @@ pub mod support {
     pub trait Nullable: Codec {
         fn enc_null<B: BufMut>(buf: &mut B, flex: bool);
         fn null_len(flex: bool) -> usize;
-        fn dec_nullable(
-            r: &mut Reader<'_>,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<Option<Self>, DecodeError>;
+        fn dec_nullable(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Option<Self>, DecodeError>;
         /// Bytes written before a present value (structs: a 1-byte marker).
         #[inline]
         fn presence_len() -> usize {
@@ -268,13 +220,7 @@ pub mod support {
         ($ty:ty, $put:ident, $get:ident, $n:expr) => {
             impl Codec for $ty {
                 #[inline]
-                fn enc<B: BufMut>(
-                    &self,
-                    buf: &mut B,
-                    _: i16,
-                    _: bool,
-                    _: &'static str,
-                ) -> Result<(), EncodeError> {
+                fn enc<B: BufMut>(&self, buf: &mut B, _: i16, _: bool, _: &'static str) -> Result<(), EncodeError> {
                     buf.$put(*self);
                     Ok(())
                 }
@@ -283,12 +229,7 @@ pub mod support {
                     Ok($n)
                 }
                 #[inline]
-                fn dec(
-                    r: &mut Reader<'_>,
-                    _: i16,
-                    _: bool,
-                    field: &'static str,
-                ) -> Result<Self, DecodeError> {
+                fn dec(r: &mut Reader<'_>, _: i16, _: bool, field: &'static str) -> Result<Self, DecodeError> {
                     r.$get(field)
                 }
                 #[inline]
@@ -310,13 +251,7 @@ pub mod support {
 
     impl Codec for Uuid {
         #[inline]
-        fn enc<B: BufMut>(
-            &self,
-            buf: &mut B,
-            _: i16,
-            _: bool,
-            _: &'static str,
-        ) -> Result<(), EncodeError> {
+        fn enc<B: BufMut>(&self, buf: &mut B, _: i16, _: bool, _: &'static str) -> Result<(), EncodeError> {
             buf.put_uuid(self);
             Ok(())
         }
@@ -325,12 +260,7 @@ pub mod support {
             Ok(16)
         }
         #[inline]
-        fn dec(
-            r: &mut Reader<'_>,
-            _: i16,
-            _: bool,
-            field: &'static str,
-        ) -> Result<Self, DecodeError> {
+        fn dec(r: &mut Reader<'_>, _: i16, _: bool, field: &'static str) -> Result<Self, DecodeError> {
             r.uuid(field)
         }
         #[inline]
@@ -355,13 +285,7 @@ pub mod support {
         ($ty:ty, $fixed:expr, $put:ident, $put_compact:ident, $put_null:ident, $get:ident, $get_compact:ident, $get_null:ident, $get_compact_null:ident) => {
             impl Codec for $ty {
                 #[inline]
-                fn enc<B: BufMut>(
-                    &self,
-                    buf: &mut B,
-                    _: i16,
-                    flex: bool,
-                    field: &'static str,
-                ) -> Result<(), EncodeError> {
+                fn enc<B: BufMut>(&self, buf: &mut B, _: i16, flex: bool, field: &'static str) -> Result<(), EncodeError> {
                     if flex {
                         Writer::$put_compact(buf, Some(self), field)
                     } else {
@@ -369,21 +293,11 @@ pub mod support {
                     }
                 }
                 #[inline]
-                fn enc_len(
-                    &self,
-                    _: i16,
-                    flex: bool,
-                    _: &'static str,
-                ) -> Result<usize, EncodeError> {
+                fn enc_len(&self, _: i16, flex: bool, _: &'static str) -> Result<usize, EncodeError> {
                     Ok(prefixed_len(self.len(), flex, $fixed))
                 }
                 #[inline]
-                fn dec(
-                    r: &mut Reader<'_>,
-                    _: i16,
-                    flex: bool,
-                    field: &'static str,
-                ) -> Result<Self, DecodeError> {
+                fn dec(r: &mut Reader<'_>, _: i16, flex: bool, field: &'static str) -> Result<Self, DecodeError> {
                     if flex {
                         r.$get_compact(field)
                     } else {
@@ -418,12 +332,7 @@ pub mod support {
                     }
                 }
                 #[inline]
-                fn dec_nullable(
-                    r: &mut Reader<'_>,
-                    _: i16,
-                    flex: bool,
-                    field: &'static str,
-                ) -> Result<Option<Self>, DecodeError> {
+                fn dec_nullable(r: &mut Reader<'_>, _: i16, flex: bool, field: &'static str) -> Result<Option<Self>, DecodeError> {
                     if flex {
                         r.$get_compact_null(field)
                     } else {
@@ -434,35 +343,10 @@ pub mod support {
         };
     }
 
-    prefixed!(
-        String,
-        2,
-        put_string,
-        put_compact_string,
-        put_i16,
-        string,
-        compact_string,
-        nullable_string,
-        compact_nullable_string
-    );
-    prefixed!(
-        Bytes,
-        4,
-        put_bytes,
-        put_compact_bytes,
-        put_i32,
-        bytes,
-        compact_bytes,
-        nullable_bytes,
-        compact_nullable_bytes
-    );
+    prefixed!(String, 2, put_string, put_compact_string, put_i16, string, compact_string, nullable_string, compact_nullable_string);
+    prefixed!(Bytes, 4, put_bytes, put_compact_bytes, put_i32, bytes, compact_bytes, nullable_bytes, compact_nullable_bytes);
 
-    fn put_count<B: BufMut>(
-        buf: &mut B,
-        n: usize,
-        flex: bool,
-        field: &'static str,
-    ) -> Result<(), EncodeError> {
+    fn put_count<B: BufMut>(buf: &mut B, n: usize, flex: bool, field: &'static str) -> Result<(), EncodeError> {
         if flex {
             buf.put_compact_array_len(Some(n), field)
         } else {
@@ -470,13 +354,7 @@ pub mod support {
         }
     }
 
-    fn dec_elems<T: Codec>(
-        r: &mut Reader<'_>,
-        n: usize,
-        version: i16,
-        flex: bool,
-        field: &'static str,
-    ) -> Result<Vec<T>, DecodeError> {
+    fn dec_elems<T: Codec>(r: &mut Reader<'_>, n: usize, version: i16, flex: bool, field: &'static str) -> Result<Vec<T>, DecodeError> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(T::dec(r, version, flex, field)?);
@@ -485,47 +363,23 @@ pub mod support {
     }
 
     impl<T: Codec> Codec for Vec<T> {
-        fn enc<B: BufMut>(
-            &self,
-            buf: &mut B,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<(), EncodeError> {
+        fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, field: &'static str) -> Result<(), EncodeError> {
             put_count(buf, self.len(), flex, field)?;
             for item in self {
                 item.enc(buf, version, flex, field)?;
             }
             Ok(())
         }
-        fn enc_len(
-            &self,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<usize, EncodeError> {
-            let mut n = if flex {
-                uvarint_len(self.len() as u64 + 1)
-            } else {
-                4
-            };
+        fn enc_len(&self, version: i16, flex: bool, field: &'static str) -> Result<usize, EncodeError> {
+            let mut n = if flex { uvarint_len(self.len() as u64 + 1) } else { 4 };
             for item in self {
                 n += item.enc_len(version, flex, field)?;
             }
             Ok(n)
         }
-        fn dec(
-            r: &mut Reader<'_>,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<Self, DecodeError> {
+        fn dec(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Self, DecodeError> {
             let min = T::min_len(version, flex);
-            let n = if flex {
-                r.compact_array_len(false, min, field)?
-            } else {
-                r.array_len(false, min, field)?
-            };
+            let n = if flex { r.compact_array_len(false, min, field)? } else { r.array_len(false, min, field)? };
             match n {
                 Some(n) => dec_elems(r, n, version, flex, field),
                 None => Err(DecodeError::new(DecodeErrorKind::UnexpectedNull, field)),
@@ -558,18 +412,9 @@ pub mod support {
                 4
             }
         }
-        fn dec_nullable(
-            r: &mut Reader<'_>,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<Option<Self>, DecodeError> {
+        fn dec_nullable(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Option<Self>, DecodeError> {
             let min = T::min_len(version, flex);
-            let n = if flex {
-                r.compact_array_len(true, min, field)?
-            } else {
-                r.array_len(true, min, field)?
-            };
+            let n = if flex { r.compact_array_len(true, min, field)? } else { r.array_len(true, min, field)? };
             match n {
                 Some(n) => dec_elems(r, n, version, flex, field).map(Some),
                 None => Ok(None),
@@ -622,23 +467,14 @@ pub mod support {
         match r.i8(field)? {
             -1 => Ok(None),
             1 => T::dec(r, version, flex, field).map(Some),
-            v => Err(DecodeError::new(
-                DecodeErrorKind::InvalidValue { value: v.into() },
-                field,
-            )),
+            v => Err(DecodeError::new(DecodeErrorKind::InvalidValue { value: v.into() }, field)),
         }
     }
 
     /// An always-nullable value.
     impl<T: Nullable> Codec for Option<T> {
         #[inline]
-        fn enc<B: BufMut>(
-            &self,
-            buf: &mut B,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<(), EncodeError> {
+        fn enc<B: BufMut>(&self, buf: &mut B, version: i16, flex: bool, field: &'static str) -> Result<(), EncodeError> {
             match self {
                 None => {
                     T::enc_null(buf, flex);
@@ -651,24 +487,14 @@ pub mod support {
             }
         }
         #[inline]
-        fn enc_len(
-            &self,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<usize, EncodeError> {
+        fn enc_len(&self, version: i16, flex: bool, field: &'static str) -> Result<usize, EncodeError> {
             match self {
                 None => Ok(T::null_len(flex)),
                 Some(v) => Ok(T::presence_len() + v.enc_len(version, flex, field)?),
             }
         }
         #[inline]
-        fn dec(
-            r: &mut Reader<'_>,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<Self, DecodeError> {
+        fn dec(r: &mut Reader<'_>, version: i16, flex: bool, field: &'static str) -> Result<Self, DecodeError> {
             T::dec_nullable(r, version, flex, field)
         }
         #[inline]
@@ -748,10 +574,7 @@ pub mod support {
             // Collecting an empty slice does not allocate.
             let mut sorted: Vec<&RawTaggedField> = unknown.iter().collect();
             sorted.sort_by_key(|u| u.tag);
-            TaggedWriter {
-                buf,
-                unknown: sorted.into_iter().peekable(),
-            }
+            TaggedWriter { buf, unknown: sorted.into_iter().peekable() }
         }
 
         fn flush_below(&mut self, tag: u64) {
@@ -762,18 +585,10 @@ pub mod support {
             }
         }
 
-        pub fn field<T: Codec>(
-            &mut self,
-            tag: u32,
-            v: &T,
-            version: i16,
-            flex: bool,
-            field: &'static str,
-        ) -> Result<(), EncodeError> {
+        pub fn field<T: Codec>(&mut self, tag: u32, v: &T, version: i16, flex: bool, field: &'static str) -> Result<(), EncodeError> {
             self.flush_below(tag.into());
             self.buf.put_uvarint(tag.into());
-            self.buf
-                .put_uvarint(v.enc_len(version, flex, field)? as u64);
+            self.buf.put_uvarint(v.enc_len(version, flex, field)? as u64);
             v.enc(self.buf, version, flex, field)
         }
 
@@ -792,13 +607,7 @@ pub mod support {
     }
 
     /// Size of one known tagged field.
-    pub fn tagged_field_len<T: Codec>(
-        tag: u32,
-        v: &T,
-        version: i16,
-        flex: bool,
-        field: &'static str,
-    ) -> Result<usize, EncodeError> {
+    pub fn tagged_field_len<T: Codec>(tag: u32, v: &T, version: i16, flex: bool, field: &'static str) -> Result<usize, EncodeError> {
         let len = v.enc_len(version, flex, field)?;
         Ok(uvarint_len(tag.into()) + uvarint_len(len as u64) + len)
     }
@@ -807,11 +616,7 @@ pub mod support {
     /// tag from a child reader bounded to its size and returns `true`, or
     /// returns `false` for tags it does not know; those are kept raw. A known
     /// field must take its whole size. Tags must be strictly increasing.
-    pub fn read_tagged<'a, F>(
-        r: &mut Reader<'a>,
-        field: &'static str,
-        mut known: F,
-    ) -> Result<Vec<RawTaggedField>, DecodeError>
+    pub fn read_tagged<'a, F>(r: &mut Reader<'a>, field: &'static str, mut known: F) -> Result<Vec<RawTaggedField>, DecodeError>
     where
         F: FnMut(u32, &mut Reader<'a>) -> Result<bool, DecodeError>,
     {
@@ -819,23 +624,14 @@ pub mod support {
         let remaining = r.remaining();
         // Each tagged field takes at least two bytes (tag and size).
         if count as usize > remaining / 2 {
-            return Err(DecodeError::new(
-                DecodeErrorKind::CountTooLarge {
-                    count: count.into(),
-                    remaining,
-                },
-                field,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::CountTooLarge { count: count.into(), remaining }, field));
         }
         let mut unknown = Vec::new();
         let mut last: Option<u32> = None;
         for _ in 0..count {
             let tag = r.uvarint(field)?;
             if last.is_some_and(|l| tag <= l) {
-                return Err(DecodeError::new(
-                    DecodeErrorKind::InvalidValue { value: tag.into() },
-                    field,
-                ));
+                return Err(DecodeError::new(DecodeErrorKind::InvalidValue { value: tag.into() }, field));
             }
             last = Some(tag);
             let size = r.uvarint(field)? as usize;
@@ -843,10 +639,7 @@ pub mod support {
             if known(tag, &mut sub)? {
                 sub.expect_end(field)?;
             } else {
-                unknown.push(RawTaggedField {
-                    tag,
-                    data: sub.take_bytes(size, field)?,
-                });
+                unknown.push(RawTaggedField { tag, data: sub.take_bytes(size, field)? });
             }
         }
         Ok(unknown)
@@ -854,49 +647,25 @@ pub mod support {
 
     // ---- whole messages -------------------------------------------------------
 
-    pub fn encode_message<M: Message + Codec, B: BufMut>(
-        m: &M,
-        buf: &mut B,
-        version: i16,
-    ) -> Result<(), EncodeError> {
+    pub fn encode_message<M: Message + Codec, B: BufMut>(m: &M, buf: &mut B, version: i16) -> Result<(), EncodeError> {
         if !M::VERSIONS.contains(version) {
-            return Err(EncodeError::UnsupportedVersion {
-                api: M::NAME,
-                version,
-            });
+            return Err(EncodeError::UnsupportedVersion { api: M::NAME, version });
         }
         m.enc(buf, version, M::is_flexible(version), M::NAME)
     }
 
-    pub fn encoded_len_message<M: Message + Codec>(
-        m: &M,
-        version: i16,
-    ) -> Result<usize, EncodeError> {
+    pub fn encoded_len_message<M: Message + Codec>(m: &M, version: i16) -> Result<usize, EncodeError> {
         if !M::VERSIONS.contains(version) {
-            return Err(EncodeError::UnsupportedVersion {
-                api: M::NAME,
-                version,
-            });
+            return Err(EncodeError::UnsupportedVersion { api: M::NAME, version });
         }
         m.enc_len(version, M::is_flexible(version), M::NAME)
     }
 
-    pub fn decode_message<M: Message + Codec>(
-        r: &mut Reader<'_>,
-        version: i16,
-        direction: &'static str,
-    ) -> Result<M, DecodeError> {
+    pub fn decode_message<M: Message + Codec>(r: &mut Reader<'_>, version: i16, direction: &'static str) -> Result<M, DecodeError> {
         if !M::VERSIONS.contains(version) {
-            return Err(
-                DecodeError::new(DecodeErrorKind::UnsupportedVersion, M::NAME).in_message(
-                    M::NAME,
-                    version,
-                    direction,
-                ),
-            );
+            return Err(DecodeError::new(DecodeErrorKind::UnsupportedVersion, M::NAME).in_message(M::NAME, version, direction));
         }
-        M::dec(r, version, M::is_flexible(version), M::NAME)
-            .map_err(|e| e.in_message(M::NAME, version, direction))
+        M::dec(r, version, M::is_flexible(version), M::NAME).map_err(|e| e.in_message(M::NAME, version, direction))
     }
 
     #[cfg(any(test, feature = "proptest"))]
@@ -922,10 +691,7 @@ pub mod arbitrary {
 
     impl Gen {
         pub fn new(seed: u64) -> Self {
-            Gen {
-                state: seed ^ 0x9E37_79B9_7F4A_7C15,
-                depth: 0,
-            }
+            Gen { state: seed ^ 0x9E37_79B9_7F4A_7C15, depth: 0 }
         }
 
         pub fn next_u64(&mut self) -> u64 {
@@ -945,10 +711,7 @@ pub mod arbitrary {
         /// Mostly small numbers, sometimes edge values, sometimes anything.
         pub fn int(&mut self) -> i64 {
             match self.below(8) {
-                0 => [0, -1, 1, i64::MIN, i64::MAX]
-                    .get(self.below(5) as usize)
-                    .copied()
-                    .unwrap_or(0),
+                0 => [0, -1, 1, i64::MIN, i64::MAX].get(self.below(5) as usize).copied().unwrap_or(0),
                 1..=4 => self.below(300) as i64 - 20,
                 _ => self.next_u64() as i64,
             }
@@ -1030,12 +793,7 @@ pub mod arbitrary {
             let n = g.small_len() * 2;
             let mut s = String::new();
             for _ in 0..n {
-                s.push_str(
-                    PIECES
-                        .get(g.below(PIECES.len() as u64) as usize)
-                        .copied()
-                        .unwrap_or("a"),
-                );
+                s.push_str(PIECES.get(g.below(PIECES.len() as u64) as usize).copied().unwrap_or("a"));
             }
             s
         }
@@ -1044,10 +802,7 @@ pub mod arbitrary {
     impl Random for Bytes {
         fn random(g: &mut Gen, _: i16, _: bool) -> Self {
             let n = g.small_len() * 3;
-            (0..n)
-                .map(|_| g.next_u64() as u8)
-                .collect::<Vec<u8>>()
-                .into()
+            (0..n).map(|_| g.next_u64() as u8).collect::<Vec<u8>>().into()
         }
     }
 
@@ -1062,10 +817,7 @@ pub mod arbitrary {
     }
 
     /// A proptest strategy for values of `M` valid at `version`.
-    pub fn strategy<M: Message + Random + Clone + std::fmt::Debug>(
-        version: i16,
-    ) -> impl Strategy<Value = M> {
-        proptest::arbitrary::any::<u64>()
-            .prop_map(move |seed| M::random(&mut Gen::new(seed), version, M::is_flexible(version)))
+    pub fn strategy<M: Message + Random + Clone + std::fmt::Debug>(version: i16) -> impl Strategy<Value = M> {
+        proptest::arbitrary::any::<u64>().prop_map(move |seed| M::random(&mut Gen::new(seed), version, M::is_flexible(version)))
     }
 }

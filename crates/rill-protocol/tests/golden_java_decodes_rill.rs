@@ -31,10 +31,8 @@ fn cache_dir() -> PathBuf {
 }
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())).map(|e| e.expect("dir entry").path()).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -113,8 +111,7 @@ fn build_java() -> String {
 #[test]
 fn java_decodes_what_rill_encodes() {
     let started = std::time::Instant::now();
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rill-golden-written-by-rill-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rill-golden-written-by-rill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create output dir");
 
@@ -139,11 +136,7 @@ fn java_decodes_what_rill_encodes() {
     assert!(written.len() >= 100, "only {} vectors written", written.len());
 
     let classpath = java_classpath();
-    let out = Command::new("java")
-        .args(["-cp", &classpath, "rill.golden.Main", "verify"])
-        .arg(&dir)
-        .output()
-        .expect("run java");
+    let out = Command::new("java").args(["-cp", &classpath, "rill.golden.Main", "verify"]).arg(&dir).output().expect("run java");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let ok: BTreeSet<String> = stdout.lines().filter_map(|l| l.strip_prefix("OK ")).map(str::to_string).collect();
     for line in stdout.lines().filter(|l| l.starts_with("FAIL ")) {
@@ -159,10 +152,7 @@ fn java_decodes_what_rill_encodes() {
     }
     let same_as_java = written
         .iter()
-        .filter(|n| {
-            std::fs::read(dir.join(format!("{n}.bin"))).ok()
-                == std::fs::read(values::golden_dir().join(format!("{n}.bin"))).ok()
-        })
+        .filter(|n| std::fs::read(dir.join(format!("{n}.bin"))).ok() == std::fs::read(values::golden_dir().join(format!("{n}.bin"))).ok())
         .count();
     eprintln!(
         "Java checked {} vectors rill wrote ({} messages and frames, {} record files; {} byte-identical to Java's own, \
@@ -196,11 +186,7 @@ fn committed_vectors_are_what_java_generates() {
     let classpath = java_classpath();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rill-golden-generated-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new("java")
-        .args(["-cp", &classpath, "rill.golden.Main", "generate"])
-        .arg(&dir)
-        .output()
-        .expect("run java");
+    let out = Command::new("java").args(["-cp", &classpath, "rill.golden.Main", "generate"]).arg(&dir).output().expect("run java");
     assert!(
         out.status.success(),
         "Java generate failed ({}):\n{}\n{}",
@@ -218,13 +204,8 @@ fn committed_vectors_are_what_java_generates() {
     let generated = list(&dir);
     let committed = list(&values::golden_dir());
     assert_eq!(generated, committed, "tests/golden/ lists other files than Java generates; run golden/regenerate.sh");
-    let stale: Vec<&String> = generated
-        .iter()
-        .filter(|n| std::fs::read(dir.join(n)).ok() != std::fs::read(values::golden_dir().join(n)).ok())
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "committed vectors differ from what Java generates now: {stale:?}; run golden/regenerate.sh"
-    );
+    let stale: Vec<&String> =
+        generated.iter().filter(|n| std::fs::read(dir.join(n)).ok() != std::fs::read(values::golden_dir().join(n)).ok()).collect();
+    assert!(stale.is_empty(), "committed vectors differ from what Java generates now: {stale:?}; run golden/regenerate.sh");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -51,8 +51,7 @@ fn byte_difference(got: &[u8], want: &[u8]) -> String {
 #[test]
 fn every_java_message_vector_has_a_rust_value() {
     let rust: BTreeSet<(String, i16)> = values::all().0.iter().map(|v| (v.name().to_string(), v.version())).collect();
-    let java: BTreeSet<(String, i16)> =
-        manifest().into_iter().filter(|e| e.kind != "records").map(|e| (e.name, e.version)).collect();
+    let java: BTreeSet<(String, i16)> = manifest().into_iter().filter(|e| e.kind != "records").map(|e| (e.name, e.version)).collect();
     assert!(java.len() >= 90, "only {} message vectors in the manifest", java.len());
     let missing: Vec<_> = java.difference(&rust).collect();
     let extra: Vec<_> = rust.difference(&java).collect();
@@ -134,8 +133,7 @@ pub fn compare_batches(got: &[RecordBatch], want: &[ExpectedBatch]) -> Result<()
 #[test]
 fn rill_decodes_java_record_batches_field_for_field() {
     let vectors = expected_records::load();
-    let in_manifest: BTreeSet<String> =
-        manifest().into_iter().filter(|e| e.kind == "records").map(|e| e.name).collect();
+    let in_manifest: BTreeSet<String> = manifest().into_iter().filter(|e| e.kind == "records").map(|e| e.name).collect();
     let described: BTreeSet<String> = vectors.iter().map(|v| v.name.clone()).collect();
     assert_eq!(in_manifest, described, "manifest.txt and records.txt list different batch vectors");
     let codecs: BTreeSet<&str> = vectors.iter().flat_map(|v| v.batches.iter().map(|b| b.codec.name())).collect();
@@ -171,8 +169,8 @@ fn rill_writes_record_batches_java_wrote() {
                 identical += 1;
             }
             // Either way, what rill wrote must decode to what Java wrote.
-            let back = RecordBatch::decode_all(&rill, &DecodeOptions::default())
-                .map_err(|e| format!("rill cannot decode its own batch: {e}"))?;
+            let back =
+                RecordBatch::decode_all(&rill, &DecodeOptions::default()).map_err(|e| format!("rill cannot decode its own batch: {e}"))?;
             compare_batches(&back, &v.batches).map_err(|e| format!("rill's own batch: {e}"))
         });
         if let Err(e) = result {
@@ -193,9 +191,8 @@ fn rill_reencodes_decoded_uncompressed_v2_batches_byte_identical() {
         }
         n += 1;
         let java = golden(&v.name);
-        let result = RecordBatch::decode_all(&java, &DecodeOptions::default())
-            .map_err(|e| format!("rill cannot decode it: {e}"))
-            .and_then(|batches| {
+        let result = RecordBatch::decode_all(&java, &DecodeOptions::default()).map_err(|e| format!("rill cannot decode it: {e}")).and_then(
+            |batches| {
                 let mut out = BytesMut::new();
                 for b in &batches {
                     b.encode(&mut out).map_err(|e| format!("rill cannot re-encode it: {e}"))?;
@@ -204,7 +201,8 @@ fn rill_reencodes_decoded_uncompressed_v2_batches_byte_identical() {
                     return Err(byte_difference(&out, &java));
                 }
                 Ok(())
-            });
+            },
+        );
         if let Err(e) = result {
             failures.push(format!("{}: {e}", v.name));
         }

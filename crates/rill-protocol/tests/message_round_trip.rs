@@ -15,61 +15,31 @@ use rill_protocol::Message;
 
 /// Cases per (message, version); override with `RILL_ROUND_TRIP_CASES`.
 fn cases() -> u32 {
-    std::env::var("RILL_ROUND_TRIP_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(24)
+    std::env::var("RILL_ROUND_TRIP_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(24)
 }
 
-fn check_value<M: Message + PartialEq + std::fmt::Debug>(
-    value: &M,
-    version: i16,
-) -> Result<(), TestCaseError> {
+fn check_value<M: Message + PartialEq + std::fmt::Debug>(value: &M, version: i16) -> Result<(), TestCaseError> {
     let mut buf = BytesMut::new();
-    value
-        .encode(&mut buf, version)
-        .map_err(|e| TestCaseError::fail(format!("{} v{version}: encode failed: {e}", M::NAME)))?;
-    let len = value
-        .encoded_len(version)
-        .map_err(|e| TestCaseError::fail(format!("encoded_len: {e}")))?;
+    value.encode(&mut buf, version).map_err(|e| TestCaseError::fail(format!("{} v{version}: encode failed: {e}", M::NAME)))?;
+    let len = value.encoded_len(version).map_err(|e| TestCaseError::fail(format!("encoded_len: {e}")))?;
     if len != buf.len() {
-        return Err(TestCaseError::fail(format!(
-            "{} v{version}: encoded_len {len} but encode wrote {}",
-            M::NAME,
-            buf.len()
-        )));
+        return Err(TestCaseError::fail(format!("{} v{version}: encoded_len {len} but encode wrote {}", M::NAME, buf.len())));
     }
     let bytes: Bytes = buf.freeze();
-    let decoded: M = decode_exact(&bytes, version, "test").map_err(|e| {
-        TestCaseError::fail(format!(
-            "{} v{version}: decode failed: {e}\nbytes: {bytes:02x?}",
-            M::NAME
-        ))
-    })?;
+    let decoded: M = decode_exact(&bytes, version, "test")
+        .map_err(|e| TestCaseError::fail(format!("{} v{version}: decode failed: {e}\nbytes: {bytes:02x?}", M::NAME)))?;
     if &decoded != value {
-        return Err(TestCaseError::fail(format!(
-            "{} v{version}: decoded value differs\n  sent: {value:?}\n  got:  {decoded:?}",
-            M::NAME
-        )));
+        return Err(TestCaseError::fail(format!("{} v{version}: decoded value differs\n  sent: {value:?}\n  got:  {decoded:?}", M::NAME)));
     }
     let mut again = BytesMut::new();
-    decoded
-        .encode(&mut again, version)
-        .map_err(|e| TestCaseError::fail(format!("re-encode: {e}")))?;
+    decoded.encode(&mut again, version).map_err(|e| TestCaseError::fail(format!("re-encode: {e}")))?;
     if again.as_ref() != bytes.as_ref() {
-        return Err(TestCaseError::fail(format!(
-            "{} v{version}: re-encoded bytes differ",
-            M::NAME
-        )));
+        return Err(TestCaseError::fail(format!("{} v{version}: re-encoded bytes differ", M::NAME)));
     }
     for cut in 0..bytes.len() {
         let prefix = bytes.slice(..cut);
         if decode_exact::<M>(&prefix, version, "test").is_ok() {
-            return Err(TestCaseError::fail(format!(
-                "{} v{version}: a {cut}-byte prefix of {} bytes decoded",
-                M::NAME,
-                bytes.len()
-            )));
+            return Err(TestCaseError::fail(format!("{} v{version}: a {cut}-byte prefix of {} bytes decoded", M::NAME, bytes.len())));
         }
     }
     // Corrupted bytes decode to a value or an error, never a panic; a value
@@ -95,11 +65,7 @@ where
     S: proptest::strategy::Strategy<Value = M>,
 {
     for version in M::VERSIONS.iter() {
-        let mut runner = TestRunner::new(Config {
-            cases: cases(),
-            failure_persistence: None,
-            ..Config::default()
-        });
+        let mut runner = TestRunner::new(Config { cases: cases(), failure_persistence: None, ..Config::default() });
         let result = runner.run(&strategy(version), |value| check_value(&value, version));
         if let Err(e) = result {
             panic!("{} v{version}: {e}", M::NAME);

@@ -17,10 +17,7 @@ struct WantBatch {
 }
 
 fn kv(line: &str) -> BTreeMap<String, String> {
-    line.split(' ')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    line.split(' ').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn golden_dir() -> PathBuf {
@@ -81,11 +78,7 @@ fn check(name: &str, want: &[WantBatch], got: &[RecordBatch]) {
             let headers = if r.headers.is_empty() {
                 "none".to_string()
             } else {
-                r.headers
-                    .iter()
-                    .map(|h| format!("{}:{}", hex(Some(&h.key)), hex(h.value.as_deref())))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                r.headers.iter().map(|h| format!("{}:{}", hex(Some(&h.key)), hex(h.value.as_deref()))).collect::<Vec<_>>().join(",")
             };
             assert_eq!(wr["headers"], headers, "{ctx} headers of {offset}");
         }
@@ -98,15 +91,13 @@ fn java_batches_decode_to_what_java_wrote() {
     assert!(all.len() >= 15, "only {} vectors", all.len());
     for (name, want) in &all {
         let bytes = Bytes::from(std::fs::read(golden_dir().join(format!("{name}.bin"))).unwrap());
-        let got = RecordBatch::decode_all(&bytes, &DecodeOptions::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = RecordBatch::decode_all(&bytes, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
         check(name, want, &got);
 
         // Every strict prefix decodes without error to a prefix of the batches.
         for cut in 0..bytes.len() {
             let part = bytes.slice(..cut);
-            let got_part = RecordBatch::decode_all(&part, &DecodeOptions::default())
-                .unwrap_or_else(|e| panic!("{name} cut at {cut}: {e}"));
+            let got_part = RecordBatch::decode_all(&part, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{name} cut at {cut}: {e}"));
             assert!(got_part.len() < got.len() || cut == bytes.len());
             assert_eq!(&got[..got_part.len()], &got_part[..]);
         }
@@ -179,12 +170,9 @@ fn write_rill_encodings_for_java_verify() {
                 b.encode(&mut out).unwrap();
             } else {
                 // Legacy: our magic 0/1 writer, same messages.
-                let msgs: Vec<LegacyMessage> = b
-                    .iter()
-                    .map(|(_, ts, r)| LegacyMessage { timestamp: ts, key: r.key.clone(), value: r.value.clone() })
-                    .collect();
-                encode_message_set(&mut out, b.magic, b.compression().unwrap(), b.timestamp_type(), b.base_offset, &msgs)
-                    .unwrap();
+                let msgs: Vec<LegacyMessage> =
+                    b.iter().map(|(_, ts, r)| LegacyMessage { timestamp: ts, key: r.key.clone(), value: r.value.clone() }).collect();
+                encode_message_set(&mut out, b.magic, b.compression().unwrap(), b.timestamp_type(), b.base_offset, &msgs).unwrap();
             }
         }
         std::fs::write(format!("{dir}/{name}.bin"), &out).unwrap();

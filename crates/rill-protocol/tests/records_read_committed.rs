@@ -2,8 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 use rill_protocol::records::{
-    control, filter_read_committed, AbortedTransaction, BatchViews, DecodeOptions, RecordBatch, RecordBatchBuilder,
-    ReadCommittedFilter,
+    control, filter_read_committed, AbortedTransaction, BatchViews, DecodeOptions, ReadCommittedFilter, RecordBatch, RecordBatchBuilder,
 };
 
 const A: i64 = 1000;

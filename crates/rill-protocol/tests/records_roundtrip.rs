@@ -5,8 +5,8 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use rill_protocol::compression::Compression;
 use rill_protocol::records::{
-    control, Attributes, BatchView, BatchViews, ControlRecordType, DecodeOptions, Header, Record, RecordBatch,
-    RecordBatchBuilder, RecordBatches, TimestampType,
+    control, Attributes, BatchView, BatchViews, ControlRecordType, DecodeOptions, Header, Record, RecordBatch, RecordBatchBuilder,
+    RecordBatches, TimestampType,
 };
 
 fn opt_bytes(max: usize) -> impl Strategy<Value = Option<Bytes>> {
@@ -19,14 +19,7 @@ fn header() -> impl Strategy<Value = Header> {
 
 fn record() -> impl Strategy<Value = Record> {
     (any::<i8>(), any::<i64>(), opt_bytes(40), opt_bytes(300), prop::collection::vec(header(), 0..4)).prop_map(
-        |(attributes, timestamp_delta, key, value, headers)| Record {
-            attributes,
-            timestamp_delta,
-            offset_delta: 0,
-            key,
-            value,
-            headers,
-        },
+        |(attributes, timestamp_delta, key, value, headers)| Record { attributes, timestamp_delta, offset_delta: 0, key, value, headers },
     )
 }
 
@@ -230,7 +223,15 @@ fn views_are_zero_copy_and_bytes_of_slices_the_input() {
     assert!(v.records().nth(1).is_none());
     // Legacy batches are refused by the view iterator.
     let mut legacy = BytesMut::new();
-    rill_protocol::records::legacy::encode_message_set(&mut legacy, 1, Compression::None, TimestampType::CreateTime, 0, &[Default::default()]).unwrap();
+    rill_protocol::records::legacy::encode_message_set(
+        &mut legacy,
+        1,
+        Compression::None,
+        TimestampType::CreateTime,
+        0,
+        &[Default::default()],
+    )
+    .unwrap();
     let legacy = legacy.freeze();
     assert!(BatchViews::new(&legacy, &DecodeOptions::default()).next().unwrap().is_err());
 }

@@ -41,13 +41,8 @@ pub fn commit_not_processed(history: &History, log: &FinalLog) -> Vec<Violation>
             }
             Event::Commit { consumer, generation, tp, offset, .. } => {
                 // The last record below the committed offset that every reader sees.
-                let below = log
-                    .records(tp)
-                    .iter()
-                    .rev()
-                    .filter(|r| r.offset < *offset && txns.must_be_visible(&r.id))
-                    .map(|r| r.offset)
-                    .next();
+                let below =
+                    log.records(tp).iter().rev().filter(|r| r.offset < *offset && txns.must_be_visible(&r.id)).map(|r| r.offset).next();
                 if let Some(unprocessed_offset) = below.filter(|o| !processed.contains(&(tp, *o))) {
                     out.push(Violation::CommitNotProcessed {
                         tp: tp.clone(),

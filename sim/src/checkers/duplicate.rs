@@ -12,9 +12,5 @@ pub fn duplicates(log: &FinalLog) -> Vec<Violation> {
             copies.entry(r.id).or_default().push((tp.clone(), r.offset));
         }
     }
-    copies
-        .into_iter()
-        .filter(|(_, at)| at.len() > 1)
-        .map(|(id, copies)| Violation::Duplicate { id, copies })
-        .collect()
+    copies.into_iter().filter(|(_, at)| at.len() > 1).map(|(id, copies)| Violation::Duplicate { id, copies }).collect()
 }

@@ -63,9 +63,7 @@ pub fn liveness(history: &History, log: &FinalLog, bound: LivenessBound) -> Vec<
     if consumers && deadline <= bound.run_ended_ms {
         for (tp, records) in &log.partitions {
             if let Some(last) = records.last().filter(|r| !processed.contains(&(tp, r.offset))) {
-                out.push(Violation::NoProgress {
-                    what: format!("{tp} was not consumed to its end ({}) by {deadline} ms", last.offset),
-                });
+                out.push(Violation::NoProgress { what: format!("{tp} was not consumed to its end ({}) by {deadline} ms", last.offset) });
             }
         }
     }

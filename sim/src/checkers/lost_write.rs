@@ -23,12 +23,9 @@ pub fn lost_writes(history: &History, log: &FinalLog) -> Vec<Violation> {
         let Event::Ack { tp, id, offset, .. } = event else { continue };
         match found.get(&(tp, *id)) {
             None => out.push(Violation::LostWrite { tp: tp.clone(), id: *id, acked_offset: *offset }),
-            Some(at) if *offset >= 0 && at != offset => out.push(Violation::MovedWrite {
-                tp: tp.clone(),
-                id: *id,
-                acked_offset: *offset,
-                log_offset: *at,
-            }),
+            Some(at) if *offset >= 0 && at != offset => {
+                out.push(Violation::MovedWrite { tp: tp.clone(), id: *id, acked_offset: *offset, log_offset: *at })
+            }
             Some(_) => {}
         }
     }

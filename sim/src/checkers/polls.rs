@@ -62,13 +62,7 @@ pub fn non_monotonic_polls(history: &History) -> Vec<Violation> {
         for pair in offsets.windows(2) {
             let [previous, offset] = pair else { continue };
             if offset <= previous {
-                out.push(Violation::NonMonotonicPoll {
-                    consumer,
-                    generation,
-                    tp: tp.clone(),
-                    previous_offset: *previous,
-                    offset: *offset,
-                });
+                out.push(Violation::NonMonotonicPoll { consumer, generation, tp: tp.clone(), previous_offset: *previous, offset: *offset });
             }
         }
     }

@@ -39,7 +39,10 @@ pub fn read_committed_caught_up(history: &History, log: &FinalLog) -> Vec<Violat
         for consumer in &consumers {
             if !seen.contains(&(*consumer, tp, last.offset)) {
                 out.push(Violation::NoProgress {
-                    what: format!("read_committed consumer c{consumer} never read {} at {tp}@{}, the last committed record", last.id, last.offset),
+                    what: format!(
+                        "read_committed consumer c{consumer} never read {} at {tp}@{}, the last committed record",
+                        last.id, last.offset
+                    ),
                 });
             }
         }

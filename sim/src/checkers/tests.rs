@@ -97,10 +97,7 @@ fn lost_write_is_detected() {
 fn a_rewritten_offset_is_detected() {
     let (history, _) = clean();
     let log = log(&[(0, &[(0, id(0, 0)), (1, id(1, 0)), (3, id(0, 1))])]);
-    assert_eq!(
-        lost_writes(&history, &log),
-        vec![Violation::MovedWrite { tp: tp(0), id: id(0, 1), acked_offset: 2, log_offset: 3 }]
-    );
+    assert_eq!(lost_writes(&history, &log), vec![Violation::MovedWrite { tp: tp(0), id: id(0, 1), acked_offset: 2, log_offset: 3 }]);
 }
 
 #[test]
@@ -108,10 +105,7 @@ fn an_acknowledgement_without_an_offset_needs_the_record_anywhere_in_the_log() {
     // A retry answered DUPLICATE_SEQUENCE_NUMBER: delivered, offset unknown (-1).
     let history = History { events: vec![send(0, 0, id(0, 0)), ack(1, 0, id(0, 0), -1)] };
     assert!(lost_writes(&history, &log(&[(0, &[(7, id(0, 0))])])).is_empty());
-    assert_eq!(
-        lost_writes(&history, &log(&[(0, &[])])),
-        vec![Violation::LostWrite { tp: tp(0), id: id(0, 0), acked_offset: -1 }]
-    );
+    assert_eq!(lost_writes(&history, &log(&[(0, &[])])), vec![Violation::LostWrite { tp: tp(0), id: id(0, 0), acked_offset: -1 }]);
 }
 
 #[test]

@@ -96,26 +96,22 @@ impl fmt::Display for Violation {
                 }
                 Ok(())
             }
-            Violation::ProducerOrder { tp, earlier, earlier_offset, later, later_offset } => write!(
-                f,
-                "in {tp}, {later}@{later_offset} precedes {earlier}@{earlier_offset} although it was sent after it"
-            ),
+            Violation::ProducerOrder { tp, earlier, earlier_offset, later, later_offset } => {
+                write!(f, "in {tp}, {later}@{later_offset} precedes {earlier}@{earlier_offset} although it was sent after it")
+            }
             Violation::PollSkip { consumer, generation, tp, from_offset, to_offset, skipped_offset } => write!(
                 f,
                 "consumer {consumer} (generation {generation}) polled {tp}@{from_offset} then @{to_offset}, skipping @{skipped_offset}"
             ),
-            Violation::NonMonotonicPoll { consumer, generation, tp, previous_offset, offset } => write!(
-                f,
-                "consumer {consumer} (generation {generation}) polled {tp}@{previous_offset} then @{offset}"
-            ),
-            Violation::CommitDecreased { tp, consumer, generation, previous, offset } => write!(
-                f,
-                "committed offset of {tp} went from {previous} to {offset} (consumer {consumer}, generation {generation})"
-            ),
-            Violation::CommitNotProcessed { tp, consumer, generation, offset, unprocessed_offset } => write!(
-                f,
-                "consumer {consumer} (generation {generation}) committed {tp}@{offset} before processing @{unprocessed_offset}"
-            ),
+            Violation::NonMonotonicPoll { consumer, generation, tp, previous_offset, offset } => {
+                write!(f, "consumer {consumer} (generation {generation}) polled {tp}@{previous_offset} then @{offset}")
+            }
+            Violation::CommitDecreased { tp, consumer, generation, previous, offset } => {
+                write!(f, "committed offset of {tp} went from {previous} to {offset} (consumer {consumer}, generation {generation})")
+            }
+            Violation::CommitNotProcessed { tp, consumer, generation, offset, unprocessed_offset } => {
+                write!(f, "consumer {consumer} (generation {generation}) committed {tp}@{offset} before processing @{unprocessed_offset}")
+            }
             Violation::AbortedRead { tp, consumer, id, offset } => {
                 write!(f, "read_committed consumer {consumer} saw aborted {id} at {tp}@{offset}")
             }

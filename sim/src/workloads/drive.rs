@@ -51,10 +51,7 @@ pub fn drive(
         };
         let now = sim.elapsed();
         if !topic_created && d.controller.brokers().len() == brokers {
-            if let Err(e) =
-                d.controller
-                    .create_topic(d.topic, d.partitions, d.replication_factor, &[], false)
-            {
+            if let Err(e) = d.controller.create_topic(d.topic, d.partitions, d.replication_factor, &[], false) {
                 return Some(format!("creating {}: {}", d.topic, e.message));
             }
             topic_created = true;
@@ -67,14 +64,7 @@ pub fn drive(
             let at_ms = now.as_millis() as u64;
             for action in scheduler.actions(now) {
                 let detail = d.cluster.apply(sim, d.topic, &action);
-                d.history
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(Event::Fault {
-                        at_ms,
-                        kind: action.kind(),
-                        detail,
-                    });
+                d.history.lock().unwrap_or_else(|p| p.into_inner()).push(Event::Fault { at_ms, kind: action.kind(), detail });
             }
             next_tick = now + scheduler.tick;
         }

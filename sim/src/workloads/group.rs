@@ -63,11 +63,7 @@ const SAFETY_SEND_FOR: Duration = Duration::from_secs(30);
 
 /// A member's settings: the group, the assignor, manual commits, and
 /// timeouts short enough for crashes to be noticed within the liveness bound.
-fn member_config(
-    seed: u64,
-    index: usize,
-    assignor: AssignmentStrategy,
-) -> Result<ClientConfig, rill_client::ConfigError> {
+fn member_config(seed: u64, index: usize, assignor: AssignmentStrategy) -> Result<ClientConfig, rill_client::ConfigError> {
     let settings = [
         ("group.id", GROUP),
         ("partition.assignment.strategy", assignor.protocol_name()),
@@ -78,34 +74,19 @@ fn member_config(
         ("max.poll.interval.ms", "20000"),
     ];
     let name = member_host(index);
-    settings
-        .iter()
-        .fold(
-            client_config_builder(seed, &name, BROKERS),
-            |b, (key, value)| b.property(key, value),
-        )
-        .build()
+    settings.iter().fold(client_config_builder(seed, &name, BROKERS), |b, (key, value)| b.property(key, value)).build()
 }
 
 /// One member instance: joins, then polls, processes and commits until
 /// `stop_ms`, then leaves the group.
-async fn member(
-    index: usize,
-    seed: u64,
-    assignor: AssignmentStrategy,
-    history: Arc<Mutex<History>>,
-    stop_ms: u64,
-    commit_first: bool,
-) {
+async fn member(index: usize, seed: u64, assignor: AssignmentStrategy, history: Arc<Mutex<History>>, stop_ms: u64, commit_first: bool) {
     let Ok(config) = member_config(seed, index, assignor) else {
         return;
     };
     let Some(client) = connect(config, &member_host(index), stop_ms).await else {
         return;
     };
-    let Ok(group) =
-        Consumer::from_client(client).and_then(|c| c.subscribe(Subscription::topics([TOPIC])))
-    else {
+    let Ok(group) = Consumer::from_client(client).and_then(|c| c.subscribe(Subscription::topics([TOPIC]))) else {
         return;
     };
     let consumer = u32::try_from(index).unwrap_or(u32::MAX);
@@ -126,21 +107,11 @@ async fn member(
         let mut polled: BTreeMap<TopicPartition, Vec<Polled>> = BTreeMap::new();
         for r in &records {
             if let Some(id) = r.value.as_deref().and_then(RecordId::from_value) {
-                polled.entry(r.topic_partition()).or_default().push(Polled {
-                    offset: r.offset,
-                    id,
-                });
+                polled.entry(r.topic_partition()).or_default().push(Polled { offset: r.offset, id });
             }
         }
-        let next: BTreeMap<TopicPartition, i64> = polled
-            .iter()
-            .filter_map(|(tp, rs)| {
-                rs.iter()
-                    .map(|r| r.offset + 1)
-                    .max()
-                    .map(|o| (tp.clone(), o))
-            })
-            .collect();
+        let next: BTreeMap<TopicPartition, i64> =
+            polled.iter().filter_map(|(tp, rs)| rs.iter().map(|r| r.offset + 1).max().map(|o| (tp.clone(), o))).collect();
         for (tp, records) in &polled {
             record(
                 &history,
@@ -161,16 +132,7 @@ async fn member(
         }
         for (tp, records) in &polled {
             for r in records {
-                record(
-                    &history,
-                    Event::Processed {
-                        at_ms: now_ms(),
-                        consumer,
-                        generation,
-                        tp: tp.clone(),
-                        offset: r.offset,
-                    },
-                );
+                record(&history, Event::Processed { at_ms: now_ms(), consumer, generation, tp: tp.clone(), offset: r.offset });
             }
         }
         if !commit_first {
@@ -220,13 +182,7 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
     // Liveness: producers stop when faults do, so that members can be
     // required to have consumed every partition to its end by the bound.
     let (send_until, members_until) = match mode {
-        Mode::Liveness {
-            faults_for,
-            recover_within,
-        } => (
-            faults_for,
-            faults_for + recover_within + Duration::from_secs(5),
-        ),
+        Mode::Liveness { faults_for, recover_within } => (faults_for, faults_for + recover_within + Duration::from_secs(5)),
         Mode::Safety => (SAFETY_SEND_FOR, SAFETY_SEND_FOR + Duration::from_secs(20)),
     };
     let give_up = send_until + Duration::from_secs(15);
@@ -244,17 +200,8 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
         rng_seed: seed,
         ..ControllerConfig::default()
     });
-    let flush = options
-        .flush
-        .map_or(FlushPolicy::EveryAppend, |f| f.policy());
-    let cluster = Cluster::start(
-        &mut sim,
-        controller.clone(),
-        BROKERS,
-        flush,
-        Bug::switches(&options.bugs),
-        seed,
-    );
+    let flush = options.flush.map_or(FlushPolicy::EveryAppend, |f| f.policy());
+    let cluster = Cluster::start(&mut sim, controller.clone(), BROKERS, flush, Bug::switches(&options.bugs), seed);
 
     let history = Arc::new(Mutex::new(History::default()));
     let producers_done = Arc::new(AtomicUsize::new(0));
@@ -300,15 +247,7 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
             let member_seed = seed ^ (0x3000 + 0x100 * index as u64 + instance);
             async move {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                member(
-                    index,
-                    member_seed,
-                    assignor,
-                    history,
-                    members_stop_ms,
-                    commit_first,
-                )
-                .await;
+                member(index, member_seed, assignor, history, members_stop_ms, commit_first).await;
                 // The host stays up (idle) once the member left.
                 std::future::pending::<()>().await;
                 Ok(())
@@ -318,20 +257,11 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
     let quiesced = Arc::new(AtomicBool::new(false));
     let read_until = (end + Duration::from_secs(100)).as_millis() as u64;
     let reader_config = client_config_builder(seed ^ 0x7ead, "reader", BROKERS).build();
-    let final_log = drive::spawn_reader(
-        &mut sim,
-        quiesced.clone(),
-        reader_config,
-        read_until,
-        move |client| async move { final_log::read(&client, TOPIC, PARTITIONS, read_until).await },
-    );
+    let final_log = drive::spawn_reader(&mut sim, quiesced.clone(), reader_config, read_until, move |client| async move {
+        final_log::read(&client, TOPIC, PARTITIONS, read_until).await
+    });
 
-    let topology = Topology {
-        brokers: cluster.hosts.clone(),
-        clients,
-        partitions: PARTITIONS as usize,
-        members: MEMBERS,
-    };
+    let topology = Topology { brokers: cluster.hosts.clone(), clients, partitions: PARTITIONS as usize, members: MEMBERS };
     let mut scheduler = Scheduler::new(swarm.clone(), mode, topology, rng);
     let drive = Drive {
         controller: &controller,
@@ -342,13 +272,8 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
         history: &history,
         quiesced: &quiesced,
     };
-    let mut sampler = CommitSampler {
-        controller: controller.clone(),
-        last: BTreeMap::new(),
-    };
-    let stop_faults = |now: Duration| {
-        now >= members_until && producers_done.load(Ordering::SeqCst) == PRODUCERS as usize
-    };
+    let mut sampler = CommitSampler { controller: controller.clone(), last: BTreeMap::new() };
+    let stop_faults = |now: Duration| now >= members_until && producers_done.load(Ordering::SeqCst) == PRODUCERS as usize;
     let each_step = |now: Duration| {
         for event in sampler.sample(now.as_millis() as u64) {
             record(&history, event);
@@ -361,10 +286,7 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
     match final_log.lock().unwrap_or_else(|p| p.into_inner()).take() {
         Some(Ok(log)) => {
             let bound = match mode {
-                Mode::Liveness {
-                    faults_for,
-                    recover_within,
-                } => Some(LivenessBound {
+                Mode::Liveness { faults_for, recover_within } => Some(LivenessBound {
                     faults_stopped_ms: faults_for.as_millis() as u64,
                     recover_within_ms: recover_within.as_millis() as u64,
                     run_ended_ms: members_stop_ms,
@@ -372,10 +294,7 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
                 Mode::Safety => None,
             };
             violations = checkers::check(&history, &log, bound);
-            let processed = history
-                .events
-                .iter()
-                .any(|e| matches!(e, Event::Processed { .. }));
+            let processed = history.events.iter().any(|e| matches!(e, Event::Processed { .. }));
             if matches!(mode, Mode::Liveness { .. }) && !processed {
                 error = error.or(Some("no record was processed in the whole run".to_string()));
             }
@@ -391,10 +310,6 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
         error,
         trace_hash: history.trace_hash(),
         swarm: swarm.to_string(),
-        acked: history
-            .events
-            .iter()
-            .filter(|e| matches!(e, Event::Ack { .. }))
-            .count() as u64,
+        acked: history.events.iter().filter(|e| matches!(e, Event::Ack { .. })).count() as u64,
     }
 }

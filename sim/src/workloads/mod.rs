@@ -11,8 +11,8 @@ use std::fmt;
 use clap::ValueEnum;
 
 use rill_broker::disk::FlushPolicy;
-use rill_client::config::AssignmentStrategy;
 use rill_broker::faults::BugSwitches;
+use rill_client::config::AssignmentStrategy;
 
 use crate::runner::SeedReport;
 use crate::swarm::Mode;

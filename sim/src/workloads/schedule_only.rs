@@ -17,12 +17,8 @@ const RUN_FOR: Duration = Duration::from_secs(60);
 pub fn run(seed: u64, mode: Mode) -> SeedReport {
     let mut rng = Rng::new(seed);
     let swarm = Swarm::draw(&mut rng, &FaultKind::ALL);
-    let topology = Topology {
-        brokers: (0..3).map(|b| format!("broker{b}")).collect(),
-        clients: vec!["producer0".into()],
-        partitions: 4,
-        members: 0,
-    };
+    let topology =
+        Topology { brokers: (0..3).map(|b| format!("broker{b}")).collect(), clients: vec!["producer0".into()], partitions: 4, members: 0 };
     let mut scheduler = Scheduler::new(swarm.clone(), mode, topology, rng);
     let mut history = History::default();
     let mut now = Duration::ZERO;

@@ -65,18 +65,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The client settings of every host plus `extra` (producer and consumer properties).
-fn config(
-    seed: u64,
-    name: &str,
-    extra: &[(&str, &str)],
-) -> Result<ClientConfig, rill_client::ConfigError> {
-    extra
-        .iter()
-        .fold(
-            client_config_builder(seed, name, BROKERS),
-            |b, (key, value)| b.property(key, value),
-        )
-        .build()
+fn config(seed: u64, name: &str, extra: &[(&str, &str)]) -> Result<ClientConfig, rill_client::ConfigError> {
+    extra.iter().fold(client_config_builder(seed, name, BROKERS), |b, (key, value)| b.property(key, value)).build()
 }
 
 /// One transactional producer host: instances of the producer, one after
@@ -128,59 +118,20 @@ async fn produce(id: u32, seed: u64, history: Arc<Mutex<History>>, stop_ms: u64,
                 let tp = TopicPartition::new(TOPIC, partition);
                 let rid = RecordId::new(id, seq);
                 seq += 1;
-                record(
-                    &history,
-                    Event::Send {
-                        at_ms: now_ms(),
-                        tp: tp.clone(),
-                        id: rid,
-                        txn: Some(txn),
-                    },
-                );
-                match producer
-                    .send(
-                        ProducerRecord::new(TOPIC)
-                            .partition(partition)
-                            .value(rid.to_value()),
-                    )
-                    .await
-                {
+                record(&history, Event::Send { at_ms: now_ms(), tp: tp.clone(), id: rid, txn: Some(txn) });
+                match producer.send(ProducerRecord::new(TOPIC).partition(partition).value(rid.to_value())).await {
                     Ok(d) => deliveries.push((tp, rid, d)),
                     Err(e) => {
-                        record(
-                            &history,
-                            Event::SendFailed {
-                                at_ms: now_ms(),
-                                tp,
-                                id: rid,
-                                error: e.to_string(),
-                            },
-                        );
+                        record(&history, Event::SendFailed { at_ms: now_ms(), tp, id: rid, error: e.to_string() });
                         failed = true;
                     }
                 }
             }
             for (tp, rid, delivery) in deliveries {
                 match delivery.await {
-                    Ok(m) => record(
-                        &history,
-                        Event::Ack {
-                            at_ms: now_ms(),
-                            tp,
-                            id: rid,
-                            offset: m.offset,
-                        },
-                    ),
+                    Ok(m) => record(&history, Event::Ack { at_ms: now_ms(), tp, id: rid, offset: m.offset }),
                     Err(e) => {
-                        record(
-                            &history,
-                            Event::SendFailed {
-                                at_ms: now_ms(),
-                                tp,
-                                id: rid,
-                                error: e.to_string(),
-                            },
-                        );
+                        record(&history, Event::SendFailed { at_ms: now_ms(), tp, id: rid, error: e.to_string() });
                         failed = true;
                     }
                 }
@@ -188,10 +139,7 @@ async fn produce(id: u32, seed: u64, history: Arc<Mutex<History>>, stop_ms: u64,
             if !failed {
                 // The transaction's number as the group's next offset of partition 0.
                 let offset = i64::try_from(txn).unwrap_or(i64::MAX);
-                let offsets = BTreeMap::from([(
-                    TopicPartition::new(TOPIC, 0),
-                    OffsetAndMetadata::from(offset),
-                )]);
+                let offsets = BTreeMap::from([(TopicPartition::new(TOPIC, 0), OffsetAndMetadata::from(offset))]);
                 let group = ConsumerGroupMetadata::new(offsets_group(id));
                 if let Err(e) = producer.send_offsets_to_transaction(&offsets, &group).await {
                     tracing::debug!(producer = id, txn, error = %e, "send_offsets_to_transaction failed; aborting");
@@ -199,21 +147,9 @@ async fn produce(id: u32, seed: u64, history: Arc<Mutex<History>>, stop_ms: u64,
                 }
             }
             let commit = !failed && rng.below(3) != 0;
-            let ended = if commit {
-                producer.commit_transaction().await
-            } else {
-                producer.abort_transaction().await
-            };
+            let ended = if commit { producer.commit_transaction().await } else { producer.abort_transaction().await };
             match ended {
-                Ok(()) => record(
-                    &history,
-                    Event::TxnEnd {
-                        at_ms: now_ms(),
-                        producer: id,
-                        txn,
-                        committed: commit,
-                    },
-                ),
+                Ok(()) => record(&history, Event::TxnEnd { at_ms: now_ms(), producer: id, txn, committed: commit }),
                 Err(e) => {
                     // The outcome is unknown: a new instance fences this one.
                     tracing::debug!(producer = id, txn, commit, error = %e, "transaction end failed");
@@ -228,10 +164,7 @@ async fn produce(id: u32, seed: u64, history: Arc<Mutex<History>>, stop_ms: u64,
 
 /// The read_committed consumer: every partition from the start, polling until `stop_ms`.
 async fn consume(seed: u64, history: Arc<Mutex<History>>, stop_ms: u64) {
-    let settings = [
-        ("isolation.level", "read_committed"),
-        ("auto.offset.reset", "earliest"),
-    ];
+    let settings = [("isolation.level", "read_committed"), ("auto.offset.reset", "earliest")];
     let Ok(config) = config(seed, "consumer", &settings) else {
         return;
     };
@@ -241,9 +174,7 @@ async fn consume(seed: u64, history: Arc<Mutex<History>>, stop_ms: u64) {
     let Ok(consumer) = Consumer::from_client(client) else {
         return;
     };
-    let tps: Vec<TopicPartition> = (0..PARTITIONS)
-        .map(|p| TopicPartition::new(TOPIC, p))
-        .collect();
+    let tps: Vec<TopicPartition> = (0..PARTITIONS).map(|p| TopicPartition::new(TOPIC, p)).collect();
     if consumer.assign(&tps).is_err() {
         return;
     }
@@ -269,25 +200,12 @@ async fn consume(seed: u64, history: Arc<Mutex<History>>, stop_ms: u64) {
         for r in &records {
             let id = r.value.as_deref().and_then(RecordId::from_value);
             if let Some(id) = id {
-                by_partition.entry(r.partition).or_default().push(Polled {
-                    offset: r.offset,
-                    id,
-                });
+                by_partition.entry(r.partition).or_default().push(Polled { offset: r.offset, id });
             }
         }
         for (partition, records) in by_partition {
             let tp = TopicPartition::new(TOPIC, partition);
-            record(
-                &history,
-                Event::Poll {
-                    at_ms,
-                    consumer: CONSUMER,
-                    generation: 0,
-                    isolation: Isolation::ReadCommitted,
-                    tp,
-                    records,
-                },
-            );
+            record(&history, Event::Poll { at_ms, consumer: CONSUMER, generation: 0, isolation: Isolation::ReadCommitted, tp, records });
         }
     }
     consumer.close(Duration::from_secs(1)).await;
@@ -301,10 +219,7 @@ struct FinalState {
 }
 
 /// Every producer's group offset (OffsetFetch, retried until `give_up_ms`).
-async fn read_group_offsets(
-    client: &Client,
-    give_up_ms: u64,
-) -> Result<BTreeMap<u32, Option<i64>>, String> {
+async fn read_group_offsets(client: &Client, give_up_ms: u64) -> Result<BTreeMap<u32, Option<i64>>, String> {
     let mut out = BTreeMap::new();
     for id in 0..PRODUCERS {
         let group = offsets_group(id);
@@ -313,21 +228,13 @@ async fn read_group_offsets(
             let read = client
                 .list_group_offsets(&group, Some(&[(TOPIC, 0)]))
                 .await
-                .and_then(|results| {
-                    results
-                        .get(&(TOPIC.to_string(), 0))
-                        .cloned()
-                        .transpose()
-                        .map(|o| o.map(|o| o.offset))
-                });
+                .and_then(|results| results.get(&(TOPIC.to_string(), 0)).cloned().transpose().map(|o| o.map(|o| o.offset)));
             match read {
                 Ok(offset) => {
                     out.insert(id, offset);
                     break;
                 }
-                Err(e) if now_ms() >= give_up_ms => {
-                    return Err(format!("reading the offsets of {group}: {e}"))
-                }
+                Err(e) if now_ms() >= give_up_ms => return Err(format!("reading the offsets of {group}: {e}")),
                 Err(e) => {
                     tracing::debug!(group, error = %e, "OffsetFetch failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -342,16 +249,10 @@ async fn read_group_offsets(
 pub fn run(seed: u64, mode: Mode, flush: Option<FlushPolicy>, bugs: BugSwitches) -> SeedReport {
     let mut rng = Rng::new(seed);
     // Member crashes need a group; coordinator moves move the transaction coordinator.
-    let kinds: Vec<FaultKind> = FaultKind::ALL
-        .into_iter()
-        .filter(|k| *k != FaultKind::MemberCrash)
-        .collect();
+    let kinds: Vec<FaultKind> = FaultKind::ALL.into_iter().filter(|k| *k != FaultKind::MemberCrash).collect();
     let swarm = Swarm::draw(&mut rng, &kinds);
     let send_until = match mode {
-        Mode::Liveness {
-            faults_for,
-            recover_within,
-        } => faults_for + recover_within + Duration::from_secs(5),
+        Mode::Liveness { faults_for, recover_within } => faults_for + recover_within + Duration::from_secs(5),
         Mode::Safety => SAFETY_SEND_FOR,
     };
     let give_up = send_until + Duration::from_secs(15);
@@ -368,14 +269,7 @@ pub fn run(seed: u64, mode: Mode, flush: Option<FlushPolicy>, bugs: BugSwitches)
         rng_seed: seed,
         ..ControllerConfig::default()
     });
-    let cluster = Cluster::start(
-        &mut sim,
-        controller.clone(),
-        BROKERS,
-        flush.unwrap_or(FlushPolicy::EveryAppend),
-        bugs,
-        seed,
-    );
+    let cluster = Cluster::start(&mut sim, controller.clone(), BROKERS, flush.unwrap_or(FlushPolicy::EveryAppend), bugs, seed);
 
     let history = Arc::new(Mutex::new(History::default()));
     let producers_done = Arc::new(AtomicUsize::new(0));
@@ -407,24 +301,14 @@ pub fn run(seed: u64, mode: Mode, flush: Option<FlushPolicy>, bugs: BugSwitches)
     }
     let quiesced = Arc::new(AtomicBool::new(false));
     let read_until = (give_up + Duration::from_secs(100)).as_millis() as u64;
-    let final_log = drive::spawn_reader(
-        &mut sim,
-        quiesced.clone(),
-        config(seed ^ 0x7ead, "reader", &[]),
-        read_until,
-        move |client| async move {
+    let final_log =
+        drive::spawn_reader(&mut sim, quiesced.clone(), config(seed ^ 0x7ead, "reader", &[]), read_until, move |client| async move {
             let log = final_log::read(&client, TOPIC, PARTITIONS, read_until).await?;
             let offsets = read_group_offsets(&client, read_until).await?;
             Ok(FinalState { log, offsets })
-        },
-    );
+        });
 
-    let topology = Topology {
-        brokers: cluster.hosts.clone(),
-        clients,
-        partitions: PARTITIONS as usize,
-        members: 0,
-    };
+    let topology = Topology { brokers: cluster.hosts.clone(), clients, partitions: PARTITIONS as usize, members: 0 };
     let mut scheduler = Scheduler::new(swarm.clone(), mode, topology, rng);
     let drive = Drive {
         controller: &controller,
@@ -443,10 +327,7 @@ pub fn run(seed: u64, mode: Mode, flush: Option<FlushPolicy>, bugs: BugSwitches)
     match lock(&final_log).take() {
         Some(Ok(FinalState { log, offsets })) => {
             let bound = match mode {
-                Mode::Liveness {
-                    faults_for,
-                    recover_within,
-                } => Some(LivenessBound {
+                Mode::Liveness { faults_for, recover_within } => Some(LivenessBound {
                     faults_stopped_ms: faults_for.as_millis() as u64,
                     recover_within_ms: recover_within.as_millis() as u64,
                     run_ended_ms: stop_ms,
@@ -458,30 +339,13 @@ pub fn run(seed: u64, mode: Mode, flush: Option<FlushPolicy>, bugs: BugSwitches)
             if let Some(bound) = bound {
                 // Producer progress as every workload checks it; the reader's
                 // progress is its own: caught up with every committed record.
-                let sends = History {
-                    events: history
-                        .events
-                        .iter()
-                        .filter(|e| !matches!(e, Event::Poll { .. }))
-                        .cloned()
-                        .collect(),
-                };
+                let sends = History { events: history.events.iter().filter(|e| !matches!(e, Event::Poll { .. })).cloned().collect() };
                 violations.extend(checkers::liveness(&sends, &log, bound));
                 violations.extend(checkers::read_committed_caught_up(&history, &log));
             }
-            let committed = history.events.iter().any(|e| {
-                matches!(
-                    e,
-                    Event::TxnEnd {
-                        committed: true,
-                        ..
-                    }
-                )
-            });
+            let committed = history.events.iter().any(|e| matches!(e, Event::TxnEnd { committed: true, .. }));
             if matches!(mode, Mode::Liveness { .. }) && !committed {
-                error = error.or(Some(
-                    "no transaction committed in the whole run".to_string(),
-                ));
+                error = error.or(Some("no transaction committed in the whole run".to_string()));
             }
         }
         Some(Err(e)) => error = error.or(Some(e)),
@@ -495,10 +359,6 @@ pub fn run(seed: u64, mode: Mode, flush: Option<FlushPolicy>, bugs: BugSwitches)
         error,
         trace_hash: history.trace_hash(),
         swarm: swarm.to_string(),
-        acked: history
-            .events
-            .iter()
-            .filter(|e| matches!(e, Event::Ack { .. }))
-            .count() as u64,
+        acked: history.events.iter().filter(|e| matches!(e, Event::Ack { .. })).count() as u64,
     }
 }

@@ -122,8 +122,7 @@ async fn consume(args: &Args) -> Result<String, String> {
     .map_err(|e| format!("config: {e}"))?;
     let client = Client::connect(config).await.map_err(|e| format!("connect: {e}"))?;
     let consumer = Consumer::from_client(client).map_err(|e| format!("consumer: {e}"))?;
-    let partitions: Vec<TopicPartition> =
-        (0..args.partitions).map(|p| TopicPartition::new(args.topic.as_str(), p)).collect();
+    let partitions: Vec<TopicPartition> = (0..args.partitions).map(|p| TopicPartition::new(args.topic.as_str(), p)).collect();
     consumer.assign(&partitions).map_err(|e| format!("assign: {e}"))?;
     for tp in &partitions {
         consumer.seek(tp, Offset::Beginning).await.map_err(|e| format!("seek {tp}: {e}"))?;
@@ -141,14 +140,10 @@ async fn consume(args: &Args) -> Result<String, String> {
         }
         let batch = consumer.poll(Duration::from_secs(5)).await.map_err(|e| format!("poll: {e}"))?;
         for r in batch {
-            let expected =
-                next.get_mut(&r.partition).ok_or_else(|| format!("record of unknown partition {}", r.partition))?;
+            let expected = next.get_mut(&r.partition).ok_or_else(|| format!("record of unknown partition {}", r.partition))?;
             let key = r.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             if r.offset != *expected || key != format!("{}-{}", r.partition, r.offset) {
-                return Err(format!(
-                    "partition {}: expected offset {expected}, got offset {} with key {key:?}",
-                    r.partition, r.offset
-                ));
+                return Err(format!("partition {}: expected offset {expected}, got offset {} with key {key:?}", r.partition, r.offset));
             }
             *expected += 1;
             records += 1;

@@ -87,13 +87,11 @@ impl JavaTools {
         let mut jvm_options = common_jvm_options;
         if install.uses_log4j2() {
             let config = work_dir.join("tools-log4j2.xml");
-            std::fs::write(&config, crate::kafka::config::tools_log4j2_xml())
-                .context(|| format!("writing {}", config.display()))?;
+            std::fs::write(&config, crate::kafka::config::tools_log4j2_xml()).context(|| format!("writing {}", config.display()))?;
             jvm_options.push(format!("-Dlog4j2.configurationFile={}", config.display()));
         } else {
             let config = work_dir.join("tools-log4j.properties");
-            std::fs::write(&config, crate::kafka::config::tools_log4j1_properties())
-                .context(|| format!("writing {}", config.display()))?;
+            std::fs::write(&config, crate::kafka::config::tools_log4j1_properties()).context(|| format!("writing {}", config.display()))?;
             jvm_options.push(format!("-Dlog4j.configuration=file:{}", config.display()));
         }
         Ok(JavaTools { install, jvm_options, work_dir, file_counter: AtomicU64::new(0), admin_session: Mutex::new(None) })
@@ -235,8 +233,7 @@ impl JavaTools {
 
     fn start_admin_session(&self, admin: &ClientProperties) -> Result<AdminSession> {
         let properties = self.write_properties("admin-session", admin)?;
-        let log = std::fs::File::create(self.work_dir.join("admin-session.log"))
-            .context(|| "creating admin-session.log".to_string())?;
+        let log = std::fs::File::create(self.work_dir.join("admin-session.log")).context(|| "creating admin-session.log".to_string())?;
         let mut command = self.install.java_command(&tool_jvm_options(&self.jvm_options), "rill.probe.Probe");
         command.arg("serve").arg(&properties).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
         let mut child = process::spawn_tied(command).context(|| "starting the probe admin session".to_string())?;
@@ -313,9 +310,7 @@ impl JavaTools {
 fn parse_probe_line(line: &str) -> Option<ProbeOutcome> {
     let fields: Vec<&str> = line.split('\t').collect();
     match fields.as_slice() {
-        ["RESULT", name, "OK", nodes] => {
-            Some(ProbeOutcome { name: name.to_string(), result: Ok(nodes.parse().unwrap_or(0)) })
-        }
+        ["RESULT", name, "OK", nodes] => Some(ProbeOutcome { name: name.to_string(), result: Ok(nodes.parse().unwrap_or(0)) }),
         ["RESULT", name, "FAIL", exception, root_cause, messages @ ..] => Some(ProbeOutcome {
             name: name.to_string(),
             result: Err(ProbeFailure {
@@ -336,10 +331,8 @@ mod tests {
     fn probe_lines_parse() {
         let ok = parse_probe_line("RESULT\tplain\tOK\t3").expect("ok line");
         assert_eq!(ok.result, Ok(3));
-        let fail = parse_probe_line(
-            "RESULT\tbad\tFAIL\torg.apache.kafka.common.errors.SaslAuthenticationException\tx.Y\tSasl...: wrong",
-        )
-        .expect("fail line");
+        let fail = parse_probe_line("RESULT\tbad\tFAIL\torg.apache.kafka.common.errors.SaslAuthenticationException\tx.Y\tSasl...: wrong")
+            .expect("fail line");
         assert!(fail.result.expect_err("failure").is_authentication_failure());
         assert!(parse_probe_line("noise").is_none());
     }

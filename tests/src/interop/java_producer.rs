@@ -11,7 +11,12 @@ use crate::kafka::client::ClientProperties;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProduceStep {
     /// One record to a partition; `None` key or value is null; headers in order.
-    Send { partition: i32, key: Option<String>, value: Option<String>, headers: Vec<(String, String)> },
+    Send {
+        partition: i32,
+        key: Option<String>,
+        value: Option<String>,
+        headers: Vec<(String, String)>,
+    },
     BeginTransaction,
     CommitTransaction,
     AbortTransaction,

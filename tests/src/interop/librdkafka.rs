@@ -64,9 +64,6 @@ pub fn config(cluster: &KafkaCluster, settings: &ClientSettings) -> Result<Vec<(
 pub fn environment(cluster: &KafkaCluster, label: &str) -> Vec<(String, String)> {
     vec![
         ("KRB5_CONFIG".to_string(), cluster.kdc().krb5_conf().display().to_string()),
-        (
-            "KRB5CCNAME".to_string(),
-            format!("FILE:{}", cluster.run_dir().join("clients").join(format!("{label}.ccache")).display()),
-        ),
+        ("KRB5CCNAME".to_string(), format!("FILE:{}", cluster.run_dir().join("clients").join(format!("{label}.ccache")).display())),
     ]
 }

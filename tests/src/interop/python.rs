@@ -82,12 +82,7 @@ fn kafka_python_config(cluster: &KafkaCluster, settings: &ClientSettings) -> Res
                 "scope": scope,
             });
         }
-        other => {
-            return Err(HarnessError::new(format!(
-                "the kafka-python runner does not support {:?}",
-                other.mechanism()
-            )))
-        }
+        other => return Err(HarnessError::new(format!("the kafka-python runner does not support {:?}", other.mechanism()))),
     }
     Ok(config)
 }
@@ -118,8 +113,8 @@ pub fn round_trip(
     let script = paths::workspace_root().join("tests").join("scripts").join("python_client.py");
     let mut command = Command::new(venv_python()?);
     command.arg(&script).arg(&request_file).envs(librdkafka::environment(cluster, client.name()));
-    let finished = process::run_with_timeout(command, None, PYTHON_TIMEOUT)
-        .context(|| format!("running {} ({})", script.display(), client.name()))?;
+    let finished =
+        process::run_with_timeout(command, None, PYTHON_TIMEOUT).context(|| format!("running {} ({})", script.display(), client.name()))?;
     if !finished.status.success() {
         return Err(HarnessError::new(format!(
             "{} round trip failed ({}):\nstdout: {}\nstderr: {}",

@@ -175,13 +175,7 @@ impl KafkaCluster {
         let mut nodes = Vec::new();
         for (index, ports) in node_ports.into_iter().enumerate() {
             let node_id = index as u32 + 1;
-            let node = KafkaNode::new(
-                node_id,
-                run_dir.join(format!("node-{node_id}")),
-                ports,
-                install.clone(),
-                common_jvm_options.clone(),
-            );
+            let node = KafkaNode::new(node_id, run_dir.join(format!("node-{node_id}")), ports, install.clone(), common_jvm_options.clone());
             write_node_config(&node, &inputs)?;
             nodes.push(node);
         }
@@ -289,11 +283,7 @@ impl KafkaCluster {
 
     /// `localhost:<port>,...` of every node for `listener`.
     pub fn bootstrap(&self, listener: Listener) -> String {
-        self.nodes
-            .iter()
-            .map(|node| format!("{ADVERTISED_HOST}:{}", node.ports.advertised_ports[&listener]))
-            .collect::<Vec<_>>()
-            .join(",")
+        self.nodes.iter().map(|node| format!("{ADVERTISED_HOST}:{}", node.ports.advertised_ports[&listener])).collect::<Vec<_>>().join(",")
     }
 
     /// Bootstrap of the internal PLAINTEXT listener, which is never stopped by
@@ -324,8 +314,7 @@ impl KafkaCluster {
 
     /// A topic name no other test of this process uses.
     pub fn unique_topic(&self, base: &str) -> String {
-        let safe: String =
-            base.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+        let safe: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
         format!("{safe}-{}-{}", std::process::id(), self.topic_counter.fetch_add(1, Ordering::SeqCst))
     }
 
@@ -333,11 +322,9 @@ impl KafkaCluster {
     pub fn valid_auth(&self, mechanism: SaslMechanism) -> ClientAuth {
         let credentials = &self.credentials;
         match mechanism {
-            SaslMechanism::Plain | SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => ClientAuth::Password {
-                mechanism,
-                username: credentials.user.name.clone(),
-                password: credentials.user.password.clone(),
-            },
+            SaslMechanism::Plain | SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
+                ClientAuth::Password { mechanism, username: credentials.user.name.clone(), password: credentials.user.password.clone() }
+            }
             SaslMechanism::Gssapi => ClientAuth::Kerberos {
                 principal: credentials.kerberos_principal.clone(),
                 keytab: credentials.kerberos_keytab.clone(),
@@ -465,10 +452,8 @@ impl KafkaCluster {
 
     /// Creates a topic and waits until every partition has a leader.
     pub fn create_topic(&self, topic: &str, partitions: u32, replication_factor: u16) -> Result<()> {
-        let output = self.admin_request(
-            &["create-topic", topic, &partitions.to_string(), &replication_factor.to_string()],
-            Duration::from_secs(70),
-        )?;
+        let output = self
+            .admin_request(&["create-topic", topic, &partitions.to_string(), &replication_factor.to_string()], Duration::from_secs(70))?;
         if !output.contains("CREATED") {
             return Err(HarnessError::new(format!("creating topic {topic}: {output}")));
         }
@@ -761,10 +746,7 @@ impl KafkaCluster {
             c.kerberos_keytab.display(),
             c.kerberos_service_name
         ));
-        text.push_str(&format!(
-            "\nJava clients need: {}\n",
-            self.java.jvm_options().join(" ")
-        ));
+        text.push_str(&format!("\nJava clients need: {}\n", self.java.jvm_options().join(" ")));
         text
     }
 }
@@ -816,8 +798,7 @@ fn write_node_config(node: &KafkaNode, inputs: &ClusterConfigInputs) -> Result<(
     let properties = config::server_properties(inputs, node.id, &node.ports, &node.data_dir());
     std::fs::write(node.server_properties(), properties).context(|| "writing server.properties".to_string())?;
     std::fs::write(dir.join("log4j2.xml"), config::log4j2_xml(dir)).context(|| "writing log4j2.xml".to_string())?;
-    std::fs::write(dir.join("log4j.properties"), config::log4j1_properties(dir))
-        .context(|| "writing log4j.properties".to_string())
+    std::fs::write(dir.join("log4j.properties"), config::log4j1_properties(dir)).context(|| "writing log4j.properties".to_string())
 }
 
 /// Formats every node's KRaft storage, creating the SCRAM users, in parallel:
@@ -826,15 +807,11 @@ fn format_storage(nodes: &[KafkaNode], cluster_id: &str, credentials: &Credentia
     let user = &credentials.user;
     let scram_args: Vec<String> = ["SCRAM-SHA-256", "SCRAM-SHA-512"]
         .iter()
-        .flat_map(|mechanism| {
-            ["--add-scram".to_string(), format!("{mechanism}=[name={},password={}]", user.name, user.password.expose())]
-        })
+        .flat_map(|mechanism| ["--add-scram".to_string(), format!("{mechanism}=[name={},password={}]", user.name, user.password.expose())])
         .collect();
     std::thread::scope(|scope| {
         let handles: Vec<_> = nodes.iter().map(|node| scope.spawn(|| node.format(cluster_id, &scram_args))).collect();
-        handles
-            .into_iter()
-            .try_for_each(|handle| handle.join().unwrap_or_else(|_| Err(HarnessError::new("format thread panicked"))))
+        handles.into_iter().try_for_each(|handle| handle.join().unwrap_or_else(|_| Err(HarnessError::new("format thread panicked"))))
     })
 }
 
@@ -844,20 +821,11 @@ fn add_scram_users_in_zookeeper(java: &JavaTools, zookeeper: &ZooKeeper, credent
     let user = &credentials.user;
     let password = user.password.expose();
     let scram = format!("SCRAM-SHA-256=[password={password}],SCRAM-SHA-512=[password={password}]");
-    let args: Vec<String> = [
-        "--zookeeper",
-        &zookeeper.connect(),
-        "--alter",
-        "--add-config",
-        &scram,
-        "--entity-type",
-        "users",
-        "--entity-name",
-        &user.name,
-    ]
-    .iter()
-    .map(|arg| arg.to_string())
-    .collect();
+    let args: Vec<String> =
+        ["--zookeeper", &zookeeper.connect(), "--alter", "--add-config", &scram, "--entity-type", "users", "--entity-name", &user.name]
+            .iter()
+            .map(|arg| arg.to_string())
+            .collect();
     let finished = java.run("kafka.admin.ConfigCommand", &args, None, TOOL_TIMEOUT)?;
     if !finished.status.success() {
         // The arguments hold the password: report the tool's output only.

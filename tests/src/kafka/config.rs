@@ -50,12 +50,7 @@ impl ClusterConfigInputs<'_> {
 /// The SASL mechanisms of `listener` a broker enables: all but OAUTHBEARER
 /// when it cannot validate JWTs.
 pub fn enabled_sasl_mechanisms(listener: Listener, oauth_validation: bool) -> Vec<SaslMechanism> {
-    listener
-        .sasl_mechanisms()
-        .iter()
-        .copied()
-        .filter(|mechanism| oauth_validation || *mechanism != SaslMechanism::OAuthBearer)
-        .collect()
+    listener.sasl_mechanisms().iter().copied().filter(|mechanism| oauth_validation || *mechanism != SaslMechanism::OAuthBearer).collect()
 }
 
 /// Host that client listeners are advertised on. `localhost` rather than

@@ -20,8 +20,7 @@ pub enum Listener {
 }
 
 impl Listener {
-    pub const ALL: [Listener; 5] =
-        [Listener::Plaintext, Listener::Ssl, Listener::Mtls, Listener::SaslPlaintext, Listener::SaslSsl];
+    pub const ALL: [Listener; 5] = [Listener::Plaintext, Listener::Ssl, Listener::Mtls, Listener::SaslPlaintext, Listener::SaslSsl];
 
     /// The listener name in the broker configuration.
     pub fn name(self) -> &'static str {
@@ -55,12 +54,9 @@ impl Listener {
     /// The SASL mechanisms enabled on this listener (empty when not SASL).
     pub fn sasl_mechanisms(self) -> &'static [SaslMechanism] {
         match self {
-            Listener::SaslPlaintext => &[
-                SaslMechanism::Plain,
-                SaslMechanism::ScramSha256,
-                SaslMechanism::ScramSha512,
-                SaslMechanism::Gssapi,
-            ],
+            Listener::SaslPlaintext => {
+                &[SaslMechanism::Plain, SaslMechanism::ScramSha256, SaslMechanism::ScramSha512, SaslMechanism::Gssapi]
+            }
             Listener::SaslSsl => &SaslMechanism::ALL,
             _ => &[],
         }
@@ -83,13 +79,8 @@ pub enum SaslMechanism {
 }
 
 impl SaslMechanism {
-    pub const ALL: [SaslMechanism; 5] = [
-        SaslMechanism::Plain,
-        SaslMechanism::ScramSha256,
-        SaslMechanism::ScramSha512,
-        SaslMechanism::Gssapi,
-        SaslMechanism::OAuthBearer,
-    ];
+    pub const ALL: [SaslMechanism; 5] =
+        [SaslMechanism::Plain, SaslMechanism::ScramSha256, SaslMechanism::ScramSha512, SaslMechanism::Gssapi, SaslMechanism::OAuthBearer];
 
     /// The mechanism name on the wire and in `sasl.mechanism`.
     pub fn name(self) -> &'static str {

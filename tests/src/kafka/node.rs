@@ -151,11 +151,7 @@ impl KafkaNode {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(HarnessError::new(format!(
-                    "Kafka node {} did not start within {timeout:?}.\n{}",
-                    self.id,
-                    self.log_tails()
-                )));
+                return Err(HarnessError::new(format!("Kafka node {} did not start within {timeout:?}.\n{}", self.id, self.log_tails())));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -96,13 +96,7 @@ impl ZooKeeper {
     pub fn log_tails(&self) -> String {
         let log = self.dir.join("zookeeper.log");
         let stdout = self.dir.join("stdout.log");
-        format!(
-            "--- tail of {} ---\n{}\n--- tail of {} ---\n{}",
-            log.display(),
-            tail(&log, 40),
-            stdout.display(),
-            tail(&stdout, 20)
-        )
+        format!("--- tail of {} ---\n{}\n--- tail of {} ---\n{}", log.display(), tail(&log, 40), stdout.display(), tail(&stdout, 20))
     }
 }
 

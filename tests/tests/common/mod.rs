@@ -27,11 +27,7 @@ pub fn probe(cluster: &KafkaCluster, cases: &[(String, ClientSettings, Expect)])
         })
         .collect();
     let outcomes = cluster.java().probe_connections(&properties).expect("run the Java probe");
-    cases
-        .iter()
-        .zip(outcomes)
-        .map(|((name, _, expect), outcome)| Checked { name: name.clone(), expect: *expect, outcome })
-        .collect()
+    cases.iter().zip(outcomes).map(|((name, _, expect), outcome)| Checked { name: name.clone(), expect: *expect, outcome }).collect()
 }
 
 /// Asserts every case, reporting all mismatches at once.
@@ -46,10 +42,7 @@ pub fn assert_outcomes(cluster: &KafkaCluster, checked: &[Checked]) {
             (Expect::Refuse(marker), Err(failure)) => {
                 let text = format!("{} {} {}", failure.exception, failure.root_cause, failure.messages);
                 if !failure.is_authentication_failure() || !text.contains(marker) {
-                    failures.push(format!(
-                        "{}: expected an authentication failure mentioning {marker:?}, got {failure:?}",
-                        case.name
-                    ));
+                    failures.push(format!("{}: expected an authentication failure mentioning {marker:?}, got {failure:?}", case.name));
                 }
             }
             (Expect::Refuse(_), Ok(_)) => failures.push(format!("{}: wrong credentials were accepted", case.name)),
@@ -85,9 +78,7 @@ pub fn listener_cases(cluster: &KafkaCluster) -> Vec<(String, ClientSettings, Ex
     );
     case(
         "SASL_SSL SCRAM-SHA-256 with a PKCS#12 trust store".into(),
-        ClientSettings::new(Listener::SaslSsl)
-            .auth(cluster.valid_auth(SaslMechanism::ScramSha256))
-            .store_format(StoreFormat::Pkcs12),
+        ClientSettings::new(Listener::SaslSsl).auth(cluster.valid_auth(SaslMechanism::ScramSha256)).store_format(StoreFormat::Pkcs12),
         Expect::Accept,
     );
     case(

@@ -79,12 +79,7 @@ fn broker_that_cannot_start_fails_with_its_log() {
     let node = KafkaNode::new(
         1,
         dir.clone(),
-        NodePorts {
-            controller: 0,
-            internal: 0,
-            listener_ports: Default::default(),
-            advertised_ports: Default::default(),
-        },
+        NodePorts { controller: 0, internal: 0, listener_ports: Default::default(), advertised_ports: Default::default() },
         install,
         Vec::new(),
     );

@@ -25,11 +25,7 @@ fn oauth_tokens_are_checked_by_the_broker() {
         ("expired token", token(TokenKind::Expired), Expect::Refuse("SaslAuthenticationException")),
         ("token signed by an unknown key", token(TokenKind::WrongSignature), Expect::Refuse("SaslAuthenticationException")),
         ("token for another audience", token(TokenKind::WrongAudience), Expect::Refuse("SaslAuthenticationException")),
-        (
-            "garbage token",
-            ClientAuth::OAuthToken { token: Secret::new("not.a.jwt") },
-            Expect::Refuse("SaslAuthenticationException"),
-        ),
+        ("garbage token", ClientAuth::OAuthToken { token: Secret::new("not.a.jwt") }, Expect::Refuse("SaslAuthenticationException")),
     ];
     let cases: Vec<_> = cases
         .into_iter()
@@ -60,11 +56,7 @@ fn debug_output_of_the_cluster_hides_secrets() {
     let cluster = KafkaCluster::single();
     let debug = format!("{cluster:?}");
     let credentials = cluster.credentials();
-    for secret in [
-        credentials.user.password.expose(),
-        credentials.oauth_client_secret.expose(),
-        cluster.tls().pkcs12_password.expose(),
-    ] {
+    for secret in [credentials.user.password.expose(), credentials.oauth_client_secret.expose(), cluster.tls().pkcs12_password.expose()] {
         assert!(!debug.contains(secret), "Debug output of KafkaCluster leaks a secret");
     }
     let properties = cluster

@@ -15,9 +15,8 @@ fn killed_leader_is_replaced_and_the_restarted_node_rejoins() {
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("kill-leader");
     cluster.create_topic(&topic, 1, 3).expect("create topic");
-    let before = cluster
-        .wait_for_partition(&topic, 0, FAILOVER_TIMEOUT, "full ISR", |state| state.isr.len() == 3)
-        .expect("topic fully replicated");
+    let before =
+        cluster.wait_for_partition(&topic, 0, FAILOVER_TIMEOUT, "full ISR", |state| state.isr.len() == 3).expect("topic fully replicated");
     assert_eq!(before.replicas.len(), 3, "replication factor 3: {before:?}");
     let old_leader = before.leader.expect("a leader");
 
@@ -48,9 +47,8 @@ fn reassignment_and_preferred_leader_election_move_leadership() {
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("reassign");
     cluster.create_topic(&topic, 1, 3).expect("create topic");
-    let before = cluster
-        .wait_for_partition(&topic, 0, FAILOVER_TIMEOUT, "full ISR", |state| state.isr.len() == 3)
-        .expect("topic fully replicated");
+    let before =
+        cluster.wait_for_partition(&topic, 0, FAILOVER_TIMEOUT, "full ISR", |state| state.isr.len() == 3).expect("topic fully replicated");
     // Rotate the replica list so a different node becomes the preferred leader.
     let mut target = before.replicas.clone();
     target.rotate_left(1);
@@ -122,9 +120,7 @@ fn min_insync_replicas_refuses_acks_all_writes_below_two_replicas() {
     shrunk.expect("ISR shrinks after kill -9");
     refusal.expect("produce attempted").unwrap_or_else(|message| panic!("{message}"));
 
-    cluster
-        .wait_for_partition(&topic, 0, FAILOVER_TIMEOUT, "node 2 back in the ISR", |state| state.isr.len() == 2)
-        .expect("ISR recovers");
+    cluster.wait_for_partition(&topic, 0, FAILOVER_TIMEOUT, "node 2 back in the ISR", |state| state.isr.len() == 2).expect("ISR recovers");
     assert!(cluster.produce_acks_all(&topic, "recovered").expect("probe").is_ok());
 }
 

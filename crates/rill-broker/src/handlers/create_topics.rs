@@ -21,8 +21,7 @@ pub(crate) fn handle(shared: &Shared, req: CreateTopicsRequest) -> CreateTopicsR
         .topics
         .into_iter()
         .map(|t| {
-            let mut assignment: Vec<(i32, Vec<i32>)> =
-                t.assignments.into_iter().map(|a| (a.partition_index, a.broker_ids)).collect();
+            let mut assignment: Vec<(i32, Vec<i32>)> = t.assignments.into_iter().map(|a| (a.partition_index, a.broker_ids)).collect();
             assignment.sort_by_key(|(p, _)| *p);
             let in_order = assignment.iter().enumerate().all(|(i, (p, _))| usize::try_from(*p).ok() == Some(i));
             if !in_order {
@@ -40,19 +39,11 @@ pub(crate) fn handle(shared: &Shared, req: CreateTopicsRequest) -> CreateTopicsR
                     topic_id: created.id,
                     error_code: 0,
                     num_partitions: i32::try_from(created.partitions.len()).unwrap_or(i32::MAX),
-                    replication_factor: created
-                        .partitions
-                        .first()
-                        .map_or(-1, |p| i16::try_from(p.replicas.len()).unwrap_or(i16::MAX)),
+                    replication_factor: created.partitions.first().map_or(-1, |p| i16::try_from(p.replicas.len()).unwrap_or(i16::MAX)),
                     configs: Some(Vec::new()),
                     ..Default::default()
                 },
-                Err(e) => CreatableTopicResult {
-                    name: t.name,
-                    error_code: e.code.0,
-                    error_message: Some(e.message),
-                    ..Default::default()
-                },
+                Err(e) => CreatableTopicResult { name: t.name, error_code: e.code.0, error_message: Some(e.message), ..Default::default() },
             }
         })
         .collect();
@@ -76,7 +67,8 @@ mod tests {
         let r = handle(s, CreateTopicsRequest { topics: vec![topic("dry", 3, 1)], validate_only: true, ..Default::default() });
         assert_eq!((r.topics[0].error_code, r.topics[0].num_partitions), (0, 3));
         assert!(b.controller().topic("dry").is_none(), "validate_only creates nothing");
-        let r = handle(s, CreateTopicsRequest { topics: vec![topic("new", -1, -1), topic("t", 1, 1), topic("x", 1, 3)], ..Default::default() });
+        let r =
+            handle(s, CreateTopicsRequest { topics: vec![topic("new", -1, -1), topic("t", 1, 1), topic("x", 1, 3)], ..Default::default() });
         let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
         assert_eq!(codes, vec![0, ErrorCode::TOPIC_ALREADY_EXISTS.0, ErrorCode::INVALID_REPLICATION_FACTOR.0]);
         assert!(r.topics[2].error_message.as_deref().unwrap_or("").contains("live brokers"));

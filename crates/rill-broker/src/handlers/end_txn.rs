@@ -46,13 +46,24 @@ mod tests {
         let r = init_producer_id::handle(
             s,
             5,
-            InitProducerIdRequest { transactional_id: Some("x".into()), transaction_timeout_ms: 60_000, producer_id: -1, producer_epoch: -1, ..Default::default() },
+            InitProducerIdRequest {
+                transactional_id: Some("x".into()),
+                transaction_timeout_ms: 60_000,
+                producer_id: -1,
+                producer_epoch: -1,
+                ..Default::default()
+            },
         );
         (r.error_code, r.producer_id, r.producer_epoch)
     }
 
     fn end(s: &Shared, version: i16, id: &str, pid: i64, epoch: i16, committed: bool) -> i16 {
-        handle(s, version, EndTxnRequest { transactional_id: id.into(), producer_id: pid, producer_epoch: epoch, committed, ..Default::default() }).error_code
+        handle(
+            s,
+            version,
+            EndTxnRequest { transactional_id: id.into(), producer_id: pid, producer_epoch: epoch, committed, ..Default::default() },
+        )
+        .error_code
     }
 
     fn add(s: &Shared, version: i16, pid: i64, epoch: i16, topics: &[(&str, i32)]) -> Vec<i16> {
@@ -87,7 +98,13 @@ mod tests {
         assert_eq!(add(s, 3, pid, epoch + 1, &[("t", 0)]), vec![ErrorCode::PRODUCER_FENCED.0]);
         assert_eq!(add(s, 1, pid, epoch + 1, &[("t", 0)]), vec![ErrorCode::INVALID_PRODUCER_EPOCH.0], "before KIP-588");
         assert_eq!(add(s, 3, pid, epoch, &[("t", 0)]), vec![0]);
-        let offsets = AddOffsetsToTxnRequest { transactional_id: "x".into(), producer_id: pid, producer_epoch: epoch, group_id: "g".into(), ..Default::default() };
+        let offsets = AddOffsetsToTxnRequest {
+            transactional_id: "x".into(),
+            producer_id: pid,
+            producer_epoch: epoch,
+            group_id: "g".into(),
+            ..Default::default()
+        };
         assert_eq!(add_offsets_to_txn::handle(s, 3, offsets.clone()).error_code, 0);
 
         assert_eq!(end(s, 4, "x", pid, epoch, true), 0);

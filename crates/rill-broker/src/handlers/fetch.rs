@@ -39,11 +39,8 @@ pub(crate) const VERSIONS: VersionRange = VersionRange::new(4, 17);
 
 pub(crate) async fn handle(shared: &Shared, version: i16, req: FetchRequest) -> FetchResponse {
     let replica_id = if req.replica_state.replica_id >= 0 { req.replica_state.replica_id } else { req.replica_id };
-    let fetcher = if replica_id >= 0 {
-        Fetcher::Follower(replica_id)
-    } else {
-        Fetcher::Consumer { read_committed: req.isolation_level == 1 }
-    };
+    let fetcher =
+        if replica_id >= 0 { Fetcher::Follower(replica_id) } else { Fetcher::Consumer { read_committed: req.isolation_level == 1 } };
     let by_id = version >= 13;
     let name_of = |name: &str, id: Uuid| if by_id { shared.controller.topic_name(id) } else { Some(name.to_string()) };
     let mut requested = SessionPartitions::new();
@@ -55,7 +52,13 @@ pub(crate) async fn handle(shared: &Shared, version: i16, req: FetchRequest) -> 
                 Some(name) => {
                     requested.insert(
                         (name.clone(), p.partition),
-                        SessionPartition::new(t.topic_id, p.fetch_offset, p.current_leader_epoch, p.last_fetched_epoch, p.partition_max_bytes),
+                        SessionPartition::new(
+                            t.topic_id,
+                            p.fetch_offset,
+                            p.current_leader_epoch,
+                            p.last_fetched_epoch,
+                            p.partition_max_bytes,
+                        ),
                     );
                 }
                 None => unknown_ids.push((t.topic_id, p.partition)),

@@ -16,7 +16,13 @@ pub(crate) const VERSIONS: VersionRange = VersionRange::new(0, 6);
 pub(crate) fn handle(shared: &Shared, version: i16, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
     let find = |key: &str| -> Coordinator {
         if !matches!(req.key_type, 0 | 1) {
-            return Coordinator { key: key.to_string(), node_id: -1, port: -1, error_code: ErrorCode::INVALID_REQUEST.0, ..Default::default() };
+            return Coordinator {
+                key: key.to_string(),
+                node_id: -1,
+                port: -1,
+                error_code: ErrorCode::INVALID_REQUEST.0,
+                ..Default::default()
+            };
         }
         match shared.controller.coordinator_for(key) {
             Some(b) => Coordinator { key: key.to_string(), node_id: b.id, host: b.host, port: i32::from(b.port), ..Default::default() },

@@ -9,9 +9,7 @@
 //! below that latest offset. v4+ answers the leader epoch of that offset.
 
 use rill_protocol::messages::list_offsets_request::ListOffsetsRequest;
-use rill_protocol::messages::list_offsets_response::{
-    ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
-};
+use rill_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse};
 use rill_protocol::records::{BatchView, DecodeOptions};
 use rill_protocol::{ErrorCode, VersionRange};
 
@@ -66,7 +64,13 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: ListOffsetsRequest) -> 
 }
 
 /// (timestamp, offset, leader epoch) for one partition.
-fn lookup(shared: &Shared, tp: &TopicPartition, current_leader_epoch: i32, timestamp: i64, read_committed: bool) -> Result<(i64, i64, i32), ErrorCode> {
+fn lookup(
+    shared: &Shared,
+    tp: &TopicPartition,
+    current_leader_epoch: i32,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<(i64, i64, i32), ErrorCode> {
     let ctrl = shared.partition_state(tp)?;
     let (hw, epoch) = {
         let mut state = shared.lock();
@@ -82,9 +86,7 @@ fn lookup(shared: &Shared, tp: &TopicPartition, current_leader_epoch: i32, times
         let end = if read_committed { replica.txns.last_stable_offset(replica.high_watermark) } else { replica.high_watermark };
         (end, replica.epoch)
     };
-    let epoch_at = |offset: i64| {
-        shared.disk.batches(tp).iter().find(|b| b.last_offset >= offset).map_or(epoch, |b| b.leader_epoch)
-    };
+    let epoch_at = |offset: i64| shared.disk.batches(tp).iter().find(|b| b.last_offset >= offset).map_or(epoch, |b| b.leader_epoch);
     match timestamp {
         LATEST => Ok((-1, hw, epoch)),
         EARLIEST => Ok((-1, 0, epoch_at(0))),
@@ -148,7 +150,12 @@ mod tests {
             replica_id: -1,
             topics: vec![ListOffsetsTopic {
                 name: "t".into(),
-                partitions: vec![ListOffsetsPartition { partition_index: partition, timestamp, current_leader_epoch, ..Default::default() }],
+                partitions: vec![ListOffsetsPartition {
+                    partition_index: partition,
+                    timestamp,
+                    current_leader_epoch,
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
             ..Default::default()

@@ -57,12 +57,7 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: MetadataRequest) -> Met
         brokers: brokers
             .iter()
             .filter(|b| b.alive)
-            .map(|b| MetadataResponseBroker {
-                node_id: b.id,
-                host: b.host.clone(),
-                port: i32::from(b.port),
-                ..Default::default()
-            })
+            .map(|b| MetadataResponseBroker { node_id: b.id, host: b.host.clone(), port: i32::from(b.port), ..Default::default() })
             .collect(),
         cluster_id: Some(shared.controller_config().cluster_id),
         controller_id: shared.me(),

@@ -1,24 +1,24 @@
 //! One handler per API key. Each file opens with the versions it serves
 //! and what it does; `SUPPORTED` is what ApiVersions advertises.
 
+pub(crate) mod add_offsets_to_txn;
+pub(crate) mod add_partitions_to_txn;
 pub(crate) mod api_versions;
 pub(crate) mod create_topics;
+pub(crate) mod end_txn;
 pub(crate) mod fetch;
-pub(crate) mod list_offsets;
-pub(crate) mod metadata;
-pub(crate) mod offset_for_leader_epoch;
-pub(crate) mod produce;
 pub(crate) mod find_coordinator;
 pub(crate) mod heartbeat;
 pub(crate) mod init_producer_id;
 pub(crate) mod join_group;
 pub(crate) mod leave_group;
+pub(crate) mod list_offsets;
+pub(crate) mod metadata;
 pub(crate) mod offset_commit;
 pub(crate) mod offset_fetch;
+pub(crate) mod offset_for_leader_epoch;
+pub(crate) mod produce;
 pub(crate) mod sync_group;
-pub(crate) mod add_offsets_to_txn;
-pub(crate) mod add_partitions_to_txn;
-pub(crate) mod end_txn;
 pub(crate) mod txn_offset_commit;
 pub(crate) mod write_txn_markers;
 
@@ -104,9 +104,7 @@ pub(crate) fn error_response(body: &RequestBody, code: ErrorCode) -> Option<Resp
         RequestBody::Produce(r) => ResponseBody::Produce(produce::error_response(r, code)),
         RequestBody::Fetch(r) => ResponseBody::Fetch(fetch::error_response(r, code)),
         RequestBody::ListOffsets(r) => ResponseBody::ListOffsets(list_offsets::error_response(r, code)),
-        RequestBody::OffsetForLeaderEpoch(r) => {
-            ResponseBody::OffsetForLeaderEpoch(offset_for_leader_epoch::error_response(r, code))
-        }
+        RequestBody::OffsetForLeaderEpoch(r) => ResponseBody::OffsetForLeaderEpoch(offset_for_leader_epoch::error_response(r, code)),
         RequestBody::FindCoordinator(r) => ResponseBody::FindCoordinator(find_coordinator::error_response(r, code)),
         RequestBody::JoinGroup(_) => ResponseBody::JoinGroup(rill_protocol::messages::JoinGroupResponse {
             error_code: code.0,

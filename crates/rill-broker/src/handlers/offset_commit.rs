@@ -12,9 +12,7 @@
 //! move a committed offset backwards.
 
 use rill_protocol::messages::offset_commit_request::OffsetCommitRequest;
-use rill_protocol::messages::offset_commit_response::{
-    OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
-};
+use rill_protocol::messages::offset_commit_response::{OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use rill_protocol::{ErrorCode, VersionRange};
 use tokio::time::Instant;
 
@@ -61,7 +59,11 @@ fn commit(shared: &Shared, req: &OffsetCommitRequest) -> ErrorCode {
         for p in &t.partitions {
             group.offsets.insert(
                 (t.name.clone(), p.partition_index),
-                CommittedOffset { offset: p.committed_offset, leader_epoch: p.committed_leader_epoch, metadata: p.committed_metadata.clone() },
+                CommittedOffset {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.clone(),
+                },
             );
         }
     }

@@ -10,8 +10,8 @@
 
 use rill_protocol::messages::offset_fetch_request::OffsetFetchRequest;
 use rill_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
-    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+    OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
 };
 use rill_protocol::{ErrorCode, VersionRange};
 

@@ -8,9 +8,7 @@
 //! older than every one known is answered as (-1, -1).
 
 use rill_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderEpochRequest;
-use rill_protocol::messages::offset_for_leader_epoch_response::{
-    EpochEndOffset, OffsetForLeaderEpochResponse, OffsetForLeaderTopicResult,
-};
+use rill_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderEpochResponse, OffsetForLeaderTopicResult};
 use rill_protocol::{ErrorCode, VersionRange};
 
 use crate::broker::Shared;
@@ -81,7 +79,13 @@ pub(crate) fn error_response(req: &OffsetForLeaderEpochRequest, code: ErrorCode)
                 partitions: t
                     .partitions
                     .iter()
-                    .map(|p| EpochEndOffset { error_code: code.0, partition: p.partition, leader_epoch: -1, end_offset: -1, ..Default::default() })
+                    .map(|p| EpochEndOffset {
+                        error_code: code.0,
+                        partition: p.partition,
+                        leader_epoch: -1,
+                        end_offset: -1,
+                        ..Default::default()
+                    })
                     .collect(),
                 ..Default::default()
             })

@@ -19,9 +19,7 @@
 use std::time::Duration;
 
 use rill_protocol::messages::produce_request::ProduceRequest;
-use rill_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
-};
+use rill_protocol::messages::produce_response::{LeaderIdAndEpoch, PartitionProduceResponse, ProduceResponse, TopicProduceResponse};
 use rill_protocol::{ErrorCode, VersionRange};
 
 use crate::broker::Shared;

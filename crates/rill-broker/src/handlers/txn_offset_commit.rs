@@ -56,7 +56,11 @@ fn stage(shared: &Shared, version: i16, req: &TxnOffsetCommitRequest) -> Result<
         for p in &t.partitions {
             staged.insert(
                 (t.name.clone(), p.partition_index),
-                CommittedOffset { offset: p.committed_offset, leader_epoch: p.committed_leader_epoch, metadata: p.committed_metadata.clone() },
+                CommittedOffset {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.clone(),
+                },
             );
         }
     }
@@ -74,7 +78,11 @@ pub(crate) fn error_response(req: &TxnOffsetCommitRequest, code: ErrorCode) -> T
                 partitions: t
                     .partitions
                     .iter()
-                    .map(|p| TxnOffsetCommitResponsePartition { partition_index: p.partition_index, error_code: code.0, ..Default::default() })
+                    .map(|p| TxnOffsetCommitResponsePartition {
+                        partition_index: p.partition_index,
+                        error_code: code.0,
+                        ..Default::default()
+                    })
                     .collect(),
                 ..Default::default()
             })

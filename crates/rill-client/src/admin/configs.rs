@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use rill_protocol::message::Request;
 use rill_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use rill_protocol::messages::{
-    alter_configs_request, incremental_alter_configs_request, AlterConfigsRequest, DescribeConfigsRequest,
-    IncrementalAlterConfigsRequest,
+    alter_configs_request, incremental_alter_configs_request, AlterConfigsRequest, DescribeConfigsRequest, IncrementalAlterConfigsRequest,
 };
 use rill_protocol::ErrorCode;
 
@@ -205,8 +204,7 @@ impl AlterConfigOp {
 
 /// The full set AlterConfigs must send so that it equals `current` changed by `ops`.
 pub(crate) fn apply_ops(mut current: BTreeMap<String, String>, ops: &[AlterConfigOp]) -> BTreeMap<String, String> {
-    let items =
-        |v: &str| -> Vec<String> { v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect() };
+    let items = |v: &str| -> Vec<String> { v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect() };
     for op in ops {
         match op {
             AlterConfigOp::Set { name, value } => {
@@ -249,10 +247,7 @@ impl Client {
 
     /// Every config of each resource (with its source), one result per resource.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn describe_configs(
-        &self,
-        resources: &[ConfigResource],
-    ) -> Result<BTreeMap<ConfigResource, ItemResult<DescribedConfigs>>> {
+    pub async fn describe_configs(&self, resources: &[ConfigResource]) -> Result<BTreeMap<ConfigResource, ItemResult<DescribedConfigs>>> {
         let mut by_node: BTreeMap<i32, Vec<&ConfigResource>> = BTreeMap::new();
         for resource in resources {
             by_node.entry(self.config_node(resource).await?).or_default().push(resource);
@@ -307,9 +302,9 @@ impl Client {
                 answers.insert(resource, described);
             }
             for resource in resources {
-                let answer = answers.remove(resource).unwrap_or_else(|| {
-                    Err(missing(&broker, format!("DescribeConfigs {:?} {:?}", resource.kind, resource.name)))
-                });
+                let answer = answers
+                    .remove(resource)
+                    .unwrap_or_else(|| Err(missing(&broker, format!("DescribeConfigs {:?} {:?}", resource.kind, resource.name))));
                 results.insert(resource.clone(), answer);
             }
         }
@@ -360,12 +355,7 @@ impl Client {
                         .iter()
                         .map(|op| {
                             let (config_operation, value) = op.wire();
-                            AlterableConfig {
-                                name: op.name().to_string(),
-                                config_operation,
-                                value,
-                                ..Default::default()
-                            }
+                            AlterableConfig { name: op.name().to_string(), config_operation, value, ..Default::default() }
                         })
                         .collect(),
                     ..Default::default()
@@ -375,8 +365,7 @@ impl Client {
             ..Default::default()
         };
         let response = self.send_retrying(node, &request, "IncrementalAlterConfigs").await?;
-        let answers =
-            response.responses.into_iter().map(|r| (r.resource_type, r.resource_name, r.error_code, r.error_message));
+        let answers = response.responses.into_iter().map(|r| (r.resource_type, r.resource_name, r.error_code, r.error_message));
         Ok(alter_results(broker, "IncrementalAlterConfigs", changes, answers))
     }
 
@@ -404,10 +393,7 @@ impl Client {
                 }
             };
             let own: Vec<&ConfigEntry> = current.values().filter(|e| e.source == resource.own_source()).collect();
-            let hidden = own
-                .iter()
-                .find(|e| e.value.is_none() && !ops.iter().any(|op| op.name() == e.name))
-                .map(|e| e.name.clone());
+            let hidden = own.iter().find(|e| e.value.is_none() && !ops.iter().any(|op| op.name() == e.name)).map(|e| e.name.clone());
             if let Some(name) = hidden {
                 let message = format!(
                     "the broker has no IncrementalAlterConfigs and hides the sensitive config {name}, \
@@ -424,8 +410,7 @@ impl Client {
                 );
                 continue;
             }
-            let current: BTreeMap<String, String> =
-                own.into_iter().filter_map(|e| Some((e.name.clone(), e.value.clone()?))).collect();
+            let current: BTreeMap<String, String> = own.into_iter().filter_map(|e| Some((e.name.clone(), e.value.clone()?))).collect();
             to_send.push((resource, apply_ops(current, ops)));
         }
         if to_send.is_empty() {
@@ -439,11 +424,7 @@ impl Client {
                     resource_name: resource.name.clone(),
                     configs: configs
                         .iter()
-                        .map(|(name, value)| AlterableConfig {
-                            name: name.clone(),
-                            value: Some(value.clone()),
-                            ..Default::default()
-                        })
+                        .map(|(name, value)| AlterableConfig { name: name.clone(), value: Some(value.clone()), ..Default::default() })
                         .collect(),
                     ..Default::default()
                 })
@@ -454,8 +435,7 @@ impl Client {
         let response = self.send_retrying(node, &request, "AlterConfigs").await?;
         let sent: Vec<&(ConfigResource, Vec<AlterConfigOp>)> =
             changes.iter().copied().filter(|(r, _)| to_send.iter().any(|(s, _)| *s == r)).collect();
-        let answers =
-            response.responses.into_iter().map(|r| (r.resource_type, r.resource_name, r.error_code, r.error_message));
+        let answers = response.responses.into_iter().map(|r| (r.resource_type, r.resource_name, r.error_code, r.error_message));
         results.extend(alter_results(broker, "AlterConfigs", &sent, answers));
         Ok(results)
     }
@@ -496,9 +476,8 @@ fn alter_results(
     changes
         .iter()
         .map(|(resource, _)| {
-            let result = answered
-                .remove(resource)
-                .unwrap_or_else(|| Err(missing(broker, format!("{api} {:?} {:?}", resource.kind, resource.name))));
+            let result =
+                answered.remove(resource).unwrap_or_else(|| Err(missing(broker, format!("{api} {:?} {:?}", resource.kind, resource.name))));
             (resource.clone(), result)
         })
         .collect()
@@ -525,14 +504,9 @@ mod tests {
         let after = apply_ops(current, &ops);
         assert_eq!(
             after,
-            map(&[
-                ("cleanup.policy", "delete,compact"),
-                ("follower.replication.throttled.replicas", "0:1"),
-                ("retention.ms", "2000"),
-            ])
+            map(&[("cleanup.policy", "delete,compact"), ("follower.replication.throttled.replicas", "0:1"), ("retention.ms", "2000"),])
         );
-        let after =
-            apply_ops(after, &[AlterConfigOp::Subtract { name: "cleanup.policy".into(), value: "delete".into() }]);
+        let after = apply_ops(after, &[AlterConfigOp::Subtract { name: "cleanup.policy".into(), value: "delete".into() }]);
         assert_eq!(after.get("cleanup.policy").map(String::as_str), Some("compact"));
     }
 

@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use rill_protocol::message::Request;
 use rill_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use rill_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
-use rill_protocol::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
-};
+use rill_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics};
 use rill_protocol::messages::{OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest};
 
 use super::retry::{check, is_coordinator_moved, Step};
@@ -52,11 +50,7 @@ impl Client {
     /// left out. An error for the whole group (GROUP_AUTHORIZATION_FAILED, ...)
     /// fails the call; per-partition errors are per item.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn list_group_offsets(
-        &self,
-        group: &str,
-        partitions: Option<&[(&str, i32)]>,
-    ) -> Result<PartitionResults<GroupOffset>> {
+    pub async fn list_group_offsets(&self, group: &str, partitions: Option<&[(&str, i32)]>) -> Result<PartitionResults<GroupOffset>> {
         let wanted = partitions.map(|p| by_topic(p.iter().map(|(t, p)| (*t, *p, ()))));
         let wanted = &wanted;
         self.on_group_coordinator(group, "OffsetFetch", |node| async move {
@@ -206,9 +200,9 @@ impl Client {
         .await
         .map(|mut results| {
             for (topic, partition, _) in offsets {
-                results.entry((topic.to_string(), *partition)).or_insert_with(|| {
-                    Err(super::retry::missing("coordinator", format!("OffsetCommit {group} {topic}-{partition}")))
-                });
+                results
+                    .entry((topic.to_string(), *partition))
+                    .or_insert_with(|| Err(super::retry::missing("coordinator", format!("OffsetCommit {group} {topic}-{partition}"))));
             }
             results
         })
@@ -227,10 +221,7 @@ impl Client {
                     name: name.to_string(),
                     partitions: parts
                         .into_iter()
-                        .map(|(partition_index, ())| OffsetDeleteRequestPartition {
-                            partition_index,
-                            ..Default::default()
-                        })
+                        .map(|(partition_index, ())| OffsetDeleteRequestPartition { partition_index, ..Default::default() })
                         .collect(),
                     ..Default::default()
                 })
@@ -245,8 +236,7 @@ impl Client {
                 for t in response.topics {
                     for p in t.partitions {
                         let context = || format!("OffsetDelete {group} {}-{}", t.name, p.partition_index);
-                        results
-                            .insert((t.name.clone(), p.partition_index), check(&broker, context, p.error_code, None));
+                        results.insert((t.name.clone(), p.partition_index), check(&broker, context, p.error_code, None));
                     }
                 }
                 results

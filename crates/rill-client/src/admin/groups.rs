@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 
 use rill_protocol::message::decode_versioned;
-use rill_protocol::messages::{
-    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest,
-};
+use rill_protocol::messages::{ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest};
 use rill_protocol::ErrorCode;
 
 use super::retry::{check, is_coordinator_moved, missing, Retry, Step};
@@ -111,11 +109,7 @@ impl Client {
                                 .members
                                 .into_iter()
                                 .map(|m| GroupMember {
-                                    assignment: if consumer {
-                                        decode_assignment(&m.member_assignment)
-                                    } else {
-                                        BTreeMap::new()
-                                    },
+                                    assignment: if consumer { decode_assignment(&m.member_assignment) } else { BTreeMap::new() },
                                     member_id: m.member_id,
                                     group_instance_id: m.group_instance_id,
                                     client_id: m.client_id,
@@ -150,11 +144,8 @@ impl Client {
                 .on_group_coordinator(group, "DeleteGroups", |node| async move {
                     let response = self.send(node, request).await?;
                     let broker = self.broker_name(node);
-                    let code = response
-                        .results
-                        .iter()
-                        .find(|r| r.group_id == group)
-                        .map_or(ErrorCode::UNKNOWN_SERVER_ERROR.0, |r| r.error_code);
+                    let code =
+                        response.results.iter().find(|r| r.group_id == group).map_or(ErrorCode::UNKNOWN_SERVER_ERROR.0, |r| r.error_code);
                     Ok(match check(&broker, || format!("DeleteGroups {group}"), code, None) {
                         Err(e) if e.code().is_some_and(is_coordinator_moved) => Step::Retry(e),
                         result => Step::Done(result),

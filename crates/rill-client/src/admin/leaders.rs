@@ -64,24 +64,16 @@ impl Client {
                     by_leader.entry(leader).or_default().push(LeaderWork { topic, partition, value });
                     continue;
                 }
-                let code = if found.is_some() {
-                    ErrorCode::LEADER_NOT_AVAILABLE
-                } else {
-                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-                };
+                let code = if found.is_some() { ErrorCode::LEADER_NOT_AVAILABLE } else { ErrorCode::UNKNOWN_TOPIC_OR_PARTITION };
                 if last {
-                    results.insert(
-                        (topic.clone(), partition),
-                        Err(Error::PartitionUnavailable { topic, partition, code }),
-                    );
+                    results.insert((topic.clone(), partition), Err(Error::PartitionUnavailable { topic, partition, code }));
                 } else {
                     self.note_error(&topic, code);
                     again.insert((topic, partition), value);
                 }
             }
             for (leader, work) in by_leader {
-                let sent: Vec<((String, i32), V)> =
-                    work.iter().map(|w| ((w.topic.clone(), w.partition), w.value.clone())).collect();
+                let sent: Vec<((String, i32), V)> = work.iter().map(|w| ((w.topic.clone(), w.partition), w.value.clone())).collect();
                 let answers = match call(leader, work).await {
                     Ok(answers) => answers,
                     Err(e) if e.is_retriable() && !last => {

@@ -21,13 +21,8 @@ impl Client {
     /// partition's new low watermark (log start offset). A partition listed
     /// twice is asked once, with the last offset given.
     #[tracing::instrument(level = "debug", skip_all, fields(partitions = partitions.len()))]
-    pub async fn delete_records(
-        &self,
-        partitions: &[(&str, i32, i64)],
-        timeout: Duration,
-    ) -> Result<PartitionResults<i64>> {
-        let items: BTreeMap<(String, i32), i64> =
-            partitions.iter().map(|(t, p, o)| ((t.to_string(), *p), *o)).collect();
+    pub async fn delete_records(&self, partitions: &[(&str, i32, i64)], timeout: Duration) -> Result<PartitionResults<i64>> {
+        let items: BTreeMap<(String, i32), i64> = partitions.iter().map(|(t, p, o)| ((t.to_string(), *p), *o)).collect();
         self.on_leaders("DeleteRecords", items, |leader, work| async move {
             let mut topics: BTreeMap<String, Vec<DeleteRecordsPartition>> = BTreeMap::new();
             for w in &work {

@@ -61,12 +61,7 @@ pub(crate) fn check(broker: &str, context: impl FnOnce() -> String, code: i16, m
     if code.is_none() {
         Ok(())
     } else {
-        Err(Error::Kafka {
-            broker: broker.to_string(),
-            context: context(),
-            code,
-            message: message.filter(|m| !m.is_empty()),
-        })
+        Err(Error::Kafka { broker: broker.to_string(), context: context(), code, message: message.filter(|m| !m.is_empty()) })
     }
 }
 
@@ -82,10 +77,7 @@ pub(crate) fn missing(broker: &str, context: String) -> Error {
 
 /// Errors after which the group coordinator must be looked up again.
 pub(crate) fn is_coordinator_moved(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS | ErrorCode::COORDINATOR_NOT_AVAILABLE
-    )
+    matches!(code, ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS | ErrorCode::COORDINATOR_NOT_AVAILABLE)
 }
 
 /// A timeout as the protocol's INT32 milliseconds (saturating).

@@ -59,11 +59,7 @@ impl Client {
     /// broker answers NOT_CONTROLLER for are sent again to the controller of
     /// refreshed metadata, within `request.timeout.ms`.
     #[tracing::instrument(level = "debug", skip_all, fields(topics = topics.len()))]
-    pub async fn create_partitions(
-        &self,
-        topics: &[NewPartitions],
-        timeout: Duration,
-    ) -> Result<BTreeMap<String, ItemResult<()>>> {
+    pub async fn create_partitions(&self, topics: &[NewPartitions], timeout: Duration) -> Result<BTreeMap<String, ItemResult<()>>> {
         let mut retry = Retry::new(self, "CreatePartitions");
         let mut results = BTreeMap::new();
         let mut remaining: Vec<&NewPartitions> = topics.iter().collect();
@@ -75,9 +71,7 @@ impl Client {
                         name: t.topic.clone(),
                         count: t.total_count,
                         assignments: t.assignments.as_ref().map(|a| {
-                            a.iter()
-                                .map(|ids| CreatePartitionsAssignment { broker_ids: ids.clone(), ..Default::default() })
-                                .collect()
+                            a.iter().map(|ids| CreatePartitionsAssignment { broker_ids: ids.clone(), ..Default::default() }).collect()
                         }),
                         ..Default::default()
                     })
@@ -100,8 +94,7 @@ impl Client {
             let mut moved = Vec::new();
             for answer in response.results {
                 let name = answer.name.clone();
-                let result =
-                    check(&broker, || format!("CreatePartitions {name}"), answer.error_code, answer.error_message);
+                let result = check(&broker, || format!("CreatePartitions {name}"), answer.error_code, answer.error_message);
                 match result {
                     Err(e) if e.code() == Some(ErrorCode::NOT_CONTROLLER) => moved.push((answer.name, e)),
                     result => {
@@ -120,9 +113,7 @@ impl Client {
             self.refresh_metadata(Some(&[])).await?;
         }
         for t in topics {
-            results
-                .entry(t.topic.clone())
-                .or_insert_with(|| Err(missing("controller", format!("CreatePartitions {}", t.topic))));
+            results.entry(t.topic.clone()).or_insert_with(|| Err(missing("controller", format!("CreatePartitions {}", t.topic))));
         }
         Ok(results)
     }
@@ -186,11 +177,7 @@ impl Client {
     }
 
     /// DescribeTopicPartitions, following `next_cursor` until the last page.
-    async fn describe_topic_partitions(
-        &self,
-        node: i32,
-        topics: &[&str],
-    ) -> Result<BTreeMap<String, ItemResult<TopicMetadata>>> {
+    async fn describe_topic_partitions(&self, node: i32, topics: &[&str]) -> Result<BTreeMap<String, ItemResult<TopicMetadata>>> {
         let broker = self.broker_name(node);
         let mut names: Vec<&str> = topics.to_vec();
         names.sort_unstable();
@@ -251,8 +238,7 @@ impl Client {
             let Some(next) = response.next_cursor else {
                 break;
             };
-            let next =
-                Cursor { topic_name: next.topic_name, partition_index: next.partition_index, ..Default::default() };
+            let next = Cursor { topic_name: next.topic_name, partition_index: next.partition_index, ..Default::default() };
             // The cursor must move forward, or the broker would page forever.
             let previous = cursor.as_ref().map(|c| (c.topic_name.as_str(), c.partition_index));
             if previous.is_some_and(|p| p >= (next.topic_name.as_str(), next.partition_index)) {
@@ -269,28 +255,20 @@ impl Client {
             cursor = Some(next);
         }
         for name in names {
-            described
-                .entry(name.to_string())
-                .or_insert_with(|| Err(missing(&broker, format!("DescribeTopicPartitions {name}"))));
+            described.entry(name.to_string()).or_insert_with(|| Err(missing(&broker, format!("DescribeTopicPartitions {name}"))));
         }
         Ok(described)
     }
 
     /// Brokers before Kafka 3.8: the same answer from a Metadata request.
-    async fn describe_topics_by_metadata(
-        &self,
-        node: i32,
-        topics: &[&str],
-    ) -> Result<BTreeMap<String, ItemResult<TopicMetadata>>> {
+    async fn describe_topics_by_metadata(&self, node: i32, topics: &[&str]) -> Result<BTreeMap<String, ItemResult<TopicMetadata>>> {
         let broker = self.broker_name(node);
         let snapshot = self.metadata(topics).await?;
         Ok(topics
             .iter()
             .map(|&name| {
                 let result = match snapshot.topic(name) {
-                    Some(topic) => {
-                        check(&broker, || format!("Metadata {name}"), topic.error.0, None).map(|()| topic.clone())
-                    }
+                    Some(topic) => check(&broker, || format!("Metadata {name}"), topic.error.0, None).map(|()| topic.clone()),
                     None => Err(Error::Kafka {
                         broker: broker.clone(),
                         context: format!("Metadata {name}"),

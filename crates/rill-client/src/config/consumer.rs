@@ -107,10 +107,7 @@ impl ConsumerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.fetch_min_bytes > self.fetch_max_bytes {
             return Err(ConfigError::Conflict {
-                message: format!(
-                    "fetch.min.bytes ({}) is larger than fetch.max.bytes ({})",
-                    self.fetch_min_bytes, self.fetch_max_bytes
-                ),
+                message: format!("fetch.min.bytes ({}) is larger than fetch.max.bytes ({})", self.fetch_min_bytes, self.fetch_max_bytes),
             });
         }
         Ok(())
@@ -160,10 +157,7 @@ mod tests {
         assert_eq!(consumer.group_id.as_deref(), Some("g1"));
         assert_eq!(consumer.auto_offset_reset, AutoOffsetReset::Earliest);
         assert_eq!(consumer.isolation_level, IsolationLevel::ReadCommitted);
-        assert_eq!(
-            (consumer.fetch_min_bytes, consumer.fetch_max_bytes, consumer.max_partition_fetch_bytes),
-            (10, 1_000_000, 65536)
-        );
+        assert_eq!((consumer.fetch_min_bytes, consumer.fetch_max_bytes, consumer.max_partition_fetch_bytes), (10, 1_000_000, 65536));
         assert_eq!(consumer.fetch_max_wait, Duration::from_millis(100));
         assert_eq!((consumer.max_poll_records, consumer.fetch_buffer_max_bytes), (7, 2_000_000));
         assert!(!consumer.check_crcs);

@@ -99,44 +99,72 @@ fn positive_millis(v: &str) -> Result<Duration, &'static str> {
 }
 
 pub(super) const GROUP_PROPERTIES: &[Property] = &[
-    Property { names: &["group.instance.id"], sensitive: false, set: |c, v| {
-        c.group.group_instance_id = Some(non_empty(v)?);
-        Ok(())
-    } },
-    Property { names: &["session.timeout.ms"], sensitive: false, set: |c, v| {
-        c.group.session_timeout = positive_millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["heartbeat.interval.ms"], sensitive: false, set: |c, v| {
-        c.group.heartbeat_interval = positive_millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["max.poll.interval.ms"], sensitive: false, set: |c, v| {
-        c.group.max_poll_interval = positive_millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["partition.assignment.strategy"], sensitive: false, set: |c, v| {
-        let mut strategies = Vec::new();
-        for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let strategy = AssignmentStrategy::from_name(name).ok_or(STRATEGIES)?;
-            if !strategies.contains(&strategy) {
-                strategies.push(strategy);
+    Property {
+        names: &["group.instance.id"],
+        sensitive: false,
+        set: |c, v| {
+            c.group.group_instance_id = Some(non_empty(v)?);
+            Ok(())
+        },
+    },
+    Property {
+        names: &["session.timeout.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.group.session_timeout = positive_millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["heartbeat.interval.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.group.heartbeat_interval = positive_millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["max.poll.interval.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.group.max_poll_interval = positive_millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["partition.assignment.strategy"],
+        sensitive: false,
+        set: |c, v| {
+            let mut strategies = Vec::new();
+            for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let strategy = AssignmentStrategy::from_name(name).ok_or(STRATEGIES)?;
+                if !strategies.contains(&strategy) {
+                    strategies.push(strategy);
+                }
             }
-        }
-        if strategies.is_empty() {
-            return Err(STRATEGIES);
-        }
-        c.group.assignment_strategies = strategies;
-        Ok(())
-    } },
-    Property { names: &["enable.auto.commit"], sensitive: false, set: |c, v| {
-        c.group.enable_auto_commit = boolean(v)?;
-        Ok(())
-    } },
-    Property { names: &["auto.commit.interval.ms"], sensitive: false, set: |c, v| {
-        c.group.auto_commit_interval = positive_millis(v)?;
-        Ok(())
-    } },
+            if strategies.is_empty() {
+                return Err(STRATEGIES);
+            }
+            c.group.assignment_strategies = strategies;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["enable.auto.commit"],
+        sensitive: false,
+        set: |c, v| {
+            c.group.enable_auto_commit = boolean(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["auto.commit.interval.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.group.auto_commit_interval = positive_millis(v)?;
+            Ok(())
+        },
+    },
 ];
 
 /// Checks the relations between group settings (as the Java consumer does).
@@ -176,10 +204,7 @@ mod tests {
             ("session.timeout.ms", "10000"),
             ("heartbeat.interval.ms", "1000"),
             ("max.poll.interval.ms", "60000"),
-            (
-                "partition.assignment.strategy",
-                "org.apache.kafka.clients.consumer.CooperativeStickyAssignor, roundrobin,range",
-            ),
+            ("partition.assignment.strategy", "org.apache.kafka.clients.consumer.CooperativeStickyAssignor, roundrobin,range"),
             ("enable.auto.commit", "false"),
             ("auto.commit.interval.ms", "250"),
         ])

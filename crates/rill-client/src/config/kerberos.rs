@@ -63,8 +63,7 @@ impl KerberosConfig {
         }
         match (&self.keytab, has_password) {
             (Some(_), true) => Err(ConfigError::Conflict {
-                message: "sasl.mechanism=GSSAPI takes sasl.kerberos.keytab or sasl.password, not both; remove one"
-                    .to_string(),
+                message: "sasl.mechanism=GSSAPI takes sasl.kerberos.keytab or sasl.password, not both; remove one".to_string(),
             }),
             (None, false) => Err(ConfigError::Conflict {
                 message: "sasl.mechanism=GSSAPI needs the principal's keys: set sasl.kerberos.keytab (a keytab file) \
@@ -111,43 +110,67 @@ fn kdc_list(value: &str) -> Result<Vec<String>, &'static str> {
 }
 
 pub(super) const KERBEROS_PROPERTIES: &[Property] = &[
-    Property { names: &["sasl.kerberos.service.name"], sensitive: false, set: |c, v| {
-        let v = v.trim();
-        if v.is_empty() || v.contains(['/', '@', ' ']) {
-            return Err("the broker principal's service part (no `/`, `@` or spaces), e.g. kafka");
-        }
-        c.sasl.kerberos.service_name = v.to_string();
-        Ok(())
-    } },
-    Property { names: &["sasl.kerberos.principal"], sensitive: false, set: |c, v| {
-        c.sasl.kerberos.principal = Some(principal(v)?);
-        Ok(())
-    } },
-    Property { names: &["sasl.kerberos.keytab"], sensitive: false, set: |c, v| {
-        if v.trim().is_empty() {
-            return Err("the path of a keytab file");
-        }
-        c.sasl.kerberos.keytab = Some(PathBuf::from(v.trim()));
-        Ok(())
-    } },
-    Property { names: &["sasl.kerberos.kdc"], sensitive: false, set: |c, v| {
-        c.sasl.kerberos.kdc = kdc_list(v)?;
-        Ok(())
-    } },
-    Property { names: &["sasl.kerberos.krb5.conf"], sensitive: false, set: |c, v| {
-        if v.trim().is_empty() {
-            return Err("the path of a krb5.conf file");
-        }
-        c.sasl.kerberos.krb5_conf = Some(PathBuf::from(v.trim()));
-        Ok(())
-    } },
-    Property { names: &["sasl.kerberos.kdc.timeout.ms"], sensitive: false, set: |c, v| {
-        c.sasl.kerberos.kdc_timeout = millis(v)?;
-        if c.sasl.kerberos.kdc_timeout.is_zero() {
-            return Err("a positive number of milliseconds");
-        }
-        Ok(())
-    } },
+    Property {
+        names: &["sasl.kerberos.service.name"],
+        sensitive: false,
+        set: |c, v| {
+            let v = v.trim();
+            if v.is_empty() || v.contains(['/', '@', ' ']) {
+                return Err("the broker principal's service part (no `/`, `@` or spaces), e.g. kafka");
+            }
+            c.sasl.kerberos.service_name = v.to_string();
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.kerberos.principal"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.kerberos.principal = Some(principal(v)?);
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.kerberos.keytab"],
+        sensitive: false,
+        set: |c, v| {
+            if v.trim().is_empty() {
+                return Err("the path of a keytab file");
+            }
+            c.sasl.kerberos.keytab = Some(PathBuf::from(v.trim()));
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.kerberos.kdc"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.kerberos.kdc = kdc_list(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.kerberos.krb5.conf"],
+        sensitive: false,
+        set: |c, v| {
+            if v.trim().is_empty() {
+                return Err("the path of a krb5.conf file");
+            }
+            c.sasl.kerberos.krb5_conf = Some(PathBuf::from(v.trim()));
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.kerberos.kdc.timeout.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.kerberos.kdc_timeout = millis(v)?;
+            if c.sasl.kerberos.kdc_timeout.is_zero() {
+                return Err("a positive number of milliseconds");
+            }
+            Ok(())
+        },
+    },
 ];
 
 #[cfg(test)]

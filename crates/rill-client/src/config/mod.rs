@@ -397,8 +397,7 @@ impl ClientConfig {
         }
         if self.producer.enable_idempotence && self.producer.acks != Acks::All {
             return Err(ConfigError::Conflict {
-                message: "enable.idempotence=true requires acks=all (set enable.idempotence=false to use acks=0 or 1)"
-                    .to_string(),
+                message: "enable.idempotence=true requires acks=all (set enable.idempotence=false to use acks=0 or 1)".to_string(),
             });
         }
         self.consumer.validate()?;

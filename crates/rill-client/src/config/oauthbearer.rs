@@ -108,40 +108,70 @@ fn url(value: &str) -> Result<String, &'static str> {
 }
 
 pub(super) const OAUTHBEARER_PROPERTIES: &[Property] = &[
-    Property { names: &["sasl.oauthbearer.token.endpoint.url"], sensitive: false, set: |c, v| {
-        c.sasl.oauthbearer.token_endpoint_url = Some(url(v)?);
-        Ok(())
-    } },
-    Property { names: &["sasl.oauthbearer.client.id"], sensitive: false, set: |c, v| {
-        c.sasl.oauthbearer.client_id = Some(v.to_string());
-        Ok(())
-    } },
-    Property { names: &["sasl.oauthbearer.client.secret"], sensitive: true, set: |c, v| {
-        c.sasl.oauthbearer.client_secret = Some(Secret::new(v));
-        Ok(())
-    } },
-    Property { names: &["sasl.oauthbearer.scope"], sensitive: false, set: |c, v| {
-        c.sasl.oauthbearer.scope = Some(v.trim().to_string()).filter(|s| !s.is_empty());
-        Ok(())
-    } },
-    Property { names: &["sasl.oauthbearer.extensions"], sensitive: false, set: |c, v| {
-        c.sasl.oauthbearer.extensions = extensions(v)?;
-        Ok(())
-    } },
-    Property { names: &["sasl.oauthbearer.method"], sensitive: false, set: |_, v| {
-        match v.trim().to_ascii_lowercase().as_str() {
+    Property {
+        names: &["sasl.oauthbearer.token.endpoint.url"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.oauthbearer.token_endpoint_url = Some(url(v)?);
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.oauthbearer.client.id"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.oauthbearer.client_id = Some(v.to_string());
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.oauthbearer.client.secret"],
+        sensitive: true,
+        set: |c, v| {
+            c.sasl.oauthbearer.client_secret = Some(Secret::new(v));
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.oauthbearer.scope"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.oauthbearer.scope = Some(v.trim().to_string()).filter(|s| !s.is_empty());
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.oauthbearer.extensions"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.oauthbearer.extensions = extensions(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.oauthbearer.method"],
+        sensitive: false,
+        set: |_, v| match v.trim().to_ascii_lowercase().as_str() {
             "oidc" => Ok(()),
             _ => Err("`oidc` (unsecured test tokens are not supported; give a token provider instead)"),
-        }
-    } },
-    Property { names: &["sasl.login.retry.backoff.ms"], sensitive: false, set: |c, v| {
-        c.sasl.oauthbearer.login_retry_backoff = millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["sasl.login.retry.backoff.max.ms"], sensitive: false, set: |c, v| {
-        c.sasl.oauthbearer.login_retry_backoff_max = millis(v)?;
-        Ok(())
-    } },
+        },
+    },
+    Property {
+        names: &["sasl.login.retry.backoff.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.oauthbearer.login_retry_backoff = millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.login.retry.backoff.max.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.oauthbearer.login_retry_backoff_max = millis(v)?;
+            Ok(())
+        },
+    },
 ];
 
 #[cfg(test)]
@@ -152,8 +182,7 @@ mod tests {
         ClientConfig::from_properties(pairs.iter().copied())
     }
 
-    const BASE: [(&str, &str); 3] =
-        [("bootstrap.servers", "a:1"), ("security.protocol", "SASL_SSL"), ("sasl.mechanism", "OAUTHBEARER")];
+    const BASE: [(&str, &str); 3] = [("bootstrap.servers", "a:1"), ("security.protocol", "SASL_SSL"), ("sasl.mechanism", "OAUTHBEARER")];
 
     #[test]
     fn oauthbearer_keys_parse_and_the_secret_stays_out_of_debug_and_errors() {

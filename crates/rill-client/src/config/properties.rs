@@ -77,11 +77,17 @@ const PROPERTIES: &[Property] = &[
             Ok(())
         },
     },
-    Property { names: &["request.timeout.ms"], sensitive: false, set: |c, v| {
-        c.request_timeout = millis(v)?;
-        if c.request_timeout.is_zero() { return Err("a positive integer number of milliseconds"); }
-        Ok(())
-    } },
+    Property {
+        names: &["request.timeout.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.request_timeout = millis(v)?;
+            if c.request_timeout.is_zero() {
+                return Err("a positive integer number of milliseconds");
+            }
+            Ok(())
+        },
+    },
     Property {
         names: &["socket.connection.setup.timeout.ms"],
         sensitive: false,
@@ -90,30 +96,54 @@ const PROPERTIES: &[Property] = &[
             Ok(())
         },
     },
-    Property { names: &["reconnect.backoff.ms"], sensitive: false, set: |c, v| {
-        c.reconnect_backoff = millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["reconnect.backoff.max.ms"], sensitive: false, set: |c, v| {
-        c.reconnect_backoff_max = millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["retry.backoff.ms"], sensitive: false, set: |c, v| {
-        c.retry_backoff = millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["retry.backoff.max.ms"], sensitive: false, set: |c, v| {
-        c.retry_backoff_max = millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["connections.max.idle.ms"], sensitive: false, set: |c, v| {
-        c.connections_max_idle = millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["metadata.max.age.ms", "topic.metadata.refresh.interval.ms"], sensitive: false, set: |c, v| {
-        c.metadata_max_age = millis(v)?;
-        Ok(())
-    } },
+    Property {
+        names: &["reconnect.backoff.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.reconnect_backoff = millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["reconnect.backoff.max.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.reconnect_backoff_max = millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["retry.backoff.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.retry_backoff = millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["retry.backoff.max.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.retry_backoff_max = millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["connections.max.idle.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.connections_max_idle = millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["metadata.max.age.ms", "topic.metadata.refresh.interval.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.metadata_max_age = millis(v)?;
+            Ok(())
+        },
+    },
     Property {
         names: &["max.in.flight.requests.per.connection", "max.in.flight"],
         sensitive: false,
@@ -157,10 +187,14 @@ const PROPERTIES: &[Property] = &[
             _ => Err("one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
         },
     },
-    Property { names: &["ssl.ca.location"], sensitive: false, set: |c, v| {
-        c.tls.ca_location = Some(non_empty_path(v)?);
-        Ok(())
-    } },
+    Property {
+        names: &["ssl.ca.location"],
+        sensitive: false,
+        set: |c, v| {
+            c.tls.ca_location = Some(non_empty_path(v)?);
+            Ok(())
+        },
+    },
     Property {
         names: &["ssl.endpoint.identification.algorithm"],
         sensitive: false,
@@ -173,45 +207,75 @@ const PROPERTIES: &[Property] = &[
             Ok(())
         },
     },
-    Property { names: &["ssl.certificate.location"], sensitive: false, set: |c, v| {
-        c.tls.certificate_location = Some(non_empty_path(v)?);
-        Ok(())
-    } },
-    Property { names: &["ssl.key.location"], sensitive: false, set: |c, v| {
-        c.tls.key_location = Some(non_empty_path(v)?);
-        Ok(())
-    } },
-    Property { names: &["ssl.key.password"], sensitive: true, set: |c, v| {
-        c.tls.key_password = Some(Secret::new(v));
-        Ok(())
-    } },
-    Property { names: &["ssl.keystore.location"], sensitive: false, set: |c, v| {
-        c.tls.keystore_location = Some(non_empty_path(v)?);
-        Ok(())
-    } },
-    Property { names: &["ssl.keystore.password"], sensitive: true, set: |c, v| {
-        c.tls.keystore_password = Some(Secret::new(v));
-        Ok(())
-    } },
+    Property {
+        names: &["ssl.certificate.location"],
+        sensitive: false,
+        set: |c, v| {
+            c.tls.certificate_location = Some(non_empty_path(v)?);
+            Ok(())
+        },
+    },
+    Property {
+        names: &["ssl.key.location"],
+        sensitive: false,
+        set: |c, v| {
+            c.tls.key_location = Some(non_empty_path(v)?);
+            Ok(())
+        },
+    },
+    Property {
+        names: &["ssl.key.password"],
+        sensitive: true,
+        set: |c, v| {
+            c.tls.key_password = Some(Secret::new(v));
+            Ok(())
+        },
+    },
+    Property {
+        names: &["ssl.keystore.location"],
+        sensitive: false,
+        set: |c, v| {
+            c.tls.keystore_location = Some(non_empty_path(v)?);
+            Ok(())
+        },
+    },
+    Property {
+        names: &["ssl.keystore.password"],
+        sensitive: true,
+        set: |c, v| {
+            c.tls.keystore_password = Some(Secret::new(v));
+            Ok(())
+        },
+    },
     Property {
         names: &["ssl.keystore.type"],
         sensitive: false,
         // Only PKCS#12 is a keystore file here; PEM material goes in
         // ssl.certificate.location / ssl.key.location, and JKS (a Java-only
         // format) converts with `keytool -importkeystore -deststoretype pkcs12`.
-        set: |_, v| match v.trim().to_ascii_uppercase().as_str() {
+        set: |_, v| {
+            match v.trim().to_ascii_uppercase().as_str() {
             "PKCS12" | "P12" | "PFX" => Ok(()),
             _ => Err("PKCS12 (convert JKS with `keytool -importkeystore -deststoretype pkcs12`; for PEM use ssl.certificate.location and ssl.key.location)"),
+        }
         },
     },
-    Property { names: &["ssl.truststore.location"], sensitive: false, set: |c, v| {
-        c.tls.truststore_location = Some(non_empty_path(v)?);
-        Ok(())
-    } },
-    Property { names: &["ssl.truststore.password"], sensitive: true, set: |c, v| {
-        c.tls.truststore_password = Some(Secret::new(v));
-        Ok(())
-    } },
+    Property {
+        names: &["ssl.truststore.location"],
+        sensitive: false,
+        set: |c, v| {
+            c.tls.truststore_location = Some(non_empty_path(v)?);
+            Ok(())
+        },
+    },
+    Property {
+        names: &["ssl.truststore.password"],
+        sensitive: true,
+        set: |c, v| {
+            c.tls.truststore_password = Some(Secret::new(v));
+            Ok(())
+        },
+    },
     Property {
         names: &["ssl.truststore.type"],
         sensitive: false,
@@ -240,14 +304,22 @@ const PROPERTIES: &[Property] = &[
             Ok(())
         },
     },
-    Property { names: &["sasl.username"], sensitive: false, set: |c, v| {
-        c.sasl.username = Some(v.to_string());
-        Ok(())
-    } },
-    Property { names: &["sasl.password"], sensitive: true, set: |c, v| {
-        c.sasl.password = Some(Secret::new(v));
-        Ok(())
-    } },
+    Property {
+        names: &["sasl.username"],
+        sensitive: false,
+        set: |c, v| {
+            c.sasl.username = Some(v.to_string());
+            Ok(())
+        },
+    },
+    Property {
+        names: &["sasl.password"],
+        sensitive: true,
+        set: |c, v| {
+            c.sasl.password = Some(Secret::new(v));
+            Ok(())
+        },
+    },
     Property {
         names: &["acks", "request.required.acks"],
         sensitive: false,
@@ -261,10 +333,14 @@ const PROPERTIES: &[Property] = &[
             Ok(())
         },
     },
-    Property { names: &["linger.ms", "queue.buffering.max.ms"], sensitive: false, set: |c, v| {
-        c.producer.linger = millis(v)?;
-        Ok(())
-    } },
+    Property {
+        names: &["linger.ms", "queue.buffering.max.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.linger = millis(v)?;
+            Ok(())
+        },
+    },
     Property {
         names: &["batch.size"],
         sensitive: false,
@@ -277,23 +353,34 @@ const PROPERTIES: &[Property] = &[
         names: &["compression.type", "compression.codec"],
         sensitive: false,
         set: |c, v| {
-            c.producer.compression =
-                Compression::from_name(v.trim()).ok_or("one of none, gzip, snappy, lz4, zstd")?;
+            c.producer.compression = Compression::from_name(v.trim()).ok_or("one of none, gzip, snappy, lz4, zstd")?;
             Ok(())
         },
     },
-    Property { names: &["partitioner.adaptive.partitioning.enable"], sensitive: false, set: |c, v| {
-        c.producer.adaptive_partitioning = boolean(v)?;
-        Ok(())
-    } },
-    Property { names: &["partitioner.availability.timeout.ms"], sensitive: false, set: |c, v| {
-        c.producer.partitioner_availability_timeout = millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["enable.idempotence"], sensitive: false, set: |c, v| {
-        c.producer.enable_idempotence = boolean(v)?;
-        Ok(())
-    } },
+    Property {
+        names: &["partitioner.adaptive.partitioning.enable"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.adaptive_partitioning = boolean(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["partitioner.availability.timeout.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.partitioner_availability_timeout = millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["enable.idempotence"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.enable_idempotence = boolean(v)?;
+            Ok(())
+        },
+    },
     Property {
         names: &["transactional.id"],
         sensitive: false,
@@ -341,38 +428,66 @@ const PROPERTIES: &[Property] = &[
             Ok(())
         },
     },
-    Property { names: &["fetch.min.bytes"], sensitive: false, set: |c, v| {
-        c.consumer.fetch_min_bytes = positive_i32(v, BYTES_I32)?;
-        Ok(())
-    } },
-    Property { names: &["fetch.max.bytes"], sensitive: false, set: |c, v| {
-        c.consumer.fetch_max_bytes = positive_i32(v, BYTES_I32)?;
-        Ok(())
-    } },
-    Property { names: &["max.partition.fetch.bytes", "fetch.message.max.bytes"], sensitive: false, set: |c, v| {
-        c.consumer.max_partition_fetch_bytes = positive_i32(v, BYTES_I32)?;
-        Ok(())
-    } },
-    Property { names: &["fetch.max.wait.ms", "fetch.wait.max.ms"], sensitive: false, set: |c, v| {
-        let wait = millis(v)?;
-        if wait.as_millis() > i32::MAX as u128 {
-            return Err(MS);
-        }
-        c.consumer.fetch_max_wait = wait;
-        Ok(())
-    } },
-    Property { names: &["max.poll.records"], sensitive: false, set: |c, v| {
-        c.consumer.max_poll_records = positive_usize(v, "an integer of at least 1")?;
-        Ok(())
-    } },
-    Property { names: &["fetch.buffer.max.bytes"], sensitive: false, set: |c, v| {
-        c.consumer.fetch_buffer_max_bytes = positive_usize(v, "a positive number of bytes")?;
-        Ok(())
-    } },
-    Property { names: &["check.crcs"], sensitive: false, set: |c, v| {
-        c.consumer.check_crcs = boolean(v)?;
-        Ok(())
-    } },
+    Property {
+        names: &["fetch.min.bytes"],
+        sensitive: false,
+        set: |c, v| {
+            c.consumer.fetch_min_bytes = positive_i32(v, BYTES_I32)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["fetch.max.bytes"],
+        sensitive: false,
+        set: |c, v| {
+            c.consumer.fetch_max_bytes = positive_i32(v, BYTES_I32)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["max.partition.fetch.bytes", "fetch.message.max.bytes"],
+        sensitive: false,
+        set: |c, v| {
+            c.consumer.max_partition_fetch_bytes = positive_i32(v, BYTES_I32)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["fetch.max.wait.ms", "fetch.wait.max.ms"],
+        sensitive: false,
+        set: |c, v| {
+            let wait = millis(v)?;
+            if wait.as_millis() > i32::MAX as u128 {
+                return Err(MS);
+            }
+            c.consumer.fetch_max_wait = wait;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["max.poll.records"],
+        sensitive: false,
+        set: |c, v| {
+            c.consumer.max_poll_records = positive_usize(v, "an integer of at least 1")?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["fetch.buffer.max.bytes"],
+        sensitive: false,
+        set: |c, v| {
+            c.consumer.fetch_buffer_max_bytes = positive_usize(v, "a positive number of bytes")?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["check.crcs"],
+        sensitive: false,
+        set: |c, v| {
+            c.consumer.check_crcs = boolean(v)?;
+            Ok(())
+        },
+    },
     Property {
         names: &["buffer.memory"],
         sensitive: false,
@@ -399,11 +514,17 @@ const PROPERTIES: &[Property] = &[
             Ok(())
         },
     },
-    Property { names: &["delivery.timeout.ms", "message.timeout.ms"], sensitive: false, set: |c, v| {
-        c.producer.delivery_timeout = millis(v)?;
-        if c.producer.delivery_timeout.is_zero() { return Err("a positive integer number of milliseconds"); }
-        Ok(())
-    } },
+    Property {
+        names: &["delivery.timeout.ms", "message.timeout.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.delivery_timeout = millis(v)?;
+            if c.producer.delivery_timeout.is_zero() {
+                return Err("a positive integer number of milliseconds");
+            }
+            Ok(())
+        },
+    },
     Property {
         names: &["retries", "message.send.max.retries"],
         sensitive: false,
@@ -412,15 +533,25 @@ const PROPERTIES: &[Property] = &[
             Ok(())
         },
     },
-    Property { names: &["max.block.ms"], sensitive: false, set: |c, v| {
-        c.producer.max_block = millis(v)?;
-        Ok(())
-    } },
-    Property { names: &["transaction.timeout.ms"], sensitive: false, set: |c, v| {
-        c.producer.transaction_timeout = millis(v)?;
-        if c.producer.transaction_timeout.is_zero() { return Err("a positive integer number of milliseconds"); }
-        Ok(())
-    } },
+    Property {
+        names: &["max.block.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.max_block = millis(v)?;
+            Ok(())
+        },
+    },
+    Property {
+        names: &["transaction.timeout.ms"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.transaction_timeout = millis(v)?;
+            if c.producer.transaction_timeout.is_zero() {
+                return Err("a positive integer number of milliseconds");
+            }
+            Ok(())
+        },
+    },
 ];
 
 /// Consumer byte counts travel as INT32.
@@ -464,11 +595,7 @@ pub fn apply(config: &mut ClientConfig, key: &str, value: &str) -> Result<(), Co
         if expected == UNSUPPORTED_SASL {
             ConfigError::Unsupported { key: key.to_string(), value: value.to_string(), reason: UNSUPPORTED_SASL }
         } else {
-            ConfigError::InvalidValue {
-                key: key.to_string(),
-                value: (!property.sensitive).then(|| value.to_string()),
-                expected,
-            }
+            ConfigError::InvalidValue { key: key.to_string(), value: (!property.sensitive).then(|| value.to_string()), expected }
         }
     })
 }
@@ -624,13 +751,8 @@ mod tests {
             ("sasl_plaintext", SecurityProtocol::SaslPlaintext),
             ("SASL_SSL", SecurityProtocol::SaslSsl),
         ] {
-            let c = parse(&[
-                ("bootstrap.servers", "a:1"),
-                ("security.protocol", name),
-                ("sasl.username", "u"),
-                ("sasl.password", "p"),
-            ])
-            .unwrap();
+            let c = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", name), ("sasl.username", "u"), ("sasl.password", "p")])
+                .unwrap();
             assert_eq!(c.security_protocol, protocol);
         }
         let c = parse(&[
@@ -648,8 +770,7 @@ mod tests {
         assert!(!c.tls.verify_hostname);
         assert_eq!(c.sasl.mechanism, SaslMechanism::ScramSha512);
         assert!(!format!("{c:?}").contains("kp-secret"));
-        let err = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", "SASL_SSL"), ("sasl.password", "p")])
-            .unwrap_err();
+        let err = parse(&[("bootstrap.servers", "a:1"), ("security.protocol", "SASL_SSL"), ("sasl.password", "p")]).unwrap_err();
         assert_eq!(err, ConfigError::Missing { key: "sasl.username" });
         let err = parse(&[("bootstrap.servers", "a:1"), ("ssl.keystore.type", "JKS")]).unwrap_err();
         assert!(err.to_string().contains("ssl.keystore.type") && err.to_string().contains("keytool"), "{err}");
@@ -675,8 +796,7 @@ mod tests {
         assert_eq!(parse(&[]).unwrap_err(), ConfigError::Missing { key: "bootstrap.servers" });
         let err = parse(&[("bootstrap.servers", "a:1"), ("acks", "1")]).unwrap_err();
         assert!(err.to_string().contains("enable.idempotence=true requires acks=all"));
-        let err = parse(&[("bootstrap.servers", "a:1"), ("reconnect.backoff.ms", "500"), ("reconnect.backoff.max.ms", "10")])
-            .unwrap_err();
+        let err = parse(&[("bootstrap.servers", "a:1"), ("reconnect.backoff.ms", "500"), ("reconnect.backoff.max.ms", "10")]).unwrap_err();
         assert!(err.to_string().contains("reconnect.backoff.max.ms"));
     }
 

@@ -61,13 +61,11 @@ fn read(key: &'static str, path: &Path) -> Result<String, ConfigError> {
 
 /// The value of `name` in Java properties text.
 fn property(text: &str, name: &str) -> Option<String> {
-    text.lines().map(str::trim_start).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!')).find_map(
-        |line| {
-            let split = line.find(['=', ':'])?;
-            let (k, v) = (line.get(..split)?, line.get(split + 1..)?);
-            (k.trim() == name).then(|| v.trim().to_string())
-        },
-    )
+    text.lines().map(str::trim_start).filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!')).find_map(|line| {
+        let split = line.find(['=', ':'])?;
+        let (k, v) = (line.get(..split)?, line.get(split + 1..)?);
+        (k.trim() == name).then(|| v.trim().to_string())
+    })
 }
 
 #[cfg(test)]
@@ -105,14 +103,12 @@ mod tests {
 
     #[test]
     fn bad_references_name_the_key_never_the_value() {
-        let err = ClientConfig::from_properties([("bootstrap.servers", "a:1"), ("client.id", "${env:RILL_NOT_SET_X9}")])
-            .unwrap_err();
+        let err = ClientConfig::from_properties([("bootstrap.servers", "a:1"), ("client.id", "${env:RILL_NOT_SET_X9}")]).unwrap_err();
         assert!(err.to_string().contains("client.id") && err.to_string().contains("RILL_NOT_SET_X9"), "{err}");
         let err = ClientConfig::from_properties([("sasl.password", "${file:/nonexistent/rill-secret}")]).unwrap_err();
         assert!(matches!(err, ConfigError::File { key: "sasl.password", .. }), "{err:?}");
         let props = file("props2", "other=secret-value-1\n");
-        let err = ClientConfig::from_properties([("sasl.password", format!("${{file:{props}:password}}").as_str())])
-            .unwrap_err();
+        let err = ClientConfig::from_properties([("sasl.password", format!("${{file:{props}:password}}").as_str())]).unwrap_err();
         assert!(err.to_string().contains("no `password`") && !err.to_string().contains("secret-value-1"), "{err}");
         let err = ClientConfig::from_properties([("client.id", "${vault:x}")]).unwrap_err();
         assert!(err.to_string().contains("client.id"), "{err}");

@@ -59,12 +59,7 @@ enum Stop {
     Failed(Box<(Error, Error)>),
 }
 
-pub(crate) async fn run(
-    stream: BoxStream,
-    mut requests: mpsc::Receiver<Outgoing>,
-    config: DriverConfig,
-    stats: Arc<BrokerStats>,
-) {
+pub(crate) async fn run(stream: BoxStream, mut requests: mpsc::Receiver<Outgoing>, config: DriverConfig, stats: Arc<BrokerStats>) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut in_flight = InFlight::default();
     let stop = drive(&mut reader, &mut writer, &mut requests, &mut in_flight, &config, &stats).await;
@@ -121,8 +116,8 @@ async fn drive(
             return Stop::Done;
         }
         let deadline = in_flight.next_deadline();
-        let idle_at = (!config.idle_timeout.is_zero() && in_flight.is_empty() && !handles_gone)
-            .then(|| last_activity + config.idle_timeout);
+        let idle_at =
+            (!config.idle_timeout.is_zero() && in_flight.is_empty() && !handles_gone).then(|| last_activity + config.idle_timeout);
         // Reserve what the current frame needs (bounded by the cap the decoder enforces).
         let needed = decoder.needed();
         if needed > OWN_ALLOCATION_BYTES && buf.capacity() != buf.len() + needed {
@@ -245,13 +240,8 @@ fn deliver(frame: Bytes, in_flight: &mut InFlight, broker: &str, stats: &BrokerS
         }
         Err(mismatch) => {
             let e = match mismatch.expected {
-                Some(expected) => {
-                    Error::CorrelationMismatch { broker: broker.to_string(), expected, received: mismatch.received }
-                }
-                None => closed(
-                    broker,
-                    &format!("protocol error: unsolicited response with correlation id {}", mismatch.received),
-                ),
+                Some(expected) => Error::CorrelationMismatch { broker: broker.to_string(), expected, received: mismatch.received },
+                None => closed(broker, &format!("protocol error: unsolicited response with correlation id {}", mismatch.received)),
             };
             let rest = closed(broker, "protocol error (correlation id mismatch)");
             Err(Stop::Failed(Box::new((e, rest))))

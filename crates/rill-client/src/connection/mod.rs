@@ -173,11 +173,8 @@ impl Connection {
         let broker: Arc<str> = Arc::from(broker);
         let max_in_flight = config.max_in_flight.max(1);
         let (tx, rx) = mpsc::channel(max_in_flight);
-        let driver_config = DriverConfig {
-            broker: broker.clone(),
-            max_response_bytes: config.max_response_bytes,
-            idle_timeout: config.idle_timeout,
-        };
+        let driver_config =
+            DriverConfig { broker: broker.clone(), max_response_bytes: config.max_response_bytes, idle_timeout: config.idle_timeout };
         let span = tracing::debug_span!("connection", broker = %broker);
         tokio::spawn(tracing::Instrument::instrument(driver::run(stream, rx, driver_config, stats.clone()), span));
         Connection {
@@ -270,12 +267,7 @@ impl Connection {
 
     /// Encodes and sends; returns the correlation id and the response frame
     /// (header included; empty when no response is expected).
-    pub(crate) async fn round_trip<R: Request>(
-        &self,
-        request: &R,
-        version: i16,
-        expect_response: bool,
-    ) -> Result<(i32, Bytes)> {
+    pub(crate) async fn round_trip<R: Request>(&self, request: &R, version: i16, expect_response: bool) -> Result<(i32, Bytes)> {
         let pending = self.enqueue(request, version, expect_response).await?;
         let correlation_id = pending.correlation_id;
         Ok((correlation_id, pending.frame().await?))
@@ -307,8 +299,7 @@ impl Connection {
             client_id: Some(self.shared.config.client_id.clone()),
             ..Default::default()
         };
-        let frame = encode_request(&header, request, version)
-            .map_err(|source| Error::Encode { api: R::API_KEY, version, source })?;
+        let frame = encode_request(&header, request, version).map_err(|source| Error::Encode { api: R::API_KEY, version, source })?;
         let handed = Handover { correlation_id, api: R::API_KEY, version, expect_response, raw: false, timeout };
         self.hand_over(frame, handed).await
     }
@@ -396,8 +387,8 @@ impl PendingResponse {
         let (connection, correlation_id, version) = (self.connection.clone(), self.correlation_id, self.version);
         let frame = self.frame().await?;
         // The driver matched the frame's first four bytes already; this is the decoded view of them.
-        let (header, body) = decode_response::<Resp>(&frame, version)
-            .map_err(|source| Error::Decode { broker: connection.broker().to_string(), source })?;
+        let (header, body) =
+            decode_response::<Resp>(&frame, version).map_err(|source| Error::Decode { broker: connection.broker().to_string(), source })?;
         if header.correlation_id != correlation_id {
             return Err(Error::CorrelationMismatch {
                 broker: connection.broker().to_string(),

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rill_protocol::records::{
-    AbortedTransaction, BatchView, BatchViews, DecodeOptions, ReadCommittedFilter, RecordBatch, RecordBatches,
-    NO_PARTITION_LEADER_EPOCH,
+    AbortedTransaction, BatchView, BatchViews, DecodeOptions, ReadCommittedFilter, RecordBatch, RecordBatches, NO_PARTITION_LEADER_EPOCH,
 };
 use rill_protocol::{DecodeError, DecodeErrorKind};
 
@@ -132,13 +131,7 @@ fn take_view(
     Ok(())
 }
 
-fn take_batch(
-    topic: &Arc<str>,
-    batch: &RecordBatch,
-    cx: &DecodeContext<'_>,
-    filter: Option<&mut ReadCommittedFilter>,
-    out: &mut Decoded,
-) {
+fn take_batch(topic: &Arc<str>, batch: &RecordBatch, cx: &DecodeContext<'_>, filter: Option<&mut ReadCommittedFilter>, out: &mut Decoded) {
     let keep = match filter {
         Some(f) => f.keep(batch),
         None => !batch.is_control(),

@@ -241,12 +241,7 @@ async fn fetch(
     Ok(Answer::Applied)
 }
 
-fn to_fetch_request(
-    config: &crate::config::ConsumerConfig,
-    request: &SessionRequest,
-    max_bytes: i32,
-    uses_ids: bool,
-) -> FetchRequest {
+fn to_fetch_request(config: &crate::config::ConsumerConfig, request: &SessionRequest, max_bytes: i32, uses_ids: bool) -> FetchRequest {
     let mut topics: BTreeMap<(&str, Uuid), Vec<FetchPartition>> = BTreeMap::new();
     for (tp, p) in &request.send {
         topics.entry((tp.topic.as_str(), p.topic_id)).or_default().push(FetchPartition {
@@ -303,23 +298,14 @@ struct PartitionAnswer {
     charge: Arc<ResponseCharge>,
 }
 
-fn apply(
-    shared: &Shared,
-    node: i32,
-    broker: &str,
-    plan: &Plan,
-    request: &SessionRequest,
-    response: FetchResponse,
-    uses_ids: bool,
-) {
+fn apply(shared: &Shared, node: i32, broker: &str, plan: &Plan, request: &SessionRequest, response: FetchResponse, uses_ids: bool) {
     let config = &shared.config;
     let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
     let options = DecodeOptions::default().with_verify_crc(config.check_crcs);
     let names: BTreeMap<Uuid, &str> = plan.wanted.iter().map(|(tp, p)| (p.topic_id, tp.topic.as_str())).collect();
     let (topics, live): (BTreeMap<&str, std::sync::Arc<str>>, _) = {
         let state = shared.lock();
-        let topics =
-            plan.wanted.keys().filter_map(|tp| Some((tp.topic.as_str(), state.partitions.get(tp)?.topic.clone()))).collect();
+        let topics = plan.wanted.keys().filter_map(|tp| Some((tp.topic.as_str(), state.partitions.get(tp)?.topic.clone()))).collect();
         (topics, state.responses_live.clone())
     };
     let response_bytes: usize =
@@ -345,12 +331,8 @@ fn apply(
                             .map(|a| AbortedTransaction { producer_id: a.producer_id, first_offset: a.first_offset })
                             .collect()
                     });
-                    let cx = DecodeContext {
-                        partition: tp.partition,
-                        fetch_offset: params.fetch_offset,
-                        aborted: aborted.as_deref(),
-                        options,
-                    };
+                    let cx =
+                        DecodeContext { partition: tp.partition, fetch_offset: params.fetch_offset, aborted: aborted.as_deref(), options };
                     Some(decode_partition(topic, records, &cx))
                 }
                 _ => None,
@@ -374,15 +356,7 @@ fn apply(
     }
 }
 
-fn apply_partition(
-    shared: &Shared,
-    state: &mut State,
-    node: i32,
-    broker: &str,
-    plan: &Plan,
-    answer: PartitionAnswer,
-    retry_at: Instant,
-) {
+fn apply_partition(shared: &Shared, state: &mut State, node: i32, broker: &str, plan: &Plan, answer: PartitionAnswer, retry_at: Instant) {
     let PartitionAnswer { tp, data, decoded, charge } = answer;
     let policy = shared.config.auto_offset_reset;
     let (Some(params), Some(generation)) = (plan.wanted.get(&tp), plan.generations.get(&tp)) else { return };

@@ -111,7 +111,10 @@ async fn refresh_leaders(shared: &Shared) {
 }
 
 /// The offsets a reset asks for, looked up with ListOffsets on the leaders.
-pub(crate) async fn lookup(shared: &Shared, targets: &[(TopicPartition, ResetTarget)]) -> Result<BTreeMap<TopicPartition, Result<Position>>> {
+pub(crate) async fn lookup(
+    shared: &Shared,
+    targets: &[(TopicPartition, ResetTarget)],
+) -> Result<BTreeMap<TopicPartition, Result<Position>>> {
     let specs: Vec<(&str, i32, OffsetSpec)> = targets
         .iter()
         .map(|(tp, target)| {

@@ -89,8 +89,8 @@ pub use group::TopicPartition;
 pub use record::{ConsumerRecord, Offset, Position};
 pub use state::FetchCounters;
 
-use self::state::{PartitionState, Phase, ResetTarget, State};
 use self::group::{GroupConsumer, NoopListener, RebalanceListener, Subscription};
+use self::state::{PartitionState, Phase, ResetTarget, State};
 use crate::backoff::Rng;
 use crate::client::Client;
 use crate::config::{ConfigError, ConsumerConfig, IsolationLevel};
@@ -181,10 +181,7 @@ impl Consumer {
         config.validate()?;
         // Its own stream of the client's seed: reproducible, independent of the client's draws.
         let seed = client.config().rng_seed.map_or_else(Rng::os_seed, |s| s ^ 0x636f_6e73_756d_6572);
-        let state = State {
-            budget: state::Budget::new(config.fetch_buffer_max_bytes),
-            ..State::default()
-        };
+        let state = State { budget: state::Budget::new(config.fetch_buffer_max_bytes), ..State::default() };
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared { client, config, state: Mutex::new(state), changed, rng: Mutex::new(Rng::new(seed)) });
         let manager = tokio::spawn(manager::run(shared.clone()));
@@ -207,11 +204,7 @@ impl Consumer {
 
     /// [`subscribe`](Self::subscribe) with a rebalance listener, which runs
     /// before partitions change hands (see [`group::callbacks`]).
-    pub fn subscribe_with_listener(
-        self,
-        subscription: Subscription,
-        listener: Arc<dyn RebalanceListener>,
-    ) -> Result<GroupConsumer> {
+    pub fn subscribe_with_listener(self, subscription: Subscription, listener: Arc<dyn RebalanceListener>) -> Result<GroupConsumer> {
         let assigned = self.shared.lock().partitions.len();
         if assigned > 0 {
             return Err(Error::Config(ConfigError::Conflict {

@@ -79,8 +79,7 @@ impl FetchSession {
             return SessionRequest { session_id: self.id, epoch: 0, send: all(), forget: Vec::new() };
         }
         let send = wanted.iter().filter(|(tp, p)| self.held.get(*tp) != Some(*p)).map(|(tp, p)| (tp.clone(), *p)).collect();
-        let forget =
-            self.held.iter().filter(|(tp, _)| !wanted.contains_key(*tp)).map(|(tp, p)| (tp.clone(), p.topic_id)).collect();
+        let forget = self.held.iter().filter(|(tp, _)| !wanted.contains_key(*tp)).map(|(tp, p)| (tp.clone(), p.topic_id)).collect();
         SessionRequest { session_id: self.id, epoch: self.epoch, send, forget }
     }
 

@@ -180,12 +180,7 @@ impl Fake {
             brokers: vec![MetadataResponseBroker { node_id: 1, host: "fake".into(), port: 9092, ..Default::default() }],
             cluster_id: Some("fake".into()),
             controller_id: 1,
-            topics: vec![MetadataResponseTopic {
-                name: Some(TOPIC.into()),
-                topic_id: TOPIC_ID,
-                partitions,
-                ..Default::default()
-            }],
+            topics: vec![MetadataResponseTopic { name: Some(TOPIC.into()), topic_id: TOPIC_ID, partitions, ..Default::default() }],
             ..Default::default()
         }
     }
@@ -356,11 +351,7 @@ impl Fake {
                                 .partitions
                                 .iter()
                                 .map(|p| {
-                                    self.epoch_requests.lock().unwrap().push((
-                                        p.partition,
-                                        p.current_leader_epoch,
-                                        p.leader_epoch,
-                                    ));
+                                    self.epoch_requests.lock().unwrap().push((p.partition, p.current_leader_epoch, p.leader_epoch));
                                     let end = ends.get(&p.leader_epoch).copied();
                                     EpochEndOffset {
                                         partition: p.partition,
@@ -691,10 +682,7 @@ async fn a_diverging_log_with_policy_none_is_a_typed_error() {
             Ok(r) => assert!(r.is_empty(), "no record may be delivered across a truncation: {r:?}"),
         }
     };
-    assert!(
-        matches!(err, Error::LogTruncation { offset: 20, divergent_offset: Some(15), .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::LogTruncation { offset: 20, divergent_offset: Some(15), .. }), "{err:?}");
     assert!(err.to_string().contains("diverges from offset 15"), "{err}");
 }
 

@@ -105,12 +105,7 @@ impl MetadataCache {
             .map(|b| {
                 (
                     b.node_id,
-                    Broker {
-                        node_id: b.node_id,
-                        host: b.host.clone(),
-                        port: u16::try_from(b.port).unwrap_or(0),
-                        rack: b.rack.clone(),
-                    },
+                    Broker { node_id: b.node_id, host: b.host.clone(), port: u16::try_from(b.port).unwrap_or(0), rack: b.rack.clone() },
                 )
             })
             .collect();
@@ -172,15 +167,11 @@ impl MetadataCache {
                 // The topic does not exist (any more).
                 self.current.topics.remove(&name);
             } else {
-                let id = if topic.topic_id.is_zero() {
-                    self.current.topics.get(&name).map_or(Uuid::ZERO, |t| t.id)
-                } else {
-                    topic.topic_id
-                };
-                self.current.topics.insert(
-                    name.clone(),
-                    TopicMetadata { name: name.clone(), id, is_internal: topic.is_internal, error, partitions },
-                );
+                let id =
+                    if topic.topic_id.is_zero() { self.current.topics.get(&name).map_or(Uuid::ZERO, |t| t.id) } else { topic.topic_id };
+                self.current
+                    .topics
+                    .insert(name.clone(), TopicMetadata { name: name.clone(), id, is_internal: topic.is_internal, error, partitions });
             }
             // A retriable error (e.g. LEADER_NOT_AVAILABLE right after creation) keeps it stale.
             let partition_error = topic.partitions.iter().any(|p| REFRESH_ON.contains(&ErrorCode(p.error_code)));

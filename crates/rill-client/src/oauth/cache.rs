@@ -61,10 +61,7 @@ impl TokenCache {
             retry_backoff,
             retry_backoff_max,
             rng: Mutex::new(Rng::new(seed)),
-            state: tokio::sync::Mutex::new(State {
-                current: None,
-                refresh_backoff: Backoff::new(retry_backoff, retry_backoff_max),
-            }),
+            state: tokio::sync::Mutex::new(State { current: None, refresh_backoff: Backoff::new(retry_backoff, retry_backoff_max) }),
         }
     }
 
@@ -101,9 +98,11 @@ impl TokenCache {
             state.refresh_backoff.reset();
             state.current = Some(self.cache(token));
         }
-        state.current.as_ref().map(|c| c.token.clone()).ok_or_else(|| {
-            OAuthError::new(super::OAuthErrorKind::InvalidResponse, "no token after a successful fetch")
-        })
+        state
+            .current
+            .as_ref()
+            .map(|c| c.token.clone())
+            .ok_or_else(|| OAuthError::new(super::OAuthErrorKind::InvalidResponse, "no token after a successful fetch"))
     }
 
     /// Fetches, retrying unreachable-endpoint errors until the backoffs add up
@@ -216,8 +215,7 @@ mod tests {
         assert!(start.elapsed() <= Duration::from_secs(10), "{:?}", start.elapsed());
         assert!(*calls.lock().unwrap() >= 5);
 
-        let (cache, calls) =
-            scripted(vec![Err(OAuthError::new(OAuthErrorKind::Rejected, "invalid_client")), token("a", 100)]);
+        let (cache, calls) = scripted(vec![Err(OAuthError::new(OAuthErrorKind::Rejected, "invalid_client")), token("a", 100)]);
         assert_eq!(cache.token().await.unwrap_err().kind, OAuthErrorKind::Rejected);
         assert_eq!(*calls.lock().unwrap(), 1);
     }

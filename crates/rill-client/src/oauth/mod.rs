@@ -36,10 +36,7 @@ pub(crate) fn provider_for(config: &OAuthBearerConfig) -> Result<TokenProviderRe
     {
         let missing = |key| ConfigError::Missing { key };
         let settings = oidc::ClientCredentials {
-            token_endpoint_url: config
-                .token_endpoint_url
-                .clone()
-                .ok_or_else(|| missing("sasl.oauthbearer.token.endpoint.url"))?,
+            token_endpoint_url: config.token_endpoint_url.clone().ok_or_else(|| missing("sasl.oauthbearer.token.endpoint.url"))?,
             client_id: config.client_id.clone().ok_or_else(|| missing("sasl.oauthbearer.client.id"))?,
             client_secret: config.client_secret.clone().ok_or_else(|| missing("sasl.oauthbearer.client.secret"))?,
             scope: config.scope.clone(),

@@ -75,9 +75,7 @@ impl OidcClientCredentialsProvider {
                 let tls = rustls::ClientConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()
                     .map_err(|e| self.error(OAuthErrorKind::Unreachable, e))?
-                    .with_root_certificates(rustls::RootCertStore {
-                        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                    })
+                    .with_root_certificates(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
                     .with_no_client_auth();
                 reqwest::Client::builder()
                     .tls_backend_preconfigured(tls)
@@ -123,11 +121,8 @@ impl OidcClientCredentialsProvider {
                 (Some(e), None) => e,
                 _ => "no OAuth error in the body".to_string(),
             };
-            let kind = if status.is_server_error() || status.as_u16() == 429 {
-                OAuthErrorKind::Unreachable
-            } else {
-                OAuthErrorKind::Rejected
-            };
+            let kind =
+                if status.is_server_error() || status.as_u16() == 429 { OAuthErrorKind::Unreachable } else { OAuthErrorKind::Rejected };
             return Err(self.error(kind, format!("HTTP {status}: {detail}")));
         }
         let json = json.ok_or_else(|| self.error(OAuthErrorKind::InvalidResponse, "the body is not JSON"))?;
@@ -145,12 +140,8 @@ impl OidcClientCredentialsProvider {
             .or_else(|| Some(claim("exp")? - claim("iat")?))
             .filter(|secs| *secs > 0)
             .ok_or_else(|| self.error(OAuthErrorKind::InvalidResponse, "no expires_in and no exp/iat claims"))?;
-        let principal = claims
-            .as_ref()
-            .and_then(|c| c.get("sub"))
-            .and_then(|v| v.as_str())
-            .map(String::from)
-            .unwrap_or_else(|| s.client_id.clone());
+        let principal =
+            claims.as_ref().and_then(|c| c.get("sub")).and_then(|v| v.as_str()).map(String::from).unwrap_or_else(|| s.client_id.clone());
         debug!(endpoint = %s.token_endpoint_url, principal = %principal, lifetime_secs, "token endpoint issued a token");
         Ok(OAuthBearerToken {
             value: Secret::new(access_token),

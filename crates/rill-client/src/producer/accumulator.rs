@@ -125,9 +125,9 @@ impl Accumulator {
     /// connection answers or fails, so batch `id` must not overtake it on
     /// another connection (the broker could take the later sequence first).
     pub fn earlier_in_flight_elsewhere(&self, tp: &TopicPartition, id: u64, connection: u64) -> bool {
-        self.queues.get(tp).is_some_and(|q| {
-            q.iter().take_while(|b| b.id != id).any(|b| b.in_flight && b.sent_on.is_some_and(|c| c != connection))
-        })
+        self.queues
+            .get(tp)
+            .is_some_and(|q| q.iter().take_while(|b| b.id != id).any(|b| b.in_flight && b.sent_on.is_some_and(|c| c != connection)))
     }
 
     pub fn get_mut(&mut self, tp: &TopicPartition, id: u64) -> Option<&mut ProducerBatch> {
@@ -173,18 +173,13 @@ impl Accumulator {
 
     /// The earliest `created` of a batch [`remove_where`](Self::remove_where) could remove now.
     pub fn oldest_expirable(&self) -> Option<Instant> {
-        self.queues
-            .values()
-            .filter_map(|q| q.iter().take_while(|b| !b.in_flight).map(|b| b.created).min())
-            .min()
+        self.queues.values().filter_map(|q| q.iter().take_while(|b| !b.in_flight).map(|b| b.created).min()).min()
     }
 
     /// Whether a batch of `tp` carries a sequence not numbered under `identity`
     /// (sent under an earlier epoch and not resolved yet).
     pub fn has_sequenced_other_than(&self, tp: &TopicPartition, identity: (i64, i16)) -> bool {
-        self.queues.get(tp).is_some_and(|q| {
-            q.iter().any(|b| b.sequenced.is_some_and(|s| (s.producer_id, s.producer_epoch) != identity))
-        })
+        self.queues.get(tp).is_some_and(|q| q.iter().any(|b| b.sequenced.is_some_and(|s| (s.producer_id, s.producer_epoch) != identity)))
     }
 
     /// Batches of `tp` not handed to the sender yet (Java's deque size).

@@ -29,8 +29,7 @@ impl LeaderAvailability {
 
     /// Whether keyless records may go to `leader`'s partitions (always when `timeout` is zero).
     pub fn is_available(&self, leader: i32, timeout: Duration) -> bool {
-        timeout.is_zero()
-            || self.leaders.get(&leader).is_none_or(|(ready, drained)| ready.saturating_duration_since(*drained) <= timeout)
+        timeout.is_zero() || self.leaders.get(&leader).is_none_or(|(ready, drained)| ready.saturating_duration_since(*drained) <= timeout)
     }
 }
 

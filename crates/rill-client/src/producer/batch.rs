@@ -132,11 +132,7 @@ impl ProducerBatch {
                 .transactional(transactional)
                 .finish()
                 .map_err(|e| {
-                    ProduceError::Client(crate::error::Error::Encode {
-                        api: rill_protocol::ApiKey::PRODUCE,
-                        version: 2,
-                        source: e,
-                    })
+                    ProduceError::Client(crate::error::Error::Encode { api: rill_protocol::ApiKey::PRODUCE, version: 2, source: e })
                 })?
                 .freeze();
             self.encoded = Some(bytes);
@@ -181,10 +177,13 @@ impl ProducerBatch {
     /// their records from its base sequence on: together they cover exactly
     /// the sequences the refused batch had, which the broker never wrote.
     /// `ids`: the halves' batch ids. Gives the batch back when it cannot be split.
-    pub fn split(mut self, ids: (u64, u64), transactional: bool) -> Result<(ProducerBatch, ProducerBatch), Box<(ProducerBatch, ProduceError)>> {
-        let encode_error = |source| {
-            ProduceError::Client(crate::error::Error::Encode { api: rill_protocol::ApiKey::PRODUCE, version: 2, source })
-        };
+    pub fn split(
+        mut self,
+        ids: (u64, u64),
+        transactional: bool,
+    ) -> Result<(ProducerBatch, ProducerBatch), Box<(ProducerBatch, ProduceError)>> {
+        let encode_error =
+            |source| ProduceError::Client(crate::error::Error::Encode { api: rill_protocol::ApiKey::PRODUCE, version: 2, source });
         let decoded = match self.encoded.as_ref().map(|b| RecordBatch::decode(b, &DecodeOptions::default())) {
             Some(Ok(decoded)) if decoded.records.len() == self.deliveries.len() && decoded.records.len() > 1 => decoded,
             Some(Err(e)) => {
@@ -270,12 +269,7 @@ impl ProducerBatch {
         for (i, (delivery, timestamp)) in self.deliveries.into_iter().enumerate() {
             let offset = if base_offset < 0 { -1 } else { base_offset + i as i64 };
             let timestamp = if log_append_time >= 0 { log_append_time } else { timestamp };
-            let _ = delivery.send(Ok(RecordMetadata {
-                topic: self.tp.topic.clone(),
-                partition: self.tp.partition,
-                offset,
-                timestamp,
-            }));
+            let _ = delivery.send(Ok(RecordMetadata { topic: self.tp.topic.clone(), partition: self.tp.partition, offset, timestamp }));
         }
     }
 

@@ -168,9 +168,8 @@ impl Producer {
     /// A producer on `client`, with the producer settings of its configuration.
     /// Record timestamps start from the system clock read now.
     pub async fn new(client: Client) -> Result<Producer, ProduceError> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
         Producer::with_wall_clock(client, now_ms)
     }
 
@@ -292,16 +291,12 @@ impl Producer {
         let partition = match (record.partition, &record.key) {
             (Some(p), _) => p,
             (None, Some(key)) => partitioner::partition_for_key(key, partitions),
-            (None, None) => {
-                inner.client.with_rng(|rng| state.partitioner.partition(&record.topic, partitions, &available, rng))
-            }
+            (None, None) => inner.client.with_rng(|rng| state.partitioner.partition(&record.topic, partitions, &available, rng)),
         };
         let tp = TopicPartition::new(record.topic.clone(), partition);
         let appended = state.accumulator.append(&tp, &record, timestamp, reservation, tx, Instant::now())?;
         if sticky {
-            inner.client.with_rng(|rng| {
-                state.partitioner.record_appended(&record.topic, partition, size, partitions, &available, rng)
-            });
+            inner.client.with_rng(|rng| state.partitioner.record_appended(&record.topic, partition, size, partitions, &available, rng));
         }
         drop(guard);
         if appended.new_batch || appended.batch_full {
@@ -379,10 +374,11 @@ impl Producer {
     }
 
     fn transactional_id(&self, operation: &'static str) -> Result<String, ProduceError> {
-        self.inner.config.transactional_id.clone().ok_or(ProduceError::InvalidState {
-            operation,
-            state: "the producer is not transactional (set transactional.id)".into(),
-        })
+        self.inner
+            .config
+            .transactional_id
+            .clone()
+            .ok_or(ProduceError::InvalidState { operation, state: "the producer is not transactional (set transactional.id)".into() })
     }
 
     fn deadline(&self) -> Instant {
@@ -404,8 +400,7 @@ impl Producer {
             }
         }
         let timeout = self.inner.config.transaction_timeout;
-        let result =
-            transaction::init_producer_id(&self.inner.client, Some(&id), timeout, ProducerIdentity::NONE, self.deadline()).await;
+        let result = transaction::init_producer_id(&self.inner.client, Some(&id), timeout, ProducerIdentity::NONE, self.deadline()).await;
         let mut state = self.inner.lock();
         match result {
             Ok(identity) => {

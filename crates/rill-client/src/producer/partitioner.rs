@@ -262,10 +262,7 @@ mod tests {
         let mut sticky = StickyPartitioner::new(1);
         // Java's example: queues 0 3 1 -> weights 4 1 3 (of 8).
         sticky.update_load("t", &[(0, 0), (1, 3), (2, 1)], 3);
-        assert_eq!(
-            sticky.loads["t"],
-            PartitionLoad { cumulative: vec![4, 5, 8], partitions: vec![0, 1, 2] }
-        );
+        assert_eq!(sticky.loads["t"], PartitionLoad { cumulative: vec![4, 5, 8], partitions: vec![0, 1, 2] });
         let counts = draws(&mut sticky, 3, 8000, &mut rng);
         for (p, expected) in [(0, 4000), (1, 1000), (2, 3000)] {
             assert!(counts[p].abs_diff(expected) < 250, "partition {p}: {counts:?}");

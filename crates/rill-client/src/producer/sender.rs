@@ -195,7 +195,11 @@ async fn ensure_identity(inner: &Arc<Inner>) -> Result<(), ProduceError> {
         if state.bump_needed && state.accumulator.in_flight_count() > 0 {
             return Ok(());
         }
-        if state.bump_needed { state.identity } else { ProducerIdentity::NONE }
+        if state.bump_needed {
+            state.identity
+        } else {
+            ProducerIdentity::NONE
+        }
     };
     let deadline = Instant::now() + inner.client.config().request_timeout;
     let result = transaction::init_producer_id(&inner.client, None, inner.config.transaction_timeout, current, deadline).await;
@@ -238,11 +242,7 @@ fn renumber_after_bump(state: &mut State) {
         for batch in accumulator.queue_mut(&tp) {
             if batch.sequenced.is_some() {
                 let base_sequence = sequences.assign(&tp, identity, batch.record_count());
-                batch.resequence(Sequenced {
-                    producer_id: identity.producer_id,
-                    producer_epoch: identity.producer_epoch,
-                    base_sequence,
-                });
+                batch.resequence(Sequenced { producer_id: identity.producer_id, producer_epoch: identity.producer_epoch, base_sequence });
             }
         }
     }
@@ -413,8 +413,8 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
 /// shorter queues (Java's `RecordAccumulator.partitionReady`).
 fn update_partition_loads(inner: &Inner, state: &mut State, queued: &[TopicPartition], now: Instant, max_in_flight: usize) {
     for tp in queued {
-        let waiting = state.accumulator.unsent_count(tp) > 0
-            && state.accumulator.readiness(tp, now, false, max_in_flight) == Readiness::Waiting;
+        let waiting =
+            state.accumulator.unsent_count(tp) > 0 && state.accumulator.readiness(tp, now, false, max_in_flight) == Readiness::Waiting;
         if let (true, Some(leader)) = (waiting, inner.client.cached_leader(&tp.topic, tp.partition)) {
             state.availability.waiting(leader, now);
         }
@@ -597,12 +597,7 @@ fn keep_behind_earlier_connections(inner: &Inner, connection: &Connection, reque
 }
 
 fn find_partition<'a>(response: &'a ProduceResponse, tp: &TopicPartition) -> Option<&'a PartitionProduceResponse> {
-    response
-        .responses
-        .iter()
-        .filter(|t| t.name == tp.topic)
-        .flat_map(|t| t.partition_responses.iter())
-        .find(|p| p.index == tp.partition)
+    response.responses.iter().filter(|t| t.name == tp.topic).flat_map(|t| t.partition_responses.iter()).find(|p| p.index == tp.partition)
 }
 
 fn handle_completion(inner: &Inner, completion: Completion) {
@@ -661,12 +656,7 @@ fn on_partition_answer(inner: &Inner, state: &mut State, tp: &TopicPartition, id
         Some(s) => first && (unresolved || state.sequences.is_next_expected(tp, s.base_sequence)),
         None => true,
     };
-    let error = || ProduceError::Broker {
-        topic: tp.topic.clone(),
-        partition: tp.partition,
-        code,
-        message: answer.error_message.clone(),
-    };
+    let error = || ProduceError::Broker { topic: tp.topic.clone(), partition: tp.partition, code, message: answer.error_message.clone() };
     if code != ErrorCode::NONE && written_before(state, tp, id) {
         debug!(partition = %tp, error = code.name(), "produce: error for a batch a later acknowledgement proves written");
         delivered(inner, state, tp, id, UNKNOWN_OFFSET, -1);

@@ -12,17 +12,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use rill_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
 use rill_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use rill_protocol::messages::{
-    InitProducerIdResponse, MetadataResponse, ProduceRequest, ProduceResponse, RequestBody,
-};
+use rill_protocol::messages::{InitProducerIdResponse, MetadataResponse, ProduceRequest, ProduceResponse, RequestBody};
 use rill_protocol::records::{DecodeOptions, RecordBatch};
 use rill_protocol::{ErrorCode, Uuid};
 use tokio::io::{AsyncWriteExt, DuplexStream};
 use tokio::sync::Semaphore;
 
 use super::*;
-use crate::tests::{all_versions, read_request, reply};
 use crate::config::ClientConfig;
+use crate::tests::{all_versions, read_request, reply};
 use crate::transport::{BoxStream, ConnectFuture, Transport};
 
 const PARTITIONS: i32 = 3;
@@ -70,9 +68,7 @@ struct Broker {
 impl Broker {
     fn values(&self, partition: i32) -> Vec<String> {
         let logs = self.logs.lock().unwrap();
-        logs.get(&partition)
-            .map(|l| l.values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect())
-            .unwrap_or_default()
+        logs.get(&partition).map(|l| l.values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect()).unwrap_or_default()
     }
 
     fn append(&self, partition: i32, batch: &RecordBatch) -> (ErrorCode, i64) {
@@ -136,9 +132,7 @@ impl Broker {
                         let written = self.append(p.index, &batches[0]);
                         let mut refused = self.written_but_refused.lock().unwrap();
                         match refused.as_mut() {
-                            Some((partition, base, times))
-                                if *partition == p.index && *base == batches[0].base_sequence && *times > 0 =>
-                            {
+                            Some((partition, base, times)) if *partition == p.index && *base == batches[0].base_sequence && *times > 0 => {
                                 *times -= 1;
                                 (ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND, -1)
                             }
@@ -412,9 +406,7 @@ async fn ordering_and_exactly_once_across_retriable_errors() {
 async fn ordering_and_exactly_once_when_answers_are_lost() {
     // Written but not answered, then cut: the resent batches are duplicates
     // the broker recognises by sequence (their original offsets come back).
-    let broker =
-        numbered_sequence_survives(&[Fault::WriteThenDrop, Fault::Drop, Fault::WriteThenDrop, Fault::Drop])
-            .await;
+    let broker = numbered_sequence_survives(&[Fault::WriteThenDrop, Fault::Drop, Fault::WriteThenDrop, Fault::Drop]).await;
     assert_eq!(broker.init_producer_id.lock().unwrap().len(), 1);
 }
 
@@ -453,8 +445,7 @@ async fn out_of_order_for_the_next_sequence_fails_that_batch_and_bumps() {
 async fn delivery_timeout_and_fatal_errors_reach_the_records() {
     let broker = Arc::new(Broker::default());
     broker.faults.lock().unwrap().extend(std::iter::repeat_n(Fault::Error(ErrorCode::NOT_ENOUGH_REPLICAS), 10_000));
-    let producer =
-        producer_with(&broker, &[("delivery.timeout.ms", "40000"), ("request.timeout.ms", "30000")]).await;
+    let producer = producer_with(&broker, &[("delivery.timeout.ms", "40000"), ("request.timeout.ms", "30000")]).await;
     let start = tokio::time::Instant::now();
     let err = producer.send(numbered(0, 0)).await.unwrap().await.unwrap_err();
     assert!(matches!(err, ProduceError::DeliveryTimeout { .. }), "{err}");
@@ -573,8 +564,7 @@ async fn a_batch_in_doubt_keeps_its_sequence_across_an_epoch_bump() {
 async fn a_sequence_in_doubt_is_resolved_by_an_epoch_bump_before_later_records_go() {
     let gate = Arc::new(Semaphore::new(0));
     let broker = Arc::new(Broker { gate: Some(gate.clone()), ..Default::default() });
-    let producer =
-        producer_with(&broker, &[("delivery.timeout.ms", "31000"), ("request.timeout.ms", "30000")]).await;
+    let producer = producer_with(&broker, &[("delivery.timeout.ms", "31000"), ("request.timeout.ms", "30000")]).await;
     // The broker writes the batch but its answer never comes.
     let lost = producer.send(numbered(0, 0)).await.unwrap();
     let err = lost.await.unwrap_err();
@@ -599,8 +589,7 @@ async fn a_sequence_in_doubt_is_resolved_by_an_epoch_bump_before_later_records_g
 #[tokio::test(start_paused = true)]
 async fn a_batch_proven_written_by_later_acknowledgements_is_delivered() {
     let broker = Arc::new(Broker { written_but_refused: Mutex::new(Some((0, 0, 3))), ..Default::default() });
-    let producer =
-        producer_with(&broker, &[("batch.size", "100"), ("linger.ms", "1"), ("delivery.timeout.ms", "40000")]).await;
+    let producer = producer_with(&broker, &[("batch.size", "100"), ("linger.ms", "1"), ("delivery.timeout.ms", "40000")]).await;
     let count = 60;
     let mut deliveries = Vec::new();
     for n in 0..count {

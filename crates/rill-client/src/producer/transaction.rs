@@ -14,8 +14,7 @@ use rill_protocol::message::Request;
 use rill_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use rill_protocol::messages::txn_offset_commit_request::{TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic};
 use rill_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, FindCoordinatorRequest, InitProducerIdRequest,
-    TxnOffsetCommitRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, FindCoordinatorRequest, InitProducerIdRequest, TxnOffsetCommitRequest,
 };
 use rill_protocol::ErrorCode;
 use tokio::time::Instant;
@@ -186,7 +185,9 @@ pub(crate) async fn find_coordinator(client: &Client, key_type: i8, key: &str) -
     }
     match coordinator_error(code) {
         Some(attempt) => Ok(attempt),
-        None => Err(Error::Kafka { broker: connection.broker().to_string(), context: format!("FindCoordinator {key}"), code, message: None }),
+        None => {
+            Err(Error::Kafka { broker: connection.broker().to_string(), context: format!("FindCoordinator {key}"), code, message: None })
+        }
     }
 }
 
@@ -309,12 +310,9 @@ pub(crate) async fn init_producer_id(
                 };
                 let error = match result {
                     Ok(Attempt::Done(identity)) => return Ok(identity),
-                    Ok(Attempt::Retry(code) | Attempt::Refind(code)) => ProduceError::Client(Error::Kafka {
-                        broker: "any".into(),
-                        context: "InitProducerId".into(),
-                        code,
-                        message: None,
-                    }),
+                    Ok(Attempt::Retry(code) | Attempt::Refind(code)) => {
+                        ProduceError::Client(Error::Kafka { broker: "any".into(), context: "InitProducerId".into(), code, message: None })
+                    }
                     Err(ProduceError::Client(e)) if e.is_retriable() => ProduceError::Client(e),
                     Err(e) => return Err(e),
                 };

@@ -19,9 +19,9 @@ mod v0_tests;
 
 use std::time::Duration;
 
-use ring::{digest, hmac, pbkdf2};
 use rill_protocol::messages::SaslHandshakeRequest;
 use rill_protocol::{ApiKey, ErrorCode};
+use ring::{digest, hmac, pbkdf2};
 use tracing::debug;
 
 use framing::Framing;
@@ -34,11 +34,7 @@ use crate::oauth::{self, TokenCache};
 
 /// Authenticates `connection` (after ApiVersions, before anything else; or
 /// again, KIP-368). Returns the session lifetime the broker granted, if any.
-pub(crate) async fn authenticate(
-    connection: &Connection,
-    config: &SaslConfig,
-    tokens: Option<&TokenCache>,
-) -> Result<Option<Duration>> {
+pub(crate) async fn authenticate(connection: &Connection, config: &SaslConfig, tokens: Option<&TokenCache>) -> Result<Option<Duration>> {
     let mechanism = config.mechanism.name();
     let broker = connection.broker().to_string();
     let fail = |message: String| Error::Authentication { broker: broker.clone(), mechanism, message };
@@ -86,8 +82,7 @@ pub(crate) async fn authenticate(
                 // An error challenge (RFC 7628 section 3.2.2, JSON with the
                 // status): acknowledge it so the broker ends the exchange
                 // with its error, and report both.
-                let status: String =
-                    String::from_utf8_lossy(&challenge).chars().filter(|c| !c.is_control()).take(300).collect();
+                let status: String = String::from_utf8_lossy(&challenge).chars().filter(|c| !c.is_control()).take(300).collect();
                 let ending = match round(oauth::message::ERROR_ACK.to_vec()).await {
                     Err(Error::Authentication { message, .. }) => format!("; {}", message.replace(&status, "").trim()),
                     _ => String::new(),

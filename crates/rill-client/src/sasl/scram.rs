@@ -27,8 +27,10 @@ impl Scram {
         pbkdf2: pbkdf2::Algorithm,
     ) -> Result<Scram> {
         let mut raw = [0u8; 24];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
-            .map_err(|_| Error::Io { broker: String::new(), source: std::sync::Arc::new(std::io::Error::other("no randomness for the SCRAM nonce")) })?;
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw).map_err(|_| Error::Io {
+            broker: String::new(),
+            source: std::sync::Arc::new(std::io::Error::other("no randomness for the SCRAM nonce")),
+        })?;
         let nonce = B64.encode(raw);
         let name = username.replace('=', "=3D").replace(',', "=2C");
         Ok(Scram {
@@ -89,10 +91,8 @@ impl Scram {
         if server_final.starts_with("e=") {
             return Err("the server refused the client proof");
         }
-        let verifier = server_final
-            .split(',')
-            .find_map(|a| a.strip_prefix("v="))
-            .ok_or("the server-final-message has no server signature")?;
+        let verifier =
+            server_final.split(',').find_map(|a| a.strip_prefix("v=")).ok_or("the server-final-message has no server signature")?;
         let verifier = B64.decode(verifier).map_err(|_| "the server signature is not base64")?;
         let server_key = hmac::sign(&hmac::Key::new(self.hmac, &self.salted_password), b"Server Key");
         hmac::verify(&hmac::Key::new(self.hmac, server_key.as_ref()), self.auth_message.as_bytes(), &verifier)

@@ -10,13 +10,11 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::Bytes;
-use ring::{digest, hmac, pbkdf2};
 use rill_protocol::message::{decode_request, encode_response, Response};
 use rill_protocol::messages::api_versions_response::ApiVersion;
-use rill_protocol::messages::{
-    ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestBody, RequestHeader, SaslHandshakeResponse,
-};
+use rill_protocol::messages::{ApiVersionsResponse, MetadataRequest, MetadataResponse, RequestBody, RequestHeader, SaslHandshakeResponse};
 use rill_protocol::{ApiKey, ErrorCode};
+use ring::{digest, hmac, pbkdf2};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -195,9 +193,7 @@ async fn a_v0_broker_closing_the_connection_is_an_authentication_failure() {
         }),
         ..ConnectionConfig::default()
     };
-    let err = Connection::connect(&TcpTransport, "127.0.0.1", port, config, Arc::new(BrokerStats::default()))
-        .await
-        .expect_err("refused");
+    let err = Connection::connect(&TcpTransport, "127.0.0.1", port, config, Arc::new(BrokerStats::default())).await.expect_err("refused");
     let Error::Authentication { mechanism, message, .. } = &err else { panic!("{err:?}") };
     assert_eq!(*mechanism, "PLAIN");
     assert!(message.contains("closed the connection") && message.contains("SaslHandshake v0"), "{message}");

@@ -31,9 +31,9 @@ fn file_error(key: &'static str, path: &Path, reason: impl Into<String>) -> Conf
 /// The trusted CAs the configuration names, or `None` for the default (webpki) roots.
 pub(crate) fn trust_anchors(config: &TlsConfig) -> Result<Option<Vec<CertificateDer<'static>>>, ConfigError> {
     match (&config.ca_location, &config.truststore_location) {
-        (Some(_), Some(_)) => Err(ConfigError::Conflict {
-            message: "ssl.ca.location and ssl.truststore.location both name trusted CAs; set one".to_string(),
-        }),
+        (Some(_), Some(_)) => {
+            Err(ConfigError::Conflict { message: "ssl.ca.location and ssl.truststore.location both name trusted CAs; set one".to_string() })
+        }
         (Some(path), None) => read_pem_certs("ssl.ca.location", path).map(Some),
         (None, Some(path)) if config.truststore_is_pem => read_pem_certs("ssl.truststore.location", path).map(Some),
         (None, Some(path)) => pkcs12_trusted_certs(path, config.truststore_password.as_ref()).map(Some),
@@ -160,8 +160,7 @@ fn open_pkcs12(
 fn pkcs12_trusted_certs(path: &Path, password: Option<&Secret>) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     const KEY: &str = "ssl.truststore.location";
     let archive = open_pkcs12(KEY, "ssl.truststore.password", path, password)?;
-    let certs: Vec<CertificateDer<'static>> =
-        archive.certs.iter().map(|bag| CertificateDer::from(bag.cert.as_der().to_vec())).collect();
+    let certs: Vec<CertificateDer<'static>> = archive.certs.iter().map(|bag| CertificateDer::from(bag.cert.as_der().to_vec())).collect();
     if certs.is_empty() {
         return Err(file_error(KEY, path, "the truststore holds no certificate"));
     }
@@ -274,8 +273,7 @@ mod tests {
         fn encrypted_key_pem(&self, password: &str) -> String {
             let der = self.leaf.key_pair.serialize_der();
             let info = pkcs8::PrivateKeyInfoRef::from_der(&der).unwrap();
-            let params =
-                pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(2048, b"rill-salt", [7; 16]).unwrap();
+            let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(2048, b"rill-salt", [7; 16]).unwrap();
             let doc = info.encrypt_with_params(params, password).unwrap();
             doc.to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF).unwrap().to_string()
         }

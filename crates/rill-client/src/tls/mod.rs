@@ -65,9 +65,7 @@ pub fn classify(e: &rustls::Error) -> TlsErrorKind {
     match e {
         rustls::Error::InvalidCertificate(c) => match c {
             CertificateError::UnknownIssuer => TlsErrorKind::UnknownCa,
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                TlsErrorKind::HostnameMismatch
-            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => TlsErrorKind::HostnameMismatch,
             CertificateError::Expired
             | CertificateError::ExpiredContext { .. }
             | CertificateError::NotValidYet
@@ -163,9 +161,9 @@ impl ServerCertVerifier for NoHostnameVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. })) => {
+                Ok(ServerCertVerified::assertion())
+            }
             other => other,
         }
     }
@@ -238,10 +236,7 @@ mod tests {
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            )
+            .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -272,14 +267,8 @@ mod tests {
         use rustls::AlertDescription;
         assert_eq!(classify(&rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)), TlsErrorKind::UnknownCa);
         assert_eq!(classify(&rustls::Error::InvalidCertificate(CertificateError::Expired)), TlsErrorKind::Expired);
-        assert_eq!(
-            classify(&rustls::Error::InvalidCertificate(CertificateError::NotValidForName)),
-            TlsErrorKind::HostnameMismatch
-        );
-        assert_eq!(
-            classify(&rustls::Error::AlertReceived(AlertDescription::CertificateRequired)),
-            TlsErrorKind::ClientCertificateRefused
-        );
+        assert_eq!(classify(&rustls::Error::InvalidCertificate(CertificateError::NotValidForName)), TlsErrorKind::HostnameMismatch);
+        assert_eq!(classify(&rustls::Error::AlertReceived(AlertDescription::CertificateRequired)), TlsErrorKind::ClientCertificateRefused);
         assert_eq!(classify(&rustls::Error::HandshakeNotComplete), TlsErrorKind::Other);
     }
 }

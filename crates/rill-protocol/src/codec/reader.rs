@@ -71,9 +71,7 @@ impl<'a> Reader<'a> {
         }
         let start = self.pos;
         self.pos += n;
-        self.buf
-            .get(start..self.pos)
-            .ok_or_else(|| DecodeError::missing(field, n, remaining))
+        self.buf.get(start..self.pos).ok_or_else(|| DecodeError::missing(field, n, remaining))
     }
 
     /// Takes `n` bytes as a zero-copy `Bytes` slice of the input buffer.
@@ -243,10 +241,7 @@ impl<'a> Reader<'a> {
         let remaining = self.remaining();
         let max = remaining / min_elem_bytes.max(1);
         if count as u64 > max as u64 {
-            return Err(DecodeError::new(
-                DecodeErrorKind::CountTooLarge { count: count as u64, remaining },
-                field,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::CountTooLarge { count: count as u64, remaining }, field));
         }
         Ok(Some(count as usize))
     }
@@ -383,15 +378,9 @@ mod tests {
         assert_eq!(r.uvarint("v").unwrap(), 300);
         assert_eq!(r.varint("z").unwrap(), -1);
         let long = reader(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
-        assert_eq!(
-            Reader::new(&long).uvarint("x").unwrap_err().kind,
-            DecodeErrorKind::VarintTooLong
-        );
+        assert_eq!(Reader::new(&long).uvarint("x").unwrap_err().kind, DecodeErrorKind::VarintTooLong);
         let truncated = reader(&[0xff, 0xff]);
-        assert!(matches!(
-            Reader::new(&truncated).uvarint("x").unwrap_err().kind,
-            DecodeErrorKind::MissingData { .. }
-        ));
+        assert!(matches!(Reader::new(&truncated).uvarint("x").unwrap_err().kind, DecodeErrorKind::MissingData { .. }));
     }
 
     #[test]
@@ -408,15 +397,9 @@ mod tests {
     fn strings_null_and_lengths() {
         let b = reader(&[0xff, 0xff]);
         assert_eq!(Reader::new(&b).nullable_string("s").unwrap(), None);
-        assert_eq!(
-            Reader::new(&b).string("s").unwrap_err().kind,
-            DecodeErrorKind::UnexpectedNull
-        );
+        assert_eq!(Reader::new(&b).string("s").unwrap_err().kind, DecodeErrorKind::UnexpectedNull);
         let b = reader(&[0x00, 0x05, b'a']);
-        assert!(matches!(
-            Reader::new(&b).string("s").unwrap_err().kind,
-            DecodeErrorKind::MissingData { needed: 5, remaining: 1 }
-        ));
+        assert!(matches!(Reader::new(&b).string("s").unwrap_err().kind, DecodeErrorKind::MissingData { needed: 5, remaining: 1 }));
         let b = reader(&[0x03, b'h', b'i']);
         assert_eq!(Reader::new(&b).compact_string("s").unwrap(), "hi");
         let b = reader(&[0x00]);

@@ -44,8 +44,7 @@ pub trait Writer: BufMut {
         match v {
             None => self.put_i16(-1),
             Some(s) => {
-                let len = i16::try_from(s.len())
-                    .map_err(|_| EncodeError::TooLong { field, length: s.len() })?;
+                let len = i16::try_from(s.len()).map_err(|_| EncodeError::TooLong { field, length: s.len() })?;
                 self.put_i16(len);
                 self.put_slice(s.as_bytes());
             }
@@ -63,8 +62,7 @@ pub trait Writer: BufMut {
         match v {
             None => self.put_i32(-1),
             Some(b) => {
-                let len = i32::try_from(b.len())
-                    .map_err(|_| EncodeError::TooLong { field, length: b.len() })?;
+                let len = i32::try_from(b.len()).map_err(|_| EncodeError::TooLong { field, length: b.len() })?;
                 self.put_i32(len);
                 self.put_slice(b);
             }
@@ -167,9 +165,6 @@ mod tests {
     fn too_long_string_is_an_error() {
         let long = "x".repeat(40_000);
         let mut b = BytesMut::new();
-        assert!(matches!(
-            b.put_string(Some(&long), "f"),
-            Err(EncodeError::TooLong { field: "f", length: 40_000 })
-        ));
+        assert!(matches!(b.put_string(Some(&long), "f"), Err(EncodeError::TooLong { field: "f", length: 40_000 })));
     }
 }

@@ -46,8 +46,7 @@ pub enum Compression {
 
 impl Compression {
     /// All codecs, in id order.
-    pub const ALL: [Compression; 5] =
-        [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
+    pub const ALL: [Compression; 5] = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
 
     /// The wire id (0..=4).
     #[inline]

@@ -54,11 +54,9 @@ pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Res
                     Some((len, rest)) => (i32::from_be_bytes(*len), rest),
                     None => return Err(corrupt(CODEC, "truncated xerial block length", field)),
                 };
-                let len = usize::try_from(len)
-                    .map_err(|_| corrupt(CODEC, format!("negative xerial block length {len}"), field))?;
-                let (block, rest) = rest
-                    .split_at_checked(len)
-                    .ok_or_else(|| corrupt(CODEC, "xerial block runs past the end of the data", field))?;
+                let len = usize::try_from(len).map_err(|_| corrupt(CODEC, format!("negative xerial block length {len}"), field))?;
+                let (block, rest) =
+                    rest.split_at_checked(len).ok_or_else(|| corrupt(CODEC, "xerial block runs past the end of the data", field))?;
                 raw_block(&mut dec, block, &mut out, limit, field)?;
                 blocks = rest;
             }
@@ -68,13 +66,7 @@ pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Res
     Ok(out)
 }
 
-fn raw_block(
-    dec: &mut snap::raw::Decoder,
-    block: &[u8],
-    out: &mut Vec<u8>,
-    limit: usize,
-    field: &'static str,
-) -> Result<(), DecodeError> {
+fn raw_block(dec: &mut snap::raw::Decoder, block: &[u8], out: &mut Vec<u8>, limit: usize, field: &'static str) -> Result<(), DecodeError> {
     let n = snap::raw::decompress_len(block).map_err(|e| corrupt(CODEC, e.to_string(), field))?;
     if n > block.len().saturating_mul(MAX_RATIO).saturating_add(16) {
         return Err(corrupt(CODEC, format!("block declares {n} bytes from {} input bytes", block.len()), field));

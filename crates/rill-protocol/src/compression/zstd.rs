@@ -11,9 +11,9 @@
 
 use bytes::BytesMut;
 
-use super::read_capped;
 #[cfg(not(feature = "zstd-c"))]
 use super::corrupt;
+use super::read_capped;
 use crate::error::{DecodeError, EncodeError};
 
 const CODEC: &str = "zstd";
@@ -36,8 +36,7 @@ pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Res
     let mut out: Vec<u8> = Vec::new();
     loop {
         let mut src = rest;
-        let dec = StreamingDecoder::new_with_max_window_size(&mut src, MAX_WINDOW)
-            .map_err(|e| corrupt(CODEC, e.to_string(), field))?;
+        let dec = StreamingDecoder::new_with_max_window_size(&mut src, MAX_WINDOW).map_err(|e| corrupt(CODEC, e.to_string(), field))?;
         let hint = dec.decoder.content_size();
         let hint = usize::try_from(hint).unwrap_or(usize::MAX).min(input.len().saturating_mul(8));
         let left = limit.saturating_sub(out.len());
@@ -59,8 +58,7 @@ pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeErr
     use bytes::BufMut;
     use std::io::Write;
     out.reserve(input.len() / 2 + 64);
-    let mut enc = ::zstd::stream::write::Encoder::new(out.writer(), 3)
-        .map_err(|e| super::compress_error(CODEC, e))?;
+    let mut enc = ::zstd::stream::write::Encoder::new(out.writer(), 3).map_err(|e| super::compress_error(CODEC, e))?;
     enc.write_all(input).map_err(|e| super::compress_error(CODEC, e))?;
     enc.finish().map_err(|e| super::compress_error(CODEC, e))?;
     Ok(())
@@ -68,8 +66,7 @@ pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeErr
 
 #[cfg(feature = "zstd-c")]
 pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Result<Vec<u8>, DecodeError> {
-    let mut dec = ::zstd::stream::read::Decoder::with_buffer(input)
-        .map_err(|e| super::corrupt(CODEC, e.to_string(), field))?;
+    let mut dec = ::zstd::stream::read::Decoder::with_buffer(input).map_err(|e| super::corrupt(CODEC, e.to_string(), field))?;
     dec.window_log_max(MAX_WINDOW.trailing_zeros()).map_err(|e| super::corrupt(CODEC, e.to_string(), field))?;
     let hint = input.len().saturating_mul(4);
     read_capped(dec, limit, hint, CODEC, field)

@@ -272,111 +272,49 @@ impl RequestBody {
         Ok(match api_key {
             ApiKey::PRODUCE => RequestBody::Produce(ProduceRequest::decode(r, version)?),
             ApiKey::FETCH => RequestBody::Fetch(FetchRequest::decode(r, version)?),
-            ApiKey::LIST_OFFSETS => {
-                RequestBody::ListOffsets(ListOffsetsRequest::decode(r, version)?)
-            }
+            ApiKey::LIST_OFFSETS => RequestBody::ListOffsets(ListOffsetsRequest::decode(r, version)?),
             ApiKey::METADATA => RequestBody::Metadata(MetadataRequest::decode(r, version)?),
-            ApiKey::OFFSET_COMMIT => {
-                RequestBody::OffsetCommit(OffsetCommitRequest::decode(r, version)?)
-            }
-            ApiKey::OFFSET_FETCH => {
-                RequestBody::OffsetFetch(OffsetFetchRequest::decode(r, version)?)
-            }
-            ApiKey::FIND_COORDINATOR => {
-                RequestBody::FindCoordinator(FindCoordinatorRequest::decode(r, version)?)
-            }
+            ApiKey::OFFSET_COMMIT => RequestBody::OffsetCommit(OffsetCommitRequest::decode(r, version)?),
+            ApiKey::OFFSET_FETCH => RequestBody::OffsetFetch(OffsetFetchRequest::decode(r, version)?),
+            ApiKey::FIND_COORDINATOR => RequestBody::FindCoordinator(FindCoordinatorRequest::decode(r, version)?),
             ApiKey::JOIN_GROUP => RequestBody::JoinGroup(JoinGroupRequest::decode(r, version)?),
             ApiKey::HEARTBEAT => RequestBody::Heartbeat(HeartbeatRequest::decode(r, version)?),
             ApiKey::LEAVE_GROUP => RequestBody::LeaveGroup(LeaveGroupRequest::decode(r, version)?),
             ApiKey::SYNC_GROUP => RequestBody::SyncGroup(SyncGroupRequest::decode(r, version)?),
-            ApiKey::DESCRIBE_GROUPS => {
-                RequestBody::DescribeGroups(DescribeGroupsRequest::decode(r, version)?)
-            }
+            ApiKey::DESCRIBE_GROUPS => RequestBody::DescribeGroups(DescribeGroupsRequest::decode(r, version)?),
             ApiKey::LIST_GROUPS => RequestBody::ListGroups(ListGroupsRequest::decode(r, version)?),
-            ApiKey::SASL_HANDSHAKE => {
-                RequestBody::SaslHandshake(SaslHandshakeRequest::decode(r, version)?)
-            }
-            ApiKey::API_VERSIONS => {
-                RequestBody::ApiVersions(ApiVersionsRequest::decode(r, version)?)
-            }
-            ApiKey::CREATE_TOPICS => {
-                RequestBody::CreateTopics(CreateTopicsRequest::decode(r, version)?)
-            }
-            ApiKey::DELETE_TOPICS => {
-                RequestBody::DeleteTopics(DeleteTopicsRequest::decode(r, version)?)
-            }
-            ApiKey::DELETE_RECORDS => {
-                RequestBody::DeleteRecords(DeleteRecordsRequest::decode(r, version)?)
-            }
-            ApiKey::INIT_PRODUCER_ID => {
-                RequestBody::InitProducerId(InitProducerIdRequest::decode(r, version)?)
-            }
-            ApiKey::OFFSET_FOR_LEADER_EPOCH => {
-                RequestBody::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::decode(r, version)?)
-            }
-            ApiKey::ADD_PARTITIONS_TO_TXN => {
-                RequestBody::AddPartitionsToTxn(AddPartitionsToTxnRequest::decode(r, version)?)
-            }
-            ApiKey::ADD_OFFSETS_TO_TXN => {
-                RequestBody::AddOffsetsToTxn(AddOffsetsToTxnRequest::decode(r, version)?)
-            }
+            ApiKey::SASL_HANDSHAKE => RequestBody::SaslHandshake(SaslHandshakeRequest::decode(r, version)?),
+            ApiKey::API_VERSIONS => RequestBody::ApiVersions(ApiVersionsRequest::decode(r, version)?),
+            ApiKey::CREATE_TOPICS => RequestBody::CreateTopics(CreateTopicsRequest::decode(r, version)?),
+            ApiKey::DELETE_TOPICS => RequestBody::DeleteTopics(DeleteTopicsRequest::decode(r, version)?),
+            ApiKey::DELETE_RECORDS => RequestBody::DeleteRecords(DeleteRecordsRequest::decode(r, version)?),
+            ApiKey::INIT_PRODUCER_ID => RequestBody::InitProducerId(InitProducerIdRequest::decode(r, version)?),
+            ApiKey::OFFSET_FOR_LEADER_EPOCH => RequestBody::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::decode(r, version)?),
+            ApiKey::ADD_PARTITIONS_TO_TXN => RequestBody::AddPartitionsToTxn(AddPartitionsToTxnRequest::decode(r, version)?),
+            ApiKey::ADD_OFFSETS_TO_TXN => RequestBody::AddOffsetsToTxn(AddOffsetsToTxnRequest::decode(r, version)?),
             ApiKey::END_TXN => RequestBody::EndTxn(EndTxnRequest::decode(r, version)?),
-            ApiKey::WRITE_TXN_MARKERS => {
-                RequestBody::WriteTxnMarkers(WriteTxnMarkersRequest::decode(r, version)?)
-            }
-            ApiKey::TXN_OFFSET_COMMIT => {
-                RequestBody::TxnOffsetCommit(TxnOffsetCommitRequest::decode(r, version)?)
-            }
-            ApiKey::DESCRIBE_CONFIGS => {
-                RequestBody::DescribeConfigs(DescribeConfigsRequest::decode(r, version)?)
-            }
-            ApiKey::ALTER_CONFIGS => {
-                RequestBody::AlterConfigs(AlterConfigsRequest::decode(r, version)?)
-            }
-            ApiKey::SASL_AUTHENTICATE => {
-                RequestBody::SaslAuthenticate(SaslAuthenticateRequest::decode(r, version)?)
-            }
-            ApiKey::CREATE_PARTITIONS => {
-                RequestBody::CreatePartitions(CreatePartitionsRequest::decode(r, version)?)
-            }
-            ApiKey::DELETE_GROUPS => {
-                RequestBody::DeleteGroups(DeleteGroupsRequest::decode(r, version)?)
-            }
-            ApiKey::INCREMENTAL_ALTER_CONFIGS => RequestBody::IncrementalAlterConfigs(
-                IncrementalAlterConfigsRequest::decode(r, version)?,
-            ),
-            ApiKey::OFFSET_DELETE => {
-                RequestBody::OffsetDelete(OffsetDeleteRequest::decode(r, version)?)
-            }
-            ApiKey::DESCRIBE_CLUSTER => {
-                RequestBody::DescribeCluster(DescribeClusterRequest::decode(r, version)?)
-            }
-            ApiKey::DESCRIBE_PRODUCERS => {
-                RequestBody::DescribeProducers(DescribeProducersRequest::decode(r, version)?)
-            }
-            ApiKey::DESCRIBE_TRANSACTIONS => {
-                RequestBody::DescribeTransactions(DescribeTransactionsRequest::decode(r, version)?)
-            }
-            ApiKey::LIST_TRANSACTIONS => {
-                RequestBody::ListTransactions(ListTransactionsRequest::decode(r, version)?)
-            }
-            ApiKey::CONSUMER_GROUP_HEARTBEAT => RequestBody::ConsumerGroupHeartbeat(
-                ConsumerGroupHeartbeatRequest::decode(r, version)?,
-            ),
-            ApiKey::CONSUMER_GROUP_DESCRIBE => RequestBody::ConsumerGroupDescribe(
-                ConsumerGroupDescribeRequest::decode(r, version)?,
-            ),
-            ApiKey::DESCRIBE_TOPIC_PARTITIONS => RequestBody::DescribeTopicPartitions(
-                DescribeTopicPartitionsRequest::decode(r, version)?,
-            ),
+            ApiKey::WRITE_TXN_MARKERS => RequestBody::WriteTxnMarkers(WriteTxnMarkersRequest::decode(r, version)?),
+            ApiKey::TXN_OFFSET_COMMIT => RequestBody::TxnOffsetCommit(TxnOffsetCommitRequest::decode(r, version)?),
+            ApiKey::DESCRIBE_CONFIGS => RequestBody::DescribeConfigs(DescribeConfigsRequest::decode(r, version)?),
+            ApiKey::ALTER_CONFIGS => RequestBody::AlterConfigs(AlterConfigsRequest::decode(r, version)?),
+            ApiKey::SASL_AUTHENTICATE => RequestBody::SaslAuthenticate(SaslAuthenticateRequest::decode(r, version)?),
+            ApiKey::CREATE_PARTITIONS => RequestBody::CreatePartitions(CreatePartitionsRequest::decode(r, version)?),
+            ApiKey::DELETE_GROUPS => RequestBody::DeleteGroups(DeleteGroupsRequest::decode(r, version)?),
+            ApiKey::INCREMENTAL_ALTER_CONFIGS => RequestBody::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::decode(r, version)?),
+            ApiKey::OFFSET_DELETE => RequestBody::OffsetDelete(OffsetDeleteRequest::decode(r, version)?),
+            ApiKey::DESCRIBE_CLUSTER => RequestBody::DescribeCluster(DescribeClusterRequest::decode(r, version)?),
+            ApiKey::DESCRIBE_PRODUCERS => RequestBody::DescribeProducers(DescribeProducersRequest::decode(r, version)?),
+            ApiKey::DESCRIBE_TRANSACTIONS => RequestBody::DescribeTransactions(DescribeTransactionsRequest::decode(r, version)?),
+            ApiKey::LIST_TRANSACTIONS => RequestBody::ListTransactions(ListTransactionsRequest::decode(r, version)?),
+            ApiKey::CONSUMER_GROUP_HEARTBEAT => RequestBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest::decode(r, version)?),
+            ApiKey::CONSUMER_GROUP_DESCRIBE => RequestBody::ConsumerGroupDescribe(ConsumerGroupDescribeRequest::decode(r, version)?),
+            ApiKey::DESCRIBE_TOPIC_PARTITIONS => RequestBody::DescribeTopicPartitions(DescribeTopicPartitionsRequest::decode(r, version)?),
             other => {
-                return Err(DecodeError::new(
-                    DecodeErrorKind::InvalidValue {
-                        value: other.0.into(),
-                    },
-                    "RequestBody.api_key",
-                )
-                .in_message(other.name(), version, "request"))
+                return Err(DecodeError::new(DecodeErrorKind::InvalidValue { value: other.0.into() }, "RequestBody.api_key").in_message(
+                    other.name(),
+                    version,
+                    "request",
+                ))
             }
         })
     }
@@ -800,115 +738,53 @@ impl ResponseBody {
         Ok(match api_key {
             ApiKey::PRODUCE => ResponseBody::Produce(ProduceResponse::decode(r, version)?),
             ApiKey::FETCH => ResponseBody::Fetch(FetchResponse::decode(r, version)?),
-            ApiKey::LIST_OFFSETS => {
-                ResponseBody::ListOffsets(ListOffsetsResponse::decode(r, version)?)
-            }
+            ApiKey::LIST_OFFSETS => ResponseBody::ListOffsets(ListOffsetsResponse::decode(r, version)?),
             ApiKey::METADATA => ResponseBody::Metadata(MetadataResponse::decode(r, version)?),
-            ApiKey::OFFSET_COMMIT => {
-                ResponseBody::OffsetCommit(OffsetCommitResponse::decode(r, version)?)
-            }
-            ApiKey::OFFSET_FETCH => {
-                ResponseBody::OffsetFetch(OffsetFetchResponse::decode(r, version)?)
-            }
-            ApiKey::FIND_COORDINATOR => {
-                ResponseBody::FindCoordinator(FindCoordinatorResponse::decode(r, version)?)
-            }
+            ApiKey::OFFSET_COMMIT => ResponseBody::OffsetCommit(OffsetCommitResponse::decode(r, version)?),
+            ApiKey::OFFSET_FETCH => ResponseBody::OffsetFetch(OffsetFetchResponse::decode(r, version)?),
+            ApiKey::FIND_COORDINATOR => ResponseBody::FindCoordinator(FindCoordinatorResponse::decode(r, version)?),
             ApiKey::JOIN_GROUP => ResponseBody::JoinGroup(JoinGroupResponse::decode(r, version)?),
             ApiKey::HEARTBEAT => ResponseBody::Heartbeat(HeartbeatResponse::decode(r, version)?),
-            ApiKey::LEAVE_GROUP => {
-                ResponseBody::LeaveGroup(LeaveGroupResponse::decode(r, version)?)
-            }
+            ApiKey::LEAVE_GROUP => ResponseBody::LeaveGroup(LeaveGroupResponse::decode(r, version)?),
             ApiKey::SYNC_GROUP => ResponseBody::SyncGroup(SyncGroupResponse::decode(r, version)?),
-            ApiKey::DESCRIBE_GROUPS => {
-                ResponseBody::DescribeGroups(DescribeGroupsResponse::decode(r, version)?)
-            }
-            ApiKey::LIST_GROUPS => {
-                ResponseBody::ListGroups(ListGroupsResponse::decode(r, version)?)
-            }
-            ApiKey::SASL_HANDSHAKE => {
-                ResponseBody::SaslHandshake(SaslHandshakeResponse::decode(r, version)?)
-            }
-            ApiKey::API_VERSIONS => {
-                ResponseBody::ApiVersions(ApiVersionsResponse::decode(r, version)?)
-            }
-            ApiKey::CREATE_TOPICS => {
-                ResponseBody::CreateTopics(CreateTopicsResponse::decode(r, version)?)
-            }
-            ApiKey::DELETE_TOPICS => {
-                ResponseBody::DeleteTopics(DeleteTopicsResponse::decode(r, version)?)
-            }
-            ApiKey::DELETE_RECORDS => {
-                ResponseBody::DeleteRecords(DeleteRecordsResponse::decode(r, version)?)
-            }
-            ApiKey::INIT_PRODUCER_ID => {
-                ResponseBody::InitProducerId(InitProducerIdResponse::decode(r, version)?)
-            }
-            ApiKey::OFFSET_FOR_LEADER_EPOCH => ResponseBody::OffsetForLeaderEpoch(
-                OffsetForLeaderEpochResponse::decode(r, version)?,
-            ),
-            ApiKey::ADD_PARTITIONS_TO_TXN => {
-                ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse::decode(r, version)?)
-            }
-            ApiKey::ADD_OFFSETS_TO_TXN => {
-                ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse::decode(r, version)?)
-            }
+            ApiKey::DESCRIBE_GROUPS => ResponseBody::DescribeGroups(DescribeGroupsResponse::decode(r, version)?),
+            ApiKey::LIST_GROUPS => ResponseBody::ListGroups(ListGroupsResponse::decode(r, version)?),
+            ApiKey::SASL_HANDSHAKE => ResponseBody::SaslHandshake(SaslHandshakeResponse::decode(r, version)?),
+            ApiKey::API_VERSIONS => ResponseBody::ApiVersions(ApiVersionsResponse::decode(r, version)?),
+            ApiKey::CREATE_TOPICS => ResponseBody::CreateTopics(CreateTopicsResponse::decode(r, version)?),
+            ApiKey::DELETE_TOPICS => ResponseBody::DeleteTopics(DeleteTopicsResponse::decode(r, version)?),
+            ApiKey::DELETE_RECORDS => ResponseBody::DeleteRecords(DeleteRecordsResponse::decode(r, version)?),
+            ApiKey::INIT_PRODUCER_ID => ResponseBody::InitProducerId(InitProducerIdResponse::decode(r, version)?),
+            ApiKey::OFFSET_FOR_LEADER_EPOCH => ResponseBody::OffsetForLeaderEpoch(OffsetForLeaderEpochResponse::decode(r, version)?),
+            ApiKey::ADD_PARTITIONS_TO_TXN => ResponseBody::AddPartitionsToTxn(AddPartitionsToTxnResponse::decode(r, version)?),
+            ApiKey::ADD_OFFSETS_TO_TXN => ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse::decode(r, version)?),
             ApiKey::END_TXN => ResponseBody::EndTxn(EndTxnResponse::decode(r, version)?),
-            ApiKey::WRITE_TXN_MARKERS => {
-                ResponseBody::WriteTxnMarkers(WriteTxnMarkersResponse::decode(r, version)?)
+            ApiKey::WRITE_TXN_MARKERS => ResponseBody::WriteTxnMarkers(WriteTxnMarkersResponse::decode(r, version)?),
+            ApiKey::TXN_OFFSET_COMMIT => ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse::decode(r, version)?),
+            ApiKey::DESCRIBE_CONFIGS => ResponseBody::DescribeConfigs(DescribeConfigsResponse::decode(r, version)?),
+            ApiKey::ALTER_CONFIGS => ResponseBody::AlterConfigs(AlterConfigsResponse::decode(r, version)?),
+            ApiKey::SASL_AUTHENTICATE => ResponseBody::SaslAuthenticate(SaslAuthenticateResponse::decode(r, version)?),
+            ApiKey::CREATE_PARTITIONS => ResponseBody::CreatePartitions(CreatePartitionsResponse::decode(r, version)?),
+            ApiKey::DELETE_GROUPS => ResponseBody::DeleteGroups(DeleteGroupsResponse::decode(r, version)?),
+            ApiKey::INCREMENTAL_ALTER_CONFIGS => {
+                ResponseBody::IncrementalAlterConfigs(IncrementalAlterConfigsResponse::decode(r, version)?)
             }
-            ApiKey::TXN_OFFSET_COMMIT => {
-                ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse::decode(r, version)?)
+            ApiKey::OFFSET_DELETE => ResponseBody::OffsetDelete(OffsetDeleteResponse::decode(r, version)?),
+            ApiKey::DESCRIBE_CLUSTER => ResponseBody::DescribeCluster(DescribeClusterResponse::decode(r, version)?),
+            ApiKey::DESCRIBE_PRODUCERS => ResponseBody::DescribeProducers(DescribeProducersResponse::decode(r, version)?),
+            ApiKey::DESCRIBE_TRANSACTIONS => ResponseBody::DescribeTransactions(DescribeTransactionsResponse::decode(r, version)?),
+            ApiKey::LIST_TRANSACTIONS => ResponseBody::ListTransactions(ListTransactionsResponse::decode(r, version)?),
+            ApiKey::CONSUMER_GROUP_HEARTBEAT => ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse::decode(r, version)?),
+            ApiKey::CONSUMER_GROUP_DESCRIBE => ResponseBody::ConsumerGroupDescribe(ConsumerGroupDescribeResponse::decode(r, version)?),
+            ApiKey::DESCRIBE_TOPIC_PARTITIONS => {
+                ResponseBody::DescribeTopicPartitions(DescribeTopicPartitionsResponse::decode(r, version)?)
             }
-            ApiKey::DESCRIBE_CONFIGS => {
-                ResponseBody::DescribeConfigs(DescribeConfigsResponse::decode(r, version)?)
-            }
-            ApiKey::ALTER_CONFIGS => {
-                ResponseBody::AlterConfigs(AlterConfigsResponse::decode(r, version)?)
-            }
-            ApiKey::SASL_AUTHENTICATE => {
-                ResponseBody::SaslAuthenticate(SaslAuthenticateResponse::decode(r, version)?)
-            }
-            ApiKey::CREATE_PARTITIONS => {
-                ResponseBody::CreatePartitions(CreatePartitionsResponse::decode(r, version)?)
-            }
-            ApiKey::DELETE_GROUPS => {
-                ResponseBody::DeleteGroups(DeleteGroupsResponse::decode(r, version)?)
-            }
-            ApiKey::INCREMENTAL_ALTER_CONFIGS => ResponseBody::IncrementalAlterConfigs(
-                IncrementalAlterConfigsResponse::decode(r, version)?,
-            ),
-            ApiKey::OFFSET_DELETE => {
-                ResponseBody::OffsetDelete(OffsetDeleteResponse::decode(r, version)?)
-            }
-            ApiKey::DESCRIBE_CLUSTER => {
-                ResponseBody::DescribeCluster(DescribeClusterResponse::decode(r, version)?)
-            }
-            ApiKey::DESCRIBE_PRODUCERS => {
-                ResponseBody::DescribeProducers(DescribeProducersResponse::decode(r, version)?)
-            }
-            ApiKey::DESCRIBE_TRANSACTIONS => ResponseBody::DescribeTransactions(
-                DescribeTransactionsResponse::decode(r, version)?,
-            ),
-            ApiKey::LIST_TRANSACTIONS => {
-                ResponseBody::ListTransactions(ListTransactionsResponse::decode(r, version)?)
-            }
-            ApiKey::CONSUMER_GROUP_HEARTBEAT => ResponseBody::ConsumerGroupHeartbeat(
-                ConsumerGroupHeartbeatResponse::decode(r, version)?,
-            ),
-            ApiKey::CONSUMER_GROUP_DESCRIBE => ResponseBody::ConsumerGroupDescribe(
-                ConsumerGroupDescribeResponse::decode(r, version)?,
-            ),
-            ApiKey::DESCRIBE_TOPIC_PARTITIONS => ResponseBody::DescribeTopicPartitions(
-                DescribeTopicPartitionsResponse::decode(r, version)?,
-            ),
             other => {
-                return Err(DecodeError::new(
-                    DecodeErrorKind::InvalidValue {
-                        value: other.0.into(),
-                    },
-                    "ResponseBody.api_key",
-                )
-                .in_message(other.name(), version, "response"))
+                return Err(DecodeError::new(DecodeErrorKind::InvalidValue { value: other.0.into() }, "ResponseBody.api_key").in_message(
+                    other.name(),
+                    version,
+                    "response",
+                ))
             }
         })
     }

@@ -485,9 +485,9 @@ pub(crate) fn decode_v2_header(r: &mut Reader<'_>, opts: &DecodeOptions) -> Resu
     let record_count = b.i32(field::RECORD_COUNT)?;
     let count = usize::try_from(record_count)
         .map_err(|_| DecodeError::new(DecodeErrorKind::InvalidLength { length: record_count as i64 }, field::RECORD_COUNT))?;
-    let codec = attributes.compression().ok_or_else(|| {
-        DecodeError::new(DecodeErrorKind::InvalidValue { value: attributes.compression_id() as i64 }, field::COMPRESSION)
-    })?;
+    let codec = attributes
+        .compression()
+        .ok_or_else(|| DecodeError::new(DecodeErrorKind::InvalidValue { value: attributes.compression_id() as i64 }, field::COMPRESSION))?;
     let data = if codec == Compression::None {
         let n = b.remaining();
         b.take_bytes(n, field::RECORDS)?
@@ -506,10 +506,7 @@ pub(crate) fn decode_v2_header(r: &mut Reader<'_>, opts: &DecodeOptions) -> Resu
     };
     // Every record takes at least MIN_RECORD_LEN bytes: refuse impossible counts before allocating.
     if count > data.len() / MIN_RECORD_LEN {
-        return Err(DecodeError::new(
-            DecodeErrorKind::CountTooLarge { count: count as u64, remaining: data.len() },
-            field::RECORD_COUNT,
-        ));
+        return Err(DecodeError::new(DecodeErrorKind::CountTooLarge { count: count as u64, remaining: data.len() }, field::RECORD_COUNT));
     }
     let header = BatchHeader {
         base_offset,

@@ -3,11 +3,11 @@
 use bytes::{BufMut, BytesMut};
 
 use super::batch::{
-    field, Attributes, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN, CRC_OFFSET, LOG_OVERHEAD,
-    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP,
+    field, Attributes, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN, CRC_OFFSET, LOG_OVERHEAD, NO_PARTITION_LEADER_EPOCH,
+    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP,
 };
-use super::record::{self, Header, Record};
 use super::record::varint_len;
+use super::record::{self, Header, Record};
 use crate::compression::Compression;
 use crate::error::EncodeError;
 
@@ -149,13 +149,7 @@ impl RecordBatchBuilder {
 
     /// Appends a record at the next offset (0, 1, 2, ...) with an absolute timestamp.
     #[inline]
-    pub fn append(
-        &mut self,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header],
-    ) -> Result<(), EncodeError> {
+    pub fn append(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> Result<(), EncodeError> {
         let base = *self.base_timestamp.get_or_insert(timestamp);
         let offset_delta = self.last_offset_delta.wrapping_add(1);
         self.append_raw(0, offset_delta, timestamp.wrapping_sub(base), key, value, headers)
@@ -199,10 +193,7 @@ impl RecordBatchBuilder {
     pub fn finish(self) -> Result<BytesMut, EncodeError> {
         let RecordBatchBuilder { mut buf, start, .. } = self;
         let records_at = start + BATCH_HEADER_LEN;
-        let codec = self
-            .attributes
-            .compression()
-            .ok_or(EncodeError::FieldNotInVersion { field: field::COMPRESSION, version: 2 })?;
+        let codec = self.attributes.compression().ok_or(EncodeError::FieldNotInVersion { field: field::COMPRESSION, version: 2 })?;
         if codec != Compression::None {
             let raw = buf.split_off(records_at);
             buf.reserve(raw.len() / 2 + 64);

@@ -134,10 +134,8 @@ pub fn end_txn_marker(
     let kind = if commit { ControlRecordType::Commit } else { ControlRecordType::Abort };
     let key = kind.key_bytes();
     let value = EndTxnMarker { version: 0, coordinator_epoch }.value_bytes();
-    let mut b = RecordBatchBuilder::with_buffer(out, base_offset)
-        .transactional(true)
-        .control(true)
-        .producer(producer_id, producer_epoch, -1);
+    let mut b =
+        RecordBatchBuilder::with_buffer(out, base_offset).transactional(true).control(true).producer(producer_id, producer_epoch, -1);
     b.append(timestamp, Some(&key), Some(&value), &[])?;
     b.finish()
 }

@@ -188,7 +188,15 @@ pub struct LegacyMessage {
     pub value: Option<Bytes>,
 }
 
-fn put_message(out: &mut BytesMut, offset: i64, magic: i8, attributes: i8, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(), EncodeError> {
+fn put_message(
+    out: &mut BytesMut,
+    offset: i64,
+    magic: i8,
+    attributes: i8,
+    timestamp: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Result<(), EncodeError> {
     out.put_i64(offset);
     let size_at = out.len();
     out.put_i32(0);

@@ -50,9 +50,8 @@ mod record;
 mod view;
 
 pub use batch::{
-    Attributes, BatchHeader, RecordBatch, RecordBatches, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN, CRC_OFFSET,
-    LOG_OVERHEAD, MAGIC_OFFSET, MIN_BATCH_LENGTH, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
-    NO_SEQUENCE, NO_TIMESTAMP,
+    Attributes, BatchHeader, RecordBatch, RecordBatches, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN, CRC_OFFSET, LOG_OVERHEAD,
+    MAGIC_OFFSET, MIN_BATCH_LENGTH, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP,
 };
 pub use builder::RecordBatchBuilder;
 pub use control::{ControlRecordType, EndTxnMarker};

@@ -173,10 +173,7 @@ pub(crate) fn record(data: &[u8], pos: &mut usize) -> Result<RawRecord, DecodeEr
     if header_count > 0 {
         let remaining = end.saturating_sub(*pos);
         if header_count > remaining / super::record::MIN_HEADER_LEN {
-            return Err(DecodeError::new(
-                DecodeErrorKind::CountTooLarge { count: header_count as u64, remaining },
-                field::HEADERS,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::CountTooLarge { count: header_count as u64, remaining }, field::HEADERS));
         }
         for _ in 0..header_count {
             span(data, pos, false, field::HEADER_KEY)?;

@@ -118,13 +118,7 @@ impl Record {
 
 /// Size of a record body (after the length prefix) built from parts.
 #[inline]
-pub(crate) fn body_len(
-    timestamp_delta: i64,
-    offset_delta: i32,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    headers: &[Header],
-) -> usize {
+pub(crate) fn body_len(timestamp_delta: i64, offset_delta: i32, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
     let mut n = 1 + varlong_len(timestamp_delta) + varint_len(offset_delta) + bytes_len(key) + bytes_len(value);
     n += varint_len(headers.len() as i32);
     for h in headers {

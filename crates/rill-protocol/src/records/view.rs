@@ -147,10 +147,7 @@ impl<'a> RecordView<'a> {
             offset_delta: self.offset_delta,
             key: b(self.key),
             value: b(self.value),
-            headers: self
-                .headers()
-                .map(|(k, v)| Header { key: view.bytes_of(k).unwrap_or_default(), value: b(v) })
-                .collect(),
+            headers: self.headers().map(|(k, v)| Header { key: view.bytes_of(k).unwrap_or_default(), value: b(v) }).collect(),
         }
     }
 }

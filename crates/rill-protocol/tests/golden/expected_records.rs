@@ -138,11 +138,7 @@ pub fn parse(text: &str) -> Vec<ExpectedVector> {
                 value: parse_bytes(get(&f, "value", line)),
                 headers,
             };
-            out.last_mut()
-                .and_then(|v| v.batches.last_mut())
-                .expect("record line before any batch line")
-                .records
-                .push(rec);
+            out.last_mut().and_then(|v| v.batches.last_mut()).expect("record line before any batch line").records.push(rec);
         } else {
             panic!("records.txt: unexpected line: {line}");
         }

@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use rill_protocol::codec::RawTaggedField;
-use rill_protocol::message::{
-    decode_request, decode_response, encode_request, encode_response, Message, Request, Response,
-};
+use rill_protocol::message::{decode_request, decode_response, encode_request, encode_response, Message, Request, Response};
 use rill_protocol::messages::*;
 use rill_protocol::{Reader, Uuid};
 
@@ -156,8 +154,7 @@ impl<R: Request + Clone + PartialEq + Debug + Into<RequestBody>> Vector for Requ
     }
     fn decode_and_compare(&self, bytes: &Bytes) -> Result<(), String> {
         // As a broker reads it: the header version follows from the API key and version.
-        let (header, body) =
-            decode_request(&strip_size(bytes)?).map_err(|e| format!("rill cannot decode the frame: {e}"))?;
+        let (header, body) = decode_request(&strip_size(bytes)?).map_err(|e| format!("rill cannot decode the frame: {e}"))?;
         let want_header = frame_request_header::<R>(self.version);
         if header != want_header {
             return Err(first_difference(&format!("{header:#?}"), &format!("{want_header:#?}")));
@@ -189,10 +186,9 @@ impl<R: Response + PartialEq + Debug> Vector for ResponseFrame<R> {
             .map_err(|e| format!("rill cannot encode the frame: {e}"))
     }
     fn decode_and_compare(&self, bytes: &Bytes) -> Result<(), String> {
-        let (header, body) = decode_response::<R>(&strip_size(bytes)?, self.version)
-            .map_err(|e| format!("rill cannot decode the frame: {e}"))?;
-        let want_header =
-            response_header::ResponseHeader { correlation_id: FRAME_CORRELATION_ID, ..Default::default() };
+        let (header, body) =
+            decode_response::<R>(&strip_size(bytes)?, self.version).map_err(|e| format!("rill cannot decode the frame: {e}"))?;
+        let want_header = response_header::ResponseHeader { correlation_id: FRAME_CORRELATION_ID, ..Default::default() };
         if header != want_header {
             return Err(first_difference(&format!("{header:#?}"), &format!("{want_header:#?}")));
         }
@@ -211,12 +207,7 @@ impl Vectors {
         self.0.push(Box::new(V { name: format!("{base}_v{version}"), version, value }));
     }
 
-    fn request_frame<R: Request + Clone + PartialEq + Debug + Into<RequestBody> + 'static>(
-        &mut self,
-        base: &str,
-        version: i16,
-        body: R,
-    ) {
+    fn request_frame<R: Request + Clone + PartialEq + Debug + Into<RequestBody> + 'static>(&mut self, base: &str, version: i16, body: R) {
         self.0.push(Box::new(RequestFrame { name: format!("frame_{base}_v{version}"), version, body }));
     }
 
@@ -374,10 +365,7 @@ pub fn all() -> Vectors {
         out.add(
             "sasl_authenticate_request",
             v,
-            sasl_authenticate_request::SaslAuthenticateRequest {
-                auth_bytes: b(SCRAM_CLIENT_FIRST.as_bytes()),
-                ..Default::default()
-            },
+            sasl_authenticate_request::SaslAuthenticateRequest { auth_bytes: b(SCRAM_CLIENT_FIRST.as_bytes()), ..Default::default() },
         );
     }
     for v in 0..=2 {
@@ -436,10 +424,7 @@ fn frames(out: &mut Vectors) {
     out.request_frame(
         "sasl_authenticate_request",
         2,
-        sasl_authenticate_request::SaslAuthenticateRequest {
-            auth_bytes: b(SCRAM_CLIENT_FIRST.as_bytes()),
-            ..Default::default()
-        },
+        sasl_authenticate_request::SaslAuthenticateRequest { auth_bytes: b(SCRAM_CLIENT_FIRST.as_bytes()), ..Default::default() },
     );
     out.response_frame("sasl_authenticate_response", 2, sasl_authenticate_response(2));
     out.request_frame("consumer_group_heartbeat_request", 0, consumer_group_heartbeat_request(0));
@@ -590,12 +575,7 @@ fn metadata_response(v: i16) -> metadata_response::MetadataResponse {
     }
     d.topics = vec![orders, offsets, missing];
     if v >= 12 {
-        d.topics.push(MetadataResponseTopic {
-            error_code: 100,
-            name: None,
-            topic_id: UNKNOWN_ID,
-            ..Default::default()
-        });
+        d.topics.push(MetadataResponseTopic { error_code: 100, name: None, topic_id: UNKNOWN_ID, ..Default::default() });
     }
     if (8..=10).contains(&v) {
         d.cluster_authorized_operations = 0x0ff8;
@@ -651,11 +631,7 @@ fn produce_request(v: i16) -> produce_request::ProduceRequest {
             records: Some(golden(if v >= 9 { "records_v2_gzip" } else { "records_v2_none" })),
             ..Default::default()
         });
-        orders.partition_data.push(PartitionProduceData {
-            index: 1,
-            records: Some(golden("records_v2_idempotent")),
-            ..Default::default()
-        });
+        orders.partition_data.push(PartitionProduceData { index: 1, records: Some(golden("records_v2_idempotent")), ..Default::default() });
     }
     d.topic_data.push(orders);
     if v >= 9 {
@@ -682,11 +658,7 @@ fn produce_response(v: i16) -> produce_response::ProduceResponse {
     }
     if v >= 8 {
         invalid.record_errors = vec![
-            BatchIndexAndErrorMessage {
-                batch_index: 2,
-                batch_index_error_message: Some(s("bad record")),
-                ..Default::default()
-            },
+            BatchIndexAndErrorMessage { batch_index: 2, batch_index_error_message: Some(s("bad record")), ..Default::default() },
             BatchIndexAndErrorMessage { batch_index: 4, batch_index_error_message: None, ..Default::default() },
         ];
         invalid.error_message = Some(s("One or more records have been rejected"));
@@ -694,22 +666,12 @@ fn produce_response(v: i16) -> produce_response::ProduceResponse {
     if v >= 10 {
         not_leader.current_leader = LeaderIdAndEpoch { leader_id: 2, leader_epoch: 7, ..Default::default() };
     }
-    d.responses.push(TopicProduceResponse {
-        name: s("orders"),
-        partition_responses: vec![ok, not_leader, invalid],
-        ..Default::default()
-    });
+    d.responses.push(TopicProduceResponse { name: s("orders"), partition_responses: vec![ok, not_leader, invalid], ..Default::default() });
     if v >= 1 {
         d.throttle_time_ms = 5;
     }
     if v >= 10 {
-        d.node_endpoints.push(NodeEndpoint {
-            node_id: 2,
-            host: s(HOST2),
-            port: 9093,
-            rack: Some(s("rack-b")),
-            ..Default::default()
-        });
+        d.node_endpoints.push(NodeEndpoint { node_id: 2, host: s(HOST2), port: 9093, rack: Some(s("rack-b")), ..Default::default() });
     }
     d
 }
@@ -795,8 +757,7 @@ fn fetch_response(v: i16) -> fetch_response::FetchResponse {
         records: Some(golden("records_v2_two_batches")),
         ..Default::default()
     };
-    let mut p1 =
-        PartitionData { partition_index: 1, error_code: 1, high_watermark: -1, records: None, ..Default::default() };
+    let mut p1 = PartitionData { partition_index: 1, error_code: 1, high_watermark: -1, records: None, ..Default::default() };
     if v >= 4 {
         p0.last_stable_offset = 105;
         p0.aborted_transactions = Some(vec![
@@ -820,20 +781,8 @@ fn fetch_response(v: i16) -> fetch_response::FetchResponse {
     orders.partitions = vec![p0, p1];
     d.responses = vec![orders];
     if v >= 16 {
-        d.node_endpoints.push(NodeEndpoint {
-            node_id: 1,
-            host: s(HOST1),
-            port: 9092,
-            rack: Some(s("rack-a")),
-            ..Default::default()
-        });
-        d.node_endpoints.push(NodeEndpoint {
-            node_id: 2,
-            host: s(HOST2),
-            port: 9093,
-            rack: None,
-            ..Default::default()
-        });
+        d.node_endpoints.push(NodeEndpoint { node_id: 1, host: s(HOST1), port: 9092, rack: Some(s("rack-a")), ..Default::default() });
+        d.node_endpoints.push(NodeEndpoint { node_id: 2, host: s(HOST2), port: 9093, rack: None, ..Default::default() });
     }
     d
 }
@@ -862,27 +811,9 @@ fn list_offsets_response(v: i16) -> list_offsets_response::ListOffsetsResponse {
     if v >= 2 {
         d.throttle_time_ms = 0;
     }
-    let mut p0 = ListOffsetsPartitionResponse {
-        partition_index: 0,
-        error_code: 0,
-        timestamp: -1,
-        offset: 110,
-        ..Default::default()
-    };
-    let p1 = ListOffsetsPartitionResponse {
-        partition_index: 1,
-        error_code: 0,
-        timestamp: -1,
-        offset: 0,
-        ..Default::default()
-    };
-    let p2 = ListOffsetsPartitionResponse {
-        partition_index: 2,
-        error_code: 0,
-        timestamp: 1700000000123,
-        offset: 42,
-        ..Default::default()
-    };
+    let mut p0 = ListOffsetsPartitionResponse { partition_index: 0, error_code: 0, timestamp: -1, offset: 110, ..Default::default() };
+    let p1 = ListOffsetsPartitionResponse { partition_index: 1, error_code: 0, timestamp: -1, offset: 0, ..Default::default() };
+    let p2 = ListOffsetsPartitionResponse { partition_index: 2, error_code: 0, timestamp: 1700000000123, offset: 42, ..Default::default() };
     if v >= 4 {
         p0.leader_epoch = 5;
     }
@@ -906,18 +837,9 @@ fn offset_commit_request(v: i16) -> offset_commit_request::OffsetCommitRequest {
     if (2..=4).contains(&v) {
         d.retention_time_ms = 86400000;
     }
-    let mut p0 = OffsetCommitRequestPartition {
-        partition_index: 0,
-        committed_offset: 110,
-        committed_metadata: Some(s("")),
-        ..Default::default()
-    };
-    let p1 = OffsetCommitRequestPartition {
-        partition_index: 1,
-        committed_offset: 42,
-        committed_metadata: None,
-        ..Default::default()
-    };
+    let mut p0 =
+        OffsetCommitRequestPartition { partition_index: 0, committed_offset: 110, committed_metadata: Some(s("")), ..Default::default() };
+    let p1 = OffsetCommitRequestPartition { partition_index: 1, committed_offset: 42, committed_metadata: None, ..Default::default() };
     if v >= 6 {
         p0.committed_leader_epoch = 5;
     }
@@ -947,20 +869,12 @@ fn offset_fetch_request(v: i16) -> offset_fetch_request::OffsetFetchRequest {
     let mut d = OffsetFetchRequest::default();
     if v <= 7 {
         d.group_id = s("rill-consumers");
-        d.topics = Some(vec![OffsetFetchRequestTopic {
-            name: s("orders"),
-            partition_indexes: vec![0, 1],
-            ..Default::default()
-        }]);
+        d.topics = Some(vec![OffsetFetchRequestTopic { name: s("orders"), partition_indexes: vec![0, 1], ..Default::default() }]);
     } else {
         d.groups = vec![
             OffsetFetchRequestGroup {
                 group_id: s("rill-consumers"),
-                topics: Some(vec![OffsetFetchRequestTopics {
-                    name: s("orders"),
-                    partition_indexes: vec![0, 1],
-                    ..Default::default()
-                }]),
+                topics: Some(vec![OffsetFetchRequestTopics { name: s("orders"), partition_indexes: vec![0, 1], ..Default::default() }]),
                 ..Default::default()
             },
             OffsetFetchRequestGroup { group_id: s("other-group"), topics: None, ..Default::default() },
@@ -986,13 +900,8 @@ fn offset_fetch_response(v: i16) -> offset_fetch_response::OffsetFetchResponse {
             error_code: 0,
             ..Default::default()
         };
-        let p1 = OffsetFetchResponsePartition {
-            partition_index: 1,
-            committed_offset: -1,
-            metadata: None,
-            error_code: 0,
-            ..Default::default()
-        };
+        let p1 =
+            OffsetFetchResponsePartition { partition_index: 1, committed_offset: -1, metadata: None, error_code: 0, ..Default::default() };
         if v >= 5 {
             p0.committed_leader_epoch = 5;
         }
@@ -1140,8 +1049,7 @@ fn join_group_response(v: i16) -> join_group_response::JoinGroupResponse {
     if v >= 7 {
         d.protocol_type = Some(s("consumer"));
     }
-    let mut m1 =
-        JoinGroupResponseMember { member_id: s("consumer-1-abc"), metadata: join_metadata(), ..Default::default() };
+    let mut m1 = JoinGroupResponseMember { member_id: s("consumer-1-abc"), metadata: join_metadata(), ..Default::default() };
     let m2 = JoinGroupResponseMember { member_id: s("consumer-2-def"), metadata: Bytes::new(), ..Default::default() };
     if v >= 5 {
         m1.group_instance_id = Some(s("instance-1"));
@@ -1152,12 +1060,7 @@ fn join_group_response(v: i16) -> join_group_response::JoinGroupResponse {
 
 fn sync_group_request(v: i16) -> sync_group_request::SyncGroupRequest {
     use sync_group_request::*;
-    let mut d = SyncGroupRequest {
-        group_id: s("rill-consumers"),
-        generation_id: 7,
-        member_id: s("consumer-1-abc"),
-        ..Default::default()
-    };
+    let mut d = SyncGroupRequest { group_id: s("rill-consumers"), generation_id: 7, member_id: s("consumer-1-abc"), ..Default::default() };
     if v >= 3 {
         d.group_instance_id = Some(s("instance-1"));
     }
@@ -1166,19 +1069,14 @@ fn sync_group_request(v: i16) -> sync_group_request::SyncGroupRequest {
         d.protocol_name = Some(s("range"));
     }
     d.assignments = vec![
-        SyncGroupRequestAssignment {
-            member_id: s("consumer-1-abc"),
-            assignment: sync_assignment(),
-            ..Default::default()
-        },
+        SyncGroupRequestAssignment { member_id: s("consumer-1-abc"), assignment: sync_assignment(), ..Default::default() },
         SyncGroupRequestAssignment { member_id: s("consumer-2-def"), assignment: Bytes::new(), ..Default::default() },
     ];
     d
 }
 
 fn sync_group_response(v: i16) -> sync_group_response::SyncGroupResponse {
-    let mut d =
-        sync_group_response::SyncGroupResponse { error_code: 0, assignment: sync_assignment(), ..Default::default() };
+    let mut d = sync_group_response::SyncGroupResponse { error_code: 0, assignment: sync_assignment(), ..Default::default() };
     if v >= 1 {
         d.throttle_time_ms = 0;
     }
@@ -1234,18 +1132,8 @@ fn leave_group_response(v: i16) -> leave_group_response::LeaveGroupResponse {
     }
     if v >= 3 {
         d.members = vec![
-            MemberResponse {
-                member_id: s("consumer-1-abc"),
-                group_instance_id: None,
-                error_code: 0,
-                ..Default::default()
-            },
-            MemberResponse {
-                member_id: s(""),
-                group_instance_id: Some(s("instance-2")),
-                error_code: 25,
-                ..Default::default()
-            },
+            MemberResponse { member_id: s("consumer-1-abc"), group_instance_id: None, error_code: 0, ..Default::default() },
+            MemberResponse { member_id: s(""), group_instance_id: Some(s("instance-2")), error_code: 25, ..Default::default() },
         ];
     }
     d
@@ -1312,8 +1200,7 @@ fn create_topics_response(v: i16) -> create_topics_response::CreateTopicsRespons
     if v >= 2 {
         d.throttle_time_ms = 0;
     }
-    let mut orders =
-        CreatableTopicResult { name: s("orders"), error_code: 0, error_message: None, ..Default::default() };
+    let mut orders = CreatableTopicResult { name: s("orders"), error_code: 0, error_message: None, ..Default::default() };
     let mut manual = CreatableTopicResult {
         name: s("manual"),
         error_code: 36,
@@ -1374,12 +1261,7 @@ fn describe_configs_request(v: i16) -> describe_configs_request::DescribeConfigs
                 configuration_keys: Some(vec![s("cleanup.policy"), s("retention.ms")]),
                 ..Default::default()
             },
-            DescribeConfigsResource {
-                resource_type: 4,
-                resource_name: s("1"),
-                configuration_keys: None,
-                ..Default::default()
-            },
+            DescribeConfigsResource { resource_type: 4, resource_name: s("1"), configuration_keys: None, ..Default::default() },
         ],
         ..Default::default()
     };
@@ -1411,22 +1293,11 @@ fn describe_configs_response(v: i16) -> describe_configs_response::DescribeConfi
     if v >= 1 {
         policy.config_source = 1;
         policy.synonyms = vec![
-            DescribeConfigsSynonym {
-                name: s("cleanup.policy"),
-                value: Some(s("compact")),
-                source: 1,
-                ..Default::default()
-            },
-            DescribeConfigsSynonym {
-                name: s("log.cleanup.policy"),
-                value: Some(s("delete")),
-                source: 5,
-                ..Default::default()
-            },
+            DescribeConfigsSynonym { name: s("cleanup.policy"), value: Some(s("compact")), source: 1, ..Default::default() },
+            DescribeConfigsSynonym { name: s("log.cleanup.policy"), value: Some(s("delete")), source: 5, ..Default::default() },
         ];
         jaas.config_source = 4;
-        jaas.synonyms =
-            vec![DescribeConfigsSynonym { name: s("sasl.jaas.config"), value: None, source: 4, ..Default::default() }];
+        jaas.synonyms = vec![DescribeConfigsSynonym { name: s("sasl.jaas.config"), value: None, source: 4, ..Default::default() }];
     }
     if v >= 3 {
         policy.config_type = 7;
@@ -1479,8 +1350,7 @@ fn consumer_group_heartbeat_request(v: i16) -> consumer_group_heartbeat_request:
         d.subscribed_topic_names = None;
         d.subscribed_topic_regex = Some(s("orders-.*"));
         d.server_assignor = None;
-        d.topic_partitions =
-            Some(vec![TopicPartitions { topic_id: ORDERS_ID, partitions: vec![0, 1], ..Default::default() }]);
+        d.topic_partitions = Some(vec![TopicPartitions { topic_id: ORDERS_ID, partitions: vec![0, 1], ..Default::default() }]);
     }
     d
 }
@@ -1513,10 +1383,7 @@ fn consumer_group_heartbeat_response(v: i16) -> consumer_group_heartbeat_respons
 fn describe_topic_partitions_request() -> describe_topic_partitions_request::DescribeTopicPartitionsRequest {
     use describe_topic_partitions_request::*;
     DescribeTopicPartitionsRequest {
-        topics: vec![
-            TopicRequest { name: s("orders"), ..Default::default() },
-            TopicRequest { name: s("payments"), ..Default::default() },
-        ],
+        topics: vec![TopicRequest { name: s("orders"), ..Default::default() }, TopicRequest { name: s("payments"), ..Default::default() }],
         response_partition_limit: 2000,
         cursor: Some(Cursor { topic_name: s("orders"), partition_index: 1, ..Default::default() }),
         ..Default::default()
@@ -1562,12 +1429,7 @@ fn describe_topic_partitions_response() -> describe_topic_partitions_response::D
                 topic_authorized_operations: i32::MIN,
                 ..Default::default()
             },
-            DescribeTopicPartitionsResponseTopic {
-                error_code: 3,
-                name: Some(s("payments")),
-                topic_id: ZERO_ID,
-                ..Default::default()
-            },
+            DescribeTopicPartitionsResponseTopic { error_code: 3, name: Some(s("payments")), topic_id: ZERO_ID, ..Default::default() },
         ],
         next_cursor: Some(Cursor { topic_name: s("payments"), partition_index: 0, ..Default::default() }),
         ..Default::default()

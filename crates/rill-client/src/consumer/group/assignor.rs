@@ -98,11 +98,7 @@ pub fn encode_subscription(
 }
 
 /// Decodes a member's JoinGroup metadata (any version, untrusted bytes).
-pub fn decode_subscription(
-    member_id: &str,
-    group_instance_id: Option<&str>,
-    metadata: &Bytes,
-) -> Result<MemberSubscription, DecodeError> {
+pub fn decode_subscription(member_id: &str, group_instance_id: Option<&str>, metadata: &Bytes) -> Result<MemberSubscription, DecodeError> {
     let (version, s) = decode_versioned::<ConsumerProtocolSubscription>(metadata)?;
     let mut generation = if version >= 2 { s.generation_id } else { -1 };
     if generation < 0 {
@@ -148,8 +144,7 @@ pub fn decode_assignment(bytes: &Bytes) -> Result<BTreeSet<TopicPartition>, Deco
         return Ok(BTreeSet::new());
     }
     let (_, a) = decode_versioned::<ConsumerProtocolAssignment>(bytes)?;
-    Ok(a
-        .assigned_partitions
+    Ok(a.assigned_partitions
         .into_iter()
         .flat_map(|t| {
             let topic = t.topic;
@@ -183,9 +178,7 @@ mod tests {
         };
         let bytes = encode_versioned(&subscription, 1).unwrap().freeze();
         assert_eq!(decode_subscription("m", None, &bytes).unwrap().generation, 5);
-        let v0 = encode_versioned(&ConsumerProtocolSubscription { topics: vec!["t".into()], ..Default::default() }, 0)
-            .unwrap()
-            .freeze();
+        let v0 = encode_versioned(&ConsumerProtocolSubscription { topics: vec!["t".into()], ..Default::default() }, 0).unwrap().freeze();
         assert_eq!(decode_subscription("m", None, &v0).unwrap().generation, -1);
     }
 

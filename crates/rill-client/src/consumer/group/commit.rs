@@ -260,7 +260,11 @@ impl Committer {
                     topics: Some(
                         by_topic
                             .iter()
-                            .map(|(t, p)| OffsetFetchRequestTopics { name: t.to_string(), partition_indexes: p.clone(), ..Default::default() })
+                            .map(|(t, p)| OffsetFetchRequestTopics {
+                                name: t.to_string(),
+                                partition_indexes: p.clone(),
+                                ..Default::default()
+                            })
                             .collect(),
                     ),
                     ..Default::default()

@@ -33,11 +33,8 @@ pub(crate) fn assign(
     }
     // Only topics someone subscribes to and that exist take part.
     let subscribed: BTreeSet<&str> = subscriptions.values().flat_map(|s| s.topics.iter().map(String::as_str)).collect();
-    let topics: BTreeMap<&str, i32> = partitions_per_topic
-        .iter()
-        .filter(|(t, _)| subscribed.contains(t.as_str()))
-        .map(|(t, n)| (t.as_str(), (*n).max(0)))
-        .collect();
+    let topics: BTreeMap<&str, i32> =
+        partitions_per_topic.iter().filter(|(t, _)| subscribed.contains(t.as_str())).map(|(t, n)| (t.as_str(), (*n).max(0))).collect();
     let owned = owned_partitions(&topics, subscriptions);
     let first = subscriptions.values().next().map(|s| s.topics.iter().collect::<BTreeSet<_>>());
     let all_equal = subscriptions.values().all(|s| Some(s.topics.iter().collect::<BTreeSet<_>>()) == first);
@@ -124,8 +121,7 @@ fn constrained(topics: &BTreeMap<&str, i32>, owned: &Owned) -> (BTreeMap<String,
     let mut transferring = Transfers::new();
 
     for (member, claimed) in &owned.by_member {
-        let mut mine: Vec<TopicPartition> =
-            claimed.iter().filter(|tp| !owned.multiply_claimed.contains(*tp)).cloned().collect();
+        let mut mine: Vec<TopicPartition> = claimed.iter().filter(|tp| !owned.multiply_claimed.contains(*tp)).cloned().collect();
         mine.sort_by(|a, b| a.partition.cmp(&b.partition).then_with(|| a.topic.cmp(&b.topic)));
         let list = assignment.entry(member.clone()).or_default();
         if mine.len() < min_quota {
@@ -192,19 +188,11 @@ fn general(
     subscriptions: &BTreeMap<String, MemberSubscription>,
     owned: &BTreeMap<String, Vec<TopicPartition>>,
 ) -> BTreeMap<String, Vec<TopicPartition>> {
-    let eligible = |member: &str, tp: &TopicPartition| {
-        subscriptions.get(member).is_some_and(|s| s.topics.contains(&tp.topic))
-    };
+    let eligible = |member: &str, tp: &TopicPartition| subscriptions.get(member).is_some_and(|s| s.topics.contains(&tp.topic));
     let mut assignment: BTreeMap<String, Vec<TopicPartition>> = BTreeMap::new();
     let mut assigned = BTreeSet::new();
     for member in subscriptions.keys() {
-        let keep: Vec<TopicPartition> = owned
-            .get(member)
-            .into_iter()
-            .flatten()
-            .filter(|tp| eligible(member, tp))
-            .cloned()
-            .collect();
+        let keep: Vec<TopicPartition> = owned.get(member).into_iter().flatten().filter(|tp| eligible(member, tp)).cloned().collect();
         assigned.extend(keep.iter().cloned());
         assignment.insert(member.clone(), keep);
     }

@@ -124,11 +124,7 @@ impl Coordinator {
         let version = connection.version_for(ApiKey::FIND_COORDINATOR)?;
         // v4+ (KIP-699) asks for a batch of keys; earlier versions for one.
         let request = if version >= 4 {
-            FindCoordinatorRequest {
-                key_type: KEY_TYPE_GROUP,
-                coordinator_keys: vec![self.group_id.clone()],
-                ..Default::default()
-            }
+            FindCoordinatorRequest { key_type: KEY_TYPE_GROUP, coordinator_keys: vec![self.group_id.clone()], ..Default::default() }
         } else {
             FindCoordinatorRequest { key: self.group_id.clone(), key_type: KEY_TYPE_GROUP, ..Default::default() }
         };

@@ -137,9 +137,7 @@ impl Inner {
     fn pending_delivered(&self, owned: &BTreeSet<TopicPartition>) -> BTreeMap<TopicPartition, Position> {
         lock(&self.delivered)
             .iter()
-            .filter(|(tp, position)| {
-                owned.contains(*tp) && self.committer.acknowledged(tp).is_none_or(|acked| position.offset > acked)
-            })
+            .filter(|(tp, position)| owned.contains(*tp) && self.committer.acknowledged(tp).is_none_or(|acked| position.offset > acked))
             .map(|(tp, position)| (tp.clone(), *position))
             .collect()
     }
@@ -165,13 +163,8 @@ impl GroupMember {
         let rng = Arc::new(Mutex::new(Rng::new(seed)));
         let coordinator = Arc::new(Coordinator::new(group_id.clone()));
         let generation = Arc::new(Mutex::new(Generation::none()));
-        let committer = Committer::new(
-            client.clone(),
-            coordinator.clone(),
-            generation.clone(),
-            config.group_instance_id.clone(),
-            rng.clone(),
-        );
+        let committer =
+            Committer::new(client.clone(), coordinator.clone(), generation.clone(), config.group_instance_id.clone(), rng.clone());
         let inner = Arc::new(Inner {
             client,
             group_id,
@@ -188,8 +181,7 @@ impl GroupMember {
             leader: AtomicBool::new(false),
         });
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let (assignment_tx, assignment) =
-            watch::channel(Assignment { generation_id: Generation::NONE_ID, partitions: BTreeSet::new() });
+        let (assignment_tx, assignment) = watch::channel(Assignment { generation_id: Generation::NONE_ID, partitions: BTreeSet::new() });
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let task = Task {
             inner: inner.clone(),
@@ -336,10 +328,7 @@ impl GroupMember {
 
     /// The group's committed positions of `partitions` (`None`: none
     /// committed), with the committed leader epoch when the broker has one.
-    pub async fn committed(
-        &self,
-        partitions: &BTreeSet<TopicPartition>,
-    ) -> Result<BTreeMap<TopicPartition, Option<Position>>> {
+    pub async fn committed(&self, partitions: &BTreeSet<TopicPartition>) -> Result<BTreeMap<TopicPartition, Option<Position>>> {
         let deadline = Instant::now() + self.inner.client.config().request_timeout;
         self.inner.committer.committed(partitions, deadline).await
     }
@@ -535,12 +524,7 @@ impl Task {
     }
 
     fn group_error(&self, context: &str, code: ErrorCode) -> Error {
-        Error::Kafka {
-            broker: "coordinator".into(),
-            context: format!("{context} (group {})", self.inner.group_id),
-            code,
-            message: None,
-        }
+        Error::Kafka { broker: "coordinator".into(), context: format!("{context} (group {})", self.inner.group_id), code, message: None }
     }
 
     /// UNKNOWN_MEMBER_ID forgets the member id; both it and ILLEGAL_GENERATION forget the generation.
@@ -702,9 +686,7 @@ impl Task {
                 },
                 _ => BTreeMap::new(),
             };
-            let synced =
-                membership::sync_group(&client, node, &self.inner.group_id, &self.inner.config, &joined, &assignments)
-                    .await;
+            let synced = membership::sync_group(&client, node, &self.inner.group_id, &self.inner.config, &joined, &assignments).await;
             match synced {
                 Ok(partitions) => {
                     self.on_synced(&joined, partitions).await;
@@ -868,10 +850,5 @@ async fn all_topics(client: &Client) -> Result<Vec<String>> {
     };
     let request = MetadataRequest { topics: None, allow_auto_topic_creation: false, ..Default::default() };
     let response = client.send(node, &request).await?;
-    Ok(response
-        .topics
-        .into_iter()
-        .filter(|t| !t.is_internal && ErrorCode(t.error_code).is_none())
-        .filter_map(|t| t.name)
-        .collect())
+    Ok(response.topics.into_iter().filter(|t| !t.is_internal && ErrorCode(t.error_code).is_none()).filter_map(|t| t.name).collect())
 }

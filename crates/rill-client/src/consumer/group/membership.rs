@@ -165,8 +165,7 @@ pub async fn join_group(
     let timeout = client.config().request_timeout.max(config.max_poll_interval + JOIN_MARGIN);
     let connection = client.connection(coordinator).await.map_err(|e| transport(&e))?;
     let version = connection.version_for(ApiKey::JOIN_GROUP).map_err(|e| transport(&e))?;
-    let response =
-        connection.send_version_with_timeout(&request, version, timeout).await.map_err(|e| transport(&e))?;
+    let response = connection.send_version_with_timeout(&request, version, timeout).await.map_err(|e| transport(&e))?;
     let code = ErrorCode(response.error_code);
     if code == ErrorCode::MEMBER_ID_REQUIRED {
         return Err(StepError::RejoinWithMemberId(response.member_id));
@@ -242,8 +241,7 @@ pub async fn sync_group(
 ) -> std::result::Result<BTreeSet<TopicPartition>, StepError> {
     let mut encoded = Vec::new();
     for (member, partitions) in assignments {
-        let assignment =
-            encode_assignment(partitions).map_err(|e| StepError::Transport(format!("encoding an assignment: {e}")))?;
+        let assignment = encode_assignment(partitions).map_err(|e| StepError::Transport(format!("encoding an assignment: {e}")))?;
         encoded.push(SyncGroupRequestAssignment { member_id: member.clone(), assignment, ..Default::default() });
     }
     let request = SyncGroupRequest {

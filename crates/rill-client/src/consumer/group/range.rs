@@ -14,11 +14,9 @@ pub(crate) fn assign(
     partitions_per_topic: &BTreeMap<String, i32>,
     subscriptions: &BTreeMap<String, MemberSubscription>,
 ) -> BTreeMap<String, Vec<TopicPartition>> {
-    let mut assignment: BTreeMap<String, Vec<TopicPartition>> =
-        subscriptions.keys().map(|m| (m.clone(), Vec::new())).collect();
+    let mut assignment: BTreeMap<String, Vec<TopicPartition>> = subscriptions.keys().map(|m| (m.clone(), Vec::new())).collect();
     for (topic, &count) in partitions_per_topic {
-        let mut members: Vec<&MemberSubscription> =
-            subscriptions.values().filter(|s| s.topics.iter().any(|t| t == topic)).collect();
+        let mut members: Vec<&MemberSubscription> = subscriptions.values().filter(|s| s.topics.iter().any(|t| t == topic)).collect();
         if members.is_empty() || count <= 0 {
             continue;
         }
@@ -100,12 +98,9 @@ mod tests {
     #[test]
     fn static_members_come_first_ordered_by_instance_id() {
         // Member ids sort the other way round; instance ids decide, then dynamic members last.
-        let subs = [
-            static_member("a-member", "instance-2", &["t"]),
-            static_member("b-member", "instance-1", &["t"]),
-            member("0-dynamic", &["t"]),
-        ]
-        .into();
+        let subs =
+            [static_member("a-member", "instance-2", &["t"]), static_member("b-member", "instance-1", &["t"]), member("0-dynamic", &["t"])]
+                .into();
         let r = assign(Range, &topics(&[("t", 5)]), &subs);
         assert_eq!(r["b-member"], parts(&[("t", 0), ("t", 1)]));
         assert_eq!(r["a-member"], parts(&[("t", 2), ("t", 3)]));

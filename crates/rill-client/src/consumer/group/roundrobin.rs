@@ -12,8 +12,7 @@ pub(crate) fn assign(
     partitions_per_topic: &BTreeMap<String, i32>,
     subscriptions: &BTreeMap<String, MemberSubscription>,
 ) -> BTreeMap<String, Vec<TopicPartition>> {
-    let mut assignment: BTreeMap<String, Vec<TopicPartition>> =
-        subscriptions.keys().map(|m| (m.clone(), Vec::new())).collect();
+    let mut assignment: BTreeMap<String, Vec<TopicPartition>> = subscriptions.keys().map(|m| (m.clone(), Vec::new())).collect();
     let mut members: Vec<&MemberSubscription> = subscriptions.values().collect();
     members.sort_by(|a, b| member_order(a, b));
     if members.is_empty() {

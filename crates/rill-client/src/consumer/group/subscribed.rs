@@ -106,11 +106,7 @@ impl GroupConsumer {
     }
 
     /// Joins the group with an unassigned consumer.
-    pub(crate) fn join(
-        consumer: Arc<Consumer>,
-        subscription: Subscription,
-        listener: Arc<dyn RebalanceListener>,
-    ) -> Result<GroupConsumer> {
+    pub(crate) fn join(consumer: Arc<Consumer>, subscription: Subscription, listener: Arc<dyn RebalanceListener>) -> Result<GroupConsumer> {
         let client = consumer.shared.client.clone();
         let bridge = Arc::new(ConsumerRebalance { consumer: consumer.clone(), member: OnceLock::new(), application: listener });
         let member = Arc::new(GroupMember::new(client, bridge.clone())?);

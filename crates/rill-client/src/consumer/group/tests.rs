@@ -12,8 +12,8 @@ use rill_protocol::messages::join_group_response::JoinGroupResponseMember;
 use rill_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
 use rill_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use rill_protocol::messages::{
-    FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, MetadataResponse,
-    OffsetCommitResponse, RequestBody, SyncGroupResponse,
+    FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, MetadataResponse, OffsetCommitResponse, RequestBody,
+    SyncGroupResponse,
 };
 use rill_protocol::{ErrorCode, Uuid};
 use tokio::io::{AsyncWriteExt, DuplexStream};
@@ -165,7 +165,13 @@ fn metadata() -> MetadataResponse {
             name: Some("t".into()),
             topic_id: Uuid::from_u64_pair(1, 2),
             partitions: (0..PARTITIONS)
-                .map(|p| MetadataResponsePartition { partition_index: p, leader_id: 1, replica_nodes: vec![1], isr_nodes: vec![1], ..Default::default() })
+                .map(|p| MetadataResponsePartition {
+                    partition_index: p,
+                    leader_id: 1,
+                    replica_nodes: vec![1],
+                    isr_nodes: vec![1],
+                    ..Default::default()
+                })
                 .collect(),
             ..Default::default()
         }],

@@ -18,8 +18,8 @@ use rill_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopics,
 };
 use rill_protocol::messages::{
-    FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, OffsetCommitResponse,
-    OffsetFetchResponse, RequestBody, RequestHeader, SyncGroupResponse,
+    FindCoordinatorResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, OffsetCommitResponse, OffsetFetchResponse,
+    RequestBody, RequestHeader, SyncGroupResponse,
 };
 
 use super::{consumer, fill, truncate_at_15_under_epoch_4, values, Fake};

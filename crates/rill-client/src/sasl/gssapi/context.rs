@@ -110,9 +110,9 @@ impl Context {
     /// when the token says so, else the initiator's.
     fn wrap_key(&self, acceptor_subkey_flag: bool) -> Result<&Key, Failure> {
         if acceptor_subkey_flag {
-            self.acceptor_subkey.as_ref().ok_or_else(|| {
-                Failure::malformed("a Wrap token names an acceptor subkey the AP-REP did not carry".into())
-            })
+            self.acceptor_subkey
+                .as_ref()
+                .ok_or_else(|| Failure::malformed("a Wrap token names an acceptor subkey the AP-REP did not carry".into()))
         } else {
             Ok(&self.initiator_subkey)
         }
@@ -124,8 +124,7 @@ impl Context {
             return Err(Failure::malformed(format!("a Wrap token of {} bytes is shorter than its header", token.len())));
         }
         let (header, data) = token.split_at(HEADER_LEN);
-        let header: [u8; HEADER_LEN] =
-            header.try_into().map_err(|_| Failure::malformed("a Wrap token header is not 16 bytes".into()))?;
+        let header: [u8; HEADER_LEN] = header.try_into().map_err(|_| Failure::malformed("a Wrap token header is not 16 bytes".into()))?;
         let [id0, id1, flags, filler, ec0, ec1, rrc0, rrc1, ..] = header;
         if [id0, id1] != TOK_WRAP || filler != 0xff {
             return Err(Failure::malformed("the broker's security-layer message is not a Wrap token".into()));
@@ -259,14 +258,7 @@ mod tests {
     }
 
     fn context() -> Context {
-        Context {
-            session_key: key(1),
-            initiator_subkey: key(2),
-            acceptor_subkey: Some(key(3)),
-            ctime: 0,
-            cusec: 0,
-            send_seq: 7,
-        }
+        Context { session_key: key(1), initiator_subkey: key(2), acceptor_subkey: Some(key(3)), ctime: 0, cusec: 0, send_seq: 7 }
     }
 
     /// An acceptor's integrity-only Wrap token, built as RFC 4121 describes.

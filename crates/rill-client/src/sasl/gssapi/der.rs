@@ -5,8 +5,8 @@ use picky_asn1::bit_string::BitString;
 use picky_asn1::date::GeneralizedTime;
 use picky_asn1::restricted_string::Ia5String;
 use picky_asn1::wrapper::{
-    Asn1SequenceOf, BitStringAsn1, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag2, GeneralStringAsn1,
-    GeneralizedTimeAsn1, IntegerAsn1, OctetStringAsn1, Optional,
+    Asn1SequenceOf, BitStringAsn1, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag2, GeneralStringAsn1, GeneralizedTimeAsn1,
+    IntegerAsn1, OctetStringAsn1, Optional,
 };
 use picky_krb::data_types::{EncryptedData, KerberosFlags, KerberosStringAsn1, KerberosTime, PaData, PrincipalName};
 use serde::Serialize;

@@ -6,7 +6,10 @@ use crate::error::{Error, KerberosErrorKind};
 
 #[derive(Debug)]
 pub(super) enum Failure {
-    Kerberos { kind: KerberosErrorKind, message: String },
+    Kerberos {
+        kind: KerberosErrorKind,
+        message: String,
+    },
     /// A file a key names (keytab, krb5.conf) cannot be used, or a needed setting is missing.
     Config(ConfigError),
 }

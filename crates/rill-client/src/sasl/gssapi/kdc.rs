@@ -34,10 +34,7 @@ impl Kdc {
         }
         Err(Failure::new(
             KerberosErrorKind::KdcUnreachable,
-            format!(
-                "no KDC answered ({}); check sasl.kerberos.kdc or the realm's kdc entries in krb5.conf",
-                errors.join("; ")
-            ),
+            format!("no KDC answered ({}); check sasl.kerberos.kdc or the realm's kdc entries in krb5.conf", errors.join("; ")),
         ))
     }
 }

@@ -53,8 +53,7 @@ where
     let service = &kerberos.service_name;
     let on_broker = |f: Failure| f.into_error(broker);
     let tgt = tickets::ticket_granting_ticket(&kdc, &client, &credentials).await.map_err(on_broker)?;
-    let ticket =
-        tickets::service_ticket(&kdc, &tgt, &client, &credentials, service, &host).await.map_err(on_broker)?;
+    let ticket = tickets::service_ticket(&kdc, &tgt, &client, &credentials, service, &host).await.map_err(on_broker)?;
     debug!(broker, principal = %client, service = %format_args!("{service}/{host}"), "Kerberos service ticket granted");
 
     let (mut context, token) = Context::initiate(&ticket).map_err(on_broker)?;
@@ -126,9 +125,7 @@ fn locate(config: &SaslConfig) -> Result<(Principal, Kdc), Failure> {
 
 /// `sasl.kerberos.krb5.conf`, else `$KRB5_CONFIG`, else `/etc/krb5.conf`.
 fn read_krb5_conf(configured: Option<PathBuf>) -> Result<(PathBuf, krb5_conf::Krb5Conf), Failure> {
-    let path = configured
-        .or_else(|| std::env::var_os("KRB5_CONFIG").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/etc/krb5.conf"));
+    let path = configured.or_else(|| std::env::var_os("KRB5_CONFIG").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("/etc/krb5.conf"));
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Failure::Config(ConfigError::File {
             key: "sasl.kerberos.krb5.conf",
@@ -155,8 +152,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rill-gssapi-locate-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("krb5.conf");
-        std::fs::write(&conf, "[libdefaults]\n default_realm = R.TEST\n[realms]\n R.TEST = {\n kdc = 127.0.0.1:1088\n }\n")
-            .unwrap();
+        std::fs::write(&conf, "[libdefaults]\n default_realm = R.TEST\n[realms]\n R.TEST = {\n kdc = 127.0.0.1:1088\n }\n").unwrap();
         let mut config = SaslConfig::default();
         config.kerberos.principal = Some("svc/host".to_string());
         config.kerberos.krb5_conf = Some(conf.clone());

@@ -6,19 +6,17 @@
 use std::fmt;
 
 use picky_asn1::wrapper::{
-    Asn1SequenceOf, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag2, ExplicitContextTag3,
-    ExplicitContextTag4, ExplicitContextTag5, ExplicitContextTag7, ExplicitContextTag8, OctetStringAsn1, Optional,
+    Asn1SequenceOf, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag2, ExplicitContextTag3, ExplicitContextTag4,
+    ExplicitContextTag5, ExplicitContextTag7, ExplicitContextTag8, OctetStringAsn1, Optional,
 };
 use picky_krb::constants::error_codes;
 use picky_krb::constants::key_usages;
-use picky_krb::crypto::{CipherSuite, ChecksumSuite};
+use picky_krb::crypto::{ChecksumSuite, CipherSuite};
 use picky_krb::data_types::{
-    Authenticator, AuthenticatorInner, Checksum, EtypeInfo2, KerberosStringAsn1, PaData, PaEncTsEnc, PrincipalName,
-    Ticket,
+    Authenticator, AuthenticatorInner, Checksum, EtypeInfo2, KerberosStringAsn1, PaData, PaEncTsEnc, PrincipalName, Ticket,
 };
 use picky_krb::messages::{
-    ApReq, ApReqInner, AsRep, AsReq, EncAsRepPart, EncKdcRepPart, EncTgsRepPart, KdcRep, KdcReq, KdcReqBody, KrbError,
-    TgsRep, TgsReq,
+    ApReq, ApReqInner, AsRep, AsReq, EncAsRepPart, EncKdcRepPart, EncTgsRepPart, KdcRep, KdcReq, KdcReqBody, KrbError, TgsRep, TgsReq,
 };
 
 use super::der::{self, int, int_value};
@@ -71,10 +69,7 @@ impl Key {
     }
 
     pub(super) fn encrypt(&self, usage: i32, plaintext: &[u8]) -> Result<Vec<u8>, Failure> {
-        self.suite()?
-            .cipher()
-            .encrypt(&self.bytes, usage, plaintext)
-            .map_err(|e| Failure::malformed(format!("encryption failed: {e}")))
+        self.suite()?.cipher().encrypt(&self.bytes, usage, plaintext).map_err(|e| Failure::malformed(format!("encryption failed: {e}")))
     }
 
     /// Decrypts; `None` when the integrity check fails (the wrong key).
@@ -88,10 +83,7 @@ impl Key {
 
     /// A keyed checksum (RFC 3961 get_mic) of `data`.
     pub(super) fn checksum(&self, usage: i32, data: &[u8]) -> Result<Vec<u8>, Failure> {
-        self.checksum_suite()?
-            .hasher()
-            .checksum(&self.bytes, usage, data)
-            .map_err(|e| Failure::malformed(format!("checksum failed: {e}")))
+        self.checksum_suite()?.hasher().checksum(&self.bytes, usage, data).map_err(|e| Failure::malformed(format!("checksum failed: {e}")))
     }
 
     /// A fresh random key of this key's encryption type (AES keys are random bytes).
@@ -156,9 +148,9 @@ impl Credentials {
             .into_iter()
             .filter(|etype| match self {
                 Credentials::Password(_) => true,
-                Credentials::Keytab(entries) => entries.iter().any(|e| {
-                    e.realm == client.realm && e.components == client.components && u32::from(e.enctype) == *etype
-                }),
+                Credentials::Keytab(entries) => {
+                    entries.iter().any(|e| e.realm == client.realm && e.components == client.components && u32::from(e.enctype) == *etype)
+                }
             })
             .collect()
     }
@@ -200,11 +192,7 @@ pub(super) struct Granted {
 }
 
 /// The AS exchange: a ticket-granting ticket for `client`.
-pub(super) async fn ticket_granting_ticket(
-    kdc: &Kdc,
-    client: &Principal,
-    credentials: &Credentials,
-) -> Result<Granted, Failure> {
+pub(super) async fn ticket_granting_ticket(kdc: &Kdc, client: &Principal, credentials: &Credentials) -> Result<Granted, Failure> {
     let etypes = credentials.etypes(client);
     if etypes.is_empty() {
         return Err(no_keytab_entry(client));
@@ -265,13 +253,7 @@ fn as_req(client: &Principal, etypes: &[u32], nonce: u32, padata: Vec<PaData>) -
     der::encode(&request, "AS-REQ")
 }
 
-fn req_body(
-    cname: Option<PrincipalName>,
-    realm: &str,
-    sname: PrincipalName,
-    nonce: u32,
-    etypes: &[u32],
-) -> Result<KdcReqBody, Failure> {
+fn req_body(cname: Option<PrincipalName>, realm: &str, sname: PrincipalName, nonce: u32, etypes: &[u32]) -> Result<KdcReqBody, Failure> {
     let (seconds, _) = random::now()?;
     Ok(KdcReqBody {
         kdc_options: ExplicitContextTag0::from(der::flags(0)),
@@ -298,13 +280,7 @@ fn kdc_req(msg_type: u32, padata: Vec<PaData>, body: KdcReqBody) -> KdcReq {
     }
 }
 
-fn as_granted(
-    rep: KdcRep,
-    key: &Key,
-    nonce: u32,
-    client: &Principal,
-    credentials: &Credentials,
-) -> Result<Granted, Failure> {
+fn as_granted(rep: KdcRep, key: &Key, nonce: u32, client: &Principal, credentials: &Credentials) -> Result<Granted, Failure> {
     let enc_part = &rep.enc_part.0;
     let etype = int_value(&enc_part.etype.0).unwrap_or_default();
     if etype != key.etype {
@@ -326,10 +302,7 @@ fn granted(rep: KdcRep, plaintext: &[u8], nonce: u32) -> Result<Granted, Failure
     if int_value(&part.nonce.0) != Some(nonce) {
         return Err(Failure::malformed("the KDC reply's nonce is not the request's (a replayed reply?)".into()));
     }
-    let session_key = Key {
-        etype: int_value(&part.key.0.key_type.0).unwrap_or_default(),
-        bytes: part.key.0.key_value.0 .0.clone(),
-    };
+    let session_key = Key { etype: int_value(&part.key.0.key_type.0).unwrap_or_default(), bytes: part.key.0.key_value.0 .0.clone() };
     session_key.suite()?;
     Ok(Granted { ticket: rep.ticket.0, session_key, crealm: rep.crealm.0, cname: rep.cname.0 })
 }
@@ -346,10 +319,8 @@ pub(super) async fn service_ticket(
     let nonce = random::nonce()?;
     let body = req_body(None, &client.realm, der::principal_name(NT_SRV_HST, &[service, host])?, nonce, &ETYPES)?;
     // The authenticator's checksum binds the request body to the TGT's session key (RFC 4120 section 3.3.1).
-    let checksum = tgt.session_key.checksum(
-        key_usages::TGS_REQ_PA_DATA_AP_REQ_AUTHENTICATOR_CKSUM,
-        &der::encode(&body, "KDC-REQ-BODY")?,
-    )?;
+    let checksum =
+        tgt.session_key.checksum(key_usages::TGS_REQ_PA_DATA_AP_REQ_AUTHENTICATOR_CKSUM, &der::encode(&body, "KDC-REQ-BODY")?)?;
     let checksum = Checksum {
         cksumtype: ExplicitContextTag0::from(int(u32::from(tgt.session_key.checksum_suite()?))),
         checksum: ExplicitContextTag1::from(OctetStringAsn1::from(checksum)),
@@ -362,9 +333,7 @@ pub(super) async fn service_ticket(
     match parse_reply(&reply)? {
         Reply::Error(e) => Err(kdc_error(&e, client, credentials, Some((service, host)))),
         Reply::Rep(rep) => {
-            let Some(plaintext) =
-                tgt.session_key.decrypt(key_usages::TGS_REP_ENC_SESSION_KEY, &rep.enc_part.0.cipher.0 .0)?
-            else {
+            let Some(plaintext) = tgt.session_key.decrypt(key_usages::TGS_REP_ENC_SESSION_KEY, &rep.enc_part.0.cipher.0 .0)? else {
                 return Err(Failure::malformed("the TGS-REP does not decrypt with the TGT's session key".into()));
             };
             granted(*rep, &plaintext, nonce)
@@ -402,12 +371,7 @@ pub(super) fn authenticator(
 /// An AP-REQ presenting `granted`'s ticket with `authenticator`, encrypted
 /// under the ticket's session key with `usage`. `options`: the first byte of
 /// the AP options (0x20: mutual-required).
-pub(super) fn ap_req(
-    granted: &Granted,
-    options: u8,
-    authenticator: &(Authenticator, u64, u32),
-    usage: i32,
-) -> Result<ApReq, Failure> {
+pub(super) fn ap_req(granted: &Granted, options: u8, authenticator: &(Authenticator, u64, u32), usage: i32) -> Result<ApReq, Failure> {
     let encrypted = granted.session_key.encrypt(usage, &der::encode(&authenticator.0, "Authenticator")?)?;
     Ok(ApReq::from(ApReqInner {
         pvno: ExplicitContextTag0::from(int(5)),
