@@ -3,6 +3,7 @@
 #   fuzz/run.sh smoke [SECONDS]        every target briefly (default 15 s) + replay of the corpora (CI)
 #   fuzz/run.sh long  [SECONDS] [T...] each target (or the named ones) for SECONDS (default 600)
 #   fuzz/run.sh replay                 only replay the committed corpora
+#   fuzz/run.sh build                  only install cargo-fuzz and build the targets (CI builds ahead)
 # New inputs found are written to target/fuzz-corpus/<target>, not to the
 # committed corpora; copy interesting ones into fuzz/corpus/<target> by hand.
 set -euo pipefail
@@ -26,6 +27,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 cargo +nightly fuzz build -O
+[ "$mode" = build ] && exit 0
 
 summary=()
 for t in "${targets[@]}"; do
