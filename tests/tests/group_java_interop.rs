@@ -330,16 +330,14 @@ fn assignor_case(
 /// subscriptions), and cooperative-sticky for groups whose members all
 /// subscribe to the same topics and own nothing yet, over one to four topics.
 ///
-/// Not yet: the rest of cooperative-sticky. With ownership (`owned: true`)
-/// 15 of 80 generated cases differ from Java: which member keeps a partition
-/// above its quota and which partitions are taken away, and owned partitions
-/// of topics a member no longer subscribes to; with differing subscriptions
-/// and nothing owned, 1 of 80 (which member of equal load gets the next
-/// partition). Java seems to follow its HashMap iteration order there (issue 5).
+/// Not compared case for case: cooperative-sticky with owned partitions or
+/// differing subscriptions, where Java picks among equal choices in its
+/// HashMap iteration order (with ownership 15 of 80 generated cases pick
+/// differently: which member keeps a partition above its quota, which
+/// partitions are taken away; with differing subscriptions 1 of 80). The
+/// test below checks those cases by the assignor's rules instead.
 #[test]
 fn assignors_assign_what_javas_assignors_assign() {
-    use rill_client::config::AssignmentStrategy;
-    use rill_client::consumer::group::{assign, MemberSubscription};
     let install = rill_e2e::kafka::provision::KafkaInstall::from_env().expect("Kafka is provisioned");
     let mut rng = CaseRng(0x5EED_0005);
     let cases: Vec<_> = ["range", "roundrobin", "cooperative-sticky"]
@@ -353,25 +351,7 @@ fn assignors_assign_what_javas_assignors_assign() {
     let java = rill_e2e::interop::java_assignors::run_java_assignors(&install, &cases).expect("Java's assignors");
     let mut differing = Vec::new();
     for case in &cases {
-        let strategy = AssignmentStrategy::from_name(&case.strategy).expect("strategy");
-        let subscriptions: BTreeMap<String, MemberSubscription> = case
-            .members
-            .iter()
-            .map(|m| {
-                let subscription = MemberSubscription {
-                    member_id: m.member_id.clone(),
-                    group_instance_id: m.group_instance_id.clone(),
-                    topics: m.topics.clone(),
-                    owned_partitions: m.owned.iter().map(|(t, p)| tp(t, *p)).collect(),
-                    generation: m.generation,
-                };
-                (m.member_id.clone(), subscription)
-            })
-            .collect();
-        let ours: BTreeMap<String, Vec<(String, i32)>> = assign(strategy, &case.topics, &subscriptions)
-            .into_iter()
-            .map(|(member, partitions)| (member, partitions.into_iter().map(|p| (p.topic, p.partition)).collect()))
-            .collect();
+        let ours = rill_assign(case);
         let theirs = java.get(&case.name).cloned().unwrap_or_default();
         if ours != theirs {
             differing.push(format!("{case:?}\n  rill: {ours:?}\n  Java: {theirs:?}"));
@@ -379,4 +359,196 @@ fn assignors_assign_what_javas_assignors_assign() {
     }
     assert_eq!(java.len(), cases.len(), "Java answered every case");
     assert!(differing.is_empty(), "{} of {} cases differ:\n{}", differing.len(), cases.len(), differing.join("\n"));
+}
+
+/// rill's assignment of one case, in the runner's shape.
+fn rill_assign(case: &rill_e2e::interop::java_assignors::AssignorCase) -> rill_e2e::interop::java_assignors::MemberAssignments {
+    use rill_client::config::AssignmentStrategy;
+    use rill_client::consumer::group::{assign, MemberSubscription};
+    let strategy = AssignmentStrategy::from_name(&case.strategy).expect("strategy");
+    let subscriptions: BTreeMap<String, MemberSubscription> = case
+        .members
+        .iter()
+        .map(|m| {
+            let subscription = MemberSubscription {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                topics: m.topics.clone(),
+                owned_partitions: m.owned.iter().map(|(t, p)| tp(t, *p)).collect(),
+                generation: m.generation,
+            };
+            (m.member_id.clone(), subscription)
+        })
+        .collect();
+    assign(strategy, &case.topics, &subscriptions)
+        .into_iter()
+        .map(|(member, partitions)| {
+            let mut partitions: Vec<(String, i32)> = partitions.into_iter().map(|p| (p.topic, p.partition)).collect();
+            partitions.sort();
+            (member, partitions)
+        })
+        .collect()
+}
+
+/// Each partition's valid owner before a rebalance: the claimant with the
+/// highest generation (KIP-429; a claim from an older generation is stale).
+fn valid_owners(case: &rill_e2e::interop::java_assignors::AssignorCase) -> BTreeMap<(String, i32), String> {
+    let mut owners: BTreeMap<(String, i32), (i32, String)> = BTreeMap::new();
+    for m in &case.members {
+        for owned in &m.owned {
+            let better = owners.get(owned).is_none_or(|(generation, _)| m.generation > *generation);
+            if better {
+                owners.insert(owned.clone(), (m.generation, m.member_id.clone()));
+            }
+        }
+    }
+    owners.into_iter().map(|(p, (_, member))| (p, member)).collect()
+}
+
+/// The cooperative rules one round of an assignment must keep (KIP-429):
+/// a partition goes to at most one member, only to a member subscribed to
+/// its topic, and never to a member other than its valid owner in the same
+/// round (it is revoked first and handed over in the follow-up rebalance).
+/// Returns what is wrong, if anything.
+fn cooperative_round_errors(
+    case: &rill_e2e::interop::java_assignors::AssignorCase,
+    assignment: &rill_e2e::interop::java_assignors::MemberAssignments,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    let owners = valid_owners(case);
+    let mut seen: BTreeMap<(String, i32), &str> = BTreeMap::new();
+    for (member, partitions) in assignment {
+        let Some(subscriber) = case.members.iter().find(|m| &m.member_id == member) else {
+            errors.push(format!("{member} is not a member"));
+            continue;
+        };
+        for p in partitions {
+            if !subscriber.topics.contains(&p.0) || case.topics.get(&p.0).is_none_or(|count| p.1 >= *count) {
+                errors.push(format!("{p:?} given to {member}, not subscribed to it or no such partition"));
+            }
+            if let Some(other) = seen.insert(p.clone(), member) {
+                errors.push(format!("{p:?} given to both {other} and {member}"));
+            }
+            if let Some(owner) = owners.get(p) {
+                if owner != member {
+                    errors.push(format!("{p:?} given to {member} while {owner} still owns it"));
+                }
+            }
+        }
+    }
+    errors
+}
+
+/// After the follow-up rebalance every partition with a subscriber is
+/// assigned, and the assignment is balanced in the sticky assignor's sense:
+/// a member with two or more partitions more than another holds none the
+/// other could take (its topics are not in the other's subscription).
+fn settled_errors(
+    case: &rill_e2e::interop::java_assignors::AssignorCase,
+    assignment: &rill_e2e::interop::java_assignors::MemberAssignments,
+) -> Vec<String> {
+    let mut errors = cooperative_round_errors(case, assignment);
+    for (topic, count) in &case.topics {
+        if !case.members.iter().any(|m| m.topics.contains(topic)) {
+            continue;
+        }
+        for partition in 0..*count {
+            if !assignment.values().any(|ps| ps.contains(&(topic.clone(), partition))) {
+                errors.push(format!("{topic}-{partition} unassigned after the follow-up rebalance"));
+            }
+        }
+    }
+    let load = |m: &str| assignment.get(m).map_or(0, Vec::len);
+    for big in &case.members {
+        for small in &case.members {
+            if load(&big.member_id) > load(&small.member_id) + 1 {
+                if let Some(p) = assignment.get(&big.member_id).into_iter().flatten().find(|(t, _)| small.topics.contains(t)) {
+                    errors.push(format!(
+                        "unbalanced: {} holds {} partitions, {} holds {} and could take {p:?}",
+                        big.member_id,
+                        load(&big.member_id),
+                        small.member_id,
+                        load(&small.member_id)
+                    ));
+                }
+            }
+        }
+    }
+    errors
+}
+
+/// The group one rebalance later: every member owns what it was given, one
+/// generation on.
+fn follow_up(
+    case: &rill_e2e::interop::java_assignors::AssignorCase,
+    assignment: &rill_e2e::interop::java_assignors::MemberAssignments,
+) -> rill_e2e::interop::java_assignors::AssignorCase {
+    let generation = case.members.iter().map(|m| m.generation).max().unwrap_or(0).max(0) + 1;
+    let mut next = case.clone();
+    for m in &mut next.members {
+        m.generation = generation;
+        m.owned = assignment.get(&m.member_id).cloned().unwrap_or_default();
+    }
+    next
+}
+
+/// Partitions whose owner after the follow-up rebalance is not their valid
+/// owner before the first one: what the group had to move.
+fn moved(
+    before: &rill_e2e::interop::java_assignors::AssignorCase,
+    settled: &rill_e2e::interop::java_assignors::MemberAssignments,
+) -> usize {
+    valid_owners(before)
+        .iter()
+        .filter(|(p, owner)| {
+            let now = settled.iter().find(|(_, ps)| ps.contains(p)).map(|(m, _)| m);
+            now.is_some_and(|now| now != *owner)
+        })
+        .count()
+}
+
+/// cooperative-sticky with owned partitions (members new, stale, owning
+/// topics they no longer subscribe to): where Java's choices follow its
+/// HashMap iteration order, comparing case for case says little, so the
+/// rules are checked instead, on rill's and Java's answers alike (Java
+/// passing them shows the checks are right): each round is cooperative
+/// (nothing handed to a new owner while another still owns it), the
+/// follow-up rebalance settles to a complete, balanced assignment, and rill
+/// moves no more partitions than Java over the two rounds, summed over the
+/// cases (issue 5).
+#[test]
+fn cooperative_sticky_with_owned_partitions_keeps_the_rules_and_moves_no_more_than_java() {
+    use rill_e2e::interop::java_assignors::run_java_assignors;
+    let install = rill_e2e::kafka::provision::KafkaInstall::from_env().expect("Kafka is provisioned");
+    let mut rng = CaseRng(0x5EED_0429);
+    let cases: Vec<_> = (0..80).map(|i| assignor_case(&mut rng, i, "cooperative-sticky", true, i % 2 == 1)).collect();
+    let java_first = run_java_assignors(&install, &cases).expect("Java's assignors, first round");
+    assert_eq!(java_first.len(), cases.len(), "Java answered every case");
+    let rill_first: Vec<_> = cases.iter().map(rill_assign).collect();
+
+    let java_cases: Vec<_> = cases.iter().map(|c| follow_up(c, &java_first[&c.name])).collect();
+    let rill_cases: Vec<_> = cases.iter().zip(&rill_first).map(|(c, a)| follow_up(c, a)).collect();
+    let java_second = run_java_assignors(&install, &java_cases).expect("Java's assignors, follow-up round");
+    let rill_second: Vec<_> = rill_cases.iter().map(rill_assign).collect();
+
+    let mut errors = Vec::new();
+    let (mut rill_moved, mut java_moved) = (0, 0);
+    for (i, case) in cases.iter().enumerate() {
+        for (who, first, second, next) in [
+            ("Java", &java_first[&case.name], &java_second[&case.name], &java_cases[i]),
+            ("rill", &rill_first[i], &rill_second[i], &rill_cases[i]),
+        ] {
+            for error in cooperative_round_errors(case, first) {
+                errors.push(format!("{} first round, {who}: {error}", case.name));
+            }
+            for error in settled_errors(next, second) {
+                errors.push(format!("{} follow-up, {who}: {error}", case.name));
+            }
+        }
+        java_moved += moved(case, &java_second[&case.name]);
+        rill_moved += moved(case, &rill_second[i]);
+    }
+    assert!(errors.is_empty(), "{} rule violations:\n{}", errors.len(), errors.join("\n"));
+    assert!(rill_moved <= java_moved, "rill moved {rill_moved} partitions over the 80 cases, Java {java_moved}");
+    eprintln!("cooperative-sticky with owned partitions: rill moved {rill_moved} partitions, Java {java_moved}, over 80 cases");
 }
