@@ -138,7 +138,7 @@ impl KafkaCluster {
             vec![OAuthClient {
                 client_id: credentials.oauth_client_id.clone(),
                 client_secret: credentials.oauth_client_secret.clone(),
-                allowed_scopes: vec![credentials.oauth_scope.clone(), "kafka:admin".to_string()],
+                allowed_scopes: vec![credentials.oauth_scope.clone(), "kafka:admin".to_string(), credentials.event_hubs_scope.clone()],
             }],
         )?;
         // Every JVM of this cluster (brokers, tools, probe) gets these.
