@@ -6,7 +6,13 @@
 //!   Basic or form fields; optional `scope`; answers
 //!   `{"access_token", "token_type": "Bearer", "expires_in", "scope"}` with an
 //!   RS256-signed JWT;
+//! - `POST /<tenant>/oauth2/v2.0/token`: the same, at the path Microsoft
+//!   Entra ID (Azure AD) serves it under its authority host
+//!   ([`OAuthServer::authority_host`]), so Azure AD presets can be pointed here;
 //! - `GET /jwks`: the JSON Web Key Set with the signing key's public half.
+//!
+//! Every token request's path, client and scope are kept
+//! ([`OAuthServer::token_requests`]) for tests to check what a client asked for.
 //!
 //! Tests can take the endpoint down and up ([`OAuthServer::set_available`]),
 //! shorten token lifetimes ([`OAuthServer::set_token_lifetime_secs`]) and mint
@@ -41,6 +47,17 @@ pub struct OAuthClient {
     pub allowed_scopes: Vec<String>,
 }
 
+/// A `POST` to a token path, as the server saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// `/token` or `/<tenant>/oauth2/v2.0/token`.
+    pub path: String,
+    /// The client id presented (HTTP Basic or form), if any.
+    pub client_id: Option<String>,
+    /// The `scope` form field, if any.
+    pub scope: Option<String>,
+}
+
 /// What kind of token [`OAuthServer::mint`] produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -68,6 +85,7 @@ struct State {
     token_lifetime_secs: AtomicU64,
     available: AtomicBool,
     tokens_issued: AtomicU64,
+    requests: Mutex<Vec<TokenRequest>>,
     stopping: AtomicBool,
     port: u16,
     /// The bound listener while the endpoint is available.
@@ -111,6 +129,7 @@ impl OAuthServer {
             token_lifetime_secs: AtomicU64::new(3600),
             available: AtomicBool::new(true),
             tokens_issued: AtomicU64::new(0),
+            requests: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
             port,
             listener: Mutex::new(Some(listener)),
@@ -125,6 +144,17 @@ impl OAuthServer {
 
     pub fn token_url(&self) -> String {
         format!("http://127.0.0.1:{}/token", self.state.port)
+    }
+
+    /// The base URL to give an Azure AD client as its authority host: tokens
+    /// are served at `<authority host>/<tenant>/oauth2/v2.0/token` for any tenant.
+    pub fn authority_host(&self) -> String {
+        format!("http://127.0.0.1:{}", self.state.port)
+    }
+
+    /// Every token request so far, oldest first.
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.state.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn jwks_url(&self) -> String {
@@ -322,7 +352,8 @@ fn handle(state: &State, stream: TcpStream, _peer: SocketAddr) -> std::io::Resul
     let path = request.path.split('?').next().unwrap_or_default();
     let (status, body) = match (request.method.as_str(), path) {
         ("GET", "/jwks") | ("GET", "/.well-known/jwks.json") => (200, jwks(&state.signing)),
-        ("POST", "/token") => token(state, &request),
+        ("POST", "/token") => token(state, path, &request),
+        ("POST", entra) if is_entra_token_path(entra) => token(state, path, &request),
         _ => (404, json!({"error": "not_found"})),
     };
     respond(stream, status, &body)
@@ -344,12 +375,16 @@ fn respond(mut stream: TcpStream, status: u16, body: &serde_json::Value) -> std:
     stream.flush()
 }
 
-fn token(state: &State, request: &Request) -> (u16, serde_json::Value) {
+/// `/<tenant>/oauth2/v2.0/token` with a non-empty tenant segment.
+fn is_entra_token_path(path: &str) -> bool {
+    path.strip_prefix('/')
+        .and_then(|rest| rest.strip_suffix("/oauth2/v2.0/token"))
+        .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'))
+}
+
+fn token(state: &State, path: &str, request: &Request) -> (u16, serde_json::Value) {
     let form = parse_form(&request.body);
     let field = |name: &str| form.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
-    if field("grant_type").as_deref() != Some("client_credentials") {
-        return (400, json!({"error": "unsupported_grant_type"}));
-    }
     let basic = request
         .headers
         .iter()
@@ -358,6 +393,14 @@ fn token(state: &State, request: &Request) -> (u16, serde_json::Value) {
         .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
         .and_then(|decoded| String::from_utf8(decoded).ok())
         .and_then(|pair| pair.split_once(':').map(|(id, secret)| (url_decode(id), url_decode(secret))));
+    state.requests.lock().unwrap_or_else(|p| p.into_inner()).push(TokenRequest {
+        path: path.to_string(),
+        client_id: basic.as_ref().map(|(id, _)| id.clone()).or_else(|| field("client_id")),
+        scope: field("scope"),
+    });
+    if field("grant_type").as_deref() != Some("client_credentials") {
+        return (400, json!({"error": "unsupported_grant_type"}));
+    }
     let (client_id, client_secret) = match basic {
         Some(pair) => pair,
         None => match (field("client_id"), field("client_secret")) {
@@ -475,6 +518,34 @@ mod tests {
         let grant = post_token(port, "app:app-secret", "grant_type=password");
         assert!(grant.contains("unsupported_grant_type"), "{grant}");
         assert_eq!(server.tokens_issued(), 1);
+    }
+
+    #[test]
+    fn entra_token_paths_are_served_and_requests_are_recorded() {
+        let server = server();
+        let port = server.state.port;
+        let body = "grant_type=client_credentials&scope=kafka";
+        let request = |path: &str| {
+            http(
+                port,
+                &format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nContent-Length: {}\r\n\r\n{body}",
+                    STANDARD.encode("app:app-secret"),
+                    body.len()
+                ),
+            )
+        };
+        let ok = request("/tenant-1/oauth2/v2.0/token");
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        for wrong in ["//oauth2/v2.0/token", "/a/b/oauth2/v2.0/token", "/tenant-1/oauth2/token"] {
+            let answer = request(wrong);
+            assert!(answer.starts_with("HTTP/1.1 404"), "{wrong}: {answer}");
+        }
+        assert_eq!(
+            server.token_requests(),
+            [TokenRequest { path: "/tenant-1/oauth2/v2.0/token".into(), client_id: Some("app".into()), scope: Some("kafka".into()) }]
+        );
+        assert!(server.authority_host().starts_with("http://127.0.0.1:"));
     }
 
     #[test]

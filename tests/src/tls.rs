@@ -1,7 +1,8 @@
 //! Certificates for the SSL, MTLS and SASL_SSL listeners, generated per cluster.
 //!
 //! Two authorities: the harness CA, which signs the broker certificate (SAN
-//! `localhost` and `127.0.0.1`) and a client certificate for mTLS; and an
+//! `localhost` and `127.0.0.1`; also an expired and a not yet valid one for
+//! the listeners that serve them) and a client certificate for mTLS; and an
 //! unrelated "rogue" CA with its own client certificate, for the negative
 //! tests (untrusted broker, client certificate the broker must refuse).
 //! Everything is written as PEM (Kafka reads PEM key and trust stores), and the
@@ -47,6 +48,12 @@ pub struct TlsMaterial {
     pub ca_truststore_p12: PathBuf,
     /// Broker certificate, SAN `localhost` and `127.0.0.1`.
     pub broker: CertifiedKey,
+    /// The same names from the same CA, valid only in 2020: served by the
+    /// `SSL_EXPIRED` listener.
+    pub broker_expired: CertifiedKey,
+    /// The same names from the same CA, valid only from 2099: served by the
+    /// `SSL_NOT_YET_VALID` listener.
+    pub broker_not_yet_valid: CertifiedKey,
     /// Client certificate (CN `rill-client`, ECDSA P-256 key) accepted by the MTLS listener.
     pub client: CertifiedKey,
     /// The same client with a 2048-bit RSA key (its traditional key file is PKCS#1).
@@ -57,6 +64,17 @@ pub struct TlsMaterial {
     pub rogue_client: CertifiedKey,
     /// Password of every `.p12` file.
     pub pkcs12_password: Secret,
+}
+
+/// When a certificate is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Validity {
+    /// rcgen's default: from 1975 to 4096.
+    Current,
+    /// 2020 only: expired ever since.
+    Expired,
+    /// From 2099: not valid yet.
+    NotYetValid,
 }
 
 struct Authority {
@@ -80,8 +98,24 @@ impl TlsMaterial {
             &["localhost", "127.0.0.1"],
             &[ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
             &ca,
+            Validity::Current,
             &pkcs12_password,
         )?;
+        let broker_with = |file_stem: &str, validity: Validity| {
+            leaf(
+                dir,
+                generated_key(file_stem)?,
+                file_stem,
+                "localhost",
+                &["localhost", "127.0.0.1"],
+                &[ExtendedKeyUsagePurpose::ServerAuth],
+                &ca,
+                validity,
+                &pkcs12_password,
+            )
+        };
+        let broker_expired = broker_with("broker-expired", Validity::Expired)?;
+        let broker_not_yet_valid = broker_with("broker-not-yet-valid", Validity::NotYetValid)?;
         let client = leaf(
             dir,
             generated_key("client")?,
@@ -90,6 +124,7 @@ impl TlsMaterial {
             &[],
             &[ExtendedKeyUsagePurpose::ClientAuth],
             &ca,
+            Validity::Current,
             &pkcs12_password,
         )?;
         let client_rsa = leaf(
@@ -100,6 +135,7 @@ impl TlsMaterial {
             &[],
             &[ExtendedKeyUsagePurpose::ClientAuth],
             &ca,
+            Validity::Current,
             &pkcs12_password,
         )?;
         let rogue_client = leaf(
@@ -110,6 +146,7 @@ impl TlsMaterial {
             &[],
             &[ExtendedKeyUsagePurpose::ClientAuth],
             &rogue_ca,
+            Validity::Current,
             &pkcs12_password,
         )?;
         let ca_truststore_p12 = dir.join("ca-truststore.p12");
@@ -118,6 +155,8 @@ impl TlsMaterial {
             ca_cert_pem: ca.cert_pem,
             ca_truststore_p12,
             broker,
+            broker_expired,
+            broker_not_yet_valid,
             client,
             client_rsa,
             rogue_ca_cert_pem: rogue_ca.cert_pem,
@@ -164,6 +203,7 @@ fn leaf(
     subject_alt_names: &[&str],
     usages: &[ExtendedKeyUsagePurpose],
     issuer: &Authority,
+    validity: Validity,
     pkcs12_password: &Secret,
 ) -> Result<CertifiedKey> {
     let sans: Vec<String> = subject_alt_names.iter().map(|s| s.to_string()).collect();
@@ -171,6 +211,17 @@ fn leaf(
     params.distinguished_name = name(common_name);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = usages.to_vec();
+    match validity {
+        Validity::Current => {}
+        Validity::Expired => {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        Validity::NotYetValid => {
+            params.not_before = rcgen::date_time_ymd(2099, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+        }
+    }
     let cert = params.signed_by(&key, &issuer.cert, &issuer.key).context(|| format!("signing the {file_stem} certificate"))?;
     let cert_pem = dir.join(format!("{file_stem}.pem"));
     let key_pem = dir.join(format!("{file_stem}.key"));
@@ -293,6 +344,15 @@ mod tests {
         assert!(verify(&tls.ca_cert_pem, &tls.broker.cert_pem));
         assert!(verify(&tls.ca_cert_pem, &tls.client.cert_pem));
         assert!(!verify(&tls.ca_cert_pem, &tls.rogue_client.cert_pem), "rogue client must not chain to the CA");
+        // openssl verify checks the dates: the expired and future broker certificates fail only on them.
+        for (cert, error) in
+            [(&tls.broker_expired.cert_pem, "certificate has expired"), (&tls.broker_not_yet_valid.cert_pem, "not yet valid")]
+        {
+            let output =
+                Command::new("openssl").arg("verify").arg("-CAfile").arg(&tls.ca_cert_pem).arg(cert).output().expect("openssl verify");
+            let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            assert!(!output.status.success() && text.contains(error), "{}: {text}", cert.display());
+        }
         let text =
             Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(&tls.broker.cert_pem).output().expect("openssl x509");
         let text = String::from_utf8_lossy(&text.stdout);

@@ -25,14 +25,8 @@ fn properties(cluster: &KafkaCluster, listener: Listener, mechanism: Option<&str
         ("client.id", "rill-e2e-listeners".into()),
         ("request.timeout.ms", "30000".into()),
     ];
-    let protocol = match listener {
-        Listener::Plaintext => "PLAINTEXT",
-        Listener::Ssl | Listener::Mtls => "SSL",
-        Listener::SaslPlaintext => "SASL_PLAINTEXT",
-        Listener::SaslSsl => "SASL_SSL",
-    };
-    p.push(("security.protocol", protocol.into()));
-    if matches!(listener, Listener::Ssl | Listener::Mtls | Listener::SaslSsl) {
+    p.push(("security.protocol", listener.security_protocol().into()));
+    if listener.uses_tls() {
         p.push(("ssl.ca.location", path(&tls.ca_cert_pem)));
     }
     if listener == Listener::Mtls {

@@ -8,7 +8,10 @@
 //! connection; a token that expires while the endpoint is down, reported to
 //! the consumer's application as a typed error and recovered from; and the
 //! client secret and tokens never in Debug output or errors (the logs are
-//! searched in client_secrets.rs).
+//! searched in client_secrets.rs); and rill's Azure AD preset for Event
+//! Hubs, its authority host pointed at the harness's token endpoint.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use rill_client::consumer::{Consumer, ConsumerRecord, Offset, TopicPartition};
 use rill_client::oauth::{BoxFuture, OAuthBearerToken, OAuthBearerTokenProvider, OAuthError, OAuthErrorKind};
-use rill_client::{Client, ClientConfig, Error, NewTopic, OffsetSpec, Producer, ProducerRecord, Secret};
+use rill_client::{azure, Client, ClientConfig, Error, NewTopic, OffsetSpec, Producer, ProducerRecord, Secret};
 use rill_e2e::oauth::TokenKind;
 use rill_e2e::proxy::ListenerProxy;
 use rill_e2e::{KafkaCluster, Listener};
@@ -360,4 +363,47 @@ async fn a_token_that_expires_while_the_endpoint_is_down_is_reported_and_recover
     println!("recovered after {:?}; {errors_after_restart} errors reported meanwhile; {read} of {written} read", back.elapsed());
     assert!(errors_after_restart <= 2, "errors stop once a token can be had: {errors_after_restart}");
     consumer.close(Duration::from_secs(5)).await;
+}
+
+/// Event Hubs with Entra ID (Azure AD) tokens, configured through rill's
+/// preset from a tenant id, client id and secret, with the authority host
+/// (`AZURE_AUTHORITY_HOST` in Azure's SDKs) set to the harness's token
+/// endpoint: the token comes from `<authority>/<tenant>/oauth2/v2.0/token`
+/// for the namespace's `/.default` scope, and carries a record both ways.
+#[tokio::test]
+async fn the_azure_ad_preset_with_an_authority_host_produces_and_consumes() {
+    const TENANT: &str = "rill-e2e-tenant-7c1f";
+    let cluster = KafkaCluster::single();
+    let oauth = cluster.oauth();
+    let credentials = cluster.credentials();
+    let ca = cluster.tls().ca_cert_pem.to_str().expect("UTF-8 path").to_string();
+    let namespace = credentials.event_hubs_namespace.as_str();
+    let config = azure::event_hubs_azure_ad_at(
+        &oauth.authority_host(),
+        namespace,
+        TENANT,
+        &credentials.oauth_client_id,
+        Secret::new(credentials.oauth_client_secret.expose()),
+    )
+    // The harness's SASL_SSL listener stands in for `<namespace>:9093`.
+    .bootstrap_servers([cluster.bootstrap(Listener::SaslSsl)])
+    .property("ssl.ca.location", &ca)
+    .client_id("rill-e2e-azure-ad")
+    .build()
+    .expect("valid config");
+    assert_no_secret(cluster, &format!("{config:?}"), "the config's Debug");
+    let token_path = format!("/{TENANT}/oauth2/v2.0/token");
+    assert_eq!(config.sasl.oauthbearer.token_endpoint_url, Some(format!("{}{token_path}", oauth.authority_host())));
+
+    let client = Client::connect(config).await.expect("connect with an Azure AD token");
+    let requests: Vec<_> = oauth.token_requests().into_iter().filter(|request| request.path == token_path).collect();
+    assert!(!requests.is_empty(), "no token request reached {token_path}: {:?}", oauth.token_requests());
+    for request in &requests {
+        assert_eq!(request.scope.as_deref(), Some(format!("https://{namespace}/.default").as_str()), "{request:?}");
+        assert_eq!(request.client_id.as_deref(), Some(credentials.oauth_client_id.as_str()), "{request:?}");
+    }
+    let topic = cluster.unique_topic("azure-ad");
+    cluster.create_topic(&topic, 1, 1).expect("create topic");
+    common::produce_and_consume_one(&client, &topic, "sent with an Azure AD token").await;
+    assert_no_secret(cluster, &format!("{client:?}"), "the client's Debug");
 }

@@ -1,10 +1,14 @@
 //! rill-client with SASL against real Apache Kafka (the shared single-node
 //! cluster of this test binary): PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
-//! over SASL_PLAINTEXT and SASL_SSL, wrong passwords and unknown users
-//! (that passwords never show is client_secrets.rs; OAUTHBEARER is
+//! over SASL_PLAINTEXT and SASL_SSL, wrong passwords and unknown users,
+//! and Azure Event Hubs' shared access signature (PLAIN as `$ConnectionString`
+//! over SASL_SSL, through rill's Event Hubs preset) (that passwords never
+//! show is client_secrets.rs; OAUTHBEARER and the Azure AD preset are
 //! client_oauth.rs, GSSAPI client_gssapi.rs).
 
-use rill_client::{Client, ClientConfig, Error};
+mod common;
+
+use rill_client::{azure, Client, ClientConfig, Error, Secret};
 use rill_e2e::{KafkaCluster, Listener};
 
 fn config(cluster: &KafkaCluster, listener: Listener, mechanism: &str, password: &str) -> ClientConfig {
@@ -95,4 +99,55 @@ async fn an_unknown_user_is_refused_like_a_wrong_password() {
         assert!(!err.is_retriable(), "{err:?}");
         eprintln!("unknown user, {mechanism}: {err}");
     }
+}
+
+/// What an Event Hubs user writes: rill's SAS preset with the namespace
+/// and its connection string; only the address (the harness's SASL_SSL
+/// listener stands in for `<namespace>:9093`) and the CA differ.
+fn event_hubs(cluster: &KafkaCluster, connection_string: &str) -> ClientConfig {
+    let ca = cluster.tls().ca_cert_pem.to_str().expect("UTF-8 path").to_string();
+    let config = azure::event_hubs_sas(&cluster.credentials().event_hubs_namespace, Secret::new(connection_string))
+        .bootstrap_servers([cluster.bootstrap(Listener::SaslSsl)])
+        .property("ssl.ca.location", &ca)
+        .client_id("rill-e2e-event-hubs")
+        .build()
+        .expect("valid config");
+    assert_eq!(config.sasl.username.as_deref(), Some("$ConnectionString"));
+    assert!(!format!("{config:?}").contains("SharedAccessKey="), "the connection string in the config's Debug: {config:?}");
+    config
+}
+
+#[tokio::test]
+async fn event_hubs_sas_connection_string_produces_and_consumes_over_sasl_ssl() {
+    let cluster = KafkaCluster::single();
+    let connection_string = cluster.credentials().event_hubs_user.password.expose().to_string();
+    assert!(connection_string.starts_with("Endpoint=sb://") && connection_string.contains(";SharedAccessKey="), "{connection_string}");
+    let client = Client::connect(event_hubs(cluster, &connection_string)).await.expect("connect as $ConnectionString");
+    let topic = cluster.unique_topic("event-hubs-sas");
+    cluster.create_topic(&topic, 1, 1).expect("create topic");
+    common::produce_and_consume_one(&client, &topic, "sent with a shared access signature").await;
+    assert!(!format!("{client:?}").contains(&connection_string), "the connection string in the client's Debug");
+}
+
+#[tokio::test]
+async fn event_hubs_sas_with_a_wrong_shared_access_key_is_an_authentication_error() {
+    let cluster = KafkaCluster::single();
+    let good = cluster.credentials().event_hubs_user.password.expose().to_string();
+    let (endpoint_and_name, _) = good.split_once(";SharedAccessKey=").expect("a SharedAccessKey");
+    let wrong_key = "rillWrongSasKey9c2Xq7Lm4Tz8Pd1Vb6Hn3Jw5Ks0=";
+    let wrong = format!("{endpoint_and_name};SharedAccessKey={wrong_key}");
+    let err = Client::connect(event_hubs(cluster, &wrong)).await.expect_err("a wrong key is refused");
+    let auth = match &err {
+        Error::NoBrokerReachable { last: Some(last), .. } => last.as_ref(),
+        other => other,
+    };
+    let Error::Authentication { mechanism, message, .. } = auth else { panic!("expected an authentication error, got {err:?}") };
+    assert_eq!(*mechanism, "PLAIN");
+    assert!(!message.is_empty(), "carries the broker's message");
+    assert!(!err.is_retriable(), "{err:?}");
+    let text = format!("{err} {err:?} {err:#?}");
+    for secret in [wrong_key, wrong.as_str(), good.as_str(), "SharedAccessKey="] {
+        assert!(!text.contains(secret), "the error shows {secret:?}: {text}");
+    }
+    eprintln!("wrong SharedAccessKey: {err}");
 }

@@ -157,6 +157,33 @@ async fn sasl_passwords_never_show() {
     evidence.assert_clean(&[&good, wrong]);
 }
 
+/// Azure Event Hubs' connection string, the password of `$ConnectionString`
+/// through rill's SAS preset: neither it nor a wrong one shows.
+#[tokio::test]
+async fn event_hubs_connection_strings_never_show() {
+    let cluster = KafkaCluster::single();
+    captured_logs();
+    let ca = path(&cluster.tls().ca_cert_pem).to_string();
+    let good = cluster.credentials().event_hubs_user.password.expose().to_string();
+    let good_key = good.split_once(";SharedAccessKey=").expect("a SharedAccessKey").1.to_string();
+    let wrong_key = "rillCanarySasKey3Vb8Nq1Lx6Tz4Md9Kp2Hw7Ys5=";
+    let wrong = good.replace(&good_key, wrong_key);
+    let config = |connection_string: &str| {
+        rill_client::azure::event_hubs_sas(&cluster.credentials().event_hubs_namespace, rill_client::Secret::new(connection_string))
+            .bootstrap_servers([cluster.bootstrap(Listener::SaslSsl)])
+            .property("ssl.ca.location", &ca)
+            .client_id("rill-e2e-secrets")
+            .build()
+            .expect("valid config")
+    };
+    let mut evidence = Evidence::default();
+    connect_ok(&mut evidence, "Event Hubs SAS", config(&good)).await;
+    let err = connect_failing(&mut evidence, "Event Hubs SAS, wrong key", config(&wrong)).await;
+    assert!(err.to_string().contains("authentication failed"), "{err}");
+    evidence.expected_log_lines.extend(["SASL authenticated", "SASL authentication failed"]);
+    evidence.assert_clean(&[&good, &good_key, &wrong, wrong_key]);
+}
+
 #[tokio::test]
 async fn tls_key_and_keystore_passwords_never_show() {
     let cluster = KafkaCluster::single();

@@ -102,6 +102,29 @@ async fn hostname_mismatch_is_refused_under_https_and_accepted_under_none() {
     client.metadata(&[]).await.expect("metadata");
 }
 
+/// Real Kafka listeners serving a certificate from the trusted harness CA,
+/// with the right names, that expired in 2021 or is valid only from 2099:
+/// refused as `Expired`, naming the check, with host name verification on
+/// and off (the dates are part of the chain, not of the name check).
+#[tokio::test]
+async fn expired_and_not_yet_valid_broker_certificates_are_refused_as_expired() {
+    let cluster = KafkaCluster::single();
+    let ca = path(&cluster.tls().ca_cert_pem);
+    for (listener, detail) in [(Listener::SslExpired, "certificate expired"), (Listener::SslNotYetValid, "certificate not valid yet")] {
+        for identification in ["https", "none"] {
+            let bootstrap = cluster.bootstrap(listener);
+            let config = config(&bootstrap, &[("ssl.ca.location", ca), ("ssl.endpoint.identification.algorithm", identification)]);
+            let result = tokio::time::timeout(Duration::from_secs(60), Client::connect(config)).await.expect("fails, not hangs");
+            let err = expect_tls(result, TlsErrorKind::Expired);
+            let text = err.to_string();
+            assert!(
+                text.contains("expired or not yet valid") && text.contains(detail) && text.contains(&bootstrap),
+                "{listener}, {identification}: {text}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn mtls_with_the_client_certificate() {
     let cluster = KafkaCluster::single();

@@ -138,7 +138,7 @@ impl KafkaCluster {
             vec![OAuthClient {
                 client_id: credentials.oauth_client_id.clone(),
                 client_secret: credentials.oauth_client_secret.clone(),
-                allowed_scopes: vec![credentials.oauth_scope.clone(), "kafka:admin".to_string()],
+                allowed_scopes: vec![credentials.oauth_scope.clone(), "kafka:admin".to_string(), credentials.event_hubs_scope.clone()],
             }],
         )?;
         // Every JVM of this cluster (brokers, tools, probe) gets these.
@@ -705,13 +705,13 @@ impl KafkaCluster {
         for listener in Listener::ALL {
             let mechanisms: Vec<&str> = self.sasl_mechanisms(listener).iter().map(|m| m.name()).collect();
             text.push_str(&format!(
-                "  {:<15} {:<40} {}\n",
+                "  {:<17} {:<40} {}\n",
                 listener.name(),
                 self.bootstrap(listener),
                 if mechanisms.is_empty() { String::new() } else { mechanisms.join(",") }
             ));
         }
-        text.push_str(&format!("  {:<15} {}\n", "INTERNAL", self.internal_bootstrap()));
+        text.push_str(&format!("  {:<17} {}\n", "INTERNAL", self.internal_bootstrap()));
         text.push_str(&format!(
             "\nTLS:\n  CA certificate:      {} (PKCS#12 trust store: {})\n  client keystore:     {} (PEM), {} (PKCS#12, password {})\n  client cert / key:   {} / {}\n",
             self.tls.ca_cert_pem.display(),
@@ -723,9 +723,11 @@ impl KafkaCluster {
             self.tls.client.key_pem.display(),
         ));
         text.push_str(&format!(
-            "\nSASL PLAIN / SCRAM-SHA-256 / SCRAM-SHA-512:\n  user {} password {}\n",
+            "\nSASL PLAIN / SCRAM-SHA-256 / SCRAM-SHA-512:\n  user {} password {}\n  Event Hubs SAS (PLAIN only): user {} password {}\n",
             c.user.name,
-            c.user.password.expose()
+            c.user.password.expose(),
+            c.event_hubs_user.name,
+            c.event_hubs_user.password.expose()
         ));
         text.push_str(&format!(
             "\nOAUTHBEARER:\n  token endpoint {} (client {} secret {} scope {})\n  JWKS {}\n  issuer {} audience {}\n",

@@ -165,6 +165,21 @@ pub fn server_properties(inputs: &ClusterConfigInputs, node_id: u32, ports: &Nod
         set("ssl.keystore.location", &inputs.tls.broker.keystore_p12.display().to_string());
         set("ssl.keystore.password", inputs.tls.pkcs12_password.expose());
     }
+    // The listeners serving an expired and a not yet valid certificate get
+    // their own key stores (listener-prefixed SSL settings, KIP-103).
+    for (listener, certified) in
+        [(Listener::SslExpired, &inputs.tls.broker_expired), (Listener::SslNotYetValid, &inputs.tls.broker_not_yet_valid)]
+    {
+        let prefix = format!("listener.name.{}", listener.name().to_ascii_lowercase());
+        if inputs.pem_key_without_password {
+            set(&format!("{prefix}.ssl.keystore.type"), "PEM");
+            set(&format!("{prefix}.ssl.keystore.location"), &certified.keystore_pem.display().to_string());
+        } else {
+            set(&format!("{prefix}.ssl.keystore.type"), "PKCS12");
+            set(&format!("{prefix}.ssl.keystore.location"), &certified.keystore_p12.display().to_string());
+            set(&format!("{prefix}.ssl.keystore.password"), inputs.tls.pkcs12_password.expose());
+        }
+    }
     set("ssl.truststore.type", "PEM");
     set("ssl.truststore.location", &inputs.tls.ca_cert_pem.display().to_string());
     set("ssl.client.auth", "none");
@@ -172,10 +187,13 @@ pub fn server_properties(inputs: &ClusterConfigInputs, node_id: u32, ports: &Nod
 
     // SASL: users for PLAIN in JAAS; SCRAM users are created at format time.
     let credentials = inputs.credentials;
+    // `$` is a word character of Kafka's JAAS parser (Event Hubs' `$ConnectionString`).
     let plain_jaas = format!(
-        "org.apache.kafka.common.security.plain.PlainLoginModule required user_{}={};",
+        "org.apache.kafka.common.security.plain.PlainLoginModule required user_{}={} user_{}={};",
         credentials.user.name,
-        jaas_quote(credentials.user.password.expose())
+        jaas_quote(credentials.user.password.expose()),
+        credentials.event_hubs_user.name,
+        jaas_quote(credentials.event_hubs_user.password.expose())
     );
     let scram_jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;".to_string();
     let gssapi_jaas = format!(

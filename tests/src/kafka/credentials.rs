@@ -17,6 +17,15 @@ pub struct Credentials {
     /// Known to the PLAIN mechanism (broker JAAS) and to SCRAM-SHA-256 and
     /// SCRAM-SHA-512 (created with `kafka-storage format --add-scram`).
     pub user: User,
+    /// An Azure Event Hubs shared-access-signature user as Event Hubs' Kafka
+    /// endpoint knows it: PLAIN user `$ConnectionString`, the namespace's
+    /// connection string as password (broker JAAS only; no SCRAM).
+    pub event_hubs_user: User,
+    /// The Event Hubs namespace host the connection string and the Azure AD
+    /// scope name (`https://<namespace>/.default`).
+    pub event_hubs_namespace: String,
+    /// The Azure AD scope of that namespace, granted to the OAuth client.
+    pub event_hubs_scope: String,
     /// OAuth client registered at the harness token endpoint.
     pub oauth_client_id: String,
     pub oauth_client_secret: Secret,
@@ -39,8 +48,17 @@ pub struct Credentials {
 
 impl Credentials {
     pub(crate) fn new(kerberos_dir: PathBuf, realm: &str) -> Credentials {
+        let event_hubs_namespace = "rill-e2e.servicebus.windows.net".to_string();
         Credentials {
             user: User { name: "alice".into(), password: Secret::new("alice-secret") },
+            event_hubs_user: User {
+                name: "$ConnectionString".into(),
+                password: Secret::new(format!(
+                    "Endpoint=sb://{event_hubs_namespace}/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=rillE2eSasKey0b5fQ9xTz3Lw7Hc2Vn4Md8Kp1Yr6Gs=",
+                )),
+            },
+            event_hubs_scope: format!("https://{event_hubs_namespace}/.default"),
+            event_hubs_namespace,
             oauth_client_id: "rill-client".into(),
             oauth_client_secret: Secret::new("rill-client-secret"),
             oauth_scope: "kafka".into(),

@@ -17,10 +17,24 @@ pub enum Listener {
     SaslPlaintext,
     /// SASL over TLS: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, OAUTHBEARER.
     SaslSsl,
+    /// TLS like [`Listener::Ssl`], but the broker presents a certificate
+    /// from the harness CA that expired in 2021 (its own key store,
+    /// `listener.name.ssl_expired.ssl.keystore.*`): clients must refuse it.
+    SslExpired,
+    /// TLS with a broker certificate from the harness CA valid only from 2099.
+    SslNotYetValid,
 }
 
 impl Listener {
-    pub const ALL: [Listener; 5] = [Listener::Plaintext, Listener::Ssl, Listener::Mtls, Listener::SaslPlaintext, Listener::SaslSsl];
+    pub const ALL: [Listener; 7] = [
+        Listener::Plaintext,
+        Listener::Ssl,
+        Listener::Mtls,
+        Listener::SaslPlaintext,
+        Listener::SaslSsl,
+        Listener::SslExpired,
+        Listener::SslNotYetValid,
+    ];
 
     /// The listener name in the broker configuration.
     pub fn name(self) -> &'static str {
@@ -30,6 +44,8 @@ impl Listener {
             Listener::Mtls => "MTLS",
             Listener::SaslPlaintext => "SASL_PLAINTEXT",
             Listener::SaslSsl => "SASL_SSL",
+            Listener::SslExpired => "SSL_EXPIRED",
+            Listener::SslNotYetValid => "SSL_NOT_YET_VALID",
         }
     }
 
@@ -37,14 +53,14 @@ impl Listener {
     pub fn security_protocol(self) -> &'static str {
         match self {
             Listener::Plaintext => "PLAINTEXT",
-            Listener::Ssl | Listener::Mtls => "SSL",
+            Listener::Ssl | Listener::Mtls | Listener::SslExpired | Listener::SslNotYetValid => "SSL",
             Listener::SaslPlaintext => "SASL_PLAINTEXT",
             Listener::SaslSsl => "SASL_SSL",
         }
     }
 
     pub fn uses_tls(self) -> bool {
-        matches!(self, Listener::Ssl | Listener::Mtls | Listener::SaslSsl)
+        matches!(self, Listener::Ssl | Listener::Mtls | Listener::SaslSsl | Listener::SslExpired | Listener::SslNotYetValid)
     }
 
     pub fn uses_sasl(self) -> bool {

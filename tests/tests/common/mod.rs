@@ -1,6 +1,10 @@
 //! Shared pieces of the integration tests: the listener matrix and probe assertions.
 #![allow(dead_code)]
 
+use std::time::{Duration, Instant};
+
+use rill_client::consumer::{Consumer, Offset, TopicPartition};
+use rill_client::{Client, Producer, ProducerRecord};
 use rill_e2e::interop::java::ProbeOutcome;
 use rill_e2e::{ClientAuth, ClientCert, ClientSettings, KafkaCluster, Listener, SaslMechanism, Secret, StoreFormat, Trust};
 
@@ -183,4 +187,29 @@ pub fn oauth_endpoint_in_use() -> std::sync::RwLockReadGuard<'static, ()> {
 /// Held by tests that take the shared OAuth endpoint down or change it.
 pub fn oauth_endpoint_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
     OAUTH_ENDPOINT.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Writes `value` to partition 0 of `topic` through `client` and reads it
+/// back from the beginning of the partition through the same client: the
+/// record round trip every secured mode must carry.
+pub async fn produce_and_consume_one(client: &Client, topic: &str, value: &str) {
+    let producer = Producer::new(client.clone()).await.expect("producer");
+    let delivery = producer.send(ProducerRecord::new(topic).partition(0).value(value.to_string())).await.expect("send");
+    let written = delivery.await.expect("acknowledged");
+    producer.close(Duration::from_secs(10)).await.expect("close the producer");
+    let consumer = Consumer::from_client(client.clone()).expect("consumer");
+    let partition = TopicPartition::new(topic, 0);
+    consumer.assign(std::slice::from_ref(&partition)).expect("assign");
+    consumer.seek(&partition, Offset::Beginning).await.expect("seek");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let records = consumer.poll(Duration::from_millis(500)).await.expect("poll");
+        if let Some(record) = records.first() {
+            assert_eq!(record.offset, written.offset, "the record written is the one read");
+            assert_eq!(record.value.as_deref(), Some(value.as_bytes()));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{topic}: the record written was not read back within 30 s");
+    }
+    consumer.close(Duration::from_secs(5)).await;
 }

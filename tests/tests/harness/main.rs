@@ -121,7 +121,21 @@ fn kafka_cluster_binary_prints_listeners_and_stops_the_cluster() {
         summary.push_str(&line);
     }
     assert!(summary.contains("Running until stdin closes."), "kafka-cluster did not come up:\n{summary}");
-    for needle in ["PLAINTEXT", "SSL", "MTLS", "SASL_PLAINTEXT", "SASL_SSL", "GSSAPI", "SCRAM-SHA-512", "ca.pem", "alice", "krb5.conf"] {
+    for needle in [
+        "PLAINTEXT",
+        "SSL",
+        "MTLS",
+        "SASL_PLAINTEXT",
+        "SASL_SSL",
+        "SSL_EXPIRED",
+        "SSL_NOT_YET_VALID",
+        "GSSAPI",
+        "SCRAM-SHA-512",
+        "ca.pem",
+        "alice",
+        "$ConnectionString",
+        "krb5.conf",
+    ] {
         assert!(summary.contains(needle), "summary lacks {needle}:\n{summary}");
     }
     // OAUTHBEARER is enabled where brokers can validate JWTs (Kafka 3.1+, KIP-768).
