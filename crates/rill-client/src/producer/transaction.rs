@@ -192,16 +192,37 @@ pub(crate) async fn find_coordinator(client: &Client, key_type: i8, key: &str) -
 }
 
 /// Runs `call` against the coordinator of `key` until it is done, retrying
-/// with backoff (looking the coordinator up again when it moved) until `deadline`.
+/// with backoff (looking the coordinator up again when it moved) until
+/// `deadline` (`max.block.ms` from the application's call).
 pub(crate) async fn with_coordinator<T, F, Fut>(
     client: &Client,
     key_type: i8,
     key: &str,
     what: &'static str,
     deadline: Instant,
+    call: F,
+) -> Result<T, ProduceError>
+where
+    F: FnMut(i32) -> Fut,
+    Fut: Future<Output = Result<Attempt<T>, ProduceError>>,
+{
+    with_coordinator_while(client, key_type, key, what, || Some(deadline), call).await
+}
+
+/// [`with_coordinator`] with a bound read again before every retry:
+/// `bound()` gives the instant retrying stops, or `None` once the call is no
+/// longer wanted. A retriable failure at the bound is returned as it came
+/// (the last error), a non-retriable one at once.
+pub(crate) async fn with_coordinator_while<T, B, F, Fut>(
+    client: &Client,
+    key_type: i8,
+    key: &str,
+    what: &'static str,
+    bound: B,
     mut call: F,
 ) -> Result<T, ProduceError>
 where
+    B: Fn() -> Option<Instant>,
     F: FnMut(i32) -> Fut,
     Fut: Future<Output = Result<Attempt<T>, ProduceError>>,
 {
@@ -243,7 +264,7 @@ where
         let delay = client.with_rng(|rng| backoff.next_delay(rng));
         // CONCURRENT_TRANSACTIONS clears within milliseconds; Java retries it after 20 ms.
         let delay = delay.min(Duration::from_millis(100));
-        if Instant::now() + delay > deadline {
+        if bound().is_none_or(|deadline| Instant::now() + delay > deadline) {
             if let Err(e) = attempt {
                 return Err(e);
             }
@@ -327,13 +348,17 @@ pub(crate) async fn init_producer_id(
     }
 }
 
-/// AddPartitionsToTxn (v3 and below).
+/// AddPartitionsToTxn (v3 and below), retried while `bound` gives an
+/// instant in the future. No application call waits on it: the partitions'
+/// batches do, so their `delivery.timeout.ms` bounds it, not `max.block.ms`
+/// (Java's `TransactionManager` retries it, CONCURRENT_TRANSACTIONS
+/// included, until a batch fails and the transaction turns abortable).
 pub(crate) async fn add_partitions(
     client: &Client,
     transactional_id: &str,
     identity: ProducerIdentity,
     partitions: &BTreeSet<TopicPartition>,
-    deadline: Instant,
+    bound: impl Fn() -> Option<Instant>,
 ) -> Result<(), ProduceError> {
     let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in partitions {
@@ -350,7 +375,7 @@ pub(crate) async fn add_partitions(
         ..Default::default()
     };
     let request = &request;
-    with_coordinator(client, TRANSACTION_KEY, transactional_id, "AddPartitionsToTxn", deadline, |node| async move {
+    with_coordinator_while(client, TRANSACTION_KEY, transactional_id, "AddPartitionsToTxn", bound, |node| async move {
         let response = send_capped(client, node, request, 3).await?;
         // The first error that is not OPERATION_NOT_ATTEMPTED (set on the
         // partitions skipped because another one failed) decides.
