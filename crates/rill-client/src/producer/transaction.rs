@@ -35,6 +35,12 @@ pub(crate) enum TxnPhase {
     /// No transaction open.
     Ready,
     InTransaction,
+    /// EndTxn (commit when `commit`) did not complete within `max.block.ms`:
+    /// the coordinator may be completing it, so only the same call again
+    /// helps (Java's `COMMITTING_TRANSACTION` / `ABORTING_TRANSACTION`).
+    Ending {
+        commit: bool,
+    },
     /// A send or a coordinator call failed: only `abort_transaction` helps.
     Abortable(ProduceError),
     /// Fenced or otherwise unusable: only `close` helps.
@@ -47,6 +53,8 @@ impl TxnPhase {
             TxnPhase::Uninitialized => "init_transactions() has not completed".into(),
             TxnPhase::Ready => "no transaction is open (call begin_transaction())".into(),
             TxnPhase::InTransaction => "a transaction is open".into(),
+            TxnPhase::Ending { commit: true } => "the commit timed out and may still complete (call commit_transaction() again)".into(),
+            TxnPhase::Ending { commit: false } => "the abort timed out and may still complete (call abort_transaction() again)".into(),
             TxnPhase::Abortable(e) => format!("the transaction failed and must be aborted: {e}"),
             TxnPhase::Fatal(e) => format!("the producer is unusable: {e}"),
         }
@@ -80,7 +88,7 @@ impl TransactionState {
         match (&self.phase, error.is_fenced()) {
             (TxnPhase::Fatal(_), _) => {}
             (_, true) => self.phase = TxnPhase::Fatal(error),
-            (TxnPhase::InTransaction, false) => self.phase = TxnPhase::Abortable(error),
+            (TxnPhase::InTransaction | TxnPhase::Ending { .. }, false) => self.phase = TxnPhase::Abortable(error),
             _ => {}
         }
     }

@@ -2,7 +2,8 @@
 //! AddPartitionsToTxn, EndTxn), and the transactional producer's retry
 //! bounds: AddPartitionsToTxn answered CONCURRENT_TRANSACTIONS (the previous
 //! transaction still completing on the coordinator) is retried until the
-//! waiting batches' `delivery.timeout.ms`, not `max.block.ms`.
+//! waiting batches' `delivery.timeout.ms`, not `max.block.ms`; EndTxn is
+//! bounded by `max.block.ms` and may then only be called again.
 
 use bytes::BytesMut;
 use rill_protocol::messages::add_partitions_to_txn_response::{AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult};
@@ -73,7 +74,13 @@ pub(super) fn answer(broker: &Broker, header: &RequestHeader, request: &RequestB
         }
         RequestBody::EndTxn(req) => {
             // A transaction with nothing added cannot end (INVALID_TXN_STATE in Kafka).
-            let code = if coordinator.added.is_empty() { ErrorCode::INVALID_TXN_STATE } else { ErrorCode::NONE };
+            let code = if coordinator.concurrent_until.is_some_and(|until| Instant::now() < until) {
+                ErrorCode::CONCURRENT_TRANSACTIONS
+            } else if coordinator.added.is_empty() {
+                ErrorCode::INVALID_TXN_STATE
+            } else {
+                ErrorCode::NONE
+            };
             if code.is_none() {
                 coordinator.ended.push(req.committed);
                 coordinator.added.clear();
@@ -147,4 +154,39 @@ async fn concurrent_transactions_past_delivery_timeout_fails_the_records() {
     commit_numbered(&producer, 2).await;
     assert_eq!(broker.values(0), expected(0..2));
     assert_eq!(broker.coordinator.lock().unwrap().ended, [true]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_past_max_block_times_out_and_completes_when_called_again() {
+    let broker = Arc::new(Broker::default());
+    let producer = transactional_producer(&broker).await;
+    producer.begin_transaction().unwrap();
+    let deliveries = futures_collect(&producer, 2).await;
+    producer.flush().await.unwrap();
+    // The coordinator answers EndTxn CONCURRENT_TRANSACTIONS for 5 s: past max.block.ms (2 s).
+    broker.coordinator.lock().unwrap().concurrent_until = Some(Instant::now() + Duration::from_secs(5));
+    let start = Instant::now();
+    let err = producer.commit_transaction().await.unwrap_err();
+    assert!(matches!(err, ProduceError::BlockTimeout { .. }), "{err}");
+    assert!(start.elapsed() <= Duration::from_secs(2), "{:?}", start.elapsed());
+    // The commit may still complete: nothing but the commit again is allowed.
+    let err = producer.send(numbered(0, 9)).await.unwrap_err();
+    assert!(matches!(err, ProduceError::InvalidState { operation: "send", .. }), "{err}");
+    let err = producer.abort_transaction().await.unwrap_err();
+    assert!(matches!(err, ProduceError::InvalidState { operation: "abort_transaction", .. }), "{err}");
+    let mut timeouts = 1;
+    while let Err(err) = producer.commit_transaction().await {
+        assert!(matches!(err, ProduceError::BlockTimeout { .. }), "{err}");
+        timeouts += 1;
+        assert!(timeouts < 5, "the commit never completed");
+    }
+    assert!(timeouts >= 2 && start.elapsed() >= Duration::from_secs(5), "{timeouts} timeouts in {:?}", start.elapsed());
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    assert_eq!(broker.values(0), expected(0..2));
+    assert_eq!(broker.coordinator.lock().unwrap().ended, [true]);
+    // The producer goes on with the next transaction.
+    commit_numbered(&producer, 1).await;
+    assert_eq!(broker.coordinator.lock().unwrap().ended, [true, true]);
 }
