@@ -69,7 +69,7 @@ pub struct PartitionState {
 pub struct KafkaCluster {
     // Field order is drop order: brokers go before the services they use.
     nodes: Vec<KafkaNode>,
-    proxies: BTreeMap<(u32, Listener), ListenerProxy>,
+    proxies: ListenerProxies,
     /// Kafka 2.x only (ZooKeeper mode); dropped after the brokers.
     zookeeper: Option<ZooKeeper>,
     topology: Topology,
@@ -770,9 +770,12 @@ fn start_kdc(dir: &Path) -> Result<(Kdc, Credentials)> {
     Ok((kdc, credentials))
 }
 
+/// The proxy in front of each client listener, by node id and listener.
+type ListenerProxies = BTreeMap<(u32, Listener), ListenerProxy>;
+
 /// Ports of every node, and a proxy in front of each client listener
 /// (brokers advertise the proxy port).
-fn allocate_ports(node_count: usize) -> Result<(Vec<NodePorts>, BTreeMap<(u32, Listener), ListenerProxy>)> {
+fn allocate_ports(node_count: usize) -> Result<(Vec<NodePorts>, ListenerProxies)> {
     let mut proxies = BTreeMap::new();
     let mut node_ports = Vec::new();
     for node_id in 1..=node_count as u32 {

@@ -448,6 +448,44 @@ impl Producer {
         }
     }
 
+    /// The transaction to end (`commit` or abort): the open one, or one
+    /// whose EndTxn with the same outcome timed out before.
+    fn to_end(&self, operation: &'static str, commit: bool) -> Result<(String, ProducerIdentity), ProduceError> {
+        let id = self.transactional_id(operation)?;
+        let state = self.inner.lock();
+        match state.txn.as_ref().map(|t| &t.phase) {
+            Some(TxnPhase::InTransaction) => Ok((id, state.identity)),
+            Some(TxnPhase::Ending { commit: ending }) if *ending == commit => Ok((id, state.identity)),
+            Some(TxnPhase::Abortable(e) | TxnPhase::Fatal(e)) => Err(e.clone()),
+            Some(other) => Err(ProduceError::InvalidState { operation, state: other.describe() }),
+            None => Err(ProduceError::Closed),
+        }
+    }
+
+    /// EndTxn failed. Still failing retriably at `max.block.ms` (e.g.
+    /// CONCURRENT_TRANSACTIONS), the coordinator may yet complete it: the
+    /// call times out and only the same call again is allowed, as Java's
+    /// `commitTransaction` / `abortTransaction` ("safe to retry, but not
+    /// possible to attempt a different operation"). Anything else fails the
+    /// transaction.
+    fn end_failed(&self, error: ProduceError, commit: bool) -> ProduceError {
+        match &error {
+            ProduceError::Client(e) if e.is_retriable() => {
+                debug!(error = %e, commit, "EndTxn: still failing at max.block.ms; the same call may be retried");
+                if let Some(txn) = self.inner.lock().txn.as_mut() {
+                    txn.phase = TxnPhase::Ending { commit };
+                }
+                let what =
+                    if commit { "the transaction coordinator to commit (EndTxn)" } else { "the transaction coordinator to abort (EndTxn)" };
+                ProduceError::BlockTimeout { waited: self.inner.config.max_block, what }
+            }
+            _ => {
+                self.fail_transaction(&error);
+                error
+            }
+        }
+    }
+
     fn fail_transaction(&self, error: &ProduceError) {
         let mut state = self.inner.lock();
         if error.is_fenced() {
@@ -481,17 +519,18 @@ impl Producer {
         }
     }
 
-    /// Delivers every record of the transaction, then commits it.
+    /// Delivers every record of the transaction, then commits it. Waits for
+    /// the commit up to `max.block.ms`; on [`ProduceError::BlockTimeout`] the
+    /// commit may still complete: call it again (nothing else is allowed).
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn commit_transaction(&self) -> Result<(), ProduceError> {
-        self.in_transaction("commit_transaction")?;
+        self.to_end("commit_transaction", true)?;
         self.flush().await?;
-        let (id, identity) = self.in_transaction("commit_transaction")?;
+        let (id, identity) = self.to_end("commit_transaction", true)?;
         let needs_end = self.inner.lock().txn.as_ref().is_some_and(|t| !t.partitions.is_empty() || t.offsets_sent);
         if needs_end {
             if let Err(e) = transaction::end_txn(&self.inner.client, &id, identity, true, self.deadline()).await {
-                self.fail_transaction(&e);
-                return Err(e);
+                return Err(self.end_failed(e, true));
             }
         }
         if let Some(txn) = self.inner.lock().txn.as_mut() {
@@ -500,7 +539,8 @@ impl Producer {
         Ok(())
     }
 
-    /// Aborts the transaction: records not sent yet fail with
+    /// Aborts the transaction (after a [`ProduceError::BlockTimeout`], call
+    /// it again: the abort may still complete): records not sent yet fail with
     /// [`ProduceError::TransactionAborted`]; those written are marked
     /// aborted and stay invisible to `read_committed` consumers.
     #[tracing::instrument(level = "debug", skip(self))]
@@ -509,7 +549,7 @@ impl Producer {
         {
             let mut state = self.inner.lock();
             match state.txn.as_ref().map(|t| &t.phase) {
-                Some(TxnPhase::InTransaction | TxnPhase::Abortable(_)) => {}
+                Some(TxnPhase::InTransaction | TxnPhase::Abortable(_) | TxnPhase::Ending { commit: false }) => {}
                 Some(TxnPhase::Fatal(e)) => return Err(e.clone()),
                 Some(other) => return Err(ProduceError::InvalidState { operation: "abort_transaction", state: other.describe() }),
                 None => return Err(ProduceError::Closed),
@@ -531,8 +571,7 @@ impl Producer {
         };
         if needs_end {
             if let Err(e) = transaction::end_txn(&self.inner.client, &id, identity, false, self.deadline()).await {
-                self.fail_transaction(&e);
-                return Err(e);
+                return Err(self.end_failed(e, false));
             }
         }
         if bump {

@@ -298,18 +298,19 @@ fn expire(inner: &Inner, now: Instant) {
     inner.progress.notify_waiters();
 }
 
-/// Hands a batch its error; a batch that had a sequence leaves a gap: the
-/// idempotent producer must bump its epoch, the transaction must abort.
+/// Hands a batch its error. In a transaction any failed batch fails the
+/// transaction, sent or not: committing would commit the transaction
+/// without its records (Java's `TransactionManager.handleFailedBatch`).
+/// Outside one, a batch that had a sequence leaves a gap: the idempotent
+/// producer must bump its epoch.
 fn fail_batch(inner: &Inner, state: &mut State, batch: ProducerBatch, error: ProduceError) {
     debug!(partition = %batch.tp, records = batch.record_count(), error = %error, "batch failed");
-    if let Some(s) = batch.sequenced {
-        if let Some(txn) = state.txn.as_mut() {
-            txn.fail(ProduceError::TransactionFailed { reason: format!("a batch for {} failed: {error}", batch.tp) });
-        } else if inner.idempotent() {
-            // Written or not, nobody knows: the partition's next sequence is in doubt.
-            let identity = ProducerIdentity { producer_id: s.producer_id, producer_epoch: s.producer_epoch };
-            state.sequences.mark_unresolved(&batch.tp, identity);
-        }
+    if let Some(txn) = state.txn.as_mut() {
+        txn.fail(ProduceError::TransactionFailed { reason: format!("a batch for {} failed: {error}", batch.tp) });
+    } else if let (Some(s), true) = (batch.sequenced, inner.idempotent()) {
+        // Written or not, nobody knows: the partition's next sequence is in doubt.
+        let identity = ProducerIdentity { producer_id: s.producer_id, producer_epoch: s.producer_epoch };
+        state.sequences.mark_unresolved(&batch.tp, identity);
     }
     if let (Some(txn), true) = (state.txn.as_mut(), error.is_fenced()) {
         txn.fail(error.clone());
@@ -434,18 +435,58 @@ fn update_partition_loads(inner: &Inner, state: &mut State, queued: &[TopicParti
     }
 }
 
-/// AddPartitionsToTxn for partitions about to get their first batch of the transaction.
+/// AddPartitionsToTxn for partitions about to get their first batch of the
+/// transaction. It is retried (CONCURRENT_TRANSACTIONS while the previous
+/// transaction completes, COORDINATOR_LOAD_IN_PROGRESS, a moved
+/// coordinator, ...) for as long as the transaction is open and its queued
+/// batches are within `delivery.timeout.ms`: then the oldest batch fails
+/// with [`ProduceError::DeliveryTimeout`] and the transaction turns
+/// abortable, as in Java, where a pending AddPartitionsToTxn ends only when
+/// a batch failure makes the transaction abortable.
 async fn add_to_transaction(inner: &Arc<Inner>, partitions: &BTreeSet<TopicPartition>) {
     let Some(id) = inner.config.transactional_id.clone() else { return };
     let identity = inner.lock().identity;
-    let deadline = Instant::now() + inner.config.max_block;
-    let result = transaction::add_partitions(&inner.client, &id, identity, partitions, deadline).await;
-    let mut state = inner.lock();
+    let bound = || delivery_bound(inner, identity);
+    let result = transaction::add_partitions(&inner.client, &id, identity, partitions, bound).await;
+    if settle_added(inner, identity, partitions, result) {
+        // A retry stops a backoff short of the bound: wait for it, so the
+        // next pass expires the batches instead of asking again at once.
+        if let Some(at) = delivery_bound(inner, identity) {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+}
+
+/// Records what AddPartitionsToTxn concluded; `true` when it ran out of time
+/// with a retriable error (the batches waiting for it are to expire).
+fn settle_added(
+    inner: &Inner,
+    identity: ProducerIdentity,
+    partitions: &BTreeSet<TopicPartition>,
+    result: Result<(), ProduceError>,
+) -> bool {
+    let mut guard = inner.lock();
+    let state = &mut *guard;
     match result {
         Ok(()) => {
-            if let Some(txn) = state.txn.as_mut() {
-                txn.partitions.extend(partitions.iter().cloned());
+            // An abort (or a failure) may have ended the transaction meanwhile: its
+            // partitions are not this one's.
+            if let (Some(txn), true) = (state.txn.as_mut(), state.identity == identity) {
+                if matches!(txn.phase, TxnPhase::InTransaction) {
+                    txn.partitions.extend(partitions.iter().cloned());
+                }
             }
+        }
+        Err(ProduceError::Client(e)) if e.is_retriable() => {
+            // Out of time (or no longer wanted): the batches waiting for it
+            // expire and fail the transaction; say why they waited.
+            debug!(error = %e, "AddPartitionsToTxn still failing at the batches' delivery timeout");
+            for tp in partitions {
+                for batch in state.accumulator.queue_mut(tp) {
+                    batch.last_error = Some(ProduceError::Client(e.clone()));
+                }
+            }
+            return true;
         }
         Err(e) => {
             warn!(error = %e, "AddPartitionsToTxn failed");
@@ -457,6 +498,21 @@ async fn add_to_transaction(inner: &Arc<Inner>, partitions: &BTreeSet<TopicParti
             }
         }
     }
+    false
+}
+
+/// When the oldest queued batch reaches its `delivery.timeout.ms`, while the
+/// transaction begun under `identity` is still open; `None` once it is not
+/// (aborted, failed, producer closed with nothing queued).
+fn delivery_bound(inner: &Inner, identity: ProducerIdentity) -> Option<Instant> {
+    let state = inner.lock();
+    let open = state.fatal.is_none()
+        && state.identity == identity
+        && state.txn.as_ref().is_some_and(|t| matches!(t.phase, TxnPhase::InTransaction));
+    if !open {
+        return None;
+    }
+    state.accumulator.oldest_expirable().map(|created| created + inner.config.delivery_timeout)
 }
 
 /// Builds the ProduceRequests for one leader and hands them to its

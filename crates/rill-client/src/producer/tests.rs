@@ -4,7 +4,9 @@
 //! id and epoch, the last five batches remembered for duplicates).
 //! Faults are scripted per Produce request.
 
-use std::collections::{BTreeMap, VecDeque};
+mod transactions;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -63,6 +65,8 @@ struct Broker {
     /// (partition, base sequence, times): the batch is written (or found a
     /// duplicate) but answered NOT_ENOUGH_REPLICAS_AFTER_APPEND, this many times.
     written_but_refused: Mutex<Option<(i32, i32, usize)>>,
+    /// The transaction coordinator (this broker is node 1, the coordinator of every key).
+    coordinator: Mutex<transactions::TxnCoordinator>,
 }
 
 impl Broker {
@@ -207,7 +211,10 @@ async fn serve(mut s: DuplexStream, broker: Arc<Broker>) {
                     None => return,
                 }
             }
-            other => panic!("unexpected request {other:?}"),
+            other => match transactions::answer(&broker, &header, &other) {
+                Some(frame) => frame,
+                None => panic!("unexpected request {other:?}"),
+            },
         };
         if s.write_all(&frame).await.is_err() {
             return;

@@ -35,6 +35,12 @@ pub(crate) enum TxnPhase {
     /// No transaction open.
     Ready,
     InTransaction,
+    /// EndTxn (commit when `commit`) did not complete within `max.block.ms`:
+    /// the coordinator may be completing it, so only the same call again
+    /// helps (Java's `COMMITTING_TRANSACTION` / `ABORTING_TRANSACTION`).
+    Ending {
+        commit: bool,
+    },
     /// A send or a coordinator call failed: only `abort_transaction` helps.
     Abortable(ProduceError),
     /// Fenced or otherwise unusable: only `close` helps.
@@ -47,6 +53,8 @@ impl TxnPhase {
             TxnPhase::Uninitialized => "init_transactions() has not completed".into(),
             TxnPhase::Ready => "no transaction is open (call begin_transaction())".into(),
             TxnPhase::InTransaction => "a transaction is open".into(),
+            TxnPhase::Ending { commit: true } => "the commit timed out and may still complete (call commit_transaction() again)".into(),
+            TxnPhase::Ending { commit: false } => "the abort timed out and may still complete (call abort_transaction() again)".into(),
             TxnPhase::Abortable(e) => format!("the transaction failed and must be aborted: {e}"),
             TxnPhase::Fatal(e) => format!("the producer is unusable: {e}"),
         }
@@ -80,7 +88,7 @@ impl TransactionState {
         match (&self.phase, error.is_fenced()) {
             (TxnPhase::Fatal(_), _) => {}
             (_, true) => self.phase = TxnPhase::Fatal(error),
-            (TxnPhase::InTransaction, false) => self.phase = TxnPhase::Abortable(error),
+            (TxnPhase::InTransaction | TxnPhase::Ending { .. }, false) => self.phase = TxnPhase::Abortable(error),
             _ => {}
         }
     }
@@ -192,16 +200,37 @@ pub(crate) async fn find_coordinator(client: &Client, key_type: i8, key: &str) -
 }
 
 /// Runs `call` against the coordinator of `key` until it is done, retrying
-/// with backoff (looking the coordinator up again when it moved) until `deadline`.
+/// with backoff (looking the coordinator up again when it moved) until
+/// `deadline` (`max.block.ms` from the application's call).
 pub(crate) async fn with_coordinator<T, F, Fut>(
     client: &Client,
     key_type: i8,
     key: &str,
     what: &'static str,
     deadline: Instant,
+    call: F,
+) -> Result<T, ProduceError>
+where
+    F: FnMut(i32) -> Fut,
+    Fut: Future<Output = Result<Attempt<T>, ProduceError>>,
+{
+    with_coordinator_while(client, key_type, key, what, || Some(deadline), call).await
+}
+
+/// [`with_coordinator`] with a bound read again before every retry:
+/// `bound()` gives the instant retrying stops, or `None` once the call is no
+/// longer wanted. A retriable failure at the bound is returned as it came
+/// (the last error), a non-retriable one at once.
+pub(crate) async fn with_coordinator_while<T, B, F, Fut>(
+    client: &Client,
+    key_type: i8,
+    key: &str,
+    what: &'static str,
+    bound: B,
     mut call: F,
 ) -> Result<T, ProduceError>
 where
+    B: Fn() -> Option<Instant>,
     F: FnMut(i32) -> Fut,
     Fut: Future<Output = Result<Attempt<T>, ProduceError>>,
 {
@@ -243,7 +272,7 @@ where
         let delay = client.with_rng(|rng| backoff.next_delay(rng));
         // CONCURRENT_TRANSACTIONS clears within milliseconds; Java retries it after 20 ms.
         let delay = delay.min(Duration::from_millis(100));
-        if Instant::now() + delay > deadline {
+        if bound().is_none_or(|deadline| Instant::now() + delay > deadline) {
             if let Err(e) = attempt {
                 return Err(e);
             }
@@ -327,13 +356,17 @@ pub(crate) async fn init_producer_id(
     }
 }
 
-/// AddPartitionsToTxn (v3 and below).
+/// AddPartitionsToTxn (v3 and below), retried while `bound` gives an
+/// instant in the future. No application call waits on it: the partitions'
+/// batches do, so their `delivery.timeout.ms` bounds it, not `max.block.ms`
+/// (Java's `TransactionManager` retries it, CONCURRENT_TRANSACTIONS
+/// included, until a batch fails and the transaction turns abortable).
 pub(crate) async fn add_partitions(
     client: &Client,
     transactional_id: &str,
     identity: ProducerIdentity,
     partitions: &BTreeSet<TopicPartition>,
-    deadline: Instant,
+    bound: impl Fn() -> Option<Instant>,
 ) -> Result<(), ProduceError> {
     let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in partitions {
@@ -350,7 +383,7 @@ pub(crate) async fn add_partitions(
         ..Default::default()
     };
     let request = &request;
-    with_coordinator(client, TRANSACTION_KEY, transactional_id, "AddPartitionsToTxn", deadline, |node| async move {
+    with_coordinator_while(client, TRANSACTION_KEY, transactional_id, "AddPartitionsToTxn", bound, |node| async move {
         let response = send_capped(client, node, request, 3).await?;
         // The first error that is not OPERATION_NOT_ATTEMPTED (set on the
         // partitions skipped because another one failed) decides.
