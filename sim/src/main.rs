@@ -71,7 +71,7 @@ fn check_replay(mut first: SeedReport, again: &SeedReport) -> SeedReport {
 fn main() -> ExitCode {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_timer(rill_sim::clock::SimTime).with_writer(std::io::stderr).init();
 
     let mode = match args.mode {
         ModeArg::Liveness => Mode::liveness(),

@@ -115,6 +115,16 @@ impl Group {
         removed
     }
 
+    /// When the next member's session runs out (members that have rejoined
+    /// the rebalance under way do not expire), for handlers that hold a
+    /// request: Kafka expires sessions on a timer, so a member that died
+    /// (a leader that never sends SyncGroup, a member that never rejoins)
+    /// is removed after its session timeout even when nobody else calls in.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        let preparing = self.phase == GroupPhase::PreparingRebalance;
+        self.members.values().filter(|m| !(preparing && m.joined)).map(|m| m.last_seen + m.session_timeout).min()
+    }
+
     fn after_removal(&mut self, now: Instant) {
         if self.members.is_empty() {
             self.phase = GroupPhase::Empty;

@@ -21,3 +21,17 @@ pub(crate) fn batch(n: usize) -> Bytes {
     }
     b.finish().unwrap().freeze()
 }
+
+/// A dynamic group member subscribed with `range`, last seen at `now`, with
+/// a 6 s session and a 20 s rebalance timeout (the simulator's members).
+pub(crate) fn group_member(now: tokio::time::Instant) -> crate::coordinator::Member {
+    crate::coordinator::Member {
+        protocols: vec![("range".into(), Bytes::new())],
+        session_timeout: std::time::Duration::from_secs(6),
+        rebalance_timeout: std::time::Duration::from_secs(20),
+        last_seen: now,
+        joined: true,
+        assignment: Bytes::new(),
+        instance_id: None,
+    }
+}

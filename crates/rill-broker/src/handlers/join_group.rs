@@ -99,7 +99,9 @@ pub(crate) async fn handle(shared: &Shared, version: i16, client_id: &str, req: 
             let mut state = store.lock();
             let group = state.group_mut(&req.group_id);
             let now = Instant::now();
-            group.expire(now);
+            if group.expire(now) {
+                store.bump();
+            }
             if group.maybe_complete_rebalance(now) {
                 store.bump();
             }
@@ -109,7 +111,10 @@ pub(crate) async fn handle(shared: &Shared, version: i16, client_id: &str, req: 
             if group.generation > joined_generation && group.phase != GroupPhase::PreparingRebalance {
                 return answer(group, &member_id);
             }
-            group.rebalance_deadline.unwrap_or(now)
+            // Also wake when a member that has not rejoined runs out of
+            // session: its removal may complete the rebalance.
+            let deadline = group.rebalance_deadline.unwrap_or(now);
+            group.next_expiry().map_or(deadline, |expiry| expiry.min(deadline))
         };
         // Wake at the deadline even without other activity.
         let _ = tokio::time::timeout_at(deadline.max(Instant::now()) + Duration::from_millis(1), changes.changed()).await;
@@ -142,5 +147,50 @@ fn answer(group: &Group, member_id: &str) -> JoinGroupResponse {
         member_id: member_id.to_string(),
         members,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{broker, group_member};
+    use rill_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+
+    /// A member of a stable group died; a new member's JoinGroup starts a
+    /// rebalance the dead one never rejoins. The join must complete once
+    /// the dead member's session runs out (6 s), not at the rebalance
+    /// timeout (20 s), even though nobody else calls the coordinator
+    /// meanwhile (issue 7: Kafka expires sessions on a timer).
+    #[tokio::test(start_paused = true)]
+    async fn a_rebalance_completes_when_a_member_that_did_not_rejoin_expires() {
+        let b = broker();
+        let store = b.controller().coordinator_store().clone();
+        let start = Instant::now();
+        {
+            let mut state = store.lock();
+            let group = state.group_mut("g");
+            group.protocol_type = Some("consumer".into());
+            group.members.insert("dead".into(), group_member(start));
+            group.prepare_rebalance(start, Duration::ZERO);
+            group.members.values_mut().for_each(|m| m.joined = true);
+            assert!(group.maybe_complete_rebalance(start));
+            group.phase = GroupPhase::Stable;
+        }
+        let request = JoinGroupRequest {
+            group_id: "g".into(),
+            session_timeout_ms: 6_000,
+            rebalance_timeout_ms: 20_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![JoinGroupRequestProtocol { name: "range".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let required = handle(b.shared(), 9, "new", request.clone()).await;
+        assert_eq!(required.error_code, ErrorCode::MEMBER_ID_REQUIRED.0);
+        let answer = handle(b.shared(), 9, "new", JoinGroupRequest { member_id: required.member_id, ..request }).await;
+        assert_eq!(answer.error_code, 0);
+        assert_eq!(answer.generation_id, 2);
+        assert_eq!(answer.leader, answer.member_id, "the new member leads the group alone");
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_secs(6) && waited < Duration::from_secs(7), "answered after {waited:?}");
     }
 }

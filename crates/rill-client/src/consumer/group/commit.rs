@@ -125,6 +125,11 @@ impl Committer {
         let config = self.client.config();
         let mut backoff = Backoff::new(config.retry_backoff, config.retry_backoff_max);
         let mut first_error: Option<Error> = None;
+        // Every attempt carries the generation the offsets were processed
+        // in: a retry sent with a later generation (after a rebalance that
+        // may have given the partitions to another member, which committed
+        // since) would be accepted and move their committed offsets back.
+        let generation = lock(&self.generation).clone();
         loop {
             // Never (re)send an offset a newer commit already covers; checked
             // right before sending, since a newer commit may start during a backoff.
@@ -135,8 +140,10 @@ impl Committer {
             if remaining.is_empty() {
                 return first_error.map_or(Ok(()), Err);
             }
-            let generation = lock(&self.generation).clone();
-            if generation.generation_id < 0 {
+            let current = lock(&self.generation).clone();
+            if generation.generation_id < 0
+                || (current.generation_id, &current.member_id) != (generation.generation_id, &generation.member_id)
+            {
                 // Not (yet, or no longer) in a generation: the coordinator would refuse it.
                 return Err(self.group_error(
                     "coordinator",

@@ -420,3 +420,31 @@ async fn a_join_held_longer_than_the_request_timeout_is_waited_for() {
     // Answered after 40 s on the same request: no timeout, no second JoinGroup.
     assert_eq!(fake.lock().unwrap().join_member_ids, ["", "m-1"]);
 }
+
+/// The simulator's seed 17 of `group-roundrobin` (issue 7): a commit made
+/// in generation 1 backs off (coordinator loading) while the member moves
+/// to generation 2, where the partition may belong to another member that
+/// has committed since. The retry must not be sent with generation 2 (the
+/// coordinator would accept it and move the committed offset back): the
+/// commit fails instead.
+#[tokio::test(start_paused = true)]
+async fn a_commit_is_never_retried_in_a_later_generation() {
+    let fake = Shared::default();
+    let extra = [("heartbeat.interval.ms", "500"), ("retry.backoff.ms", "5000"), ("retry.backoff.max.ms", "5000")];
+    let member = start(&fake, Arc::default(), &extra).await;
+    member.wait_for_assignment(-1, WAIT).await.unwrap();
+    let tp = TopicPartition::new("t", 0);
+    {
+        let mut f = fake.lock().unwrap();
+        f.commit_errors.push_back(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
+        f.heartbeat_errors.push_back(ErrorCode::REBALANCE_IN_PROGRESS);
+    }
+    let old = member.commit_async([(tp.clone(), 10)].into());
+    let a = member.wait_for_assignment(1, WAIT).await.unwrap();
+    assert_eq!(a.generation_id, 2);
+    let err = old.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::REBALANCE_IN_PROGRESS));
+    let f = fake.lock().unwrap();
+    assert_eq!(f.commits_received, [10], "not sent again in generation 2");
+    assert_eq!(f.committed.get(&0), None);
+}
