@@ -38,12 +38,33 @@ class Binary:
         self.kind = target["kind"][0]
         self.executable = artifact["executable"]
         self.cwd = str(Path(artifact["manifest_path"]).parent)
+        # What `cargo test` sets for a running test (tests may read them at
+        # run time, e.g. `${env:CARGO_PKG_NAME}` in a config test).
+        package_name, package_version = package_name_version(artifact["package_id"], self.cwd)
+        self.env = dict(
+            os.environ,
+            CARGO_MANIFEST_DIR=self.cwd,
+            CARGO_MANIFEST_PATH=artifact["manifest_path"],
+            CARGO_PKG_NAME=package_name,
+            CARGO_PKG_VERSION=package_version,
+            CARGO_CRATE_NAME=self.name.replace("-", "_"),
+        )
         src = Path(target["src_path"])
         src = src.relative_to(self.cwd) if src.is_relative_to(self.cwd) else src
         exe = Path(self.executable)
         exe = exe.relative_to(workspace) if exe.is_relative_to(workspace) else exe
         prefix = "unittests " if self.kind in ("lib", "bin", "proc-macro") else ""
         self.header = f"     Running {prefix}{src} ({exe})"
+
+
+def package_name_version(package_id, package_dir):
+    """`path+file:///dir#name@1.0.0`, or `path+file:///dir/name#1.0.0` when
+    the directory is named after the package."""
+    fragment = package_id.rsplit("#", 1)[-1]
+    if "@" in fragment:
+        name, version = fragment.rsplit("@", 1)
+        return name, version
+    return Path(package_dir).name, fragment
 
 
 def load(artifacts_path, workspace):
@@ -83,7 +104,8 @@ def main():
     binaries = load(args.artifacts, workspace)
     if args.only:
         wanted = names(args.only)
-        by_name = {b.name: b for b in binaries if b.kind == "test"}
+        # Integration tests win over a library or binary of the same name.
+        by_name = {b.name: b for b in sorted(binaries, key=lambda b: b.kind == "test")}
         missing = [n for n in wanted if n not in by_name]
         if missing:
             sys.exit(f"test-binaries: no test binary named {', '.join(missing)} in {args.artifacts}")
@@ -119,7 +141,7 @@ def main():
     def worker():
         while (binary := take()) is not None:
             begun = time.monotonic()
-            result = subprocess.run([binary.executable], cwd=binary.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            result = subprocess.run([binary.executable], cwd=binary.cwd, env=binary.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             took = time.monotonic() - begun
             with lock:
                 if binary.name in exclusive:
