@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rill_client::consumer::group::{GroupConsumer, MemberState, Subscription, TopicPartition};
 use rill_client::consumer::Consumer;
 use rill_client::{Client, ClientConfig};
+use rill_e2e::interop::java_assignors::{AssignorCase, MemberAssignments};
 use rill_e2e::interop::java_group_consumer::JavaGroupConsumer;
 use rill_e2e::{KafkaCluster, Listener};
 
@@ -249,14 +250,8 @@ impl CaseRng {
 /// cases) the partitions members own from the last generation (some
 /// members new, some a generation behind and claiming what another member
 /// now owns, some owning a topic they no longer subscribe to).
-fn assignor_case(
-    rng: &mut CaseRng,
-    index: usize,
-    strategy: &str,
-    owned: bool,
-    differing_subscriptions: bool,
-) -> rill_e2e::interop::java_assignors::AssignorCase {
-    use rill_e2e::interop::java_assignors::{AssignorCase, CaseMember};
+fn assignor_case(rng: &mut CaseRng, index: usize, strategy: &str, owned: bool, differing_subscriptions: bool) -> AssignorCase {
+    use rill_e2e::interop::java_assignors::CaseMember;
     let topic_names = ["orders", "payments", "refunds", "audit"];
     let topic_count = 1 + rng.below(4) as usize;
     let topics: BTreeMap<String, i32> = topic_names[..topic_count].iter().map(|t| (t.to_string(), 1 + rng.below(7) as i32)).collect();
@@ -362,7 +357,7 @@ fn assignors_assign_what_javas_assignors_assign() {
 }
 
 /// rill's assignment of one case, in the runner's shape.
-fn rill_assign(case: &rill_e2e::interop::java_assignors::AssignorCase) -> rill_e2e::interop::java_assignors::MemberAssignments {
+fn rill_assign(case: &AssignorCase) -> MemberAssignments {
     use rill_client::config::AssignmentStrategy;
     use rill_client::consumer::group::{assign, MemberSubscription};
     let strategy = AssignmentStrategy::from_name(&case.strategy).expect("strategy");
@@ -392,7 +387,7 @@ fn rill_assign(case: &rill_e2e::interop::java_assignors::AssignorCase) -> rill_e
 
 /// Each partition's valid owner before a rebalance: the claimant with the
 /// highest generation (KIP-429; a claim from an older generation is stale).
-fn valid_owners(case: &rill_e2e::interop::java_assignors::AssignorCase) -> BTreeMap<(String, i32), String> {
+fn valid_owners(case: &AssignorCase) -> BTreeMap<(String, i32), String> {
     let mut owners: BTreeMap<(String, i32), (i32, String)> = BTreeMap::new();
     for m in &case.members {
         for owned in &m.owned {
@@ -410,10 +405,7 @@ fn valid_owners(case: &rill_e2e::interop::java_assignors::AssignorCase) -> BTree
 /// its topic, and never to a member other than its valid owner in the same
 /// round (it is revoked first and handed over in the follow-up rebalance).
 /// Returns what is wrong, if anything.
-fn cooperative_round_errors(
-    case: &rill_e2e::interop::java_assignors::AssignorCase,
-    assignment: &rill_e2e::interop::java_assignors::MemberAssignments,
-) -> Vec<String> {
+fn cooperative_round_errors(case: &AssignorCase, assignment: &MemberAssignments) -> Vec<String> {
     let mut errors = Vec::new();
     let owners = valid_owners(case);
     let mut seen: BTreeMap<(String, i32), &str> = BTreeMap::new();
@@ -443,10 +435,7 @@ fn cooperative_round_errors(
 /// assigned, and the assignment is balanced in the sticky assignor's sense:
 /// a member with two or more partitions more than another holds none the
 /// other could take (its topics are not in the other's subscription).
-fn settled_errors(
-    case: &rill_e2e::interop::java_assignors::AssignorCase,
-    assignment: &rill_e2e::interop::java_assignors::MemberAssignments,
-) -> Vec<String> {
+fn settled_errors(case: &AssignorCase, assignment: &MemberAssignments) -> Vec<String> {
     let mut errors = cooperative_round_errors(case, assignment);
     for (topic, count) in &case.topics {
         if !case.members.iter().any(|m| m.topics.contains(topic)) {
@@ -479,10 +468,7 @@ fn settled_errors(
 
 /// The group one rebalance later: every member owns what it was given, one
 /// generation on.
-fn follow_up(
-    case: &rill_e2e::interop::java_assignors::AssignorCase,
-    assignment: &rill_e2e::interop::java_assignors::MemberAssignments,
-) -> rill_e2e::interop::java_assignors::AssignorCase {
+fn follow_up(case: &AssignorCase, assignment: &MemberAssignments) -> AssignorCase {
     let generation = case.members.iter().map(|m| m.generation).max().unwrap_or(0).max(0) + 1;
     let mut next = case.clone();
     for m in &mut next.members {
@@ -494,10 +480,7 @@ fn follow_up(
 
 /// Partitions whose owner after the follow-up rebalance is not their valid
 /// owner before the first one: what the group had to move.
-fn moved(
-    before: &rill_e2e::interop::java_assignors::AssignorCase,
-    settled: &rill_e2e::interop::java_assignors::MemberAssignments,
-) -> usize {
+fn moved(before: &AssignorCase, settled: &MemberAssignments) -> usize {
     valid_owners(before)
         .iter()
         .filter(|(p, owner)| {
