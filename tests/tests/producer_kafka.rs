@@ -187,6 +187,10 @@ async fn keyed_records_land_where_the_java_producer_puts_them() {
         "--property",
         "key.separator=|",
         "--sync",
+        // The console producer lingers 1 s per batch by default (its
+        // --timeout), and --sync makes every line one batch: 60 s for 60 keys.
+        "--producer-property",
+        "linger.ms=0",
     ]
     .map(String::from)
     .to_vec();

@@ -273,6 +273,10 @@ impl JavaTools {
                 "--request-required-acks".into(),
                 "all".into(),
                 "--sync".into(),
+                // The console producer lingers 1 s per batch by default
+                // (its --timeout), and --sync makes every line one batch.
+                "--producer-property".into(),
+                "linger.ms=0".into(),
             ],
             Some(&input),
             TOOL_TIMEOUT,
