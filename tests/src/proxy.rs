@@ -21,16 +21,24 @@ struct Shared {
     name: String,
     port: u16,
     upstream: SocketAddr,
-    listener: Mutex<Option<TcpListener>>,
+    /// The thread accepting on the bound port, while the proxy runs.
+    accepting: Mutex<Option<Accepting>>,
     connections: Mutex<HashMap<u64, (TcpStream, TcpStream)>>,
     next_connection_id: AtomicU64,
-    stopping: AtomicBool,
+}
+
+/// An accept thread and its stop flag. The thread owns the listening socket,
+/// blocked in `accept` (no polling: a 3-node cluster has 21 proxies, and
+/// waking each every few milliseconds cost a tenth of a core), so the port
+/// closes when the thread ends.
+struct Accepting {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<()>,
 }
 
 /// One proxy in front of one broker listener.
 pub struct ListenerProxy {
     shared: Arc<Shared>,
-    accept_thread: Option<thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for ListenerProxy {
@@ -49,22 +57,17 @@ impl ListenerProxy {
     pub fn start(name: &str, upstream: SocketAddr) -> Result<ListenerProxy> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context(|| format!("binding proxy {name}"))?;
         let port = listener.local_addr().context(|| format!("proxy {name} address"))?.port();
-        listener.set_nonblocking(true).context(|| format!("proxy {name} non-blocking"))?;
         let shared = Arc::new(Shared {
             name: name.to_string(),
             port,
             upstream,
-            listener: Mutex::new(Some(listener)),
+            accepting: Mutex::new(None),
             connections: Mutex::new(HashMap::new()),
             next_connection_id: AtomicU64::new(0),
-            stopping: AtomicBool::new(false),
         });
-        let accepting = Arc::clone(&shared);
-        let accept_thread = thread::Builder::new()
-            .name(format!("rill-e2e-proxy-{name}"))
-            .spawn(move || accept_loop(&accepting))
-            .context(|| format!("starting proxy thread {name}"))?;
-        Ok(ListenerProxy { shared, accept_thread: Some(accept_thread) })
+        let accepting = accept_in_thread(&shared, listener)?;
+        *shared.accepting.lock().unwrap_or_else(|p| p.into_inner()) = Some(accepting);
+        Ok(ListenerProxy { shared })
     }
 
     /// The port clients connect to (the broker advertises it).
@@ -77,12 +80,21 @@ impl ListenerProxy {
     }
 
     pub fn is_running(&self) -> bool {
-        self.shared.listener.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        self.shared.accepting.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
-    /// Refuses new connections and cuts the open ones.
+    /// Refuses new connections and cuts the open ones. Once this returns,
+    /// the port is closed.
     pub fn stop(&self) {
-        *self.shared.listener.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let accepting = self.shared.accepting.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(Accepting { stop, thread }) = accepting {
+            stop.store(true, Ordering::SeqCst);
+            // Wake the blocked accept; the thread then sees the flag and
+            // drops the listening socket. The connect can only fail if the
+            // thread already ended (an accept error it could not survive).
+            let _ = TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, self.shared.port)), Duration::from_secs(2));
+            let _ = thread.join();
+        }
         let connections: Vec<_> = self.shared.connections.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
         for (_, (client, upstream)) in connections {
             let _ = client.shutdown(Shutdown::Both);
@@ -92,12 +104,11 @@ impl ListenerProxy {
 
     /// Accepts connections again, on the same port.
     pub fn start_again(&self) -> Result<()> {
-        let mut listener = self.shared.listener.lock().unwrap_or_else(|p| p.into_inner());
-        if listener.is_none() {
+        let mut accepting = self.shared.accepting.lock().unwrap_or_else(|p| p.into_inner());
+        if accepting.is_none() {
             let bound = TcpListener::bind((Ipv4Addr::LOCALHOST, self.shared.port))
                 .context(|| format!("re-binding proxy {} on port {}", self.shared.name, self.shared.port))?;
-            bound.set_nonblocking(true).context(|| format!("proxy {} non-blocking", self.shared.name))?;
-            *listener = Some(bound);
+            *accepting = Some(accept_in_thread(&self.shared, bound)?);
         }
         Ok(())
     }
@@ -105,33 +116,39 @@ impl ListenerProxy {
 
 impl Drop for ListenerProxy {
     fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
         self.stop();
-        if let Some(thread) = self.accept_thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
-fn accept_loop(shared: &Arc<Shared>) {
-    while !shared.stopping.load(Ordering::SeqCst) {
-        let accepted = match shared.listener.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            Some(listener) => listener.accept().ok(),
-            None => None,
-        };
+fn accept_in_thread(shared: &Arc<Shared>, listener: TcpListener) -> Result<Accepting> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flag, accepting) = (Arc::clone(&stop), Arc::clone(shared));
+    let thread = thread::Builder::new()
+        .name(format!("rill-e2e-proxy-{}", shared.name))
+        .spawn(move || accept_loop(&accepting, &listener, &flag))
+        .context(|| format!("starting proxy thread {}", shared.name))?;
+    Ok(Accepting { stop, thread })
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, stop: &AtomicBool) {
+    loop {
+        let accepted = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
         match accepted {
-            Some((client, _)) => {
+            Ok((client, _)) => {
                 if let Err(error) = forward(shared, client) {
                     eprintln!("rill-e2e proxy {}: forwarding to {} failed: {error}", shared.name, shared.upstream);
                 }
             }
-            None => thread::sleep(Duration::from_millis(2)),
+            // Out of file descriptors or an aborted handshake: try again shortly.
+            Err(_) => thread::sleep(Duration::from_millis(10)),
         }
     }
 }
 
 fn forward(shared: &Arc<Shared>, client: TcpStream) -> io::Result<()> {
-    client.set_nonblocking(false)?;
     let upstream = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(5))?;
     client.set_nodelay(true)?;
     upstream.set_nodelay(true)?;
