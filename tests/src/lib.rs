@@ -50,6 +50,7 @@ pub fn announce(message: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "rill-e2e: {message}");
 }
+pub use kafka::broker_jvm::BrokerJvm;
 pub use kafka::client::{ClientAuth, ClientCert, ClientProperties, ClientSettings, StoreFormat, Trust};
 pub use kafka::cluster::{KafkaCluster, Topology};
 pub use kafka::listeners::{Listener, SaslMechanism};

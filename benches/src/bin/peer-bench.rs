@@ -18,7 +18,7 @@ use rill_benches::peers::cpu::children_cpu_seconds;
 use rill_benches::peers::rust_child::ChildSpec;
 use rill_benches::peers::workload::write_payload_file;
 use rill_benches::peers::{franz, java, rdkafka, Compression, Measurement, RunReport, Workload};
-use rill_e2e::KafkaCluster;
+use rill_e2e::{BrokerJvm, KafkaCluster};
 
 #[derive(Parser)]
 #[command(about = "rill's clients side by side with librdkafka, Java and franz-go on one real Kafka broker")]
@@ -158,6 +158,8 @@ fn run_client(mode: Mode, client: &str, cluster: &KafkaCluster, peers: &Peers, s
 fn run_cells(mode: Mode, cells: &CellArgs) -> Result<(), String> {
     let CellArgs { records, sizes, codecs, clients, rounds } = cells;
     let (records, rounds) = (*records, *rounds);
+    // Clients are compared against a broker at production speed (C2, G1).
+    BrokerJvm::set(BrokerJvm::Server);
     let cluster = KafkaCluster::single();
     let work_dir = rill_e2e::paths::target_dir().join("peer-bench");
     let peers = Peers::build(clients, &work_dir)?;

@@ -6,6 +6,7 @@ use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::broker_jvm::BrokerJvm;
 use super::config::NodePorts;
 use super::provision::KafkaInstall;
 use crate::error::{Context, HarnessError, Result};
@@ -97,12 +98,11 @@ impl KafkaNode {
         let mut jvm_options = vec![
             "-Xms256m".to_string(),
             "-Xmx512m".to_string(),
-            "-XX:+UseG1GC".to_string(),
-            "-XX:MaxGCPauseMillis=20".to_string(),
             "-XX:+ExitOnOutOfMemoryError".to_string(),
             "-Djava.awt.headless=true".to_string(),
             format!("-Dkafka.logs.dir={}", self.dir.display()),
         ];
+        jvm_options.extend(BrokerJvm::current().options());
         jvm_options.extend(self.jvm_options.iter().cloned());
         if self.install.uses_log4j2() {
             jvm_options.push(format!("-Dlog4j2.configurationFile={}", self.dir.join("log4j2.xml").display()));
