@@ -131,8 +131,17 @@ impl KafkaCluster {
         let install = KafkaInstall::from_env()?;
         let run_dir = paths::new_run_dir(topology.label()).context(|| "creating the run directory".to_string())?;
 
+        // Where start-up time goes, for the announcement below.
+        let mut phases: Vec<(&str, Duration)> = Vec::new();
+        let mut phase_started = Instant::now();
+        let mut phase_done = |name: &'static str| {
+            phases.push((name, phase_started.elapsed()));
+            phase_started = Instant::now();
+        };
         let tls = crate::tls::TlsMaterial::generate(&run_dir.join("tls"))?;
+        phase_done("certificates");
         let (kdc, credentials) = start_kdc(&run_dir.join("kerberos"))?;
+        phase_done("kdc");
         let oauth = OAuthServer::start(
             &run_dir.join("oauth"),
             vec![OAuthClient {
@@ -180,6 +189,7 @@ impl KafkaCluster {
             nodes.push(node);
         }
 
+        phase_done("oauth, zookeeper, config");
         let cluster_id = match &zookeeper {
             None => {
                 let cluster_id = random_cluster_id()?;
@@ -192,10 +202,12 @@ impl KafkaCluster {
                 String::new()
             }
         };
+        phase_done("format");
         let offsets = nodes.iter().map(KafkaNode::spawn).collect::<Result<Vec<u64>>>()?;
         for (node, offset) in nodes.iter().zip(offsets) {
             node.wait_started(offset, NODE_START_TIMEOUT)?;
         }
+        phase_done("brokers");
         let cluster_id = match nodes.first() {
             Some(node) if zookeeper.is_some() => zookeeper_cluster_id(node)?,
             _ => cluster_id,
@@ -217,21 +229,16 @@ impl KafkaCluster {
             token_counter: AtomicU64::new(0),
             startup_time: Duration::ZERO,
         };
-        let expected_brokers = topology.node_count().to_string();
-        let seen = cluster.admin_request(&["wait-brokers", &expected_brokers, "60000"], Duration::from_secs(70))?;
-        if !seen.contains(&format!("BROKERS\t{expected_brokers}")) {
-            return Err(HarnessError::new(format!(
-                "{} cluster: not all brokers registered: {seen}\n{}",
-                topology.label(),
-                cluster.log_tails()
-            )));
-        }
+        cluster.wait_for_all_brokers()?;
+        phase_done("registered");
         let startup_time = started.elapsed();
+        let phases: Vec<String> = phases.iter().map(|(name, took)| format!("{name} {:.1}s", took.as_secs_f64())).collect();
         crate::announce(&format!(
-            "kafka {} cluster (Kafka {}) started in {:.1}s; logs in {}",
+            "kafka {} cluster (Kafka {}) started in {:.1}s ({}); logs in {}",
             topology.label(),
             install.version,
             startup_time.as_secs_f64(),
+            phases.join(", "),
             cluster.run_dir.display()
         ));
         Ok(KafkaCluster { startup_time, ..cluster })
@@ -448,6 +455,20 @@ impl KafkaCluster {
     fn admin_request(&self, request: &[&str], timeout: Duration) -> Result<String> {
         let request: Vec<String> = request.iter().map(|part| part.to_string()).collect();
         self.java.admin_request(&self.admin_properties(), &request, timeout)
+    }
+
+    /// Waits until every node is registered as a broker (60 s at most).
+    pub fn wait_for_all_brokers(&self) -> Result<()> {
+        let expected_brokers = self.topology.node_count().to_string();
+        let seen = self.admin_request(&["wait-brokers", &expected_brokers, "60000"], Duration::from_secs(70))?;
+        if !seen.contains(&format!("BROKERS\t{expected_brokers}")) {
+            return Err(HarnessError::new(format!(
+                "{} cluster: not all brokers registered: {seen}\n{}",
+                self.topology.label(),
+                self.log_tails()
+            )));
+        }
+        Ok(())
     }
 
     /// Creates a topic and waits until every partition has a leader.
