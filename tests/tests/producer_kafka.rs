@@ -310,7 +310,7 @@ async fn flush_and_close_deliver_every_pending_record() {
 /// delivered is counted once, batches add up to the records and bytes sent,
 /// nothing is counted as retried, and records the broker refuses
 /// (MESSAGE_TOO_LARGE) are counted as failed. Retries under faults are
-/// counted in producer_three_nodes.
+/// counted in three_nodes::producer.
 #[tokio::test]
 async fn stats_count_records_bytes_batches_retries_and_failures() {
     const RECORDS: usize = 2000;

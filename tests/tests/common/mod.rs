@@ -170,6 +170,15 @@ pub fn listener_matrix(cluster: &KafkaCluster) -> Vec<Checked> {
     probe(cluster, &listener_cases(cluster))
 }
 
+/// Takes the shared 3-node cluster for one test. Tests there kill nodes,
+/// freeze them and stop listeners, so they run one at a time, and each
+/// starts once every broker the previous one restarted is registered again.
+pub fn three_nodes_alone() -> std::sync::MutexGuard<'static, ()> {
+    let serial = serial();
+    KafkaCluster::three_nodes().wait_for_all_brokers().expect("every broker of the 3-node cluster registered");
+    serial
+}
+
 /// Serializes tests that disturb a shared cluster (kills, listener stops)
 /// with every other test of the same binary.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {

@@ -15,6 +15,8 @@ use rill_client::{Client, ClientConfig};
 use rill_e2e::interop::kcat;
 use rill_e2e::{KafkaCluster, Listener};
 
+use crate::common;
+
 const TIMEOUT: Duration = Duration::from_secs(120);
 const PARTITIONS: u32 = 2;
 
@@ -36,6 +38,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 #[tokio::test]
 async fn numbered_sequence_survives_kill_restart_and_reassignment_exactly_once_in_order() {
+    let _serial = common::three_nodes_alone();
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("producer-failover");
     cluster.create_topic(&topic, PARTITIONS, 3).expect("create topic");

@@ -13,6 +13,8 @@ use rill_client::consumer::{Consumer, Offset, TopicPartition};
 use rill_client::{Client, ClientConfig, OffsetSpec};
 use rill_e2e::{KafkaCluster, Listener};
 
+use crate::common;
+
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 async fn new_consumer(cluster: &KafkaCluster) -> Consumer {
@@ -68,6 +70,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 #[tokio::test]
 async fn consumes_a_sequence_without_gaps_or_duplicates_through_leader_kills_and_moves() {
+    let _serial = common::three_nodes_alone();
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("consume-chaos");
     cluster.create_topic(&topic, 1, 3).expect("create topic");

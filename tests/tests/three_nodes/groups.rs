@@ -26,6 +26,8 @@ use rill_client::consumer::group::{GroupConsumer, RebalanceListener, Subscriptio
 use rill_client::{Client, ClientConfig};
 use rill_e2e::{KafkaCluster, Listener};
 
+use crate::common;
+
 const PARTITIONS: i32 = 6;
 const RECORDS: usize = 180;
 const WAIT: Duration = Duration::from_secs(180);
@@ -196,6 +198,7 @@ async fn group_coordinated_by(cluster: &KafkaCluster, admin: &Client, strategy: 
 
 #[tokio::test]
 async fn groups_of_every_assignor_survive_member_broker_and_coordinator_failures() {
+    let _serial = common::three_nodes_alone();
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("group-3n");
     cluster.create_topic(&topic, PARTITIONS as u32, 3).expect("create topic");

@@ -23,6 +23,8 @@ use rill_client::consumer::{Consumer, Offset, TopicPartition};
 use rill_client::{AlterConfigOp, Client, ClientConfig, ConfigResource, Error};
 use rill_e2e::{KafkaCluster, Listener};
 
+use crate::common;
+
 const TIMEOUT: Duration = Duration::from_secs(90);
 /// Records both replicas have, then records only node 1 has, then records
 /// the new leader (node 2) appends after the unclean election.
@@ -141,6 +143,7 @@ fn produce(cluster: &KafkaCluster, topic: &str, values: impl Iterator<Item = Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unclean_leader_election_is_detected_as_truncation_and_handled_per_policy() {
+    let _serial = common::three_nodes_alone();
     let logs = captured_logs();
     let cluster = KafkaCluster::three_nodes();
     let (old_leader, stale) = (1u32, 2u32);
