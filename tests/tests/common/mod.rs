@@ -173,10 +173,24 @@ pub fn listener_matrix(cluster: &KafkaCluster) -> Vec<Checked> {
 /// Takes the shared 3-node cluster for one test. Tests there kill nodes,
 /// freeze them and stop listeners, so they run one at a time, and each
 /// starts once every broker the previous one restarted is registered again.
-pub fn three_nodes_alone() -> std::sync::MutexGuard<'static, ()> {
-    let serial = serial();
+/// An async lock: async tests hold it across their awaits.
+pub async fn three_nodes_alone() -> tokio::sync::MutexGuard<'static, ()> {
+    let alone = THREE_NODES.lock().await;
+    wait_for_every_broker();
+    alone
+}
+
+/// [`three_nodes_alone`] for tests that are not async.
+pub fn three_nodes_alone_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    let alone = THREE_NODES.blocking_lock();
+    wait_for_every_broker();
+    alone
+}
+
+static THREE_NODES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn wait_for_every_broker() {
     KafkaCluster::three_nodes().wait_for_all_brokers().expect("every broker of the 3-node cluster registered");
-    serial
 }
 
 /// Serializes tests that disturb a shared cluster (kills, listener stops)

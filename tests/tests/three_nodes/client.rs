@@ -16,7 +16,7 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 
 #[tokio::test]
 async fn follows_a_leader_change_after_a_stale_metadata_error() {
-    let _serial = common::three_nodes_alone();
+    let _serial = common::three_nodes_alone().await;
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("client-leader-move");
     cluster.create_topic(&topic, 1, 3).expect("create topic");

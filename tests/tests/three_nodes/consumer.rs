@@ -70,7 +70,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 #[tokio::test]
 async fn consumes_a_sequence_without_gaps_or_duplicates_through_leader_kills_and_moves() {
-    let _serial = common::three_nodes_alone();
+    let _serial = common::three_nodes_alone().await;
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("consume-chaos");
     cluster.create_topic(&topic, 1, 3).expect("create topic");

@@ -11,7 +11,7 @@ const FAILOVER_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[test]
 fn killed_leader_is_replaced_and_the_restarted_node_rejoins() {
-    let _serial = common::three_nodes_alone();
+    let _serial = common::three_nodes_alone_blocking();
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("kill-leader");
     cluster.create_topic(&topic, 1, 3).expect("create topic");
@@ -43,7 +43,7 @@ fn killed_leader_is_replaced_and_the_restarted_node_rejoins() {
 
 #[test]
 fn reassignment_and_preferred_leader_election_move_leadership() {
-    let _serial = common::three_nodes_alone();
+    let _serial = common::three_nodes_alone_blocking();
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("reassign");
     cluster.create_topic(&topic, 1, 3).expect("create topic");
@@ -67,7 +67,7 @@ fn reassignment_and_preferred_leader_election_move_leadership() {
 
 #[test]
 fn stopped_listener_refuses_connections_until_started_again() {
-    let _serial = common::three_nodes_alone();
+    let _serial = common::three_nodes_alone_blocking();
     let cluster = KafkaCluster::three_nodes();
     let settings = ClientSettings::new(Listener::SaslSsl).auth(cluster.valid_auth(SaslMechanism::ScramSha256));
     let other = ClientSettings::new(Listener::Plaintext);
@@ -103,7 +103,7 @@ fn stopped_listener_refuses_connections_until_started_again() {
 
 #[test]
 fn min_insync_replicas_refuses_acks_all_writes_below_two_replicas() {
-    let _serial = common::three_nodes_alone();
+    let _serial = common::three_nodes_alone_blocking();
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("min-isr");
     // Two replicas on nodes 1 and 2, so killing node 2 leaves the KRaft quorum (3 voters) intact.

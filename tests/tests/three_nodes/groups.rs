@@ -198,7 +198,7 @@ async fn group_coordinated_by(cluster: &KafkaCluster, admin: &Client, strategy: 
 
 #[tokio::test]
 async fn groups_of_every_assignor_survive_member_broker_and_coordinator_failures() {
-    let _serial = common::three_nodes_alone();
+    let _serial = common::three_nodes_alone().await;
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("group-3n");
     cluster.create_topic(&topic, PARTITIONS as u32, 3).expect("create topic");

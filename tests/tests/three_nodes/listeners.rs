@@ -7,7 +7,7 @@ use crate::common;
 
 #[test]
 fn every_listener_accepts_right_credentials_and_refuses_wrong_ones() {
-    let _serial = common::three_nodes_alone();
+    let _serial = common::three_nodes_alone_blocking();
     let cluster = KafkaCluster::three_nodes();
     assert_eq!(cluster.node_ids(), vec![1, 2, 3]);
     let outcomes = common::listener_matrix(cluster);

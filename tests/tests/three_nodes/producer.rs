@@ -38,7 +38,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 #[tokio::test]
 async fn numbered_sequence_survives_kill_restart_and_reassignment_exactly_once_in_order() {
-    let _serial = common::three_nodes_alone();
+    let _serial = common::three_nodes_alone().await;
     let cluster = KafkaCluster::three_nodes();
     let topic = cluster.unique_topic("producer-failover");
     cluster.create_topic(&topic, PARTITIONS, 3).expect("create topic");

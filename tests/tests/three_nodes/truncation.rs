@@ -143,7 +143,7 @@ fn produce(cluster: &KafkaCluster, topic: &str, values: impl Iterator<Item = Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unclean_leader_election_is_detected_as_truncation_and_handled_per_policy() {
-    let _serial = common::three_nodes_alone();
+    let _serial = common::three_nodes_alone().await;
     let logs = captured_logs();
     let cluster = KafkaCluster::three_nodes();
     let (old_leader, stale) = (1u32, 2u32);
