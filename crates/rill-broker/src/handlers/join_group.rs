@@ -1,7 +1,9 @@
 //! JoinGroup (key 11), versions 0-9 (classic protocol).
 //!
 //! Only the group's coordinator answers (NOT_COORDINATOR). v4+ a member
-//! without an id first gets MEMBER_ID_REQUIRED with its new id (KIP-394).
+//! without an id first gets MEMBER_ID_REQUIRED with its new id (KIP-394);
+//! v0-3 it joins under a new id at once. An id the group does not know is
+//! UNKNOWN_MEMBER_ID.
 //! A join from a known member of a stable group with unchanged metadata
 //! returns the current generation; otherwise it starts (or joins) a
 //! rebalance and waits until every known member has rejoined or the
@@ -44,7 +46,9 @@ pub(crate) async fn handle(shared: &Shared, version: i16, client_id: &str, req: 
     let now = Instant::now();
     let (member_id, joined_generation) = {
         let mut state = store.lock();
-        let member_id = if req.member_id.is_empty() {
+        // v0-3 (before KIP-394) a member without an id joins at once under a new one.
+        let joins_with_new_id = req.member_id.is_empty();
+        let member_id = if joins_with_new_id {
             let id = state.new_member_id(client_id);
             if version >= 4 {
                 state.group_mut(&req.group_id).pending.insert(id.clone());
@@ -57,7 +61,7 @@ pub(crate) async fn handle(shared: &Shared, version: i16, client_id: &str, req: 
         let group = state.group_mut(&req.group_id);
         group.expire(now);
         let known = group.members.contains_key(&member_id);
-        if !known && !group.pending.remove(&member_id) {
+        if !known && !joins_with_new_id && !group.pending.remove(&member_id) {
             return refused(ErrorCode::UNKNOWN_MEMBER_ID, &member_id);
         }
         if !group.members.is_empty() && group.protocol_type.as_deref() != Some(req.protocol_type.as_str()) {
@@ -192,5 +196,27 @@ mod tests {
         assert_eq!(answer.leader, answer.member_id, "the new member leads the group alone");
         let waited = start.elapsed();
         assert!(waited >= Duration::from_secs(6) && waited < Duration::from_secs(7), "answered after {waited:?}");
+    }
+
+    /// Before KIP-394 (v0-3) a member without an id is given one and joins
+    /// in the same request; an id the group never gave out is still refused.
+    #[tokio::test(start_paused = true)]
+    async fn a_v3_member_without_an_id_joins_at_once_and_an_unknown_id_is_refused() {
+        let b = broker();
+        let request = JoinGroupRequest {
+            group_id: "g".into(),
+            session_timeout_ms: 6_000,
+            rebalance_timeout_ms: 1_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![JoinGroupRequestProtocol { name: "range".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let answer = handle(b.shared(), 3, "old-client", request.clone()).await;
+        assert_eq!(ErrorCode(answer.error_code), ErrorCode::NONE, "{answer:?}");
+        assert!(!answer.member_id.is_empty());
+        assert_eq!(answer.leader, answer.member_id);
+        assert_eq!(answer.generation_id, 1);
+        let unknown = handle(b.shared(), 3, "old-client", JoinGroupRequest { member_id: "never-given".into(), ..request }).await;
+        assert_eq!(ErrorCode(unknown.error_code), ErrorCode::UNKNOWN_MEMBER_ID);
     }
 }
