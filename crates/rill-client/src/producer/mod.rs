@@ -498,6 +498,13 @@ impl Producer {
 
     /// Adds consumed offsets to the transaction: they are committed for
     /// `group` if and only if the transaction commits (consume-transform-produce).
+    ///
+    /// Still failing retriably at `max.block.ms` (a coordinator loading or
+    /// moving, CONCURRENT_TRANSACTIONS), it returns
+    /// [`ProduceError::BlockTimeout`] and the transaction stays open: the
+    /// offsets may or may not have been added, so call it again (records may
+    /// still be sent meanwhile) or abort; commit_transaction refuses until a
+    /// repeat succeeds. Java's sendOffsetsToTransaction behaves the same.
     pub async fn send_offsets_to_transaction(
         &self,
         offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
@@ -509,8 +516,22 @@ impl Producer {
             Ok(()) => {
                 if let Some(txn) = self.inner.lock().txn.as_mut() {
                     txn.offsets_sent = true;
+                    txn.offsets_pending = false;
                 }
                 Ok(())
+            }
+            Err(ProduceError::Client(e)) if e.is_retriable() => {
+                debug!(error = %e, "send_offsets_to_transaction: still failing at max.block.ms; it may be called again");
+                if let Some(txn) = self.inner.lock().txn.as_mut() {
+                    // AddOffsetsToTxn may have reached the coordinator: the
+                    // transaction must be ended (EndTxn) either way.
+                    txn.offsets_sent = true;
+                    txn.offsets_pending = true;
+                }
+                Err(ProduceError::BlockTimeout {
+                    waited: self.inner.config.max_block,
+                    what: "the coordinators to add the offsets to the transaction (AddOffsetsToTxn, TxnOffsetCommit)",
+                })
             }
             Err(e) => {
                 self.fail_transaction(&e);
@@ -519,13 +540,32 @@ impl Producer {
         }
     }
 
-    /// Delivers every record of the transaction, then commits it. Waits for
-    /// the commit up to `max.block.ms`; on [`ProduceError::BlockTimeout`] the
-    /// commit may still complete: call it again (nothing else is allowed).
+    /// Delivers every record of the transaction, then commits it. Waits up
+    /// to `max.block.ms` for each: for the records, as Java's
+    /// commitTransaction does (they go on being sent: call it again), and for
+    /// the commit; on [`ProduceError::BlockTimeout`] from EndTxn the commit
+    /// may still complete: call it again (nothing else is allowed).
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn commit_transaction(&self) -> Result<(), ProduceError> {
         self.to_end("commit_transaction", true)?;
-        self.flush().await?;
+        if self.inner.lock().txn.as_ref().is_some_and(|t| t.offsets_pending) {
+            return Err(ProduceError::InvalidState {
+                operation: "commit_transaction",
+                state: "the last send_offsets_to_transaction() timed out and may not have added the offsets \
+                        (call it again, or abort_transaction())"
+                    .into(),
+            });
+        }
+        // The records' own bound is delivery.timeout.ms; the caller's is max.block.ms.
+        match tokio::time::timeout(self.inner.config.max_block, self.flush()).await {
+            Ok(flushed) => flushed?,
+            Err(_) => {
+                return Err(ProduceError::BlockTimeout {
+                    waited: self.inner.config.max_block,
+                    what: "the transaction's records to be delivered before the commit",
+                })
+            }
+        }
         let (id, identity) = self.to_end("commit_transaction", true)?;
         let needs_end = self.inner.lock().txn.as_ref().is_some_and(|t| !t.partitions.is_empty() || t.offsets_sent);
         if needs_end {

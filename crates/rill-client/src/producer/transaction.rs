@@ -69,11 +69,15 @@ pub(crate) struct TransactionState {
     pub partitions: BTreeSet<TopicPartition>,
     /// `send_offsets_to_transaction` was called in the open transaction.
     pub offsets_sent: bool,
+    /// The last `send_offsets_to_transaction` timed out (still failing
+    /// retriably at `max.block.ms`): it may yet have been carried out, so
+    /// the transaction commits only after a repeat of it succeeds.
+    pub offsets_pending: bool,
 }
 
 impl TransactionState {
     pub fn new() -> Self {
-        TransactionState { phase: TxnPhase::Uninitialized, partitions: BTreeSet::new(), offsets_sent: false }
+        TransactionState { phase: TxnPhase::Uninitialized, partitions: BTreeSet::new(), offsets_sent: false, offsets_pending: false }
     }
 
     /// The transaction ended (committed or aborted).
@@ -81,6 +85,7 @@ impl TransactionState {
         self.phase = TxnPhase::Ready;
         self.partitions.clear();
         self.offsets_sent = false;
+        self.offsets_pending = false;
     }
 
     /// Records a failure of the open transaction (fatal ones stay fatal).

@@ -3,12 +3,17 @@
 //! bounds: AddPartitionsToTxn answered CONCURRENT_TRANSACTIONS (the previous
 //! transaction still completing on the coordinator) is retried until the
 //! waiting batches' `delivery.timeout.ms`, not `max.block.ms`; EndTxn is
-//! bounded by `max.block.ms` and may then only be called again.
+//! bounded by `max.block.ms` and may then only be called again; offsets
+//! (AddOffsetsToTxn, TxnOffsetCommit) are bounded by `max.block.ms`, and
+//! after a timeout the transaction stays open until they are sent again.
 
 use bytes::BytesMut;
 use rill_protocol::messages::add_partitions_to_txn_response::{AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult};
 use rill_protocol::messages::find_coordinator_response::Coordinator;
-use rill_protocol::messages::{AddPartitionsToTxnResponse, EndTxnResponse, FindCoordinatorResponse, RequestHeader};
+use rill_protocol::messages::txn_offset_commit_response::{TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic};
+use rill_protocol::messages::{
+    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, EndTxnResponse, FindCoordinatorResponse, RequestHeader, TxnOffsetCommitResponse,
+};
 use tokio::time::Instant;
 
 use super::*;
@@ -23,6 +28,15 @@ pub(super) struct TxnCoordinator {
     added: BTreeSet<i32>,
     /// EndTxn results (`true`: commit), in order.
     ended: Vec<bool>,
+    /// AddOffsetsToTxn and TxnOffsetCommit are answered
+    /// COORDINATOR_LOAD_IN_PROGRESS until then.
+    offsets_loading_until: Option<Instant>,
+    /// AddOffsetsToTxn added the group to the open transaction.
+    group_added: bool,
+    /// Offsets of the open transaction: (topic, partition, offset).
+    pending_offsets: Vec<(String, i32, i64)>,
+    /// Offsets of committed transactions.
+    committed_offsets: Vec<(String, i32, i64)>,
 }
 
 /// Answers a coordinator request; `None` for any other request.
@@ -72,11 +86,55 @@ pub(super) fn answer(broker: &Broker, header: &RequestHeader, request: &RequestB
             }
             Some(reply(header, &AddPartitionsToTxnResponse { results_by_topic_v3_and_below, ..Default::default() }))
         }
+        RequestBody::AddOffsetsToTxn(_) => {
+            let code = if coordinator.offsets_loading_until.is_some_and(|until| Instant::now() < until) {
+                ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+            } else {
+                coordinator.group_added = true;
+                ErrorCode::NONE
+            };
+            Some(reply(header, &AddOffsetsToTxnResponse { error_code: code.0, ..Default::default() }))
+        }
+        RequestBody::TxnOffsetCommit(req) => {
+            let code = if coordinator.offsets_loading_until.is_some_and(|until| Instant::now() < until) {
+                ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+            } else if !coordinator.group_added {
+                // Kafka's group coordinator: the group is not in the transaction.
+                ErrorCode::INVALID_TXN_STATE
+            } else {
+                ErrorCode::NONE
+            };
+            if code.is_none() {
+                for topic in &req.topics {
+                    for partition in &topic.partitions {
+                        coordinator.pending_offsets.push((topic.name.clone(), partition.partition_index, partition.committed_offset));
+                    }
+                }
+            }
+            let topics = req
+                .topics
+                .iter()
+                .map(|topic| TxnOffsetCommitResponseTopic {
+                    name: topic.name.clone(),
+                    partitions: topic
+                        .partitions
+                        .iter()
+                        .map(|p| TxnOffsetCommitResponsePartition {
+                            partition_index: p.partition_index,
+                            error_code: code.0,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect();
+            Some(reply(header, &TxnOffsetCommitResponse { topics, ..Default::default() }))
+        }
         RequestBody::EndTxn(req) => {
             // A transaction with nothing added cannot end (INVALID_TXN_STATE in Kafka).
             let code = if coordinator.concurrent_until.is_some_and(|until| Instant::now() < until) {
                 ErrorCode::CONCURRENT_TRANSACTIONS
-            } else if coordinator.added.is_empty() {
+            } else if coordinator.added.is_empty() && !coordinator.group_added {
                 ErrorCode::INVALID_TXN_STATE
             } else {
                 ErrorCode::NONE
@@ -84,6 +142,11 @@ pub(super) fn answer(broker: &Broker, header: &RequestHeader, request: &RequestB
             if code.is_none() {
                 coordinator.ended.push(req.committed);
                 coordinator.added.clear();
+                coordinator.group_added = false;
+                let offsets = std::mem::take(&mut coordinator.pending_offsets);
+                if req.committed {
+                    coordinator.committed_offsets.extend(offsets);
+                }
             }
             Some(reply(header, &EndTxnResponse { error_code: code.0, ..Default::default() }))
         }
@@ -119,7 +182,20 @@ async fn concurrent_transactions_past_max_block_still_commits() {
     // than max.block.ms (2 s), less than delivery.timeout.ms (10 s).
     broker.coordinator.lock().unwrap().concurrent_until = Some(Instant::now() + Duration::from_secs(5));
     let start = Instant::now();
-    commit_numbered(&producer, 3).await;
+    producer.begin_transaction().unwrap();
+    let deliveries = futures_collect(&producer, 3).await;
+    // commit_transaction waits for the records up to max.block.ms, as
+    // Java's does; called again, it goes on, and the records are delivered.
+    let mut timeouts = 0;
+    while let Err(err) = producer.commit_transaction().await {
+        assert!(matches!(err, ProduceError::BlockTimeout { .. }), "{err}");
+        timeouts += 1;
+        assert!(timeouts < 5, "the commit never completed");
+    }
+    assert!(timeouts >= 2, "each wait was bounded by max.block.ms: {timeouts} timeouts");
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
     assert!(start.elapsed() >= Duration::from_secs(5), "{:?}", start.elapsed());
     assert_eq!(broker.values(0), expected(0..3));
     let coordinator = broker.coordinator.lock().unwrap();
@@ -189,4 +265,89 @@ async fn a_commit_past_max_block_times_out_and_completes_when_called_again() {
     // The producer goes on with the next transaction.
     commit_numbered(&producer, 1).await;
     assert_eq!(broker.coordinator.lock().unwrap().ended, [true, true]);
+}
+
+fn input_offsets() -> (BTreeMap<TopicPartition, OffsetAndMetadata>, ConsumerGroupMetadata) {
+    (BTreeMap::from([(TopicPartition::new("in", 0), OffsetAndMetadata::from(42))]), ConsumerGroupMetadata::new("g"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn offsets_past_max_block_time_out_and_commit_once_sent_again() {
+    let broker = Arc::new(Broker::default());
+    let producer = transactional_producer(&broker).await;
+    producer.begin_transaction().unwrap();
+    let mut deliveries = futures_collect(&producer, 2).await;
+    // The group coordinator loads for 5 s: past max.block.ms (2 s).
+    broker.coordinator.lock().unwrap().offsets_loading_until = Some(Instant::now() + Duration::from_secs(5));
+    let (offsets, group) = input_offsets();
+    let start = Instant::now();
+    let err = producer.send_offsets_to_transaction(&offsets, &group).await.unwrap_err();
+    assert!(matches!(err, ProduceError::BlockTimeout { .. }), "{err}");
+    assert!(start.elapsed() <= Duration::from_secs(3), "{:?}", start.elapsed());
+    // The transaction stays open: records are still accepted, but it does
+    // not commit with offsets that may be missing.
+    deliveries.push(producer.send(numbered(0, 2)).await.unwrap());
+    let err = producer.commit_transaction().await.unwrap_err();
+    assert!(matches!(err, ProduceError::InvalidState { operation: "commit_transaction", .. }), "{err}");
+    assert!(err.to_string().contains("send_offsets_to_transaction"), "the error says what to do: {err}");
+    let mut timeouts = 1;
+    while let Err(err) = producer.send_offsets_to_transaction(&offsets, &group).await {
+        assert!(matches!(err, ProduceError::BlockTimeout { .. }), "{err}");
+        timeouts += 1;
+        assert!(timeouts < 5, "the offsets were never sent");
+    }
+    assert!(start.elapsed() >= Duration::from_secs(5), "{:?}", start.elapsed());
+    producer.commit_transaction().await.unwrap();
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    assert_eq!(broker.values(0), expected(0..3));
+    let coordinator = broker.coordinator.lock().unwrap();
+    assert_eq!(coordinator.ended, [true]);
+    assert_eq!(coordinator.committed_offsets, [("in".to_string(), 0, 42)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn offsets_that_timed_out_may_be_aborted_and_the_next_transaction_goes_on() {
+    let broker = Arc::new(Broker::default());
+    let producer = transactional_producer(&broker).await;
+    producer.begin_transaction().unwrap();
+    let _deliveries = futures_collect(&producer, 1).await;
+    producer.flush().await.unwrap();
+    broker.coordinator.lock().unwrap().offsets_loading_until = Some(Instant::now() + Duration::from_secs(60));
+    let (offsets, group) = input_offsets();
+    let err = producer.send_offsets_to_transaction(&offsets, &group).await.unwrap_err();
+    assert!(matches!(err, ProduceError::BlockTimeout { .. }), "{err}");
+    producer.abort_transaction().await.unwrap();
+    {
+        let coordinator = broker.coordinator.lock().unwrap();
+        assert_eq!(coordinator.ended, [false]);
+        assert!(coordinator.committed_offsets.is_empty());
+    }
+    broker.coordinator.lock().unwrap().offsets_loading_until = None;
+    commit_numbered(&producer, 1).await;
+    assert_eq!(broker.coordinator.lock().unwrap().ended, [false, true]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_waiting_for_its_records_past_max_block_times_out_and_completes_when_called_again() {
+    // Produce answers are held back until the test releases them.
+    let gate = Arc::new(Semaphore::new(0));
+    let broker = Arc::new(Broker { gate: Some(gate.clone()), ..Default::default() });
+    let producer = transactional_producer(&broker).await;
+    producer.begin_transaction().unwrap();
+    let deliveries = futures_collect(&producer, 2).await;
+    let start = Instant::now();
+    let err = producer.commit_transaction().await.unwrap_err();
+    assert!(matches!(err, ProduceError::BlockTimeout { .. }), "{err}");
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(3), "bounded by max.block.ms: {waited:?}");
+    assert!(broker.coordinator.lock().unwrap().ended.is_empty(), "no EndTxn before the records are delivered");
+    gate.add_permits(1000);
+    producer.commit_transaction().await.unwrap();
+    for delivery in deliveries {
+        delivery.await.unwrap();
+    }
+    assert_eq!(broker.values(0), expected(0..2));
+    assert_eq!(broker.coordinator.lock().unwrap().ended, [true]);
 }
