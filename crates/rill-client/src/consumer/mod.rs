@@ -288,6 +288,67 @@ impl Consumer {
         Ok(())
     }
 
+    /// Adds partitions (not yet assigned) that wait for their committed
+    /// offsets: they are neither fetched nor reset until
+    /// [`Consumer::start_awaiting`] gives their starts. Returns the lookup's
+    /// number, which only that lookup's answer may use.
+    pub(crate) fn add_partitions_awaiting(&self, partitions: &[TopicPartition]) -> Result<u64> {
+        let mut state = self.shared.lock();
+        if state.closed {
+            return Err(Error::Closed);
+        }
+        state.last_lookup += 1;
+        let lookup = state.last_lookup;
+        for tp in partitions {
+            if state.partitions.contains_key(tp) {
+                continue;
+            }
+            let topic: Arc<str> = state
+                .partitions
+                .iter()
+                .find(|(t, _)| t.topic == tp.topic)
+                .map_or_else(|| Arc::from(tp.topic.as_str()), |(_, p)| p.topic.clone());
+            state.partitions.insert(tp.clone(), PartitionState::awaiting_committed(topic, lookup, tp));
+        }
+        Ok(lookup)
+    }
+
+    /// The partitions still waiting for lookup `lookup` (none once the
+    /// consumer is closed, or the partitions were revoked, sought or reassigned).
+    pub(crate) fn awaiting(&self, lookup: u64) -> Vec<TopicPartition> {
+        let state = self.shared.lock();
+        if state.closed {
+            return Vec::new();
+        }
+        state.partitions.iter().filter(|(_, p)| p.phase == Phase::AwaitingCommitted(lookup)).map(|(tp, _)| tp.clone()).collect()
+    }
+
+    /// Starts the partitions still waiting for lookup `lookup`: at the
+    /// committed position, per `auto.offset.reset` without one (`None`), or
+    /// failed with `error` for the application's next poll.
+    pub(crate) fn start_awaiting(&self, lookup: u64, starts: std::result::Result<BTreeMap<TopicPartition, Option<Position>>, Error>) {
+        let policy = self.shared.config.auto_offset_reset;
+        let mut state = self.shared.lock();
+        for (tp, p) in state.partitions.iter_mut().filter(|(_, p)| p.phase == Phase::AwaitingCommitted(lookup)) {
+            match &starts {
+                Ok(offsets) => match offsets.get(tp).copied().flatten() {
+                    Some(position) => {
+                        p.seek_to(position, position.leader_epoch.is_none());
+                    }
+                    None => {
+                        p.reset_per_policy(policy, tp, None);
+                    }
+                },
+                Err(e) => {
+                    p.phase = Phase::Failed;
+                    p.error = Some(e.clone());
+                }
+            }
+        }
+        drop(state);
+        self.shared.notify();
+    }
+
     // Used by the group layer (rebalances); until it lands, by the tests.
     #[cfg_attr(not(test), allow(dead_code))]
     /// Removes partitions (revoked or lost) and drops their buffered records.

@@ -23,6 +23,12 @@ use crate::error::Error;
 /// Where a partition stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
+    /// Assigned by the group, its committed offset not known yet (the
+    /// group's OffsetFetch failed and is being retried, lookup number `0`):
+    /// neither fetched nor reset, so a coordinator that cannot be reached
+    /// never makes the partition start per `auto.offset.reset` while a
+    /// commit exists (that would repeat or skip records).
+    AwaitingCommitted(u64),
     /// Waiting for an offset lookup (ListOffsets) to `target`.
     Resetting(ResetTarget),
     /// Fetching from `fetch`.
@@ -104,6 +110,14 @@ impl PartitionState {
             Some(position) => state.seek_to(position, position.leader_epoch.is_none()),
             None => state.reset_per_policy(policy, tp, None),
         };
+        state
+    }
+
+    /// A partition waiting for its committed offset (lookup `lookup`).
+    pub fn awaiting_committed(topic: Arc<str>, lookup: u64, tp: &TopicPartition) -> Self {
+        let mut state = PartitionState::new(topic, Some(Position::new(0, None)), AutoOffsetReset::None, tp);
+        state.fetch = Position::new(-1, None);
+        state.phase = Phase::AwaitingCommitted(lookup);
         state
     }
 
@@ -345,6 +359,8 @@ pub(crate) struct State {
     /// Bytes of fetch responses in memory, counted up when a response is
     /// applied and down when its last record is dropped (`fetcher::ResponseCharge`).
     pub responses_live: Arc<AtomicUsize>,
+    /// The last committed-offset lookup number given out ([`Phase::AwaitingCommitted`]).
+    pub last_lookup: u64,
     pub closed: bool,
 }
 

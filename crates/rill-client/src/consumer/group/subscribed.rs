@@ -6,6 +6,9 @@
 //! - assigned: the committed offsets are looked up (OffsetFetch) and the
 //!   partitions start there (or per `auto.offset.reset` without a commit),
 //!   then the application's `on_partitions_assigned` runs (it may seek);
+//!   when the lookup fails past `request.timeout.ms`, the partitions wait
+//!   unfetched while it is retried, never starting per the policy while a
+//!   commit may exist;
 //! - revoked: the application's `on_partitions_revoked` runs first, while
 //!   the partitions are still owned (it may flush and commit), then they
 //!   are removed from fetching with their buffered records;
@@ -19,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use tracing::warn;
+use tracing::{debug, info, warn};
 
 use super::callbacks::{CallbackFuture, RebalanceListener};
 use super::member::{GroupMember, Subscription};
@@ -53,22 +56,35 @@ impl RebalanceListener for ConsumerRebalance {
                     Some(member) => member.committed(partitions).await,
                     None => Ok(BTreeMap::new()),
                 };
-                let starts: Vec<(TopicPartition, Option<Position>)> = match committed {
-                    Ok(offsets) => partitions
-                        .iter()
+                match committed {
+                    Ok(offsets) => {
                         // A committed leader epoch makes the consumer validate the
                         // position against the leader before fetching (KIP-320).
-                        .map(|tp| (tp.clone(), offsets.get(tp).copied().flatten()))
-                        .collect(),
-                    Err(e) => {
-                        // Without the committed offsets the partitions would start per
-                        // auto.offset.reset and could skip or repeat records: say so.
-                        warn!(error = %e, "committed offsets unavailable; starting per auto.offset.reset");
-                        partitions.iter().map(|tp| (tp.clone(), None)).collect()
+                        let starts = partitions.iter().map(|tp| (tp.clone(), offsets.get(tp).copied().flatten())).collect();
+                        if let Err(e) = self.consumer.add_partitions(starts) {
+                            warn!(error = %e, "consumer closed during a rebalance");
+                        }
                     }
-                };
-                if let Err(e) = self.consumer.add_partitions(starts) {
-                    warn!(error = %e, "consumer closed during a rebalance");
+                    Err(e) => {
+                        // Starting per auto.offset.reset would repeat or skip
+                        // records when a commit exists: the partitions wait,
+                        // unfetched, while the lookup is retried (as the Java
+                        // consumer keeps a partition without a position until
+                        // its committed offset is known).
+                        warn!(error = %e, "committed offsets unavailable; the partitions wait for them");
+                        let list = Self::list(partitions);
+                        match self.consumer.add_partitions_awaiting(&list) {
+                            Ok(lookup) => {
+                                let retry = LookupRetry {
+                                    consumer: self.consumer.clone(),
+                                    member: self.member.get().cloned().unwrap_or_default(),
+                                    lookup,
+                                };
+                                tokio::spawn(retry.run());
+                            }
+                            Err(e) => warn!(error = %e, "consumer closed during a rebalance"),
+                        }
+                    }
                 }
             }
             self.application.on_partitions_assigned(partitions).await;
@@ -87,6 +103,47 @@ impl RebalanceListener for ConsumerRebalance {
             self.consumer.remove_partitions(&Self::list(partitions));
             self.application.on_partitions_lost(partitions).await;
         })
+    }
+}
+
+/// Retries the committed-offset lookup of partitions that wait for it
+/// ([`Consumer::add_partitions_awaiting`]) until it is answered, the
+/// partitions stop waiting (revoked, sought, reassigned), the member is
+/// gone or the consumer is closed.
+struct LookupRetry {
+    consumer: Arc<Consumer>,
+    member: Weak<GroupMember>,
+    lookup: u64,
+}
+
+impl LookupRetry {
+    async fn run(self) {
+        let config = self.consumer.shared.client.config();
+        let mut delay = config.retry_backoff;
+        loop {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(config.retry_backoff_max.max(config.retry_backoff));
+            let waiting: BTreeSet<TopicPartition> = self.consumer.awaiting(self.lookup).into_iter().collect();
+            if waiting.is_empty() {
+                return;
+            }
+            let Some(member) = self.member.upgrade() else { return };
+            match member.committed(&waiting).await {
+                Ok(offsets) => {
+                    info!(partitions = waiting.len(), "committed offsets found; the waiting partitions start");
+                    self.consumer.start_awaiting(self.lookup, Ok(offsets));
+                    return;
+                }
+                Err(e) if e.is_retriable() || e.code().is_some_and(|c| c.is_retriable()) => {
+                    debug!(error = %e, "committed offsets still unavailable; retrying");
+                }
+                Err(e) => {
+                    warn!(error = %e, "committed offsets cannot be looked up; the partitions fail until sought");
+                    self.consumer.start_awaiting(self.lookup, Err(e));
+                    return;
+                }
+            }
+        }
     }
 }
 

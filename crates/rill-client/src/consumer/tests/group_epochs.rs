@@ -36,6 +36,9 @@ pub(super) struct FakeGroup {
     /// Every committed (partition, offset, leader epoch), in order.
     pub commits: Mutex<Vec<(i32, i64, i32)>>,
     assignment: Mutex<Bytes>,
+    /// OffsetFetch answers COORDINATOR_LOAD_IN_PROGRESS until then (a coordinator loading its offsets).
+    pub offset_fetch_refused_until: Mutex<Option<tokio::time::Instant>>,
+    pub offset_fetches: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeGroup {
@@ -82,6 +85,17 @@ impl FakeGroup {
             RequestBody::Heartbeat(_) => reply(header, &HeartbeatResponse::default()),
             RequestBody::LeaveGroup(_) => reply(header, &LeaveGroupResponse::default()),
             RequestBody::OffsetFetch(req) => {
+                self.offset_fetches.fetch_add(1, Ordering::SeqCst);
+                if self.offset_fetch_refused_until.lock().unwrap().is_some_and(|until| tokio::time::Instant::now() < until) {
+                    let code = rill_protocol::ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.0;
+                    let response = if header.request_api_version >= 8 {
+                        let group = OffsetFetchResponseGroup { group_id: "g".into(), error_code: code, ..Default::default() };
+                        OffsetFetchResponse { groups: vec![group], ..Default::default() }
+                    } else {
+                        OffsetFetchResponse { error_code: code, ..Default::default() }
+                    };
+                    return Ok(reply(header, &response));
+                }
                 let committed = self.committed.lock().unwrap();
                 let answer = |p: i32| committed.get(&p).copied().unwrap_or((-1, -1));
                 let response = if header.request_api_version >= 8 {
@@ -225,6 +239,38 @@ async fn a_committed_offset_without_an_epoch_is_not_validated() {
     let records = poll_group(&c, 5).await;
     assert_eq!(records.first().map(|r| r.offset), Some(5), "resumed at the committed offset");
     assert!(fake.epoch_requests.lock().unwrap().is_empty(), "nothing to validate without an epoch");
+    c.close(Duration::from_secs(5)).await.unwrap();
+}
+
+/// A coordinator that cannot answer OffsetFetch for longer than
+/// request.timeout.ms must not make the partitions start per
+/// auto.offset.reset (here earliest: records 0-6 would be processed again
+/// and the next commit would move the group's offset back from 7): they
+/// wait, unfetched, until the committed offset is known (issue 7's
+/// simulator found the rewind, group-roundrobin safety seed 1007).
+#[tokio::test(start_paused = true)]
+async fn partitions_wait_for_their_committed_offsets_past_the_request_timeout() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 2, 5);
+    fake.group.committed.lock().unwrap().insert(0, (7, -1));
+    let outage = Duration::from_secs(12);
+    *fake.group.offset_fetch_refused_until.lock().unwrap() = Some(tokio::time::Instant::now() + outage);
+    let props = [
+        ("group.id", "g"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+        ("request.timeout.ms", "2000"),
+        ("partition.assignment.strategy", "range"),
+    ];
+    let c = consumer(&fake, &props).await.subscribe(Subscription::topics([super::TOPIC])).unwrap();
+    let start = tokio::time::Instant::now();
+    let records = poll_group(&c, 3).await;
+    assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), [7, 8, 9], "started at the committed offset");
+    assert!(start.elapsed() >= outage, "nothing was fetched during the outage ({:?})", start.elapsed());
+    assert!(fake.group.offset_fetches.load(Ordering::SeqCst) > 3, "the lookup was retried past the request timeout");
+    // The commit of what was processed moves the offset forward, never back.
+    c.commit_consumed().await.unwrap();
+    assert_eq!(*fake.group.commits.lock().unwrap(), [(0, 10, 3)]);
     c.close(Duration::from_secs(5)).await.unwrap();
 }
 
