@@ -117,7 +117,7 @@ async fn handle_frame(shared: &Shared, frame: Bytes) -> Result<Option<BytesMut>,
     };
     // An injected error is answered without handling the request (APIs
     // without a per-request error shape are handled as usual).
-    let response = match injected.and_then(|code| handlers::error_response(&body, code)) {
+    let response = match injected.and_then(|code| handlers::error_response(&body, version, code)) {
         Some(refused) => Some(refused),
         None => handlers::dispatch(shared, &header, body).await,
     };

@@ -42,17 +42,12 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: FindCoordinatorRequest)
     FindCoordinatorResponse { error_code: c.error_code, node_id: c.node_id, host: c.host, port: c.port, ..Default::default() }
 }
 
-/// Refused with `code` (an injected fault).
-pub(crate) fn error_response(req: &FindCoordinatorRequest, code: ErrorCode) -> FindCoordinatorResponse {
-    FindCoordinatorResponse {
-        error_code: code.0,
-        node_id: -1,
-        port: -1,
-        coordinators: req
-            .coordinator_keys
-            .iter()
-            .map(|k| Coordinator { key: k.clone(), node_id: -1, port: -1, error_code: code.0, ..Default::default() })
-            .collect(),
-        ..Default::default()
+/// Refused with `code` (an injected fault): per key v4+ (KIP-699), at the
+/// top level before (each shape exists only at its versions).
+pub(crate) fn error_response(req: &FindCoordinatorRequest, version: i16, code: ErrorCode) -> FindCoordinatorResponse {
+    if version >= 4 {
+        let refused = |k: &String| Coordinator { key: k.clone(), node_id: -1, port: -1, error_code: code.0, ..Default::default() };
+        return FindCoordinatorResponse { coordinators: req.coordinator_keys.iter().map(refused).collect(), ..Default::default() };
     }
+    FindCoordinatorResponse { error_code: code.0, node_id: -1, port: -1, ..Default::default() }
 }

@@ -99,13 +99,13 @@ pub(crate) async fn dispatch(shared: &Shared, header: &RequestHeader, body: Requ
 
 /// The response refusing `body` with `code` everywhere (an injected fault),
 /// for the APIs that have partition- or request-level error codes.
-pub(crate) fn error_response(body: &RequestBody, code: ErrorCode) -> Option<ResponseBody> {
+pub(crate) fn error_response(body: &RequestBody, version: i16, code: ErrorCode) -> Option<ResponseBody> {
     Some(match body {
         RequestBody::Produce(r) => ResponseBody::Produce(produce::error_response(r, code)),
         RequestBody::Fetch(r) => ResponseBody::Fetch(fetch::error_response(r, code)),
         RequestBody::ListOffsets(r) => ResponseBody::ListOffsets(list_offsets::error_response(r, code)),
         RequestBody::OffsetForLeaderEpoch(r) => ResponseBody::OffsetForLeaderEpoch(offset_for_leader_epoch::error_response(r, code)),
-        RequestBody::FindCoordinator(r) => ResponseBody::FindCoordinator(find_coordinator::error_response(r, code)),
+        RequestBody::FindCoordinator(r) => ResponseBody::FindCoordinator(find_coordinator::error_response(r, version, code)),
         RequestBody::JoinGroup(_) => ResponseBody::JoinGroup(rill_protocol::messages::JoinGroupResponse {
             error_code: code.0,
             generation_id: -1,
@@ -126,4 +126,54 @@ pub(crate) fn error_response(body: &RequestBody, code: ErrorCode) -> Option<Resp
         RequestBody::TxnOffsetCommit(r) => ResponseBody::TxnOffsetCommit(txn_offset_commit::error_response(r, code)),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use rill_protocol::messages::{RequestBody, ResponseBody};
+    use rill_protocol::ErrorCode;
+
+    use super::{error_response, SUPPORTED};
+
+    /// Every injected error response encodes at every version the broker
+    /// serves: a field set outside its versions fails the encode and closes
+    /// the connection instead of answering (the simulator saw FindCoordinator
+    /// v6 answered with the v0-3 top-level error code).
+    #[test]
+    fn injected_errors_encode_at_every_served_version() {
+        let requests = [
+            RequestBody::Produce(Default::default()),
+            RequestBody::Fetch(Default::default()),
+            RequestBody::ListOffsets(Default::default()),
+            RequestBody::OffsetForLeaderEpoch(Default::default()),
+            RequestBody::FindCoordinator(Default::default()),
+            RequestBody::FindCoordinator(rill_protocol::messages::FindCoordinatorRequest {
+                key: "g".into(),
+                coordinator_keys: vec!["g".into()],
+                ..Default::default()
+            }),
+            RequestBody::JoinGroup(Default::default()),
+            RequestBody::SyncGroup(Default::default()),
+            RequestBody::Heartbeat(Default::default()),
+            RequestBody::OffsetCommit(Default::default()),
+            RequestBody::InitProducerId(Default::default()),
+            RequestBody::AddPartitionsToTxn(Default::default()),
+            RequestBody::AddOffsetsToTxn(Default::default()),
+            RequestBody::EndTxn(Default::default()),
+            RequestBody::WriteTxnMarkers(Default::default()),
+            RequestBody::TxnOffsetCommit(Default::default()),
+        ];
+        for body in &requests {
+            let (_, versions) = SUPPORTED.iter().find(|(k, _)| *k == body.api_key()).expect("a served API");
+            for version in versions.min..=versions.max {
+                let response: ResponseBody =
+                    error_response(body, version, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS).expect("an error shape");
+                let mut buf = BytesMut::new();
+                if let Err(e) = response.encode(&mut buf, version) {
+                    panic!("{:?} v{version}: {e}", body.api_key());
+                }
+            }
+        }
+    }
 }
