@@ -40,8 +40,10 @@ pub struct BugSwitches {
     pub acks_all_before_isr: bool,
     /// Idempotent producers' sequence numbers are not checked: retries are appended again.
     pub ignore_sequence_numbers: bool,
-    /// An offset commit that moves a group's committed offset backwards
-    /// from a stale generation is accepted (instead of ILLEGAL_GENERATION).
+    /// A late offset commit is accepted: one from a stale generation
+    /// (instead of ILLEGAL_GENERATION) or from a member the group has
+    /// already expired (instead of UNKNOWN_MEMBER_ID), so it can move a
+    /// committed offset backwards.
     pub accept_rewinding_commit: bool,
     /// read_committed Fetch answers carry no aborted transactions (the
     /// aborted index is not served): consumers keep aborted records that lie

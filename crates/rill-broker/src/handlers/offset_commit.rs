@@ -8,8 +8,9 @@
 //! offsets it no longer owns) and not come while the group waits for its
 //! leader's assignment (REBALANCE_IN_PROGRESS). Accepted offsets are durable
 //! at once (see `coordinator.rs`). The test-only bug `accept_rewinding_commit`
-//! skips the generation check, so a late commit from an old generation can
-//! move a committed offset backwards.
+//! skips the member and generation checks, so a late commit from an old
+//! generation, or from a member expired while it was cut off from the
+//! coordinator, can move a committed offset backwards.
 
 use rill_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use rill_protocol::messages::offset_commit_response::{OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic};
@@ -42,7 +43,8 @@ fn commit(shared: &Shared, req: &OffsetCommitRequest) -> ErrorCode {
         }
     } else {
         let mut check = check_member(Some(group), &req.member_id, req.generation_id_or_member_epoch);
-        if check == ErrorCode::ILLEGAL_GENERATION && shared.bugs().accept_rewinding_commit {
+        let late = check == ErrorCode::ILLEGAL_GENERATION || check == ErrorCode::UNKNOWN_MEMBER_ID;
+        if late && shared.bugs().accept_rewinding_commit {
             check = ErrorCode::NONE;
         }
         if check != ErrorCode::NONE {
@@ -93,4 +95,73 @@ fn respond(req: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
 /// Every partition refused with `code` (an injected fault).
 pub(crate) fn error_response(req: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
     respond(req, code)
+}
+
+#[cfg(test)]
+mod tests {
+    use rill_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::coordinator::GroupPhase;
+    use crate::test_support::{broker, group_member};
+
+    fn commit_of(member_id: &str, generation: i32, offset: i64) -> OffsetCommitRequest {
+        OffsetCommitRequest {
+            group_id: "g".into(),
+            generation_id_or_member_epoch: generation,
+            member_id: member_id.into(),
+            topics: vec![OffsetCommitRequestTopic {
+                name: "t".into(),
+                partitions: vec![OffsetCommitRequestPartition { partition_index: 0, committed_offset: offset, ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Group `g` in generation 2 with the one member `a`, which committed 10.
+    fn stable_group() -> crate::Broker {
+        let b = broker();
+        {
+            let store = b.controller().coordinator_store().clone();
+            let mut state = store.lock();
+            let group = state.group_mut("g");
+            group.protocol_type = Some("consumer".into());
+            group.members.insert("a".into(), group_member(Instant::now()));
+            group.generation = 2;
+            group.phase = GroupPhase::Stable;
+        }
+        assert_eq!(ErrorCode(handle(b.shared(), commit_of("a", 2, 10)).topics[0].partitions[0].error_code), ErrorCode::NONE);
+        b
+    }
+
+    fn committed(b: &crate::Broker) -> i64 {
+        b.controller().coordinator_store().committed("g")[&("t".to_string(), 0)].offset
+    }
+
+    /// A commit from an old generation, or from a member the group expired
+    /// (cut off from the coordinator past its session), must not move the
+    /// committed offset: that is how offsets rewind.
+    #[tokio::test(start_paused = true)]
+    async fn late_commits_are_refused_and_leave_the_committed_offset() {
+        let b = stable_group();
+        let stale = handle(b.shared(), commit_of("a", 1, 5));
+        assert_eq!(ErrorCode(stale.topics[0].partitions[0].error_code), ErrorCode::ILLEGAL_GENERATION);
+        let expired = handle(b.shared(), commit_of("gone", 1, 4));
+        assert_eq!(ErrorCode(expired.topics[0].partitions[0].error_code), ErrorCode::UNKNOWN_MEMBER_ID);
+        assert_eq!(committed(&b), 10);
+    }
+
+    /// The sensitivity switch: both kinds of late commit are accepted and rewind.
+    #[cfg(feature = "fault-injection")]
+    #[tokio::test(start_paused = true)]
+    async fn with_the_bug_late_commits_rewind_the_committed_offset() {
+        let b = stable_group();
+        b.set_bugs(crate::faults::BugSwitches { accept_rewinding_commit: true, ..Default::default() });
+        assert_eq!(ErrorCode(handle(b.shared(), commit_of("a", 1, 5)).topics[0].partitions[0].error_code), ErrorCode::NONE);
+        assert_eq!(committed(&b), 5);
+        assert_eq!(ErrorCode(handle(b.shared(), commit_of("gone", 1, 4)).topics[0].partitions[0].error_code), ErrorCode::NONE);
+        assert_eq!(committed(&b), 4);
+    }
 }
