@@ -1,7 +1,9 @@
 //! Liveness (liveness mode only): once faults stop, the cluster must recover
-//! within a bound: every send is acknowledged within `recover_within` of
-//! being sent or of faults stopping (whichever is later), and, when the run
-//! has consumers, every partition is consumed to its end by the deadline.
+//! within a bound: every send is resolved within `recover_within` of being
+//! sent or of faults stopping (whichever is later): acknowledged, or, for a
+//! record sent while faults were on, failed (its delivery timeout started
+//! while the cluster could not take it); and, when the run has consumers,
+//! every partition is consumed to its end by the deadline.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,13 +30,24 @@ pub fn liveness(history: &History, log: &FinalLog, bound: LivenessBound) -> Vec<
     let mut resolved: BTreeMap<(&TopicPartition, RecordId), u64> = BTreeMap::new();
     let mut processed: BTreeSet<(&TopicPartition, i64)> = BTreeSet::new();
     let mut consumers = false;
+    let sent_during_faults: BTreeSet<(&TopicPartition, RecordId)> = history
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Send { at_ms, tp, id, .. } if *at_ms < bound.faults_stopped_ms => Some((tp, *id)),
+            _ => None,
+        })
+        .collect();
     for event in &history.events {
         match event {
             Event::Ack { at_ms, tp, id, .. } => {
                 resolved.entry((tp, *id)).or_insert(*at_ms);
             }
-            // Giving up while faults were on is allowed; after they stopped it is not.
-            Event::SendFailed { at_ms, tp, id, .. } if *at_ms < bound.faults_stopped_ms => {
+            // Giving up on a record sent while faults were on is allowed
+            // (its delivery timeout may run out after they stop: it started
+            // while the cluster could not take it); a record sent after they
+            // stopped must be acknowledged.
+            Event::SendFailed { at_ms, tp, id, .. } if sent_during_faults.contains(&(tp, *id)) || *at_ms < bound.faults_stopped_ms => {
                 resolved.entry((tp, *id)).or_insert(*at_ms);
             }
             Event::Processed { at_ms, tp, offset, .. } if *at_ms <= deadline => {

@@ -225,6 +225,20 @@ fn an_unacknowledged_send_after_faults_stop_is_no_progress() {
     assert_eq!(liveness(&history, &log, bound()), vec![]);
 }
 
+/// A record sent while faults were on may fail after they stop (its
+/// delivery timeout ran from a time the cluster could not take it), by the
+/// deadline; one sent after they stopped must be acknowledged.
+#[test]
+fn a_failure_after_faults_stop_counts_only_for_records_sent_during_them() {
+    let (mut history, log) = clean();
+    history.events.push(send(2, 0, id(0, 2)));
+    history.events.push(Event::SendFailed { at_ms: 20, tp: tp(0), id: id(0, 2), error: "delivery timeout".into() });
+    assert_eq!(liveness(&history, &log, bound()), vec![]);
+    history.events.push(send(5, 0, id(0, 3)));
+    history.events.push(Event::SendFailed { at_ms: 6, tp: tp(0), id: id(0, 3), error: "delivery timeout".into() });
+    assert_eq!(kinds(&liveness(&history, &log, bound())), vec!["no-progress"]);
+}
+
 #[test]
 fn a_partition_not_consumed_to_its_end_is_no_progress() {
     let (history, _) = clean();
