@@ -187,6 +187,8 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
     };
     let give_up = send_until + Duration::from_secs(15);
     let end = members_until.max(give_up);
+    // `--partitions 12` is the performance workload (3 brokers, 12 partitions, producers, a 3-member group).
+    let partitions = options.partitions.unwrap_or(PARTITIONS);
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
@@ -195,7 +197,7 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
         .build();
     let controller = Controller::new(ControllerConfig {
         min_insync_replicas: 2,
-        default_partitions: PARTITIONS,
+        default_partitions: partitions,
         default_replication_factor: 3,
         rng_seed: seed,
         ..ControllerConfig::default()
@@ -212,7 +214,7 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
         let spec = ProducerSpec {
             id,
             topic: TOPIC.to_string(),
-            partitions: PARTITIONS,
+            partitions,
             interval: Duration::from_millis(100),
             stop_sending_ms: send_until.as_millis() as u64,
             give_up_ms: give_up.as_millis() as u64,
@@ -258,16 +260,16 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
     let read_until = (end + Duration::from_secs(100)).as_millis() as u64;
     let reader_config = client_config_builder(seed ^ 0x7ead, "reader", BROKERS).build();
     let final_log = drive::spawn_reader(&mut sim, quiesced.clone(), reader_config, read_until, move |client| async move {
-        final_log::read(&client, TOPIC, PARTITIONS, read_until).await
+        final_log::read(&client, TOPIC, partitions, read_until).await
     });
 
-    let topology = Topology { brokers: cluster.hosts.clone(), clients, partitions: PARTITIONS as usize, members: MEMBERS };
+    let topology = Topology { brokers: cluster.hosts.clone(), clients, partitions: partitions as usize, members: MEMBERS };
     let mut scheduler = Scheduler::new(swarm.clone(), mode, topology, rng);
     let drive = Drive {
         controller: &controller,
         cluster: &cluster,
         topic: TOPIC,
-        partitions: PARTITIONS,
+        partitions,
         replication_factor: 3,
         history: &history,
         quiesced: &quiesced,
