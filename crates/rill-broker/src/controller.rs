@@ -473,7 +473,10 @@ impl ControllerState {
     /// Takes `id` out of every ISR it shares with others (it died, or it
     /// restarted and may have lost data), and out of leadership there. When
     /// `id` was the only ISR member and it died, the partition goes offline
-    /// keeping its ISR; when it restarted, it stays the (only possible) leader.
+    /// keeping its ISR; when it restarted, it stays the (only possible)
+    /// leader, in a new leader epoch: its log may have lost what it had
+    /// written in the old one, and a reader of that epoch must be able to
+    /// tell (KIP-320 checks by epoch), as Kafka elects a restarted broker anew.
     fn fence_replica(&mut self, id: i32, restarted: bool) {
         for topic in self.topics.values_mut() {
             for p in &mut topic.partitions {
@@ -486,9 +489,12 @@ impl ControllerState {
                     if p.leader == id {
                         p.leader = -1;
                     }
-                } else if !restarted && p.leader == id {
-                    p.leader = -1;
+                } else if p.leader == id {
+                    if !restarted {
+                        p.leader = -1;
+                    }
                     p.leader_epoch = p.leader_epoch.saturating_add(1);
+                    p.partition_epoch = p.partition_epoch.saturating_add(1);
                 }
             }
         }
@@ -605,5 +611,20 @@ mod tests {
         c.register_broker(1, "h", 9092);
         let p = c.partition("t", 0).unwrap();
         assert_eq!((p.leader, p.isr.clone()), (2, vec![2, 3]));
+    }
+
+    /// The only ISR member restarts before anyone marks it dead: it leads
+    /// again, but in a new epoch (it may have lost what it wrote in the old
+    /// one; readers of that epoch find out by epoch, KIP-320).
+    #[test]
+    fn a_restarted_sole_leader_leads_in_a_new_epoch() {
+        let c = three();
+        c.create_topic("t", 1, 1, &[vec![1]], false).unwrap();
+        let before = c.partition("t", 0).unwrap();
+        c.register_broker(1, "h", 9092);
+        let after = c.partition("t", 0).unwrap();
+        assert_eq!((after.leader, after.isr.clone()), (1, vec![1]));
+        assert_eq!(after.leader_epoch, before.leader_epoch + 1);
+        assert!(after.partition_epoch > before.partition_epoch);
     }
 }

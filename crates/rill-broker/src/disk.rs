@@ -198,12 +198,19 @@ impl Disk {
     }
 
     /// The end offset of the largest epoch `<= epoch`: the start of the next
-    /// epoch, or the log end for the latest (KIP-101 / KIP-279). `None` when
-    /// no epoch `<= epoch` is known (Kafka answers UNDEFINED_EPOCH, -1).
+    /// epoch, or the log end for the latest (KIP-101 / KIP-279). An epoch
+    /// older than every known one ends where the first known one starts,
+    /// answered under the asked epoch (Kafka's `LeaderEpochFileCache.endOffsetFor`:
+    /// a log that lost its old epochs, e.g. a replica that came back empty,
+    /// still tells a reader of those epochs that its data diverges there).
+    /// `None` when no epoch is known (Kafka answers UNDEFINED_EPOCH, -1).
     pub fn end_offset_for_epoch(&self, tp: &TopicPartition, epoch: i32) -> Option<EpochEnd> {
         let state = self.lock();
         let log = state.logs.get(tp)?;
-        let (&found, _) = log.epochs.range(..=epoch).next_back()?;
+        let Some((&found, _)) = log.epochs.range(..=epoch).next_back() else {
+            let (_, &first_start) = log.epochs.range(epoch.saturating_add(1)..).next()?;
+            return Some(EpochEnd { epoch, end_offset: first_start });
+        };
         let end_offset = match log.epochs.range(found.saturating_add(1)..).next() {
             Some((_, &next_start)) => next_start,
             None => log.end_offset(),
@@ -327,7 +334,9 @@ mod tests {
         assert_eq!(disk.end_offset_for_epoch(&tp(), 1), Some(EpochEnd { epoch: 1, end_offset: 3 }));
         assert_eq!(disk.end_offset_for_epoch(&tp(), 2), Some(EpochEnd { epoch: 1, end_offset: 3 }));
         assert_eq!(disk.end_offset_for_epoch(&tp(), 3), Some(EpochEnd { epoch: 3, end_offset: 5 }));
-        assert_eq!(disk.end_offset_for_epoch(&tp(), 0), None);
+        // Older than every known epoch: it ends where the first known one (1) starts.
+        assert_eq!(disk.end_offset_for_epoch(&tp(), 0), Some(EpochEnd { epoch: 0, end_offset: 0 }));
+        assert_eq!(Disk::new(FlushPolicy::EveryAppend).end_offset_for_epoch(&tp(), 0), None);
         disk.truncate_to(&tp(), 4);
         assert_eq!(disk.log_end_offset(&tp()), 3);
         assert_eq!(disk.latest_epoch(&tp()), Some(1));

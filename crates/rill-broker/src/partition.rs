@@ -283,12 +283,9 @@ impl Shared {
                     out.diverging = Some(end);
                     return out;
                 }
-                None => {
-                    // No epoch of ours is that old: all our data is from later
-                    // epochs, starting at 0 (this model has no log start > 0).
-                    out.diverging = Some(EpochEnd { epoch: -1, end_offset: 0 });
-                    return out;
-                }
+                // No epoch known at all: an empty log with no leader epoch
+                // yet, the fetch offset decides (OFFSET_OUT_OF_RANGE past it).
+                None => {}
             }
         }
         let leo = self.disk.log_end_offset(tp);
