@@ -47,6 +47,8 @@
 pub mod admin;
 pub mod azure;
 pub mod backoff;
+#[cfg(feature = "fault-injection")]
+pub mod bugs;
 pub mod client;
 pub mod config;
 pub mod connection;

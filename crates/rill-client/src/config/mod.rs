@@ -283,6 +283,24 @@ pub struct ClientConfig {
     /// Seed of the client's RNG (bootstrap order, backoff jitter). `None`:
     /// seeded from the OS once at start-up. Set it for reproducible runs.
     pub rng_seed: Option<u64>,
+    /// Deliberate bugs (the simulator's sensitivity checks); all off.
+    #[cfg(feature = "fault-injection")]
+    pub bugs: crate::bugs::ClientBugs,
+}
+
+impl ClientConfig {
+    /// Whether the consumer checks positions against log truncation
+    /// (KIP-320); only the `fault-injection` bug switch turns it off.
+    pub(crate) fn detects_truncation(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            !self.bugs.skip_truncation_detection
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            true
+        }
+    }
 }
 
 impl Default for ClientConfig {
@@ -307,6 +325,8 @@ impl Default for ClientConfig {
             consumer: ConsumerConfig::default(),
             group: GroupConfig::default(),
             rng_seed: None,
+            #[cfg(feature = "fault-injection")]
+            bugs: crate::bugs::ClientBugs::default(),
         }
     }
 }

@@ -157,6 +157,9 @@ fn plan(shared: &Shared, node: i32) -> Next {
     if state.closed {
         return Next::Done;
     }
+    // The test-only bug switch makes the consumer fetch as before KIP-320:
+    // no epoch of its position for the leader to check it against.
+    let detects_truncation = shared.client.config().detects_truncation();
     let mut leads_any = false;
     let mut wake: Option<Instant> = None;
     let mut wanted = BTreeMap::new();
@@ -180,7 +183,7 @@ fn plan(shared: &Shared, node: i32) -> Next {
                 topic_id: p.topic_id,
                 fetch_offset: p.fetch.offset,
                 current_leader_epoch: p.leader_epoch,
-                last_fetched_epoch: p.fetch.leader_epoch.unwrap_or(-1),
+                last_fetched_epoch: p.fetch.leader_epoch.filter(|_| detects_truncation).unwrap_or(-1),
                 max_bytes: config.max_partition_fetch_bytes,
             },
         );
@@ -378,7 +381,8 @@ fn apply_partition(shared: &Shared, state: &mut State, node: i32, broker: &str, 
         // KIP-320 (Fetch v12+): the leader says our last fetched epoch ends
         // before the fetch offset: the log was truncated under us.
         let diverging = &data.diverging_epoch;
-        if diverging.epoch >= 0 && diverging.end_offset >= 0 && diverging.end_offset < p.fetch.offset {
+        let detects = shared.client.config().detects_truncation();
+        if detects && diverging.epoch >= 0 && diverging.end_offset >= 0 && diverging.end_offset < p.fetch.offset {
             let divergent = Position::new(diverging.end_offset, Some(diverging.epoch));
             counters.truncations += 1;
             let freed = p.truncated(&tp, Some(divergent), policy);

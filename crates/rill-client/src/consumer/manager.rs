@@ -210,10 +210,15 @@ async fn run_validations(shared: &Shared) {
     let now = Instant::now();
     // (leader, partition, current epoch, position, generation)
     let mut todo: BTreeMap<i32, Vec<(TopicPartition, i32, Position, u64)>> = BTreeMap::new();
+    let detects = shared.client.config().detects_truncation();
     {
         let mut state = shared.lock();
         for (tp, p) in state.partitions.iter_mut() {
             if !p.needs_validation || p.phase != Phase::Fetching || !due(p.retry_at, now) {
+                continue;
+            }
+            if !detects {
+                p.needs_validation = false;
                 continue;
             }
             match (p.leader, p.fetch.leader_epoch) {

@@ -673,6 +673,29 @@ async fn a_diverging_log_is_detected_and_fetching_resumes_at_the_divergence() {
     assert_eq!(fake.epoch_requests.lock().unwrap().first(), Some(&(0, 4, 3)));
 }
 
+/// The simulator's `skip-truncation-detection` switch: the consumer fetches
+/// on at 20 past the truncation at 15 and skips what epoch 4 wrote at 15-19.
+#[cfg(feature = "fault-injection")]
+#[tokio::test(start_paused = true)]
+async fn the_skip_truncation_bug_switch_fetches_on_past_a_truncation() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 4, 5);
+    let mut config = ClientConfig::from_properties([("bootstrap.servers", "fake:9092"), ("fetch.max.wait.ms", "100")]).unwrap();
+    config.rng_seed = Some(7);
+    config.bugs.skip_truncation_detection = true;
+    let client = Client::with_transport(config, Arc::new(FakeTransport(fake.clone()))).await.unwrap();
+    let c = Consumer::from_client(client).unwrap();
+    c.assign(&[tp(0)]).unwrap();
+    c.seek(&tp(0), Offset::Beginning).await.unwrap();
+    assert_eq!(poll_n(&c, 20, Duration::from_secs(10)).await.len(), 20);
+    truncate_at_15_under_epoch_4(&fake);
+    fake.logs.lock().unwrap().get_mut(&0).unwrap().append(4, &["new-17", "new-18", "new-19", "new-20", "new-21"]);
+    let records = poll_n(&c, 2, Duration::from_secs(10)).await;
+    assert_eq!(values(&records), ["new-20", "new-21"], "fetched on at 20");
+    assert_eq!(c.stats().counters.truncations, 0);
+    assert!(fake.epoch_requests.lock().unwrap().is_empty(), "no OffsetForLeaderEpoch check");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_diverging_log_with_policy_none_is_a_typed_error() {
     let (_fake, c) = truncated_under_consumer("none").await;
