@@ -21,7 +21,7 @@ pub use commits::{commit_decreased, commit_not_processed};
 pub use duplicate::duplicates;
 pub use liveness::{liveness, LivenessBound};
 pub use lost_write::lost_writes;
-pub use polls::{non_monotonic_polls, poll_skips};
+pub use polls::{missed_records, non_monotonic_polls, poll_skips};
 pub use producer_order::producer_order;
 pub use read_committed::{aborted_reads, read_committed_caught_up};
 pub use txn_offsets::txn_offsets;
@@ -36,7 +36,8 @@ pub fn check(history: &History, log: &FinalLog, bound: Option<LivenessBound>) ->
     out.extend(duplicates(log));
     out.extend(producer_order(log));
     out.extend(poll_skips(history, log));
-    out.extend(non_monotonic_polls(history));
+    out.extend(non_monotonic_polls(history, log));
+    out.extend(missed_records(history, log));
     out.extend(commit_decreased(history));
     out.extend(commit_not_processed(history, log));
     out.extend(aborted_reads(history));

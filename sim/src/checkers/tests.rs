@@ -153,18 +153,53 @@ fn gaps_of_aborted_records_and_new_generations_are_not_skips() {
     // A new generation may start anywhere (from the committed offset).
     history.events.push(poll(33, 1, 3, 0, &[(2, id(0, 1))]));
     assert_eq!(poll_skips(&history, &log), vec![]);
-    assert_eq!(non_monotonic_polls(&history), vec![]);
+    assert_eq!(non_monotonic_polls(&history, &log), vec![]);
 }
 
 #[test]
 fn non_monotonic_poll_is_detected() {
-    let (mut history, _) = clean();
+    let (mut history, log) = clean();
     // Consumer 0, still generation 1, goes back to offset 1.
     history.events.push(poll(20, 0, 1, 0, &[(1, id(1, 0))]));
     assert_eq!(
-        non_monotonic_polls(&history),
+        non_monotonic_polls(&history, &log),
         vec![Violation::NonMonotonicPoll { consumer: 0, generation: 1, tp: tp(0), previous_offset: 2, offset: 1 }]
     );
+}
+
+/// Consumer 0 read p0-0, p1-0 and p0-1 at 0-2; the log then lost offsets
+/// 1-2 (a crash of every replica that had them) and the new leader wrote
+/// p2-0 at 1 and p2-1 at 2, p2-2 at 3.
+fn truncated_at_1() -> (History, FinalLog) {
+    let (history, _) = clean();
+    (history, log(&[(0, &[(0, id(0, 0)), (1, id(2, 0)), (2, id(2, 1)), (3, id(2, 2))])]))
+}
+
+#[test]
+fn a_consumer_that_catches_a_truncation_rewinds_to_it_legitimately() {
+    let (mut history, log) = truncated_at_1();
+    // KIP-320: it finds the divergence at 1 and reads the new records from there.
+    history.events.push(poll(20, 0, 1, 0, &[(1, id(2, 0)), (2, id(2, 1)), (3, id(2, 2))]));
+    assert_eq!(non_monotonic_polls(&history, &log), vec![]);
+    assert_eq!(missed_records(&history, &log), vec![]);
+}
+
+#[test]
+fn a_consumer_that_misses_a_truncation_skips_what_replaced_the_lost_records() {
+    let (mut history, log) = truncated_at_1();
+    // It fetches on at 3, its position, and never reads p2-0 and p2-1.
+    history.events.push(poll(20, 0, 1, 0, &[(3, id(2, 2))]));
+    let v = missed_records(&history, &log);
+    assert_eq!(v, vec![Violation::MissedRecord { tp: tp(0), offset: 1, id: id(2, 0), consumer: 0, generation: 1, read_offset: 3 }]);
+    assert!(v[0].to_string().contains("no consumer read p2-0 at t-0@1, below t-0@3, which consumer 0 (generation 1) read"), "{}", v[0]);
+    assert!(kinds(&check(&history, &log, None)).contains(&"missed-record"));
+    // The same skip in a later generation (resuming from an offset committed
+    // before the truncation) is just as missed; another consumer's read covers it.
+    let (mut history, log) = truncated_at_1();
+    history.events.push(poll(20, 1, 2, 0, &[(3, id(2, 2))]));
+    assert_eq!(kinds(&missed_records(&history, &log)), vec!["missed-record"]);
+    history.events.push(poll(21, 2, 2, 0, &[(1, id(2, 0)), (2, id(2, 1))]));
+    assert_eq!(missed_records(&history, &log), vec![]);
 }
 
 #[test]

@@ -17,6 +17,10 @@ pub enum Violation {
     ProducerOrder { tp: TopicPartition, earlier: RecordId, earlier_offset: i64, later: RecordId, later_offset: i64 },
     /// A consumer jumped over a record within one generation.
     PollSkip { consumer: u32, generation: i32, tp: TopicPartition, from_offset: i64, to_offset: i64, skipped_offset: i64 },
+    /// No consumer read the final log's record `id` at `offset`, below
+    /// `read_offset`, which `consumer` read (in `generation`): skipped, e.g.
+    /// by a consumer that missed a truncation (KIP-320).
+    MissedRecord { tp: TopicPartition, offset: i64, id: RecordId, consumer: u32, generation: i32, read_offset: i64 },
     /// A consumer went back (or repeated) within one generation.
     NonMonotonicPoll { consumer: u32, generation: i32, tp: TopicPartition, previous_offset: i64, offset: i64 },
     /// The group's committed offset went down.
@@ -43,6 +47,7 @@ impl Violation {
             Violation::ProducerOrder { .. } => "producer-order",
             Violation::PollSkip { .. } => "poll-skip",
             Violation::NonMonotonicPoll { .. } => "non-monotonic-poll",
+            Violation::MissedRecord { .. } => "missed-record",
             Violation::CommitDecreased { .. } => "commit-decreased",
             Violation::CommitNotProcessed { .. } => "commit-not-processed",
             Violation::AbortedRead { .. } => "aborted-read",
@@ -53,13 +58,14 @@ impl Violation {
     }
 
     /// Every kind name [`kind`](Self::kind) returns.
-    pub const KINDS: [&'static str; 11] = [
+    pub const KINDS: [&'static str; 12] = [
         "lost-write",
         "moved-write",
         "duplicate",
         "producer-order",
         "poll-skip",
         "non-monotonic-poll",
+        "missed-record",
         "commit-decreased",
         "commit-not-processed",
         "aborted-read",
@@ -106,6 +112,10 @@ impl fmt::Display for Violation {
             Violation::NonMonotonicPoll { consumer, generation, tp, previous_offset, offset } => {
                 write!(f, "consumer {consumer} (generation {generation}) polled {tp}@{previous_offset} then @{offset}")
             }
+            Violation::MissedRecord { tp, offset, id, consumer, generation, read_offset } => write!(
+                f,
+                "no consumer read {id} at {tp}@{offset}, below {tp}@{read_offset}, which consumer {consumer} (generation {generation}) read"
+            ),
             Violation::CommitDecreased { tp, consumer, generation, previous, offset } => {
                 write!(f, "committed offset of {tp} went from {previous} to {offset} (consumer {consumer}, generation {generation})")
             }

@@ -63,7 +63,12 @@ const SAFETY_SEND_FOR: Duration = Duration::from_secs(30);
 
 /// A member's settings: the group, the assignor, manual commits, and
 /// timeouts short enough for crashes to be noticed within the liveness bound.
-fn member_config(seed: u64, index: usize, assignor: AssignmentStrategy) -> Result<ClientConfig, rill_client::ConfigError> {
+fn member_config(
+    seed: u64,
+    index: usize,
+    assignor: AssignmentStrategy,
+    skip_truncation_detection: bool,
+) -> Result<ClientConfig, rill_client::ConfigError> {
     let settings = [
         ("group.id", GROUP),
         ("partition.assignment.strategy", assignor.protocol_name()),
@@ -74,13 +79,23 @@ fn member_config(seed: u64, index: usize, assignor: AssignmentStrategy) -> Resul
         ("max.poll.interval.ms", "20000"),
     ];
     let name = member_host(index);
-    settings.iter().fold(client_config_builder(seed, &name, BROKERS), |b, (key, value)| b.property(key, value)).build()
+    let mut config = settings.iter().fold(client_config_builder(seed, &name, BROKERS), |b, (key, value)| b.property(key, value)).build()?;
+    config.bugs.skip_truncation_detection = skip_truncation_detection;
+    Ok(config)
+}
+
+/// The members' deliberate bugs (the sensitivity checks).
+#[derive(Debug, Clone, Copy)]
+struct MemberBugs {
+    commit_first: bool,
+    skip_truncation_detection: bool,
 }
 
 /// One member instance: joins, then polls, processes and commits until
 /// `stop_ms`, then leaves the group.
-async fn member(index: usize, seed: u64, assignor: AssignmentStrategy, history: Arc<Mutex<History>>, stop_ms: u64, commit_first: bool) {
-    let Ok(config) = member_config(seed, index, assignor) else {
+async fn member(index: usize, seed: u64, assignor: AssignmentStrategy, history: Arc<Mutex<History>>, stop_ms: u64, bugs: MemberBugs) {
+    let MemberBugs { commit_first, skip_truncation_detection } = bugs;
+    let Ok(config) = member_config(seed, index, assignor, skip_truncation_detection) else {
         return;
     };
     let Some(client) = connect(config, &member_host(index), stop_ms).await else {
@@ -235,7 +250,10 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
             Ok(())
         });
     }
-    let commit_first = options.bugs.contains(&Bug::CommitBeforeProcess);
+    let bugs = MemberBugs {
+        commit_first: options.bugs.contains(&Bug::CommitBeforeProcess),
+        skip_truncation_detection: options.bugs.contains(&Bug::SkipTruncationDetection),
+    };
     let members_stop_ms = members_until.as_millis() as u64;
     for index in 0..MEMBERS {
         let host = member_host(index);
@@ -249,7 +267,7 @@ pub fn run(seed: u64, mode: Mode, assignor: AssignmentStrategy, options: &Option
             let member_seed = seed ^ (0x3000 + 0x100 * index as u64 + instance);
             async move {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                member(index, member_seed, assignor, history, members_stop_ms, commit_first).await;
+                member(index, member_seed, assignor, history, members_stop_ms, bugs).await;
                 // The host stays up (idle) once the member left.
                 std::future::pending::<()>().await;
                 Ok(())

@@ -76,6 +76,10 @@ pub enum Bug {
     /// Not the broker's: group members commit polled offsets before
     /// processing the records (the application bug commit-after-process avoids).
     CommitBeforeProcess,
+    /// Not the broker's: group members' consumers ignore log truncation
+    /// (KIP-320), so after a leader lost records they had read they fetch on
+    /// from their position. Needs a lossy `--flush` to have truncations.
+    SkipTruncationDetection,
 }
 
 impl Bug {
@@ -86,6 +90,7 @@ impl Bug {
             Bug::AcceptRewindingCommit => "accept-rewinding-commit",
             Bug::OmitAbortedTransactions => "omit-aborted-transactions",
             Bug::CommitBeforeProcess => "commit-before-process",
+            Bug::SkipTruncationDetection => "skip-truncation-detection",
         }
     }
 
