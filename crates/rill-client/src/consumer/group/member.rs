@@ -134,6 +134,19 @@ impl Inner {
     }
 
     /// Offsets handed out and not yet acknowledged as committed, of owned partitions.
+    /// `offsets` as positions, with the leader epoch of the last record
+    /// handed out where the offset is right after it.
+    fn with_known_epochs(&self, offsets: &BTreeMap<TopicPartition, i64>) -> BTreeMap<TopicPartition, Position> {
+        let delivered = lock(&self.delivered);
+        offsets
+            .iter()
+            .map(|(tp, offset)| {
+                let epoch = delivered.get(tp).filter(|d| d.offset == *offset).and_then(|d| d.leader_epoch);
+                (tp.clone(), Position::new(*offset, epoch))
+            })
+            .collect()
+    }
+
     fn pending_delivered(&self, owned: &BTreeSet<TopicPartition>) -> BTreeMap<TopicPartition, Position> {
         lock(&self.delivered)
             .iter()
@@ -290,10 +303,13 @@ impl GroupMember {
         lock(&self.inner.delivered).insert(tp.clone(), next);
     }
 
-    /// Commits `offsets` (next offset to consume, no leader epoch) and waits
-    /// for the answer (at most `request.timeout.ms`).
+    /// Commits `offsets` (next offset to consume) and waits for the answer
+    /// (at most `request.timeout.ms`). An offset right after the last record
+    /// handed out of its partition is committed with that record's leader
+    /// epoch, so a member resuming from it can detect a truncation (KIP-320);
+    /// others go without one.
     pub async fn commit_sync(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
-        self.commit_positions(&without_epochs(offsets)).await
+        self.commit_positions(&self.inner.with_known_epochs(offsets)).await
     }
 
     /// Commits positions (next offset to consume with the leader epoch of
@@ -306,7 +322,7 @@ impl GroupMember {
     /// Commits `offsets` in the background; the handle yields the outcome.
     pub fn commit_async(&self, offsets: BTreeMap<TopicPartition, i64>) -> JoinHandle<Result<()>> {
         let inner = self.inner.clone();
-        let positions = without_epochs(&offsets);
+        let positions = inner.with_known_epochs(&offsets);
         tokio::spawn(async move {
             let deadline = Instant::now() + inner.client.config().request_timeout;
             inner.committer.commit(&positions, deadline).await
@@ -836,10 +852,6 @@ impl Task {
         self.inner.set_state(MemberState::Left);
         result
     }
-}
-
-fn without_epochs(offsets: &BTreeMap<TopicPartition, i64>) -> BTreeMap<TopicPartition, Position> {
-    offsets.iter().map(|(tp, offset)| (tp.clone(), Position::new(*offset, None))).collect()
 }
 
 /// Every non-internal topic of the cluster (for pattern subscriptions).
