@@ -272,12 +272,7 @@ impl Consumer {
                     }
                 }
                 None => {
-                    let topic: Arc<str> = state
-                        .partitions
-                        .iter()
-                        .find(|(t, _)| t.topic == tp.topic)
-                        .map_or_else(|| Arc::from(tp.topic.as_str()), |(_, p)| p.topic.clone());
-                    let p = PartitionState::new(topic, start, policy, &tp);
+                    let p = PartitionState::new(state.topic_name(&tp), start, policy, &tp);
                     state.partitions.insert(tp, p);
                 }
             }
@@ -303,12 +298,8 @@ impl Consumer {
             if state.partitions.contains_key(tp) {
                 continue;
             }
-            let topic: Arc<str> = state
-                .partitions
-                .iter()
-                .find(|(t, _)| t.topic == tp.topic)
-                .map_or_else(|| Arc::from(tp.topic.as_str()), |(_, p)| p.topic.clone());
-            state.partitions.insert(tp.clone(), PartitionState::awaiting_committed(topic, lookup, tp));
+            let p = PartitionState::awaiting_committed(state.topic_name(tp), lookup);
+            state.partitions.insert(tp.clone(), p);
         }
         Ok(lookup)
     }

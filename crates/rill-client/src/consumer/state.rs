@@ -24,7 +24,7 @@ use crate::error::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
     /// Assigned by the group, its committed offset not known yet (the
-    /// group's OffsetFetch failed and is being retried, lookup number `0`):
+    /// group's OffsetFetch failed and is being retried as the numbered lookup):
     /// neither fetched nor reset, so a coordinator that cannot be reached
     /// never makes the partition start per `auto.offset.reset` while a
     /// commit exists (that would repeat or skip records).
@@ -84,9 +84,26 @@ pub(crate) struct PartitionState {
 
 impl PartitionState {
     pub fn new(topic: Arc<str>, start: Option<Position>, policy: AutoOffsetReset, tp: &TopicPartition) -> Self {
-        let mut state = PartitionState {
+        let mut state = PartitionState::unpositioned(topic, Phase::Fetching);
+        match start {
+            // A given start (a committed offset) is checked against the
+            // leader when it carries an epoch.
+            Some(position) => state.seek_to(position, position.leader_epoch.is_none()),
+            None => state.reset_per_policy(policy, tp, None),
+        };
+        state
+    }
+
+    /// A partition waiting for its committed offset (lookup `lookup`).
+    pub fn awaiting_committed(topic: Arc<str>, lookup: u64) -> Self {
+        PartitionState::unpositioned(topic, Phase::AwaitingCommitted(lookup))
+    }
+
+    /// A partition in `phase` with no position, nothing buffered and its leader unknown.
+    fn unpositioned(topic: Arc<str>, phase: Phase) -> Self {
+        PartitionState {
             topic,
-            phase: Phase::Fetching,
+            phase,
             fetch: Position::new(-1, None),
             buffer: VecDeque::new(),
             responses: VecDeque::new(),
@@ -103,22 +120,7 @@ impl PartitionState {
             log_start_offset: -1,
             retry_at: None,
             error: None,
-        };
-        match start {
-            // A given start (a committed offset) is checked against the
-            // leader when it carries an epoch.
-            Some(position) => state.seek_to(position, position.leader_epoch.is_none()),
-            None => state.reset_per_policy(policy, tp, None),
-        };
-        state
-    }
-
-    /// A partition waiting for its committed offset (lookup `lookup`).
-    pub fn awaiting_committed(topic: Arc<str>, lookup: u64, tp: &TopicPartition) -> Self {
-        let mut state = PartitionState::new(topic, Some(Position::new(0, None)), AutoOffsetReset::None, tp);
-        state.fetch = Position::new(-1, None);
-        state.phase = Phase::AwaitingCommitted(lookup);
-        state
+        }
     }
 
     /// The position the application is at (next record it will get).
@@ -365,6 +367,11 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// `tp`'s topic name, shared with the partitions of that topic already held.
+    pub fn topic_name(&self, tp: &TopicPartition) -> Arc<str> {
+        self.partitions.iter().find(|(t, _)| t.topic == tp.topic).map_or_else(|| Arc::from(tp.topic.as_str()), |(_, p)| p.topic.clone())
+    }
+
     /// Takes up to `max` records for the application, round robin over the
     /// partitions that are not paused, and releases their bytes.
     pub fn take_records(&mut self, max: usize) -> Vec<ConsumerRecord> {

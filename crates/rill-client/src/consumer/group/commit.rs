@@ -352,7 +352,8 @@ impl Committer {
     }
 }
 
-fn e_is_retriable(error: &Error) -> bool {
+/// Whether a commit or committed-offset lookup failing with `error` may succeed when tried again.
+pub(crate) fn e_is_retriable(error: &Error) -> bool {
     error.is_retriable() || matches!(error.code(), Some(c) if fault_of_code(c).is_some() || c == ErrorCode::UNSTABLE_OFFSET_COMMIT)
 }
 

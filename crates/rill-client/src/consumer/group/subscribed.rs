@@ -134,7 +134,7 @@ impl LookupRetry {
                     self.consumer.start_awaiting(self.lookup, Ok(offsets));
                     return;
                 }
-                Err(e) if e.is_retriable() || e.code().is_some_and(|c| c.is_retriable()) => {
+                Err(e) if super::commit::e_is_retriable(&e) => {
                     debug!(error = %e, "committed offsets still unavailable; retrying");
                 }
                 Err(e) => {
