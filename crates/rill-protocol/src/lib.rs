@@ -16,6 +16,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
 pub mod api_key;
+pub mod checksum;
 pub mod codec;
 pub mod compression;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod messages;
 pub mod records;
 
 pub use api_key::ApiKey;
+pub use checksum::crc32c;
 pub use codec::{Reader, Uuid};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use error_code::ErrorCode;

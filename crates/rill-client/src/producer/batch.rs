@@ -160,7 +160,7 @@ impl ProducerBatch {
         put(PRODUCER_ID_AT, &s.producer_id.to_be_bytes());
         put(PRODUCER_EPOCH_AT, &s.producer_epoch.to_be_bytes());
         put(BASE_SEQUENCE_AT, &s.base_sequence.to_be_bytes());
-        let crc = crc32c::crc32c(buf.get(CRC_FROM..).unwrap_or_default());
+        let crc = rill_protocol::crc32c(buf.get(CRC_FROM..).unwrap_or_default());
         if let Some(slot) = buf.get_mut(CRC_AT..CRC_FROM) {
             slot.copy_from_slice(&crc.to_be_bytes());
         }

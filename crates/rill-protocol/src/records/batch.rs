@@ -470,7 +470,7 @@ pub(crate) fn decode_v2_header(r: &mut Reader<'_>, opts: &DecodeOptions) -> Resu
     }
     let crc = b.u32(field::CRC)?;
     if opts.verify_crc {
-        let actual = crc32c::crc32c(b.peek_rest());
+        let actual = crate::crc32c(b.peek_rest());
         if actual != crc {
             return Err(DecodeError::new(DecodeErrorKind::CrcMismatch { expected: crc, actual }, field::CRC));
         }

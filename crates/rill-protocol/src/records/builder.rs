@@ -229,7 +229,7 @@ impl RecordBatchBuilder {
         if let Some(slot) = buf.get_mut(start..records_at) {
             slot.copy_from_slice(&header);
         }
-        let crc = crc32c::crc32c(buf.get(start + ATTRIBUTES_OFFSET..).unwrap_or_default());
+        let crc = crate::crc32c(buf.get(start + ATTRIBUTES_OFFSET..).unwrap_or_default());
         if let Some(slot) = buf.get_mut(start + CRC_OFFSET..start + ATTRIBUTES_OFFSET) {
             slot.copy_from_slice(&crc.to_be_bytes());
         }
