@@ -36,11 +36,12 @@ const BUDGET_BYTES: usize = 64 * 1024 * 1024;
 /// client's connections and metadata, libc); beyond the budget by design,
 /// one record batch past what a fetch asked for (KIP-74: a first batch
 /// larger than `max_bytes` is still returned; 1 MiB here); and glibc's
-/// arenas keep freed small chunks resident. Measured peaks: 82-84 MiB with
-/// the 64 MiB budget and large frames mmapped (see `run_child`); 86-115 MiB
-/// without that, as glibc kept freed frames resident; before the fixes this
-/// test led to: 120-170 MiB, see `ResponseCharge` in rill-client's consumer
-/// and the connection driver's own allocation per large frame. A consumer
+/// arenas keep freed small chunks resident. Measured peaks: 79-83 MiB
+/// with the 64 MiB budget, glibc's allocator untuned. Before the fixes this
+/// test led to: 120-170 MiB (see `ResponseCharge` in rill-client's consumer
+/// and the connection driver's own allocation per large frame), then 86-106
+/// MiB while large frames came from the heap (see `LargeFrame` in
+/// rill-client's connection driver). A consumer
 /// that fetched ahead of a slow application, or ignored the budget, would
 /// blow through it at once: the broker serves this topic at hundreds of
 /// MiB/s, and the per-partition limits allow 256 MiB.
@@ -181,12 +182,8 @@ impl ChildReport {
 fn run_child(bootstrap: &str, topic: &str, records_per_partition: i64, slow_polls: usize) -> ChildReport {
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_measured-consumer"))
-        // glibc serves allocations of 1 MiB and more (fetch response frames)
-        // with mmap and returns them to the kernel when freed. Without this
-        // its dynamic threshold (up to 32 MiB) moves them into the heap,
-        // whose freed pages stay resident: peaks of 112+ MiB were measured
-        // with ~55 MiB buffered (an allocator effect, left open in issue 5).
-        .env("MALLOC_MMAP_THRESHOLD_", "1048576")
+        // The process's allocator is left as it is (glibc's defaults, no
+        // MALLOC_* tuning): the bound must hold for programs as they embed rill.
         .args(["--bootstrap", bootstrap, "--topic", topic])
         .args(["--partitions", &PARTITIONS.to_string()])
         .args(["--records-per-partition", &records_per_partition.to_string()])

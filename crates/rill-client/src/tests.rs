@@ -279,6 +279,71 @@ async fn tls_and_http_peers_are_recognised() {
     assert!(matches!(err, Error::Frame { source: FrameError::Truncated { have: 6, expected: 14 }, .. }), "{err:?}");
 }
 
+/// An ApiVersions answer of `entries` made-up API keys: over 1 MiB from
+/// about 150 000 entries, a frame the driver reads into memory of its own.
+fn big_api_versions(entries: usize, throttle_time_ms: i32) -> ApiVersionsResponse {
+    let mut body = ApiVersionsResponse { throttle_time_ms, ..all_versions() };
+    let template = body.api_keys.first().cloned().unwrap();
+    let extra = (0..entries).map(|i| {
+        let mut k = template.clone();
+        k.api_key = (i % 30_000) as i16 + 1000;
+        k.max_version = (i / 30_000) as i16;
+        k
+    });
+    body.api_keys.extend(extra);
+    body
+}
+
+#[tokio::test(start_paused = true)]
+async fn large_frames_between_small_ones_arrive_whole_and_in_order() {
+    let (conn, mut broker, _) = connection(config());
+    let large = big_api_versions(300_000, 1);
+    let expected_keys = large.api_keys.len();
+    tokio::spawn(async move {
+        let mut pending = Vec::new();
+        for _ in 0..4 {
+            pending.push(read_request(&mut broker).await.unwrap().0);
+        }
+        // Large, small, large, small, all in one stream cut at odd places.
+        let mut wire = Vec::new();
+        for (i, header) in pending.iter().enumerate() {
+            let body = if i % 2 == 0 {
+                big_api_versions(300_000, i as i32)
+            } else {
+                ApiVersionsResponse { throttle_time_ms: i as i32, ..all_versions() }
+            };
+            wire.extend_from_slice(&reply(header, &body));
+        }
+        assert!(wire.len() > 4 * 1024 * 1024, "the large answers are over the 1 MiB mark");
+        for piece in wire.chunks(777_777) {
+            broker.write_all(piece).await.unwrap();
+        }
+        serve(broker).await;
+    });
+    let (a, b, c, d) = tokio::join!(api_versions(&conn), api_versions(&conn), api_versions(&conn), api_versions(&conn));
+    let (a, b, c, d) = (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap());
+    assert_eq!([a.throttle_time_ms, b.throttle_time_ms, c.throttle_time_ms, d.throttle_time_ms], [0, 1, 2, 3]);
+    assert_eq!((a.api_keys.len(), c.api_keys.len()), (expected_keys, expected_keys));
+    assert_eq!(a.api_keys.last(), large.api_keys.last());
+    assert_eq!(b.api_keys.len(), all_versions().api_keys.len());
+    // The connection goes on with small frames after them.
+    assert_eq!(api_versions(&conn).await.unwrap().api_keys.len(), all_versions().api_keys.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_hanging_up_inside_a_large_frame_is_a_truncated_frame() {
+    let (conn, mut broker, _) = connection(config());
+    tokio::spawn(async move {
+        let _ = read_request(&mut broker).await;
+        let mut wire = (3 * 1024 * 1024i32).to_be_bytes().to_vec();
+        wire.resize(4 + 2 * 1024 * 1024, 7);
+        broker.write_all(&wire).await.unwrap();
+    });
+    let err = api_versions(&conn).await.unwrap_err();
+    let expected = (4 + 2 * 1024 * 1024, 4 + 3 * 1024 * 1024);
+    assert!(matches!(err, Error::Frame { source: FrameError::Truncated { have, expected: e }, .. } if (have, e) == expected), "{err:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn requests_without_response_then_normal_requests() {
     let (conn, mut broker, _) = connection(config());

@@ -203,6 +203,15 @@ impl FrameDecoder {
         Ok(Some(body))
     }
 
+    /// The frame `decode` last reported incomplete was read to its end
+    /// outside `buf` (a driver that reads large frames into memory of their
+    /// own, with `buf` holding nothing past that frame's start): count it and
+    /// expect the next size prefix.
+    pub fn frame_completed_elsewhere(&mut self) {
+        self.frames = self.frames.saturating_add(1);
+        self.needed = SIZE_PREFIX_LEN;
+    }
+
     /// Call when the peer closed the connection: `Ok(())` if `buf` ended on a
     /// frame boundary, otherwise the most useful error for the leftover bytes
     /// (a recognised foreign protocol, a bad header, or a truncated frame).

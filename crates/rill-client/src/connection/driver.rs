@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rill_protocol::frame::FrameDecoder;
+use rill_protocol::frame::{FrameDecoder, FrameError};
 use rill_protocol::ApiKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::in_flight::{InFlight, Pending, Responder};
+use super::large_frame::LargeFrame;
 use crate::error::Error;
 use crate::stats::BrokerStats;
 use crate::transport::BoxStream;
@@ -95,7 +96,7 @@ fn closed(broker: &str, reason: &str) -> Error {
     Error::ConnectionClosed { broker: broker.to_string(), reason: reason.to_string() }
 }
 
-/// Frames larger than this are read into an allocation of their own.
+/// Frames larger than this are read into memory of their own ([`LargeFrame`]).
 const OWN_ALLOCATION_BYTES: usize = 1024 * 1024;
 
 async fn drive(
@@ -109,6 +110,8 @@ async fn drive(
     let broker: &str = &config.broker;
     let mut decoder = FrameDecoder::new(config.max_response_bytes);
     let mut buf = BytesMut::with_capacity(8 * 1024);
+    // The frame being read into memory of its own, if it is a large one.
+    let mut large: Option<LargeFrame> = None;
     let mut last_activity = Instant::now();
     let mut handles_gone = false;
     loop {
@@ -118,29 +121,39 @@ async fn drive(
         let deadline = in_flight.next_deadline();
         let idle_at =
             (!config.idle_timeout.is_zero() && in_flight.is_empty() && !handles_gone).then(|| last_activity + config.idle_timeout);
-        // Reserve what the current frame needs (bounded by the cap the decoder enforces).
+        // Reserve what the current frame needs (bounded by the cap the
+        // decoder enforces). `buf` holds nothing past the start of that frame:
+        // the decoder stops asking for bytes only at an incomplete frame.
         let needed = decoder.needed();
-        if needed > OWN_ALLOCATION_BYTES && buf.capacity() != buf.len() + needed {
-            // A large frame (a fetch response) gets an allocation of exactly
-            // its size, freed with its last slice. Growing the one buffer
-            // instead (BytesMut reuses the tail of an allocation or doubles
-            // it) read each frame next to the pages of earlier ones, which
-            // stayed resident: up to twice the largest response in memory
-            // (seen by rill-e2e's consumer_memory test).
-            let mut own = BytesMut::with_capacity(buf.len() + needed);
-            own.extend_from_slice(&buf);
-            buf = own;
-        } else {
+        if large.is_none() && needed > OWN_ALLOCATION_BYTES {
+            large = LargeFrame::new(buf.len() + needed, &buf);
+            if large.is_some() {
+                buf.clear();
+            } else if buf.capacity() != buf.len() + needed {
+                // No map to be had: an allocation of exactly the frame's
+                // size, freed with its last slice. Growing the one buffer
+                // instead (BytesMut reuses the tail of an allocation or
+                // doubles it) read each frame next to the pages of earlier
+                // ones, which stayed resident.
+                let mut own = BytesMut::with_capacity(buf.len() + needed);
+                own.extend_from_slice(&buf);
+                buf = own;
+            }
+        } else if large.is_none() {
             buf.reserve(needed.max(4096));
         }
         tokio::select! {
             biased;
-            read = reader.read_buf(&mut buf) => {
+            read = read_some(reader, &mut buf, large.as_mut()) => {
                 match read {
                     Ok(0) => {
-                        let reason = match decoder.finish(&buf) {
-                            Err(source) => Error::Frame { broker: broker.to_string(), source },
-                            Ok(()) => closed(broker, "the broker closed the connection"),
+                        let reason = match (&large, decoder.finish(&buf)) {
+                            (Some(frame), _) => {
+                                let (have, expected) = frame.progress();
+                                Error::Frame { broker: broker.to_string(), source: FrameError::Truncated { have, expected } }
+                            }
+                            (None, Err(source)) => Error::Frame { broker: broker.to_string(), source },
+                            (None, Ok(())) => closed(broker, "the broker closed the connection"),
                         };
                         return Stop::Failed(Box::new((reason.clone(), reason)));
                     }
@@ -151,6 +164,15 @@ async fn drive(
                     }
                 }
                 last_activity = Instant::now();
+                if large.is_some() {
+                    if let Some(frame) = large.take_if(|f| f.is_complete()) {
+                        decoder.frame_completed_elsewhere();
+                        if let Err(stop) = deliver(frame.into_body(), in_flight, broker, stats) {
+                            return stop;
+                        }
+                    }
+                    continue;
+                }
                 loop {
                     match decoder.decode(&mut buf) {
                         Ok(Some(frame)) => {
@@ -230,6 +252,19 @@ async fn drive(
 }
 
 /// Hands a response frame to the oldest pending request.
+/// Reads what the socket has into the large frame being read, or else into `buf`.
+/// Cancel-safe, as the reads it wraps: nothing is consumed unless it returns.
+async fn read_some(reader: &mut ReadHalf<BoxStream>, buf: &mut BytesMut, large: Option<&mut LargeFrame>) -> std::io::Result<usize> {
+    match large {
+        Some(frame) => {
+            let n = reader.read(frame.unfilled()).await?;
+            frame.advance(n);
+            Ok(n)
+        }
+        None => reader.read_buf(buf).await,
+    }
+}
+
 fn deliver(frame: Bytes, in_flight: &mut InFlight, broker: &str, stats: &BrokerStats) -> Result<(), Stop> {
     match in_flight.complete(&frame) {
         Ok(pending) => {

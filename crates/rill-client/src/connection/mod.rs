@@ -8,6 +8,7 @@
 
 pub(crate) mod driver;
 pub(crate) mod in_flight;
+pub(crate) mod large_frame;
 pub(crate) mod reauth;
 
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
