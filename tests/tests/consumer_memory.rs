@@ -36,12 +36,12 @@ const BUDGET_BYTES: usize = 64 * 1024 * 1024;
 /// client's connections and metadata, libc); beyond the budget by design,
 /// one record batch past what a fetch asked for (KIP-74: a first batch
 /// larger than `max_bytes` is still returned; 1 MiB here); and glibc's
-/// arenas keep freed small chunks resident. Measured peaks: 79-83 MiB
+/// arenas keep freed small chunks resident. Measured peaks: 83-86 MiB
 /// with the 64 MiB budget, glibc's allocator untuned. Before the fixes this
 /// test led to: 120-170 MiB (see `ResponseCharge` in rill-client's consumer
 /// and the connection driver's own allocation per large frame), then 86-106
 /// MiB while large frames came from the heap (see `LargeFrame` in
-/// rill-client's connection driver). A consumer
+/// rill-client's connection driver, which keeps up to two idle maps). A consumer
 /// that fetched ahead of a slow application, or ignored the budget, would
 /// blow through it at once: the broker serves this topic at hundreds of
 /// MiB/s, and the per-partition limits allow 256 MiB.

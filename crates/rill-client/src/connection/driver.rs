@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::in_flight::{InFlight, Pending, Responder};
-use super::large_frame::LargeFrame;
+use super::large_frame::{LargeFrame, MapPool};
 use crate::error::Error;
 use crate::stats::BrokerStats;
 use crate::transport::BoxStream;
@@ -112,6 +112,7 @@ async fn drive(
     let mut buf = BytesMut::with_capacity(8 * 1024);
     // The frame being read into memory of its own, if it is a large one.
     let mut large: Option<LargeFrame> = None;
+    let maps = MapPool::default();
     let mut last_activity = Instant::now();
     let mut handles_gone = false;
     loop {
@@ -126,7 +127,7 @@ async fn drive(
         // the decoder stops asking for bytes only at an incomplete frame.
         let needed = decoder.needed();
         if large.is_none() && needed > OWN_ALLOCATION_BYTES {
-            large = LargeFrame::new(buf.len() + needed, &buf);
+            large = LargeFrame::new(buf.len() + needed, &buf, &maps);
             if large.is_some() {
                 buf.clear();
             } else if buf.capacity() != buf.len() + needed {

@@ -1,6 +1,8 @@
 //! [`LargeFrame`]: a response frame too large for the connection's shared
 //! read buffer (fetch responses, mostly), read into an anonymous memory map of
-//! its own and handed out as `Bytes` that unmap it when their last slice drops.
+//! its own and handed out as `Bytes`; when their last slice drops, the map
+//! goes back to the connection's [`MapPool`] for a later frame of the same
+//! size, or is unmapped if the pool is full.
 //!
 //! Why not the heap: glibc serves large allocations with mmap only until the
 //! first such block is freed; then its threshold rises to that block's size
@@ -8,58 +10,153 @@
 //! resident while anything above them is live. A consumer cycling its
 //! budget's worth of frames then kept far more than that resident
 //! (rill-e2e's consumer_memory: peaks of 86-106 MiB for a 64 MiB budget,
-//! 82-84 MiB with `MALLOC_MMAP_THRESHOLD_` pinned). A map per frame returns
-//! its pages to the kernel the moment the application drops the last record
-//! of it, whatever allocator the embedding program uses. The cost, a map and
-//! an unmap per frame of more than a mebibyte, is noise next to reading it.
+//! 82-84 MiB with `MALLOC_MMAP_THRESHOLD_` pinned, 79-83 MiB with a map per
+//! frame). Maps hold what is live plus the pool's few idle ones, whatever
+//! allocator the embedding program uses, and an unmapped one returns its
+//! pages at once.
+//!
+//! Why the pool: a fresh map costs a page fault per 4 KiB on first touch and
+//! an unmap per frame; mapping every frame anew made consuming 1 KiB records
+//! take 0.6-0.8 CPU seconds per million instead of 0.41-0.46 from the heap.
+//! A consumer's frames come in a few sizes (each fetch asks for the same
+//! `max_bytes` again), so a map released by the application is mostly the
+//! one the next frame is read into, already faulted in.
+
+use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 use memmap2::MmapMut;
 use rill_protocol::frame::SIZE_PREFIX_LEN;
 
-/// A frame of known size being read into a map of exactly that size.
+/// Maps are made in multiples of this, so frames of about the same size
+/// share a map size and reuse each other's maps.
+const MAP_GRANULE_BYTES: usize = 256 * 1024;
+/// Idle maps a connection keeps at most, by count and by bytes: the steady
+/// state of a consumer needs one or two (a frame released, the next fetch's
+/// frame read into it); more would sit on memory the consumer's buffer
+/// budget does not see.
+const MAX_IDLE_MAPS: usize = 2;
+const MAX_IDLE_BYTES: usize = 16 * 1024 * 1024;
+
+type Idle = Mutex<Vec<MmapMut>>;
+
+/// Idle maps of one connection, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct MapPool {
+    idle: Arc<Idle>,
+}
+
+impl MapPool {
+    /// An idle map of exactly the size a new map for `len` bytes would have,
+    /// or a new one. Only equal sizes are reused: a map keeps resident every
+    /// page an earlier frame touched, so a larger one would hold more than
+    /// the frame it carries. On a miss the oldest idle map is unmapped, as
+    /// frames no longer come in its size.
+    fn take(&self, len: usize) -> Option<MmapMut> {
+        let size = len.div_ceil(MAP_GRANULE_BYTES).saturating_mul(MAP_GRANULE_BYTES);
+        let stale = match self.idle.lock() {
+            Ok(mut idle) => match idle.iter().rposition(|m| m.len() == size) {
+                Some(i) => return Some(idle.remove(i)),
+                None => (!idle.is_empty()).then(|| idle.remove(0)),
+            },
+            Err(_) => None,
+        };
+        drop(stale);
+        MmapMut::map_anon(size).ok()
+    }
+
+    #[cfg(test)]
+    fn idle_sizes(&self) -> Vec<usize> {
+        self.idle.lock().map(|idle| idle.iter().map(|m| m.len()).collect()).unwrap_or_default()
+    }
+}
+
+/// Takes `map` back into its pool (unmapping the oldest idle maps past the
+/// limits), or unmaps it when the connection is gone.
+fn give_back(pool: &Weak<Idle>, map: MmapMut) {
+    let Some(pool) = pool.upgrade() else { return };
+    let mut unmapped = Vec::new();
+    if let Ok(mut idle) = pool.lock() {
+        if map.len() > MAX_IDLE_BYTES {
+            return;
+        }
+        idle.push(map);
+        while idle.len() > MAX_IDLE_MAPS || idle.iter().map(|m| m.len()).sum::<usize>() > MAX_IDLE_BYTES {
+            unmapped.push(idle.remove(0));
+        }
+    }
+    // Unmapped here, after the lock is released.
+    drop(unmapped);
+}
+
+/// A frame of known size being read into a map.
 #[derive(Debug)]
 pub(crate) struct LargeFrame {
     map: MmapMut,
+    /// The frame's size, size prefix included (the map may be up to a granule larger).
+    total: usize,
     filled: usize,
+    pool: Weak<Idle>,
 }
 
 impl LargeFrame {
     /// Memory for a frame of `total` bytes (size prefix included) that starts
     /// with `head`, the bytes of it already read. `None` when the system
     /// refuses the mapping; the caller then reads the frame into the heap.
-    pub fn new(total: usize, head: &[u8]) -> Option<Self> {
+    pub fn new(total: usize, head: &[u8], pool: &MapPool) -> Option<Self> {
         if total < SIZE_PREFIX_LEN || head.len() > total {
             return None;
         }
-        let mut map = MmapMut::map_anon(total).ok()?;
+        let mut map = pool.take(total)?;
         map.get_mut(..head.len())?.copy_from_slice(head);
-        Some(LargeFrame { map, filled: head.len() })
+        Some(LargeFrame { map, total, filled: head.len(), pool: Arc::downgrade(&pool.idle) })
     }
 
     /// The part still to be read.
     pub fn unfilled(&mut self) -> &mut [u8] {
-        self.map.get_mut(self.filled..).unwrap_or_default()
+        self.map.get_mut(self.filled..self.total).unwrap_or_default()
     }
 
     /// `n` more bytes were read into [`unfilled`](Self::unfilled).
     pub fn advance(&mut self, n: usize) {
-        self.filled = self.filled.saturating_add(n).min(self.map.len());
+        self.filled = self.filled.saturating_add(n).min(self.total);
     }
 
     pub fn is_complete(&self) -> bool {
-        self.filled == self.map.len()
+        self.filled == self.total
     }
 
     /// Bytes read so far and the frame's whole size, for a truncation error.
     pub fn progress(&self) -> (usize, usize) {
-        (self.filled, self.map.len())
+        (self.filled, self.total)
     }
 
     /// The frame's body (what follows the size prefix); zero-copy slices of
-    /// it keep the map alive, and the last one dropped unmaps it.
+    /// it keep the map, and the last one dropped gives it back.
     pub fn into_body(self) -> Bytes {
-        Bytes::from_owner(self.map).slice(SIZE_PREFIX_LEN..)
+        let LargeFrame { map, total, pool, .. } = self;
+        Bytes::from_owner(FrameMemory { map: Some(map), len: total, pool }).slice(SIZE_PREFIX_LEN..)
+    }
+}
+
+/// The owner behind a large frame's `Bytes`.
+struct FrameMemory {
+    map: Option<MmapMut>,
+    len: usize,
+    pool: Weak<Idle>,
+}
+
+impl AsRef<[u8]> for FrameMemory {
+    fn as_ref(&self) -> &[u8] {
+        self.map.as_ref().and_then(|m| m.get(..self.len)).unwrap_or_default()
+    }
+}
+
+impl Drop for FrameMemory {
+    fn drop(&mut self) {
+        if let Some(map) = self.map.take() {
+            give_back(&self.pool, map);
+        }
     }
 }
 
@@ -67,13 +164,17 @@ impl LargeFrame {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_frame_read_in_pieces_comes_out_whole_without_its_prefix() {
-        let body: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
-        let mut wire = (body.len() as i32).to_be_bytes().to_vec();
-        wire.extend_from_slice(&body);
-        let mut frame = LargeFrame::new(wire.len(), &wire[..10]).unwrap();
-        let mut at = 10;
+    const MIB: usize = 1024 * 1024;
+
+    fn wire_of(body_len: usize, seed: u8) -> Vec<u8> {
+        let mut wire = (body_len as i32).to_be_bytes().to_vec();
+        wire.extend((0..body_len).map(|i| (i % 251) as u8 ^ seed));
+        wire
+    }
+
+    fn read_whole(wire: &[u8], head: usize, pool: &MapPool) -> Bytes {
+        let mut frame = LargeFrame::new(wire.len(), &wire[..head], pool).unwrap();
+        let mut at = head;
         while !frame.is_complete() {
             let dst = frame.unfilled();
             let n = dst.len().min(100_000);
@@ -82,18 +183,65 @@ mod tests {
             at += n;
         }
         assert_eq!(frame.progress(), (wire.len(), wire.len()));
-        let got = frame.into_body();
-        assert_eq!(got.len(), body.len());
-        assert!(got == body[..], "the body differs");
-        // Slices outlive the handle they came from.
+        frame.into_body()
+    }
+
+    #[test]
+    fn a_frame_read_in_pieces_comes_out_whole_without_its_prefix() {
+        let pool = MapPool::default();
+        let wire = wire_of(3 * MIB + 5, 0);
+        let got = read_whole(&wire, 10, &pool);
+        assert!(got == wire[4..], "the body differs");
+        // Slices outlive the handle they came from; the map comes back with the last.
         let tail = got.slice(got.len() - 5..);
         drop(got);
-        assert_eq!(&tail[..], &body[body.len() - 5..]);
+        assert_eq!(&tail[..], &wire[wire.len() - 5..]);
+        assert!(pool.idle_sizes().is_empty());
+        drop(tail);
+        assert_eq!(pool.idle_sizes(), [3 * MIB + MAP_GRANULE_BYTES]);
+    }
+
+    #[test]
+    fn maps_are_reused_for_frames_of_their_size_and_the_pool_is_bounded() {
+        let pool = MapPool::default();
+        drop(read_whole(&wire_of(2 * MIB - 4, 1), 4, &pool));
+        assert_eq!(pool.idle_sizes(), [2 * MIB]);
+        // A slightly smaller frame (same map size) reuses it, and reads its own bytes, not the old ones.
+        let wire = wire_of(2 * MIB - 1000, 2);
+        let second = read_whole(&wire, 4, &pool);
+        assert!(pool.idle_sizes().is_empty());
+        assert!(second == wire[4..]);
+        drop(second);
+        // A frame of another size does not take it; the stale map is unmapped.
+        let other = read_whole(&wire_of(MIB + 1, 3), 4, &pool);
+        assert!(pool.idle_sizes().is_empty());
+        drop(other);
+        assert_eq!(pool.idle_sizes(), [MIB + MAP_GRANULE_BYTES]);
+        // At most MAX_IDLE_MAPS idle, the latest kept, and never more than MAX_IDLE_BYTES.
+        let many: Vec<Bytes> = (0..5).map(|i| read_whole(&wire_of(MIB + 7, i), 4, &pool)).collect();
+        drop(many);
+        assert_eq!(pool.idle_sizes().len(), MAX_IDLE_MAPS);
+        let big: Vec<Bytes> = (0..2).map(|i| read_whole(&wire_of(10 * MIB, i), 4, &pool)).collect();
+        drop(big);
+        assert_eq!(pool.idle_sizes(), [10 * MIB + MAP_GRANULE_BYTES]);
+        drop(read_whole(&wire_of(20 * MIB, 0), 4, &pool));
+        assert!(pool.idle_sizes().iter().sum::<usize>() <= MAX_IDLE_BYTES);
+    }
+
+    #[test]
+    fn maps_outliving_their_connection_are_unmapped() {
+        let pool = MapPool::default();
+        let body = read_whole(&wire_of(2 * MIB, 0), 4, &pool);
+        let weak = Arc::downgrade(&pool.idle);
+        drop(pool);
+        assert!(weak.upgrade().is_none());
+        drop(body); // gives back to nothing, without panicking
     }
 
     #[test]
     fn impossible_sizes_are_refused() {
-        assert!(LargeFrame::new(2, &[]).is_none());
-        assert!(LargeFrame::new(8, &[0; 9]).is_none());
+        let pool = MapPool::default();
+        assert!(LargeFrame::new(2, &[], &pool).is_none());
+        assert!(LargeFrame::new(8, &[0; 9], &pool).is_none());
     }
 }
