@@ -36,7 +36,7 @@ const BUDGET_BYTES: usize = 64 * 1024 * 1024;
 /// client's connections and metadata, libc); beyond the budget by design,
 /// one record batch past what a fetch asked for (KIP-74: a first batch
 /// larger than `max_bytes` is still returned; 1 MiB here); and glibc's
-/// arenas keep freed small chunks resident. Measured peaks: 83-86 MiB
+/// arenas keep freed small chunks resident. Measured peaks: 83-87 MiB
 /// with the 64 MiB budget, glibc's allocator untuned. Before the fixes this
 /// test led to: 120-170 MiB (see `ResponseCharge` in rill-client's consumer
 /// and the connection driver's own allocation per large frame), then 86-106
