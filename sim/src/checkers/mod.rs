@@ -38,7 +38,7 @@ pub fn check(history: &History, log: &FinalLog, bound: Option<LivenessBound>) ->
     out.extend(poll_skips(history, log));
     out.extend(non_monotonic_polls(history, log));
     out.extend(missed_records(history, log));
-    out.extend(commit_decreased(history));
+    out.extend(commit_decreased(history, log));
     out.extend(commit_not_processed(history, log));
     out.extend(aborted_reads(history));
     if let Some(bound) = bound {

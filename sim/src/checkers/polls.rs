@@ -29,7 +29,7 @@ fn polled(history: &History) -> BTreeMap<(u32, i32, TopicPartition), (Isolation,
 }
 
 /// The final log's record at `offset`, if any.
-fn log_id_at(log: &FinalLog, tp: &TopicPartition, offset: i64) -> Option<RecordId> {
+pub(super) fn log_id_at(log: &FinalLog, tp: &TopicPartition, offset: i64) -> Option<RecordId> {
     let records = log.records(tp);
     records.binary_search_by_key(&offset, |r| r.offset).ok().and_then(|i| records.get(i)).map(|r| r.id)
 }

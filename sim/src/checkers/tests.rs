@@ -208,9 +208,29 @@ fn a_decreasing_commit_is_detected() {
     // A late commit from an old generation rewinds the group's offset.
     history.events.push(commit(20, 1, 0, 0, 1));
     assert_eq!(
-        commit_decreased(&history),
+        commit_decreased(&history, &clean().1),
         vec![Violation::CommitDecreased { tp: tp(0), consumer: 1, generation: 0, previous: 3, offset: 1 }]
     );
+}
+
+#[test]
+fn a_commit_back_to_a_truncation_is_allowed_and_one_past_it_is_not() {
+    // Records read at 1 and 2 (committed: 3) are gone from the final log.
+    let (mut history, truncated) = truncated_at_1();
+    history.events.push(commit(20, 0, 1, 0, 1));
+    assert_eq!(commit_decreased(&history, &truncated), vec![]);
+    // Back to 0 would re-read record 0, which the log still holds: a rewind.
+    let (mut history, truncated) = truncated_at_1();
+    history.events.push(commit(20, 0, 1, 0, 0));
+    assert_eq!(
+        commit_decreased(&history, &truncated),
+        vec![Violation::CommitDecreased { tp: tp(0), consumer: 0, generation: 1, previous: 3, offset: 0 }]
+    );
+    // Back past the first lost record (to 1, still in the log, when only 2 was lost) is a rewind too.
+    let (mut history, _) = clean();
+    history.events.push(commit(20, 1, 0, 0, 1));
+    let log_lost_only_2 = log(&[(0, &[(0, id(0, 0)), (1, id(1, 0)), (2, id(2, 9))])]);
+    assert_eq!(kinds(&commit_decreased(&history, &log_lost_only_2)), vec!["commit-decreased"]);
 }
 
 #[test]
