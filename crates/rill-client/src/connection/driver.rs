@@ -252,7 +252,6 @@ async fn drive(
     }
 }
 
-/// Hands a response frame to the oldest pending request.
 /// Reads what the socket has into the large frame being read, or else into `buf`.
 /// Cancel-safe, as the reads it wraps: nothing is consumed unless it returns.
 async fn read_some(reader: &mut ReadHalf<BoxStream>, buf: &mut BytesMut, large: Option<&mut LargeFrame>) -> std::io::Result<usize> {
@@ -266,6 +265,7 @@ async fn read_some(reader: &mut ReadHalf<BoxStream>, buf: &mut BytesMut, large: 
     }
 }
 
+/// Hands a response frame to the oldest pending request.
 fn deliver(frame: Bytes, in_flight: &mut InFlight, broker: &str, stats: &BrokerStats) -> Result<(), Stop> {
     match in_flight.complete(&frame) {
         Ok(pending) => {
