@@ -15,7 +15,9 @@ other's timeouts).
 Each binary's output is printed in one piece when it ends, headed by cargo's
 own `Running ...` line, so `test result:` lines and failures read as in a
 `cargo test` log. Exit status: 0 if every binary passed, 1 otherwise (the
-failed ones are listed last).
+failed ones are listed last). A binary still running after
+`PER_BINARY_TIMEOUT_S` is killed and counts as failed, with what it printed
+so far: a hang fails the run in good time instead of holding CI to its limit.
 
     scripts/test-binaries.py ARTIFACTS.json [--jobs N] [--only a,b]
         [--first a,b] [--exclusive a,b]
@@ -29,6 +31,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+# The longest binary (the 3-node cluster's) takes about 4 minutes on 2 cores.
+PER_BINARY_TIMEOUT_S = 900
 
 
 class Binary:
@@ -141,17 +146,23 @@ def main():
     def worker():
         while (binary := take()) is not None:
             begun = time.monotonic()
-            result = subprocess.run([binary.executable], cwd=binary.cwd, env=binary.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                result = subprocess.run(
+                    [binary.executable], cwd=binary.cwd, env=binary.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=PER_BINARY_TIMEOUT_S
+                )
+                passed, status, output = result.returncode == 0, f"exited {result.returncode}", result.stdout
+            except subprocess.TimeoutExpired as e:
+                passed, status, output = False, f"was killed (still running at {PER_BINARY_TIMEOUT_S}s: a hang?)", e.output or b""
             took = time.monotonic() - begun
             with lock:
                 if binary.name in exclusive:
                     running_exclusive[0] = False
                 at = time.monotonic() - started
                 sys.stdout.write(f"{binary.header}\n")
-                sys.stdout.write(result.stdout.decode("utf-8", errors="replace"))
-                sys.stdout.write(f"test-binaries: {binary.name} exited {result.returncode} after {took:.1f}s (at {at:.0f}s)\n\n")
+                sys.stdout.write(output.decode("utf-8", errors="replace"))
+                sys.stdout.write(f"test-binaries: {binary.name} {status} after {took:.1f}s (at {at:.0f}s)\n\n")
                 sys.stdout.flush()
-                if result.returncode != 0:
+                if not passed:
                     failed.append(binary.header.strip())
                 lock.notify_all()
 
