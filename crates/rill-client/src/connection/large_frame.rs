@@ -83,14 +83,15 @@ impl MapPool {
 }
 
 /// Takes `map` back into its pool (unmapping the oldest idle maps past the
-/// limits), or unmaps it when the connection is gone.
+/// limits), or unmaps it when it alone is over the byte limit or the
+/// connection is gone.
 fn give_back(pool: &Weak<Idle>, map: MmapMut) {
+    if map.len() > MAX_IDLE_BYTES {
+        return;
+    }
     let Some(pool) = pool.upgrade() else { return };
     let mut unmapped = Vec::new();
     if let Ok(mut idle) = pool.lock() {
-        if map.len() > MAX_IDLE_BYTES {
-            return;
-        }
         idle.push(map);
         while idle.len() > MAX_IDLE_MAPS || idle.iter().map(|m| m.len()).sum::<usize>() > MAX_IDLE_BYTES {
             unmapped.push(idle.remove(0));

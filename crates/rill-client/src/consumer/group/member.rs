@@ -133,7 +133,6 @@ impl Inner {
         lock(&self.generation).clone()
     }
 
-    /// Offsets handed out and not yet acknowledged as committed, of owned partitions.
     /// `offsets` as positions, with the leader epoch of the last record
     /// handed out where the offset is right after it.
     fn with_known_epochs(&self, offsets: &BTreeMap<TopicPartition, i64>) -> BTreeMap<TopicPartition, Position> {
@@ -147,6 +146,7 @@ impl Inner {
             .collect()
     }
 
+    /// Offsets handed out and not yet acknowledged as committed, of owned partitions.
     fn pending_delivered(&self, owned: &BTreeSet<TopicPartition>) -> BTreeMap<TopicPartition, Position> {
         lock(&self.delivered)
             .iter()
