@@ -16,9 +16,11 @@ use rill_e2e::{KafkaCluster, Listener};
 mod captured_logs;
 
 /// The scenario takes about 20 s. Past this it fails with the client's log
-/// instead of holding CI until its own limit (a CI run against Kafka 3.9.1
-/// once stopped after the first transaction's records were written, before
-/// its abort reached the broker, and was not reproduced in 27 runs since).
+/// instead of holding CI until its own limit. (Two CI runs once stopped
+/// inside a transaction: the sender dropped a batch it had marked in flight
+/// when the same pass also found a partition to add to the transaction; the
+/// client's unit test `a_batch_ready_beside_a_partition_still_to_be_added_is_sent`
+/// reproduces it.)
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(180);
 
 async fn transactional_producer(cluster: &KafkaCluster, transactional_id: &str) -> Producer {

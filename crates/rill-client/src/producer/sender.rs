@@ -103,13 +103,17 @@ pub(crate) async fn run(inner: Arc<Inner>, mut completions: mpsc::UnboundedRecei
         if !plan.refresh.is_empty() && !refreshing.swap(true, Ordering::SeqCst) {
             spawn_refresh(&inner, &refreshing, plan.refresh.iter().cloned().collect());
         }
-        if !plan.add_to_txn.is_empty() {
-            add_to_transaction(&inner, &plan.add_to_txn).await;
-            continue;
-        }
+        // The plan's batches are marked in flight: they go to their lanes
+        // before anything else is awaited. (Adding partitions first and
+        // dropping them left records that never resolved and a commit that
+        // waited forever.)
         let sent_any = !plan.by_leader.is_empty();
         for (leader, batches) in plan.by_leader {
             hand_to_lane(&inner, &mut lanes, leader, batches);
+        }
+        if !plan.add_to_txn.is_empty() {
+            add_to_transaction(&inner, &plan.add_to_txn).await;
+            continue;
         }
         if sent_any {
             continue;

@@ -351,3 +351,28 @@ async fn a_commit_waiting_for_its_records_past_max_block_times_out_and_completes
     assert_eq!(broker.values(0), expected(0..2));
     assert_eq!(broker.coordinator.lock().unwrap().ended, [true]);
 }
+
+/// A pass of the sender that finds a batch ready for a partition already in
+/// the transaction and another for a partition still to be added sends the
+/// first as well as adding the second. (The sender once marked the first
+/// batch in flight, then went to AddPartitionsToTxn and dropped it: its
+/// records never resolved and the commit waited forever, as a CI run against
+/// real Kafka did.)
+#[tokio::test(start_paused = true)]
+async fn a_batch_ready_beside_a_partition_still_to_be_added_is_sent() {
+    let broker = Arc::new(Broker::default());
+    let producer = transactional_producer(&broker).await;
+    producer.begin_transaction().unwrap();
+    // Partition 0 joins the transaction with its first record.
+    producer.send(numbered(0, 0)).await.unwrap().await.unwrap();
+    // Then one record for it and one for partition 1, ready in the same pass.
+    let second = producer.send(numbered(0, 1)).await.unwrap();
+    let other = producer.send(numbered(1, 0)).await.unwrap();
+    let deadline = Duration::from_secs(60);
+    tokio::time::timeout(deadline, other).await.expect("partition 1's record resolves").unwrap();
+    tokio::time::timeout(deadline, second).await.expect("partition 0's second record resolves").unwrap();
+    producer.commit_transaction().await.unwrap();
+    assert_eq!(broker.values(0), expected(0..2));
+    assert_eq!(broker.values(1), expected(0..1));
+    assert_eq!(broker.coordinator.lock().unwrap().ended, [true]);
+}
