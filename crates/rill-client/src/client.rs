@@ -190,14 +190,8 @@ impl Client {
 
     /// A topic's partition count and the partitions that have a leader, from
     /// the cache; `None` when the topic is not cached.
-    pub fn cached_partitions(&self, topic: &str) -> Option<(usize, Vec<i32>)> {
-        let cache = lock(&self.inner.metadata);
-        let t = cache.current().topic(topic)?;
-        if t.partitions.is_empty() {
-            return None;
-        }
-        let available = t.partitions.values().filter(|p| p.leader.is_some()).map(|p| p.partition).collect();
-        Some((t.partitions.len(), available))
+    pub fn cached_partitions(&self, topic: &str) -> Option<(usize, Arc<[i32]>)> {
+        lock(&self.inner.metadata).partitions(topic)
     }
 
     /// Runs `f` with the client's seeded RNG (the only randomness of the client).

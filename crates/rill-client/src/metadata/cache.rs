@@ -10,7 +10,8 @@
 //! - a topic whose id changed was deleted and recreated: it is replaced whole;
 //! - topics not in a response are kept (the response may cover a subset).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use rill_protocol::messages::MetadataResponse;
 use rill_protocol::{ErrorCode, Uuid};
@@ -49,6 +50,9 @@ pub struct MetadataCache {
     refreshed_at: Option<Instant>,
     /// Topics that need a refresh before their metadata is trusted again.
     stale_topics: BTreeSet<String>,
+    /// Per topic, its partition count and the partitions with a leader, as
+    /// the producer asks for them on every send; cleared by every update.
+    partitions_memo: BTreeMap<String, (usize, Arc<[i32]>)>,
 }
 
 impl Default for MetadataCache {
@@ -59,7 +63,12 @@ impl Default for MetadataCache {
 
 impl MetadataCache {
     pub fn new() -> Self {
-        MetadataCache { current: ClusterMetadata::default(), refreshed_at: None, stale_topics: BTreeSet::new() }
+        MetadataCache {
+            current: ClusterMetadata::default(),
+            refreshed_at: None,
+            stale_topics: BTreeSet::new(),
+            partitions_memo: BTreeMap::new(),
+        }
     }
 
     pub fn snapshot(&self) -> ClusterMetadata {
@@ -96,8 +105,25 @@ impl MetadataCache {
         self.current.topics.keys().cloned().collect()
     }
 
+    /// `topic`'s partition count and its partitions that have a leader, or
+    /// `None` when the topic is unknown or has no partitions.
+    pub fn partitions(&mut self, topic: &str) -> Option<(usize, Arc<[i32]>)> {
+        if let Some((count, available)) = self.partitions_memo.get(topic) {
+            return Some((*count, available.clone()));
+        }
+        let t = self.current.topic(topic)?;
+        if t.partitions.is_empty() {
+            return None;
+        }
+        let available: Arc<[i32]> = t.partitions.values().filter(|p| p.leader.is_some()).map(|p| p.partition).collect();
+        let found = (t.partitions.len(), available);
+        self.partitions_memo.insert(topic.to_string(), found.clone());
+        Some(found)
+    }
+
     /// Merges a Metadata response received at `now`.
     pub fn update(&mut self, response: &MetadataResponse, now: Instant) -> MetadataChange {
+        self.partitions_memo.clear();
         let mut change = MetadataChange::default();
         let brokers: std::collections::BTreeMap<i32, Broker> = response
             .brokers
@@ -231,6 +257,22 @@ mod tests {
         let p = cache.current().partition("t", 0).unwrap().clone();
         assert_eq!((p.leader, p.leader_epoch), (Some(2), 6));
         assert_eq!(cache.current().leader("t", 0).unwrap().host, "b2");
+    }
+
+    #[test]
+    fn partitions_with_a_leader_follow_every_update() {
+        let now = Instant::now();
+        let mut cache = MetadataCache::new();
+        assert_eq!(cache.partitions("t"), None);
+        cache.update(&response(&[1, 2], 1, 5, 7), now);
+        assert_eq!(cache.partitions("t"), Some((1, Arc::from([0]))));
+        // Asked again, the same answer (from the memo).
+        assert_eq!(cache.partitions("t"), Some((1, Arc::from([0]))));
+        // The leader goes away: the memo is not served past the update.
+        cache.update(&response(&[1, 2], -1, 6, 7), now);
+        assert_eq!(cache.partitions("t"), Some((1, Arc::from([]))));
+        cache.update(&response(&[1, 2], 2, 7, 7), now);
+        assert_eq!(cache.partitions("t"), Some((1, Arc::from([0]))));
     }
 
     #[test]

@@ -60,7 +60,14 @@ impl Accumulator {
         now: Instant,
     ) -> Result<Appended, ProduceError> {
         let bytes = record.estimated_size();
-        let queue = self.queues.entry(tp.clone()).or_default();
+        // Looked up before inserting: the entry API would clone the key (its
+        // topic string) for every record.
+        if !self.queues.contains_key(tp) {
+            self.queues.insert(tp.clone(), VecDeque::new());
+        }
+        let Some(queue) = self.queues.get_mut(tp) else {
+            return Err(ProduceError::Closed);
+        };
         let fits = queue.back().is_some_and(|b| b.has_room_for(bytes, self.batch_size));
         let new_batch = !fits;
         if new_batch {

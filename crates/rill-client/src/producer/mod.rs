@@ -258,7 +258,7 @@ impl Producer {
     /// Queues a record. Waits only for metadata of a topic not seen before and
     /// for buffer memory (both up to `max.block.ms`); the returned [`Delivery`]
     /// resolves once the record is acknowledged or has failed.
-    pub async fn send(&self, record: ProducerRecord) -> Result<Delivery, ProduceError> {
+    pub async fn send(&self, mut record: ProducerRecord) -> Result<Delivery, ProduceError> {
         let inner = &self.inner;
         self.check_can_send(&inner.lock())?;
         let (partitions, available) = self.partitions_of(&record.topic).await?;
@@ -293,10 +293,11 @@ impl Producer {
             (None, Some(key)) => partitioner::partition_for_key(key, partitions),
             (None, None) => inner.client.with_rng(|rng| state.partitioner.partition(&record.topic, partitions, &available, rng)),
         };
-        let tp = TopicPartition::new(record.topic.clone(), partition);
+        // The record's topic moves into the partition's key (no copy per record).
+        let tp = TopicPartition::new(std::mem::take(&mut record.topic), partition);
         let appended = state.accumulator.append(&tp, &record, timestamp, reservation, tx, Instant::now())?;
         if sticky {
-            inner.client.with_rng(|rng| state.partitioner.record_appended(&record.topic, partition, size, partitions, &available, rng));
+            inner.client.with_rng(|rng| state.partitioner.record_appended(&tp.topic, partition, size, partitions, &available, rng));
         }
         drop(guard);
         if appended.new_batch || appended.batch_full {
@@ -306,7 +307,7 @@ impl Producer {
     }
 
     /// Partition count and partitions with a leader, asking for metadata when the topic is not cached.
-    async fn partitions_of(&self, topic: &str) -> Result<(usize, Vec<i32>), ProduceError> {
+    async fn partitions_of(&self, topic: &str) -> Result<(usize, Arc<[i32]>), ProduceError> {
         if let Some(found) = self.inner.client.cached_partitions(topic) {
             return Ok(found);
         }
