@@ -90,4 +90,13 @@ pub fn record_batches(data: &[u8]) {
             assert_eq!(again.records, batch.records);
         }
     }
+    // The header-only scan (where a consumer fetches next before decoding)
+    // agrees with a full decode wherever that decodes every batch.
+    if let Ok(Some(end)) = rill_protocol::records::complete_batches_end(data) {
+        if let Ok(decoded) = RecordBatches::new(&bytes, &opts).collect::<Result<Vec<_>, _>>() {
+            let last = decoded.last().expect("a complete batch was found");
+            assert_eq!(end.next_offset, last.next_offset());
+            assert_eq!(end.partition_leader_epoch, last.partition_leader_epoch);
+        }
+    }
 }

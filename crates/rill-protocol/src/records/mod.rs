@@ -14,6 +14,8 @@
 //!   and CRC checked up front, records parsed lazily and borrowed as `&[u8]`
 //!   ([`RecordView`]), no per-record allocation or reference counting;
 //!   [`BatchView::bytes_of`] turns a borrowed part into a zero-copy `Bytes`.
+//! - [`complete_batches_end`] reads only the fixed headers: where the
+//!   complete batches end (a consumer's next fetch offset before decoding).
 //!
 //! Records of uncompressed batches hold `Bytes` slices of the input; those of
 //! a compressed batch, slices of the one buffer it was decompressed into.
@@ -47,6 +49,7 @@ pub mod legacy;
 mod parse;
 mod read_committed;
 mod record;
+mod span;
 mod view;
 
 pub use batch::{
@@ -57,6 +60,7 @@ pub use builder::RecordBatchBuilder;
 pub use control::{ControlRecordType, EndTxnMarker};
 pub use read_committed::{filter_read_committed, AbortedTransaction, ReadCommittedFilter};
 pub use record::{Header, Record, MIN_HEADER_LEN, MIN_RECORD_LEN};
+pub use span::{complete_batches_end, BatchesEnd};
 pub use view::{BatchView, BatchViews, RecordView, RecordViews};
 
 use crate::compression::DEFAULT_MAX_DECOMPRESSED_BYTES;
