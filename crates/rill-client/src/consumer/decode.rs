@@ -38,7 +38,8 @@ pub(crate) struct DecodeContext<'a> {
     pub options: DecodeOptions,
 }
 
-fn epoch(e: i32) -> Option<i32> {
+/// A batch's `partitionLeaderEpoch`, if it has one.
+pub(crate) fn epoch(e: i32) -> Option<i32> {
     (e != NO_PARTITION_LEADER_EPOCH && e >= 0).then_some(e)
 }
 

@@ -1,17 +1,22 @@
 //! One fetcher task per leader broker. It keeps one fetch in flight to its
-//! broker and sends the next as soon as the last is answered, while the
-//! application works through what is buffered (prefetch, bounded by the
-//! byte budget and `max.partition.fetch.bytes` per partition); the broker
-//! handles a connection's requests one at a time, so a second fetch in
-//! flight would only queue behind the first.
+//! broker: when an answer comes, the next fetch goes out at once, from the
+//! offsets after the answer's complete batches (read from their headers),
+//! and only then is the answer decoded and buffered. The broker prepares
+//! the next answer while the client decompresses this one; before, it
+//! idled for each answer's decoding. The application meanwhile works
+//! through what is buffered (prefetch, bounded by the byte budget and
+//! `max.partition.fetch.bytes` per partition). The broker handles a
+//! connection's requests one at a time, so a second fetch in flight would
+//! only queue behind the first.
 //!
 //! It fetches the partitions whose leader is its broker, that are not
 //! paused, backing off or waiting for an offset lookup, and whose buffers
 //! are below `max.partition.fetch.bytes`. A request asks for at most what
-//! the budget has left, and that much is reserved until it is answered.
+//! the budget has left (and no more than `max.partition.fetch.bytes` per
+//! partition in it), and that much is reserved until its answer is applied.
 //! The task ends when its broker leads none of the assigned partitions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -20,7 +25,7 @@ use bytes::Bytes;
 use rill_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use rill_protocol::messages::fetch_response::PartitionData;
 use rill_protocol::messages::{FetchRequest, FetchResponse};
-use rill_protocol::records::{AbortedTransaction, DecodeOptions};
+use rill_protocol::records::{complete_batches_end, AbortedTransaction, DecodeOptions};
 use rill_protocol::{ApiKey, ErrorCode, Uuid};
 use tokio::time::Instant;
 use tracing::{debug, info};
@@ -33,6 +38,7 @@ use super::Shared;
 use crate::backoff::Backoff;
 use crate::config::consumer::FETCH_RESPONSE_OVERHEAD;
 use crate::config::IsolationLevel;
+use crate::connection::PendingResponse;
 use crate::error::Error;
 
 /// Fetch v13 and later name topics by id.
@@ -81,57 +87,77 @@ pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
     let mut session_uses_ids: Option<bool> = None;
     let client_config = shared.client.config();
     let mut backoff = Backoff::new(client_config.retry_backoff, client_config.retry_backoff_max);
+    // The fetch sent before the last answer was decoded.
+    let mut next: Option<Sent> = None;
     loop {
-        changes.borrow_and_update();
-        let plan = match plan(&shared, node) {
-            Next::Done => break,
-            Next::Wait(until) => {
-                let sleep = async {
-                    match until {
-                        Some(at) => tokio::time::sleep_until(at).await,
-                        None => std::future::pending().await,
+        let sent = match next.take() {
+            Some(sent) => sent,
+            None => {
+                changes.borrow_and_update();
+                match plan(&shared, node, None) {
+                    Next::Done => break,
+                    Next::Wait(until) => {
+                        let sleep = async {
+                            match until {
+                                Some(at) => tokio::time::sleep_until(at).await,
+                                None => std::future::pending().await,
+                            }
+                        };
+                        tokio::select! {
+                            changed = changes.changed() => if changed.is_err() { break },
+                            _ = sleep => {}
+                        }
+                        continue;
                     }
-                };
-                tokio::select! {
-                    changed = changes.changed() => if changed.is_err() { break },
-                    _ = sleep => {}
+                    Next::Fetch(plan) => send(&shared, node, plan, &mut session, &mut session_uses_ids).await,
                 }
-                continue;
             }
-            Next::Fetch(plan) => plan,
         };
-        let reserved = plan.reserved;
-        let outcome = fetch(&shared, node, &plan, &mut session, &mut session_uses_ids).await;
-        let failed = {
-            let mut state = shared.lock();
-            state.budget.reserved = state.budget.reserved.saturating_sub(reserved);
-            match outcome {
-                Ok(Answer::Applied) => false,
-                Ok(Answer::SessionError(code)) => {
-                    debug!(node, error = code.name(), "fetch session error; the next fetch is full");
-                    state.counters.session_errors += 1;
-                    session.reset();
-                    false
+        let (fetched, outcome) = match sent {
+            Ok(in_flight) => receive(in_flight, &mut session).await,
+            Err((plan, e)) => (plan, Err(e)),
+        };
+        let failed = match outcome {
+            Ok(Received::Answer { request, response, uses_ids, broker }) => {
+                let read_committed = shared.config.isolation_level == IsolationLevel::ReadCommitted;
+                let ahead = look_ahead(&fetched, &response, uses_ids, read_committed);
+                if !shared.lock().closed {
+                    // Nothing to fetch yet (Wait): the loop plans again once the answer is applied.
+                    if let Next::Fetch(following) = plan(&shared, node, Some(&ahead)) {
+                        next = Some(send(&shared, node, following, &mut session, &mut session_uses_ids).await);
+                    }
                 }
-                Err(e) => {
-                    state.counters.fetch_failures += 1;
-                    session.reset();
-                    debug!(node, error = %e, "fetch failed; refreshing leaders");
-                    // The broker may be gone: look the leaders up again.
-                    for tp in plan.wanted.keys() {
-                        shared.client.note_error(&tp.topic, ErrorCode::NOT_LEADER_OR_FOLLOWER);
-                        if let Some(p) = state.partitions.get_mut(tp) {
-                            if p.leader == Some(node) {
-                                p.leader = None;
-                            }
-                            // Retried all the same, but the application hears of it.
-                            if e.is_auth_failure() && p.error.is_none() {
-                                p.error = Some(e.clone());
-                            }
+                apply(&shared, node, &broker, &fetched, &request, response, uses_ids);
+                release(&shared, fetched.reserved);
+                false
+            }
+            Ok(Received::SessionError(code)) => {
+                debug!(node, error = code.name(), "fetch session error; the next fetch is full");
+                release(&shared, fetched.reserved);
+                shared.lock().counters.session_errors += 1;
+                session.reset();
+                false
+            }
+            Err(e) => {
+                release(&shared, fetched.reserved);
+                let mut state = shared.lock();
+                state.counters.fetch_failures += 1;
+                session.reset();
+                debug!(node, error = %e, "fetch failed; refreshing leaders");
+                // The broker may be gone: look the leaders up again.
+                for tp in fetched.wanted.keys() {
+                    shared.client.note_error(&tp.topic, ErrorCode::NOT_LEADER_OR_FOLLOWER);
+                    if let Some(p) = state.partitions.get_mut(tp) {
+                        if p.leader == Some(node) {
+                            p.leader = None;
+                        }
+                        // Retried all the same, but the application hears of it.
+                        if e.is_auth_failure() && p.error.is_none() {
+                            p.error = Some(e.clone());
                         }
                     }
-                    true
                 }
+                true
             }
         };
         shared.notify();
@@ -145,12 +171,87 @@ pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
             break;
         }
     }
+    if let Some(sent) = next {
+        let plan = match sent {
+            Ok(in_flight) => in_flight.plan,
+            Err((plan, _)) => plan,
+        };
+        release(&shared, plan.reserved);
+    }
     shared.notify();
     debug!(node, "fetcher stopped");
 }
 
+/// Gives back budget held for a fetch.
+fn release(shared: &Shared, reserved: usize) {
+    let mut state = shared.lock();
+    state.budget.reserved = state.budget.reserved.saturating_sub(reserved);
+}
+
+/// What an answer not yet decoded says about the fetch after it, per
+/// partition: where it starts (after the answer's complete batches), or
+/// that the partition sits it out (its answer carries an error, a
+/// diverging epoch or batches only a full decode can read: applying the
+/// answer settles it first).
+#[derive(Debug, Default)]
+struct Ahead {
+    from: BTreeMap<TopicPartition, FetchFrom>,
+    skip: BTreeSet<TopicPartition>,
+}
+
+/// Where a partition's next fetch starts while the answer in hand is decoded.
+#[derive(Debug, Clone, Copy)]
+struct FetchFrom {
+    /// The partition's generation and fetch offset the answer was fetched
+    /// at: a seek, reset or move since then leaves the fetch where it is.
+    generation: u64,
+    fetched_at: i64,
+    /// After the answer's last complete batch, with that batch's leader epoch.
+    next: Position,
+    /// The log's end in the answer (the last stable offset under read_committed).
+    log_end: i64,
+}
+
+/// Reads where each partition's complete batches end (headers only).
+fn look_ahead(plan: &Plan, response: &FetchResponse, uses_ids: bool, read_committed: bool) -> Ahead {
+    let mut ahead = Ahead::default();
+    let names: BTreeMap<Uuid, &str> = plan.wanted.iter().map(|(tp, p)| (p.topic_id, tp.topic.as_str())).collect();
+    for topic in &response.responses {
+        let name = if uses_ids { names.get(&topic.topic_id).copied() } else { Some(topic.topic.as_str()) };
+        let Some(name) = name else { continue };
+        for data in &topic.partitions {
+            let tp = TopicPartition::new(name, data.partition_index);
+            let (Some(params), Some(generation)) = (plan.wanted.get(&tp), plan.generations.get(&tp)) else { continue };
+            let records = data.records.as_ref().filter(|r| !r.is_empty());
+            if data.error_code != 0 || data.diverging_epoch.epoch >= 0 {
+                ahead.skip.insert(tp);
+                continue;
+            }
+            let Some(records) = records else { continue };
+            match complete_batches_end(records) {
+                Ok(Some(end)) if end.next_offset > params.fetch_offset => {
+                    let next = Position::new(end.next_offset, super::decode::epoch(end.partition_leader_epoch));
+                    let log_end =
+                        if read_committed && data.last_stable_offset >= 0 { data.last_stable_offset } else { data.high_watermark };
+                    ahead.from.insert(tp, FetchFrom { generation: *generation, fetched_at: params.fetch_offset, next, log_end });
+                }
+                Ok(_) => {}
+                Err(()) => {
+                    ahead.skip.insert(tp);
+                }
+            }
+        }
+    }
+    ahead
+}
+
 /// Chooses the partitions to fetch from `node` now and reserves budget.
-fn plan(shared: &Shared, node: i32) -> Next {
+/// With `ahead`, for the fetch sent before the answer in hand is applied:
+/// from past that answer, and only if the budget does not make it smaller
+/// than it would be otherwise (a broker answers a fetch with at least one
+/// batch, KIP-74, whatever its `max_bytes`: two squeezed fetches could
+/// each overshoot the budget by one).
+fn plan(shared: &Shared, node: i32, ahead: Option<&Ahead>) -> Next {
     let config = &shared.config;
     let now = Instant::now();
     let mut state = shared.lock();
@@ -165,25 +266,45 @@ fn plan(shared: &Shared, node: i32) -> Next {
     let mut wanted = BTreeMap::new();
     let mut generations = BTreeMap::new();
     let partition_max = usize::try_from(config.max_partition_fetch_bytes).unwrap_or(usize::MAX);
+    let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
+    // Partitions left out until the application makes room in their buffers.
+    let mut room_awaited = false;
+    // Every partition asked for is at the end of its log, as last seen.
+    let mut all_caught_up = true;
     for (tp, p) in &state.partitions {
         if p.leader != Some(node) {
             continue;
         }
         leads_any = true;
-        if p.phase != Phase::Fetching || p.needs_validation || p.paused || p.buffered_bytes >= partition_max {
+        if p.phase != Phase::Fetching || p.needs_validation || p.paused {
+            continue;
+        }
+        if p.buffered_bytes >= partition_max {
+            room_awaited = true;
             continue;
         }
         if let Some(at) = p.retry_at.filter(|at| *at > now) {
             wake = Some(wake.map_or(at, |w| w.min(at)));
             continue;
         }
+        if ahead.is_some_and(|a| a.skip.contains(tp)) {
+            continue;
+        }
+        // Past the answer being decoded, if nothing moved the partition since it was fetched.
+        let (from, log_end) = match ahead.and_then(|a| a.from.get(tp)) {
+            Some(f) if f.generation == p.generation && f.fetched_at == p.fetch.offset => {
+                (Position::new(f.next.offset, f.next.leader_epoch.or(p.fetch.leader_epoch)), f.log_end)
+            }
+            _ => (p.fetch, if read_committed && p.last_stable_offset >= 0 { p.last_stable_offset } else { p.high_watermark }),
+        };
+        all_caught_up &= log_end >= 0 && from.offset >= log_end;
         wanted.insert(
             tp.clone(),
             FetchParams {
                 topic_id: p.topic_id,
-                fetch_offset: p.fetch.offset,
+                fetch_offset: from.offset,
                 current_leader_epoch: p.leader_epoch,
-                last_fetched_epoch: p.fetch.leader_epoch.filter(|_| detects_truncation).unwrap_or(-1),
+                last_fetched_epoch: from.leader_epoch.filter(|_| detects_truncation).unwrap_or(-1),
                 max_bytes: config.max_partition_fetch_bytes,
             },
         );
@@ -196,29 +317,57 @@ fn plan(shared: &Shared, node: i32) -> Next {
     if wanted.is_empty() || state.budget.available() == 0 {
         return Next::Wait(wake);
     }
+    // A fetch of partitions with nothing new is held by the broker for
+    // fetch.max.wait.ms, and the partitions waiting for buffer room could
+    // not be fetched until it is answered: wait for the application instead
+    // and fetch them all together. (Consuming the end of a backlog stalled
+    // for 500 ms per answer, once the partitions still holding records were
+    // the ones with full buffers.)
+    if room_awaited && all_caught_up {
+        return Next::Wait(wake);
+    }
     let frame_room = shared.client.config().max_response_bytes.saturating_sub(FETCH_RESPONSE_OVERHEAD).max(1);
-    let cap = usize::try_from(config.fetch_max_bytes).unwrap_or(usize::MAX).min(frame_room);
+    // No answer holds more than `max.partition.fetch.bytes` per partition
+    // asked for: reserving more would leave nothing for the next fetch,
+    // which goes out while this one's answer is decoded.
+    let partitions_max = partition_max.saturating_mul(wanted.len());
+    let cap = usize::try_from(config.fetch_max_bytes).unwrap_or(usize::MAX).min(frame_room).min(partitions_max);
     let (max_bytes, reserved) = state.budget.fetch_size(cap);
+    if ahead.is_some() && max_bytes < cap {
+        return Next::Wait(None);
+    }
     state.budget.reserved = state.budget.reserved.saturating_add(reserved);
     Next::Fetch(Plan { wanted, generations, max_bytes: i32::try_from(max_bytes).unwrap_or(i32::MAX), reserved })
 }
 
-enum Answer {
-    Applied,
+/// A fetch handed to its connection, its answer to come.
+struct InFlightFetch {
+    plan: Plan,
+    request: SessionRequest,
+    uses_ids: bool,
+    broker: String,
+    pending: PendingResponse,
+}
+
+/// A fetch sent, or its plan and why it could not be.
+type Sent = Result<InFlightFetch, (Plan, Error)>;
+
+enum Received {
+    Answer { request: SessionRequest, response: FetchResponse, uses_ids: bool, broker: String },
     SessionError(ErrorCode),
 }
 
-/// Sends one fetch and applies its answer.
-async fn fetch(
-    shared: &Shared,
-    node: i32,
-    plan: &Plan,
-    session: &mut FetchSession,
-    session_uses_ids: &mut Option<bool>,
-) -> Result<Answer, Error> {
+/// Builds the request for `plan` in `session` and hands it to the connection.
+async fn send(shared: &Shared, node: i32, plan: Plan, session: &mut FetchSession, session_uses_ids: &mut Option<bool>) -> Sent {
     let config = &shared.config;
-    let connection = shared.client.connection(node).await?;
-    let mut version = connection.version_for(ApiKey::FETCH)?;
+    let connection = match shared.client.connection(node).await {
+        Ok(c) => c,
+        Err(e) => return Err((plan, e)),
+    };
+    let mut version = match connection.version_for(ApiKey::FETCH) {
+        Ok(v) => v,
+        Err(e) => return Err((plan, e)),
+    };
     if version >= FIRST_TOPIC_ID_VERSION && plan.wanted.values().any(|p| p.topic_id == Uuid::ZERO) {
         version = FIRST_TOPIC_ID_VERSION - 1;
     }
@@ -231,17 +380,28 @@ async fn fetch(
     session.set_supported(version >= FIRST_SESSION_VERSION);
     let request = session.build(&plan.wanted);
     let fetch = to_fetch_request(config, &request, plan.max_bytes, uses_ids);
-    let response = connection.send_version(&fetch, version).await?;
+    match connection.enqueue(&fetch, version, true).await {
+        Ok(pending) => Ok(InFlightFetch { plan, request, uses_ids, broker: connection.broker().to_string(), pending }),
+        Err(e) => Err((plan, e)),
+    }
+}
+
+/// Waits for the answer to `fetch`; the session takes it in before the next fetch is built.
+async fn receive(fetch: InFlightFetch, session: &mut FetchSession) -> (Plan, Result<Received, Error>) {
+    let InFlightFetch { plan, request, uses_ids, broker, pending } = fetch;
+    let response = match pending.response::<FetchResponse>().await {
+        Ok(r) => r,
+        Err(e) => return (plan, Err(e)),
+    };
     let code = ErrorCode(response.error_code);
     if SESSION_ERRORS.contains(&code) {
-        return Ok(Answer::SessionError(code));
+        return (plan, Ok(Received::SessionError(code)));
     }
     if code.is_error() {
-        return Err(Error::Kafka { broker: connection.broker().to_string(), context: "Fetch".into(), code, message: None });
+        return (plan, Err(Error::Kafka { broker, context: "Fetch".into(), code, message: None }));
     }
     session.accepted(&request, plan.wanted.clone(), response.session_id);
-    apply(shared, node, connection.broker(), plan, &request, response, uses_ids);
-    Ok(Answer::Applied)
+    (plan, Ok(Received::Answer { request, response, uses_ids, broker }))
 }
 
 fn to_fetch_request(config: &crate::config::ConsumerConfig, request: &SessionRequest, max_bytes: i32, uses_ids: bool) -> FetchRequest {
@@ -365,7 +525,9 @@ fn apply_partition(shared: &Shared, state: &mut State, node: i32, broker: &str, 
     let (Some(params), Some(generation)) = (plan.wanted.get(&tp), plan.generations.get(&tp)) else { return };
     let State { partitions, budget, counters, .. } = state;
     let Some(p) = partitions.get_mut(&tp) else { return };
-    // A seek, reset or move since the request: this answer is stale.
+    // A seek, reset or move since the request, or an answer before it that
+    // did not decode as far as its headers promised (the request went out
+    // from past it): this answer is stale.
     if p.generation != *generation || p.fetch.offset != params.fetch_offset || p.phase != Phase::Fetching {
         return;
     }

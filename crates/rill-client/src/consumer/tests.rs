@@ -516,7 +516,7 @@ async fn the_byte_budget_bounds_what_is_buffered() {
         assert!(!records.is_empty(), "stalled at {}", got.len());
         got.extend(records);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(c.stats().buffered_bytes <= budget + batch);
+        assert!(c.stats().buffered_bytes <= budget + batch, "{:?}", c.stats());
     }
     assert_eq!(got.len(), 1600);
     for p in 0..2 {
@@ -804,4 +804,60 @@ async fn a_diverging_epoch_in_a_fetch_response_is_a_truncation() {
         assert_eq!(c.stats().counters.truncations, 1, "{policy}");
         assert!(fake.epoch_requests.lock().unwrap().is_empty(), "detected from the fetch response alone");
     }
+}
+
+/// The next fetch goes out before an answer is decoded, from past the
+/// answer's complete batches (read from their headers alone). When decoding
+/// then stops at a corrupt batch, the records before it are delivered, the
+/// error reaches poll, and the early fetch's answer (records past the
+/// corrupt batch) is dropped: the partition stays at the corrupt batch.
+#[tokio::test(start_paused = true)]
+async fn a_corrupt_batch_stops_the_partition_though_the_next_fetch_went_past_it() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 2, 5);
+    {
+        // The second batch (offsets 5..10) fails its CRC check.
+        let mut logs = fake.logs.lock().unwrap();
+        let batch = logs.get_mut(&0).unwrap().batches.get_mut(1).unwrap();
+        let mut bytes = batch.bytes.to_vec();
+        *bytes.last_mut().unwrap() ^= 0xff;
+        batch.bytes = Bytes::from(bytes);
+    }
+    fill(&fake, 0, 2, 5);
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest"), ("max.partition.fetch.bytes", "1")]).await;
+    c.assign(&[tp(0)]).unwrap();
+    let mut offsets = Vec::new();
+    let mut errors = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        match c.poll(Duration::from_millis(200)).await {
+            Ok(records) => offsets.extend(records.iter().map(|r| r.offset)),
+            Err(e) => errors.push(e),
+        }
+    }
+    assert_eq!(offsets, (0..5).collect::<Vec<_>>(), "nothing at or past the corrupt batch is delivered");
+    assert!(!errors.is_empty() && errors.iter().all(|e| matches!(e, Error::Decode { .. })), "{errors:?}");
+    let fetched: Vec<i64> = fake.fetches.lock().unwrap().iter().flat_map(|f| f.partitions.iter().map(|p| p.1)).collect();
+    assert!(fetched.contains(&10), "a fetch went out past the corrupt batch before it was decoded: {fetched:?}");
+    assert!(fetched.iter().filter(|o| **o == 5).count() >= 2, "the partition goes back to the corrupt batch: {fetched:?}");
+}
+
+/// A partition at the end of its log is not fetched alone while another
+/// waits for room in its buffer: the broker holds such a fetch for
+/// `fetch.max.wait.ms`, and the waiting partition could not be fetched until
+/// it is answered. (Consuming the end of a backlog stalled 500 ms per
+/// answer once the partitions with records left were the ones with full
+/// buffers.)
+#[tokio::test(start_paused = true)]
+async fn a_caught_up_partition_does_not_hold_up_one_waiting_for_buffer_room() {
+    let fake = Fake::new(2);
+    fill(&fake, 0, 40, 20);
+    let c =
+        consumer(&fake, &[("auto.offset.reset", "earliest"), ("max.partition.fetch.bytes", "2000"), ("fetch.max.wait.ms", "1000")]).await;
+    c.assign(&[tp(0), tp(1)]).unwrap();
+    let start = tokio::time::Instant::now();
+    let records = poll_n(&c, 800, Duration::from_secs(120)).await;
+    assert_eq!(records.len(), 800);
+    // Held fetches took 6 s of the test's virtual time.
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
 }
