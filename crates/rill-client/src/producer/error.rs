@@ -90,7 +90,11 @@ impl fmt::Display for ProduceError {
                 write!(f, "topic {topic} has {partitions} partitions; partition {p} does not exist")
             }
             ProduceError::UnknownPartition { topic, partition: None, .. } => {
-                write!(f, "topic {topic} does not exist (UNKNOWN_TOPIC_OR_PARTITION)")
+                write!(
+                    f,
+                    "topic {topic} does not exist (UNKNOWN_TOPIC_OR_PARTITION until max.block.ms); create it, or let the \
+                     brokers create topics on first use (auto.create.topics.enable)"
+                )
             }
             ProduceError::DeliveryTimeout { topic, partition, timeout, last_error } => {
                 write!(f, "record for {topic}-{partition} not delivered within delivery.timeout.ms ({timeout:?})")?;

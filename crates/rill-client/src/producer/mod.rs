@@ -48,12 +48,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rill_protocol::ErrorCode;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::backoff::Backoff;
 use crate::client::Client;
 use crate::config::{ClientConfig, ProducerConfig};
+use crate::error::Error;
 use accumulator::Accumulator;
 use idempotence::{ProducerIdentity, Sequences};
 use memory::{MemoryBudget, ReserveError};
@@ -306,23 +309,45 @@ impl Producer {
         Ok(Delivery { rx })
     }
 
-    /// Partition count and partitions with a leader, asking for metadata when the topic is not cached.
+    /// Partition count and partitions with a leader, asking for metadata when
+    /// the topic is not cached. A topic not in the metadata yet (just created,
+    /// or about to be auto-created) is asked for again, with backoff, until
+    /// `max.block.ms`, as Java's producer waits for it; an error that asking
+    /// again cannot clear (authorization, an invalid name) fails at once.
     async fn partitions_of(&self, topic: &str) -> Result<(usize, Arc<[i32]>), ProduceError> {
         if let Some(found) = self.inner.client.cached_partitions(topic) {
             return Ok(found);
         }
         let max_block = self.inner.config.max_block;
-        match tokio::time::timeout(max_block, self.inner.client.metadata(&[topic])).await {
-            Ok(result) => {
-                result?;
+        let deadline = Instant::now() + max_block;
+        let client = &self.inner.client;
+        let mut backoff = Backoff::new(client.config().retry_backoff, client.config().retry_backoff_max);
+        loop {
+            match tokio::time::timeout_at(deadline, client.metadata(&[topic])).await {
+                Ok(result) => {
+                    result?;
+                }
+                Err(_) => return Err(ProduceError::BlockTimeout { waited: max_block, what: "topic metadata" }),
             }
-            Err(_) => return Err(ProduceError::BlockTimeout { waited: max_block, what: "topic metadata" }),
+            if let Some(found) = client.cached_partitions(topic) {
+                return Ok(found);
+            }
+            let code = client.cached_metadata().topic(topic).map_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, |t| t.error);
+            if code.is_error() && code != ErrorCode::UNKNOWN_TOPIC_OR_PARTITION && !code.is_retriable() {
+                return Err(ProduceError::Client(Error::Kafka {
+                    broker: "metadata".into(),
+                    context: format!("Metadata for topic {topic}"),
+                    code,
+                    message: None,
+                }));
+            }
+            let delay = client.backoff_delay(&mut backoff);
+            if Instant::now() + delay >= deadline {
+                return Err(ProduceError::UnknownPartition { topic: topic.to_string(), partition: None, partitions: 0 });
+            }
+            debug!(topic, error = code.name(), ?delay, "topic not in the metadata yet; asking again");
+            tokio::time::sleep(delay).await;
         }
-        self.inner.client.cached_partitions(topic).ok_or_else(|| ProduceError::UnknownPartition {
-            topic: topic.to_string(),
-            partition: None,
-            partitions: 0,
-        })
     }
 
     /// Sends every record queued before the call at once (ignoring

@@ -67,6 +67,11 @@ struct Broker {
     written_but_refused: Mutex<Option<(i32, i32, usize)>>,
     /// The transaction coordinator (this broker is node 1, the coordinator of every key).
     coordinator: Mutex<transactions::TxnCoordinator>,
+    /// Metadata requests answered so far.
+    metadata_requests: AtomicUsize,
+    /// Topic "late" (one partition) is in the metadata from this many
+    /// metadata requests on (a topic just created); UNKNOWN_TOPIC_OR_PARTITION before.
+    late_topic_from: Option<usize>,
 }
 
 impl Broker {
@@ -160,6 +165,26 @@ impl Broker {
 
 fn metadata(broker: &Broker) -> MetadataResponse {
     let leader = |p: i32| if broker.black_holed_partition == Some(p) { 2 } else { 1 };
+    let requests = broker.metadata_requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let partition = |p: i32| MetadataResponsePartition {
+        partition_index: p,
+        leader_id: leader(p),
+        leader_epoch: 1,
+        replica_nodes: vec![leader(p)],
+        isr_nodes: vec![leader(p)],
+        ..Default::default()
+    };
+    let late = match broker.late_topic_from {
+        Some(from) if requests >= from => MetadataResponseTopic {
+            name: Some("late".into()),
+            topic_id: Uuid::from_u64_pair(3, 4),
+            partitions: vec![partition(0)],
+            ..Default::default()
+        },
+        _ => MetadataResponseTopic { name: Some("late".into()), error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0, ..Default::default() },
+    };
+    let forbidden =
+        MetadataResponseTopic { name: Some("forbidden".into()), error_code: ErrorCode::TOPIC_AUTHORIZATION_FAILED.0, ..Default::default() };
     MetadataResponse {
         brokers: vec![
             MetadataResponseBroker { node_id: 1, host: "fake".into(), port: 9092, ..Default::default() },
@@ -167,21 +192,16 @@ fn metadata(broker: &Broker) -> MetadataResponse {
         ],
         cluster_id: Some("fake-cluster".into()),
         controller_id: 1,
-        topics: vec![MetadataResponseTopic {
-            name: Some("t".into()),
-            topic_id: Uuid::from_u64_pair(1, 2),
-            partitions: (0..PARTITIONS)
-                .map(|p| MetadataResponsePartition {
-                    partition_index: p,
-                    leader_id: leader(p),
-                    leader_epoch: 1,
-                    replica_nodes: vec![leader(p)],
-                    isr_nodes: vec![leader(p)],
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }],
+        topics: vec![
+            MetadataResponseTopic {
+                name: Some("t".into()),
+                topic_id: Uuid::from_u64_pair(1, 2),
+                partitions: (0..PARTITIONS).map(partition).collect(),
+                ..Default::default()
+            },
+            late,
+            forbidden,
+        ],
         ..Default::default()
     }
 }
@@ -791,4 +811,29 @@ async fn keyless_records_skip_a_leader_that_takes_nothing() {
     }
     assert!(broker.values(0).len() + broker.values(1).len() >= 60);
     drop(early);
+}
+
+/// A topic not in the metadata yet (just created) is asked for again until
+/// it appears, within max.block.ms, as Java's producer waits for it; one that
+/// never appears fails at max.block.ms, and one refused for authorization at once.
+#[tokio::test(start_paused = true)]
+async fn send_waits_for_a_topic_to_appear_in_the_metadata() {
+    let broker = Arc::new(Broker { late_topic_from: Some(5), ..Broker::default() });
+    let producer = producer_with(&broker, &[("max.block.ms", "5000")]).await;
+    let start = tokio::time::Instant::now();
+    let delivered = producer.send(ProducerRecord::new("late").value("v")).await.unwrap().await.unwrap();
+    assert_eq!((delivered.topic.as_str(), delivered.partition), ("late", 0));
+    assert!(broker.metadata_requests.load(Ordering::SeqCst) >= 5);
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+
+    let start = tokio::time::Instant::now();
+    let err = producer.send(ProducerRecord::new("never").value("v")).await.unwrap_err();
+    assert!(matches!(err, ProduceError::UnknownPartition { partition: None, .. }), "{err}");
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_secs(4) && waited <= Duration::from_secs(5), "{waited:?}");
+
+    let start = tokio::time::Instant::now();
+    let err = producer.send(ProducerRecord::new("forbidden").value("v")).await.unwrap_err();
+    assert!(err.to_string().contains("TOPIC_AUTHORIZATION_FAILED"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
 }
