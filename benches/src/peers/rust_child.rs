@@ -64,12 +64,17 @@ pub async fn rill_produce(spec: &ChildSpec) -> Result<RunReport, String> {
 /// rill: every partition assigned from the beginning, polled until all
 /// `records` arrived; timed from client creation, like the other consumers.
 pub async fn rill_consume(spec: &ChildSpec) -> Result<RunReport, String> {
-    use rill_client::consumer::{Consumer, Offset, TopicPartition};
+    use rill_client::consumer::{Consumer, TopicPartition};
     use rill_client::{Client, ClientConfig};
 
     let start = Instant::now();
-    let config =
-        ClientConfig::from_properties([("bootstrap.servers", spec.bootstrap.as_str())]).map_err(|e| format!("rill config: {e}"))?;
+    // Every partition starts at the earliest offset by auto.offset.reset, in
+    // one offset lookup, as rdkafka's assignment at Offset::Beginning and
+    // franz-go's reset offset do. (A seek per partition waited for each
+    // lookup in turn, behind the fetches of the partitions seeked before:
+    // about 80 ms of a 400 ms run.)
+    let config = ClientConfig::from_properties([("bootstrap.servers", spec.bootstrap.as_str()), ("auto.offset.reset", "earliest")])
+        .map_err(|e| format!("rill config: {e}"))?;
     let client = Client::connect(config).await.map_err(|e| format!("rill connect: {e}"))?;
     let metadata = client.metadata(&[spec.topic.as_str()]).await.map_err(|e| format!("rill metadata: {e}"))?;
     let partitions: Vec<TopicPartition> = metadata
@@ -82,9 +87,6 @@ pub async fn rill_consume(spec: &ChildSpec) -> Result<RunReport, String> {
     }
     let consumer = Consumer::from_client(client).map_err(|e| format!("rill consumer: {e}"))?;
     consumer.assign(&partitions).map_err(|e| format!("rill assign: {e}"))?;
-    for tp in &partitions {
-        consumer.seek(tp, Offset::Beginning).await.map_err(|e| format!("rill seek: {e}"))?;
-    }
     let (mut got, mut bytes) = (0u64, 0u64);
     let deadline = Instant::now() + Duration::from_secs(600);
     while got < spec.workload.records {
