@@ -231,8 +231,7 @@ fn look_ahead(plan: &Plan, response: &FetchResponse, uses_ids: bool, read_commit
             match complete_batches_end(records) {
                 Ok(Some(end)) if end.next_offset > params.fetch_offset => {
                     let next = Position::new(end.next_offset, super::decode::epoch(end.partition_leader_epoch));
-                    let log_end =
-                        if read_committed && data.last_stable_offset >= 0 { data.last_stable_offset } else { data.high_watermark };
+                    let log_end = log_end(read_committed, data.high_watermark, data.last_stable_offset);
                     ahead.from.insert(tp, FetchFrom { generation: *generation, fetched_at: params.fetch_offset, next, log_end });
                 }
                 Ok(_) => {}
@@ -243,6 +242,16 @@ fn look_ahead(plan: &Plan, response: &FetchResponse, uses_ids: bool, read_commit
         }
     }
     ahead
+}
+
+/// Where a partition's log ends for this consumer: the last stable offset
+/// under read_committed (when the broker gave one), else the high watermark.
+fn log_end(read_committed: bool, high_watermark: i64, last_stable_offset: i64) -> i64 {
+    if read_committed && last_stable_offset >= 0 {
+        last_stable_offset
+    } else {
+        high_watermark
+    }
 }
 
 /// Chooses the partitions to fetch from `node` now and reserves budget.
@@ -295,7 +304,7 @@ fn plan(shared: &Shared, node: i32, ahead: Option<&Ahead>) -> Next {
             Some(f) if f.generation == p.generation && f.fetched_at == p.fetch.offset => {
                 (Position::new(f.next.offset, f.next.leader_epoch.or(p.fetch.leader_epoch)), f.log_end)
             }
-            _ => (p.fetch, if read_committed && p.last_stable_offset >= 0 { p.last_stable_offset } else { p.high_watermark }),
+            _ => (p.fetch, log_end(read_committed, p.high_watermark, p.last_stable_offset)),
         };
         all_caught_up &= log_end >= 0 && from.offset >= log_end;
         wanted.insert(
