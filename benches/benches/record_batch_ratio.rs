@@ -41,9 +41,15 @@ fn main() {
                 drop(black_box(kp_decode(&encoded)))
             });
             row(&format!("decode_{id}"), "owned", &r);
-            let r = compare(n, rounds, round_time, &mut || drop(black_box(rill_decode_view(&encoded, &opts))), &mut || {
-                drop(black_box(kp_decode(&encoded)))
-            });
+            let r = compare(
+                n,
+                rounds,
+                round_time,
+                &mut || {
+                    black_box(rill_decode_view(&encoded, &opts));
+                },
+                &mut || drop(black_box(kp_decode(&encoded))),
+            );
             row(&format!("decode_{id}"), "view", &r);
         }
     }

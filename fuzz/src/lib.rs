@@ -8,6 +8,7 @@
 use bytes::{Bytes, BytesMut};
 use rill_protocol::message::Message;
 use rill_protocol::messages::{RequestBody, ResponseBody};
+use rill_protocol::compression::BufferPool;
 use rill_protocol::records::{DecodeOptions, RecordBatches};
 use rill_protocol::{ApiKey, Reader};
 
@@ -90,6 +91,15 @@ pub fn record_batches(data: &[u8]) {
             assert_eq!(again.records, batch.records);
         }
     }
+    // Through a pool whose buffers hold other bytes, as a consumer's do:
+    // the same batches, or the same error.
+    let pool = BufferPool::new(usize::MAX);
+    pool.give_back(vec![0xa5; 4096]);
+    pool.give_back(vec![0x5a; 100]);
+    let pooled = opts.clone().with_buffers(pool);
+    let fresh: Vec<_> = RecordBatches::new(&bytes, &opts).collect();
+    let reused: Vec<_> = RecordBatches::new(&bytes, &pooled).collect();
+    assert_eq!(fresh, reused, "decoding into reused buffers differs");
     // The header-only scan (where a consumer fetches next before decoding)
     // agrees with a full decode wherever that decodes every batch.
     if let Ok(Some(end)) = rill_protocol::records::complete_batches_end(data) {

@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use rill_protocol::compression::Compression;
+use rill_protocol::compression::{BufferPool, Compression};
 use rill_protocol::records::{
     control, Attributes, BatchView, BatchViews, ControlRecordType, DecodeOptions, Header, Record, RecordBatch, RecordBatchBuilder,
     RecordBatches, TimestampType,
@@ -98,6 +98,61 @@ proptest! {
             want.batch_length = g.batch_length;
             want.crc = g.crc;
             prop_assert_eq!(want, g);
+        }
+    }
+
+    /// A pool's buffers arrive holding an earlier batch's bytes (or any
+    /// bytes): decoding writes over them and gives the same batches as
+    /// fresh memory, also when a buffer is larger or smaller than needed.
+    #[test]
+    fn decoding_into_reused_buffers_gives_the_same_batches(
+        batches in prop::collection::vec(batch(), 1..4),
+        junk in prop::collection::vec((any::<u8>(), 0usize..30_000), 0..3),
+    ) {
+        let mut out = BytesMut::new();
+        for b in &batches {
+            b.encode(&mut out).unwrap();
+        }
+        let bytes = out.freeze();
+        let fresh = RecordBatch::decode_all(&bytes, &DecodeOptions::default()).unwrap();
+        let pool = BufferPool::new(1 << 30);
+        for (byte, len) in junk {
+            pool.give_back(vec![byte; len]);
+        }
+        let options = DecodeOptions::default().with_buffers(pool.clone());
+        for _ in 0..2 {
+            // The second time round, the buffers the first one freed are lent again.
+            let pooled = RecordBatch::decode_all(&bytes, &options).unwrap();
+            prop_assert_eq!(&pooled, &fresh);
+            let views: Vec<BatchView> = BatchViews::new(&bytes, &options).collect::<Result<_, _>>().unwrap();
+            for (v, g) in views.iter().zip(&fresh) {
+                prop_assert_eq!(&v.to_batch().unwrap(), g);
+            }
+        }
+    }
+
+    /// `decompress_into` writes over whatever its buffer holds and keeps
+    /// exactly the output; the size cap holds as with a fresh buffer.
+    #[test]
+    fn every_codec_decompresses_over_old_bytes(
+        codec in codec(),
+        data in prop::collection::vec(prop_oneof![Just(b'a'), Just(b'{'), any::<u8>()], 0..20_000),
+        junk in any::<u8>(),
+        junk_len in 0usize..40_000,
+    ) {
+        let mut compressed = BytesMut::new();
+        codec.compress(&data, &mut compressed).unwrap();
+        let mut buf = vec![junk; junk_len];
+        codec.decompress_into(&compressed, data.len(), "f", &mut buf).unwrap();
+        prop_assert_eq!(&buf, &data);
+        prop_assert!(codec.output_size_hint(&compressed, data.len()) <= data.len() + 1);
+        if codec == Compression::Lz4 {
+            // lz4's hint is a bound: no growth while decoding.
+            prop_assert!(codec.output_size_hint(&compressed, usize::MAX) >= data.len());
+        }
+        if !data.is_empty() {
+            let mut buf = vec![junk; junk_len];
+            prop_assert!(codec.decompress_into(&compressed, data.len() - 1, "f", &mut buf).is_err());
         }
     }
 

@@ -35,7 +35,7 @@ pub(crate) struct DecodeContext<'a> {
     pub fetch_offset: i64,
     /// `Some` under read_committed: the response's aborted transactions.
     pub aborted: Option<&'a [AbortedTransaction]>,
-    pub options: DecodeOptions,
+    pub options: &'a DecodeOptions,
 }
 
 /// A batch's `partitionLeaderEpoch`, if it has one.
@@ -49,7 +49,7 @@ pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContex
     let mut filter = cx.aborted.map(|a| ReadCommittedFilter::new(a.iter().copied()));
     // Batches of magic 0/1 appear only in logs written before Kafka 0.11;
     // the first one sends the whole partition down the owned path.
-    let mut views = BatchViews::new(data, &cx.options);
+    let mut views = BatchViews::new(data, cx.options);
     let mut legacy = false;
     for view in views.by_ref() {
         match view {
@@ -71,7 +71,7 @@ pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContex
     }
     if legacy {
         // Start over on the owned path, from the first batch not taken yet.
-        for batch in RecordBatches::new(data, &cx.options) {
+        for batch in RecordBatches::new(data, cx.options) {
             match batch {
                 Ok(batch) if batch.next_offset() <= out.next_offset => {}
                 Ok(batch) => take_batch(topic, &batch, cx, filter.as_mut(), &mut out),

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use rill_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use rill_protocol::messages::fetch_response::PartitionData;
 use rill_protocol::messages::{FetchRequest, FetchResponse};
-use rill_protocol::records::{complete_batches_end, AbortedTransaction, DecodeOptions};
+use rill_protocol::records::{complete_batches_end, AbortedTransaction};
 use rill_protocol::{ApiKey, ErrorCode, Uuid};
 use tokio::time::Instant;
 use tracing::{debug, info};
@@ -473,7 +473,7 @@ struct PartitionAnswer {
 fn apply(shared: &Shared, node: i32, broker: &str, plan: &Plan, request: &SessionRequest, response: FetchResponse, uses_ids: bool) {
     let config = &shared.config;
     let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
-    let options = DecodeOptions::default().with_verify_crc(config.check_crcs);
+    let options = &shared.decode_options;
     let names: BTreeMap<Uuid, &str> = plan.wanted.iter().map(|(tp, p)| (p.topic_id, tp.topic.as_str())).collect();
     let (topics, live): (BTreeMap<&str, std::sync::Arc<str>>, _) = {
         let state = shared.lock();

@@ -82,6 +82,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rill_protocol::compression::BufferPool;
+use rill_protocol::records::DecodeOptions;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -104,6 +106,9 @@ pub(crate) struct Shared {
     /// Bumped on every change a task or `poll` may wait for.
     pub changed: watch::Sender<u64>,
     rng: Mutex<Rng>,
+    /// What fetch answers are decoded with: CRC checks per `check.crcs`,
+    /// compressed batches decompressed into reused buffers.
+    pub decode_options: DecodeOptions,
 }
 
 impl Shared {
@@ -183,7 +188,13 @@ impl Consumer {
         let seed = client.config().rng_seed.map_or_else(Rng::os_seed, |s| s ^ 0x636f_6e73_756d_6572);
         let state = State { budget: state::Budget::new(config.fetch_buffer_max_bytes), ..State::default() };
         let (changed, _) = watch::channel(0);
-        let shared = Arc::new(Shared { client, config, state: Mutex::new(state), changed, rng: Mutex::new(Rng::new(seed)) });
+        // Decompressed batches go back to the pool when the application drops
+        // their records; it keeps up to the buffer budget idle, memory the
+        // consumer may fill with buffered records anyway.
+        let decode_options =
+            DecodeOptions::default().with_verify_crc(config.check_crcs).with_buffers(BufferPool::new(config.fetch_buffer_max_bytes / 4));
+        let shared =
+            Arc::new(Shared { client, config, state: Mutex::new(state), changed, rng: Mutex::new(Rng::new(seed)), decode_options });
         let manager = tokio::spawn(manager::run(shared.clone()));
         Ok(Consumer { shared, manager: Mutex::new(Some(manager)) })
     }

@@ -16,6 +16,7 @@ use rill_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, 
 use rill_protocol::messages::{
     FetchRequest, FetchResponse, ListOffsetsResponse, MetadataResponse, OffsetForLeaderEpochResponse, RequestBody,
 };
+use rill_protocol::compression::Compression;
 use rill_protocol::records::{control::end_txn_marker, Header, RecordBatchBuilder};
 use rill_protocol::{ErrorCode, Uuid};
 use tokio::io::{AsyncWriteExt, DuplexStream};
@@ -42,6 +43,8 @@ struct FakeLog {
     batches: Vec<StoredBatch>,
     log_start: i64,
     aborted: Vec<(i64, i64)>,
+    /// The codec `append` writes batches with.
+    codec: Compression,
 }
 
 impl FakeLog {
@@ -52,7 +55,7 @@ impl FakeLog {
     /// Appends a batch of `values` written under `epoch`.
     fn append(&mut self, epoch: i32, values: &[&str]) {
         let base = self.end();
-        let mut b = RecordBatchBuilder::new(base).partition_leader_epoch(epoch);
+        let mut b = RecordBatchBuilder::new(base).partition_leader_epoch(epoch).compression(self.codec);
         for (i, v) in values.iter().enumerate() {
             let key = format!("k{}", base + i as i64);
             let headers = [Header::new(Bytes::from_static(b"h"), Some(Bytes::copy_from_slice(v.as_bytes())))];
@@ -860,4 +863,33 @@ async fn a_caught_up_partition_does_not_hold_up_one_waiting_for_buffer_room() {
     assert_eq!(records.len(), 800);
     // Held fetches took 6 s of the test's virtual time.
     assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+}
+
+/// Compressed batches are decompressed into buffers from the consumer's
+/// pool, which come back when the application drops the records and are
+/// used again (holding an earlier batch's bytes, written over).
+#[tokio::test(start_paused = true)]
+async fn compressed_batches_decode_into_buffers_that_are_used_again() {
+    let fake = Fake::new(1);
+    fake.log(0).get_mut(&0).unwrap().codec = Compression::Lz4;
+    fill(&fake, 0, 2, 50);
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest"), ("fetch.buffer.max.bytes", "4000000")]).await;
+    c.assign(&[tp(0)]).unwrap();
+    let pool = c.shared.decode_options.buffers.clone().unwrap();
+    let first = poll_n(&c, 100, Duration::from_secs(30)).await;
+    let want: Vec<String> = (0..100).map(|o| format!("p0-{o}")).collect();
+    assert_eq!(values(&first), want);
+    assert_eq!(pool.idle_bytes(), 0, "the records hold their buffers");
+    drop(first);
+    let idle = pool.idle_bytes();
+    assert!(idle > 0, "dropped records give their buffers back");
+    fill(&fake, 0, 2, 50);
+    let second = poll_n(&c, 100, Duration::from_secs(30)).await;
+    let want: Vec<String> = (100..200).map(|o| format!("p0-{o}")).collect();
+    assert_eq!(values(&second), want, "reused buffers hold exactly the new batches");
+    assert_eq!(second.iter().map(|r| r.offset).collect::<Vec<_>>(), (100..200).collect::<Vec<_>>());
+    assert!(pool.idle_bytes() < idle, "the idle buffers were used again");
+    drop(second);
+    assert!(pool.idle_bytes() <= 1_000_000, "at most a quarter of the budget idle: {}", pool.idle_bytes());
+    c.close(Duration::from_secs(1)).await;
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use bytes::{BufMut, BytesMut};
 use flate2::bufread::MultiGzDecoder;
 
-use super::{compress_error, read_capped};
+use super::{compress_error, read_capped_into};
 use crate::error::DecodeError;
 
 const CODEC: &str = "gzip";
@@ -18,14 +18,18 @@ pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), crate::er
     Ok(())
 }
 
-pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Result<Vec<u8>, DecodeError> {
-    // The ISIZE trailer (uncompressed size mod 2^32 of the last member) is a
-    // good first allocation; it is only a hint, capped like everything else.
+pub(super) fn decompress_into(input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let hint = size_hint(input).min(limit.saturating_add(1));
+    read_capped_into(MultiGzDecoder::new(input), limit, hint, CODEC, field, out)
+}
+
+/// The ISIZE trailer (uncompressed size mod 2^32 of the last member): a
+/// good first allocation, only a hint. Deflate expands at most about
+/// 1032:1, so a larger hint is a lie and is cut to that.
+pub(super) fn size_hint(input: &[u8]) -> usize {
     let hint = match input.len().checked_sub(4).and_then(|at| input.get(at..)) {
         Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]) as usize,
         _ => 0,
     };
-    // Deflate expands at most ~1032:1; a hint beyond that is a lie.
-    let hint = hint.min(input.len().saturating_mul(1032)).min(limit.saturating_add(1));
-    read_capped(MultiGzDecoder::new(input), limit, hint, CODEC, field)
+    hint.min(input.len().saturating_mul(1032))
 }

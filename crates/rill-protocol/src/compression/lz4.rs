@@ -16,6 +16,7 @@
 use bytes::{BufMut, BytesMut};
 use lz4_flex::block::DecompressError;
 
+use super::output::Output;
 use super::{compress_error, corrupt, limit_exceeded};
 use crate::error::{DecodeError, EncodeError};
 
@@ -91,101 +92,184 @@ impl<'a> Cursor<'a> {
     }
 }
 
-pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Result<Vec<u8>, DecodeError> {
-    let mut out: Vec<u8> = Vec::new();
-    let mut cur = Cursor { data: input, field };
+/// Decompresses `input` (one or more frames) into `out`, a scratch buffer
+/// (see [`Output`]): on success it holds exactly the decompressed bytes.
+pub(super) fn decompress_into(input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     if input.is_empty() {
         return Err(corrupt(CODEC, "empty input", field));
     }
-    while !cur.data.is_empty() {
-        frame(&mut cur, &mut out, limit)?;
+    let bound = output_bound(input, limit, field);
+    if out.capacity() < bound {
+        // Growing later would copy what is written (and fault in fresh
+        // pages twice); a scratch buffer's old bytes are not worth copying.
+        *out = Vec::with_capacity(bound);
     }
-    Ok(out)
-}
-
-fn frame(cur: &mut Cursor<'_>, out: &mut Vec<u8>, limit: usize) -> Result<(), DecodeError> {
-    let field = cur.field;
-    let magic = cur.u32_le("magic")?;
-    if (0x184D_2A50..=0x184D_2A5F).contains(&magic) {
-        // Skippable frame.
-        let len = cur.u32_le("skippable frame size")?;
-        cur.take(len as usize, "skippable frame")?;
-        return Ok(());
-    }
-    if magic != MAGIC {
-        return Err(corrupt(CODEC, format!("bad frame magic {magic:#010x}"), field));
-    }
-    let flg = cur.u8("FLG")?;
-    let bd = cur.u8("BD")?;
-    if flg >> 6 != 0b01 {
-        return Err(corrupt(CODEC, format!("unsupported frame version in FLG {flg:#04x}"), field));
-    }
-    let independent = flg & 0x20 != 0;
-    let block_checksum = flg & 0x10 != 0;
-    let content_size = flg & 0x08 != 0;
-    let content_checksum = flg & 0x04 != 0;
-    if flg & 0x01 != 0 {
-        return Err(corrupt(CODEC, "dictionary ids are not supported", field));
-    }
-    let block_max = match (bd >> 4) & 0x07 {
-        4 => 64 * 1024,
-        5 => 256 * 1024,
-        6 => 1024 * 1024,
-        7 => 4 * 1024 * 1024,
-        id => return Err(corrupt(CODEC, format!("invalid block maximum size id {id}"), field)),
-    };
-    if content_size {
-        let b = cur.take(8, "content size")?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        let declared = u64::from_le_bytes(a);
-        let total = (out.len() as u64).saturating_add(declared);
-        if total > limit as u64 {
-            return Err(limit_exceeded(usize::try_from(total).unwrap_or(usize::MAX), limit, field));
-        }
-    }
-    cur.take(1, "header checksum")?;
-    let frame_start = out.len();
-    loop {
-        let raw = cur.u32_le("block size")?;
-        if raw == 0 {
-            break;
-        }
-        let size = (raw & !UNCOMPRESSED_BIT) as usize;
-        if size > block_max {
-            return Err(corrupt(CODEC, format!("block of {size} bytes exceeds the frame's {block_max}"), field));
-        }
-        let block = cur.take(size, "block data")?;
-        if block_checksum {
-            cur.take(4, "block checksum")?;
-        }
-        if raw & UNCOMPRESSED_BIT != 0 {
-            let total = out.len().saturating_add(size);
-            if total > limit {
-                return Err(limit_exceeded(total, limit, field));
+    let mut output = Output::new(out);
+    let mut parts = Parts { cur: Cursor { data: input, field }, frame: None };
+    let mut frame_start = 0;
+    while let Some(part) = parts.next_part()? {
+        match part {
+            Part::Frame(frame) => {
+                if let Some(declared) = frame.content_size {
+                    let total = (output.written() as u64).saturating_add(declared);
+                    if total > limit as u64 {
+                        return Err(limit_exceeded(usize::try_from(total).unwrap_or(usize::MAX), limit, field));
+                    }
+                }
+                frame_start = output.written();
             }
-            out.extend_from_slice(block);
-        } else {
-            let dict_from = if independent { None } else { Some(frame_start) };
-            block_into(block, out, block_max, limit, dict_from, field)?;
+            Part::Block { data, stored: true, .. } => {
+                let total = output.written().saturating_add(data.len());
+                if total > limit {
+                    return Err(limit_exceeded(total, limit, field));
+                }
+                output.extend(data);
+            }
+            Part::Block { data, stored: false, frame } => {
+                let dict_from = if frame.independent { None } else { Some(frame_start) };
+                block_into(data, &mut output, frame.block_max, limit, dict_from, field)?;
+            }
         }
     }
-    if content_checksum {
-        cur.take(4, "content checksum")?;
-    }
+    output.finish();
     Ok(())
 }
 
-/// Decompresses one block, appending to `out`.
+/// The most `input` can decompress to, from its block sizes alone, capped
+/// at `limit + 1`: each block gives at most its frame's block maximum (or,
+/// smaller, the codec's largest expansion of its size), a stored block its
+/// own size. Encoders fill every block but the last to the maximum, so this
+/// is close to exact; a frame that does not parse ends the count (the
+/// decode reports it).
+pub(super) fn output_bound(input: &[u8], limit: usize, field: &'static str) -> usize {
+    let hard = limit.saturating_add(1);
+    let mut parts = Parts { cur: Cursor { data: input, field }, frame: None };
+    let mut total = 0usize;
+    while let Ok(Some(part)) = parts.next_part() {
+        if let Part::Block { data, stored, frame } = part {
+            let most = if stored { data.len() } else { frame.block_max.min(data.len().saturating_mul(MAX_RATIO).saturating_add(16)) };
+            total = total.saturating_add(most);
+            if total >= hard {
+                return hard;
+            }
+        }
+    }
+    total
+}
+
+/// What a frame descriptor says about the blocks that follow it.
+#[derive(Debug, Clone, Copy)]
+struct FrameDescriptor {
+    independent: bool,
+    block_checksum: bool,
+    content_checksum: bool,
+    block_max: usize,
+    content_size: Option<u64>,
+}
+
+/// One step through a stream of frames.
+enum Part<'a> {
+    /// A frame begins.
+    Frame(FrameDescriptor),
+    /// A block of the frame begun last; `stored`: not compressed.
+    Block { data: &'a [u8], stored: bool, frame: FrameDescriptor },
+}
+
+/// Walks the frames of an input: descriptors and blocks, skippable frames
+/// skipped, checksums stepped over.
+struct Parts<'a> {
+    cur: Cursor<'a>,
+    /// The frame whose blocks are being read.
+    frame: Option<FrameDescriptor>,
+}
+
+impl<'a> Parts<'a> {
+    fn next_part(&mut self) -> Result<Option<Part<'a>>, DecodeError> {
+        let field = self.cur.field;
+        loop {
+            if let Some(frame) = self.frame {
+                let raw = self.cur.u32_le("block size")?;
+                if raw == 0 {
+                    if frame.content_checksum {
+                        self.cur.take(4, "content checksum")?;
+                    }
+                    self.frame = None;
+                    continue;
+                }
+                let size = (raw & !UNCOMPRESSED_BIT) as usize;
+                if size > frame.block_max {
+                    return Err(corrupt(CODEC, format!("block of {size} bytes exceeds the frame's {}", frame.block_max), field));
+                }
+                let data = self.cur.take(size, "block data")?;
+                if frame.block_checksum {
+                    self.cur.take(4, "block checksum")?;
+                }
+                return Ok(Some(Part::Block { data, stored: raw & UNCOMPRESSED_BIT != 0, frame }));
+            }
+            if self.cur.data.is_empty() {
+                return Ok(None);
+            }
+            let magic = self.cur.u32_le("magic")?;
+            if (0x184D_2A50..=0x184D_2A5F).contains(&magic) {
+                let len = self.cur.u32_le("skippable frame size")?;
+                self.cur.take(len as usize, "skippable frame")?;
+                continue;
+            }
+            if magic != MAGIC {
+                return Err(corrupt(CODEC, format!("bad frame magic {magic:#010x}"), field));
+            }
+            let frame = self.descriptor()?;
+            self.frame = Some(frame);
+            return Ok(Some(Part::Frame(frame)));
+        }
+    }
+
+    fn descriptor(&mut self) -> Result<FrameDescriptor, DecodeError> {
+        let field = self.cur.field;
+        let flg = self.cur.u8("FLG")?;
+        let bd = self.cur.u8("BD")?;
+        if flg >> 6 != 0b01 {
+            return Err(corrupt(CODEC, format!("unsupported frame version in FLG {flg:#04x}"), field));
+        }
+        if flg & 0x01 != 0 {
+            return Err(corrupt(CODEC, "dictionary ids are not supported", field));
+        }
+        let block_max = match (bd >> 4) & 0x07 {
+            4 => 64 * 1024,
+            5 => 256 * 1024,
+            6 => 1024 * 1024,
+            7 => 4 * 1024 * 1024,
+            id => return Err(corrupt(CODEC, format!("invalid block maximum size id {id}"), field)),
+        };
+        let content_size = if flg & 0x08 != 0 {
+            let b = self.cur.take(8, "content size")?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            Some(u64::from_le_bytes(a))
+        } else {
+            None
+        };
+        self.cur.take(1, "header checksum")?;
+        Ok(FrameDescriptor {
+            independent: flg & 0x20 != 0,
+            block_checksum: flg & 0x10 != 0,
+            content_checksum: flg & 0x04 != 0,
+            block_max,
+            content_size,
+        })
+    }
+}
+
+/// Decompresses one block after what `out` holds.
 fn block_into(
     block: &[u8],
-    out: &mut Vec<u8>,
+    out: &mut Output<'_>,
     block_max: usize,
     limit: usize,
     dict_from: Option<usize>,
     field: &'static str,
 ) -> Result<(), DecodeError> {
-    let start = out.len();
+    let start = out.written();
     let left = limit.saturating_sub(start);
     // Never more than the block maximum, what the input can expand to, or
     // one byte past the cap (to tell "at the cap" from "over it").
@@ -196,22 +280,17 @@ fn block_into(
     let guess = bound.min(block.len().saturating_mul(8).max(1024));
     let mut room = guess;
     loop {
-        out.resize(start + room, 0);
         let res = match dict_from {
-            None => {
-                let dst = out.get_mut(start..).unwrap_or_default();
-                lz4_flex::block::decompress_into(block, dst)
-            }
+            None => lz4_flex::block::decompress_into(block, out.room(room)),
             Some(from) => {
-                let (prev, dst) = out.split_at_mut(start);
-                let prev = prev.get(from..).unwrap_or_default();
+                let (prev, dst) = out.written_since_and_room(from, room);
                 let dict = prev.get(prev.len().saturating_sub(WINDOW)..).unwrap_or_default();
                 lz4_flex::block::decompress_into_with_dict(block, dst, dict)
             }
         };
         match res {
             Ok(n) => {
-                out.truncate(start + n);
+                out.advance(n);
                 if n > left {
                     return Err(limit_exceeded(start + n, limit, field));
                 }
@@ -221,11 +300,9 @@ fn block_into(
                 room = bound;
             }
             Err(DecompressError::OutputTooSmall { .. }) if capped_by_limit => {
-                out.truncate(start);
                 return Err(limit_exceeded(start.saturating_add(room), limit, field));
             }
             Err(e) => {
-                out.truncate(start);
                 return Err(corrupt(CODEC, e.to_string(), field));
             }
         }
@@ -255,8 +332,23 @@ mod tests {
         let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
         enc.write_all(&data).unwrap();
         let framed = enc.finish().unwrap();
-        assert_eq!(decompress(&framed, data.len(), "f").unwrap(), data);
-        assert!(decompress(&framed, data.len() - 1, "f").is_err());
+        let decompress = |limit| {
+            let mut out = Vec::new();
+            decompress_into(&framed, limit, "f", &mut out).map(|()| out)
+        };
+        assert_eq!(decompress(data.len()).unwrap(), data);
+        assert!(decompress(data.len() - 1).is_err());
+        // Over a reused buffer, shorter and longer than the output: the same
+        // bytes, and the bound from the block sizes covers them.
+        for junk in [10_000, 3_000_000] {
+            for input in [&framed[..], &out[..]] {
+                let mut buf = vec![0x5a; junk];
+                decompress_into(input, data.len(), "f", &mut buf).unwrap();
+                assert_eq!(buf, data);
+                let bound = output_bound(input, usize::MAX, "f");
+                assert!((data.len()..=data.len() + 256 * 1024).contains(&bound), "{bound}: at most one block maximum over");
+            }
+        }
     }
 
     #[test]

@@ -16,8 +16,10 @@
 //! | 3  | lz4    | LZ4 frame format (header checksum not verified, so the KIP-57 pre-0.10 broken checksum of magic 0/1 is accepted) |
 //! | 4  | zstd   | zstd frame (pure-Rust `ruzstd` by default; C `zstd` with feature `zstd-c`) |
 
+mod buffer_pool;
 mod gzip;
 mod lz4;
+mod output;
 mod snappy;
 mod zstd;
 
@@ -27,6 +29,7 @@ use bytes::BytesMut;
 
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 
+pub use buffer_pool::BufferPool;
 pub use lz4::LZ4_BLOCK_SIZE;
 pub use snappy::XERIAL_MAGIC;
 
@@ -111,18 +114,44 @@ impl Compression {
     /// `limit` gives [`DecodeErrorKind::LimitExceeded`] as soon as the limit is
     /// crossed.
     pub fn decompress(self, input: &[u8], limit: usize, field: &'static str) -> Result<Vec<u8>, DecodeError> {
+        let mut out = Vec::new();
+        self.decompress_into(input, limit, field, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Compression::decompress`], into `out`, a buffer to reuse
+    /// (from a [`BufferPool`]): its old contents are written over (not
+    /// zeroed first) and on success it holds exactly the decompressed
+    /// bytes; after an error its contents are unspecified.
+    pub fn decompress_into(self, input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
         match self {
             Compression::None => {
                 if input.len() > limit {
                     return Err(limit_exceeded(input.len(), limit, field));
                 }
-                Ok(input.to_vec())
+                let mut output = output::Output::new(out);
+                output.extend(input);
+                output.finish();
+                Ok(())
             }
-            Compression::Gzip => gzip::decompress(input, limit, field),
-            Compression::Snappy => snappy::decompress(input, limit, field),
-            Compression::Lz4 => lz4::decompress(input, limit, field),
-            Compression::Zstd => zstd::decompress(input, limit, field),
+            Compression::Gzip => gzip::decompress_into(input, limit, field, out),
+            Compression::Snappy => snappy::decompress_into(input, limit, field, out),
+            Compression::Lz4 => lz4::decompress_into(input, limit, field, out),
+            Compression::Zstd => zstd::decompress_into(input, limit, field, out),
         }
+    }
+
+    /// How much memory to set aside for decompressing `input`: for lz4 the
+    /// most its blocks can give (close to exact), for the other codecs a
+    /// guess (gzip's size trailer, a typical ratio); never above `limit + 1`.
+    pub fn output_size_hint(self, input: &[u8], limit: usize) -> usize {
+        let hint = match self {
+            Compression::None => input.len(),
+            Compression::Lz4 => lz4::output_bound(input, limit, "hint"),
+            Compression::Gzip => gzip::size_hint(input),
+            Compression::Snappy | Compression::Zstd => input.len().saturating_mul(4),
+        };
+        hint.min(limit.saturating_add(1))
     }
 }
 
@@ -144,21 +173,24 @@ pub(crate) fn compress_error(codec: &'static str, reason: impl std::fmt::Display
     EncodeError::Compress { codec, reason: reason.to_string() }
 }
 
-/// Reads a decompressing stream to its end, keeping at most `limit` bytes.
+/// Reads a decompressing stream to its end into `buf`, a scratch buffer
+/// (see [`Compression::decompress_into`]), keeping at most `limit` bytes.
 ///
 /// At most `limit + 1` bytes are ever requested from the reader (the extra
 /// byte tells "exactly at the limit" from "over it"), and the buffer grows by
-/// doubling from `size_hint`, so memory stays within about twice what was
-/// actually produced and never above `limit + 1`.
-pub(crate) fn read_capped<R: Read>(
+/// doubling from `size_hint` (or from its own length, when reused), so
+/// memory stays within about twice what was actually produced and never
+/// above `limit + 1`.
+pub(crate) fn read_capped_into<R: Read>(
     mut reader: R,
     limit: usize,
     size_hint: usize,
     codec: &'static str,
     field: &'static str,
-) -> Result<Vec<u8>, DecodeError> {
+    buf: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
     let hard = limit.saturating_add(1);
-    let mut buf: Vec<u8> = Vec::new();
+    buf.truncate(hard);
     let mut filled = 0usize;
     loop {
         if filled == buf.len() {
@@ -187,7 +219,7 @@ pub(crate) fn read_capped<R: Read>(
         return Err(limit_exceeded(filled, limit, field));
     }
     buf.truncate(filled);
-    Ok(buf)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use bytes::{BufMut, BytesMut};
 
+use super::output::Output;
 use super::{compress_error, corrupt, limit_exceeded};
 use crate::error::{DecodeError, EncodeError};
 
@@ -43,8 +44,8 @@ pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeErr
     Ok(())
 }
 
-pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::new();
+pub(super) fn decompress_into(input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let mut output = Output::new(out);
     let mut dec = snap::raw::Decoder::new();
     match input.strip_prefix(&XERIAL_MAGIC[..]) {
         Some(rest) if input.len() >= XERIAL_HEADER_LEN => {
@@ -57,28 +58,32 @@ pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Res
                 let len = usize::try_from(len).map_err(|_| corrupt(CODEC, format!("negative xerial block length {len}"), field))?;
                 let (block, rest) =
                     rest.split_at_checked(len).ok_or_else(|| corrupt(CODEC, "xerial block runs past the end of the data", field))?;
-                raw_block(&mut dec, block, &mut out, limit, field)?;
+                raw_block(&mut dec, block, &mut output, limit, field)?;
                 blocks = rest;
             }
         }
-        _ => raw_block(&mut dec, input, &mut out, limit, field)?,
+        _ => raw_block(&mut dec, input, &mut output, limit, field)?,
     }
-    Ok(out)
+    output.finish();
+    Ok(())
 }
 
-fn raw_block(dec: &mut snap::raw::Decoder, block: &[u8], out: &mut Vec<u8>, limit: usize, field: &'static str) -> Result<(), DecodeError> {
+fn raw_block(
+    dec: &mut snap::raw::Decoder,
+    block: &[u8],
+    out: &mut Output<'_>,
+    limit: usize,
+    field: &'static str,
+) -> Result<(), DecodeError> {
     let n = snap::raw::decompress_len(block).map_err(|e| corrupt(CODEC, e.to_string(), field))?;
     if n > block.len().saturating_mul(MAX_RATIO).saturating_add(16) {
         return Err(corrupt(CODEC, format!("block declares {n} bytes from {} input bytes", block.len()), field));
     }
-    let start = out.len();
-    let total = start.saturating_add(n);
+    let total = out.written().saturating_add(n);
     if total > limit {
         return Err(limit_exceeded(total, limit, field));
     }
-    out.resize(total, 0);
-    let dst = out.get_mut(start..).unwrap_or_default();
-    let got = dec.decompress(block, dst).map_err(|e| corrupt(CODEC, e.to_string(), field))?;
-    out.truncate(start + got);
+    let got = dec.decompress(block, out.room(n)).map_err(|e| corrupt(CODEC, e.to_string(), field))?;
+    out.advance(got);
     Ok(())
 }

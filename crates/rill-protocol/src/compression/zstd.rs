@@ -13,7 +13,7 @@ use bytes::BytesMut;
 
 #[cfg(not(feature = "zstd-c"))]
 use super::corrupt;
-use super::read_capped;
+use super::read_capped_into;
 use crate::error::{DecodeError, EncodeError};
 
 const CODEC: &str = "zstd";
@@ -29,26 +29,28 @@ pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeErr
 }
 
 #[cfg(not(feature = "zstd-c"))]
-pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Result<Vec<u8>, DecodeError> {
+pub(super) fn decompress_into(input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     use ruzstd::decoding::StreamingDecoder;
     // One frame per iteration; Java's ZstdInputStream also reads concatenated frames.
     let mut rest = input;
-    let mut out: Vec<u8> = Vec::new();
+    let mut first = true;
     loop {
         let mut src = rest;
         let dec = StreamingDecoder::new_with_max_window_size(&mut src, MAX_WINDOW).map_err(|e| corrupt(CODEC, e.to_string(), field))?;
         let hint = dec.decoder.content_size();
         let hint = usize::try_from(hint).unwrap_or(usize::MAX).min(input.len().saturating_mul(8));
-        let left = limit.saturating_sub(out.len());
-        let part = read_capped(dec, left, hint, CODEC, field).map_err(|e| shift_limit(e, out.len(), limit))?;
-        if out.is_empty() {
-            out = part;
+        if first {
+            read_capped_into(dec, limit, hint, CODEC, field, out)?;
+            first = false;
         } else {
+            let left = limit.saturating_sub(out.len());
+            let mut part = Vec::new();
+            read_capped_into(dec, left, hint, CODEC, field, &mut part).map_err(|e| shift_limit(e, out.len(), limit))?;
             out.extend_from_slice(&part);
         }
         rest = src;
         if rest.is_empty() {
-            return Ok(out);
+            return Ok(());
         }
     }
 }
@@ -65,11 +67,11 @@ pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeErr
 }
 
 #[cfg(feature = "zstd-c")]
-pub(super) fn decompress(input: &[u8], limit: usize, field: &'static str) -> Result<Vec<u8>, DecodeError> {
+pub(super) fn decompress_into(input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let mut dec = ::zstd::stream::read::Decoder::with_buffer(input).map_err(|e| super::corrupt(CODEC, e.to_string(), field))?;
     dec.window_log_max(MAX_WINDOW.trailing_zeros()).map_err(|e| super::corrupt(CODEC, e.to_string(), field))?;
     let hint = input.len().saturating_mul(4);
-    read_capped(dec, limit, hint, CODEC, field)
+    read_capped_into(dec, limit, hint, CODEC, field, out)
 }
 
 /// A limit error from a later frame reports the size and limit of the whole output.

@@ -330,7 +330,7 @@ pub struct RecordBatches<'a> {
 
 impl<'a> RecordBatches<'a> {
     pub fn new(buf: &'a Bytes, opts: &DecodeOptions) -> Self {
-        RecordBatches { reader: Reader::new(buf), opts: *opts, done: false }
+        RecordBatches { reader: Reader::new(buf), opts: opts.clone(), done: false }
     }
 
     /// Bytes not consumed: after iteration ends without error, the size of
@@ -500,9 +500,9 @@ pub(crate) fn decode_v2_header(r: &mut Reader<'_>, opts: &DecodeOptions) -> Resu
                 field::RECORD_COUNT,
             ));
         }
-        let data = codec.decompress(b.peek_rest(), opts.max_decompressed_bytes, field::RECORDS)?;
+        let data = opts.decompress(codec, b.peek_rest(), field::RECORDS)?;
         b.skip(b.remaining(), field::RECORDS)?;
-        Bytes::from(data)
+        data
     };
     // Every record takes at least MIN_RECORD_LEN bytes: refuse impossible counts before allocating.
     if count > data.len() / MIN_RECORD_LEN {

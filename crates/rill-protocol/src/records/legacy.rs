@@ -129,7 +129,7 @@ pub(crate) fn decode_entry(r: &mut Reader<'_>, opts: &DecodeOptions) -> Result<R
     }
 
     let compressed = wrapper.value.as_deref().ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull, field::VALUE))?;
-    let data = Bytes::from(codec.decompress(compressed, opts.max_decompressed_bytes, field::VALUE)?);
+    let data = opts.decompress(codec, compressed, field::VALUE)?;
     let mut ir = Reader::new(&data);
     let mut inner = Vec::new();
     while !ir.is_empty() {

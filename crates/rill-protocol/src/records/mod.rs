@@ -63,21 +63,27 @@ pub use record::{Header, Record, MIN_HEADER_LEN, MIN_RECORD_LEN};
 pub use span::{complete_batches_end, BatchesEnd};
 pub use view::{BatchView, BatchViews, RecordView, RecordViews};
 
-use crate::compression::DEFAULT_MAX_DECOMPRESSED_BYTES;
+use bytes::Bytes;
+
+use crate::compression::{BufferPool, Compression, DEFAULT_MAX_DECOMPRESSED_BYTES};
+use crate::error::DecodeError;
 
 /// Options for decoding record batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeOptions {
     /// Cap on the decompressed size of one compressed batch (for magic 0/1,
     /// of one wrapper message). Default 64 MiB.
     pub max_decompressed_bytes: usize,
     /// Check CRCs (CRC-32C for magic 2, CRC-32 for magic 0/1). Default true.
     pub verify_crc: bool,
+    /// Where compressed batches are decompressed into: buffers reused from
+    /// this pool, or (`None`, the default) a new allocation per batch.
+    pub buffers: Option<BufferPool>,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions { max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES, verify_crc: true }
+        DecodeOptions { max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES, verify_crc: true, buffers: None }
     }
 }
 
@@ -90,5 +96,29 @@ impl DecodeOptions {
     pub fn with_verify_crc(mut self, verify: bool) -> Self {
         self.verify_crc = verify;
         self
+    }
+
+    pub fn with_buffers(mut self, pool: BufferPool) -> Self {
+        self.buffers = Some(pool);
+        self
+    }
+
+    /// Decompresses a batch's records with `codec`: into a buffer from
+    /// [`DecodeOptions::buffers`] when there is a pool.
+    pub(crate) fn decompress(&self, codec: Compression, input: &[u8], field: &'static str) -> Result<Bytes, DecodeError> {
+        let limit = self.max_decompressed_bytes;
+        match &self.buffers {
+            None => codec.decompress(input, limit, field).map(Bytes::from),
+            Some(pool) => {
+                let mut buf = pool.take(codec.output_size_hint(input, limit));
+                match codec.decompress_into(input, limit, field, &mut buf) {
+                    Ok(()) => Ok(pool.freeze(buf)),
+                    Err(e) => {
+                        pool.give_back(buf);
+                        Err(e)
+                    }
+                }
+            }
+        }
     }
 }

@@ -215,7 +215,7 @@ pub struct BatchViews<'a> {
 
 impl<'a> BatchViews<'a> {
     pub fn new(buf: &'a Bytes, opts: &DecodeOptions) -> Self {
-        BatchViews { reader: Reader::new(buf), opts: *opts, done: false }
+        BatchViews { reader: Reader::new(buf), opts: opts.clone(), done: false }
     }
 
     /// Bytes not consumed (the partial trailing batch once iteration ended).
