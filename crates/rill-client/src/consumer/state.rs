@@ -386,6 +386,8 @@ impl State {
                 .partition(|tp| start.as_ref().is_none_or(|s| tp >= s));
             after.into_iter().chain(before).collect()
         };
+        let buffered: usize = keys.iter().filter_map(|tp| self.partitions.get(tp)).map(|p| p.buffer.len()).sum();
+        out.reserve(buffered.min(max));
         let mut freed = 0;
         let mut last = None;
         for tp in keys {
