@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rill_benches::paired::{compare, Paired};
 use rill_benches::record_batch::*;
+use rill_protocol::compression::{BufferPool, Compression};
 use rill_protocol::records::DecodeOptions;
 
 const ROUNDS: usize = 15;
@@ -26,6 +27,7 @@ fn main() {
     println!("| benchmark | rill variant | kafka-protocol ns/record | rill ns/record | rill speed-up (IQR) |");
     println!("|---|---|---:|---:|---:|");
     let opts = DecodeOptions::default();
+    let pooled = DecodeOptions::default().with_buffers(BufferPool::new(64 * 1024 * 1024));
     for (size, count, size_label) in SHAPES {
         let input = Input::new(count, size);
         let kp_records = input.kp_records();
@@ -37,20 +39,31 @@ fn main() {
             });
             row(&format!("encode_{id}"), "builder", &r);
             let encoded = input.rill_encode(codec).freeze();
-            let r = compare(n, rounds, round_time, &mut || drop(black_box(rill_decode_owned(&encoded, &opts))), &mut || {
-                drop(black_box(kp_decode(&encoded)))
-            });
-            row(&format!("decode_{id}"), "owned", &r);
-            let r = compare(
-                n,
-                rounds,
-                round_time,
-                &mut || {
-                    black_box(rill_decode_view(&encoded, &opts));
-                },
-                &mut || drop(black_box(kp_decode(&encoded))),
-            );
-            row(&format!("decode_{id}"), "view", &r);
+            // Into fresh memory, and (compressed batches) as the consumer
+            // decodes: into buffers its pool lends again.
+            let variants: &[(&str, &DecodeOptions)] = if codec == Compression::None {
+                &[("owned", &opts), ("view", &opts)]
+            } else {
+                &[("owned", &opts), ("view", &opts), ("owned, pooled", &pooled), ("view, pooled", &pooled)]
+            };
+            for &(variant, options) in variants {
+                let r = if variant.starts_with("owned") {
+                    compare(n, rounds, round_time, &mut || drop(black_box(rill_decode_owned(&encoded, options))), &mut || {
+                        drop(black_box(kp_decode(&encoded)))
+                    })
+                } else {
+                    compare(
+                        n,
+                        rounds,
+                        round_time,
+                        &mut || {
+                            black_box(rill_decode_view(&encoded, options));
+                        },
+                        &mut || drop(black_box(kp_decode(&encoded))),
+                    )
+                };
+                row(&format!("decode_{id}"), variant, &r);
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use rill_protocol::compression::Compression;
 use rill_protocol::messages::fetch_response::{AbortedTransaction as WireAborted, FetchableTopicResponse, PartitionData};
 use rill_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use rill_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
@@ -16,7 +17,6 @@ use rill_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, 
 use rill_protocol::messages::{
     FetchRequest, FetchResponse, ListOffsetsResponse, MetadataResponse, OffsetForLeaderEpochResponse, RequestBody,
 };
-use rill_protocol::compression::Compression;
 use rill_protocol::records::{control::end_txn_marker, Header, RecordBatchBuilder};
 use rill_protocol::{ErrorCode, Uuid};
 use tokio::io::{AsyncWriteExt, DuplexStream};
