@@ -57,7 +57,7 @@ impl Accumulator {
         timestamp: i64,
         reservation: Reservation,
         delivery: DeliverySender,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> Result<Appended, ProduceError> {
         let bytes = record.estimated_size();
         // Looked up before inserting: the entry API would clone the key (its
@@ -72,7 +72,9 @@ impl Accumulator {
         let new_batch = !fits;
         if new_batch {
             self.next_batch_id += 1;
-            queue.push_back(ProducerBatch::new(self.next_batch_id, tp.clone(), self.compression, now));
+            // The clock is read only for a new batch (its linger starts now),
+            // not for every record.
+            queue.push_back(ProducerBatch::new(self.next_batch_id, tp.clone(), self.compression, now()));
         }
         let queued = queue.len();
         let Some(batch) = queue.back_mut() else {
@@ -262,7 +264,7 @@ mod tests {
 
     fn append(acc: &mut Accumulator, tp: &TopicPartition, bytes: usize) -> Appended {
         let (tx, _rx) = oneshot::channel();
-        acc.append(tp, &record(bytes), 0, Reservation::empty(), tx, Instant::now()).unwrap()
+        acc.append(tp, &record(bytes), 0, Reservation::empty(), tx, Instant::now).unwrap()
     }
 
     #[tokio::test(start_paused = true)]

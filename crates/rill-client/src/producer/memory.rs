@@ -86,6 +86,12 @@ impl MemoryBudget {
             return Ok(Reservation { permit: None });
         }
         let n = u32::try_from(bytes).unwrap_or(u32::MAX);
+        // At once when the bytes are free (no clock read, no timer): permits
+        // freed while others wait go to the waiters first, so this never
+        // jumps the queue.
+        if let Ok(permit) = self.permits.clone().try_acquire_many_owned(n) {
+            return Ok(Reservation { permit: Some(permit) });
+        }
         match tokio::time::timeout(max_wait, self.permits.clone().acquire_many_owned(n)).await {
             Ok(Ok(permit)) => Ok(Reservation { permit: Some(permit) }),
             // The semaphore is never closed; treat it like a timeout all the same.

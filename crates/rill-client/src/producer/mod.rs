@@ -53,7 +53,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, Rng};
 use crate::client::Client;
 use crate::config::{ClientConfig, ProducerConfig};
 use crate::error::Error;
@@ -75,6 +75,9 @@ pub use transaction::{ConsumerGroupMetadata, OffsetAndMetadata};
 pub(crate) struct State {
     pub accumulator: Accumulator,
     pub partitioner: StickyPartitioner,
+    /// The partitioner's draws, seeded from the client's RNG: under the
+    /// producer's lock already held, not the client's (two more locks per record).
+    pub partitioner_rng: Rng,
     pub availability: availability::LeaderAvailability,
     pub identity: ProducerIdentity,
     pub sequences: Sequences,
@@ -195,6 +198,7 @@ impl Producer {
         let state = State {
             accumulator: Accumulator::new(config.batch_size, config.linger, config.compression),
             partitioner: StickyPartitioner::new(config.batch_size),
+            partitioner_rng: Rng::new(client.with_rng(|rng| rng.next_u64())),
             availability: availability::LeaderAvailability::default(),
             identity: ProducerIdentity::NONE,
             sequences: Sequences::default(),
@@ -294,13 +298,13 @@ impl Producer {
         let partition = match (record.partition, &record.key) {
             (Some(p), _) => p,
             (None, Some(key)) => partitioner::partition_for_key(key, partitions),
-            (None, None) => inner.client.with_rng(|rng| state.partitioner.partition(&record.topic, partitions, &available, rng)),
+            (None, None) => state.partitioner.partition(&record.topic, partitions, &available, &mut state.partitioner_rng),
         };
         // The record's topic moves into the partition's key (no copy per record).
         let tp = TopicPartition::new(std::mem::take(&mut record.topic), partition);
-        let appended = state.accumulator.append(&tp, &record, timestamp, reservation, tx, Instant::now())?;
+        let appended = state.accumulator.append(&tp, &record, timestamp, reservation, tx, Instant::now)?;
         if sticky {
-            inner.client.with_rng(|rng| state.partitioner.record_appended(&tp.topic, partition, size, partitions, &available, rng));
+            state.partitioner.record_appended(&tp.topic, partition, size, partitions, &available, &mut state.partitioner_rng);
         }
         drop(guard);
         if appended.new_batch || appended.batch_full {
