@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::batch::{DeliverySender, ProducerBatch};
 use super::error::ProduceError;
-use super::memory::Reservation;
+use super::memory::RecordReservation;
 use super::record::{ProducerRecord, TopicPartition};
 
 #[derive(Debug)]
@@ -55,7 +55,7 @@ impl Accumulator {
         tp: &TopicPartition,
         record: &ProducerRecord,
         timestamp: i64,
-        reservation: Reservation,
+        reservation: RecordReservation<'_>,
         delivery: DeliverySender,
         now: impl FnOnce() -> Instant,
     ) -> Result<Appended, ProduceError> {
@@ -264,7 +264,7 @@ mod tests {
 
     fn append(acc: &mut Accumulator, tp: &TopicPartition, bytes: usize) -> Appended {
         let (tx, _rx) = oneshot::channel();
-        acc.append(tp, &record(bytes), 0, Reservation::empty(), tx, Instant::now).unwrap()
+        acc.append(tp, &record(bytes), 0, RecordReservation::empty(), tx, Instant::now).unwrap()
     }
 
     #[tokio::test(start_paused = true)]

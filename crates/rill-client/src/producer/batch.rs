@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::error::ProduceError;
-use super::memory::Reservation;
+use super::memory::{RecordReservation, Reservation};
 use super::record::{ProducerRecord, RecordMetadata, TopicPartition};
 use crate::backoff::Backoff;
 
@@ -105,7 +105,7 @@ impl ProducerBatch {
         &mut self,
         record: &ProducerRecord,
         timestamp: i64,
-        reservation: Reservation,
+        reservation: RecordReservation<'_>,
         delivery: DeliverySender,
     ) -> Result<(), ProduceError> {
         let Some(builder) = self.builder.as_mut() else {
@@ -115,7 +115,7 @@ impl ProducerBatch {
             ProduceError::Client(crate::error::Error::Encode { api: rill_protocol::ApiKey::PRODUCE, version: 2, source: e })
         })?;
         self.estimated_bytes += record.estimated_size();
-        self.reservation.merge(reservation);
+        self.reservation.add_record(reservation);
         self.deliveries.push((delivery, timestamp));
         Ok(())
     }
@@ -289,7 +289,7 @@ mod tests {
     async fn resequencing_rewrites_the_producer_fields_and_the_crc() {
         let mut batch = ProducerBatch::new(1, TopicPartition::new("t", 0), Compression::Lz4, Instant::now());
         let (tx, _rx) = oneshot::channel();
-        batch.append(&ProducerRecord::new("t").key("k").value("v"), 5, Reservation::empty(), tx).unwrap();
+        batch.append(&ProducerRecord::new("t").key("k").value("v"), 5, RecordReservation::empty(), tx).unwrap();
         let first = Sequenced { producer_id: 7, producer_epoch: 0, base_sequence: 10 };
         let bytes = batch.encode(Some(first), true).unwrap();
         let decoded = RecordBatch::decode(&bytes, &DecodeOptions::default()).unwrap();
