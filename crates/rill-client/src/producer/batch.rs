@@ -34,6 +34,29 @@ const PRODUCER_EPOCH_AT: usize = 51;
 const BASE_SEQUENCE_AT: usize = 53;
 const HEADER_LEN: usize = 61;
 
+/// What one attempt of a batch sends.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    /// Encoded by an earlier attempt.
+    Encoded(Bytes),
+    /// The first attempt: the closed builder, not yet compressed.
+    Build(Box<RecordBatchBuilder>),
+}
+
+impl Payload {
+    /// The batch's bytes (compressing it on the first attempt).
+    pub fn finish(self) -> Result<Bytes, crate::error::Error> {
+        match self {
+            Payload::Encoded(bytes) => Ok(bytes),
+            Payload::Build(builder) => builder.finish().map(BytesMut::freeze).map_err(|source| crate::error::Error::Encode {
+                api: rill_protocol::ApiKey::PRODUCE,
+                version: 2,
+                source,
+            }),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct ProducerBatch {
     /// Unique per producer, increasing in creation order.
@@ -120,27 +143,38 @@ impl ProducerBatch {
         Ok(())
     }
 
-    /// Closes the batch and encodes it with the producer fields (idempotent
-    /// and transactional producers) or without (`None`).
-    pub fn encode(&mut self, sequenced: Option<Sequenced>, transactional: bool) -> Result<Bytes, ProduceError> {
+    /// What this attempt sends, with the producer fields (idempotent and
+    /// transactional producers) or without (`None`): on the first attempt
+    /// the closed builder, to be finished (compressed) by the caller outside
+    /// the producer's lock, which every `send` takes; afterwards the batch as
+    /// encoded then ([`set_encoded`](Self::set_encoded)), re-sequenced if
+    /// the producer's epoch was bumped since.
+    pub fn payload(&mut self, sequenced: Option<Sequenced>, transactional: bool) -> Result<Payload, ProduceError> {
         if let Some(builder) = self.builder.take() {
             let builder = match sequenced {
                 Some(s) => builder.producer(s.producer_id, s.producer_epoch, s.base_sequence),
                 None => builder,
             };
-            let bytes = builder
-                .transactional(transactional)
-                .finish()
-                .map_err(|e| {
-                    ProduceError::Client(crate::error::Error::Encode { api: rill_protocol::ApiKey::PRODUCE, version: 2, source: e })
-                })?
-                .freeze();
-            self.encoded = Some(bytes);
             self.sequenced = sequenced;
-        } else if let (Some(s), true) = (sequenced, self.sequenced != sequenced) {
+            return Ok(Payload::Build(Box::new(builder.transactional(transactional))));
+        }
+        if let (Some(s), true) = (sequenced, self.sequenced != sequenced) {
             self.resequence(s);
         }
-        self.encoded.clone().ok_or(ProduceError::Closed)
+        self.encoded.clone().map(Payload::Encoded).ok_or(ProduceError::Closed)
+    }
+
+    /// Keeps the batch as it went on the wire, for retries, splits and re-sequencing.
+    pub fn set_encoded(&mut self, bytes: Bytes) {
+        self.encoded = Some(bytes);
+    }
+
+    /// [`payload`](Self::payload), finished and kept.
+    #[cfg(test)]
+    pub fn encode(&mut self, sequenced: Option<Sequenced>, transactional: bool) -> Result<Bytes, ProduceError> {
+        let bytes = self.payload(sequenced, transactional)?.finish().map_err(ProduceError::Client)?;
+        self.set_encoded(bytes.clone());
+        Ok(bytes)
     }
 
     /// Rewrites producer id, epoch and base sequence of the encoded batch and

@@ -78,6 +78,8 @@ pub(crate) struct State {
     /// The partitioner's draws, seeded from the client's RNG: under the
     /// producer's lock already held, not the client's (two more locks per record).
     pub partitioner_rng: Rng,
+    /// ProduceRequests planned per leader and not yet answered.
+    pub produce_requests: BTreeMap<i32, usize>,
     pub availability: availability::LeaderAvailability,
     pub identity: ProducerIdentity,
     pub sequences: Sequences,
@@ -199,6 +201,7 @@ impl Producer {
             accumulator: Accumulator::new(config.batch_size, config.linger, config.compression),
             partitioner: StickyPartitioner::new(config.batch_size),
             partitioner_rng: Rng::new(client.with_rng(|rng| rng.next_u64())),
+            produce_requests: BTreeMap::new(),
             availability: availability::LeaderAvailability::default(),
             identity: ProducerIdentity::NONE,
             sequences: Sequences::default(),

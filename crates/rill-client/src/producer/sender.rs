@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::accumulator::Readiness;
-use super::batch::{ProducerBatch, Sequenced};
+use super::batch::{Payload, ProducerBatch, Sequenced};
 use super::error::ProduceError;
 use super::idempotence::{classify, ErrorAction, ProducerIdentity};
 use super::record::TopicPartition;
@@ -39,9 +39,27 @@ use crate::error::Error;
 #[derive(Debug)]
 pub(crate) struct Completion {
     broker: String,
+    /// The leader the request was planned for.
+    leader: i32,
+    /// The last completion of its request (a request whose batches were
+    /// partly held back completes twice): its slot in
+    /// [`State::produce_requests`] is free again.
+    ends_request: bool,
     batches: Vec<(TopicPartition, u64)>,
     /// `Ok(None)`: acks=0, written.
     result: Result<Option<ProduceResponse>, Error>,
+}
+
+/// One batch planned for its leader: encoded by its lane, outside the
+/// producer's lock (compressing under it held up every `send` meanwhile).
+#[derive(Debug)]
+struct Planned {
+    tp: TopicPartition,
+    id: u64,
+    payload: Payload,
+    records: usize,
+    /// When `delivery.timeout.ms` runs out for it.
+    deadline: Instant,
 }
 
 /// One encoded batch on its way to its leader.
@@ -59,7 +77,7 @@ struct Outbound {
 #[derive(Debug, Default)]
 struct Plan {
     /// Batches to send, per leader, in partition order.
-    by_leader: BTreeMap<i32, Vec<Outbound>>,
+    by_leader: BTreeMap<i32, Vec<Planned>>,
     /// Topics whose leaders are unknown or stale.
     refresh: BTreeSet<String>,
     /// Partitions to add to the open transaction first.
@@ -75,7 +93,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut completions: mpsc::UnboundedRecei
     let refreshing = Arc::new(AtomicBool::new(false));
     let mut identity_retry_at: Option<Instant> = None;
     let mut identity_backoff = Backoff::new(inner.client.config().retry_backoff, inner.client.config().retry_backoff_max);
-    let mut lanes: BTreeMap<i32, mpsc::UnboundedSender<Vec<Outbound>>> = BTreeMap::new();
+    let mut lanes: BTreeMap<i32, mpsc::UnboundedSender<Vec<Planned>>> = BTreeMap::new();
     loop {
         while let Ok(c) = completions.try_recv() {
             handle_completion(&inner, c);
@@ -142,7 +160,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut completions: mpsc::UnboundedRecei
 /// unreachable broker holds up only the batches that go to it, and one
 /// lane writes its requests in order, keeping each partition's batches in
 /// sequence order.
-fn hand_to_lane(inner: &Arc<Inner>, lanes: &mut BTreeMap<i32, mpsc::UnboundedSender<Vec<Outbound>>>, leader: i32, batches: Vec<Outbound>) {
+fn hand_to_lane(inner: &Arc<Inner>, lanes: &mut BTreeMap<i32, mpsc::UnboundedSender<Vec<Planned>>>, leader: i32, batches: Vec<Planned>) {
     let batches = match lanes.get(&leader) {
         Some(lane) => match lane.send(batches) {
             Ok(()) => return,
@@ -150,7 +168,7 @@ fn hand_to_lane(inner: &Arc<Inner>, lanes: &mut BTreeMap<i32, mpsc::UnboundedSen
         },
         None => batches,
     };
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Outbound>>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Planned>>();
     let lane_inner = inner.clone();
     let span = tracing::debug_span!("lane", leader);
     tokio::spawn(tracing::Instrument::instrument(
@@ -358,6 +376,15 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
             plan.refresh.insert(tp.topic.clone());
             continue;
         };
+        // max.in.flight.requests.per.connection, as in Java: with that many
+        // requests unanswered the leader's batches wait, and go together in
+        // the next request once one is answered. Sending each batch as soon
+        // as it filled made three times as many requests as franz-go for
+        // the same records (sticky partitioning fills one partition at a
+        // time), each costing the broker and this client.
+        if state.produce_requests.get(&leader).is_some_and(|n| *n >= max_in_flight) {
+            continue;
+        }
         let identity = state.identity;
         let transactional = inner.transactional();
         // A new batch waits while its partition has a sequence in doubt or
@@ -380,22 +407,22 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
                 base_sequence: sequences.assign(&tp, identity, batch.record_count()),
             }),
         };
-        match batch.encode(sequenced, transactional) {
-            Ok(bytes) => {
+        match batch.payload(sequenced, transactional) {
+            Ok(payload) => {
                 batch.in_flight = true;
                 batch.attempts += 1;
                 if batch.attempts > 1 {
                     inner.stats.retry();
                 }
                 availability.drained(leader, now);
-                let outbound = Outbound {
+                let planned = Planned {
                     tp: tp.clone(),
                     id: batch.id,
-                    bytes,
+                    payload,
                     records: batch.record_count(),
                     deadline: batch.created + delivery_timeout,
                 };
-                plan.by_leader.entry(leader).or_default().push(outbound);
+                plan.by_leader.entry(leader).or_default().push(planned);
             }
             Err(e) => {
                 let id = batch.id;
@@ -404,6 +431,11 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
                 }
             }
         }
+    }
+    // A pass's batches for a leader count as one request here; its lane
+    // counts the others if they take more (max.request.size).
+    for leader in plan.by_leader.keys() {
+        *state.produce_requests.entry(*leader).or_default() += 1;
     }
     // Wake for the next delivery timeout too.
     if let Some(oldest) = state.accumulator.oldest_expirable() {
@@ -523,23 +555,11 @@ fn delivery_bound(inner: &Inner, identity: ProducerIdentity) -> Option<Instant> 
 /// connection in order; their answers come back as [`Completion`]s.
 /// Runs in the leader's lane: the connection may take up to
 /// `socket.connection.setup.timeout.ms` to open without holding up others.
-async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<Outbound>) {
-    let mut requests: Vec<Vec<Outbound>> = Vec::new();
-    let mut size = 0usize;
-    for batch in batches {
-        let len = batch.bytes.len();
-        match requests.last_mut() {
-            Some(current) if size + len <= inner.config.max_request_size => current.push(batch),
-            _ => {
-                requests.push(vec![batch]);
-                size = 0;
-            }
-        }
-        size += len;
-    }
+async fn send_to_leader(inner: &Arc<Inner>, leader: i32, planned: Vec<Planned>) {
+    let Some(requests) = finish_batches(inner, leader, planned) else { return };
     let complete = |broker: String, request: &[Outbound], result: Result<Option<ProduceResponse>, Error>| {
         let batches = request.iter().map(|b| (b.tp.clone(), b.id)).collect();
-        let _ = inner.completions.send(Completion { broker, batches, result });
+        let _ = inner.completions.send(Completion { broker, leader, ends_request: true, batches, result });
     };
     let connection = match inner.client.connection(leader).await {
         Ok(c) => c,
@@ -585,7 +605,7 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<Outbound>)
             continue;
         }
         let timeout = request_timeout.min(latest_deadline - now);
-        let Some(request) = keep_behind_earlier_connections(inner, &connection, request) else { continue };
+        let Some(request) = keep_behind_earlier_connections(inner, &connection, leader, request) else { continue };
         let keys: Vec<(TopicPartition, u64)> = request.iter().map(|b| (b.tp.clone(), b.id)).collect();
         let mut topics: BTreeMap<String, Vec<PartitionProduceData>> = BTreeMap::new();
         for batch in request {
@@ -615,14 +635,63 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<Outbound>)
                     } else {
                         pending.response::<ProduceResponse>().await.map(Some)
                     };
-                    let _ = completions.send(Completion { broker, batches: keys, result });
+                    let _ = completions.send(Completion { broker, leader, ends_request: true, batches: keys, result });
                 });
             }
             Err(e) => {
-                let _ = inner.completions.send(Completion { broker, batches: keys, result: Err(e) });
+                let _ = inner.completions.send(Completion { broker, leader, ends_request: true, batches: keys, result: Err(e) });
             }
         }
     }
+}
+
+/// Encodes (compresses) the batches of a pass for `leader`, keeps each
+/// encoding with its batch, and groups them into requests of at most
+/// `max.request.size`. A batch that cannot be encoded fails on its own. The
+/// pass was counted as one request in [`State::produce_requests`]; the
+/// others are counted here. `None`: nothing to send.
+fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<Vec<Vec<Outbound>>> {
+    let mut requests: Vec<Vec<Outbound>> = Vec::new();
+    let mut failed = Vec::new();
+    let mut size = 0usize;
+    for Planned { tp, id, payload, records, deadline } in planned {
+        let bytes = match payload.finish() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                failed.push(((tp, id), e));
+                continue;
+            }
+        };
+        let len = bytes.len();
+        let outbound = Outbound { tp, id, bytes, records, deadline };
+        match requests.last_mut() {
+            Some(current) if size + len <= inner.config.max_request_size => current.push(outbound),
+            _ => {
+                requests.push(vec![outbound]);
+                size = 0;
+            }
+        }
+        size += len;
+    }
+    {
+        let mut state = inner.lock();
+        for outbound in requests.iter().flatten() {
+            if let Some(batch) = state.accumulator.get_mut(&outbound.tp, outbound.id) {
+                batch.set_encoded(outbound.bytes.clone());
+            }
+        }
+        if requests.len() > 1 {
+            *state.produce_requests.entry(leader).or_default() += requests.len() - 1;
+        }
+    }
+    let last_failed = failed.len();
+    for (i, (batch, error)) in failed.into_iter().enumerate() {
+        // With no request left, the last failure frees the pass's request slot.
+        let ends_request = requests.is_empty() && i + 1 == last_failed;
+        let broker = format!("node {leader}");
+        let _ = inner.completions.send(Completion { broker, leader, ends_request, batches: vec![batch], result: Err(error) });
+    }
+    (!requests.is_empty()).then_some(requests)
 }
 
 /// Marks the batches of `request` as written to `connection`, except one
@@ -632,7 +701,7 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, batches: Vec<Outbound>)
 /// later sequence first. Such a batch goes back, unsent, to wait for it
 /// (Java's `NetworkClient` fails every request of a dropped connection
 /// before another connection carries more). `None`: nothing left to send.
-fn keep_behind_earlier_connections(inner: &Inner, connection: &Connection, request: Vec<Outbound>) -> Option<Vec<Outbound>> {
+fn keep_behind_earlier_connections(inner: &Inner, connection: &Connection, leader: i32, request: Vec<Outbound>) -> Option<Vec<Outbound>> {
     let id = connection.id();
     let (send, held): (Vec<Outbound>, Vec<Outbound>) = {
         let mut state = inner.lock();
@@ -651,7 +720,9 @@ fn keep_behind_earlier_connections(inner: &Inner, connection: &Connection, reque
         let reason = "an earlier batch of the partition awaits its outcome on another connection".to_string();
         let batches = held.iter().map(|b| (b.tp.clone(), b.id)).collect();
         let result = Err(Error::NotSent { broker: broker.clone(), reason });
-        let _ = inner.completions.send(Completion { broker, batches, result });
+        // The request's slot is freed by the completion of what was sent, if anything was.
+        let ends_request = send.is_empty();
+        let _ = inner.completions.send(Completion { broker, leader, ends_request, batches, result });
     }
     (!send.is_empty()).then_some(send)
 }
@@ -664,7 +735,12 @@ fn handle_completion(inner: &Inner, completion: Completion) {
     let now = Instant::now();
     let mut guard = inner.lock();
     let state = &mut *guard;
-    let Completion { broker, batches, result } = completion;
+    let Completion { broker, leader, ends_request, batches, result } = completion;
+    if ends_request {
+        if let Some(n) = state.produce_requests.get_mut(&leader) {
+            *n = n.saturating_sub(1);
+        }
+    }
     for (tp, id) in batches {
         if state.accumulator.get_mut(&tp, id).is_none() {
             // Failed meanwhile (close with a timeout, abort).

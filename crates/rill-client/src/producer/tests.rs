@@ -54,6 +54,8 @@ struct Broker {
     logs: Mutex<BTreeMap<i32, PartitionLog>>,
     faults: Mutex<VecDeque<Fault>>,
     produce_requests: AtomicUsize,
+    /// Batches per Produce request, in the order answered.
+    batches_per_request: Mutex<Vec<usize>>,
     init_producer_id: Mutex<Vec<(i64, i16)>>,
     next_producer_id: AtomicUsize,
     /// When set, each Produce answer waits for a permit (tests hold responses back).
@@ -121,6 +123,8 @@ impl Broker {
     /// Answers a Produce request; `None`: close the connection instead.
     fn produce(&self, request: &ProduceRequest) -> Option<ProduceResponse> {
         self.produce_requests.fetch_add(1, Ordering::SeqCst);
+        let batches = request.topic_data.iter().map(|t| t.partition_data.len()).sum();
+        self.batches_per_request.lock().unwrap().push(batches);
         let fault = self.faults.lock().unwrap().pop_front();
         if fault == Some(Fault::Drop) {
             return None;
@@ -836,4 +840,36 @@ async fn send_waits_for_a_topic_to_appear_in_the_metadata() {
     let err = producer.send(ProducerRecord::new("forbidden").value("v")).await.unwrap_err();
     assert!(err.to_string().contains("TOPIC_AUTHORIZATION_FAILED"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+}
+
+/// max.in.flight.requests.per.connection bounds the requests a leader has
+/// unanswered, as in Java: the batches that become ready meanwhile wait and
+/// go together in the next request, instead of one request each.
+#[tokio::test(start_paused = true)]
+async fn batches_ready_while_requests_are_unanswered_go_together() {
+    let gate = Arc::new(Semaphore::new(0));
+    let broker = Arc::new(Broker { gate: Some(gate.clone()), ..Default::default() });
+    let producer = producer_with(&broker, &[("max.in.flight.requests.per.connection", "2")]).await;
+    let mut deliveries = Vec::new();
+    for (n, partition) in [0, 1].into_iter().enumerate() {
+        deliveries.push(producer.send(numbered(partition, n)).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Two requests unanswered: these three batches wait.
+    for (n, partition) in [2, 0, 1].into_iter().enumerate() {
+        deliveries.push(producer.send(numbered(partition, n + 2)).await.unwrap());
+        // Each ready in a sender pass of its own.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(broker.batches_per_request.lock().unwrap().clone(), vec![1], "the first request waits for its answer");
+    gate.add_permits(1000);
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    assert_eq!(broker.batches_per_request.lock().unwrap().clone(), vec![1, 1, 3], "the waiting batches went in one request");
+    assert_eq!(
+        (broker.values(0), broker.values(1), broker.values(2)),
+        (vec!["0".into(), "3".into()], vec!["1".into(), "4".into()], expected(2..3))
+    );
 }
