@@ -386,32 +386,61 @@ impl Consumer {
     /// looked up on the leader now (ListOffsets; `End` is the last stable
     /// offset under read_committed); buffered records are dropped.
     pub async fn seek(&self, tp: &TopicPartition, offset: Offset) -> Result<()> {
-        let not_assigned = || Error::NotAssigned { topic: tp.topic.clone(), partition: tp.partition };
-        let generation = self.shared.lock().partitions.get(tp).map(|p| p.generation).ok_or_else(not_assigned)?;
-        let (position, trusted) = match offset {
-            Offset::At(n) => (Position::new(n, None), true),
-            Offset::Beginning | Offset::End | Offset::Timestamp(_) => {
-                let target = match offset {
-                    Offset::Beginning => ResetTarget::Earliest,
-                    Offset::Timestamp(ms) => ResetTarget::Timestamp(ms),
-                    _ => ResetTarget::Latest,
-                };
-                let mut found = manager::lookup(&self.shared, &[(tp.clone(), target)]).await?;
-                (found.remove(tp).unwrap_or_else(|| Err(not_assigned()))?, true)
-            }
+        self.seek_all(&[(tp.clone(), offset)]).await
+    }
+
+    /// Moves several partitions' positions at once, as Java's
+    /// `seekToBeginning(Collection)` and `seekToEnd(Collection)` do: the
+    /// lookups of every `Beginning`, `End` and `Timestamp` go out together,
+    /// one ListOffsets per leader (seeking partitions one by one waits for
+    /// each lookup in turn, behind the fetches of those seeked before). No
+    /// partition moves unless every partition is assigned and every lookup
+    /// succeeded; the first error is returned.
+    pub async fn seek_all(&self, seeks: &[(TopicPartition, Offset)]) -> Result<()> {
+        let not_assigned = |tp: &TopicPartition| Error::NotAssigned { topic: tp.topic.clone(), partition: tp.partition };
+        let generations: Vec<u64> = {
+            let state = self.shared.lock();
+            seeks
+                .iter()
+                .map(|(tp, _)| state.partitions.get(tp).map(|p| p.generation).ok_or_else(|| not_assigned(tp)))
+                .collect::<Result<_>>()?
         };
+        let targets: Vec<(TopicPartition, ResetTarget)> = seeks
+            .iter()
+            .filter_map(|(tp, offset)| match offset {
+                Offset::At(_) => None,
+                Offset::Beginning => Some((tp.clone(), ResetTarget::Earliest)),
+                Offset::End => Some((tp.clone(), ResetTarget::Latest)),
+                Offset::Timestamp(ms) => Some((tp.clone(), ResetTarget::Timestamp(*ms))),
+            })
+            .collect();
+        let mut found = if targets.is_empty() { BTreeMap::new() } else { manager::lookup(&self.shared, &targets).await? };
+        let mut positions = Vec::with_capacity(seeks.len());
+        for (tp, offset) in seeks {
+            let position = match offset {
+                Offset::At(n) => Position::new(*n, None),
+                _ => found.remove(tp).unwrap_or_else(|| Err(not_assigned(tp)))?,
+            };
+            positions.push(position);
+        }
         let mut state = self.shared.lock();
         let State { partitions, budget, counters, .. } = &mut *state;
-        let p = partitions.get_mut(tp).ok_or_else(not_assigned)?;
-        if p.generation != generation {
-            // Another seek or reset won the race; the later call decides.
-            tracing::debug!(partition = %tp, "seek raced with another position change");
+        if let Some((tp, _)) = seeks.iter().find(|(tp, _)| !partitions.contains_key(tp)) {
+            return Err(not_assigned(tp));
         }
-        if !matches!(offset, Offset::At(_)) {
-            counters.offset_resets += 1;
+        for (((tp, offset), position), generation) in seeks.iter().zip(positions).zip(generations) {
+            let Some(p) = partitions.get_mut(tp) else { continue };
+            if p.generation != generation {
+                // Another seek or reset won the race; the later call decides.
+                tracing::debug!(partition = %tp, "seek raced with another position change");
+            }
+            if !matches!(offset, Offset::At(_)) {
+                counters.offset_resets += 1;
+            }
+            // Every position here is trusted: from the current leader, or given without an epoch.
+            let freed = p.seek_to(position, true);
+            budget.release(freed);
         }
-        let freed = p.seek_to(position, trusted);
-        budget.release(freed);
         drop(state);
         self.shared.notify();
         Ok(())

@@ -134,6 +134,8 @@ struct Fake {
     /// Answer the next fetch's partitions with NOT_LEADER_OR_FOLLOWER.
     not_leader_once: AtomicBool,
     metadata_requests: std::sync::atomic::AtomicUsize,
+    /// Partitions asked for, per ListOffsets request.
+    list_offsets: Mutex<Vec<usize>>,
     /// Answer with `diverging_epoch` when the last fetched epoch ends before
     /// the fetch offset (Fetch v12+ broker-side truncation detection).
     check_last_fetched_epoch: AtomicBool,
@@ -309,6 +311,7 @@ impl Fake {
                     reply(&header, &self.metadata())
                 }
                 RequestBody::ListOffsets(req) => {
+                    self.list_offsets.lock().unwrap().push(req.topics.iter().map(|t| t.partitions.len()).sum());
                     let logs = self.logs.lock().unwrap();
                     let topics = req
                         .topics
@@ -613,6 +616,27 @@ async fn seeks_by_time_beginning_and_end() {
     assert_eq!(poll_n(&c, 20, Duration::from_secs(10)).await.first().map(|r| r.offset), Some(0));
     let err = c.seek(&tp(5), Offset::Beginning).await.unwrap_err();
     assert!(matches!(err, Error::NotAssigned { partition: 5, .. }));
+}
+
+/// `seek_all` looks every partition up in one ListOffsets, and moves none
+/// when one of them is not assigned.
+#[tokio::test(start_paused = true)]
+async fn seek_all_looks_partitions_up_together() {
+    let fake = Fake::new(3);
+    for p in 0..3 {
+        fill(&fake, p, 2, 5);
+    }
+    let c = consumer(&fake, &[]).await;
+    c.assign(&[tp(0), tp(1), tp(2)]).unwrap();
+    // The assignment's own reset (auto.offset.reset) is looked up first.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = fake.list_offsets.lock().unwrap().len();
+    c.seek_all(&[(tp(0), Offset::End), (tp(1), Offset::Beginning), (tp(2), Offset::At(7))]).await.unwrap();
+    assert_eq!(fake.list_offsets.lock().unwrap()[before..], [2], "one request for both lookups");
+    assert_eq!((c.position(&tp(0)), c.position(&tp(1)), c.position(&tp(2))), (Some(10), Some(0), Some(7)));
+    let err = c.seek_all(&[(tp(0), Offset::Beginning), (tp(5), Offset::Beginning)]).await.unwrap_err();
+    assert!(matches!(err, Error::NotAssigned { partition: 5, .. }), "{err}");
+    assert_eq!(c.position(&tp(0)), Some(10), "nothing moved");
 }
 
 #[tokio::test(start_paused = true)]
