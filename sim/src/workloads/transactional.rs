@@ -3,7 +3,8 @@
 //! coordinator, markers written through WriteTxnMarkers), and a
 //! `read_committed` `Consumer` reading every partition from the start.
 //!
-//! Each producer opens transactions of 1-4 records over random partitions,
+//! Each producer opens transactions of 1-4 records over random partitions
+//! (half the time with a pause of 3-10 ms before a send, longer than `linger.ms`),
 //! sends an offset to the transaction (the transaction's own number, for the
 //! producer's group `txn-offsets-p<id>`: consume-transform-produce without
 //! the consuming), then commits two in three and aborts the rest (and aborts
@@ -113,7 +114,16 @@ async fn produce(id: u32, seed: u64, history: Arc<Mutex<History>>, stop_ms: u64,
             let count = 1 + rng.below(4) as u64;
             let mut deliveries = Vec::new();
             let mut failed = false;
-            for _ in 0..count {
+            for i in 0..count {
+                if i > 0 && rng.below(2) == 0 {
+                    // Sends spread over more than linger.ms: the transaction's
+                    // partitions become ready in different sender passes, one
+                    // already added while another is still to be added (the
+                    // path of a sender that dropped the ready batches and hung
+                    // the commit, which the workload without these pauses did
+                    // not find).
+                    tokio::time::sleep(Duration::from_millis(3 + rng.below(8) as u64)).await;
+                }
                 let partition = rng.below(PARTITIONS as usize) as i32;
                 let tp = TopicPartition::new(TOPIC, partition);
                 let rid = RecordId::new(id, seq);
