@@ -32,14 +32,22 @@ const PARTITIONS: i32 = 6;
 const RECORDS: usize = 180;
 const WAIT: Duration = Duration::from_secs(180);
 const STRATEGIES: [&str; 3] = ["range", "roundrobin", "cooperative-sticky"];
+/// Numbers every poll's processing across members, so the check below
+/// knows which member processed a record first. (Taking the members in
+/// list order instead blamed a member listed earlier for a record a member
+/// listed later had processed before it, once the later one's commit was
+/// refused: a false "processed again after their commit was acknowledged"
+/// in a CI run.)
+static PROCESSED_ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// What one member processed and what of it was acknowledged as committed.
 #[derive(Default)]
 struct MemberLog {
     name: String,
     topic: String,
-    /// (partition, offset, value) in processing order.
-    processed: Mutex<Vec<(i32, i64, String)>>,
+    /// (partition, offset, value, when) in processing order; `when` orders
+    /// the processing of all members ([`PROCESSED_ORDER`]).
+    processed: Mutex<Vec<(i32, i64, String, u64)>>,
     /// Per partition, the highest commit acknowledged to this member (never forgotten).
     acknowledged: Mutex<BTreeMap<i32, i64>>,
     refused_commits: AtomicUsize,
@@ -157,9 +165,10 @@ async fn process_and_commit(consumer: Arc<GroupConsumer>, log: Arc<MemberLog>, s
         if records.is_empty() {
             continue;
         }
-        log.processed.lock().unwrap().extend(
-            records.iter().map(|r| (r.partition, r.offset, String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())),
-        );
+        let when = PROCESSED_ORDER.fetch_add(1, Ordering::SeqCst);
+        log.processed.lock().unwrap().extend(records.iter().map(|r| {
+            (r.partition, r.offset, String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned(), when)
+        }));
         log.commit(&consumer).await;
     }
 }
@@ -363,14 +372,16 @@ async fn groups_of_every_assignor_survive_member_broker_and_coordinator_failures
         let (mut after_death, mut after_refusal, mut total) = (0usize, 0usize, 0usize);
         let mut values = BTreeSet::new();
         let mut rewound = Vec::new();
-        let mut processed_all: Vec<(&Arc<MemberLog>, i32, i64)> = Vec::new();
+        let mut processed_all: Vec<(u64, &Arc<MemberLog>, i32, i64)> = Vec::new();
         for log in &group.logs {
-            for (partition, offset, value) in log.processed.lock().unwrap().iter() {
+            for (partition, offset, value, when) in log.processed.lock().unwrap().iter() {
                 values.insert(value.clone());
-                processed_all.push((log, *partition, *offset));
+                processed_all.push((*when, log, *partition, *offset));
             }
         }
-        for (log, partition, offset) in processed_all {
+        // In processing order (stable: a member's own records keep theirs).
+        processed_all.sort_by_key(|(when, ..)| *when);
+        for (_, log, partition, offset) in processed_all {
             total += 1;
             match first.get(&(partition, offset)) {
                 None => {
