@@ -166,9 +166,11 @@ async fn process_and_commit(consumer: Arc<GroupConsumer>, log: Arc<MemberLog>, s
             continue;
         }
         let when = PROCESSED_ORDER.fetch_add(1, Ordering::SeqCst);
-        log.processed.lock().unwrap().extend(records.iter().map(|r| {
-            (r.partition, r.offset, String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned(), when)
-        }));
+        log.processed.lock().unwrap().extend(
+            records
+                .iter()
+                .map(|r| (r.partition, r.offset, String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned(), when)),
+        );
         log.commit(&consumer).await;
     }
 }
@@ -368,7 +370,7 @@ async fn groups_of_every_assignor_survive_member_broker_and_coordinator_failures
     let mut failures = Vec::new();
     for group in &groups {
         // The first processing of every (partition, offset), and by whom.
-        let mut first: BTreeMap<(i32, i64), &Arc<MemberLog>> = BTreeMap::new();
+        let mut first: BTreeMap<(i32, i64), (&Arc<MemberLog>, u64)> = BTreeMap::new();
         let (mut after_death, mut after_refusal, mut total) = (0usize, 0usize, 0usize);
         let mut values = BTreeSet::new();
         let mut rewound = Vec::new();
@@ -381,17 +383,17 @@ async fn groups_of_every_assignor_survive_member_broker_and_coordinator_failures
         }
         // In processing order (stable: a member's own records keep theirs).
         processed_all.sort_by_key(|(when, ..)| *when);
-        for (_, log, partition, offset) in processed_all {
+        for (when, log, partition, offset) in processed_all {
             total += 1;
             match first.get(&(partition, offset)) {
                 None => {
-                    first.insert((partition, offset), log);
+                    first.insert((partition, offset), (log, when));
                 }
-                Some(earlier) => {
+                Some((earlier, earlier_when)) => {
                     let acknowledged = earlier.acknowledged.lock().unwrap().get(&partition).copied();
                     if acknowledged.is_some_and(|a| a > offset) {
                         rewound.push(format!(
-                            "{partition}@{offset}: committed by {} (up to {acknowledged:?}), processed again by {}",
+                            "{partition}@{offset}: committed by {} (up to {acknowledged:?}), processed again by {} (polls #{earlier_when} and #{when})",
                             earlier.name, log.name
                         ));
                     } else if group.dead.contains(&earlier.name) {
