@@ -45,8 +45,9 @@ struct Args {
     /// Run every seed twice and fail seeds whose traces differ (determinism check).
     #[arg(long)]
     replay_check: bool,
-    /// Expect this violation kind (e.g. lost-write) in at least one seed: exit
-    /// success only then (sensitivity checks with --bug).
+    /// Expect this violation kind (e.g. lost-write; `run-error` for a run that
+    /// failed, such as a hang) in at least one seed: exit success only then
+    /// (sensitivity checks with --bug).
     #[arg(long)]
     expect: Option<String>,
     /// Internal: run the one seed in this process and print its report for the parent.
@@ -144,7 +145,13 @@ fn main() -> ExitCode {
     let summary = Summary::of(&reports, wall, threads, mode, &extra);
     println!("{summary}");
     if let Some(kind) = &args.expect {
-        let found: Vec<u64> = reports.iter().filter(|r| r.violations.iter().any(|v| v.kind() == kind)).map(|r| r.seed).collect();
+        // `run-error`: the run itself failed (a hang past the simulation's
+        // duration, a panic), as a bug that stops progress makes it.
+        let found: Vec<u64> = reports
+            .iter()
+            .filter(|r| r.violations.iter().any(|v| v.kind() == kind) || (kind == "run-error" && r.error.is_some()))
+            .map(|r| r.seed)
+            .collect();
         println!("expected {kind}: found in {} of {} seeds {found:?}", found.len(), reports.len());
         return if found.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
     }

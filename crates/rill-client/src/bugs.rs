@@ -11,4 +11,10 @@ pub struct ClientBugs {
     /// epoch disregarded, so it fetches on past a log that was cut below its
     /// position and skips what the new leader wrote there.
     pub skip_truncation_detection: bool,
+    /// The transactional producer's sender, in a pass that found batches
+    /// ready for partitions already in the transaction and others still to
+    /// be added, awaits AddPartitionsToTxn first and drops the ready batches
+    /// (marked in flight, never sent): their records never resolve and the
+    /// commit waits for them. The bug fixed in 082dc6b, which hung CI.
+    pub drop_batches_beside_added_partitions: bool,
 }

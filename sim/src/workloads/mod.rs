@@ -80,6 +80,10 @@ pub enum Bug {
     /// (KIP-320), so after a leader lost records they had read they fetch on
     /// from their position. Needs a lossy `--flush` to have truncations.
     SkipTruncationDetection,
+    /// Not the broker's: the transactional producer's sender drops batches
+    /// ready beside partitions still to be added to the transaction (the
+    /// bug of 082dc6b); the run hangs (`--expect run-error`).
+    DropBatchesBesideAddedPartitions,
 }
 
 impl Bug {
@@ -91,6 +95,7 @@ impl Bug {
             Bug::OmitAbortedTransactions => "omit-aborted-transactions",
             Bug::CommitBeforeProcess => "commit-before-process",
             Bug::SkipTruncationDetection => "skip-truncation-detection",
+            Bug::DropBatchesBesideAddedPartitions => "drop-batches-beside-added-partitions",
         }
     }
 
@@ -164,7 +169,8 @@ pub fn run(workload: Workload, seed: u64, mode: Mode, options: &Options) -> Seed
         Workload::Schedule => schedule_only::run(seed, mode),
         Workload::Transactional => {
             let flush = options.flush.map(Flush::policy);
-            transactional::run(seed, mode, flush, Bug::switches(&options.bugs))
+            let drop_batches = options.bugs.contains(&Bug::DropBatchesBesideAddedPartitions);
+            transactional::run(seed, mode, flush, Bug::switches(&options.bugs), drop_batches)
         }
         Workload::GroupRange => group::run(seed, mode, AssignmentStrategy::Range, options),
         Workload::GroupRoundrobin => group::run(seed, mode, AssignmentStrategy::RoundRobin, options),

@@ -72,7 +72,7 @@ fn config(seed: u64, name: &str, extra: &[(&str, &str)]) -> Result<ClientConfig,
 
 /// One transactional producer host: instances of the producer, one after
 /// another, each running transactions until one ends with an unknown outcome.
-async fn produce(id: u32, seed: u64, history: Arc<Mutex<History>>, stop_ms: u64, give_up_ms: u64) {
+async fn produce(id: u32, seed: u64, history: Arc<Mutex<History>>, stop_ms: u64, give_up_ms: u64, drop_batches: bool) {
     let mut rng = Rng::new(seed);
     let transactional_id = format!("txn-producer-{id}");
     let settings = [
@@ -88,9 +88,10 @@ async fn produce(id: u32, seed: u64, history: Arc<Mutex<History>>, stop_ms: u64,
         ("max.block.ms", "25000"),
         ("linger.ms", "5"),
     ];
-    let Ok(config) = config(seed, &format!("producer{id}"), &settings) else {
+    let Ok(mut config) = config(seed, &format!("producer{id}"), &settings) else {
         return;
     };
+    config.bugs.drop_batches_beside_added_partitions = drop_batches;
     let mut seq = 0u64;
     let mut txn = 0u64;
     while now_ms() < stop_ms {
@@ -256,7 +257,9 @@ async fn read_group_offsets(client: &Client, give_up_ms: u64) -> Result<BTreeMap
 }
 
 /// Runs one seed of the transactional workload.
-pub fn run(seed: u64, mode: Mode, flush: Option<FlushPolicy>, bugs: BugSwitches) -> SeedReport {
+/// `drop_batches`: the producers' sender bug switch
+/// (`ClientBugs::drop_batches_beside_added_partitions`).
+pub fn run(seed: u64, mode: Mode, flush: Option<FlushPolicy>, bugs: BugSwitches, drop_batches: bool) -> SeedReport {
     let mut rng = Rng::new(seed);
     // Member crashes need a group; coordinator moves move the transaction coordinator.
     let kinds: Vec<FaultKind> = FaultKind::ALL.into_iter().filter(|k| *k != FaultKind::MemberCrash).collect();
@@ -293,7 +296,7 @@ pub fn run(seed: u64, mode: Mode, flush: Option<FlushPolicy>, bugs: BugSwitches)
         let client_seed = seed ^ (0x7000 + u64::from(id));
         sim.client(name.as_str(), async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            produce(id, client_seed, history, stop_ms, give_up_ms).await;
+            produce(id, client_seed, history, stop_ms, give_up_ms, drop_batches).await;
             done.fetch_add(1, Ordering::SeqCst);
             Ok(())
         });

@@ -289,6 +289,19 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Whether the sender drops ready batches beside partitions still to be
+    /// added to the transaction; only the `fault-injection` bug switch does.
+    pub(crate) fn drops_batches_beside_added_partitions(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            self.bugs.drop_batches_beside_added_partitions
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            false
+        }
+    }
+
     /// Whether the consumer checks positions against log truncation
     /// (KIP-320); only the `fault-injection` bug switch turns it off.
     pub(crate) fn detects_truncation(&self) -> bool {

@@ -125,6 +125,11 @@ pub(crate) async fn run(inner: Arc<Inner>, mut completions: mpsc::UnboundedRecei
         // before anything else is awaited. (Adding partitions first and
         // dropping them left records that never resolved and a commit that
         // waited forever.)
+        if inner.client.config().drops_batches_beside_added_partitions() && !plan.add_to_txn.is_empty() {
+            // The test-only bug switch: the order before 082dc6b.
+            add_to_transaction(&inner, &plan.add_to_txn).await;
+            continue;
+        }
         let sent_any = !plan.by_leader.is_empty();
         for (leader, batches) in plan.by_leader {
             hand_to_lane(&inner, &mut lanes, leader, batches);
