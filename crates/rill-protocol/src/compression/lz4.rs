@@ -92,9 +92,10 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Decompresses `input` (one or more frames) into `out`, a scratch buffer
-/// (see [`Output`]): on success it holds exactly the decompressed bytes.
-pub(super) fn decompress_into(input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+/// Decompresses `input` (one or more frames) over `out`, a scratch buffer
+/// (see [`Output`]): on success its first `n` bytes (`n` returned) are the
+/// decompressed bytes.
+pub(super) fn decompress_over(input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<usize, DecodeError> {
     if input.is_empty() {
         return Err(corrupt(CODEC, "empty input", field));
     }
@@ -131,8 +132,7 @@ pub(super) fn decompress_into(input: &[u8], limit: usize, field: &'static str, o
             }
         }
     }
-    output.finish();
-    Ok(())
+    Ok(output.finish())
 }
 
 /// The most `input` can decompress to, from its block sizes alone, capped
@@ -334,7 +334,7 @@ mod tests {
         let framed = enc.finish().unwrap();
         let decompress = |limit| {
             let mut out = Vec::new();
-            decompress_into(&framed, limit, "f", &mut out).map(|()| out)
+            decompress_over(&framed, limit, "f", &mut out).map(|n| out[..n].to_vec())
         };
         assert_eq!(decompress(data.len()).unwrap(), data);
         assert!(decompress(data.len() - 1).is_err());
@@ -343,8 +343,11 @@ mod tests {
         for junk in [10_000, 3_000_000] {
             for input in [&framed[..], &out[..]] {
                 let mut buf = vec![0x5a; junk];
-                decompress_into(input, data.len(), "f", &mut buf).unwrap();
-                assert_eq!(buf, data);
+                let n = decompress_over(input, data.len(), "f", &mut buf).unwrap();
+                assert_eq!(&buf[..n], &data[..]);
+                if junk > n {
+                    assert_eq!(buf.len(), junk, "what the buffer held stays counted as initialized");
+                }
                 let bound = output_bound(input, usize::MAX, "f");
                 assert!((data.len()..=data.len() + 256 * 1024).contains(&bound), "{bound}: at most one block maximum over");
             }

@@ -64,9 +64,12 @@ impl<'a> Output<'a> {
         self.advance(data.len());
     }
 
-    /// Ends the output: the buffer holds exactly what was written.
-    pub fn finish(self) {
-        self.buf.truncate(self.written);
+    /// Ends the output: the first bytes returned of the buffer are what
+    /// was written. The buffer keeps its length (what is past them was
+    /// initialized by this use or an earlier one) so its next use need not
+    /// zero-fill it again.
+    pub fn finish(self) -> usize {
+        self.written
     }
 }
 
@@ -88,8 +91,9 @@ mod tests {
         let (since, room) = out.written_since_and_room(1, 4);
         assert_eq!(since, b"ew!!");
         assert_eq!(room.len(), 4);
-        out.finish();
-        assert_eq!(buf, b"new!!");
+        assert_eq!(out.finish(), 5);
+        assert_eq!(&buf[..5], b"new!!");
+        assert_eq!(buf.len(), 33, "the length stays as far as the room given reached: those bytes are initialized");
     }
 
     #[test]
@@ -99,7 +103,7 @@ mod tests {
         out.room(4);
         out.advance(10);
         assert_eq!(out.written(), 4);
-        out.finish();
+        assert_eq!(out.finish(), 4);
         assert_eq!(buf.len(), 4);
     }
 }

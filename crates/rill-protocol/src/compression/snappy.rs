@@ -44,7 +44,9 @@ pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeErr
     Ok(())
 }
 
-pub(super) fn decompress_into(input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+/// Decompresses `input` over `out` (see [`Output`]); returns how many
+/// bytes at its start are the output.
+pub(super) fn decompress_over(input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<usize, DecodeError> {
     let mut output = Output::new(out);
     let mut dec = snap::raw::Decoder::new();
     match input.strip_prefix(&XERIAL_MAGIC[..]) {
@@ -64,8 +66,7 @@ pub(super) fn decompress_into(input: &[u8], limit: usize, field: &'static str, o
         }
         _ => raw_block(&mut dec, input, &mut output, limit, field)?,
     }
-    output.finish();
-    Ok(())
+    Ok(output.finish())
 }
 
 fn raw_block(

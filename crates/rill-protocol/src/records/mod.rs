@@ -111,8 +111,12 @@ impl DecodeOptions {
             None => codec.decompress(input, limit, field).map(Bytes::from),
             Some(pool) => {
                 let mut buf = pool.take(codec.output_size_hint(input, limit));
-                match codec.decompress_into(input, limit, field, &mut buf) {
-                    Ok(()) => Ok(pool.freeze(buf)),
+                match codec.decompress_over(input, limit, field, &mut buf) {
+                    Ok(written) => {
+                        let mut bytes = pool.freeze(buf);
+                        bytes.truncate(written);
+                        Ok(bytes)
+                    }
                     Err(e) => {
                         pool.give_back(buf);
                         Err(e)
