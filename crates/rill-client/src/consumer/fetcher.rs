@@ -568,7 +568,7 @@ fn apply_partition(shared: &Shared, state: &mut State, node: i32, broker: &str, 
         if let Some(last) = decoded.records.last() {
             p.responses.push_back((last.offset, charge));
         }
-        p.buffer.extend(decoded.records);
+        p.buffer.push_chunk(decoded.records);
         p.buffered_bytes += bytes;
         budget.charge(bytes);
         if decoded.next_offset > p.fetch.offset {

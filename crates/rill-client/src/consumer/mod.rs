@@ -75,6 +75,7 @@ mod fetcher;
 pub mod group;
 mod manager;
 pub mod record;
+mod record_queue;
 mod session;
 pub mod state;
 

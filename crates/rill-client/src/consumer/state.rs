@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::record::{ConsumerRecord, Position, TopicPartition};
+use super::record_queue::RecordQueue;
 use crate::config::AutoOffsetReset;
 use crate::error::Error;
 
@@ -52,7 +53,7 @@ pub(crate) struct PartitionState {
     /// Next offset to fetch, with the leader epoch of the last fetched batch.
     pub fetch: Position,
     /// Records fetched and not yet handed out, in offset order.
-    pub buffer: VecDeque<ConsumerRecord>,
+    pub buffer: RecordQueue,
     /// The responses buffered records came from, each with the last offset
     /// buffered from it, in offset order: a response stays charged against
     /// the budget while any partition holds one of its records.
@@ -105,7 +106,7 @@ impl PartitionState {
             topic,
             phase,
             fetch: Position::new(-1, None),
-            buffer: VecDeque::new(),
+            buffer: RecordQueue::default(),
             responses: VecDeque::new(),
             buffered_bytes: 0,
             consumed_epoch: None,
