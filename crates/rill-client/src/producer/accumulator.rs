@@ -11,7 +11,8 @@ use std::time::Duration;
 use rill_protocol::compression::Compression;
 use tokio::time::Instant;
 
-use super::batch::{DeliverySender, ProducerBatch};
+use super::batch::ProducerBatch;
+use super::delivery::Delivery;
 use super::error::ProduceError;
 use super::memory::RecordReservation;
 use super::record::{ProducerRecord, TopicPartition};
@@ -26,12 +27,14 @@ pub(crate) struct Accumulator {
 }
 
 /// What an append did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Appended {
     /// The record started a new batch.
     pub new_batch: bool,
     /// A batch is full now (the previous one, or this one reached `batch.size`).
     pub batch_full: bool,
+    /// The record's delivery result.
+    pub delivery: Delivery,
 }
 
 /// Whether a partition has something to send now.
@@ -56,7 +59,6 @@ impl Accumulator {
         record: &ProducerRecord,
         timestamp: i64,
         reservation: RecordReservation<'_>,
-        delivery: DeliverySender,
         now: impl FnOnce() -> Instant,
     ) -> Result<Appended, ProduceError> {
         let bytes = record.estimated_size();
@@ -80,9 +82,9 @@ impl Accumulator {
         let Some(batch) = queue.back_mut() else {
             return Err(ProduceError::Closed);
         };
-        batch.append(record, timestamp, reservation, delivery)?;
+        let delivery = batch.append(record, timestamp, reservation)?;
         let batch_full = (new_batch && queued > 1) || batch.estimated_bytes >= self.batch_size;
-        Ok(Appended { new_batch, batch_full })
+        Ok(Appended { new_batch, batch_full, delivery })
     }
 
     /// Whether `tp`'s next batch can be sent: at most `max_in_flight`
@@ -254,17 +256,16 @@ impl Accumulator {
 
 #[cfg(test)]
 mod tests {
-    use tokio::sync::oneshot;
-
     use super::*;
 
     fn record(bytes: usize) -> ProducerRecord {
         ProducerRecord::new("t").value(vec![7u8; bytes])
     }
 
-    fn append(acc: &mut Accumulator, tp: &TopicPartition, bytes: usize) -> Appended {
-        let (tx, _rx) = oneshot::channel();
-        acc.append(tp, &record(bytes), 0, RecordReservation::empty(), tx, Instant::now).unwrap()
+    /// Appends a record; whether it started a new batch and whether a batch is full now.
+    fn append(acc: &mut Accumulator, tp: &TopicPartition, bytes: usize) -> (bool, bool) {
+        let appended = acc.append(tp, &record(bytes), 0, RecordReservation::empty(), Instant::now).unwrap();
+        (appended.new_batch, appended.batch_full)
     }
 
     #[tokio::test(start_paused = true)]
@@ -274,7 +275,7 @@ mod tests {
         let start = Instant::now();
         assert_eq!(acc.readiness(&tp, start, false, 5), Readiness::Waiting);
         let first = append(&mut acc, &tp, 100);
-        assert_eq!(first, Appended { new_batch: true, batch_full: false });
+        assert_eq!(first, (true, false));
         // Not full yet: ready only after linger.ms.
         assert_eq!(acc.readiness(&tp, start, false, 5), Readiness::At(start + Duration::from_millis(50)));
         assert_eq!(acc.readiness(&tp, start + Duration::from_millis(50), false, 5), Readiness::Ready);
@@ -285,14 +286,14 @@ mod tests {
         for _ in 0..6 {
             appended.push(append(&mut acc, &tp, 100));
         }
-        assert!(appended.iter().take(5).all(|a| !a.new_batch), "{appended:?}");
-        assert_eq!(appended[5], Appended { new_batch: true, batch_full: true });
+        assert!(appended.iter().take(5).all(|a| !a.0), "{appended:?}");
+        assert_eq!(appended[5], (true, true));
         assert_eq!(acc.readiness(&tp, start, false, 5), Readiness::Ready);
         let batch = acc.next_to_send(&tp).unwrap();
         assert_eq!(batch.record_count(), 6);
         // A record larger than batch.size gets a batch of its own.
         let big = append(&mut acc, &TopicPartition::new("t", 1), 5000);
-        assert_eq!(big, Appended { new_batch: true, batch_full: true });
+        assert_eq!(big, (true, true));
     }
 
     #[tokio::test(start_paused = true)]

@@ -4,16 +4,13 @@
 use bytes::{Bytes, BytesMut};
 use rill_protocol::compression::Compression;
 use rill_protocol::records::{DecodeOptions, RecordBatch, RecordBatchBuilder};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::delivery::{Delivery, OutcomeSender};
 use super::error::ProduceError;
 use super::memory::{RecordReservation, Reservation};
-use super::record::{ProducerRecord, RecordMetadata, TopicPartition};
+use super::record::{ProducerRecord, TopicPartition};
 use crate::backoff::Backoff;
-
-/// Where the delivery result of one record goes.
-pub(crate) type DeliverySender = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
 
 /// Producer id, epoch and base sequence written into a batch (idempotence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +66,10 @@ pub(crate) struct ProducerBatch {
     builder: Option<RecordBatchBuilder>,
     /// The encoded batch, once drained.
     pub encoded: Option<Bytes>,
-    deliveries: Vec<(DeliverySender, i64)>,
+    /// Where the records' delivery results go.
+    outcome: OutcomeSender,
+    /// The records' timestamps, in append order.
+    timestamps: Vec<i64>,
     pub created: Instant,
     /// Estimated uncompressed size (what `batch.size` is compared with).
     pub estimated_bytes: usize,
@@ -96,7 +96,8 @@ impl ProducerBatch {
             tp,
             builder: Some(RecordBatchBuilder::new(0).compression(compression)),
             encoded: None,
-            deliveries: Vec::new(),
+            outcome: OutcomeSender::new(),
+            timestamps: Vec::new(),
             created: now,
             estimated_bytes: 61,
             reservation: Reservation::empty(),
@@ -111,7 +112,7 @@ impl ProducerBatch {
     }
 
     pub fn record_count(&self) -> usize {
-        self.deliveries.len()
+        self.timestamps.len()
     }
 
     pub fn is_open(&self) -> bool {
@@ -120,7 +121,7 @@ impl ProducerBatch {
 
     /// Whether a record of `bytes` still fits under `batch_size` (an empty batch takes any record).
     pub fn has_room_for(&self, bytes: usize, batch_size: usize) -> bool {
-        self.is_open() && (self.deliveries.is_empty() || self.estimated_bytes + bytes <= batch_size)
+        self.is_open() && (self.timestamps.is_empty() || self.estimated_bytes + bytes <= batch_size)
     }
 
     /// Appends a record (the caller checked [`has_room_for`](Self::has_room_for)).
@@ -129,8 +130,7 @@ impl ProducerBatch {
         record: &ProducerRecord,
         timestamp: i64,
         reservation: RecordReservation<'_>,
-        delivery: DeliverySender,
-    ) -> Result<(), ProduceError> {
+    ) -> Result<Delivery, ProduceError> {
         let Some(builder) = self.builder.as_mut() else {
             return Err(ProduceError::InvalidState { operation: "append", state: "the batch is closed".into() });
         };
@@ -139,8 +139,9 @@ impl ProducerBatch {
         })?;
         self.estimated_bytes += record.estimated_size();
         self.reservation.add_record(reservation);
-        self.deliveries.push((delivery, timestamp));
-        Ok(())
+        let delivery = self.outcome.delivery(self.timestamps.len(), timestamp);
+        self.timestamps.push(timestamp);
+        Ok(delivery)
     }
 
     /// What this attempt sends, with the producer fields (idempotent and
@@ -219,7 +220,7 @@ impl ProducerBatch {
         let encode_error =
             |source| ProduceError::Client(crate::error::Error::Encode { api: rill_protocol::ApiKey::PRODUCE, version: 2, source });
         let decoded = match self.encoded.as_ref().map(|b| RecordBatch::decode(b, &DecodeOptions::default())) {
-            Some(Ok(decoded)) if decoded.records.len() == self.deliveries.len() && decoded.records.len() > 1 => decoded,
+            Some(Ok(decoded)) if decoded.records.len() == self.timestamps.len() && decoded.records.len() > 1 => decoded,
             Some(Err(e)) => {
                 let error = ProduceError::InvalidState { operation: "split", state: format!("the batch does not decode: {e}") };
                 return Err(Box::new((self, error)));
@@ -231,7 +232,7 @@ impl ProducerBatch {
         };
         let compression = decoded.compression().unwrap_or(Compression::None);
         let middle = decoded.records.len() / 2;
-        let timestamps: Vec<i64> = self.deliveries.iter().map(|(_, t)| *t).collect();
+        let timestamps = self.timestamps.clone();
         let (first_sequence, second_sequence) = match self.sequenced {
             Some(s) => {
                 let offset = i32::try_from(middle).unwrap_or(i32::MAX);
@@ -262,11 +263,11 @@ impl ProducerBatch {
                 Err(e) => return Err(Box::new((self, encode_error(e)))),
             }
         }
-        let mut first_deliveries = std::mem::take(&mut self.deliveries);
-        let second_deliveries = first_deliveries.split_off(middle.min(first_deliveries.len()));
+        let mut first_timestamps = timestamps;
+        let second_timestamps = first_timestamps.split_off(middle.min(first_timestamps.len()));
         let mut parts = Vec::with_capacity(2);
-        for ((bytes, estimated_bytes, sequenced), (id, deliveries)) in
-            encoded.into_iter().zip([(ids.0, first_deliveries), (ids.1, second_deliveries)])
+        for ((bytes, estimated_bytes, sequenced), (id, timestamps)) in
+            encoded.into_iter().zip([(ids.0, first_timestamps), (ids.1, second_timestamps)])
         {
             let share = estimated_bytes.min(self.reservation.bytes());
             parts.push(ProducerBatch {
@@ -276,7 +277,8 @@ impl ProducerBatch {
                 builder: None,
                 encoded: Some(bytes),
                 reservation: self.reservation.split(share),
-                deliveries,
+                outcome: OutcomeSender::new(),
+                timestamps,
                 created: self.created,
                 estimated_bytes,
                 attempts: self.attempts,
@@ -294,24 +296,19 @@ impl ProducerBatch {
         };
         // What is left of the reservation goes with the first half.
         first.reservation.merge(std::mem::replace(&mut self.reservation, Reservation::empty()));
+        self.outcome.split(middle, &first.outcome, &second.outcome);
         Ok((first, second))
     }
 
     /// Hands every record its metadata: offsets from `base_offset` on;
     /// `log_append_time` (not -1) replaces the records' timestamps.
     pub fn complete(self, base_offset: i64, log_append_time: i64) {
-        for (i, (delivery, timestamp)) in self.deliveries.into_iter().enumerate() {
-            let offset = if base_offset < 0 { -1 } else { base_offset + i as i64 };
-            let timestamp = if log_append_time >= 0 { log_append_time } else { timestamp };
-            let _ = delivery.send(Ok(RecordMetadata { topic: self.tp.topic.clone(), partition: self.tp.partition, offset, timestamp }));
-        }
+        self.outcome.complete(&self.tp.topic, self.tp.partition, base_offset, log_append_time);
     }
 
     /// Hands every record `error`.
     pub fn fail(self, error: ProduceError) {
-        for (delivery, _) in self.deliveries {
-            let _ = delivery.send(Err(error.clone()));
-        }
+        self.outcome.fail(error);
     }
 }
 
@@ -322,8 +319,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn resequencing_rewrites_the_producer_fields_and_the_crc() {
         let mut batch = ProducerBatch::new(1, TopicPartition::new("t", 0), Compression::Lz4, Instant::now());
-        let (tx, _rx) = oneshot::channel();
-        batch.append(&ProducerRecord::new("t").key("k").value("v"), 5, RecordReservation::empty(), tx).unwrap();
+        let _delivery = batch.append(&ProducerRecord::new("t").key("k").value("v"), 5, RecordReservation::empty()).unwrap();
         let first = Sequenced { producer_id: 7, producer_epoch: 0, base_sequence: 10 };
         let bytes = batch.encode(Some(first), true).unwrap();
         let decoded = RecordBatch::decode(&bytes, &DecodeOptions::default()).unwrap();

@@ -32,6 +32,7 @@
 mod accumulator;
 mod availability;
 mod batch;
+mod delivery;
 pub mod error;
 pub mod idempotence;
 pub mod memory;
@@ -42,14 +43,13 @@ pub(crate) mod stats;
 pub mod transaction;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
+
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+
 use std::time::Duration;
 
 use rill_protocol::ErrorCode;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -65,6 +65,7 @@ use sender::Completion;
 use stats::ProducerStats;
 use transaction::{TransactionState, TxnPhase};
 
+pub use delivery::Delivery;
 pub use error::ProduceError;
 pub use record::{ProducerRecord, RecordMetadata, TopicPartition};
 pub use stats::ProducerStatsSnapshot;
@@ -146,21 +147,6 @@ impl Drop for CloseOnDrop {
     fn drop(&mut self) {
         self.0.lock().closing = true;
         self.0.wake.notify_one();
-    }
-}
-
-/// The delivery result of one record: resolves to its [`RecordMetadata`] or a [`ProduceError`].
-#[derive(Debug)]
-#[must_use = "a delivery says whether the record was written"]
-pub struct Delivery {
-    rx: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
-}
-
-impl Future for Delivery {
-    type Output = Result<RecordMetadata, ProduceError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx).map(|r| r.unwrap_or(Err(ProduceError::Closed)))
     }
 }
 
@@ -293,7 +279,6 @@ impl Producer {
             ReserveError::Timeout { waited, .. } => ProduceError::BlockTimeout { waited, what: "buffer memory (buffer.memory)" },
         })?;
         let timestamp = record.timestamp.unwrap_or_else(|| inner.clock.now_ms());
-        let (tx, rx) = oneshot::channel();
         let mut guard = inner.lock();
         let state = &mut *guard;
         self.check_can_send(state)?;
@@ -305,7 +290,7 @@ impl Producer {
         };
         // The record's topic moves into the partition's key (no copy per record).
         let tp = TopicPartition::new(std::mem::take(&mut record.topic), partition);
-        let appended = state.accumulator.append(&tp, &record, timestamp, reservation, tx, Instant::now)?;
+        let appended = state.accumulator.append(&tp, &record, timestamp, reservation, Instant::now)?;
         if sticky {
             state.partitioner.record_appended(&tp.topic, partition, size, partitions, &available, &mut state.partitioner_rng);
         }
@@ -313,7 +298,7 @@ impl Producer {
         if appended.new_batch || appended.batch_full {
             inner.wake.notify_one();
         }
-        Ok(Delivery { rx })
+        Ok(appended.delivery)
     }
 
     /// Partition count and partitions with a leader, asking for metadata when
