@@ -3,6 +3,7 @@
 //! API and a few admin calls.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -111,6 +112,10 @@ struct Inner {
     stats: Stats,
     rng: Mutex<Rng>,
     metadata: Mutex<MetadataCache>,
+    /// Bumped after every merge of a Metadata response into `metadata`: a
+    /// value read before looking something up tells whether that answer may
+    /// have changed since ([`Client::metadata_updates`]).
+    metadata_updates: AtomicU64,
     /// One slot per `host:port`; each behind its own async lock so that a
     /// slow connect to one broker does not hold up the others.
     slots: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
@@ -151,6 +156,7 @@ impl Client {
                 stats: Stats::default(),
                 rng: Mutex::new(Rng::new(seed)),
                 metadata: Mutex::new(MetadataCache::new()),
+                metadata_updates: AtomicU64::new(0),
                 slots: Mutex::new(BTreeMap::new()),
             }),
         };
@@ -190,6 +196,13 @@ impl Client {
 
     /// A topic's partition count and the partitions that have a leader, from
     /// the cache; `None` when the topic is not cached.
+    /// How many Metadata responses the cache has taken in. Read it before a
+    /// lookup; while it is unchanged, the lookup's answer still holds (the
+    /// producer keeps its topic's partitions by it, without the cache's lock).
+    pub(crate) fn metadata_updates(&self) -> u64 {
+        self.inner.metadata_updates.load(Ordering::Acquire)
+    }
+
     pub fn cached_partitions(&self, topic: &str) -> Option<(usize, Arc<[i32]>)> {
         lock(&self.inner.metadata).partitions(topic)
     }
@@ -228,6 +241,7 @@ impl Client {
         };
         let response = connection.send(&request).await?;
         let change = lock(&self.inner.metadata).update(&response, Instant::now());
+        self.inner.metadata_updates.fetch_add(1, Ordering::Release);
         debug!(broker = %address, topics = change.topics_updated.len(), "metadata refreshed");
         Ok(())
     }

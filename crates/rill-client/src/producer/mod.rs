@@ -71,6 +71,18 @@ pub use record::{ProducerRecord, RecordMetadata, TopicPartition};
 pub use stats::ProducerStatsSnapshot;
 pub use transaction::{ConsumerGroupMetadata, OffsetAndMetadata};
 
+/// A topic's partition count and its partitions with a leader, kept while
+/// the client's metadata has not changed since it was looked up
+/// ([`Client::metadata_updates`]): the lookup took the metadata cache's lock
+/// and searched it by name, about 6% of a producer of 100-byte records.
+#[derive(Debug)]
+pub(crate) struct PartitionsMemo {
+    topic: String,
+    metadata_updates: u64,
+    count: usize,
+    available: Arc<[i32]>,
+}
+
 /// Everything the producer handle and the sender task share (behind one lock).
 #[derive(Debug)]
 pub(crate) struct State {
@@ -79,6 +91,8 @@ pub(crate) struct State {
     /// The partitioner's draws, seeded from the client's RNG: under the
     /// producer's lock already held, not the client's (two more locks per record).
     pub partitioner_rng: Rng,
+    /// The partitions of the topic sent to last, as the metadata had them.
+    pub partitions_memo: Option<PartitionsMemo>,
     /// ProduceRequests planned per leader and not yet answered.
     pub produce_requests: BTreeMap<i32, usize>,
     pub availability: availability::LeaderAvailability,
@@ -187,6 +201,7 @@ impl Producer {
             accumulator: Accumulator::new(config.batch_size, config.linger, config.compression),
             partitioner: StickyPartitioner::new(config.batch_size),
             partitioner_rng: Rng::new(client.with_rng(|rng| rng.next_u64())),
+            partitions_memo: None,
             produce_requests: BTreeMap::new(),
             availability: availability::LeaderAvailability::default(),
             identity: ProducerIdentity::NONE,
@@ -256,8 +271,27 @@ impl Producer {
     /// resolves once the record is acknowledged or has failed.
     pub async fn send(&self, mut record: ProducerRecord) -> Result<Delivery, ProduceError> {
         let inner = &self.inner;
-        self.check_can_send(&inner.lock())?;
-        let (partitions, available) = self.partitions_of(&record.topic).await?;
+        let memo = {
+            let state = inner.lock();
+            self.check_can_send(&state)?;
+            let updates = inner.client.metadata_updates();
+            state
+                .partitions_memo
+                .as_ref()
+                .filter(|m| m.metadata_updates == updates && m.topic == record.topic)
+                .map(|m| (m.count, m.available.clone()))
+        };
+        let (partitions, available) = match memo {
+            Some(found) => found,
+            None => {
+                // Read before the lookup: an update after it shows as a change.
+                let metadata_updates = inner.client.metadata_updates();
+                let (count, available) = self.partitions_of(&record.topic).await?;
+                inner.lock().partitions_memo =
+                    Some(PartitionsMemo { topic: record.topic.clone(), metadata_updates, count, available: available.clone() });
+                (count, available)
+            }
+        };
         if let Some(p) = record.partition {
             if usize::try_from(p).map_or(true, |p| p >= partitions) {
                 return Err(ProduceError::UnknownPartition { topic: record.topic, partition: Some(p), partitions });

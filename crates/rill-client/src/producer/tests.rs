@@ -7,7 +7,7 @@
 mod transactions;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,6 +74,8 @@ struct Broker {
     /// Topic "late" (one partition) is in the metadata from this many
     /// metadata requests on (a topic just created); UNKNOWN_TOPIC_OR_PARTITION before.
     late_topic_from: Option<usize>,
+    /// Once set, topic "late" has three partitions in the metadata (partitions added).
+    late_topic_grown: AtomicBool,
 }
 
 impl Broker {
@@ -182,7 +184,7 @@ fn metadata(broker: &Broker) -> MetadataResponse {
         Some(from) if requests >= from => MetadataResponseTopic {
             name: Some("late".into()),
             topic_id: Uuid::from_u64_pair(3, 4),
-            partitions: vec![partition(0)],
+            partitions: if broker.late_topic_grown.load(Ordering::SeqCst) { (0..3).map(partition).collect() } else { vec![partition(0)] },
             ..Default::default()
         },
         _ => MetadataResponseTopic { name: Some("late".into()), error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0, ..Default::default() },
@@ -840,6 +842,27 @@ async fn send_waits_for_a_topic_to_appear_in_the_metadata() {
     let err = producer.send(ProducerRecord::new("forbidden").value("v")).await.unwrap_err();
     assert!(err.to_string().contains("TOPIC_AUTHORIZATION_FAILED"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+}
+
+/// The producer keeps a topic's partitions between sends only while the
+/// client's metadata is unchanged: partitions added to a topic are used once
+/// a metadata update shows them.
+#[tokio::test(start_paused = true)]
+async fn partitions_added_to_a_topic_are_used_once_the_metadata_shows_them() {
+    let broker = Arc::new(Broker { late_topic_from: Some(1), ..Broker::default() });
+    let producer = producer_with(&broker, &[]).await;
+    assert_eq!(producer.send(ProducerRecord::new("late").partition(0).value("v")).await.unwrap().await.unwrap().partition, 0);
+    let err = producer.send(ProducerRecord::new("late").partition(2).value("v")).await.unwrap_err();
+    assert!(matches!(err, ProduceError::UnknownPartition { partition: Some(2), partitions: 1, .. }), "{err}");
+    broker.late_topic_grown.store(true, Ordering::SeqCst);
+    producer.client().metadata(&["late"]).await.unwrap();
+    let delivered = producer.send(ProducerRecord::new("late").partition(2).value("v")).await.unwrap().await.unwrap();
+    assert_eq!((delivered.topic.as_str(), delivered.partition, delivered.offset), ("late", 2, 0));
+    // Keyed records spread over all three now, as Java's partitioner would.
+    for key in ["a", "b", "c", "d"] {
+        let m = producer.send(ProducerRecord::new("late").key(key).value("v")).await.unwrap().await.unwrap();
+        assert_eq!(m.partition, partitioner::partition_for_key(key.as_bytes(), 3), "{key}");
+    }
 }
 
 /// max.in.flight.requests.per.connection bounds the requests a leader has
