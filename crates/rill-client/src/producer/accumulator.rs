@@ -61,30 +61,14 @@ impl Accumulator {
         reservation: RecordReservation<'_>,
         now: impl FnOnce() -> Instant,
     ) -> Result<Appended, ProduceError> {
-        let bytes = record.estimated_size();
-        // Looked up before inserting: the entry API would clone the key (its
-        // topic string) for every record.
-        if !self.queues.contains_key(tp) {
-            self.queues.insert(tp.clone(), VecDeque::new());
+        let Accumulator { queues, next_batch_id, batch_size, compression, .. } = self;
+        let mut to = Append { next_batch_id, batch_size: *batch_size, compression: *compression };
+        // One search of the map per record; the key (its topic string) is
+        // cloned only for a partition's first record.
+        if let Some(queue) = queues.get_mut(tp) {
+            return to.append(queue, tp, record, timestamp, reservation, now);
         }
-        let Some(queue) = self.queues.get_mut(tp) else {
-            return Err(ProduceError::Closed);
-        };
-        let fits = queue.back().is_some_and(|b| b.has_room_for(bytes, self.batch_size));
-        let new_batch = !fits;
-        if new_batch {
-            self.next_batch_id += 1;
-            // The clock is read only for a new batch (its linger starts now),
-            // not for every record.
-            queue.push_back(ProducerBatch::new(self.next_batch_id, tp.clone(), self.compression, now()));
-        }
-        let queued = queue.len();
-        let Some(batch) = queue.back_mut() else {
-            return Err(ProduceError::Closed);
-        };
-        let delivery = batch.append(record, timestamp, reservation)?;
-        let batch_full = (new_batch && queued > 1) || batch.estimated_bytes >= self.batch_size;
-        Ok(Appended { new_batch, batch_full, delivery })
+        to.append(queues.entry(tp.clone()).or_default(), tp, record, timestamp, reservation, now)
     }
 
     /// Whether `tp`'s next batch can be sent: at most `max_in_flight`
@@ -251,6 +235,42 @@ impl Accumulator {
 
     pub fn is_empty(&self) -> bool {
         self.queues.is_empty()
+    }
+}
+
+/// What appending to one partition's queue needs of the accumulator.
+struct Append<'a> {
+    next_batch_id: &'a mut u64,
+    batch_size: usize,
+    compression: Compression,
+}
+
+impl Append<'_> {
+    fn append(
+        &mut self,
+        queue: &mut VecDeque<ProducerBatch>,
+        tp: &TopicPartition,
+        record: &ProducerRecord,
+        timestamp: i64,
+        reservation: RecordReservation<'_>,
+        now: impl FnOnce() -> Instant,
+    ) -> Result<Appended, ProduceError> {
+        let bytes = record.estimated_size();
+        let fits = queue.back().is_some_and(|b| b.has_room_for(bytes, self.batch_size));
+        let new_batch = !fits;
+        if new_batch {
+            *self.next_batch_id += 1;
+            // The clock is read only for a new batch (its linger starts now),
+            // not for every record.
+            queue.push_back(ProducerBatch::new(*self.next_batch_id, tp.clone(), self.compression, now()));
+        }
+        let queued = queue.len();
+        let Some(batch) = queue.back_mut() else {
+            return Err(ProduceError::Closed);
+        };
+        let delivery = batch.append(record, timestamp, reservation)?;
+        let batch_full = (new_batch && queued > 1) || batch.estimated_bytes >= self.batch_size;
+        Ok(Appended { new_batch, batch_full, delivery })
     }
 }
 

@@ -127,6 +127,23 @@ impl MemoryBudget {
         self.permits.available_permits()
     }
 
+    /// Reserves `bytes` if they are free now (`Ok(None)` if not). Never
+    /// jumps the queue: permits freed while others wait go to the waiters.
+    pub fn try_reserve(&self, bytes: usize) -> Result<Option<RecordReservation<'_>>, ReserveError> {
+        if bytes > self.total_bytes {
+            return Err(ReserveError::LargerThanBudget { bytes, budget_bytes: self.total_bytes });
+        }
+        if bytes == 0 {
+            return Ok(Some(RecordReservation::empty()));
+        }
+        let n = u32::try_from(bytes).unwrap_or(u32::MAX);
+        Ok(self.permits.try_acquire_many(n).ok().map(|permit| {
+            // Counted from here on by the reservation, which gives them back.
+            permit.forget();
+            RecordReservation { permits: Some(&self.permits), bytes: n as usize }
+        }))
+    }
+
     /// Reserves `bytes`, waiting up to `max_wait` for them to be freed.
     /// Waiters are served in arrival order (tokio's semaphore is fair).
     pub async fn reserve(&self, bytes: usize, max_wait: Duration) -> Result<RecordReservation<'_>, ReserveError> {
@@ -136,17 +153,15 @@ impl MemoryBudget {
         if bytes == 0 {
             return Ok(RecordReservation::empty());
         }
+        // At once when the bytes are free (no clock read, no timer).
+        if let Some(reservation) = self.try_reserve(bytes)? {
+            return Ok(reservation);
+        }
         let n = u32::try_from(bytes).unwrap_or(u32::MAX);
-        // At once when the bytes are free (no clock read, no timer): permits
-        // freed while others wait go to the waiters first, so this never
-        // jumps the queue.
-        let permit = match self.permits.try_acquire_many(n) {
-            Ok(permit) => permit,
-            Err(_) => match tokio::time::timeout(max_wait, self.permits.acquire_many(n)).await {
-                Ok(Ok(permit)) => permit,
-                // The semaphore is never closed; treat it like a timeout all the same.
-                Ok(Err(_)) | Err(_) => return Err(ReserveError::Timeout { bytes, waited: max_wait }),
-            },
+        let permit = match tokio::time::timeout(max_wait, self.permits.acquire_many(n)).await {
+            Ok(Ok(permit)) => permit,
+            // The semaphore is never closed; treat it like a timeout all the same.
+            Ok(Err(_)) | Err(_) => return Err(ReserveError::Timeout { bytes, waited: max_wait }),
         };
         // Counted from here on by the reservation, which gives them back.
         permit.forget();
@@ -181,6 +196,28 @@ mod tests {
         let c = waiter.await.unwrap().unwrap();
         assert_eq!(c.bytes(), 50);
         assert_eq!(budget.available_bytes(), 50);
+    }
+
+    /// try_reserve takes only what is free now, and never what a waiter is owed.
+    #[tokio::test(start_paused = true)]
+    async fn try_reserve_takes_free_bytes_only_and_never_ahead_of_a_waiter() {
+        let budget = MemoryBudget::new(100);
+        assert_eq!(budget.try_reserve(101).unwrap_err(), ReserveError::LargerThanBudget { bytes: 101, budget_bytes: 100 });
+        let a = budget.try_reserve(70).unwrap().expect("free");
+        assert!(budget.try_reserve(40).unwrap().is_none(), "only 30 are free");
+        let waiter = {
+            let budget = budget.clone();
+            tokio::spawn(async move { budget.reserve(60, Duration::from_secs(60)).await.map(|r| r.bytes) })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(a);
+        // The 100 freed go to the waiter first: 40 are left, not 100.
+        assert!(budget.try_reserve(50).unwrap().is_none());
+        assert_eq!(waiter.await.unwrap().unwrap(), 60);
+        // The waiter's reservation was dropped with its task: all 100 are free again.
+        let b = budget.try_reserve(40).unwrap().expect("free");
+        assert_eq!((b.bytes, budget.available_bytes()), (40, 60));
+        assert_eq!(budget.try_reserve(0).unwrap().map(|r| r.bytes), Some(0));
     }
 
     #[tokio::test(start_paused = true)]

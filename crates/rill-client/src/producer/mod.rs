@@ -59,7 +59,7 @@ use crate::config::{ClientConfig, ProducerConfig};
 use crate::error::Error;
 use accumulator::Accumulator;
 use idempotence::{ProducerIdentity, Sequences};
-use memory::{MemoryBudget, ReserveError};
+use memory::{MemoryBudget, RecordReservation, ReserveError};
 use partitioner::StickyPartitioner;
 use sender::Completion;
 use stats::ProducerStats;
@@ -109,6 +109,15 @@ pub(crate) struct State {
     /// Set when the producer cannot go on (fenced, or InitProducerId refused).
     pub fatal: Option<ProduceError>,
     pub txn: Option<TransactionState>,
+}
+
+impl State {
+    /// `topic`'s memoized partitions, if the metadata has taken in no
+    /// update (`metadata_updates`) since they were looked up.
+    fn memoized_partitions(&self, topic: &str, metadata_updates: u64) -> Option<(usize, Arc<[i32]>)> {
+        let memo = self.partitions_memo.as_ref()?;
+        (memo.metadata_updates == metadata_updates && memo.topic == topic).then(|| (memo.count, memo.available.clone()))
+    }
 }
 
 /// The wall clock for record timestamps: read once, then advanced by tokio's clock.
@@ -269,34 +278,8 @@ impl Producer {
     /// Queues a record. Waits only for metadata of a topic not seen before and
     /// for buffer memory (both up to `max.block.ms`); the returned [`Delivery`]
     /// resolves once the record is acknowledged or has failed.
-    pub async fn send(&self, mut record: ProducerRecord) -> Result<Delivery, ProduceError> {
+    pub async fn send(&self, record: ProducerRecord) -> Result<Delivery, ProduceError> {
         let inner = &self.inner;
-        let memo = {
-            let state = inner.lock();
-            self.check_can_send(&state)?;
-            let updates = inner.client.metadata_updates();
-            state
-                .partitions_memo
-                .as_ref()
-                .filter(|m| m.metadata_updates == updates && m.topic == record.topic)
-                .map(|m| (m.count, m.available.clone()))
-        };
-        let (partitions, available) = match memo {
-            Some(found) => found,
-            None => {
-                // Read before the lookup: an update after it shows as a change.
-                let metadata_updates = inner.client.metadata_updates();
-                let (count, available) = self.partitions_of(&record.topic).await?;
-                inner.lock().partitions_memo =
-                    Some(PartitionsMemo { topic: record.topic.clone(), metadata_updates, count, available: available.clone() });
-                (count, available)
-            }
-        };
-        if let Some(p) = record.partition {
-            if usize::try_from(p).map_or(true, |p| p >= partitions) {
-                return Err(ProduceError::UnknownPartition { topic: record.topic, partition: Some(p), partitions });
-            }
-        }
         let size = record.estimated_size();
         // A record travels in a batch of its own at worst: 61 bytes of batch header.
         if size + 61 > inner.config.max_request_size {
@@ -306,33 +289,55 @@ impl Producer {
                 limit_key: "max.request.size",
             });
         }
-        let reservation = inner.memory.reserve(size, inner.config.max_block).await.map_err(|e| match e {
-            ReserveError::LargerThanBudget { bytes, budget_bytes } => {
-                ProduceError::RecordTooLarge { size_bytes: bytes, limit_bytes: budget_bytes, limit_key: "buffer.memory" }
-            }
-            ReserveError::Timeout { waited, .. } => ProduceError::BlockTimeout { waited, what: "buffer memory (buffer.memory)" },
-        })?;
+        // Taken on arrival, as Java's producer does, before any wait for memory.
         let timestamp = record.timestamp.unwrap_or_else(|| inner.clock.now_ms());
-        let mut guard = inner.lock();
-        let state = &mut *guard;
-        self.check_can_send(state)?;
-        let sticky = record.partition.is_none() && record.key.is_none();
-        let partition = match (record.partition, &record.key) {
-            (Some(p), _) => p,
-            (None, Some(key)) => partitioner::partition_for_key(key, partitions),
-            (None, None) => state.partitioner.partition(&record.topic, partitions, &available, &mut state.partitioner_rng),
+        // The common case takes the producer's lock once: the topic's
+        // partitions are known (and the metadata unchanged since) and its
+        // buffer memory is free.
+        let record = {
+            let mut guard = inner.lock();
+            let state = &mut *guard;
+            self.check_can_send(state)?;
+            if let Some((partitions, available)) = state.memoized_partitions(&record.topic, inner.client.metadata_updates()) {
+                check_partition(&record, partitions)?;
+                if let Some(reservation) = inner.memory.try_reserve(size).map_err(memory_error)? {
+                    let (delivery, wake) = append(state, record, partitions, &available, reservation, timestamp, size)?;
+                    drop(guard);
+                    if wake {
+                        inner.wake.notify_one();
+                    }
+                    return Ok(delivery);
+                }
+            }
+            record
         };
-        // The record's topic moves into the partition's key (no copy per record).
-        let tp = TopicPartition::new(std::mem::take(&mut record.topic), partition);
-        let appended = state.accumulator.append(&tp, &record, timestamp, reservation, Instant::now)?;
-        if sticky {
-            state.partitioner.record_appended(&tp.topic, partition, size, partitions, &available, &mut state.partitioner_rng);
-        }
+        let (partitions, available) = self.partitions_memoized(&record.topic).await?;
+        check_partition(&record, partitions)?;
+        let reservation = inner.memory.reserve(size, inner.config.max_block).await.map_err(memory_error)?;
+        let mut guard = inner.lock();
+        self.check_can_send(&guard)?;
+        let (delivery, wake) = append(&mut guard, record, partitions, &available, reservation, timestamp, size)?;
         drop(guard);
-        if appended.new_batch || appended.batch_full {
+        if wake {
             inner.wake.notify_one();
         }
-        Ok(appended.delivery)
+        Ok(delivery)
+    }
+
+    /// The partitions of `topic`, from the memo while the metadata is
+    /// unchanged, else looked up ([`Producer::partitions_of`]) and memoized.
+    async fn partitions_memoized(&self, topic: &str) -> Result<(usize, Arc<[i32]>), ProduceError> {
+        let inner = &self.inner;
+        let memo = inner.lock().memoized_partitions(topic, inner.client.metadata_updates());
+        if let Some(found) = memo {
+            return Ok(found);
+        }
+        // Read before the lookup: an update after it shows as a change.
+        let metadata_updates = inner.client.metadata_updates();
+        let (count, available) = self.partitions_of(topic).await?;
+        inner.lock().partitions_memo =
+            Some(PartitionsMemo { topic: topic.to_string(), metadata_updates, count, available: available.clone() });
+        Ok((count, available))
     }
 
     /// Partition count and partitions with a leader, asking for metadata when
@@ -688,6 +693,52 @@ impl Producer {
         }
         Ok(())
     }
+}
+
+/// An explicit partition must exist.
+fn check_partition(record: &ProducerRecord, partitions: usize) -> Result<(), ProduceError> {
+    match record.partition {
+        Some(p) if usize::try_from(p).map_or(true, |p| p >= partitions) => {
+            Err(ProduceError::UnknownPartition { topic: record.topic.clone(), partition: Some(p), partitions })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn memory_error(e: ReserveError) -> ProduceError {
+    match e {
+        ReserveError::LargerThanBudget { bytes, budget_bytes } => {
+            ProduceError::RecordTooLarge { size_bytes: bytes, limit_bytes: budget_bytes, limit_key: "buffer.memory" }
+        }
+        ReserveError::Timeout { waited, .. } => ProduceError::BlockTimeout { waited, what: "buffer memory (buffer.memory)" },
+    }
+}
+
+/// Picks the record's partition and appends it to that partition's
+/// batches, under the producer's lock. Returns its delivery, and whether
+/// the sender should look at the batches now (a batch started or filled).
+fn append(
+    state: &mut State,
+    mut record: ProducerRecord,
+    partitions: usize,
+    available: &[i32],
+    reservation: RecordReservation<'_>,
+    timestamp: i64,
+    size: usize,
+) -> Result<(Delivery, bool), ProduceError> {
+    let sticky = record.partition.is_none() && record.key.is_none();
+    let partition = match (record.partition, &record.key) {
+        (Some(p), _) => p,
+        (None, Some(key)) => partitioner::partition_for_key(key, partitions),
+        (None, None) => state.partitioner.partition(&record.topic, partitions, available, &mut state.partitioner_rng),
+    };
+    // The record's topic moves into the partition's key (no copy per record).
+    let tp = TopicPartition::new(std::mem::take(&mut record.topic), partition);
+    let appended = state.accumulator.append(&tp, &record, timestamp, reservation, Instant::now)?;
+    if sticky {
+        state.partitioner.record_appended(&tp.topic, partition, size, partitions, available, &mut state.partitioner_rng);
+    }
+    Ok((appended.delivery, appended.new_batch || appended.batch_full))
 }
 
 #[cfg(test)]
