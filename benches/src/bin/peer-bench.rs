@@ -9,6 +9,7 @@
 //! Each cell (record size x codec) runs every client in turn, `--rounds`
 //! times, alternating the order, on a fresh 6-partition topic each time.
 //! Every client is its own process: CPU is what the kernel charged it.
+//! Topics are deleted once measured: a whole matrix writes tens of GB.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -204,8 +205,14 @@ fn run_cells(mode: Mode, cells: &CellArgs) -> Result<(), String> {
                         cpu_seconds
                     );
                     results.push(Measurement { client: client.clone(), report, cpu_seconds });
+                    if shared_topic.is_none() {
+                        delete_topic(&bootstrap, &spec.topic);
+                    }
                     std::thread::sleep(Duration::from_secs(1));
                 }
+            }
+            if let Some(topic) = &shared_topic {
+                delete_topic(&bootstrap, topic);
             }
             tables.push((workload.label(), rill_benches::peers::outcome::best_per_client(&results)));
         }
@@ -216,4 +223,23 @@ fn run_cells(mode: Mode, cells: &CellArgs) -> Result<(), String> {
     };
     println!("{}", rill_benches::peers::outcome::render_table(title, records, &tables));
     Ok(())
+}
+
+/// Deletes a measured topic (with rill's admin call): one cell of 1 KiB
+/// uncompressed records writes about 1 GB per client and round, and a
+/// matrix run kept 16-18 GB in the broker's data directory, which filled
+/// the development machine's disk after a few runs. A failure is reported,
+/// not fatal: the data then stays under `target/kafka-runs`.
+fn delete_topic(bootstrap: &str, topic: &str) {
+    let deleted = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string()).and_then(|runtime| {
+        runtime.block_on(async {
+            let config = rill_client::ClientConfig::from_properties([("bootstrap.servers", bootstrap)]).map_err(|e| e.to_string())?;
+            let client = rill_client::Client::connect(config).await.map_err(|e| e.to_string())?;
+            let results = client.delete_topics(&[topic], Duration::from_secs(30)).await.map_err(|e| e.to_string())?;
+            results.into_iter().try_for_each(|r| r.result.map_err(|e| e.to_string()))
+        })
+    });
+    if let Err(e) = deleted {
+        eprintln!("peer-bench: deleting topic {topic}: {e} (its data stays under target/kafka-runs)");
+    }
 }
