@@ -69,11 +69,14 @@ async fn metadata_topic_and_offsets_round_trip_over_oauthbearer() {
     let topic = cluster.unique_topic("oauth-round-trip");
     let created = client.create_topics(&[NewTopic::new(&topic, 1, 1)], Duration::from_secs(30)).await.expect("create");
     assert!(created[0].result.is_ok(), "{created:?}");
+    // CreateTopics is answered once the controller has the topic; the
+    // broker learns of it a moment later (a CI run asked for its metadata
+    // in between and got no topic), as the harness's create_topic waits too.
+    cluster.wait_for_partition(&topic, 0, Duration::from_secs(30), "a leader", |p| p.leader.is_some()).expect("leader");
     let metadata = client.metadata(&[&topic]).await.expect("metadata");
     assert_eq!(metadata.cluster_id.as_deref(), Some(cluster.cluster_id()));
     assert_eq!(metadata.topic(&topic).expect("topic").partitions.len(), 1);
     // Records written by Kafka's own producer are counted through the OAUTHBEARER connection.
-    cluster.wait_for_partition(&topic, 0, Duration::from_secs(30), "a leader", |p| p.leader.is_some()).expect("leader");
     for value in ["a", "b"] {
         cluster.produce_acks_all(&topic, value).expect("probe").expect("produced");
     }
