@@ -147,13 +147,8 @@ impl MemoryBudget {
     /// Reserves `bytes`, waiting up to `max_wait` for them to be freed.
     /// Waiters are served in arrival order (tokio's semaphore is fair).
     pub async fn reserve(&self, bytes: usize, max_wait: Duration) -> Result<RecordReservation<'_>, ReserveError> {
-        if bytes > self.total_bytes {
-            return Err(ReserveError::LargerThanBudget { bytes, budget_bytes: self.total_bytes });
-        }
-        if bytes == 0 {
-            return Ok(RecordReservation::empty());
-        }
-        // At once when the bytes are free (no clock read, no timer).
+        // At once when the bytes are free (no clock read, no timer); this
+        // also refuses more than the budget and takes nothing for 0 bytes.
         if let Some(reservation) = self.try_reserve(bytes)? {
             return Ok(reservation);
         }
