@@ -515,8 +515,7 @@ fn apply(shared: &Shared, node: i32, broker: &str, plan: &Plan, request: &Sessio
     let now = Instant::now();
     let retry_at = now + shared.client.config().retry_backoff;
     let wire: usize = answers.iter().filter(|a| a.decoded.is_some()).filter_map(|a| a.data.records.as_ref()).map(|r| r.len()).sum();
-    let retained: usize =
-        answers.iter().filter_map(|a| a.decoded.as_ref()).flat_map(|d| d.records.iter()).map(|r| r.retained_bytes()).sum();
+    let retained: usize = answers.iter().filter_map(|a| a.decoded.as_ref()).map(|d| d.retained_bytes).sum();
     let mut state = shared.lock();
     state.budget.observe(wire, retained);
     state.counters.fetch_requests += 1;
@@ -561,14 +560,13 @@ fn apply_partition(shared: &Shared, state: &mut State, node: i32, broker: &str, 
             return;
         }
         let Some(decoded) = decoded else { return };
-        let mut bytes = 0;
-        for r in &decoded.records {
-            bytes += r.retained_bytes();
-        }
-        if let Some(last) = decoded.records.last() {
+        let bytes = decoded.retained_bytes;
+        if let Some(last) = decoded.last() {
             p.responses.push_back((last.offset, charge));
         }
-        p.buffer.push_chunk(decoded.records);
+        for chunk in decoded.chunks {
+            p.buffer.push_chunk(chunk);
+        }
         p.buffered_bytes += bytes;
         budget.charge(bytes);
         if decoded.next_offset > p.fetch.offset {
