@@ -135,6 +135,9 @@ impl Error {
         if let Some(e) = crate::tls::rustls_error(&source) {
             return Error::tls(broker, e);
         }
+        if let Some(refused) = crate::tls::refusal(&source) {
+            return Error::tls_refused(broker, refused);
+        }
         Error::Io { broker: broker.to_string(), source: Arc::new(source) }
     }
 
@@ -143,11 +146,18 @@ impl Error {
         if let Some(e) = crate::tls::rustls_error(&source) {
             return Error::tls(broker, e);
         }
+        if let Some(refused) = crate::tls::refusal(&source) {
+            return Error::tls_refused(broker, refused);
+        }
         Error::Connect { broker: broker.to_string(), source: Arc::new(source) }
     }
 
     fn tls(broker: &str, e: &rustls::Error) -> Error {
         Error::Tls { broker: broker.to_string(), kind: crate::tls::classify(e), message: e.to_string() }
+    }
+
+    fn tls_refused(broker: &str, refused: &dyn std::fmt::Display) -> Error {
+        Error::Tls { broker: broker.to_string(), kind: crate::tls::TlsErrorKind::ClientCertificateRefused, message: refused.to_string() }
     }
 
     /// Which TLS check failed, for [`Error::Tls`] (also when wrapped in

@@ -9,9 +9,13 @@
 //! certificate (mTLS); [`material`] reads every supported form.
 
 mod material;
+mod refusal;
+
+pub(crate) use refusal::refusal;
 
 use std::fmt;
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -87,7 +91,7 @@ pub(crate) fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
 /// TLS over another transport (TCP by default).
 pub struct TlsTransport {
     inner: Arc<dyn Transport>,
-    connector: TlsConnector,
+    config: Arc<RustlsConfig>,
 }
 
 impl fmt::Debug for TlsTransport {
@@ -129,20 +133,27 @@ impl TlsTransport {
             })?,
             None => builder.with_no_client_auth(),
         };
-        Ok(TlsTransport { inner, connector: TlsConnector::from(Arc::new(client)) })
+        Ok(TlsTransport { inner, config: Arc::new(client) })
     }
 }
 
 impl Transport for TlsTransport {
     fn connect(&self, host: &str, port: u16) -> ConnectFuture {
         let tcp = self.inner.connect(host, port);
-        let connector = self.connector.clone();
+        // Each connection gets its own resolver, to learn whether its broker
+        // asked for a client certificate (see `refusal`). The clone shares
+        // everything else, the session cache included.
+        let mut config = (*self.config).clone();
+        let (resolver, cert_requested) = refusal::RecordCertRequest::new(config.client_auth_cert_resolver.clone());
+        config.client_auth_cert_resolver = resolver;
+        let connector = TlsConnector::from(Arc::new(config));
         let name = ServerName::try_from(host.to_string());
         Box::pin(async move {
             let name = name.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("TLS server name: {e}")))?;
             let stream = tcp.await?;
-            let tls = connector.connect(name, stream).await?;
-            Ok(Box::new(tls) as BoxStream)
+            let tls =
+                connector.connect(name, stream).await.map_err(|e| refusal::name_refusal(e, cert_requested.load(Ordering::Relaxed)))?;
+            Ok(Box::new(refusal::RefusalAwareStream::new(tls, cert_requested)) as BoxStream)
         })
     }
 }
