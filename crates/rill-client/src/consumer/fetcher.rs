@@ -559,6 +559,15 @@ fn apply_partition(shared: &Shared, state: &mut State, node: i32, broker: &str, 
             budget.release(freed);
             return;
         }
+        // The leader's newest epoch up to our last fetched one is older than
+        // it but ends at or past the fetch offset: no truncation, yet our
+        // epoch is not in the leader's log. Take the leader's: asking again
+        // with ours would get the same answer, and no records, forever.
+        if diverging.epoch >= 0 && diverging.end_offset >= p.fetch.offset && p.fetch.leader_epoch.is_some_and(|e| e > diverging.epoch) {
+            debug!(partition = %tp, offset = p.fetch.offset, epoch = diverging.epoch, "position takes the leader's epoch");
+            p.fetch = Position::new(p.fetch.offset, Some(diverging.epoch));
+            return;
+        }
         let Some(decoded) = decoded else { return };
         let bytes = decoded.retained_bytes;
         if let Some(last) = decoded.last() {

@@ -136,8 +136,14 @@ pub(crate) async fn lookup(
             // No record at or after the time: the end, as the Java client does.
             Some(Ok(listed)) if listed.offset < 0 && matches!(target, ResetTarget::Timestamp(_)) => ends.push(tp.clone()),
             Some(Ok(listed)) => {
-                let epoch = (listed.leader_epoch >= 0).then_some(listed.leader_epoch);
-                out.insert(tp.clone(), Ok(Position::new(listed.offset, epoch)));
+                // No leader epoch: a position's epoch is that of the record
+                // before it, and ListOffsets names the epoch at the offset
+                // (or, for an empty log, the leader's current one). Sent as
+                // the last fetched epoch, a newer epoch than the log has up
+                // to the offset makes the leader answer with a diverging
+                // epoch and no records. Java's consumer resets positions
+                // without an epoch too, so they skip validation.
+                out.insert(tp.clone(), Ok(Position::new(listed.offset, None)));
             }
             Some(Err(e)) => {
                 out.insert(tp.clone(), Err(e));

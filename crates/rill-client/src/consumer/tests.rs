@@ -141,6 +141,8 @@ struct Fake {
     check_last_fetched_epoch: AtomicBool,
     /// The last fetched epoch of each partition, as last sent.
     last_fetched: Mutex<BTreeMap<i32, i32>>,
+    /// How many diverging epochs were answered.
+    divergences: std::sync::atomic::AtomicUsize,
     /// OffsetForLeaderEpoch answers: epoch -> end offset.
     epoch_ends: Mutex<BTreeMap<i32, i64>>,
     epoch_requests: Mutex<Vec<(i32, i32, i32)>>,
@@ -291,15 +293,24 @@ impl Fake {
         }
     }
 
-    /// The epoch and its end offset when the partition's last fetched epoch
-    /// ends before `offset` on this (fake) leader.
+    /// Kafka's check of a fetch's last fetched epoch (`Partition.readRecords`):
+    /// the newest epoch of this (fake) leader's log up to it, and that epoch's
+    /// end offset, are a divergence when the epoch is older than the last
+    /// fetched one or ends before `offset`. No last fetched epoch, no check.
     fn divergence(&self, partition: i32, offset: i64) -> Option<(i32, i64)> {
         if !self.check_last_fetched_epoch.load(Ordering::SeqCst) {
             return None;
         }
         let last = *self.last_fetched.lock().unwrap().get(&partition)?;
-        let end = *self.epoch_ends.lock().unwrap().get(&last)?;
-        (end < offset).then_some((last, end))
+        if last < 0 {
+            return None;
+        }
+        let (epoch, end) = self.epoch_ends.lock().unwrap().range(..=last).next_back().map(|(e, o)| (*e, *o))?;
+        let diverges = epoch < last || end < offset;
+        if diverges {
+            self.divergences.fetch_add(1, Ordering::SeqCst);
+        }
+        diverges.then_some((epoch, end))
     }
 
     async fn serve(self: Arc<Self>, mut s: DuplexStream) {
@@ -916,4 +927,61 @@ async fn compressed_batches_decode_into_buffers_that_are_used_again() {
     drop(second);
     assert!(pool.idle_bytes() <= 1_000_000, "at most a quarter of the budget idle: {}", pool.idle_bytes());
     c.close(Duration::from_secs(1)).await;
+}
+
+/// A position reset from a ListOffsets answer carries no leader epoch: the
+/// answer names the epoch at the offset (here the leader's current one, 3,
+/// newer than the log's epoch-0 records), and sent as the last fetched epoch
+/// it would make the leader answer with a diverging epoch and no records
+/// (the simulator's group-cooperative-sticky seed 93). Java's consumer resets
+/// without an epoch too.
+#[tokio::test(start_paused = true)]
+async fn a_reset_position_carries_no_leader_epoch() {
+    let fake = Fake::new(1);
+    fake.logs.lock().unwrap().get_mut(&0).unwrap().append(0, &["a", "b", "c"]);
+    fake.epoch_ends.lock().unwrap().insert(0, 3);
+    fake.check_last_fetched_epoch.store(true, Ordering::SeqCst);
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest")]).await;
+    c.assign(&[tp(0)]).unwrap();
+    let records = poll_n(&c, 3, Duration::from_secs(10)).await;
+    assert_eq!(values(&records), ["a", "b", "c"]);
+    let first = fake.fetches.lock().unwrap().first().map(|f| f.partitions.clone());
+    assert_eq!(first, Some(vec![(0, 0, 3)]), "offset 0 at the current leader epoch");
+    // After the records, the position has the epoch of the batch they came in.
+    fake.logs.lock().unwrap().get_mut(&0).unwrap().append(0, &["d"]);
+    fake.epoch_ends.lock().unwrap().insert(0, 4);
+    assert_eq!(values(&poll_n(&c, 1, Duration::from_secs(10)).await), ["d"]);
+    assert_eq!(fake.last_fetched.lock().unwrap().get(&0), Some(&0));
+    assert_eq!(c.stats().counters.truncations, 0);
+    assert_eq!(fake.divergences.load(Ordering::SeqCst), 0, "no fetch carried an epoch the log does not have");
+}
+
+/// A diverging epoch that ends at or past the position is no truncation, but
+/// says the position's epoch is not in the leader's log. The consumer takes
+/// the leader's epoch and fetches on, instead of asking with its own again
+/// (and getting no records) forever.
+#[tokio::test(start_paused = true)]
+async fn a_diverging_epoch_ending_past_the_position_is_taken_not_asked_again() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 2, 5);
+    let c = consumer(&fake, &[("auto.offset.reset", "none")]).await;
+    c.assign(&[tp(0)]).unwrap();
+    c.seek(&tp(0), Offset::Beginning).await.unwrap();
+    assert_eq!(poll_n(&c, 10, Duration::from_secs(10)).await.len(), 10);
+    // The consumer read epoch-3 records up to 10; the leader's log knows
+    // epoch 2 up to 12 and nothing of epoch 3 (a log the consumer cannot
+    // have read from, but a broker may say so).
+    {
+        let mut logs = fake.logs.lock().unwrap();
+        let log = logs.get_mut(&0).unwrap();
+        log.append(2, &["x-10", "x-11"]);
+    }
+    fake.epoch_ends.lock().unwrap().insert(2, 12);
+    fake.check_last_fetched_epoch.store(true, Ordering::SeqCst);
+    let records = poll_n(&c, 2, Duration::from_secs(10)).await;
+    assert_eq!(values(&records), ["x-10", "x-11"]);
+    assert_eq!(records[0].offset, 10);
+    assert_eq!(c.stats().counters.truncations, 0);
+    assert_eq!(fake.last_fetched.lock().unwrap().get(&0), Some(&2));
+    assert_eq!(fake.divergences.load(Ordering::SeqCst), 1, "answered once, then the leader's epoch was used");
 }
