@@ -747,14 +747,20 @@ async fn a_diverging_log_with_policy_none_is_a_typed_error() {
     assert!(err.to_string().contains("diverges from offset 15"), "{err}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_leader_epoch_without_divergence_keeps_the_position() {
+/// A consumer (auto.offset.reset none) that read offsets 0-9, written in epoch 3.
+async fn read_ten_records_of_epoch_3() -> (Arc<Fake>, Consumer) {
     let fake = Fake::new(1);
     fill(&fake, 0, 2, 5);
     let c = consumer(&fake, &[("auto.offset.reset", "none")]).await;
     c.assign(&[tp(0)]).unwrap();
     c.seek(&tp(0), Offset::Beginning).await.unwrap();
     assert_eq!(poll_n(&c, 10, Duration::from_secs(10)).await.len(), 10);
+    (fake, c)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_epoch_without_divergence_keeps_the_position() {
+    let (fake, c) = read_ten_records_of_epoch_3().await;
     fake.epoch_ends.lock().unwrap().insert(3, 10);
     fake.leader_epoch.store(4, Ordering::SeqCst);
     fake.logs.lock().unwrap().get_mut(&0).unwrap().append(4, &["after"]);
@@ -962,12 +968,7 @@ async fn a_reset_position_carries_no_leader_epoch() {
 /// (and getting no records) forever.
 #[tokio::test(start_paused = true)]
 async fn a_diverging_epoch_ending_past_the_position_is_taken_not_asked_again() {
-    let fake = Fake::new(1);
-    fill(&fake, 0, 2, 5);
-    let c = consumer(&fake, &[("auto.offset.reset", "none")]).await;
-    c.assign(&[tp(0)]).unwrap();
-    c.seek(&tp(0), Offset::Beginning).await.unwrap();
-    assert_eq!(poll_n(&c, 10, Duration::from_secs(10)).await.len(), 10);
+    let (fake, c) = read_ten_records_of_epoch_3().await;
     // The consumer read epoch-3 records up to 10; the leader's log knows
     // epoch 2 up to 12 and nothing of epoch 3 (a log the consumer cannot
     // have read from, but a broker may say so).
