@@ -96,8 +96,15 @@ impl Cluster {
         self.hosts.iter().position(|h| h == host)
     }
 
-    /// Carries out one fault action; returns what happened, for the trace.
+    /// Carries out one fault action; returns what happened, for the trace
+    /// (and logs it, for a replay with `RUST_LOG=info`).
     pub fn apply(&self, sim: &mut turmoil::Sim<'_>, topic: &str, action: &FaultAction) -> String {
+        let detail = self.carry_out(sim, topic, action);
+        tracing::info!(kind = %action.kind(), "fault: {detail}");
+        detail
+    }
+
+    fn carry_out(&self, sim: &mut turmoil::Sim<'_>, topic: &str, action: &FaultAction) -> String {
         match action {
             FaultAction::CrashBroker { broker } => {
                 sim.crash(broker.as_str());
@@ -152,6 +159,39 @@ impl Cluster {
                         Err(e) => format!("{topic}-{partition} leader move to {to} refused: {}", e.message),
                     },
                     None => format!("{topic}-{partition}: no other ISR member (isr {:?})", state.isr),
+                }
+            }
+            FaultAction::ShrinkReplicas { partition, drop } => {
+                let partition = i32::try_from(*partition).unwrap_or(0);
+                let Some(state) = self.controller.partition(topic, partition) else {
+                    return format!("{topic}-{partition}: no such partition");
+                };
+                if state.replicas.len() < 2 {
+                    return format!("{topic}-{partition}: one replica ({:?}), none to drop", state.replicas);
+                }
+                let dropped = state.replicas.get(drop % state.replicas.len()).copied().unwrap_or(state.leader);
+                let kept: Vec<i32> = state.replicas.iter().copied().filter(|r| *r != dropped).collect();
+                match self.controller.reassign(topic, partition, kept.clone()) {
+                    Ok(p) => format!(
+                        "{topic}-{partition} reassigned {:?} -> {kept:?} (leader {} epoch {})",
+                        state.replicas, p.leader, p.leader_epoch
+                    ),
+                    Err(e) => format!("{topic}-{partition} reassignment to {kept:?} refused: {}", e.message),
+                }
+            }
+            FaultAction::RestoreReplicas { partition } => {
+                let partition = i32::try_from(*partition).unwrap_or(0);
+                let Some(state) = self.controller.partition(topic, partition) else {
+                    return format!("{topic}-{partition}: no such partition");
+                };
+                // The replicas kept, in their order, then the others by id.
+                let mut all = state.replicas.clone();
+                let mut others: Vec<i32> = self.controller.brokers().iter().map(|b| b.id).filter(|id| !all.contains(id)).collect();
+                others.sort_unstable();
+                all.extend(others);
+                match self.controller.reassign(topic, partition, all.clone()) {
+                    Ok(p) => format!("{topic}-{partition} reassigned {:?} -> {all:?} (isr {:?})", state.replicas, p.isr),
+                    Err(e) => format!("{topic}-{partition} reassignment to {all:?} refused: {}", e.message),
                 }
             }
             FaultAction::InjectError { broker, error, count } => {

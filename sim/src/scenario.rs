@@ -62,8 +62,8 @@ impl Scenario {
             acks: -1,
             flush: FlushPolicy::EveryAppend,
             bugs: BugSwitches::default(),
-            // Leader moves need replicas; coordinator moves and member crashes need consumers.
-            faults: kinds_except(&[FaultKind::LeaderMove, FaultKind::CoordinatorMove, FaultKind::MemberCrash]),
+            // Leader moves and reassignments need replicas; coordinator moves and member crashes need consumers.
+            faults: kinds_except(&[FaultKind::LeaderMove, FaultKind::Reassignment, FaultKind::CoordinatorMove, FaultKind::MemberCrash]),
             mode,
             safety_send_for: Duration::from_secs(40),
         }

@@ -92,6 +92,16 @@ pub enum FaultAction {
     RestartMember {
         member: usize,
     },
+    /// Reassign partition number `partition` to its replicas but the one at
+    /// `drop` (modulo their number).
+    ShrinkReplicas {
+        partition: usize,
+        drop: usize,
+    },
+    /// Reassign partition number `partition` to every broker again.
+    RestoreReplicas {
+        partition: usize,
+    },
     /// The broker answers its next `count` requests with `error`.
     InjectError {
         broker: String,
@@ -113,7 +123,9 @@ impl FaultAction {
             FaultAction::MoveCoordinator => FaultKind::CoordinatorMove,
             FaultAction::CrashMember { .. } => FaultKind::MemberCrash,
             FaultAction::InjectError { .. } => FaultKind::RetriableError,
-            FaultAction::RestartBroker { .. }
+            FaultAction::ShrinkReplicas { .. } => FaultKind::Reassignment,
+            FaultAction::RestoreReplicas { .. }
+            | FaultAction::RestartBroker { .. }
             | FaultAction::Heal { .. }
             | FaultAction::HealOneWay { .. }
             | FaultAction::ResetLatency { .. }
@@ -129,6 +141,7 @@ impl FaultAction {
             FaultAction::HealOneWay { .. } => FaultKind::OneWayPartition,
             FaultAction::ResetLatency { .. } => FaultKind::LatencySpike,
             FaultAction::RestartMember { .. } => FaultKind::MemberCrash,
+            FaultAction::RestoreReplicas { .. } => FaultKind::Reassignment,
             other => other.starts().unwrap_or(FaultKind::BrokerCrash),
         }
     }
@@ -310,6 +323,19 @@ impl Scheduler {
                 self.heal_at(now + d, FaultAction::RestartMember { member });
                 Some(FaultAction::CrashMember { member })
             }
+            FaultKind::Reassignment => {
+                if topology.partitions == 0 || topology.brokers.len() < 2 {
+                    return None;
+                }
+                let partition = self.rng.below(topology.partitions);
+                if self.is_healing(|a| matches!(a, FaultAction::RestoreReplicas { partition: p } if *p == partition)) {
+                    return None;
+                }
+                let drop = self.rng.below(topology.brokers.len());
+                let d = self.duration(Duration::from_millis(200), Duration::from_secs(10));
+                self.heal_at(now + d, FaultAction::RestoreReplicas { partition });
+                Some(FaultAction::ShrinkReplicas { partition, drop })
+            }
             FaultKind::RetriableError => {
                 let broker = self.pick(&topology.brokers)?.clone();
                 let error = InjectedError::ALL.get(self.rng.below(InjectedError::ALL.len())).copied()?;
@@ -363,6 +389,10 @@ mod tests {
                 count(|a| matches!(a, FaultAction::Heal { .. }))
             );
             assert_eq!(count(|a| matches!(a, FaultAction::SetLatency { .. })), count(|a| matches!(a, FaultAction::ResetLatency { .. })));
+            assert_eq!(
+                count(|a| matches!(a, FaultAction::ShrinkReplicas { .. })),
+                count(|a| matches!(a, FaultAction::RestoreReplicas { .. }))
+            );
             assert!(actions.iter().all(|(at, _)| *at <= Duration::from_secs(10)), "seed {seed}: heals at the bound");
         }
     }
@@ -390,5 +420,36 @@ mod tests {
         }
         assert!(crashes > 5, "{crashes}");
         assert_eq!(s.started().get(&FaultKind::BrokerCrash), Some(&crashes));
+    }
+
+    #[test]
+    fn a_partition_is_shrunk_once_at_a_time_and_always_restored() {
+        let swarm = Swarm::fixed([(FaultKind::Reassignment, 1.0)]);
+        let mut s = Scheduler::new(swarm, Mode::Safety, topology(), Rng::new(3));
+        let mut shrunk = std::collections::BTreeSet::new();
+        let mut shrinks = 0;
+        let mut now = Duration::ZERO;
+        while now < Duration::from_secs(60) {
+            for a in s.actions(now) {
+                match a {
+                    FaultAction::ShrinkReplicas { partition, drop } => {
+                        assert!(shrunk.insert(partition), "partition {partition} shrunk twice");
+                        assert!(partition < 4 && drop < 3, "{partition} {drop}");
+                        shrinks += 1;
+                    }
+                    FaultAction::RestoreReplicas { partition } => assert!(shrunk.remove(&partition), "{partition} not shrunk"),
+                    other => panic!("{other:?}"),
+                }
+            }
+            now += s.tick;
+        }
+        assert!(shrinks > 10, "{shrinks}");
+        s.stop();
+        for a in s.actions(now) {
+            if let FaultAction::RestoreReplicas { partition } = a {
+                shrunk.remove(&partition);
+            }
+        }
+        assert!(shrunk.is_empty() && s.quiet(), "left shrunk: {shrunk:?}");
     }
 }

@@ -31,10 +31,14 @@ pub enum FaultKind {
     /// A broker answers with a retriable error (NOT_LEADER_OR_FOLLOWER,
     /// REQUEST_TIMED_OUT, COORDINATOR_LOAD_IN_PROGRESS, ...).
     RetriableError,
+    /// A partition is reassigned to all its replicas but one (leadership
+    /// moves if the leader is the one dropped), and back to all of them
+    /// later: the returning replica catches up from the log it kept.
+    Reassignment,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::BrokerCrash,
         FaultKind::Partition,
         FaultKind::OneWayPartition,
@@ -44,6 +48,7 @@ impl FaultKind {
         FaultKind::CoordinatorMove,
         FaultKind::MemberCrash,
         FaultKind::RetriableError,
+        FaultKind::Reassignment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +62,7 @@ impl FaultKind {
             FaultKind::CoordinatorMove => "coordinator-move",
             FaultKind::MemberCrash => "member-crash",
             FaultKind::RetriableError => "retriable-error",
+            FaultKind::Reassignment => "reassignment",
         }
     }
 }
