@@ -128,7 +128,7 @@ impl Committer {
     }
 
     fn is_in_doubt(&self, generation: &Generation) -> bool {
-        lock(&self.in_doubt).as_ref().is_some_and(|g| g.is_same(generation))
+        lock(&self.in_doubt).as_ref().is_some_and(|g| g.generation_id == generation.generation_id && g.member_id == generation.member_id)
     }
 
     fn leave_in_doubt(&self, generation: &Generation, error: &Error) {
@@ -186,7 +186,10 @@ impl Committer {
                 return first_error.map_or(Ok(()), Err);
             }
             let current = lock(&self.generation).clone();
-            if generation.generation_id < 0 || !current.is_same(&generation) || self.is_in_doubt(&generation) {
+            if generation.generation_id < 0
+                || (current.generation_id, &current.member_id) != (generation.generation_id, &generation.member_id)
+                || self.is_in_doubt(&generation)
+            {
                 // Not (yet, or no longer) in a generation: the coordinator would refuse it.
                 return Err(self.group_error(
                     "coordinator",

@@ -637,7 +637,7 @@ impl Task {
     async fn on_commit_in_doubt(&mut self) {
         let Some(doubted) = self.inner.committer.in_doubt() else { return };
         let current = self.inner.generation();
-        if !doubted.is_same(&current) {
+        if (doubted.generation_id, &doubted.member_id) != (current.generation_id, &current.member_id) {
             // The generation has moved on since: the commit can no longer land.
             return;
         }
