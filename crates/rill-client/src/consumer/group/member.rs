@@ -113,13 +113,9 @@ struct Inner {
 impl Inner {
     /// LeaveGroup (dynamic members) in the current generation, bounded by `deadline`.
     async fn leave(&self, reason: &str, deadline: Instant) -> Result<()> {
-        self.leave_as(&self.generation().member_id, reason, deadline).await
-    }
-
-    /// LeaveGroup for `member_id` (a dynamic member), bounded by `deadline`.
-    async fn leave_as(&self, member_id: &str, reason: &str, deadline: Instant) -> Result<()> {
         let Some(node) = self.coordinator.known() else { return Ok(()) };
-        let leave = membership::leave_group(&self.client, node, &self.group_id, &self.config, member_id, reason);
+        let member_id = self.generation().member_id;
+        let leave = membership::leave_group(&self.client, node, &self.group_id, &self.config, &member_id, reason);
         match tokio::time::timeout_at(deadline, leave).await {
             Ok(result) => result,
             Err(_) => Err(Error::Kafka {
@@ -628,12 +624,11 @@ impl Task {
     }
 
     /// A commit of the current generation was left in doubt: it may still
-    /// land, after any newer commit. Forget the member id and lose the
-    /// partitions at once (nothing may be committed in this generation any
-    /// more), leave under the old id, then join again: the coordinator
-    /// refuses the old member's commits from then on (UNKNOWN_MEMBER_ID, or
-    /// ILLEGAL_GENERATION once the generation moves on), so the one in
-    /// doubt cannot move offsets back.
+    /// land, after any newer commit. Leave, forget the member id and lose
+    /// the partitions (nothing may be committed in this generation any
+    /// more), then join again: the coordinator refuses the old member's
+    /// commits from then on (UNKNOWN_MEMBER_ID, or ILLEGAL_GENERATION once
+    /// the generation moves on), so the one in doubt cannot move offsets back.
     async fn on_commit_in_doubt(&mut self) {
         let Some(doubted) = self.inner.committer.in_doubt() else { return };
         let current = self.inner.generation();
@@ -642,19 +637,16 @@ impl Task {
             return;
         }
         self.stop_heartbeat();
-        // The partitions are lost at once: nothing processed from now on
-        // could be committed in this generation.
-        self.reset_generation(ErrorCode::UNKNOWN_MEMBER_ID);
-        self.lose_partitions().await;
         // The commit's failure may have made the member forget its
         // coordinator: find it again, so that the old member leaves now
         // rather than hold up the next rebalance until its session expires.
-        let reason = "an offset commit's outcome is unknown";
         let deadline = Instant::now() + self.inner.client.config().request_timeout;
         if self.inner.coordinator.find(&self.inner.client, &self.inner.rng, deadline).await.is_ok() {
-            let _ = self.inner.leave_as(&current.member_id, reason, deadline).await;
+            let _ = self.inner.leave("an offset commit's outcome is unknown", deadline).await;
         }
-        self.rejoin = Some(reason.into());
+        self.reset_generation(ErrorCode::UNKNOWN_MEMBER_ID);
+        self.lose_partitions().await;
+        self.rejoin = Some("an offset commit's outcome is unknown".into());
     }
 
     async fn backoff_sleep(&self, backoff: &mut Backoff) {
