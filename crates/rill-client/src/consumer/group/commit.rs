@@ -7,15 +7,7 @@
 //!   since (a retried old commit can never land after a newer one);
 //! - commits go to the coordinator over one connection, which Kafka
 //!   processes in order, so a late answer to an old commit is only ever an
-//!   answer: [`CommitTracker::acknowledge`] keeps the maximum;
-//! - a commit whose connection timed out or broke after it was sent is in
-//!   doubt: it may still be on its way, and once the connection is replaced
-//!   it could land after a newer commit and move offsets back (OffsetCommit
-//!   carries no sequence). Nothing more is committed in its generation: the
-//!   member leaves and joins again under a new member id (see
-//!   `GroupMember`), and the coordinator refuses the old one's commits with
-//!   UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION whenever they arrive. Java's
-//!   consumer retries such a commit and can rewind.
+//!   answer: [`CommitTracker::acknowledge`] keeps the maximum.
 //!
 //! Commits do not wait for a rebalance: during one they fail at once with
 //! the coordinator's REBALANCE_IN_PROGRESS / ILLEGAL_GENERATION /
@@ -24,14 +16,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
-
 use rill_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use rill_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics};
 use rill_protocol::messages::{OffsetCommitRequest, OffsetFetchRequest};
 use rill_protocol::{ApiKey, ErrorCode};
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::coordinator::{fault_of_code, Coordinator, CoordinatorFault};
 use super::membership::Generation;
@@ -94,11 +84,6 @@ pub struct Committer {
     group_instance_id: Option<String>,
     tracker: Mutex<CommitTracker>,
     rng: Arc<Mutex<Rng>>,
-    /// The generation of the last commit left in doubt (see the module
-    /// doc); no commit is sent in it again.
-    in_doubt: Mutex<Option<Generation>>,
-    /// Woken when a commit is left in doubt: the member must rejoin.
-    in_doubt_notify: Arc<Notify>,
 }
 
 impl Committer {
@@ -108,38 +93,8 @@ impl Committer {
         generation: Arc<Mutex<Generation>>,
         group_instance_id: Option<String>,
         rng: Arc<Mutex<Rng>>,
-        in_doubt_notify: Arc<Notify>,
     ) -> Self {
-        Committer {
-            client,
-            coordinator,
-            generation,
-            group_instance_id,
-            tracker: Mutex::default(),
-            rng,
-            in_doubt: Mutex::new(None),
-            in_doubt_notify,
-        }
-    }
-
-    /// The generation of the last commit left in doubt, if any.
-    pub fn in_doubt(&self) -> Option<Generation> {
-        lock(&self.in_doubt).clone()
-    }
-
-    fn is_in_doubt(&self, generation: &Generation) -> bool {
-        lock(&self.in_doubt).as_ref().is_some_and(|g| g.generation_id == generation.generation_id && g.member_id == generation.member_id)
-    }
-
-    fn leave_in_doubt(&self, generation: &Generation, error: &Error) {
-        warn!(
-            group = %self.coordinator.group_id(),
-            generation = generation.generation_id,
-            %error,
-            "an offset commit's outcome is unknown; no more commits in this generation, the member joins again"
-        );
-        *lock(&self.in_doubt) = Some(generation.clone());
-        self.in_doubt_notify.notify_one();
+        Committer { client, coordinator, generation, group_instance_id, tracker: Mutex::default(), rng }
     }
 
     /// The highest offset of `tp` this member had acknowledged.
@@ -188,7 +143,6 @@ impl Committer {
             let current = lock(&self.generation).clone();
             if generation.generation_id < 0
                 || (current.generation_id, &current.member_id) != (generation.generation_id, &generation.member_id)
-                || self.is_in_doubt(&generation)
             {
                 // Not (yet, or no longer) in a generation: the coordinator would refuse it.
                 return Err(self.group_error(
@@ -206,10 +160,6 @@ impl Committer {
                     match self.client.send(node, &request).await {
                         Err(e) => {
                             self.coordinator.note_error(node, &e);
-                            if e.leaves_request_in_doubt() {
-                                self.leave_in_doubt(&generation, &e);
-                                return Err(e);
-                            }
                             if !e.is_retriable() {
                                 return Err(e);
                             }

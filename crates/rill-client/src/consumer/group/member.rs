@@ -104,8 +104,6 @@ struct Inner {
     delivered: Mutex<BTreeMap<TopicPartition, Position>>,
     last_poll: Mutex<Instant>,
     poll_resumed: Notify,
-    /// A commit was left in doubt (see `commit`): leave and join again.
-    commit_in_doubt: Arc<Notify>,
     /// Whether this member led the last JoinGroup (it computed the assignment).
     leader: AtomicBool,
 }
@@ -178,15 +176,8 @@ impl GroupMember {
         let rng = Arc::new(Mutex::new(Rng::new(seed)));
         let coordinator = Arc::new(Coordinator::new(group_id.clone()));
         let generation = Arc::new(Mutex::new(Generation::none()));
-        let commit_in_doubt = Arc::new(Notify::new());
-        let committer = Committer::new(
-            client.clone(),
-            coordinator.clone(),
-            generation.clone(),
-            config.group_instance_id.clone(),
-            rng.clone(),
-            commit_in_doubt.clone(),
-        );
+        let committer =
+            Committer::new(client.clone(), coordinator.clone(), generation.clone(), config.group_instance_id.clone(), rng.clone());
         let inner = Arc::new(Inner {
             client,
             group_id,
@@ -200,7 +191,6 @@ impl GroupMember {
             delivered: Mutex::new(BTreeMap::new()),
             last_poll: Mutex::new(Instant::now()),
             poll_resumed: Notify::new(),
-            commit_in_doubt,
             leader: AtomicBool::new(false),
         });
         let (commands, command_rx) = mpsc::unbounded_channel();
@@ -476,7 +466,6 @@ impl Task {
                         self.rejoin = Some("the application polled again after max.poll.interval.ms".into());
                     }
                 }
-                _ = self.inner.commit_in_doubt.notified() => self.on_commit_in_doubt().await,
                 _ = tokio::time::sleep_until(pattern_check_at), if is_pattern => {
                     pattern_check_at = Instant::now() + metadata_max_age;
                     self.refresh_pattern().await;
@@ -621,32 +610,6 @@ impl Task {
         self.reset_generation(ErrorCode::UNKNOWN_MEMBER_ID);
         self.lose_partitions().await;
         self.poll_expired = true;
-    }
-
-    /// A commit of the current generation was left in doubt: it may still
-    /// land, after any newer commit. Leave, forget the member id and lose
-    /// the partitions (nothing may be committed in this generation any
-    /// more), then join again: the coordinator refuses the old member's
-    /// commits from then on (UNKNOWN_MEMBER_ID, or ILLEGAL_GENERATION once
-    /// the generation moves on), so the one in doubt cannot move offsets back.
-    async fn on_commit_in_doubt(&mut self) {
-        let Some(doubted) = self.inner.committer.in_doubt() else { return };
-        let current = self.inner.generation();
-        if (doubted.generation_id, &doubted.member_id) != (current.generation_id, &current.member_id) {
-            // The generation has moved on since: the commit can no longer land.
-            return;
-        }
-        self.stop_heartbeat();
-        // The commit's failure may have made the member forget its
-        // coordinator: find it again, so that the old member leaves now
-        // rather than hold up the next rebalance until its session expires.
-        let deadline = Instant::now() + self.inner.client.config().request_timeout;
-        if self.inner.coordinator.find(&self.inner.client, &self.inner.rng, deadline).await.is_ok() {
-            let _ = self.inner.leave("an offset commit's outcome is unknown", deadline).await;
-        }
-        self.reset_generation(ErrorCode::UNKNOWN_MEMBER_ID);
-        self.lose_partitions().await;
-        self.rejoin = Some("an offset commit's outcome is unknown".into());
     }
 
     async fn backoff_sleep(&self, backoff: &mut Backoff) {
