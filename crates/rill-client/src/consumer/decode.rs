@@ -65,11 +65,7 @@ impl Decoded {
     fn make_room(&mut self, count: usize) {
         let fits = self.chunks.last().is_some_and(|c| c.capacity() - c.len() >= count);
         if !fits {
-            // Only the last chunk can be empty: its batch had nothing at or
-            // after the fetch offset.
-            if self.chunks.last().is_some_and(Vec::is_empty) {
-                self.chunks.pop();
-            }
+            self.pop_empty_tail();
             self.chunks.push(Vec::with_capacity(count.max(MIN_CHUNK_RECORDS)));
         }
     }
@@ -82,11 +78,17 @@ impl Decoded {
         }
     }
 
-    /// Drops a trailing empty chunk, so that no chunk handed on is empty.
-    fn finish(mut self) -> Self {
+    /// Only the last chunk can be empty (its batch had nothing at or after
+    /// the fetch offset): drops it.
+    fn pop_empty_tail(&mut self) {
         if self.chunks.last().is_some_and(Vec::is_empty) {
             self.chunks.pop();
         }
+    }
+
+    /// Hands the chunks on, none of them empty.
+    fn finish(mut self) -> Self {
+        self.pop_empty_tail();
         self
     }
 }
