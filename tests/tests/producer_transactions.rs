@@ -1,13 +1,14 @@
 //! Transactions against real Kafka (single node): aborted records are
 //! invisible to a read_committed Java consumer while committed ones are
 //! visible exactly once; offsets sent to a transaction are committed with
-//! it; a second producer with the same transactional.id fences the first,
+//! it (and reported unstable by a stable listing until then); a second producer with the same transactional.id fences the first,
 //! which gets a typed fencing error.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rill_client::producer::{ConsumerGroupMetadata, OffsetAndMetadata, ProduceError, Producer, ProducerRecord};
+use rill_client::protocol::ErrorCode;
 use rill_client::{Client, ClientConfig, TopicPartition};
 use rill_e2e::interop::kcat;
 use rill_e2e::{KafkaCluster, Listener};
@@ -109,6 +110,17 @@ async fn scenario() {
     let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> =
         BTreeMap::from([(TopicPartition::new(&topic, 0), OffsetAndMetadata::from(42))]);
     first.send_offsets_to_transaction(&offsets, &ConsumerGroupMetadata::new(&group)).await.expect("send offsets");
+    // Until the transaction ends its offsets are pending: a plain listing
+    // leaves the partition out (nothing committed), a stable one (KIP-447)
+    // says it is unstable.
+    let admin = first.client().clone();
+    let plain = admin.list_group_offsets(&group, Some(&[(&topic, 0)])).await.expect("list group offsets");
+    assert!(plain.get(&(topic.clone(), 0)).is_none(), "offsets of an open transaction are not committed yet: {plain:?}");
+    let stable = admin.list_stable_group_offsets(&group, Some(&[(&topic, 0)])).await.expect("list stable group offsets");
+    match stable.get(&(topic.clone(), 0)) {
+        Some(Err(e)) => assert_eq!(e.code(), Some(ErrorCode::UNSTABLE_OFFSET_COMMIT), "{e}"),
+        other => panic!("a stable listing names the open transaction's partition unstable, got {other:?}"),
+    }
     first.commit_transaction().await.expect("commit");
 
     // Records not yet sent when the transaction is aborted fail with TransactionAborted.
@@ -152,7 +164,7 @@ async fn scenario() {
     let client = second.client().clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let committed = client.list_group_offsets(&group, None).await.expect("list group offsets");
+        let committed = client.list_stable_group_offsets(&group, None).await.expect("list stable group offsets");
         if let Some(Ok(offset)) = committed.get(&(topic.clone(), 0)) {
             assert_eq!(offset.offset, 42);
             break;

@@ -11,10 +11,11 @@ use rill_protocol::messages::offset_commit_request::{OffsetCommitRequestPartitio
 use rill_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use rill_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics};
 use rill_protocol::messages::{OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest};
+use rill_protocol::ErrorCode;
 
 use super::retry::{check, is_coordinator_moved, Step};
 use crate::client::{Client, PartitionResults};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A committed offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +50,53 @@ impl Client {
     /// it committed when `None`. Partitions without a committed offset are
     /// left out. An error for the whole group (GROUP_AUTHORIZATION_FAILED, ...)
     /// fails the call; per-partition errors are per item.
+    ///
+    /// Kafka 4's coordinator answers from the commits its log's high
+    /// watermark covers, so one that just took over can, for a moment,
+    /// answer older offsets than its predecessor acknowledged;
+    /// [`Client::list_stable_group_offsets`] waits for those.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn list_group_offsets(&self, group: &str, partitions: Option<&[(&str, i32)]>) -> Result<PartitionResults<GroupOffset>> {
+        self.fetch_group_offsets(group, partitions, false).await
+    }
+
+    /// Like [`Client::list_group_offsets`], with `require_stable` (KIP-447,
+    /// OffsetFetch v7+; the Java admin's `requireStable`): a partition with
+    /// offsets in an open transaction fails with UNSTABLE_OFFSET_COMMIT
+    /// (retriable) until the transaction ends, and Kafka 4's coordinator
+    /// answers only once every commit it has written is replicated, so no
+    /// acknowledged commit is missing from the answer.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn list_stable_group_offsets(
+        &self,
+        group: &str,
+        partitions: Option<&[(&str, i32)]>,
+    ) -> Result<PartitionResults<GroupOffset>> {
+        self.fetch_group_offsets(group, partitions, true).await
+    }
+
+    async fn fetch_group_offsets(
+        &self,
+        group: &str,
+        partitions: Option<&[(&str, i32)]>,
+        require_stable: bool,
+    ) -> Result<PartitionResults<GroupOffset>> {
         let wanted = partitions.map(|p| by_topic(p.iter().map(|(t, p)| (*t, *p, ()))));
         let wanted = &wanted;
         self.on_group_coordinator(group, "OffsetFetch", |node| async move {
             let connection = self.connection(node).await?;
             let version = connection.version_for(OffsetFetchRequest::API_KEY)?;
+            if require_stable && version < 7 {
+                return Err(Error::Kafka {
+                    broker: connection.broker().to_string(),
+                    context: format!(
+                        "OffsetFetch {group} with require_stable needs v7+ (Kafka 2.5+), the broker's highest is v{version} \
+                         (list_group_offsets does without)"
+                    ),
+                    code: ErrorCode::UNSUPPORTED_VERSION,
+                    message: None,
+                });
+            }
             let partition_indexes = |parts: &Vec<(i32, ())>| parts.iter().map(|(p, ())| *p).collect::<Vec<i32>>();
             // v8+ (KIP-709) asks per group; older versions have one group at the top level.
             let request = if version >= 8 {
@@ -75,11 +116,13 @@ impl Client {
                         }),
                         ..Default::default()
                     }],
+                    require_stable,
                     ..Default::default()
                 }
             } else {
                 OffsetFetchRequest {
                     group_id: group.to_string(),
+                    require_stable,
                     topics: wanted.as_ref().map(|w| {
                         w.iter()
                             .map(|(name, parts)| OffsetFetchRequestTopic {
