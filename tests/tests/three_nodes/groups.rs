@@ -8,13 +8,16 @@
 //! broker is `kill -9`'d and restarted, and a member leaves cleanly.
 //!
 //! Checked per group: every produced record is processed; a record is
-//! processed again only if the member that processed it first never had a
-//! commit past it acknowledged (those duplicates are counted and reported:
-//! after the last commit of the member that died, or after a commit refused
-//! while the coordinator was down or the group rebalancing); the group's
-//! committed offsets, sampled all along with the admin client's
-//! OffsetFetch, never decrease. At the end every broker is killed and the
-//! remaining members' `close()` returns within its timeout.
+//! processed again only if no commit past it had been acknowledged to any
+//! member by then (those duplicates are counted and reported: after the
+//! last commit of the member that died, or after a commit refused or left
+//! in doubt while the coordinator was down or the group rebalancing); the
+//! group's committed offsets, sampled all along with the admin client's
+//! stable OffsetFetch, never decrease. (Stable: a coordinator that just
+//! took over answers a plain OffsetFetch from what its high watermark
+//! covers, which can trail commits its predecessor acknowledged.) At the
+//! end every broker is killed and the remaining members' `close()` returns
+//! within its timeout.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -32,13 +35,16 @@ const PARTITIONS: i32 = 6;
 const RECORDS: usize = 180;
 const WAIT: Duration = Duration::from_secs(180);
 const STRATEGIES: [&str; 3] = ["range", "roundrobin", "cooperative-sticky"];
-/// Numbers every poll's processing across members, so the check below
-/// knows which member processed a record first. (Taking the members in
-/// list order instead blamed a member listed earlier for a record a member
-/// listed later had processed before it, once the later one's commit was
-/// refused: a false "processed again after their commit was acknowledged"
-/// in a CI run.)
-static PROCESSED_ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Numbers every poll's processing and every acknowledged commit across
+/// members, so the check below knows which member processed a record first
+/// and whether a commit past it had been acknowledged by then. (Taking the
+/// members in list order instead blamed a member listed earlier for a
+/// record a member listed later had processed before it, once the later
+/// one's commit was refused; and taking a member's highest acknowledged
+/// commit of the whole run blamed a member whose commit was left in doubt
+/// by the coordinator's kill for processing again what it later committed:
+/// both false "processed again after their commit was acknowledged".)
+static ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// What one member processed and what of it was acknowledged as committed.
 #[derive(Default)]
@@ -46,10 +52,10 @@ struct MemberLog {
     name: String,
     topic: String,
     /// (partition, offset, value, when) in processing order; `when` orders
-    /// the processing of all members ([`PROCESSED_ORDER`]).
+    /// the processing of all members ([`ORDER`]).
     processed: Mutex<Vec<(i32, i64, String, u64)>>,
-    /// Per partition, the highest commit acknowledged to this member (never forgotten).
-    acknowledged: Mutex<BTreeMap<i32, i64>>,
+    /// (partition, highest commit acknowledged to this member, when) after each acknowledged commit.
+    acknowledged: Mutex<Vec<(i32, i64, u64)>>,
     refused_commits: AtomicUsize,
 }
 
@@ -60,11 +66,11 @@ impl MemberLog {
             Ok(()) => {
                 // The member forgets a partition's acknowledged commit when it gives the partition up: read them now.
                 let partitions: BTreeSet<i32> = self.processed.lock().unwrap().iter().map(|r| r.0).collect();
+                let when = ORDER.fetch_add(1, Ordering::SeqCst);
                 let mut acknowledged = self.acknowledged.lock().unwrap();
                 for p in partitions {
                     if let Some(offset) = consumer.member().acknowledged_commit(&TopicPartition::new(self.topic.clone(), p)) {
-                        let entry = acknowledged.entry(p).or_insert(offset);
-                        *entry = (*entry).max(offset);
+                        acknowledged.push((p, offset, when));
                     }
                 }
             }
@@ -165,7 +171,7 @@ async fn process_and_commit(consumer: Arc<GroupConsumer>, log: Arc<MemberLog>, s
         if records.is_empty() {
             continue;
         }
-        let when = PROCESSED_ORDER.fetch_add(1, Ordering::SeqCst);
+        let when = ORDER.fetch_add(1, Ordering::SeqCst);
         log.processed.lock().unwrap().extend(
             records
                 .iter()
@@ -256,7 +262,7 @@ async fn groups_of_every_assignor_survive_member_broker_and_coordinator_failures
             let (mut decreases, mut samples) = (Vec::new(), 0usize);
             while sampling.load(Ordering::SeqCst) {
                 for group in &names {
-                    let Ok(offsets) = admin.list_group_offsets(group, None).await else {
+                    let Ok(offsets) = admin.list_stable_group_offsets(group, None).await else {
                         continue;
                     };
                     samples += 1;
@@ -390,10 +396,16 @@ async fn groups_of_every_assignor_survive_member_broker_and_coordinator_failures
                     first.insert((partition, offset), (log, when));
                 }
                 Some((earlier, earlier_when)) => {
-                    let acknowledged = earlier.acknowledged.lock().unwrap().get(&partition).copied();
-                    if acknowledged.is_some_and(|a| a > offset) {
+                    // A commit past the record, acknowledged to any member before this processing.
+                    let committed_past = group.logs.iter().find_map(|l| {
+                        let acknowledged = l.acknowledged.lock().unwrap();
+                        let ack = acknowledged.iter().find(|(p, a, at)| *p == partition && *a > offset && *at < when).copied();
+                        ack.map(|(_, a, at)| (l.name.clone(), a, at))
+                    });
+                    if let Some((committer, committed, at)) = committed_past {
                         rewound.push(format!(
-                            "{partition}@{offset}: committed by {} (up to {acknowledged:?}), processed again by {} (polls #{earlier_when} and #{when})",
+                            "{partition}@{offset}: processed by {} (#{earlier_when}), {committer} had {committed} acknowledged (#{at}), \
+                             processed again by {} (#{when})",
                             earlier.name, log.name
                         ));
                     } else if group.dead.contains(&earlier.name) {
