@@ -225,6 +225,23 @@ impl Error {
         }
     }
 
+    /// Whether a request that failed with this error may still reach the
+    /// broker and take effect, its answer lost: it was written (or may have
+    /// been), and then the connection timed out, broke or carried something
+    /// unreadable. A request that never left (a failed connect, `NotSent`,
+    /// an encoding error) or that was answered is not in doubt.
+    pub fn leaves_request_in_doubt(&self) -> bool {
+        matches!(
+            self,
+            Error::Io { .. }
+                | Error::RequestTimeout { .. }
+                | Error::ConnectionClosed { .. }
+                | Error::Frame { .. }
+                | Error::CorrelationMismatch { .. }
+                | Error::Decode { .. }
+        )
+    }
+
     /// Whether retrying the same operation (perhaps on a new connection, after
     /// a metadata refresh) may succeed.
     pub fn is_retriable(&self) -> bool {

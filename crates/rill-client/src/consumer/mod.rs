@@ -383,6 +383,23 @@ impl Consumer {
         self.shared.lock().partitions.iter().filter_map(|(tp, p)| Some((tp.clone(), p.position()?))).collect()
     }
 
+    /// Takes back records a poll had taken out for the group layer: each
+    /// still-assigned partition's position moves back to `firsts` (the
+    /// first record taken, with its leader epoch), its buffer dropped, so
+    /// the records are fetched and handed out again.
+    pub(crate) fn give_back(&self, firsts: BTreeMap<TopicPartition, Position>) {
+        let mut state = self.shared.lock();
+        let State { partitions, budget, .. } = &mut *state;
+        for (tp, position) in firsts {
+            if let Some(p) = partitions.get_mut(&tp) {
+                // Trusted: the epoch is of a record this leader's log served.
+                budget.release(p.seek_to(position, true));
+            }
+        }
+        drop(state);
+        self.shared.notify();
+    }
+
     /// Moves a partition's position. `Beginning`, `End` and `Timestamp` are
     /// looked up on the leader now (ListOffsets; `End` is the last stable
     /// offset under read_committed); buffered records are dropped.

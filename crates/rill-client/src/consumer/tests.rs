@@ -383,6 +383,11 @@ impl Fake {
                         .collect();
                     reply(&header, &OffsetForLeaderEpochResponse { topics, ..Default::default() })
                 }
+                RequestBody::OffsetCommit(_) if self.group.stall_next_commit.swap(false, Ordering::SeqCst) => {
+                    // Taken and never answered: the connection stalls (answers go in order) until the client drops it.
+                    while read_request(&mut s).await.is_some() {}
+                    return;
+                }
                 other => match self.group.answer(&header, other) {
                     Ok(frame) => frame,
                     Err(other) => panic!("fake broker: unexpected request {other:?}"),

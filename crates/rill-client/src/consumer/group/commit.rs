@@ -7,7 +7,15 @@
 //!   since (a retried old commit can never land after a newer one);
 //! - commits go to the coordinator over one connection, which Kafka
 //!   processes in order, so a late answer to an old commit is only ever an
-//!   answer: [`CommitTracker::acknowledge`] keeps the maximum.
+//!   answer: [`CommitTracker::acknowledge`] keeps the maximum;
+//! - a commit whose connection timed out or broke after it was sent is in
+//!   doubt: it may still be on its way, and once the connection is replaced
+//!   it could land after a newer commit and move offsets back (OffsetCommit
+//!   carries no sequence). Nothing more is committed in its generation: the
+//!   member leaves and joins again under a new member id (see
+//!   `GroupMember`), and the coordinator refuses the old one's commits with
+//!   UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION whenever they arrive. Java's
+//!   consumer retries such a commit and can rewind.
 //!
 //! Commits do not wait for a rebalance: during one they fail at once with
 //! the coordinator's REBALANCE_IN_PROGRESS / ILLEGAL_GENERATION /
@@ -16,12 +24,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Notify;
+
 use rill_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use rill_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics};
 use rill_protocol::messages::{OffsetCommitRequest, OffsetFetchRequest};
 use rill_protocol::{ApiKey, ErrorCode};
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::coordinator::{fault_of_code, Coordinator, CoordinatorFault};
 use super::membership::Generation;
@@ -75,6 +85,35 @@ impl CommitTracker {
     }
 }
 
+/// Offsets in a log line: `topic-partition@offset` each, in partition order.
+struct CommitOffsets<'a>(&'a BTreeMap<TopicPartition, Position>);
+
+impl std::fmt::Debug for CommitOffsets<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (tp, position)) in self.0.iter().enumerate() {
+            let separator = if i == 0 { "" } else { " " };
+            write!(f, "{separator}{tp}@{}", position.offset)?;
+        }
+        Ok(())
+    }
+}
+
+/// Committed offsets in a log line: `topic-partition@offset` (`@none`: nothing committed).
+struct CommittedOffsets<'a>(&'a BTreeMap<TopicPartition, Option<Position>>);
+
+impl std::fmt::Debug for CommittedOffsets<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (tp, position)) in self.0.iter().enumerate() {
+            let separator = if i == 0 { "" } else { " " };
+            match position {
+                Some(p) => write!(f, "{separator}{tp}@{}", p.offset)?,
+                None => write!(f, "{separator}{tp}@none")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Sends commits and offset look-ups for one group member.
 #[derive(Debug)]
 pub struct Committer {
@@ -84,6 +123,11 @@ pub struct Committer {
     group_instance_id: Option<String>,
     tracker: Mutex<CommitTracker>,
     rng: Arc<Mutex<Rng>>,
+    /// The generation of the last commit left in doubt (see the module
+    /// doc); no commit is sent in it again.
+    in_doubt: Mutex<Option<Generation>>,
+    /// Woken when a commit is left in doubt: the member must rejoin.
+    in_doubt_notify: Arc<Notify>,
 }
 
 impl Committer {
@@ -93,8 +137,46 @@ impl Committer {
         generation: Arc<Mutex<Generation>>,
         group_instance_id: Option<String>,
         rng: Arc<Mutex<Rng>>,
+        in_doubt_notify: Arc<Notify>,
     ) -> Self {
-        Committer { client, coordinator, generation, group_instance_id, tracker: Mutex::default(), rng }
+        Committer {
+            client,
+            coordinator,
+            generation,
+            group_instance_id,
+            tracker: Mutex::default(),
+            rng,
+            in_doubt: Mutex::new(None),
+            in_doubt_notify,
+        }
+    }
+
+    /// The generation of the last commit left in doubt, if any.
+    pub fn in_doubt(&self) -> Option<Generation> {
+        lock(&self.in_doubt).clone()
+    }
+
+    /// Whether a commit of the member's current generation is in doubt.
+    /// Checked at every poll: no clone, and the generation is locked only
+    /// once some commit was in doubt.
+    pub(crate) fn current_generation_in_doubt(&self) -> bool {
+        let in_doubt = lock(&self.in_doubt);
+        in_doubt.as_ref().is_some_and(|doubted| doubted.is_same(&lock(&self.generation)))
+    }
+
+    fn is_in_doubt(&self, generation: &Generation) -> bool {
+        lock(&self.in_doubt).as_ref().is_some_and(|g| g.is_same(generation))
+    }
+
+    fn leave_in_doubt(&self, generation: &Generation, error: &Error) {
+        warn!(
+            group = %self.coordinator.group_id(),
+            generation = generation.generation_id,
+            %error,
+            "an offset commit's outcome is unknown; no more commits in this generation, the member joins again"
+        );
+        *lock(&self.in_doubt) = Some(generation.clone());
+        self.in_doubt_notify.notify_one();
     }
 
     /// The highest offset of `tp` this member had acknowledged.
@@ -141,9 +223,7 @@ impl Committer {
                 return first_error.map_or(Ok(()), Err);
             }
             let current = lock(&self.generation).clone();
-            if generation.generation_id < 0
-                || (current.generation_id, &current.member_id) != (generation.generation_id, &generation.member_id)
-            {
+            if generation.generation_id < 0 || !current.is_same(&generation) || self.is_in_doubt(&generation) {
                 // Not (yet, or no longer) in a generation: the coordinator would refuse it.
                 return Err(self.group_error(
                     "coordinator",
@@ -157,9 +237,18 @@ impl Committer {
                 Err(e) => last_retriable = Some(e),
                 Ok(node) => {
                     let request = commit_request(&group_id, &generation, self.group_instance_id.as_deref(), &remaining);
+                    debug!(
+                        group = %group_id, member = %generation.member_id, generation = generation.generation_id, node, sequence,
+                        offsets = ?CommitOffsets(&remaining), "OffsetCommit sent"
+                    );
                     match self.client.send(node, &request).await {
                         Err(e) => {
+                            debug!(group = %group_id, node, sequence, error = %e, "OffsetCommit got no answer");
                             self.coordinator.note_error(node, &e);
+                            if e.leaves_request_in_doubt() {
+                                self.leave_in_doubt(&generation, &e);
+                                return Err(e);
+                            }
                             if !e.is_retriable() {
                                 return Err(e);
                             }
@@ -167,6 +256,7 @@ impl Committer {
                             last_retriable = Some(e);
                         }
                         Ok(response) => {
+                            debug!(group = %group_id, node, sequence, "OffsetCommit answered");
                             let broker = format!("node {node}");
                             for topic in &response.topics {
                                 for p in &topic.partitions {
@@ -348,6 +438,7 @@ impl Committer {
         for tp in partitions {
             result.entry(tp.clone()).or_insert(None);
         }
+        debug!(group = %group_id, node, committed = ?CommittedOffsets(&result), "OffsetFetch answered");
         Ok(result)
     }
 }

@@ -104,6 +104,8 @@ struct Inner {
     delivered: Mutex<BTreeMap<TopicPartition, Position>>,
     last_poll: Mutex<Instant>,
     poll_resumed: Notify,
+    /// A commit was left in doubt (see `commit`): leave and join again.
+    commit_in_doubt: Arc<Notify>,
     /// Whether this member led the last JoinGroup (it computed the assignment).
     leader: AtomicBool,
 }
@@ -111,9 +113,13 @@ struct Inner {
 impl Inner {
     /// LeaveGroup (dynamic members) in the current generation, bounded by `deadline`.
     async fn leave(&self, reason: &str, deadline: Instant) -> Result<()> {
+        self.leave_as(&self.generation().member_id, reason, deadline).await
+    }
+
+    /// LeaveGroup for `member_id` (a dynamic member), bounded by `deadline`.
+    async fn leave_as(&self, member_id: &str, reason: &str, deadline: Instant) -> Result<()> {
         let Some(node) = self.coordinator.known() else { return Ok(()) };
-        let member_id = self.generation().member_id;
-        let leave = membership::leave_group(&self.client, node, &self.group_id, &self.config, &member_id, reason);
+        let leave = membership::leave_group(&self.client, node, &self.group_id, &self.config, member_id, reason);
         match tokio::time::timeout_at(deadline, leave).await {
             Ok(result) => result,
             Err(_) => Err(Error::Kafka {
@@ -176,8 +182,15 @@ impl GroupMember {
         let rng = Arc::new(Mutex::new(Rng::new(seed)));
         let coordinator = Arc::new(Coordinator::new(group_id.clone()));
         let generation = Arc::new(Mutex::new(Generation::none()));
-        let committer =
-            Committer::new(client.clone(), coordinator.clone(), generation.clone(), config.group_instance_id.clone(), rng.clone());
+        let commit_in_doubt = Arc::new(Notify::new());
+        let committer = Committer::new(
+            client.clone(),
+            coordinator.clone(),
+            generation.clone(),
+            config.group_instance_id.clone(),
+            rng.clone(),
+            commit_in_doubt.clone(),
+        );
         let inner = Arc::new(Inner {
             client,
             group_id,
@@ -191,6 +204,7 @@ impl GroupMember {
             delivered: Mutex::new(BTreeMap::new()),
             last_poll: Mutex::new(Instant::now()),
             poll_resumed: Notify::new(),
+            commit_in_doubt,
             leader: AtomicBool::new(false),
         });
         let (commands, command_rx) = mpsc::unbounded_channel();
@@ -288,6 +302,13 @@ impl GroupMember {
     pub fn generation(&self) -> (i32, String) {
         let g = self.inner.generation();
         (g.generation_id, g.member_id)
+    }
+
+    /// Whether a commit of the current generation was left in doubt: the
+    /// member is about to lose its partitions and join again, and nothing
+    /// handed out until then could be committed.
+    pub(crate) fn generation_in_doubt(&self) -> bool {
+        self.inner.committer.current_generation_in_doubt()
     }
 
     /// Tells the member the application polled (resets the `max.poll.interval.ms` timer).
@@ -466,6 +487,7 @@ impl Task {
                         self.rejoin = Some("the application polled again after max.poll.interval.ms".into());
                     }
                 }
+                _ = self.inner.commit_in_doubt.notified() => self.on_commit_in_doubt().await,
                 _ = tokio::time::sleep_until(pattern_check_at), if is_pattern => {
                     pattern_check_at = Instant::now() + metadata_max_age;
                     self.refresh_pattern().await;
@@ -610,6 +632,36 @@ impl Task {
         self.reset_generation(ErrorCode::UNKNOWN_MEMBER_ID);
         self.lose_partitions().await;
         self.poll_expired = true;
+    }
+
+    /// A commit of the current generation was left in doubt: it may still
+    /// land, after any newer commit. Forget the member id and lose the
+    /// partitions at once (nothing may be committed in this generation any
+    /// more), leave under the old id, then join again: the coordinator
+    /// refuses the old member's commits from then on (UNKNOWN_MEMBER_ID, or
+    /// ILLEGAL_GENERATION once the generation moves on), so the one in
+    /// doubt cannot move offsets back.
+    async fn on_commit_in_doubt(&mut self) {
+        let Some(doubted) = self.inner.committer.in_doubt() else { return };
+        let current = self.inner.generation();
+        if !doubted.is_same(&current) {
+            // The generation has moved on since: the commit can no longer land.
+            return;
+        }
+        self.stop_heartbeat();
+        // The partitions are lost at once: nothing processed from now on
+        // could be committed in this generation.
+        self.reset_generation(ErrorCode::UNKNOWN_MEMBER_ID);
+        self.lose_partitions().await;
+        // The commit's failure may have made the member forget its
+        // coordinator: find it again, so that the old member leaves now
+        // rather than hold up the next rebalance until its session expires.
+        let reason = "an offset commit's outcome is unknown";
+        let deadline = Instant::now() + self.inner.client.config().request_timeout;
+        if self.inner.coordinator.find(&self.inner.client, &self.inner.rng, deadline).await.is_ok() {
+            let _ = self.inner.leave_as(&current.member_id, reason, deadline).await;
+        }
+        self.rejoin = Some(reason.into());
     }
 
     async fn backoff_sleep(&self, backoff: &mut Backoff) {

@@ -46,6 +46,11 @@ pub struct Generation {
 impl Generation {
     pub const NONE_ID: i32 = -1;
 
+    /// The same member in the same generation (the protocol aside).
+    pub fn is_same(&self, other: &Generation) -> bool {
+        self.generation_id == other.generation_id && self.member_id == other.member_id
+    }
+
     pub fn none() -> Self {
         Generation { generation_id: Self::NONE_ID, member_id: String::new(), protocol: None }
     }

@@ -31,6 +31,10 @@ use crate::client::Client;
 use crate::consumer::{Consumer, ConsumerRecord, Position};
 use crate::error::Result;
 
+/// How long a poll waits, at most, while the member's generation is in
+/// doubt (it hands out nothing then); the member task is joining again.
+const IN_DOUBT_POLL_WAIT: Duration = Duration::from_millis(50);
+
 /// The listener between the group member and the consumer.
 pub struct ConsumerRebalance {
     consumer: Arc<Consumer>,
@@ -191,7 +195,27 @@ impl GroupConsumer {
     /// resets the `max.poll.interval.ms` timer.
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         self.member.poll_notice();
+        // While a commit of the member's generation is in doubt, nothing
+        // handed out could be committed any more (in the three_nodes groups
+        // test a member processed 13 more polls after its coordinator was
+        // killed, all of them again after it rejoined): polls hand out
+        // nothing until the member has lost its partitions and joined again,
+        // or the generation has moved on with them (a rebalance under way:
+        // the coordinator refuses the old generation's commits since).
+        if self.member.generation_in_doubt() {
+            tokio::time::sleep(timeout.min(IN_DOUBT_POLL_WAIT)).await;
+            return Ok(Vec::new());
+        }
         let records = self.consumer.poll(timeout).await?;
+        if self.member.generation_in_doubt() {
+            // Given back, not dropped: if the partitions stay with the member, these come again.
+            let mut firsts: BTreeMap<TopicPartition, Position> = BTreeMap::new();
+            for r in &records {
+                firsts.entry(r.topic_partition()).or_insert(Position::new(r.offset, r.leader_epoch));
+            }
+            self.consumer.give_back(firsts);
+            return Ok(Vec::new());
+        }
         // Per partition: after the last record, with its batch's leader epoch (committed with it, KIP-320).
         let mut delivered: BTreeMap<TopicPartition, Position> = BTreeMap::new();
         for r in &records {

@@ -46,6 +46,11 @@ struct Fake {
     leaves: Vec<String>,
     /// Offsets of t-0 in every OffsetCommit received, in order.
     commits_received: Vec<i64>,
+    /// The member id of every OffsetCommit received, in order.
+    commit_member_ids: Vec<String>,
+    /// How many OffsetCommit requests, from the next one on, are taken and
+    /// never answered (held in a network partition past the request timeout).
+    unanswered_commits: usize,
     committed: BTreeMap<i32, i64>,
     assignment: bytes::Bytes,
     /// How long a successful JoinGroup is held before the answer (a rebalance waiting for members).
@@ -57,6 +62,7 @@ type Shared = Arc<Mutex<Fake>>;
 async fn serve(mut s: DuplexStream, fake: Shared) {
     while let Some((header, body)) = read_request(&mut s).await {
         let mut hold = Duration::ZERO;
+        let mut unanswered = false;
         let frame = {
             let mut f = fake.lock().unwrap();
             match body {
@@ -126,6 +132,11 @@ async fn serve(mut s: DuplexStream, fake: Shared) {
                     reply(&header, &LeaveGroupResponse::default())
                 }
                 RequestBody::OffsetCommit(req) => {
+                    f.commit_member_ids.push(req.member_id.clone());
+                    if f.unanswered_commits > 0 {
+                        f.unanswered_commits -= 1;
+                        unanswered = true;
+                    }
                     let code = f.commit_errors.pop_front().unwrap_or(ErrorCode::NONE);
                     let mut topics = Vec::new();
                     for t in &req.topics {
@@ -150,6 +161,12 @@ async fn serve(mut s: DuplexStream, fake: Shared) {
                 _ => return,
             }
         };
+        if unanswered {
+            // The connection stalls: nothing more is answered on it (the
+            // client's requests are answered in order or not at all).
+            while read_request(&mut s).await.is_some() {}
+            return;
+        }
         tokio::time::sleep(hold).await;
         if s.write_all(&frame).await.is_err() {
             return;
@@ -447,4 +464,36 @@ async fn a_commit_is_never_retried_in_a_later_generation() {
     let f = fake.lock().unwrap();
     assert_eq!(f.commits_received, [10], "not sent again in generation 2");
     assert_eq!(f.committed.get(&0), None);
+}
+
+/// The simulator's zombie commits (issue 7): a commit whose connection
+/// timed out after it was sent may still reach the coordinator, after a
+/// newer commit sent on a new connection, and move the offset back (the
+/// fake applies it on arrival, as a real coordinator applies a late one).
+/// The member commits nothing more in that generation: it leaves, loses its
+/// partitions and joins under a new member id, so the coordinator refuses
+/// the old commit whenever it arrives.
+#[tokio::test(start_paused = true)]
+async fn a_commit_left_in_doubt_makes_the_member_join_again_under_a_new_member_id() {
+    let fake = Shared::default();
+    let recorder = Arc::new(Recorder::default());
+    let member = start(&fake, recorder.clone(), &[("request.timeout.ms", "5000")]).await;
+    member.wait_for_assignment(-1, WAIT).await.unwrap();
+    let tp = TopicPartition::new("t", 0);
+    fake.lock().unwrap().unanswered_commits = 1;
+    let err = member.commit_sync(&[(tp.clone(), 10)].into()).await.unwrap_err();
+    assert!(matches!(err, crate::Error::RequestTimeout { .. }), "{err:?}");
+    // Not in the generation the commit in doubt was sent in.
+    let err = member.commit_sync(&[(tp.clone(), 20)].into()).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::REBALANCE_IN_PROGRESS), "{err:?}");
+    let a = member.wait_for_assignment(1, WAIT).await.unwrap();
+    assert_eq!(a.partitions, all());
+    member.commit_sync(&[(tp.clone(), 20)].into()).await.unwrap();
+    let f = fake.lock().unwrap();
+    assert_eq!(f.leaves, ["m-1"], "the member in doubt leaves");
+    assert_eq!(f.join_member_ids, ["", "m-1", "", "m-2"], "and joins afresh");
+    assert_eq!(f.commit_member_ids, ["m-1", "m-2"]);
+    assert_eq!(f.commits_received, [10, 20]);
+    let all = names(&all());
+    assert_eq!(*recorder.events.lock().unwrap(), [format!("assigned {all}"), format!("lost {all}"), format!("assigned {all}")]);
 }

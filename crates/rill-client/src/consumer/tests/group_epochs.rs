@@ -28,7 +28,8 @@ use crate::consumer::group::Subscription;
 use crate::consumer::ConsumerRecord;
 use crate::tests::reply;
 
-/// The group side of the fake broker: one member, which leads.
+/// The group side of the fake broker: one member, which leads, under a new
+/// member id and generation at each join.
 #[derive(Debug, Default)]
 pub(super) struct FakeGroup {
     /// Partition -> (committed offset, committed leader epoch).
@@ -39,6 +40,10 @@ pub(super) struct FakeGroup {
     /// OffsetFetch answers COORDINATOR_LOAD_IN_PROGRESS until then (a coordinator loading its offsets).
     pub offset_fetch_refused_until: Mutex<Option<tokio::time::Instant>>,
     pub offset_fetches: std::sync::atomic::AtomicUsize,
+    /// The next OffsetCommit is taken and never answered (its connection stalls).
+    pub stall_next_commit: std::sync::atomic::AtomicBool,
+    /// JoinGroups answered so far: each join is a new generation with a new member id, `m-<joins>`.
+    joins: std::sync::atomic::AtomicI32,
 }
 
 impl FakeGroup {
@@ -58,19 +63,17 @@ impl FakeGroup {
             }
             RequestBody::JoinGroup(req) => {
                 let protocol = req.protocols.first().cloned().unwrap_or_default();
+                let generation_id = self.joins.fetch_add(1, Ordering::SeqCst) + 1;
+                let member_id = format!("m-{generation_id}");
                 reply(
                     header,
                     &JoinGroupResponse {
-                        generation_id: 1,
+                        generation_id,
                         protocol_type: Some("consumer".into()),
                         protocol_name: Some(protocol.name.clone()),
-                        leader: "m-1".into(),
-                        member_id: "m-1".into(),
-                        members: vec![JoinGroupResponseMember {
-                            member_id: "m-1".into(),
-                            metadata: protocol.metadata,
-                            ..Default::default()
-                        }],
+                        leader: member_id.clone(),
+                        member_id: member_id.clone(),
+                        members: vec![JoinGroupResponseMember { member_id, metadata: protocol.metadata, ..Default::default() }],
                         ..Default::default()
                     },
                 )
@@ -306,4 +309,31 @@ async fn subscribe_without_a_group_id_names_the_key() {
     let fake = Fake::new(1);
     let err = consumer(&fake, &[]).await.subscribe(Subscription::topics([super::TOPIC])).unwrap_err();
     assert!(err.to_string().contains("group.id"), "{err}");
+}
+
+/// A commit left in doubt (its connection stalled past the request
+/// timeout) ends the member's generation: it could still land after any
+/// newer one. Records already fetched in that generation are not handed out
+/// any more (no commit could cover them); after the rejoin, consumption
+/// resumes from the last acknowledged commit.
+#[tokio::test(start_paused = true)]
+async fn after_a_commit_left_in_doubt_no_record_of_its_generation_is_handed_out() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 4, 5);
+    // The resumed position's epoch checks out (OffsetForLeaderEpoch): epoch 3 ends at the log's end.
+    fake.epoch_ends.lock().unwrap().insert(3, 20);
+    let c = group_consumer(&fake, "5").await;
+    assert_eq!(values(&poll_group(&c, 5).await), ["p0-0", "p0-1", "p0-2", "p0-3", "p0-4"]);
+    c.commit_consumed().await.unwrap();
+    assert_eq!(poll_group(&c, 5).await.first().map(|r| r.offset), Some(5));
+    fake.group.stall_next_commit.store(true, Ordering::SeqCst);
+    let err = c.commit_consumed().await.unwrap_err();
+    assert!(matches!(err, crate::Error::RequestTimeout { .. }), "{err:?}");
+    // Records 10.. were fetched in the generation whose commit is in doubt:
+    // the next records handed out are those after the acknowledged commit,
+    // in the next generation.
+    let records = poll_group(&c, 5).await;
+    assert_eq!(values(&records), ["p0-5", "p0-6", "p0-7", "p0-8", "p0-9"]);
+    assert_eq!(c.member().generation(), (2, "m-2".to_string()), "joined again under a new member id");
+    c.close(Duration::from_secs(5)).await.unwrap();
 }
