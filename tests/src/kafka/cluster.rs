@@ -510,7 +510,16 @@ impl KafkaCluster {
     /// internal listener; `Err` carries the producer's exception (e.g.
     /// `NotEnoughReplicasException`), so tests can check broker-side guarantees.
     pub fn produce_acks_all(&self, topic: &str, value: &str) -> Result<std::result::Result<u64, String>> {
-        let output = self.admin_request(&["produce", topic, value], Duration::from_secs(40))?;
+        self.produce_with(&["produce", topic, value])
+    }
+
+    /// Like [`produce_acks_all`](Self::produce_acks_all), to `partition`.
+    pub fn produce_acks_all_to(&self, topic: &str, partition: i32, value: &str) -> Result<std::result::Result<u64, String>> {
+        self.produce_with(&["produce", topic, value, &partition.to_string()])
+    }
+
+    fn produce_with(&self, command: &[&str]) -> Result<std::result::Result<u64, String>> {
+        let output = self.admin_request(command, Duration::from_secs(40))?;
         let line = output.lines().find(|line| line.starts_with("PRODUCED") || line.starts_with("FAIL")).unwrap_or_default();
         let fields: Vec<&str> = line.split('\t').collect();
         match fields.as_slice() {

@@ -237,14 +237,18 @@ async fn groups_of_every_assignor_survive_member_broker_and_coordinator_failures
         }
     }
 
-    // The producer: a numbered sequence through Kafka's Java client; failed sends are sent again.
+    // The producer: a numbered sequence through Kafka's Java client, over
+    // every partition in turn (its default partitioner put all of a run's
+    // records in one partition, leaving most members idle); failed sends
+    // are sent again.
     let producer_topic = topic.clone();
     let producer = std::thread::spawn(move || {
         let cluster = KafkaCluster::three_nodes();
         for n in 0..RECORDS {
             let value = format!("n-{n}");
+            let partition = n as i32 % PARTITIONS;
             let started = Instant::now();
-            while !matches!(cluster.produce_acks_all(&producer_topic, &value), Ok(Ok(_))) {
+            while !matches!(cluster.produce_acks_all_to(&producer_topic, partition, &value), Ok(Ok(_))) {
                 assert!(started.elapsed() < Duration::from_secs(90), "could not produce {value}");
                 std::thread::sleep(Duration::from_millis(200));
             }

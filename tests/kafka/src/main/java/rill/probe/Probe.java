@@ -255,14 +255,16 @@ public final class Probe {
 
     private static int produce(String[] args) throws Exception {
         try (org.apache.kafka.clients.producer.KafkaProducer<String, String> producer = producer(load(args[1]))) {
-            return produce(producer, args[2], args[3]);
+            return produce(producer, args[2], args[3], null);
         }
     }
 
-    private static int produce(org.apache.kafka.clients.producer.KafkaProducer<String, String> producer, String topic, String value) {
+    private static int produce(
+        org.apache.kafka.clients.producer.KafkaProducer<String, String> producer, String topic, String value, Integer partition
+    ) {
         try {
             org.apache.kafka.clients.producer.RecordMetadata metadata = producer
-                .send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, value))
+                .send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, partition, null, value))
                 .get(30, TimeUnit.SECONDS);
             System.out.println("PRODUCED\t" + metadata.partition() + "\t" + metadata.offset());
         } catch (Exception error) {
@@ -297,7 +299,8 @@ public final class Probe {
                             if (producer == null) {
                                 producer = producer(client);
                             }
-                            produce(producer, fields[1], fields[2]);
+                            // An optional fourth field names the partition (else the default partitioner picks).
+                            produce(producer, fields[1], fields[2], fields.length > 3 ? Integer.valueOf(fields[3]) : null);
                             break;
                         default: System.out.println("ERROR\tunknown command\t" + fields[0]);
                     }
