@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 
 use rill_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use rill_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics};
-use rill_protocol::messages::{OffsetCommitRequest, OffsetFetchRequest};
+use rill_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest};
 use rill_protocol::{ApiKey, ErrorCode};
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -114,6 +114,29 @@ impl std::fmt::Debug for CommittedOffsets<'_> {
     }
 }
 
+/// The generation of the last commit left in doubt (see the module doc),
+/// shared with the commits' sends, which can outlive their callers.
+#[derive(Debug)]
+struct Doubt {
+    group_id: String,
+    generation: Mutex<Option<Generation>>,
+    /// Woken when a commit is left in doubt: the member must rejoin.
+    notify: Arc<Notify>,
+}
+
+impl Doubt {
+    fn leave(&self, generation: &Generation, error: &Error) {
+        warn!(
+            group = %self.group_id,
+            generation = generation.generation_id,
+            %error,
+            "an offset commit's outcome is unknown; no more commits in this generation, the member joins again"
+        );
+        *lock(&self.generation) = Some(generation.clone());
+        self.notify.notify_one();
+    }
+}
+
 /// Sends commits and offset look-ups for one group member.
 #[derive(Debug)]
 pub struct Committer {
@@ -123,11 +146,8 @@ pub struct Committer {
     group_instance_id: Option<String>,
     tracker: Mutex<CommitTracker>,
     rng: Arc<Mutex<Rng>>,
-    /// The generation of the last commit left in doubt (see the module
-    /// doc); no commit is sent in it again.
-    in_doubt: Mutex<Option<Generation>>,
-    /// Woken when a commit is left in doubt: the member must rejoin.
-    in_doubt_notify: Arc<Notify>,
+    /// No commit is sent again in the generation of a commit left in doubt.
+    doubt: Arc<Doubt>,
 }
 
 impl Committer {
@@ -139,44 +159,48 @@ impl Committer {
         rng: Arc<Mutex<Rng>>,
         in_doubt_notify: Arc<Notify>,
     ) -> Self {
-        Committer {
-            client,
-            coordinator,
-            generation,
-            group_instance_id,
-            tracker: Mutex::default(),
-            rng,
-            in_doubt: Mutex::new(None),
-            in_doubt_notify,
-        }
+        let doubt = Arc::new(Doubt { group_id: coordinator.group_id().to_string(), generation: Mutex::new(None), notify: in_doubt_notify });
+        Committer { client, coordinator, generation, group_instance_id, tracker: Mutex::default(), rng, doubt }
     }
 
     /// The generation of the last commit left in doubt, if any.
     pub fn in_doubt(&self) -> Option<Generation> {
-        lock(&self.in_doubt).clone()
+        lock(&self.doubt.generation).clone()
     }
 
     /// Whether a commit of the member's current generation is in doubt.
     /// Checked at every poll: no clone, and the generation is locked only
     /// once some commit was in doubt.
     pub(crate) fn current_generation_in_doubt(&self) -> bool {
-        let in_doubt = lock(&self.in_doubt);
+        let in_doubt = lock(&self.doubt.generation);
         in_doubt.as_ref().is_some_and(|doubted| doubted.is_same(&lock(&self.generation)))
     }
 
     fn is_in_doubt(&self, generation: &Generation) -> bool {
-        lock(&self.in_doubt).as_ref().is_some_and(|g| g.is_same(generation))
+        lock(&self.doubt.generation).as_ref().is_some_and(|g| g.is_same(generation))
     }
 
-    fn leave_in_doubt(&self, generation: &Generation, error: &Error) {
-        warn!(
-            group = %self.coordinator.group_id(),
-            generation = generation.generation_id,
-            %error,
-            "an offset commit's outcome is unknown; no more commits in this generation, the member joins again"
-        );
-        *lock(&self.in_doubt) = Some(generation.clone());
-        self.in_doubt_notify.notify_one();
+    /// Sends a commit from a task of its own, so that its outcome is still
+    /// seen when the caller stops waiting (a timeout around the commit, a
+    /// dropped future): a commit left in doubt then still ends the
+    /// generation. Awaited in place, a dropped commit's request stayed on
+    /// its connection unwatched, and after that connection broke a newer
+    /// commit on a new one could land first.
+    async fn send(&self, node: i32, request: OffsetCommitRequest, generation: &Generation) -> Result<OffsetCommitResponse> {
+        let (client, coordinator, doubt, generation) =
+            (self.client.clone(), self.coordinator.clone(), self.doubt.clone(), generation.clone());
+        let send = tokio::spawn(async move {
+            let result = client.send(node, &request).await;
+            if let Err(e) = &result {
+                coordinator.note_error(node, e);
+                if e.leaves_request_in_doubt() {
+                    doubt.leave(&generation, e);
+                }
+            }
+            result
+        });
+        // A send that cannot finish (the runtime is shutting down) is as good as a closed client.
+        send.await.unwrap_or(Err(Error::Closed))
     }
 
     /// The highest offset of `tp` this member had acknowledged.
@@ -241,12 +265,10 @@ impl Committer {
                         group = %group_id, member = %generation.member_id, generation = generation.generation_id, node, sequence,
                         offsets = ?CommitOffsets(&remaining), "OffsetCommit sent"
                     );
-                    match self.client.send(node, &request).await {
+                    match self.send(node, request, &generation).await {
                         Err(e) => {
                             debug!(group = %group_id, node, sequence, error = %e, "OffsetCommit got no answer");
-                            self.coordinator.note_error(node, &e);
                             if e.leaves_request_in_doubt() {
-                                self.leave_in_doubt(&generation, &e);
                                 return Err(e);
                             }
                             if !e.is_retriable() {

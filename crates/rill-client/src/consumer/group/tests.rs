@@ -497,3 +497,27 @@ async fn a_commit_left_in_doubt_makes_the_member_join_again_under_a_new_member_i
     let all = names(&all());
     assert_eq!(*recorder.events.lock().unwrap(), [format!("assigned {all}"), format!("lost {all}"), format!("assigned {all}")]);
 }
+
+/// The same when the caller stops waiting for the commit (a timeout around
+/// it, a dropped future): its request is still on its way, and when its
+/// connection times out the member leaves and joins afresh all the same.
+/// Otherwise the next commit would go out in the old generation on a new
+/// connection, and the old one could land after it.
+#[tokio::test(start_paused = true)]
+async fn a_commit_whose_caller_stopped_waiting_still_ends_the_generation_when_left_in_doubt() {
+    let fake = Shared::default();
+    let recorder = Arc::new(Recorder::default());
+    let member = start(&fake, recorder.clone(), &[("request.timeout.ms", "5000")]).await;
+    member.wait_for_assignment(-1, WAIT).await.unwrap();
+    let tp = TopicPartition::new("t", 0);
+    fake.lock().unwrap().unanswered_commits = 1;
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), member.commit_sync(&[(tp.clone(), 10)].into())).await;
+    assert!(gave_up.is_err(), "the fake never answers the commit");
+    let a = member.wait_for_assignment(1, WAIT).await.unwrap();
+    assert_eq!(a.partitions, all());
+    member.commit_sync(&[(tp.clone(), 20)].into()).await.unwrap();
+    let f = fake.lock().unwrap();
+    assert_eq!(f.leaves, ["m-1"], "the member in doubt leaves");
+    assert_eq!(f.join_member_ids, ["", "m-1", "", "m-2"], "and joins afresh");
+    assert_eq!(f.commit_member_ids, ["m-1", "m-2"]);
+}
