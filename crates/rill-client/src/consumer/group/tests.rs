@@ -475,25 +475,14 @@ async fn a_commit_is_never_retried_in_a_later_generation() {
 /// the old commit whenever it arrives.
 #[tokio::test(start_paused = true)]
 async fn a_commit_left_in_doubt_makes_the_member_join_again_under_a_new_member_id() {
-    let fake = Shared::default();
-    let recorder = Arc::new(Recorder::default());
-    let member = start(&fake, recorder.clone(), &[("request.timeout.ms", "5000")]).await;
-    member.wait_for_assignment(-1, WAIT).await.unwrap();
-    let tp = TopicPartition::new("t", 0);
-    fake.lock().unwrap().unanswered_commits = 1;
+    let (fake, recorder, member, tp) = member_whose_next_commit_is_never_answered().await;
     let err = member.commit_sync(&[(tp.clone(), 10)].into()).await.unwrap_err();
     assert!(matches!(err, crate::Error::RequestTimeout { .. }), "{err:?}");
     // Not in the generation the commit in doubt was sent in.
     let err = member.commit_sync(&[(tp.clone(), 20)].into()).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::REBALANCE_IN_PROGRESS), "{err:?}");
-    let a = member.wait_for_assignment(1, WAIT).await.unwrap();
-    assert_eq!(a.partitions, all());
-    member.commit_sync(&[(tp.clone(), 20)].into()).await.unwrap();
-    let f = fake.lock().unwrap();
-    assert_eq!(f.leaves, ["m-1"], "the member in doubt leaves");
-    assert_eq!(f.join_member_ids, ["", "m-1", "", "m-2"], "and joins afresh");
-    assert_eq!(f.commit_member_ids, ["m-1", "m-2"]);
-    assert_eq!(f.commits_received, [10, 20]);
+    commit_20_after_joining_afresh(&fake, &member, &tp).await;
+    assert_eq!(fake.lock().unwrap().commits_received, [10, 20]);
     let all = names(&all());
     assert_eq!(*recorder.events.lock().unwrap(), [format!("assigned {all}"), format!("lost {all}"), format!("assigned {all}")]);
 }
@@ -505,14 +494,25 @@ async fn a_commit_left_in_doubt_makes_the_member_join_again_under_a_new_member_i
 /// connection, and the old one could land after it.
 #[tokio::test(start_paused = true)]
 async fn a_commit_whose_caller_stopped_waiting_still_ends_the_generation_when_left_in_doubt() {
+    let (fake, _recorder, member, tp) = member_whose_next_commit_is_never_answered().await;
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), member.commit_sync(&[(tp.clone(), 10)].into())).await;
+    assert!(gave_up.is_err(), "the fake never answers the commit");
+    commit_20_after_joining_afresh(&fake, &member, &tp).await;
+}
+
+/// A member in its first generation (`m-1`, request.timeout.ms 5 s) whose
+/// next commit the fake takes and never answers.
+async fn member_whose_next_commit_is_never_answered() -> (Shared, Arc<Recorder>, GroupMember, TopicPartition) {
     let fake = Shared::default();
     let recorder = Arc::new(Recorder::default());
     let member = start(&fake, recorder.clone(), &[("request.timeout.ms", "5000")]).await;
     member.wait_for_assignment(-1, WAIT).await.unwrap();
-    let tp = TopicPartition::new("t", 0);
     fake.lock().unwrap().unanswered_commits = 1;
-    let gave_up = tokio::time::timeout(Duration::from_secs(1), member.commit_sync(&[(tp.clone(), 10)].into())).await;
-    assert!(gave_up.is_err(), "the fake never answers the commit");
+    (fake, recorder, member, TopicPartition::new("t", 0))
+}
+
+/// Waits for the member to leave as `m-1` and join afresh as `m-2`, then commits 20 as `m-2`.
+async fn commit_20_after_joining_afresh(fake: &Shared, member: &GroupMember, tp: &TopicPartition) {
     let a = member.wait_for_assignment(1, WAIT).await.unwrap();
     assert_eq!(a.partitions, all());
     member.commit_sync(&[(tp.clone(), 20)].into()).await.unwrap();
