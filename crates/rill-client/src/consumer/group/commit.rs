@@ -163,11 +163,6 @@ impl Committer {
         Committer { client, coordinator, generation, group_instance_id, tracker: Mutex::default(), rng, doubt }
     }
 
-    /// The generation of the last commit left in doubt, if any.
-    pub fn in_doubt(&self) -> Option<Generation> {
-        lock(&self.doubt.generation).clone()
-    }
-
     /// Whether a commit of the member's current generation is in doubt.
     /// Checked at every poll: no clone, and the generation is locked only
     /// once some commit was in doubt.

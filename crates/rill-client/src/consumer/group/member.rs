@@ -642,12 +642,12 @@ impl Task {
     /// ILLEGAL_GENERATION once the generation moves on), so the one in
     /// doubt cannot move offsets back.
     async fn on_commit_in_doubt(&mut self) {
-        let Some(doubted) = self.inner.committer.in_doubt() else { return };
-        let current = self.inner.generation();
-        if !doubted.is_same(&current) {
+        if !self.inner.committer.current_generation_in_doubt() {
             // The generation has moved on since: the commit can no longer land.
             return;
         }
+        // Only this task changes the generation: it is still the doubted one.
+        let current = self.inner.generation();
         self.stop_heartbeat();
         // The partitions are lost at once: nothing processed from now on
         // could be committed in this generation.
