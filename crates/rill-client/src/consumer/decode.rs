@@ -12,6 +12,7 @@ use rill_protocol::records::{
 };
 use rill_protocol::{DecodeError, DecodeErrorKind};
 
+use super::chunk_pool::ChunkPool;
 use super::record::ConsumerRecord;
 
 /// The records of one partition's fetch data at or after the fetch offset.
@@ -33,6 +34,8 @@ pub(crate) struct Decoded {
     /// A batch that could not be decoded; the records before it are kept
     /// and `next_offset` stops at it.
     pub error: Option<DecodeError>,
+    /// Where chunks come from (and an empty one goes back to).
+    chunk_pool: ChunkPool,
 }
 
 /// What a partition's fetch data is decoded with.
@@ -43,6 +46,8 @@ pub(crate) struct DecodeContext<'a> {
     /// `Some` under read_committed: the response's aborted transactions.
     pub aborted: Option<&'a [AbortedTransaction]>,
     pub options: &'a DecodeOptions,
+    /// Chunks emptied by earlier polls, to decode into.
+    pub chunks: &'a ChunkPool,
 }
 
 /// The smallest chunk started: batches of a record or two (a producer with
@@ -66,7 +71,7 @@ impl Decoded {
         let fits = self.chunks.last().is_some_and(|c| c.capacity() - c.len() >= count);
         if !fits {
             self.pop_empty_tail();
-            self.chunks.push(Vec::with_capacity(count.max(MIN_CHUNK_RECORDS)));
+            self.chunks.push(self.chunk_pool.take(count.max(MIN_CHUNK_RECORDS)));
         }
     }
 
@@ -82,7 +87,9 @@ impl Decoded {
     /// the fetch offset): drops it.
     fn pop_empty_tail(&mut self) {
         if self.chunks.last().is_some_and(Vec::is_empty) {
-            self.chunks.pop();
+            if let Some(chunk) = self.chunks.pop() {
+                self.chunk_pool.give_back(chunk);
+            }
         }
     }
 
@@ -100,7 +107,7 @@ pub(crate) fn epoch(e: i32) -> Option<i32> {
 
 /// Decodes `data`; never fails as a whole (see [`Decoded::error`]).
 pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContext<'_>) -> Decoded {
-    let mut out = Decoded { next_offset: cx.fetch_offset, ..Decoded::default() };
+    let mut out = Decoded { next_offset: cx.fetch_offset, chunk_pool: cx.chunks.clone(), ..Decoded::default() };
     let mut filter = cx.aborted.map(|a| ReadCommittedFilter::new(a.iter().copied()));
     // Batches of magic 0/1 appear only in logs written before Kafka 0.11;
     // the first one sends the whole partition down the owned path.
@@ -242,20 +249,22 @@ mod tests {
 
     fn decode(data: &Bytes, fetch_offset: i64) -> Decoded {
         let options = DecodeOptions::default();
-        let cx = DecodeContext { partition: 0, fetch_offset, aborted: None, options: &options };
+        let cx = DecodeContext { partition: 0, fetch_offset, aborted: None, options: &options, chunks: &ChunkPool::default() };
         decode_partition(&Arc::from("t"), data, &cx)
     }
 
     #[test]
     fn batches_fill_chunks_that_are_never_regrown() {
         // 130 one-record batches share chunks of the minimum size; a
-        // 100-record batch that does not fit the spare room starts its own.
+        // 100-record batch that does not fit the spare room starts its own
+        // (of 128: chunks are made in powers of two), which the last batch
+        // fits in.
         let mut sizes = vec![1; 130];
         sizes.push(100);
         sizes.push(3);
         let decoded = decode(&batches(&sizes), 0);
         let shape: Vec<(usize, usize)> = decoded.chunks.iter().map(|c| (c.len(), c.capacity())).collect();
-        assert_eq!(shape, [(64, 64), (64, 64), (2, 64), (100, 100), (3, 64)]);
+        assert_eq!(shape, [(64, 64), (64, 64), (2, 64), (103, 128)]);
         let offsets: Vec<i64> = decoded.records().map(|r| r.offset).collect();
         assert_eq!(offsets, (0..233).collect::<Vec<_>>());
         assert_eq!(decoded.last().map(|r| r.offset), Some(232));

@@ -503,8 +503,13 @@ fn apply(shared: &Shared, node: i32, broker: &str, plan: &Plan, request: &Sessio
                             .map(|a| AbortedTransaction { producer_id: a.producer_id, first_offset: a.first_offset })
                             .collect()
                     });
-                    let cx =
-                        DecodeContext { partition: tp.partition, fetch_offset: params.fetch_offset, aborted: aborted.as_deref(), options };
+                    let cx = DecodeContext {
+                        partition: tp.partition,
+                        fetch_offset: params.fetch_offset,
+                        aborted: aborted.as_deref(),
+                        options,
+                        chunks: &shared.chunks,
+                    };
                     Some(decode_partition(topic, records, &cx))
                 }
                 _ => None,
@@ -574,7 +579,7 @@ fn apply_partition(shared: &Shared, state: &mut State, node: i32, broker: &str, 
             p.responses.push_back((last.offset, charge));
         }
         for chunk in decoded.chunks {
-            p.buffer.push_chunk(chunk);
+            p.buffer.push_chunk(chunk, &shared.chunks);
         }
         p.buffered_bytes += bytes;
         budget.charge(bytes);

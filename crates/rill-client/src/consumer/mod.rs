@@ -70,6 +70,7 @@
 //! one record batch larger than that (KIP-74), so the buffer can exceed the
 //! budget by at most one batch (`max.message.bytes`, decompressed).
 
+mod chunk_pool;
 mod decode;
 mod fetcher;
 pub mod group;
@@ -110,6 +111,8 @@ pub(crate) struct Shared {
     /// What fetch answers are decoded with: CRC checks per `check.crcs`,
     /// compressed batches decompressed into reused buffers.
     pub decode_options: DecodeOptions,
+    /// Record chunks emptied by polls, decoded into again.
+    pub chunks: chunk_pool::ChunkPool,
 }
 
 impl Shared {
@@ -194,8 +197,10 @@ impl Consumer {
         // consumer may fill with buffered records anyway.
         let decode_options =
             DecodeOptions::default().with_verify_crc(config.check_crcs).with_buffers(BufferPool::new(config.fetch_buffer_max_bytes / 4));
+        // Emptied record chunks likewise, up to an eighth of the budget.
+        let chunks = chunk_pool::ChunkPool::new(config.fetch_buffer_max_bytes / 8 / record::RECORD_OVERHEAD);
         let shared =
-            Arc::new(Shared { client, config, state: Mutex::new(state), changed, rng: Mutex::new(Rng::new(seed)), decode_options });
+            Arc::new(Shared { client, config, state: Mutex::new(state), changed, rng: Mutex::new(Rng::new(seed)), decode_options, chunks });
         let manager = tokio::spawn(manager::run(shared.clone()));
         Ok(Consumer { shared, manager: Mutex::new(Some(manager)) })
     }

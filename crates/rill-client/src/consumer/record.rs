@@ -71,4 +71,21 @@ impl ConsumerRecord {
         let headers: usize = self.headers.iter().map(|h| h.key.len() + len(&h.value) + std::mem::size_of::<Header>()).sum();
         RECORD_OVERHEAD + len(&self.key) + len(&self.value) + headers
     }
+
+    /// Records of topic `t`, partition 0, at `offsets`, with nothing in them (for tests).
+    #[cfg(test)]
+    pub(crate) fn empty_at(offsets: std::ops::Range<i64>) -> Vec<ConsumerRecord> {
+        offsets
+            .map(|offset| ConsumerRecord {
+                topic: std::sync::Arc::from("t"),
+                partition: 0,
+                offset,
+                timestamp: 0,
+                key: None,
+                value: None,
+                headers: Vec::new(),
+                leader_epoch: None,
+            })
+            .collect()
+    }
 }

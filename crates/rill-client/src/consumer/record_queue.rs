@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 
+use super::chunk_pool::ChunkPool;
 use super::record::ConsumerRecord;
 
 /// Records in offset order, front first. No chunk is ever empty.
@@ -16,6 +17,8 @@ use super::record::ConsumerRecord;
 pub(crate) struct RecordQueue {
     chunks: VecDeque<VecDeque<ConsumerRecord>>,
     len: usize,
+    /// Where emptied chunks go: the pool of the chunks pushed.
+    pool: Option<ChunkPool>,
 }
 
 impl RecordQueue {
@@ -35,19 +38,26 @@ impl RecordQueue {
         self.chunks.back().and_then(VecDeque::back)
     }
 
-    /// Appends decoded records (which follow those queued).
-    pub fn push_chunk(&mut self, records: Vec<ConsumerRecord>) {
-        if !records.is_empty() {
-            self.len += records.len();
-            self.chunks.push_back(VecDeque::from(records));
+    /// Appends decoded records (which follow those queued); the chunk goes
+    /// back to `pool` once emptied.
+    pub fn push_chunk(&mut self, records: Vec<ConsumerRecord>, pool: &ChunkPool) {
+        if records.is_empty() {
+            pool.give_back(records);
+            return;
         }
+        if self.pool.is_none() {
+            self.pool = Some(pool.clone());
+        }
+        self.len += records.len();
+        self.chunks.push_back(VecDeque::from(records));
     }
 
     pub fn pop_front(&mut self) -> Option<ConsumerRecord> {
         let chunk = self.chunks.front_mut()?;
         let record = chunk.pop_front();
         if chunk.is_empty() {
-            self.chunks.pop_front();
+            let emptied = self.chunks.pop_front();
+            self.recycle(emptied);
         }
         self.len -= usize::from(record.is_some());
         record
@@ -57,36 +67,35 @@ impl RecordQueue {
         let chunk = self.chunks.back_mut()?;
         let record = chunk.pop_back();
         if chunk.is_empty() {
-            self.chunks.pop_back();
+            let emptied = self.chunks.pop_back();
+            self.recycle(emptied);
         }
         self.len -= usize::from(record.is_some());
         record
     }
 
     pub fn clear(&mut self) {
-        self.chunks.clear();
+        for chunk in std::mem::take(&mut self.chunks) {
+            self.recycle(Some(chunk));
+        }
         self.len = 0;
+    }
+
+    /// Gives a chunk's memory back to the pool (its records, if any, dropped).
+    fn recycle(&self, chunk: Option<VecDeque<ConsumerRecord>>) {
+        if let (Some(pool), Some(chunk)) = (&self.pool, chunk) {
+            // An empty deque becomes a Vec without moving anything.
+            pool.give_back(Vec::from(chunk));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn records(offsets: std::ops::Range<i64>) -> Vec<ConsumerRecord> {
-        offsets
-            .map(|offset| ConsumerRecord {
-                topic: Arc::from("t"),
-                partition: 0,
-                offset,
-                timestamp: 0,
-                key: None,
-                value: None,
-                headers: Vec::new(),
-                leader_epoch: None,
-            })
-            .collect()
+        ConsumerRecord::empty_at(offsets)
     }
 
     fn offsets(q: &mut RecordQueue, from_back: bool) -> Vec<i64> {
@@ -99,11 +108,12 @@ mod tests {
 
     #[test]
     fn records_come_out_in_order_across_chunks_from_either_end() {
+        let pool = ChunkPool::default();
         let mut q = RecordQueue::default();
-        q.push_chunk(records(0..3));
-        q.push_chunk(Vec::new());
-        q.push_chunk(records(3..4));
-        q.push_chunk(records(4..7));
+        q.push_chunk(records(0..3), &pool);
+        q.push_chunk(Vec::new(), &pool);
+        q.push_chunk(records(3..4), &pool);
+        q.push_chunk(records(4..7), &pool);
         assert_eq!(q.len(), 7);
         assert_eq!(q.front().map(|r| r.offset), Some(0));
         assert_eq!(q.back().map(|r| r.offset), Some(6));
@@ -114,13 +124,42 @@ mod tests {
         assert!(q.is_empty());
         assert!(q.front().is_none() && q.back().is_none());
 
-        q.push_chunk(records(10..12));
-        q.push_chunk(records(12..13));
+        q.push_chunk(records(10..12), &pool);
+        q.push_chunk(records(12..13), &pool);
         assert_eq!(offsets(&mut q, true), vec![12, 11, 10]);
         assert_eq!(q.len(), 0);
 
-        q.push_chunk(records(20..25));
+        q.push_chunk(records(20..25), &pool);
         q.clear();
         assert!(q.is_empty() && q.pop_front().is_none() && q.pop_back().is_none());
+    }
+
+    #[test]
+    fn emptied_chunks_go_back_to_the_pool() {
+        let pool = ChunkPool::new(1 << 20);
+        let mut q = RecordQueue::default();
+        let chunk = |offsets: std::ops::Range<i64>| {
+            let mut c = pool.take(64);
+            c.extend(records(offsets));
+            c
+        };
+        q.push_chunk(chunk(0..3), &pool);
+        q.push_chunk(chunk(3..5), &pool);
+        q.push_chunk(chunk(5..9), &pool);
+        q.push_chunk(Vec::with_capacity(64), &pool);
+        assert_eq!(pool.idle_records(), 64, "an empty chunk is not queued");
+        assert_eq!(q.pop_front().map(|r| r.offset), Some(0));
+        assert_eq!(pool.idle_records(), 64);
+        q.pop_front();
+        q.pop_front();
+        assert_eq!(pool.idle_records(), 128, "the first chunk, emptied from the front");
+        q.pop_back();
+        q.pop_back();
+        q.pop_back();
+        q.pop_back();
+        assert_eq!(pool.idle_records(), 192, "the last chunk, emptied from the back");
+        q.clear();
+        assert_eq!(pool.idle_records(), 256, "clear gives back the chunks it drops");
+        assert!(q.is_empty());
     }
 }
