@@ -25,9 +25,9 @@
 //! sizes follow the changing compression ratio. Fresh maps ask for
 //! transparent huge pages, which makes the misses cheap as well: 1 KiB lz4
 //! records cost 0.93-1.10 CPU s per million with both, 0.91-0.98 from the
-//! heap, 1.0-1.35 with the pool alone. They are also populated up to the
-//! frame's size in one call, instead of a fault per 4 KiB where no huge page
-//! fits (see [`MapPool::take`]).
+//! heap, 1.0-1.35 with the pool alone. They are also populated a little
+//! ahead of the bytes read, a megabyte or so per call, instead of a fault
+//! per 4 KiB where no huge page fits (see [`LargeFrame::populate_ahead`]).
 
 use std::sync::{Arc, Mutex, Weak};
 
@@ -43,6 +43,10 @@ const MAP_GRANULE_BYTES: usize = 256 * 1024;
 /// frame read into it); more would sit on memory the consumer's buffer
 /// budget does not see.
 const MAX_IDLE_MAPS: usize = 2;
+/// How far ahead of the bytes read a fresh map is populated, and (half of
+/// it) how close they may come before it is populated further.
+const POPULATE_AHEAD_BYTES: usize = 2 * 1024 * 1024;
+const PAGE_BYTES: usize = 4096;
 const MAX_IDLE_BYTES: usize = 16 * 1024 * 1024;
 
 type Idle = Mutex<Vec<MmapMut>>;
@@ -55,15 +59,16 @@ pub(crate) struct MapPool {
 
 impl MapPool {
     /// An idle map of exactly the size a new map for `len` bytes would have,
-    /// or a new one. Only equal sizes are reused: a map keeps resident every
-    /// page an earlier frame touched, so a larger one would hold more than
-    /// the frame it carries. On a miss the oldest idle map is unmapped, as
-    /// frames no longer come in its size.
-    fn take(&self, len: usize) -> Option<MmapMut> {
+    /// or a new one (`true`: fresh, nothing in it resident yet). Only equal
+    /// sizes are reused: a map keeps resident every page an earlier frame
+    /// touched, so a larger one would hold more than the frame it carries.
+    /// On a miss the oldest idle map is unmapped, as frames no longer come
+    /// in its size.
+    fn take(&self, len: usize) -> Option<(MmapMut, bool)> {
         let size = len.div_ceil(MAP_GRANULE_BYTES).saturating_mul(MAP_GRANULE_BYTES);
         let stale = match self.idle.lock() {
             Ok(mut idle) => match idle.iter().rposition(|m| m.len() == size) {
-                Some(i) => return Some(idle.remove(i)),
+                Some(i) => return Some((idle.remove(i), false)),
                 None => (!idle.is_empty()).then(|| idle.remove(0)),
             },
             Err(_) => None,
@@ -72,18 +77,10 @@ impl MapPool {
         let map = MmapMut::map_anon(size).ok()?;
         // A fresh map faults in on first touch; transparent huge pages make
         // that one fault per 2 MiB instead of per 4 KiB (filling 6 MiB: 0.6
-        // ms against 2.1 ms here). Only where a whole huge page fits the map,
-        // though: the rest of a frame (a map of 5.25 MiB: 1.25 MiB) still
-        // took a fault per 4 KiB, 11,000 per million 1 KiB lz4 records in
-        // peer-bench. So the pages the frame will fill are populated at once,
-        // in one call (MADV_POPULATE_WRITE, Linux 5.14). Both are hints:
-        // where refused, the pages fault in as they are written.
+        // ms against 2.1 ms here). Only a hint: where they are off, nothing changes.
         #[cfg(target_os = "linux")]
-        {
-            let _ = map.advise(memmap2::Advice::HugePage);
-            let _ = map.advise_range(memmap2::Advice::PopulateWrite, 0, len.min(size));
-        }
-        Some(map)
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Some((map, true))
     }
 
     #[cfg(test)]
@@ -118,6 +115,9 @@ pub(crate) struct LargeFrame {
     /// The frame's size, size prefix included (the map may be up to a granule larger).
     total: usize,
     filled: usize,
+    /// How much of the map is known to be resident: a reused map's whole
+    /// frame; a fresh map's, what has been populated so far.
+    populated: usize,
     pool: Weak<Idle>,
 }
 
@@ -129,14 +129,37 @@ impl LargeFrame {
         if total < SIZE_PREFIX_LEN || head.len() > total {
             return None;
         }
-        let mut map = pool.take(total)?;
+        let (mut map, fresh) = pool.take(total)?;
         map.get_mut(..head.len())?.copy_from_slice(head);
-        Some(LargeFrame { map, total, filled: head.len(), pool: Arc::downgrade(&pool.idle) })
+        let populated = if fresh { 0 } else { total };
+        Some(LargeFrame { map, total, filled: head.len(), populated, pool: Arc::downgrade(&pool.idle) })
     }
 
     /// The part still to be read.
     pub fn unfilled(&mut self) -> &mut [u8] {
+        self.populate_ahead();
         self.map.get_mut(self.filled..self.total).unwrap_or_default()
+    }
+
+    /// Populates a fresh map a little ahead of the bytes read, in one call
+    /// per megabyte or so (MADV_POPULATE_WRITE, Linux 5.14) instead of a
+    /// fault per 4 KiB as they are written. Huge pages cover only the whole
+    /// 2 MiB pages inside a map; the rest of a frame (of a 5.25 MiB map,
+    /// 1.25 MiB or more) took those faults: 11,000 per million 1 KiB lz4
+    /// records in peer-bench, half of that consumer's page faults. Only
+    /// ahead, not the whole frame at once: that made the frame resident
+    /// before its bytes came, while the application was still releasing
+    /// older ones (rill-e2e's consumer_memory: one peak of 91 MiB against
+    /// 84-87). A hint: where refused, the pages fault in as they are written.
+    fn populate_ahead(&mut self) {
+        if self.populated >= self.total || self.filled.saturating_add(POPULATE_AHEAD_BYTES / 2) < self.populated {
+            return;
+        }
+        let end = self.filled.saturating_add(POPULATE_AHEAD_BYTES).min(self.total);
+        let end = end.div_ceil(PAGE_BYTES).saturating_mul(PAGE_BYTES).min(self.map.len());
+        #[cfg(target_os = "linux")]
+        let _ = self.map.advise_range(memmap2::Advice::PopulateWrite, self.populated, end.saturating_sub(self.populated));
+        self.populated = end;
     }
 
     /// `n` more bytes were read into [`unfilled`](Self::unfilled).
@@ -248,6 +271,34 @@ mod tests {
         assert_eq!(pool.idle_sizes(), [10 * MIB + MAP_GRANULE_BYTES]);
         drop(read_whole(&wire_of(20 * MIB, 0), 4, &pool));
         assert!(pool.idle_sizes().iter().sum::<usize>() <= MAX_IDLE_BYTES);
+    }
+
+    #[test]
+    fn a_fresh_map_is_populated_a_little_ahead_of_the_bytes_read() {
+        let pool = MapPool::default();
+        let total = 5 * MIB + 100;
+        let mut frame = LargeFrame::new(total, &[0; 4], &pool).unwrap();
+        assert_eq!(frame.populated, 0);
+        let read = |frame: &mut LargeFrame, n: usize| {
+            let len = frame.unfilled().len().min(n);
+            frame.advance(len);
+        };
+        let page_up = |n: usize| n.div_ceil(4096) * 4096;
+        read(&mut frame, 100);
+        assert_eq!(frame.populated, page_up(4 + 2 * MIB), "2 MiB ahead of the 4 bytes read");
+        read(&mut frame, MIB);
+        assert_eq!(frame.populated, page_up(4 + 2 * MIB), "not again while the reads are over 1 MiB behind");
+        read(&mut frame, 8192);
+        read(&mut frame, 100);
+        assert_eq!(frame.populated, page_up(MIB + 8296 + 2 * MIB), "2 MiB ahead again, page-aligned");
+        while !frame.is_complete() {
+            read(&mut frame, 300_000);
+        }
+        assert!(frame.populated >= total && frame.populated <= frame.map.len() && frame.populated.is_multiple_of(4096));
+        drop(frame.into_body());
+        // A map used again is resident already: nothing to populate.
+        let again = LargeFrame::new(total, &[0; 4], &pool).unwrap();
+        assert_eq!(again.populated, total);
     }
 
     #[test]
