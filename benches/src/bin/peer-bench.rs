@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use rill_benches::peers::cpu::children_cpu_seconds;
+use rill_benches::peers::cpu::ChildrenUsage;
 use rill_benches::peers::rust_child::ChildSpec;
 use rill_benches::peers::workload::write_payload_file;
 use rill_benches::peers::{franz, java, rdkafka, Compression, Measurement, RunReport, Workload};
@@ -195,14 +195,18 @@ fn run_cells(mode: Mode, cells: &CellArgs) -> Result<(), String> {
                     };
                     let spec =
                         ChildSpec { bootstrap: bootstrap.clone(), topic, payload_file: payload_file.clone(), workload: workload.clone() };
-                    let cpu_before = children_cpu_seconds();
+                    let before = ChildrenUsage::now();
                     let report = run_client(mode, client, cluster, &peers, &spec)?;
-                    let cpu_seconds = children_cpu_seconds() - cpu_before;
+                    let used = ChildrenUsage::now().since(&before);
+                    let cpu_seconds = used.cpu_seconds();
                     eprintln!(
-                        "{} {client} round {round}: {:.0} records/s, {:.2} CPU s",
+                        "{} {client} round {round}: {:.0} records/s, {:.2} CPU s (user {:.2}, system {:.2}; {} page faults)",
                         workload.label(),
                         report.records as f64 / report.seconds,
-                        cpu_seconds
+                        cpu_seconds,
+                        used.user_seconds,
+                        used.system_seconds,
+                        used.minor_faults
                     );
                     results.push(Measurement { client: client.clone(), report, cpu_seconds });
                     if shared_topic.is_none() {
