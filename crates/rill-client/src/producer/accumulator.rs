@@ -262,7 +262,14 @@ impl Append<'_> {
             *self.next_batch_id += 1;
             // The clock is read only for a new batch (its linger starts now),
             // not for every record.
-            queue.push_back(ProducerBatch::new(*self.next_batch_id, tp.clone(), self.compression, now()));
+            // A batch that follows one still queued (full, or closed by a
+            // record that did not fit) likely fills as that one did: its
+            // buffer starts at that size instead of doubling its way there
+            // (each doubling copied what was written and faulted in fresh
+            // pages: a fifth of a 1 KiB producer's page faults, and as
+            // many bytes copied again as the batches held).
+            let capacity = queue.back().map_or(0, |b| b.estimated_bytes.min(self.batch_size));
+            queue.push_back(ProducerBatch::with_capacity(*self.next_batch_id, tp.clone(), self.compression, now(), capacity));
         }
         let queued = queue.len();
         let Some(batch) = queue.back_mut() else {
@@ -286,6 +293,24 @@ mod tests {
     fn append(acc: &mut Accumulator, tp: &TopicPartition, bytes: usize) -> (bool, bool) {
         let appended = acc.append(tp, &record(bytes), 0, RecordReservation::empty(), Instant::now).unwrap();
         (appended.new_batch, appended.batch_full)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_after_a_full_one_starts_with_room_for_as_much() {
+        let tp = TopicPartition::new("t", 0);
+        let mut acc = Accumulator::new(100_000, Duration::from_millis(50), Compression::None);
+        assert_eq!(append(&mut acc, &tp, 1000), (true, false));
+        let first = acc.queues.get(&tp).and_then(|q| q.back()).and_then(ProducerBatch::buffer_capacity).unwrap();
+        assert!(first < 10_000, "the first batch starts small: {first}");
+        let mut batches = 1;
+        while batches < 2 {
+            batches += usize::from(append(&mut acc, &tp, 1000).0);
+        }
+        let queue = acc.queues.get(&tp).unwrap();
+        let full = queue.front().map(|b| b.estimated_bytes).unwrap();
+        let second = queue.back().and_then(ProducerBatch::buffer_capacity).unwrap();
+        assert!(full > 90_000, "{full}");
+        assert!(second >= full, "the second batch starts with room for what the first held: {second} < {full}");
     }
 
     #[tokio::test(start_paused = true)]

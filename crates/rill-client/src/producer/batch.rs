@@ -89,12 +89,25 @@ pub(crate) struct ProducerBatch {
 }
 
 impl ProducerBatch {
+    #[cfg(test)]
     pub fn new(id: u64, tp: TopicPartition, compression: Compression, now: Instant) -> Self {
+        ProducerBatch::with_capacity(id, tp, compression, now, 0)
+    }
+
+    /// Room in the records' buffer while the batch is open.
+    #[cfg(test)]
+    pub fn buffer_capacity(&self) -> Option<usize> {
+        self.builder.as_ref().map(RecordBatchBuilder::capacity)
+    }
+
+    /// A batch whose records' buffer starts with room for `capacity` bytes
+    /// (it grows past them as needed).
+    pub fn with_capacity(id: u64, tp: TopicPartition, compression: Compression, now: Instant, capacity: usize) -> Self {
         ProducerBatch {
             id,
             origin_id: id,
             tp,
-            builder: Some(RecordBatchBuilder::new(0).compression(compression)),
+            builder: Some(RecordBatchBuilder::with_buffer(BytesMut::with_capacity(capacity), 0).compression(compression)),
             encoded: None,
             outcome: OutcomeSender::new(),
             timestamps: Vec::new(),

@@ -147,6 +147,11 @@ impl RecordBatchBuilder {
         self.buf.len() - self.start
     }
 
+    /// Bytes the buffer has room for before it must grow (what it holds included).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Appends a record at the next offset (0, 1, 2, ...) with an absolute timestamp.
     #[inline]
     pub fn append(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> Result<(), EncodeError> {
