@@ -115,8 +115,10 @@ pub(crate) struct LargeFrame {
     /// The frame's size, size prefix included (the map may be up to a granule larger).
     total: usize,
     filled: usize,
-    /// How much of the map is known to be resident: a reused map's whole
-    /// frame; a fresh map's, what has been populated so far.
+    /// How much of the map needs no populating: a fresh map's, what has
+    /// been populated so far; a reused map's, the whole frame (an earlier
+    /// frame of its size made it resident, all but its last granule at
+    /// least, and what is left faults in as it is written).
     populated: usize,
     pool: Weak<Idle>,
 }
