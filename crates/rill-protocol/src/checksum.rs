@@ -15,6 +15,37 @@ pub fn crc32c(data: &[u8]) -> u32 {
     crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32
 }
 
+/// A CRC-32C computed over pieces in turn: [`crc32c`] of their concatenation.
+#[derive(Clone)]
+pub struct Crc32c(crc_fast::Digest);
+
+impl Crc32c {
+    pub fn new() -> Self {
+        Crc32c(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi))
+    }
+
+    #[inline]
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    pub fn finish(&self) -> u32 {
+        self.0.finalize() as u32
+    }
+}
+
+impl Default for Crc32c {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Crc32c {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Crc32c").field(&self.finish()).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -37,6 +68,21 @@ mod tests {
         fn agrees_with_the_crc32c_crate(data in proptest::collection::vec(any::<u8>(), 0..9000), skip in 0usize..64) {
             let s = data.get(skip.min(data.len())..).unwrap_or_default();
             prop_assert_eq!(super::crc32c(s), crc32c::crc32c(s));
+        }
+
+        // Over pieces, the CRC of the whole.
+        #[test]
+        fn pieces_give_the_crc_of_the_whole(data in proptest::collection::vec(any::<u8>(), 0..3000), cuts in proptest::collection::vec(0usize..3000, 0..6)) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.sort_unstable();
+            let mut crc = super::Crc32c::new();
+            let mut from = 0;
+            for cut in cuts {
+                crc.update(&data[from..cut]);
+                from = cut;
+            }
+            crc.update(&data[from..]);
+            prop_assert_eq!(crc.finish(), crc32c::crc32c(&data));
         }
     }
 }

@@ -22,8 +22,10 @@ pub mod compression;
 pub mod error;
 pub mod error_code;
 pub mod frame;
+pub mod frame_parts;
 pub mod message;
 pub mod messages;
+pub mod produce_frame;
 pub mod records;
 
 pub use api_key::ApiKey;

@@ -47,6 +47,7 @@ mod builder;
 pub mod control;
 pub mod legacy;
 mod parse;
+mod pieces;
 mod read_committed;
 mod record;
 mod span;
@@ -56,8 +57,9 @@ pub use batch::{
     Attributes, BatchHeader, RecordBatch, RecordBatches, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN, CRC_OFFSET, LOG_OVERHEAD,
     MAGIC_OFFSET, MIN_BATCH_LENGTH, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP,
 };
-pub use builder::RecordBatchBuilder;
+pub use builder::{RecordBatchBuilder, SHARE_MIN_BYTES};
 pub use control::{ControlRecordType, EndTxnMarker};
+pub use pieces::BatchPieces;
 pub use read_committed::{filter_read_committed, AbortedTransaction, ReadCommittedFilter};
 pub use record::{Header, Record, MIN_HEADER_LEN, MIN_RECORD_LEN};
 pub use span::{complete_batches_end, BatchesEnd};
