@@ -16,8 +16,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use rill_protocol::frame_parts::FrameParts;
 use rill_protocol::message::{decode_response, encode_request, Request};
 use rill_protocol::messages::RequestHeader;
+use rill_protocol::produce_frame::ProduceFrame;
 use rill_protocol::ApiKey;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::debug;
@@ -302,6 +304,30 @@ impl Connection {
         };
         let frame = encode_request(&header, request, version).map_err(|source| Error::Encode { api: R::API_KEY, version, source })?;
         let handed = Handover { correlation_id, api: R::API_KEY, version, expect_response, raw: false, timeout };
+        self.hand_over(frame.into(), handed).await
+    }
+
+    /// Like [`enqueue_with_timeout`](Self::enqueue_with_timeout) for a
+    /// Produce request whose record sets go out as they are, not copied into
+    /// the frame (see [`ProduceFrame`]).
+    pub(crate) async fn enqueue_produce(
+        &self,
+        request: &ProduceFrame,
+        version: i16,
+        expect_response: bool,
+        timeout: Duration,
+    ) -> Result<PendingResponse> {
+        let api = ApiKey::PRODUCE;
+        let correlation_id = self.next_correlation_id();
+        let header = RequestHeader {
+            request_api_key: api.0,
+            request_api_version: version,
+            correlation_id,
+            client_id: Some(self.shared.config.client_id.clone()),
+            ..Default::default()
+        };
+        let frame = request.encode(&header, version).map_err(|source| Error::Encode { api, version, source })?;
+        let handed = Handover { correlation_id, api, version, expect_response, raw: false, timeout };
         self.hand_over(frame, handed).await
     }
 
@@ -325,10 +351,10 @@ impl Connection {
             raw: true,
             timeout: self.shared.config.request_timeout,
         };
-        self.hand_over(frame, handed).await?.frame().await
+        self.hand_over(frame.into(), handed).await?.frame().await
     }
 
-    async fn hand_over(&self, frame: BytesMut, h: Handover) -> Result<PendingResponse> {
+    async fn hand_over(&self, frame: FrameParts, h: Handover) -> Result<PendingResponse> {
         let not_sent = || Error::NotSent { broker: self.broker().to_string(), reason: "the connection is closed".to_string() };
         // Held until the request is handed over: a re-authentication waits for it.
         let gate = if self.bypass_gate { None } else { Some(self.shared.reauth_gate.read().await) };

@@ -1,9 +1,11 @@
 //! [`ProducerBatch`]: the records of one partition that travel together, from
 //! the first append until every record's delivery result is handed out.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use rill_protocol::compression::Compression;
-use rill_protocol::records::{DecodeOptions, RecordBatch, RecordBatchBuilder};
+use rill_protocol::records::{BatchPieces, DecodeOptions, RecordBatch, RecordBatchBuilder};
 use tokio::time::Instant;
 
 use super::delivery::{Delivery, OutcomeSender};
@@ -20,32 +22,31 @@ pub(crate) struct Sequenced {
     pub base_sequence: i32,
 }
 
-/// Byte offsets of the magic-2 batch header fields rewritten on a re-sequence
-/// (KIP-98 layout: baseOffset 0, batchLength 8, partitionLeaderEpoch 12,
-/// magic 16, crc 17, attributes 21, lastOffsetDelta 23, baseTimestamp 27,
-/// maxTimestamp 35, producerId 43, producerEpoch 51, baseSequence 53).
-const CRC_AT: usize = 17;
-const CRC_FROM: usize = 21;
-const PRODUCER_ID_AT: usize = 43;
-const PRODUCER_EPOCH_AT: usize = 51;
-const BASE_SEQUENCE_AT: usize = 53;
+/// A magic-2 batch header's length (KIP-98), counted in estimated sizes.
 const HEADER_LEN: usize = 61;
+
+/// A batch as encoded. Values of uncompressed batches are pieces of their
+/// own, the memory the application handed to `send`
+/// ([`RecordBatchBuilder::append_shared`]): they go to the socket from
+/// there, copied by nothing but the kernel. Shared with the requests that
+/// carry it (one reference count per batch, not per piece).
+pub(crate) type Encoded = Arc<BatchPieces>;
 
 /// What one attempt of a batch sends.
 #[derive(Debug)]
 pub(crate) enum Payload {
     /// Encoded by an earlier attempt.
-    Encoded(Bytes),
+    Encoded(Encoded),
     /// The first attempt: the closed builder, not yet compressed.
     Build(Box<RecordBatchBuilder>),
 }
 
 impl Payload {
     /// The batch's bytes (compressing it on the first attempt).
-    pub fn finish(self) -> Result<Bytes, crate::error::Error> {
+    pub fn finish(self) -> Result<Encoded, crate::error::Error> {
         match self {
-            Payload::Encoded(bytes) => Ok(bytes),
-            Payload::Build(builder) => builder.finish().map(BytesMut::freeze).map_err(|source| crate::error::Error::Encode {
+            Payload::Encoded(encoded) => Ok(encoded),
+            Payload::Build(builder) => builder.finish_parts().map(Arc::new).map_err(|source| crate::error::Error::Encode {
                 api: rill_protocol::ApiKey::PRODUCE,
                 version: 2,
                 source,
@@ -65,7 +66,7 @@ pub(crate) struct ProducerBatch {
     /// Open while records can be appended; taken when the batch is encoded.
     builder: Option<RecordBatchBuilder>,
     /// The encoded batch, once drained.
-    pub encoded: Option<Bytes>,
+    pub encoded: Option<Encoded>,
     /// Where the records' delivery results go.
     outcome: OutcomeSender,
     /// The records' timestamps, in append order.
@@ -98,6 +99,12 @@ impl ProducerBatch {
     #[cfg(test)]
     pub fn buffer_capacity(&self) -> Option<usize> {
         self.builder.as_ref().map(RecordBatchBuilder::capacity)
+    }
+
+    /// Room the next batch of the partition's records' buffer should start
+    /// with: what this one's took (values kept by reference not counted).
+    pub fn buffer_bytes(&self) -> usize {
+        self.builder.as_ref().map_or(self.estimated_bytes, RecordBatchBuilder::copied_len)
     }
 
     /// A batch whose records' buffer starts with room for `capacity` bytes
@@ -138,19 +145,16 @@ impl ProducerBatch {
     }
 
     /// Appends a record (the caller checked [`has_room_for`](Self::has_room_for)).
-    pub fn append(
-        &mut self,
-        record: &ProducerRecord,
-        timestamp: i64,
-        reservation: RecordReservation<'_>,
-    ) -> Result<Delivery, ProduceError> {
+    pub fn append(&mut self, record: ProducerRecord, timestamp: i64, reservation: RecordReservation<'_>) -> Result<Delivery, ProduceError> {
         let Some(builder) = self.builder.as_mut() else {
             return Err(ProduceError::InvalidState { operation: "append", state: "the batch is closed".into() });
         };
-        builder.append(timestamp, record.key.as_deref(), record.value.as_deref(), &record.headers).map_err(|e| {
+        let estimated = record.estimated_size();
+        // The value moves into the batch (kept by reference if long).
+        builder.append_shared(timestamp, record.key.as_deref(), record.value, &record.headers).map_err(|e| {
             ProduceError::Client(crate::error::Error::Encode { api: rill_protocol::ApiKey::PRODUCE, version: 2, source: e })
         })?;
-        self.estimated_bytes += record.estimated_size();
+        self.estimated_bytes += estimated;
         self.reservation.add_record(reservation);
         let delivery = self.outcome.delivery(self.timestamps.len(), timestamp);
         self.timestamps.push(timestamp);
@@ -179,41 +183,27 @@ impl ProducerBatch {
     }
 
     /// Keeps the batch as it went on the wire, for retries, splits and re-sequencing.
-    pub fn set_encoded(&mut self, bytes: Bytes) {
-        self.encoded = Some(bytes);
+    pub fn set_encoded(&mut self, encoded: Encoded) {
+        self.encoded = Some(encoded);
     }
 
     /// [`payload`](Self::payload), finished and kept.
     #[cfg(test)]
-    pub fn encode(&mut self, sequenced: Option<Sequenced>, transactional: bool) -> Result<Bytes, ProduceError> {
-        let bytes = self.payload(sequenced, transactional)?.finish().map_err(ProduceError::Client)?;
-        self.set_encoded(bytes.clone());
-        Ok(bytes)
+    pub fn encode(&mut self, sequenced: Option<Sequenced>, transactional: bool) -> Result<Encoded, ProduceError> {
+        let encoded = self.payload(sequenced, transactional)?.finish().map_err(ProduceError::Client)?;
+        self.set_encoded(encoded.clone());
+        Ok(encoded)
     }
 
     /// Rewrites producer id, epoch and base sequence of the encoded batch and
     /// its CRC-32C (after a KIP-360 epoch bump the unacknowledged batches are
     /// sent again under the new epoch, numbered from the partition's new start).
     pub fn resequence(&mut self, s: Sequenced) {
-        let Some(encoded) = self.encoded.as_ref() else { return };
-        if encoded.len() < HEADER_LEN {
-            return;
+        let Some(encoded) = self.encoded.as_mut() else { return };
+        if let Some(bumped) = encoded.with_producer(s.producer_id, s.producer_epoch, s.base_sequence) {
+            *encoded = Arc::new(bumped);
+            self.sequenced = Some(s);
         }
-        let mut buf = BytesMut::from(&encoded[..]);
-        let mut put = |at: usize, bytes: &[u8]| {
-            if let Some(slot) = buf.get_mut(at..at + bytes.len()) {
-                slot.copy_from_slice(bytes);
-            }
-        };
-        put(PRODUCER_ID_AT, &s.producer_id.to_be_bytes());
-        put(PRODUCER_EPOCH_AT, &s.producer_epoch.to_be_bytes());
-        put(BASE_SEQUENCE_AT, &s.base_sequence.to_be_bytes());
-        let crc = rill_protocol::crc32c(buf.get(CRC_FROM..).unwrap_or_default());
-        if let Some(slot) = buf.get_mut(CRC_AT..CRC_FROM) {
-            slot.copy_from_slice(&crc.to_be_bytes());
-        }
-        self.encoded = Some(buf.freeze());
-        self.sequenced = Some(s);
     }
 
     /// Splits a batch of several records the broker refused as too large
@@ -232,7 +222,7 @@ impl ProducerBatch {
     ) -> Result<(ProducerBatch, ProducerBatch), Box<(ProducerBatch, ProduceError)>> {
         let encode_error =
             |source| ProduceError::Client(crate::error::Error::Encode { api: rill_protocol::ApiKey::PRODUCE, version: 2, source });
-        let decoded = match self.encoded.as_ref().map(|b| RecordBatch::decode(b, &DecodeOptions::default())) {
+        let decoded = match self.encoded.as_ref().map(|e| RecordBatch::decode(&e.to_contiguous(), &DecodeOptions::default())) {
             Some(Ok(decoded)) if decoded.records.len() == self.timestamps.len() && decoded.records.len() > 1 => decoded,
             Some(Err(e)) => {
                 let error = ProduceError::InvalidState { operation: "split", state: format!("the batch does not decode: {e}") };
@@ -272,7 +262,7 @@ impl ProducerBatch {
                     + record.headers.iter().map(|h| 10 + h.key.len() + h.value.as_ref().map_or(0, Bytes::len)).sum::<usize>();
             }
             match builder.transactional(transactional).finish() {
-                Ok(bytes) => encoded.push((bytes.freeze(), estimated_bytes, sequenced)),
+                Ok(bytes) => encoded.push((Arc::new(BatchPieces::from(bytes.freeze())), estimated_bytes, sequenced)),
                 Err(e) => return Err(Box::new((self, encode_error(e)))),
             }
         }
@@ -332,17 +322,42 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn resequencing_rewrites_the_producer_fields_and_the_crc() {
         let mut batch = ProducerBatch::new(1, TopicPartition::new("t", 0), Compression::Lz4, Instant::now());
-        let _delivery = batch.append(&ProducerRecord::new("t").key("k").value("v"), 5, RecordReservation::empty()).unwrap();
+        let _delivery = batch.append(ProducerRecord::new("t").key("k").value("v"), 5, RecordReservation::empty()).unwrap();
         let first = Sequenced { producer_id: 7, producer_epoch: 0, base_sequence: 10 };
-        let bytes = batch.encode(Some(first), true).unwrap();
+        let bytes = batch.encode(Some(first), true).unwrap().to_contiguous();
         let decoded = RecordBatch::decode(&bytes, &DecodeOptions::default()).unwrap();
         assert_eq!((decoded.producer_id, decoded.producer_epoch, decoded.base_sequence), (7, 0, 10));
         assert!(decoded.is_transactional());
         let bumped = Sequenced { producer_id: 7, producer_epoch: 1, base_sequence: 0 };
-        let bytes = batch.encode(Some(bumped), true).unwrap();
+        let bytes = batch.encode(Some(bumped), true).unwrap().to_contiguous();
         // Decoding verifies the CRC.
         let decoded = RecordBatch::decode(&bytes, &DecodeOptions::default()).unwrap();
         assert_eq!((decoded.producer_id, decoded.producer_epoch, decoded.base_sequence), (7, 1, 0));
         assert_eq!(decoded.records[0].value.as_deref(), Some(&b"v"[..]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn long_values_of_an_uncompressed_batch_go_out_as_the_memory_sent() {
+        let mut batch = ProducerBatch::new(1, TopicPartition::new("t", 0), Compression::None, Instant::now());
+        let long = Bytes::from(vec![b'x'; 2000]);
+        let short = Bytes::from_static(b"short");
+        for value in [&long, &short, &long] {
+            let record = ProducerRecord::new("t").key("k").value(value.clone());
+            drop(batch.append(record, 5, RecordReservation::empty()).unwrap());
+        }
+        let first = Sequenced { producer_id: 7, producer_epoch: 0, base_sequence: 10 };
+        let encoded = batch.encode(Some(first), false).unwrap();
+        let shared = encoded.pieces().filter(|p| p.as_ptr() == long.as_ptr() && p.len() == long.len()).count();
+        assert_eq!(shared, 2, "both long values are pieces of the batch, not copies");
+        assert_eq!(encoded.len(), encoded.to_contiguous().len());
+        let decoded = RecordBatch::decode(&encoded.to_contiguous(), &DecodeOptions::default()).unwrap();
+        let values: Vec<_> = decoded.records.iter().map(|r| r.value.clone().unwrap()).collect();
+        assert_eq!(values, vec![long.clone(), short.clone(), long.clone()]);
+        // Re-sequenced, the CRC (over every piece) still holds.
+        batch.resequence(Sequenced { producer_id: 7, producer_epoch: 1, base_sequence: 0 });
+        let encoded = batch.encoded.clone().unwrap();
+        let decoded = RecordBatch::decode(&encoded.to_contiguous(), &DecodeOptions::default()).unwrap();
+        assert_eq!((decoded.producer_epoch, decoded.base_sequence, decoded.records.len()), (1, 0, 3));
+        assert!(encoded.pieces().any(|p| p.as_ptr() == long.as_ptr()), "still the application's memory");
     }
 }

@@ -734,7 +734,7 @@ fn append(
     };
     // The record's topic moves into the partition's key (no copy per record).
     let tp = TopicPartition::new(std::mem::take(&mut record.topic), partition);
-    let appended = state.accumulator.append(&tp, &record, timestamp, reservation, Instant::now)?;
+    let appended = state.accumulator.append(&tp, record, timestamp, reservation, Instant::now)?;
     if sticky {
         state.partitioner.record_appended(&tp.topic, partition, size, partitions, available, &mut state.partitioner_rng);
     }

@@ -15,16 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rill_protocol::message::Request;
-use rill_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use rill_protocol::messages::produce_response::PartitionProduceResponse;
 use rill_protocol::messages::{ProduceRequest, ProduceResponse};
+use rill_protocol::produce_frame::{ProduceFrame, ProducePartition, ProduceTopic};
 use rill_protocol::{ErrorCode, VersionRange};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::accumulator::Readiness;
-use super::batch::{Payload, ProducerBatch, Sequenced};
+use super::batch::{Encoded, Payload, ProducerBatch, Sequenced};
 use super::error::ProduceError;
 use super::idempotence::{classify, ErrorAction, ProducerIdentity};
 use super::record::TopicPartition;
@@ -67,7 +67,7 @@ struct Planned {
 struct Outbound {
     tp: TopicPartition,
     id: u64,
-    bytes: bytes::Bytes,
+    bytes: Encoded,
     records: usize,
     /// When `delivery.timeout.ms` runs out for it.
     deadline: Instant,
@@ -612,26 +612,19 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, planned: Vec<Planned>) 
         let timeout = request_timeout.min(latest_deadline - now);
         let Some(request) = keep_behind_earlier_connections(inner, &connection, leader, request) else { continue };
         let keys: Vec<(TopicPartition, u64)> = request.iter().map(|b| (b.tp.clone(), b.id)).collect();
-        let mut topics: BTreeMap<String, Vec<PartitionProduceData>> = BTreeMap::new();
+        let mut topics: BTreeMap<String, Vec<ProducePartition>> = BTreeMap::new();
         for batch in request {
             inner.stats.batch_sent(batch.bytes.len(), batch.records);
-            topics.entry(batch.tp.topic).or_default().push(PartitionProduceData {
-                index: batch.tp.partition,
-                records: Some(batch.bytes),
-                ..Default::default()
-            });
+            topics.entry(batch.tp.topic).or_default().push(ProducePartition { index: batch.tp.partition, records: vec![batch.bytes] });
         }
-        let produce = ProduceRequest {
+        // The batches go out as they are, not copied into the frame.
+        let produce = ProduceFrame {
             transactional_id: inner.config.transactional_id.clone(),
             acks: acks.wire_value(),
             timeout_ms: i32::try_from(request_timeout.as_millis()).unwrap_or(i32::MAX),
-            topic_data: topics
-                .into_iter()
-                .map(|(name, partition_data)| TopicProduceData { name, partition_data, ..Default::default() })
-                .collect(),
-            ..Default::default()
+            topics: topics.into_iter().map(|(name, partitions)| ProduceTopic { name, partitions }).collect(),
         };
-        match connection.enqueue_with_timeout(&produce, version, acks != Acks::None, timeout).await {
+        match connection.enqueue_produce(&produce, version, acks != Acks::None, timeout).await {
             Ok(pending) => {
                 let completions = inner.completions.clone();
                 tokio::spawn(async move {
@@ -786,7 +779,7 @@ fn on_partition_answer(inner: &Inner, state: &mut State, tp: &TopicPartition, id
     let Some(batch) = state.accumulator.get_mut(tp, id) else { return };
     let sequenced = batch.sequenced;
     let records = batch.record_count();
-    let encoded_bytes = batch.encoded.as_ref().map_or(0, bytes::Bytes::len);
+    let encoded_bytes = batch.encoded.as_ref().map_or(0, |e| e.len());
     // The first unresolved batch of its partition: the broker's answer
     // speaks for everything after the last acknowledgement. With a sequence
     // in doubt before it (a failed batch), a sequence error for it means
