@@ -4,6 +4,7 @@
 //! speed-up (median of per-round ratios, with the interquartile range).
 //!
 //!   cargo bench -p rill-benches --bench record_batch_ratio
+//!   cargo bench -p rill-benches --bench record_batch_ratio -- encode_none   # only rows whose name contains it
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -24,6 +25,10 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing special: run a tiny round then.
     let quick = !std::env::args().any(|a| a == "--bench");
     let (rounds, round_time) = if quick { (1, Duration::from_millis(1)) } else { (ROUNDS, ROUND_TIME) };
+    // Arguments that are not flags pick benchmarks by a part of their name
+    // (to profile one, or re-measure a few).
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     println!("| benchmark | rill variant | kafka-protocol ns/record | rill ns/record | rill speed-up (IQR) |");
     println!("|---|---|---:|---:|---:|");
     let opts = DecodeOptions::default();
@@ -34,10 +39,20 @@ fn main() {
         for codec in CODECS {
             let id = format!("{}_{size_label}", codec_name(codec));
             let n = count as u64;
-            let r = compare(n, rounds, round_time, &mut || drop(black_box(input.rill_encode(codec))), &mut || {
-                drop(black_box(kp_encode(&kp_records, codec, input.bytes_hint())))
-            });
-            row(&format!("encode_{id}"), "builder", &r);
+            if wanted(&format!("encode_{id}")) {
+                let r = compare(n, rounds, round_time, &mut || drop(black_box(input.rill_encode(codec))), &mut || {
+                    drop(black_box(kp_encode(&kp_records, codec, input.bytes_hint())))
+                });
+                row(&format!("encode_{id}"), "builder", &r);
+                if codec == Compression::None && size >= rill_protocol::records::SHARE_MIN_BYTES {
+                    // As the producer encodes: values kept by reference, the
+                    // batch in pieces (written out with one writev).
+                    let r = compare(n, rounds, round_time, &mut || drop(black_box(input.rill_encode_shared(codec))), &mut || {
+                        drop(black_box(kp_encode(&kp_records, codec, input.bytes_hint())))
+                    });
+                    row(&format!("encode_{id}"), "values by reference", &r);
+                }
+            }
             let encoded = input.rill_encode(codec).freeze();
             // Into fresh memory, and (compressed batches) as the consumer
             // decodes: into buffers its pool lends again.
@@ -47,6 +62,9 @@ fn main() {
                 &[("owned", &opts), ("view", &opts), ("owned, pooled", &pooled), ("view, pooled", &pooled)]
             };
             for &(variant, options) in variants {
+                if !wanted(&format!("decode_{id}")) {
+                    continue;
+                }
                 let r = if variant.starts_with("owned") {
                     compare(n, rounds, round_time, &mut || drop(black_box(rill_decode_owned(&encoded, options))), &mut || {
                         drop(black_box(kp_decode(&encoded)))

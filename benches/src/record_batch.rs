@@ -32,6 +32,18 @@ impl Input {
         b.finish().expect("finish")
     }
 
+    /// As the producer encodes: values of at least `SHARE_MIN_BYTES` kept by
+    /// reference in uncompressed batches (cloned here, as the input is used
+    /// again; the producer moves them in), the batch handed back in pieces.
+    pub fn rill_encode_shared(&self, compression: Compression) -> rill_protocol::records::BatchPieces {
+        let mut b =
+            RecordBatchBuilder::with_buffer(BytesMut::with_capacity(self.bytes_hint()), 0).compression(compression).producer(1000, 0, 0);
+        for (i, (k, v)) in self.keys.iter().zip(&self.values).enumerate() {
+            b.append_shared(BASE_TIMESTAMP_MS + i as i64, Some(k), Some(v.clone()), &[]).expect("append");
+        }
+        b.finish_parts().expect("finish")
+    }
+
     pub fn kp_records(&self) -> Vec<kp::Record> {
         self.keys
             .iter()
