@@ -162,6 +162,7 @@ fn run_cells(mode: Mode, cells: &CellArgs) -> Result<(), String> {
     // Clients are compared against a broker at production speed (C2, G1).
     BrokerJvm::set(BrokerJvm::Server);
     let cluster = KafkaCluster::single();
+    let _deleted_topics = DeletedTopicData(cluster);
     let work_dir = rill_e2e::paths::target_dir().join("peer-bench");
     let peers = Peers::build(clients, &work_dir)?;
     let bootstrap = cluster.internal_bootstrap();
@@ -227,6 +228,27 @@ fn run_cells(mode: Mode, cells: &CellArgs) -> Result<(), String> {
     };
     println!("{}", rill_benches::peers::outcome::render_table(title, records, &tables));
     Ok(())
+}
+
+/// On the way out, removes what the broker has not yet of the topics
+/// [`delete_topic`] deleted: Kafka renames a deleted partition's directory
+/// `<topic>-<partition>.<id>-delete` and removes it a minute later
+/// (`file.delete.delay.ms`), and the broker stops with the run, so each run
+/// left its last minute of topics behind, gigabytes each: a session's runs
+/// within the hour the run directories are kept filled the disk.
+struct DeletedTopicData(&'static KafkaCluster);
+
+impl Drop for DeletedTopicData {
+    fn drop(&mut self) {
+        for id in self.0.node_ids() {
+            let Ok(entries) = std::fs::read_dir(self.0.node(id).data_dir()) else { continue };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().ends_with("-delete") {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
 }
 
 /// Deletes a measured topic (with rill's admin call): one cell of 1 KiB
