@@ -278,6 +278,11 @@ impl Producer {
     /// Queues a record. Waits only for metadata of a topic not seen before and
     /// for buffer memory (both up to `max.block.ms`); the returned [`Delivery`]
     /// resolves once the record is acknowledged or has failed.
+    ///
+    /// Without compression a value of 512 bytes or more is not copied: the
+    /// batch refers to its `Bytes` until the record is acknowledged or has
+    /// failed, and it goes to the socket from there. (A `Bytes` that slices a
+    /// larger buffer keeps all of that buffer until then.)
     pub async fn send(&self, record: ProducerRecord) -> Result<Delivery, ProduceError> {
         let inner = &self.inner;
         let size = record.estimated_size();
