@@ -1,15 +1,18 @@
 //! Produce requests with their record sets by reference.
 //!
 //! The generated [`ProduceRequest`] encoder copies every record set into the
-//! frame, though a producer's batches are encoded already: the copy, and the
-//! fresh frame memory it fills, were most of what a producer of 1 KiB
-//! uncompressed records spent outside the kernel after encoding its batches.
+//! frame, though a producer's batches are encoded already, and those whose
+//! values [`RecordBatchBuilder::append_shared`] kept by reference are not
+//! even in one buffer: copying them would undo what keeping the values
+//! saved (a copy of each value into fresh memory).
 //! [`ProduceFrame::encode`] writes the same bytes as `encode_request` with a
 //! `ProduceRequest` (a test compares them at every version), but as
 //! [`FrameParts`]: the fields it encodes, and the record sets' pieces
 //! themselves.
 //!
 //! Unknown tagged fields are not carried: a producer has none to send.
+//!
+//! [`RecordBatchBuilder::append_shared`]: crate::records::RecordBatchBuilder::append_shared
 
 use std::sync::Arc;
 
