@@ -149,6 +149,10 @@ impl Buf for FrameParts {
         while cnt > 0 {
             let Some(front) = self.pieces.front_mut() else { break };
             let left = front.current().len();
+            if left == 0 {
+                // `settle` leaves no empty piece in front; never loop on one.
+                break;
+            }
             let step = cnt.min(left);
             match front {
                 Piece::Bytes(b) => b.advance(step),
