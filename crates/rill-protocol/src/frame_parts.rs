@@ -174,9 +174,9 @@ impl Buf for FrameParts {
 }
 
 /// Builds a [`FrameParts`]: bytes written through [`head`](Self::head) are
-/// gathered into pieces of their own; buffers and batches given to
-/// [`splice`](Self::splice) and [`splice_batch`](Self::splice_batch) are
-/// referred to (copied when shorter than [`SPLICE_MIN_BYTES`]).
+/// gathered into pieces of their own; batches given to
+/// [`splice_batch`](Self::splice_batch) are referred to (copied when
+/// shorter than [`SPLICE_MIN_BYTES`]).
 #[derive(Debug, Default)]
 pub struct PartsWriter {
     head: BytesMut,
@@ -192,16 +192,6 @@ impl PartsWriter {
     /// Where encoded bytes go.
     pub fn head(&mut self) -> &mut BytesMut {
         &mut self.head
-    }
-
-    /// Appends `bytes` by reference (or by copy when short).
-    pub fn splice(&mut self, bytes: &Bytes) {
-        if bytes.len() < SPLICE_MIN_BYTES {
-            self.head.put_slice(bytes);
-            return;
-        }
-        self.flush_head();
-        self.frame.push(Piece::Bytes(bytes.clone()));
     }
 
     /// Appends a batch's pieces by reference (or by copy when short).
@@ -239,19 +229,19 @@ mod tests {
             if i % 2 == 0 {
                 w.head().put_slice(p);
             } else {
-                w.splice(&Bytes::copy_from_slice(p));
+                w.splice_batch(&Arc::new(BatchPieces::from(Bytes::copy_from_slice(p))));
             }
         }
         w.finish()
     }
 
     #[test]
-    fn short_buffers_are_copied_and_long_ones_referred_to() {
+    fn short_batches_are_copied_and_long_ones_referred_to() {
         let long = Bytes::from(vec![7u8; SPLICE_MIN_BYTES]);
         let mut w = PartsWriter::with_capacity(16);
         w.head().put_slice(b"ab");
-        w.splice(&Bytes::from_static(b"short"));
-        w.splice(&long);
+        w.splice_batch(&Arc::new(BatchPieces::from(Bytes::from_static(b"short"))));
+        w.splice_batch(&Arc::new(BatchPieces::from(long.clone())));
         w.head().put_slice(b"cd");
         let frame = w.finish();
         let parts: Vec<&[u8]> = frame.slices().collect();
