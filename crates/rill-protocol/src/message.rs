@@ -346,11 +346,21 @@ pub mod support {
     prefixed!(String, 2, put_string, put_compact_string, put_i16, string, compact_string, nullable_string, compact_nullable_string);
     prefixed!(Bytes, 4, put_bytes, put_compact_bytes, put_i32, bytes, compact_bytes, nullable_bytes, compact_nullable_bytes);
 
-    fn put_count<B: BufMut>(buf: &mut B, n: usize, flex: bool, field: &'static str) -> Result<(), EncodeError> {
+    /// An array's element count (INT32, or compact when flexible).
+    pub fn put_count<B: BufMut>(buf: &mut B, n: usize, flex: bool, field: &'static str) -> Result<(), EncodeError> {
         if flex {
             buf.put_compact_array_len(Some(n), field)
         } else {
             buf.put_array_len(Some(n), field)
+        }
+    }
+
+    /// Bytes [`put_count`] writes.
+    pub fn count_len(n: usize, flex: bool) -> usize {
+        if flex {
+            uvarint_len(n as u64 + 1)
+        } else {
+            4
         }
     }
 
@@ -371,7 +381,7 @@ pub mod support {
             Ok(())
         }
         fn enc_len(&self, version: i16, flex: bool, field: &'static str) -> Result<usize, EncodeError> {
-            let mut n = if flex { uvarint_len(self.len() as u64 + 1) } else { 4 };
+            let mut n = count_len(self.len(), flex);
             for item in self {
                 n += item.enc_len(version, flex, field)?;
             }

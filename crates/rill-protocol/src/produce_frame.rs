@@ -22,7 +22,7 @@ use crate::api_key::ApiKey;
 use crate::codec::Writer;
 use crate::error::EncodeError;
 use crate::frame_parts::{FrameParts, PartsWriter, SPLICE_MIN_BYTES};
-use crate::message::support::Codec;
+use crate::message::support::{count_len, put_count, Codec};
 use crate::message::Message;
 use crate::messages::{ProduceRequest, RequestHeader};
 use crate::records::BatchPieces;
@@ -152,22 +152,6 @@ impl ProduceFrame {
 fn records_prefix(len: usize) -> Result<i32, EncodeError> {
     // COMPACT_BYTES carries len + 1, so the longest is one short of i32::MAX.
     i32::try_from(len).ok().filter(|&n| n < i32::MAX).ok_or(EncodeError::TooLong { field: field::RECORDS, length: len })
-}
-
-fn count_len(n: usize, flex: bool) -> usize {
-    if flex {
-        crate::codec::uvarint_len(n as u64 + 1)
-    } else {
-        4
-    }
-}
-
-fn put_count<B: BufMut>(buf: &mut B, n: usize, flex: bool, field: &'static str) -> Result<(), EncodeError> {
-    if flex {
-        buf.put_compact_array_len(Some(n), field)
-    } else {
-        buf.put_array_len(Some(n), field)
-    }
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ impl BatchPieces {
         put(PRODUCER_ID_OFFSET, &producer_id.to_be_bytes());
         put(PRODUCER_EPOCH_OFFSET, &producer_epoch.to_be_bytes());
         put(BASE_SEQUENCE_OFFSET, &base_sequence.to_be_bytes());
-        let mut pieces = BatchPieces { written: written.freeze(), ..self.clone() };
+        let mut pieces = BatchPieces { written: written.freeze(), values: self.values.clone(), batch_at: at, len: self.len };
         let crc = pieces.crc_from(at + ATTRIBUTES_OFFSET);
         pieces.set_crc(at + CRC_OFFSET, crc);
         Some(pieces)
