@@ -21,6 +21,8 @@
 //! # Ok(()) }
 //! ```
 
+use std::time::Duration;
+
 use crate::config::{ClientConfigBuilder, OAuthBearerConfig, SaslMechanism, Secret, SecurityProtocol};
 use crate::ClientConfig;
 
@@ -71,8 +73,21 @@ pub fn azure_ad_at(authority_host: &str, tenant_id: &str, client_id: &str, clien
     }
 }
 
+/// Event Hubs closes a connection that sends a request larger than
+/// 1,046,528 bytes, and one idle for 240 s; Microsoft's recommended client
+/// settings (learn.microsoft.com/azure/event-hubs/apache-kafka-configurations):
+/// `max.request.size` 1000000, `connections.max.idle.ms` and
+/// `metadata.max.age.ms` 180000. Later builder calls or properties override them.
+pub const EVENT_HUBS_MAX_REQUEST_BYTES: usize = 1_000_000;
+const EVENT_HUBS_IDLE: Duration = Duration::from_secs(180);
+
 fn event_hubs(namespace: &str) -> ClientConfigBuilder {
-    ClientConfig::builder().bootstrap_servers([format!("{}:9093", namespace_host(namespace))]).security_protocol(SecurityProtocol::SaslSsl)
+    ClientConfig::builder()
+        .bootstrap_servers([format!("{}:9093", namespace_host(namespace))])
+        .security_protocol(SecurityProtocol::SaslSsl)
+        .max_request_size(EVENT_HUBS_MAX_REQUEST_BYTES)
+        .connections_max_idle(EVENT_HUBS_IDLE)
+        .metadata_max_age(EVENT_HUBS_IDLE)
 }
 
 /// Event Hubs with Entra ID (Azure AD) tokens for an app registration.
@@ -107,6 +122,10 @@ mod tests {
         let c = event_hubs_azure_ad("ns1", "tenant-1", "app-1", Secret::new("very-secret")).build().unwrap();
         assert_eq!(c.bootstrap_servers, ["ns1.servicebus.windows.net:9093"]);
         assert_eq!(c.security_protocol, SecurityProtocol::SaslSsl);
+        // Requests stay under what Event Hubs reads; connections close before it drops them.
+        assert_eq!(c.producer.request_max_bytes(), 1_000_000);
+        assert_eq!(c.producer.record_max_bytes(), 1_000_000);
+        assert!(c.connections_max_idle < Duration::from_secs(240) && c.metadata_max_age < Duration::from_secs(240));
         let o = &c.sasl.oauthbearer;
         assert_eq!(o.token_endpoint_url.as_deref(), Some("https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token"));
         assert_eq!(o.scope.as_deref(), Some("https://ns1.servicebus.windows.net/.default"));

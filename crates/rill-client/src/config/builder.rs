@@ -108,9 +108,16 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// `max.request.size`.
+    /// `max.request.size`: the largest record, and (unless
+    /// [`Self::produce_request_max_bytes`] is set) the largest ProduceRequest.
     pub fn max_request_size(mut self, bytes: usize) -> Self {
-        self.config.producer.max_request_size = bytes;
+        self.config.producer.max_request_size = Some(bytes);
+        self
+    }
+
+    /// `rill.produce.request.max.bytes`: the most bytes of batches one ProduceRequest carries.
+    pub fn produce_request_max_bytes(mut self, bytes: usize) -> Self {
+        self.config.producer.produce_request_max_bytes = Some(bytes);
         self
     }
 

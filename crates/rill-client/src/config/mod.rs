@@ -197,8 +197,16 @@ pub struct ProducerConfig {
     pub transactional_id: Option<String>,
     /// `buffer.memory`: bytes of records waiting to be delivered; `send` waits beyond it.
     pub buffer_memory: usize,
-    /// `max.request.size` (librdkafka `message.max.bytes`): the largest ProduceRequest, and record.
-    pub max_request_size: usize,
+    /// `max.request.size` (librdkafka `message.max.bytes`): the largest
+    /// record the producer takes, and when given, the largest ProduceRequest
+    /// as in Java. `None`: not given; records up to
+    /// [`DEFAULT_MAX_REQUEST_SIZE`]. Read it with [`Self::record_max_bytes`].
+    pub max_request_size: Option<usize>,
+    /// `rill.produce.request.max.bytes`: the most bytes of record batches one
+    /// ProduceRequest carries. `None`: `max.request.size` if that was given,
+    /// else [`DEFAULT_PRODUCE_REQUEST_MAX_BYTES`]. Read it with
+    /// [`Self::request_max_bytes`].
+    pub produce_request_max_bytes: Option<usize>,
     /// `delivery.timeout.ms` (librdkafka `message.timeout.ms`): a record fails when not delivered in time.
     pub delivery_timeout: Duration,
     /// `retries` (librdkafka `message.send.max.retries`): sends of a batch after the first.
@@ -216,6 +224,36 @@ pub struct ProducerConfig {
     pub partitioner_availability_timeout: Duration,
 }
 
+/// How many bytes of batches a ProduceRequest carries unless told: under
+/// the broker's default `socket.request.max.bytes` (104857600), the largest
+/// request it reads, with 4 MiB left for the request's other fields (topic
+/// names and partition headers). Java caps requests at `max.request.size`
+/// (1 MiB), which splits a pass over six partitions' 256 KiB batches into
+/// two requests, and a broker handles one request per connection at a time:
+/// the second waits for the first's answer. franz-go's write limit is the
+/// broker's too. A broker that reads less (Azure Event Hubs closes the
+/// connection above 1046528 bytes) needs `max.request.size` or
+/// `rill.produce.request.max.bytes` set; the [`crate::azure`] presets set it.
+pub const DEFAULT_PRODUCE_REQUEST_MAX_BYTES: usize = 96 * 1024 * 1024;
+
+/// Java's `max.request.size` default: the largest record unless told.
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 1024 * 1024;
+
+impl ProducerConfig {
+    /// The largest record (its batch of one) the producer takes.
+    pub fn record_max_bytes(&self) -> usize {
+        self.max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE)
+    }
+
+    /// The most bytes of record batches one ProduceRequest carries (a single
+    /// batch larger than this still goes, alone): `rill.produce.request.max.bytes`,
+    /// else `max.request.size` when given, else
+    /// [`DEFAULT_PRODUCE_REQUEST_MAX_BYTES`].
+    pub fn request_max_bytes(&self) -> usize {
+        self.produce_request_max_bytes.or(self.max_request_size).unwrap_or(DEFAULT_PRODUCE_REQUEST_MAX_BYTES)
+    }
+}
+
 impl Default for ProducerConfig {
     fn default() -> Self {
         // Java client defaults (Kafka 3.x+).
@@ -227,7 +265,8 @@ impl Default for ProducerConfig {
             enable_idempotence: true,
             transactional_id: None,
             buffer_memory: 32 * 1024 * 1024,
-            max_request_size: 1024 * 1024,
+            max_request_size: None,
+            produce_request_max_bytes: None,
             delivery_timeout: Duration::from_millis(120_000),
             retries: i32::MAX as u32,
             max_block: Duration::from_millis(60_000),

@@ -34,6 +34,16 @@ fn positive_usize(value: &str, expected: &'static str) -> Result<usize, &'static
     }
 }
 
+/// A limit on Produce requests' bytes: a request's size is an int32 on the wire.
+fn request_bytes(value: &str) -> Result<usize, &'static str> {
+    const EXPECTED: &str = "a number of bytes from 100 to 2147483647";
+    let n = positive_usize(value, EXPECTED)?;
+    if !(100..=i32::MAX as usize).contains(&n) {
+        return Err(EXPECTED);
+    }
+    Ok(n)
+}
+
 pub(super) fn boolean(value: &str) -> Result<bool, &'static str> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
@@ -505,12 +515,15 @@ const PROPERTIES: &[Property] = &[
         names: &["max.request.size", "message.max.bytes"],
         sensitive: false,
         set: |c, v| {
-            const EXPECTED: &str = "a number of bytes from 100 to 2147483647";
-            let n = positive_usize(v, EXPECTED)?;
-            if !(100..=i32::MAX as usize).contains(&n) {
-                return Err(EXPECTED);
-            }
-            c.producer.max_request_size = n;
+            c.producer.max_request_size = Some(request_bytes(v)?);
+            Ok(())
+        },
+    },
+    Property {
+        names: &["rill.produce.request.max.bytes"],
+        sensitive: false,
+        set: |c, v| {
+            c.producer.produce_request_max_bytes = Some(request_bytes(v)?);
             Ok(())
         },
     },
@@ -813,18 +826,33 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.producer.buffer_memory, 1_048_576);
-        assert_eq!(c.producer.max_request_size, 500_000);
+        assert_eq!(c.producer.record_max_bytes(), 500_000);
+        assert_eq!(c.producer.request_max_bytes(), 500_000, "max.request.size given alone caps requests, as in Java");
         assert_eq!(c.producer.delivery_timeout, Duration::from_millis(45_000));
         assert_eq!(c.producer.retries, 3);
         assert_eq!(c.producer.max_block, Duration::from_millis(2000));
         assert_eq!(c.producer.transaction_timeout, Duration::from_millis(10_000));
         let c = parse(&[("bootstrap.servers", "a:1"), ("message.max.bytes", "2000"), ("message.timeout.ms", "60000")]).unwrap();
-        assert_eq!(c.producer.max_request_size, 2000);
+        assert_eq!(c.producer.record_max_bytes(), 2000);
         assert_eq!(c.producer.delivery_timeout, Duration::from_millis(60_000));
+        // Not given: records up to 1 MiB, requests under the broker's socket.request.max.bytes.
+        let c = parse(&[("bootstrap.servers", "a:1")]).unwrap();
+        assert_eq!((c.producer.record_max_bytes(), c.producer.request_max_bytes()), (1_048_576, 96 * 1_048_576));
+        // The request limit of its own wins over max.request.size, in either order.
+        for pair in [
+            [("max.request.size", "2000000"), ("rill.produce.request.max.bytes", "8388608")],
+            [("rill.produce.request.max.bytes", "8388608"), ("max.request.size", "2000000")],
+        ] {
+            let mut all = vec![("bootstrap.servers", "a:1")];
+            all.extend(pair);
+            let c = parse(&all).unwrap();
+            assert_eq!((c.producer.record_max_bytes(), c.producer.request_max_bytes()), (2_000_000, 8_388_608), "{pair:?}");
+        }
         for (key, value, expected) in [
             ("buffer.memory", "0", "positive number of bytes"),
             ("buffer.memory", "5000000000", "at most 4294967295"),
             ("max.request.size", "10", "from 100"),
+            ("rill.produce.request.max.bytes", "3000000000", "to 2147483647"),
             ("retries", "-1", "non-negative integer"),
             ("delivery.timeout.ms", "0", "positive"),
         ] {

@@ -287,10 +287,10 @@ impl Producer {
         let inner = &self.inner;
         let size = record.estimated_size();
         // A record travels in a batch of its own at worst: 61 bytes of batch header.
-        if size + 61 > inner.config.max_request_size {
+        if size + 61 > inner.config.record_max_bytes() {
             return Err(ProduceError::RecordTooLarge {
                 size_bytes: size + 61,
-                limit_bytes: inner.config.max_request_size,
+                limit_bytes: inner.config.record_max_bytes(),
                 limit_key: "max.request.size",
             });
         }

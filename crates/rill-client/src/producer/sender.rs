@@ -1,6 +1,6 @@
 //! The sender task: drains ready batches per partition leader into
-//! ProduceRequests (at most `max.request.size` each, one batch per partition
-//! per request), pipelines them on the leader's connection, and handles the
+//! ProduceRequests (at most `ProducerConfig::request_max_bytes` of batches
+//! each, one batch per partition per request), pipelines them on the leader's connection, and handles the
 //! answers: delivery, retry after `retry.backoff.ms` (growing to
 //! `retry.backoff.max.ms`) with a metadata refresh for stale leaders,
 //! failure after `retries` or `delivery.timeout.ms`, and the idempotent
@@ -438,7 +438,7 @@ fn plan(inner: &Inner, now: Instant, identity_pending: bool) -> Plan {
         }
     }
     // A pass's batches for a leader count as one request here; its lane
-    // counts the others if they take more (max.request.size).
+    // counts the others if they take more (ProducerConfig::request_max_bytes).
     for leader in plan.by_leader.keys() {
         *state.produce_requests.entry(*leader).or_default() += 1;
     }
@@ -645,13 +645,14 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, planned: Vec<Planned>) 
 
 /// Encodes (compresses) the batches of a pass for `leader`, keeps each
 /// encoding with its batch, and groups them into requests of at most
-/// `max.request.size`. A batch that cannot be encoded fails on its own. The
+/// [`ProducerConfig::request_max_bytes`](crate::config::ProducerConfig::request_max_bytes). A batch that cannot be encoded fails on its own. The
 /// pass was counted as one request in [`State::produce_requests`]; the
 /// others are counted here. `None`: nothing to send.
 fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<Vec<Vec<Outbound>>> {
     let mut requests: Vec<Vec<Outbound>> = Vec::new();
     let mut failed = Vec::new();
     let mut size = 0usize;
+    let request_max_bytes = inner.config.request_max_bytes();
     for Planned { tp, id, payload, records, deadline } in planned {
         let bytes = match payload.finish() {
             Ok(bytes) => bytes,
@@ -663,7 +664,7 @@ fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<V
         let len = bytes.len();
         let outbound = Outbound { tp, id, bytes, records, deadline };
         match requests.last_mut() {
-            Some(current) if size + len <= inner.config.max_request_size => current.push(outbound),
+            Some(current) if size + len <= request_max_bytes => current.push(outbound),
             _ => {
                 requests.push(vec![outbound]);
                 size = 0;

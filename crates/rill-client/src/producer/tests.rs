@@ -896,3 +896,33 @@ async fn batches_ready_while_requests_are_unanswered_go_together() {
         (vec!["0".into(), "3".into()], vec!["1".into(), "4".into()], expected(2..3))
     );
 }
+
+/// Three partitions' batches of 400 KB each, ready in one sender pass, per
+/// request, under `properties`.
+async fn batches_per_request_for(properties: &[(&str, &str)]) -> Vec<usize> {
+    let broker = Arc::new(Broker::default());
+    let mut all = vec![("linger.ms", "100"), ("batch.size", "500000")];
+    all.extend_from_slice(properties);
+    let producer = producer_with(&broker, &all).await;
+    let mut deliveries = Vec::new();
+    for partition in 0..PARTITIONS {
+        deliveries.push(producer.send(ProducerRecord::new("t").partition(partition).value(vec![b'v'; 400_000])).await.unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    let per_request = broker.batches_per_request.lock().unwrap().clone();
+    per_request
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_carry_batches_up_to_the_request_limit() {
+    // Unless told, a request takes every ready batch (up to the broker's
+    // socket.request.max.bytes), though they pass max.request.size's default.
+    assert_eq!(batches_per_request_for(&[]).await, [3]);
+    // max.request.size given caps requests too, as in Java.
+    assert_eq!(batches_per_request_for(&[("max.request.size", "1048576")]).await, [2, 1]);
+    // The request limit of its own: a batch above it still goes, alone.
+    assert_eq!(batches_per_request_for(&[("rill.produce.request.max.bytes", "100000")]).await, [1, 1, 1]);
+    assert_eq!(batches_per_request_for(&[("max.request.size", "1048576"), ("rill.produce.request.max.bytes", "2000000")]).await, [3]);
+}
