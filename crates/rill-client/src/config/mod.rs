@@ -252,6 +252,11 @@ impl ProducerConfig {
     pub fn request_max_bytes(&self) -> usize {
         self.produce_request_max_bytes.or(self.max_request_size).unwrap_or(DEFAULT_PRODUCE_REQUEST_MAX_BYTES)
     }
+
+    /// Whether the application chose the request limit (either property).
+    pub fn request_limit_given(&self) -> bool {
+        self.produce_request_max_bytes.is_some() || self.max_request_size.is_some()
+    }
 }
 
 impl Default for ProducerConfig {

@@ -95,6 +95,10 @@ pub(crate) struct State {
     pub partitions_memo: Option<PartitionsMemo>,
     /// ProduceRequests planned per leader and not yet answered.
     pub produce_requests: BTreeMap<i32, usize>,
+    /// Leaders that closed the connection with a request larger than
+    /// Java's default limit unanswered, while no limit was given: their
+    /// requests are kept under it from then on (see `sender::closed_on_large_request`).
+    pub cautious_leaders: BTreeSet<i32>,
     pub availability: availability::LeaderAvailability,
     pub identity: ProducerIdentity,
     pub sequences: Sequences,
@@ -212,6 +216,7 @@ impl Producer {
             partitioner_rng: Rng::new(client.with_rng(|rng| rng.next_u64())),
             partitions_memo: None,
             produce_requests: BTreeMap::new(),
+            cautious_leaders: BTreeSet::new(),
             availability: availability::LeaderAvailability::default(),
             identity: ProducerIdentity::NONE,
             sequences: Sequences::default(),

@@ -612,6 +612,7 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, planned: Vec<Planned>) 
         let timeout = request_timeout.min(latest_deadline - now);
         let Some(request) = keep_behind_earlier_connections(inner, &connection, leader, request) else { continue };
         let keys: Vec<(TopicPartition, u64)> = request.iter().map(|b| (b.tp.clone(), b.id)).collect();
+        let request_bytes: usize = request.iter().map(|b| b.bytes.len()).sum();
         let mut topics: BTreeMap<String, Vec<ProducePartition>> = BTreeMap::new();
         for batch in request {
             inner.stats.batch_sent(batch.bytes.len(), batch.records);
@@ -626,14 +627,15 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, planned: Vec<Planned>) 
         };
         match connection.enqueue_produce(&produce, version, acks != Acks::None, timeout).await {
             Ok(pending) => {
-                let completions = inner.completions.clone();
+                let inner = inner.clone();
                 tokio::spawn(async move {
                     let result = if acks == Acks::None {
                         pending.written().await.map(|()| None)
                     } else {
                         pending.response::<ProduceResponse>().await.map(Some)
                     };
-                    let _ = completions.send(Completion { broker, leader, ends_request: true, batches: keys, result });
+                    let result = result.map_err(|e| closed_on_large_request(&inner, leader, e, request_bytes));
+                    let _ = inner.completions.send(Completion { broker, leader, ends_request: true, batches: keys, result });
                 });
             }
             Err(e) => {
@@ -652,7 +654,10 @@ fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<V
     let mut requests: Vec<Vec<Outbound>> = Vec::new();
     let mut failed = Vec::new();
     let mut size = 0usize;
-    let request_max_bytes = inner.config.request_max_bytes();
+    let mut request_max_bytes = inner.config.request_max_bytes();
+    if !inner.config.request_limit_given() && inner.lock().cautious_leaders.contains(&leader) {
+        request_max_bytes = request_max_bytes.min(CAUTIOUS_REQUEST_MAX_BYTES);
+    }
     for Planned { tp, id, payload, records, deadline } in planned {
         let bytes = match payload.finish() {
             Ok(bytes) => bytes,
@@ -691,6 +696,45 @@ fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<V
         let _ = inner.completions.send(Completion { broker, leader, ends_request, batches: vec![batch], result: Err(error) });
     }
     (!requests.is_empty()).then_some(requests)
+}
+
+/// Requests to a leader that closed the connection on a larger one: under
+/// what Azure Event Hubs reads (1046528 bytes) and Java's default
+/// `max.request.size`; Microsoft's recommended `max.request.size`, and
+/// librdkafka's default `message.max.bytes`.
+const CAUTIOUS_REQUEST_MAX_BYTES: usize = 1_000_000;
+
+/// A broker closes the connection, unanswered, on a request larger than
+/// it reads (`socket.request.max.bytes`; Azure Event Hubs reads 1046528
+/// bytes), and rill's requests pass Java's 1 MiB unless told (see
+/// [`DEFAULT_PRODUCE_REQUEST_MAX_BYTES`](crate::config::DEFAULT_PRODUCE_REQUEST_MAX_BYTES)).
+/// So when a connection closes with a request of more than
+/// [`CAUTIOUS_REQUEST_MAX_BYTES`] unanswered and the application gave no
+/// limit, that leader's requests are kept under it from then on (a close
+/// for another reason costs only the larger requests); and the error says
+/// how large the request was and which settings cap it, for a single batch
+/// that large or a limit the application gave, which retries cannot mend.
+fn closed_on_large_request(inner: &Inner, leader: i32, error: Error, request_bytes: usize) -> Error {
+    match error {
+        Error::ConnectionClosed { broker, reason } if request_bytes > CAUTIOUS_REQUEST_MAX_BYTES => {
+            if !inner.config.request_limit_given() && inner.lock().cautious_leaders.insert(leader) {
+                warn!(
+                    %broker,
+                    request_bytes,
+                    "connection closed with a large Produce request unanswered: requests to this broker are kept to \
+                     {CAUTIOUS_REQUEST_MAX_BYTES} bytes from now on (max.request.size or rill.produce.request.max.bytes \
+                     choose the limit)"
+                );
+            }
+            let reason = format!(
+                "{reason}, with a Produce request of {request_bytes} bytes unanswered (a broker closes the connection on a \
+                 request larger than it reads, its socket.request.max.bytes; Azure Event Hubs reads 1046528 bytes): if so, \
+                 set max.request.size or rill.produce.request.max.bytes below that"
+            );
+            Error::ConnectionClosed { broker, reason }
+        }
+        other => other,
+    }
 }
 
 /// Marks the batches of `request` as written to `connection`, except one

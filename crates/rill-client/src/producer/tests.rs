@@ -62,6 +62,11 @@ struct Broker {
     gate: Option<Arc<Semaphore>>,
     /// Batches larger than this are refused with MESSAGE_TOO_LARGE (the topic's max.message.bytes).
     max_batch_bytes: Option<usize>,
+    /// A Produce request whose record sets pass this many bytes closes the
+    /// connection unanswered (the broker's socket.request.max.bytes).
+    max_request_bytes: Option<usize>,
+    /// Connections closed so far for that.
+    closed_on_request_bytes: AtomicUsize,
     /// This partition is led by node 2, whose address never accepts a connection.
     black_holed_partition: Option<i32>,
     /// (partition, base sequence, times): the batch is written (or found a
@@ -227,6 +232,12 @@ async fn serve(mut s: DuplexStream, broker: Arc<Broker>) {
                 reply(&header, &InitProducerIdResponse { producer_id, producer_epoch, ..Default::default() })
             }
             RequestBody::Produce(req) => {
+                let records: usize =
+                    req.topic_data.iter().flat_map(|t| &t.partition_data).map(|p| p.records.as_ref().map_or(0, |r| r.len())).sum();
+                if broker.max_request_bytes.is_some_and(|max| records > max) {
+                    broker.closed_on_request_bytes.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
                 let answer = broker.produce(&req);
                 if let Some(gate) = &broker.gate {
                     gate.acquire().await.unwrap().forget();
@@ -901,18 +912,28 @@ async fn batches_ready_while_requests_are_unanswered_go_together() {
 /// request, under `properties`.
 async fn batches_per_request_for(properties: &[(&str, &str)]) -> Vec<usize> {
     let broker = Arc::new(Broker::default());
-    let mut all = vec![("linger.ms", "100"), ("batch.size", "500000")];
-    all.extend_from_slice(properties);
-    let producer = producer_with(&broker, &all).await;
-    let mut deliveries = Vec::new();
-    for partition in 0..PARTITIONS {
-        deliveries.push(producer.send(ProducerRecord::new("t").partition(partition).value(vec![b'v'; 400_000])).await.unwrap());
-    }
-    for d in deliveries {
+    let producer = large_batch_producer(&broker, properties).await;
+    for d in three_large_batches(&producer).await {
         d.await.unwrap();
     }
     let per_request = broker.batches_per_request.lock().unwrap().clone();
     per_request
+}
+
+/// A producer that lingers 100 ms, so records sent at once go in one pass.
+async fn large_batch_producer(broker: &Arc<Broker>, properties: &[(&str, &str)]) -> Producer {
+    let mut all = vec![("linger.ms", "100"), ("batch.size", "500000")];
+    all.extend_from_slice(properties);
+    producer_with(broker, &all).await
+}
+
+/// Sends a 400 KB record to each partition.
+async fn three_large_batches(producer: &Producer) -> Vec<Delivery> {
+    let mut deliveries = Vec::new();
+    for partition in 0..PARTITIONS {
+        deliveries.push(producer.send(ProducerRecord::new("t").partition(partition).value(vec![b'v'; 400_000])).await.unwrap());
+    }
+    deliveries
 }
 
 #[tokio::test(start_paused = true)]
@@ -925,4 +946,40 @@ async fn requests_carry_batches_up_to_the_request_limit() {
     // The request limit of its own: a batch above it still goes, alone.
     assert_eq!(batches_per_request_for(&[("rill.produce.request.max.bytes", "100000")]).await, [1, 1, 1]);
     assert_eq!(batches_per_request_for(&[("max.request.size", "1048576"), ("rill.produce.request.max.bytes", "2000000")]).await, [3]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broker_that_closes_on_large_requests_gets_smaller_ones() {
+    // Azure Event Hubs closes the connection above 1046528 bytes; no limit given.
+    let broker = Arc::new(Broker { max_request_bytes: Some(1_046_528), ..Default::default() });
+    let producer = large_batch_producer(&broker, &[]).await;
+    for delivery in three_large_batches(&producer).await {
+        delivery.await.unwrap();
+    }
+    let per_request = broker.batches_per_request.lock().unwrap().clone();
+    assert_eq!(per_request.iter().sum::<usize>(), 3, "{per_request:?}");
+    assert_eq!(broker.closed_on_request_bytes.load(Ordering::SeqCst), 1);
+    // From the close on, a pass's batches go in requests under 1000000 bytes.
+    broker.batches_per_request.lock().unwrap().clear();
+    for delivery in three_large_batches(&producer).await {
+        delivery.await.unwrap();
+    }
+    assert_eq!(broker.batches_per_request.lock().unwrap().clone(), [2, 1]);
+    assert_eq!(broker.closed_on_request_bytes.load(Ordering::SeqCst), 1, "no second close");
+    // Told the limit (as the Event Hubs presets are), the records go at once.
+    let broker = Arc::new(Broker { max_request_bytes: Some(1_046_528), ..Default::default() });
+    let producer = large_batch_producer(&broker, &[("max.request.size", "1000000")]).await;
+    for delivery in three_large_batches(&producer).await {
+        delivery.await.unwrap();
+    }
+    assert_eq!(broker.batches_per_request.lock().unwrap().clone(), [2, 1]);
+    // A limit given above what the broker reads is kept; a batch above it
+    // fails, the error naming the request's size and the settings.
+    let broker = Arc::new(Broker { max_request_bytes: Some(1_046_528), ..Default::default() });
+    let properties = [("max.request.size", "2000000"), ("delivery.timeout.ms", "3000"), ("request.timeout.ms", "1000")];
+    let producer = producer_with(&broker, &properties).await;
+    let err = producer.send(ProducerRecord::new("t").partition(0).value(vec![b'v'; 1_100_000])).await.unwrap().await.unwrap_err();
+    assert!(matches!(err, ProduceError::DeliveryTimeout { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("bytes unanswered") && text.contains("rill.produce.request.max.bytes"), "{text}");
 }
