@@ -3,7 +3,8 @@
 //! byte for byte by kcat (librdkafka) and by Kafka's console consumer (key,
 //! value, headers, timestamp, partition, offset), keyed records placed in
 //! the same partitions as the Java producer places them, acks 0 / 1 / all,
-//! and flush / close delivering every pending record.
+//! flush / close delivering every pending record, and Produce requests
+//! past Java's 1 MiB cap accepted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -369,4 +370,44 @@ async fn stats_count_records_bytes_batches_retries_and_failures() {
     assert!(stats.batches_sent >= 3 && stats.batch_records_max == 1, "{stats:?}");
     assert_eq!(failing.client().stats().producer, Some(stats));
     failing.close(Duration::from_secs(10)).await.unwrap();
+}
+
+/// Produce requests sent while three 500 KB records, one per partition,
+/// go out together (`flush`), under `properties`; each record is delivered.
+async fn requests_for_three_large_records(cluster: &KafkaCluster, properties: &[(&str, &str)]) -> u64 {
+    let topic = cluster.unique_topic("producer-large-requests");
+    cluster.create_topic(&topic, 3, 1).expect("create topic");
+    // Linger long enough that only flush() sends: the three batches go in one pass.
+    let mut all = vec![("linger.ms", "60000"), ("batch.size", "600000"), ("compression.type", "none"), ("delivery.timeout.ms", "120000")];
+    all.extend_from_slice(properties);
+    let producer = producer(cluster, &all).await;
+    // Metadata and the producer id first, so that what follows is Produce requests alone.
+    let warm = producer.send(ProducerRecord::new(&topic).partition(0).value("warm")).await.unwrap();
+    producer.flush().await.unwrap();
+    warm.await.expect("delivered");
+    let before = producer.client().stats().total();
+    let mut deliveries = Vec::new();
+    for partition in 0..3 {
+        let value = format!("{partition}").repeat(500_000);
+        deliveries.push(producer.send(ProducerRecord::new(&topic).partition(partition).value(value)).await.unwrap());
+    }
+    producer.flush().await.unwrap();
+    for (partition, d) in deliveries.into_iter().enumerate() {
+        let m = d.await.expect("delivered");
+        assert_eq!((m.partition, m.offset), (partition as i32, i64::from(partition == 0)), "{m:?}");
+    }
+    let after = producer.client().stats().total();
+    assert_eq!(after.disconnects, before.disconnects, "the broker kept the connection: {after:?}");
+    assert!(after.bytes_sent - before.bytes_sent >= 1_500_000, "{before:?} {after:?}");
+    producer.close(Duration::from_secs(10)).await.unwrap();
+    after.requests - before.requests
+}
+
+#[tokio::test]
+async fn a_request_carries_batches_past_the_java_clients_one_mebibyte() {
+    let cluster = KafkaCluster::single();
+    // 1.5 MB of batches in one request: Kafka reads up to socket.request.max.bytes (100 MiB).
+    assert_eq!(requests_for_three_large_records(cluster, &[]).await, 1);
+    // max.request.size given: requests of at most that, as the Java client sends.
+    assert_eq!(requests_for_three_large_records(cluster, &[("max.request.size", "1048576")]).await, 2);
 }
