@@ -38,6 +38,7 @@ pub mod idempotence;
 pub mod memory;
 pub mod partitioner;
 pub mod record;
+mod request_limit;
 mod sender;
 pub(crate) mod stats;
 pub mod transaction;
@@ -95,10 +96,8 @@ pub(crate) struct State {
     pub partitions_memo: Option<PartitionsMemo>,
     /// ProduceRequests planned per leader and not yet answered.
     pub produce_requests: BTreeMap<i32, usize>,
-    /// Leaders that closed the connection with a request larger than
-    /// Java's default limit unanswered, while no limit was given: their
-    /// requests are kept under it from then on (see `sender::closed_on_large_request`).
-    pub cautious_leaders: BTreeSet<i32>,
+    /// Leaders whose connections close on large requests get smaller ones.
+    pub large_requests: request_limit::LargeRequestGuard,
     pub availability: availability::LeaderAvailability,
     pub identity: ProducerIdentity,
     pub sequences: Sequences,
@@ -216,7 +215,7 @@ impl Producer {
             partitioner_rng: Rng::new(client.with_rng(|rng| rng.next_u64())),
             partitions_memo: None,
             produce_requests: BTreeMap::new(),
-            cautious_leaders: BTreeSet::new(),
+            large_requests: request_limit::LargeRequestGuard::default(),
             availability: availability::LeaderAvailability::default(),
             identity: ProducerIdentity::NONE,
             sequences: Sequences::default(),

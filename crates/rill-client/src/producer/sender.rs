@@ -28,6 +28,7 @@ use super::batch::{Encoded, Payload, ProducerBatch, Sequenced};
 use super::error::ProduceError;
 use super::idempotence::{classify, ErrorAction, ProducerIdentity};
 use super::record::TopicPartition;
+use super::request_limit::CAUTIOUS_REQUEST_MAX_BYTES;
 use super::transaction::{self, TxnPhase};
 use super::{Inner, State};
 use crate::backoff::Backoff;
@@ -625,6 +626,7 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, planned: Vec<Planned>) 
             timeout_ms: i32::try_from(request_timeout.as_millis()).unwrap_or(i32::MAX),
             topics: topics.into_iter().map(|(name, partitions)| ProduceTopic { name, partitions }).collect(),
         };
+        let connection_id = connection.id();
         match connection.enqueue_produce(&produce, version, acks != Acks::None, timeout).await {
             Ok(pending) => {
                 let inner = inner.clone();
@@ -634,7 +636,7 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, planned: Vec<Planned>) 
                     } else {
                         pending.response::<ProduceResponse>().await.map(Some)
                     };
-                    let result = result.map_err(|e| closed_on_large_request(&inner, leader, e, request_bytes));
+                    let result = large_request_result(&inner, leader, connection_id, request_bytes, result);
                     let _ = inner.completions.send(Completion { broker, leader, ends_request: true, batches: keys, result });
                 });
             }
@@ -655,8 +657,8 @@ fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<V
     let mut failed = Vec::new();
     let mut size = 0usize;
     let mut request_max_bytes = inner.config.request_max_bytes();
-    if !inner.config.request_limit_given() && inner.lock().cautious_leaders.contains(&leader) {
-        request_max_bytes = request_max_bytes.min(CAUTIOUS_REQUEST_MAX_BYTES);
+    if !inner.config.request_limit_given() {
+        request_max_bytes = inner.lock().large_requests.limit(leader, request_max_bytes);
     }
     for Planned { tp, id, payload, records, deadline } in planned {
         let bytes = match payload.finish() {
@@ -698,32 +700,31 @@ fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<V
     (!requests.is_empty()).then_some(requests)
 }
 
-/// Requests to a leader that closed the connection on a larger one: under
-/// what Azure Event Hubs reads (1046528 bytes) and Java's default
-/// `max.request.size`; Microsoft's recommended `max.request.size`, and
-/// librdkafka's default `message.max.bytes`.
-const CAUTIOUS_REQUEST_MAX_BYTES: usize = 1_000_000;
-
-/// A broker closes the connection, unanswered, on a request larger than
-/// it reads (`socket.request.max.bytes`; Azure Event Hubs reads 1046528
-/// bytes), and rill's requests pass Java's 1 MiB unless told (see
-/// [`DEFAULT_PRODUCE_REQUEST_MAX_BYTES`](crate::config::DEFAULT_PRODUCE_REQUEST_MAX_BYTES)).
-/// So when a connection closes with a request of more than
-/// [`CAUTIOUS_REQUEST_MAX_BYTES`] unanswered and the application gave no
-/// limit, that leader's requests are kept under it from then on (a close
-/// for another reason costs only the larger requests); and the error says
-/// how large the request was and which settings cap it, for a single batch
-/// that large or a limit the application gave, which retries cannot mend.
-fn closed_on_large_request(inner: &Inner, leader: i32, error: Error, request_bytes: usize) -> Error {
-    match error {
-        Error::ConnectionClosed { broker, reason } if request_bytes > CAUTIOUS_REQUEST_MAX_BYTES => {
-            if !inner.config.request_limit_given() && inner.lock().cautious_leaders.insert(leader) {
+/// Notes what a request larger than [`CAUTIOUS_REQUEST_MAX_BYTES`] met,
+/// when the application gave no limit ([`LargeRequestGuard`](super::request_limit::LargeRequestGuard)); and when
+/// the connection closed with it unanswered, says in the error how large it
+/// was and which settings cap it: with a limit given, or a single batch that
+/// large, a broker that reads less closes it again on every retry.
+fn large_request_result<T>(
+    inner: &Inner,
+    leader: i32,
+    connection: u64,
+    request_bytes: usize,
+    result: Result<T, Error>,
+) -> Result<T, Error> {
+    if request_bytes <= CAUTIOUS_REQUEST_MAX_BYTES {
+        return result;
+    }
+    let guarded = !inner.config.request_limit_given();
+    match result {
+        Err(Error::ConnectionClosed { broker, reason }) => {
+            if guarded && inner.lock().large_requests.closed(leader, connection) {
                 warn!(
                     %broker,
                     request_bytes,
-                    "connection closed with a large Produce request unanswered: requests to this broker are kept to \
-                     {CAUTIOUS_REQUEST_MAX_BYTES} bytes from now on (max.request.size or rill.produce.request.max.bytes \
-                     choose the limit)"
+                    "two connections in a row closed with a large Produce request unanswered: requests to this broker \
+                     are kept to {CAUTIOUS_REQUEST_MAX_BYTES} bytes from now on (max.request.size or \
+                     rill.produce.request.max.bytes choose the limit)"
                 );
             }
             let reason = format!(
@@ -731,7 +732,13 @@ fn closed_on_large_request(inner: &Inner, leader: i32, error: Error, request_byt
                  request larger than it reads, its socket.request.max.bytes; Azure Event Hubs reads 1046528 bytes): if so, \
                  set max.request.size or rill.produce.request.max.bytes below that"
             );
-            Error::ConnectionClosed { broker, reason }
+            Err(Error::ConnectionClosed { broker, reason })
+        }
+        Ok(answer) => {
+            if guarded {
+                inner.lock().large_requests.answered(leader);
+            }
+            Ok(answer)
         }
         other => other,
     }
