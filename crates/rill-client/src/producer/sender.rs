@@ -1,7 +1,7 @@
 //! The sender task: drains ready batches per partition leader into
 //! ProduceRequests (at most `ProducerConfig::request_max_bytes` of batches
-//! each, one batch per partition per request), pipelines them on the leader's connection, and handles the
-//! answers: delivery, retry after `retry.backoff.ms` (growing to
+//! each, one batch per partition per request), pipelines them on the
+//! leader's connection, and handles the answers: delivery, retry after `retry.backoff.ms` (growing to
 //! `retry.backoff.max.ms`) with a metadata refresh for stale leaders,
 //! failure after `retries` or `delivery.timeout.ms`, and the idempotent
 //! producer's sequence bookkeeping and KIP-360 epoch bumps. Each leader has
@@ -649,9 +649,11 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, planned: Vec<Planned>) 
 
 /// Encodes (compresses) the batches of a pass for `leader`, keeps each
 /// encoding with its batch, and groups them into requests of at most
-/// [`ProducerConfig::request_max_bytes`](crate::config::ProducerConfig::request_max_bytes). A batch that cannot be encoded fails on its own. The
-/// pass was counted as one request in [`State::produce_requests`]; the
-/// others are counted here. `None`: nothing to send.
+/// [`ProducerConfig::request_max_bytes`](crate::config::ProducerConfig::request_max_bytes)
+/// (less for a leader [`LargeRequestGuard`](super::request_limit::LargeRequestGuard) keeps small). A batch that
+/// cannot be encoded fails on its own. The pass was counted as one request
+/// in [`State::produce_requests`]; the others are counted here. `None`:
+/// nothing to send.
 fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<Vec<Vec<Outbound>>> {
     let mut requests: Vec<Vec<Outbound>> = Vec::new();
     let mut failed = Vec::new();
@@ -701,17 +703,18 @@ fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<V
 }
 
 /// Notes what a request larger than [`CAUTIOUS_REQUEST_MAX_BYTES`] met,
-/// when the application gave no limit ([`LargeRequestGuard`](super::request_limit::LargeRequestGuard)); and when
-/// the connection closed with it unanswered, says in the error how large it
-/// was and which settings cap it: with a limit given, or a single batch that
-/// large, a broker that reads less closes it again on every retry.
-fn large_request_result<T>(
+/// when the application gave no limit ([`LargeRequestGuard`](super::request_limit::LargeRequestGuard)); and when the
+/// connection closed with it unanswered, says in the error how large it was
+/// and which settings cap it: with a limit given, or a single batch that
+/// large, a broker that reads less closes it again on every retry. (With
+/// acks=0 nothing is answered: written is not read.)
+fn large_request_result(
     inner: &Inner,
     leader: i32,
     connection: u64,
     request_bytes: usize,
-    result: Result<T, Error>,
-) -> Result<T, Error> {
+    result: Result<Option<ProduceResponse>, Error>,
+) -> Result<Option<ProduceResponse>, Error> {
     if request_bytes <= CAUTIOUS_REQUEST_MAX_BYTES {
         return result;
     }
@@ -734,11 +737,11 @@ fn large_request_result<T>(
             );
             Err(Error::ConnectionClosed { broker, reason })
         }
-        Ok(answer) => {
+        Ok(Some(answer)) => {
             if guarded {
                 inner.lock().large_requests.answered(leader);
             }
-            Ok(answer)
+            Ok(Some(answer))
         }
         other => other,
     }
