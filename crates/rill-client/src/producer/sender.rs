@@ -1,9 +1,10 @@
 //! The sender task: drains ready batches per partition leader into
 //! ProduceRequests (at most `ProducerConfig::request_max_bytes` of batches
 //! each, one batch per partition per request), pipelines them on the
-//! leader's connection, and handles the answers: delivery, retry after `retry.backoff.ms` (growing to
-//! `retry.backoff.max.ms`) with a metadata refresh for stale leaders,
-//! failure after `retries` or `delivery.timeout.ms`, and the idempotent
+//! leader's connection, and handles the answers: delivery, retry after
+//! `retry.backoff.ms` (growing to `retry.backoff.max.ms`) with a metadata
+//! refresh for stale leaders, failure after `retries` or
+//! `delivery.timeout.ms`, and the idempotent
 //! producer's sequence bookkeeping and KIP-360 epoch bumps. Each leader has
 //! its own lane (a task writing its requests in order), so a slow or
 //! unreachable broker delays only its own partitions; a batch refused as
@@ -650,43 +651,39 @@ async fn send_to_leader(inner: &Arc<Inner>, leader: i32, planned: Vec<Planned>) 
 /// Encodes (compresses) the batches of a pass for `leader`, keeps each
 /// encoding with its batch, and groups them into requests of at most
 /// [`ProducerConfig::request_max_bytes`](crate::config::ProducerConfig::request_max_bytes)
-/// (less for a leader [`LargeRequestGuard`](super::request_limit::LargeRequestGuard) keeps small). A batch that
-/// cannot be encoded fails on its own. The pass was counted as one request
-/// in [`State::produce_requests`]; the others are counted here. `None`:
-/// nothing to send.
+/// (less for a leader that
+/// [`LargeRequestGuard`](super::request_limit::LargeRequestGuard) keeps
+/// small). A batch that cannot be encoded fails on its own. The pass was
+/// counted as one request in [`State::produce_requests`]; the others are
+/// counted here. `None`: nothing to send.
 fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<Vec<Vec<Outbound>>> {
-    let mut requests: Vec<Vec<Outbound>> = Vec::new();
+    let mut encoded = Vec::with_capacity(planned.len());
     let mut failed = Vec::new();
-    let mut size = 0usize;
-    let mut request_max_bytes = inner.config.request_max_bytes();
-    if !inner.config.request_limit_given() {
-        request_max_bytes = inner.lock().large_requests.limit(leader, request_max_bytes);
-    }
     for Planned { tp, id, payload, records, deadline } in planned {
-        let bytes = match payload.finish() {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                failed.push(((tp, id), e));
-                continue;
-            }
-        };
-        let len = bytes.len();
-        let outbound = Outbound { tp, id, bytes, records, deadline };
-        match requests.last_mut() {
-            Some(current) if size + len <= request_max_bytes => current.push(outbound),
-            _ => {
-                requests.push(vec![outbound]);
-                size = 0;
-            }
+        match payload.finish() {
+            Ok(bytes) => encoded.push(Outbound { tp, id, bytes, records, deadline }),
+            Err(e) => failed.push(((tp, id), e)),
         }
-        size += len;
     }
+    let mut requests: Vec<Vec<Outbound>> = Vec::new();
     {
         let mut state = inner.lock();
-        for outbound in requests.iter().flatten() {
+        // The guard holds no leader unless the application left the limit to rill.
+        let request_max_bytes = state.large_requests.limit(leader, inner.config.request_max_bytes());
+        let mut size = 0usize;
+        for outbound in encoded {
             if let Some(batch) = state.accumulator.get_mut(&outbound.tp, outbound.id) {
                 batch.set_encoded(outbound.bytes.clone());
             }
+            let len = outbound.bytes.len();
+            match requests.last_mut() {
+                Some(current) if size + len <= request_max_bytes => current.push(outbound),
+                _ => {
+                    requests.push(vec![outbound]);
+                    size = 0;
+                }
+            }
+            size += len;
         }
         if requests.len() > 1 {
             *state.produce_requests.entry(leader).or_default() += requests.len() - 1;
@@ -703,11 +700,12 @@ fn finish_batches(inner: &Inner, leader: i32, planned: Vec<Planned>) -> Option<V
 }
 
 /// Notes what a request larger than [`CAUTIOUS_REQUEST_MAX_BYTES`] met,
-/// when the application gave no limit ([`LargeRequestGuard`](super::request_limit::LargeRequestGuard)); and when the
-/// connection closed with it unanswered, says in the error how large it was
-/// and which settings cap it: with a limit given, or a single batch that
-/// large, a broker that reads less closes it again on every retry. (With
-/// acks=0 nothing is answered: written is not read.)
+/// when the application gave no limit
+/// ([`LargeRequestGuard`](super::request_limit::LargeRequestGuard)); and
+/// when the connection closed with it unanswered, says in the error how
+/// large it was and which settings cap it: with a limit given, or a single
+/// batch that large, a broker that reads less closes it again on every
+/// retry. (With acks=0 nothing is answered: written is not read.)
 fn large_request_result(
     inner: &Inner,
     leader: i32,
