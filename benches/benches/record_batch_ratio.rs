@@ -52,6 +52,12 @@ fn main() {
                     });
                     row(&format!("encode_{id}"), "values by reference", &r);
                 }
+                if codec == Compression::None {
+                    let r = compare(n, rounds, round_time, &mut || drop(black_box(floor::copy_and_crc(&input))), &mut || {
+                        drop(black_box(kp_encode(&kp_records, codec, input.bytes_hint())))
+                    });
+                    row(&format!("encode_{id}"), "floor: copy and CRC only", &r);
+                }
             }
             let encoded = input.rill_encode(codec).freeze();
             // Into fresh memory, and (compressed batches) as the consumer
@@ -81,6 +87,23 @@ fn main() {
                     )
                 };
                 row(&format!("decode_{id}"), variant, &r);
+            }
+            if wanted(&format!("decode_{id}")) {
+                // The least any decoder does here (see `floor`).
+                let r = if codec == Compression::None {
+                    let ranges = floor::key_value_ranges(&encoded);
+                    let mut out = Vec::with_capacity(ranges.len());
+                    compare(n, rounds, round_time, &mut || floor::owned_decode(&encoded, &ranges, &mut out), &mut || {
+                        drop(black_box(kp_decode(&encoded)))
+                    })
+                } else {
+                    let mut out = Vec::new();
+                    compare(n, rounds, round_time, &mut || floor::decompress(&encoded, codec, &mut out), &mut || {
+                        drop(black_box(kp_decode(&encoded)))
+                    })
+                };
+                let what = if codec == Compression::None { "floor: CRC and Bytes key, value only" } else { "floor: decompression only" };
+                row(&format!("decode_{id}"), what, &r);
             }
         }
     }
