@@ -136,7 +136,7 @@ impl Compression {
     /// instead of zero-filling them again (lz4 and snappy decode into
     /// initialized slices; a truncated pool buffer was zero-filled anew on
     /// every use, about 1.3% of a consumer of 1 KiB lz4 records in perf).
-    pub(crate) fn decompress_over(self, input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<usize, DecodeError> {
+    pub fn decompress_over(self, input: &[u8], limit: usize, field: &'static str, out: &mut Vec<u8>) -> Result<usize, DecodeError> {
         match self {
             Compression::None => {
                 if input.len() > limit {
