@@ -119,13 +119,8 @@ impl Record {
 /// Size of a record body (after the length prefix) built from parts.
 #[inline]
 pub(crate) fn body_len(timestamp_delta: i64, offset_delta: i32, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
-    1 + varlong_len(timestamp_delta) + varint_len(offset_delta) + bytes_len(key) + bytes_len(value) + headers_len(headers)
-}
-
-/// Size of a record's header count and headers (what follows its value).
-#[inline]
-pub(crate) fn headers_len(headers: &[Header]) -> usize {
-    let mut n = varint_len(headers.len() as i32);
+    let mut n = 1 + varlong_len(timestamp_delta) + varint_len(offset_delta) + bytes_len(key) + bytes_len(value);
+    n += varint_len(headers.len() as i32);
     for h in headers {
         n += h.encoded_len();
     }
@@ -238,25 +233,27 @@ fn copy_to(d: &mut [u8], s: &[u8]) {
     } else if n > 128 {
         d.copy_from_slice(s);
     } else if n >= 64 {
-        copy_fixed::<64>(d, s, 0);
-        copy_fixed::<64>(d, s, n - 64);
+        copy_ends::<64>(d, s);
     } else if n >= 32 {
-        copy_fixed::<32>(d, s, 0);
-        copy_fixed::<32>(d, s, n - 32);
+        copy_ends::<32>(d, s);
     } else if n >= 16 {
-        copy_fixed::<16>(d, s, 0);
-        copy_fixed::<16>(d, s, n - 16);
+        copy_ends::<16>(d, s);
     } else if n >= 8 {
-        copy_fixed::<8>(d, s, 0);
-        copy_fixed::<8>(d, s, n - 8);
+        copy_ends::<8>(d, s);
     } else if n >= 4 {
-        copy_fixed::<4>(d, s, 0);
-        copy_fixed::<4>(d, s, n - 4);
+        copy_ends::<4>(d, s);
     } else {
         for (d, s) in d.iter_mut().zip(s) {
             *d = *s;
         }
     }
+}
+
+/// Copies `s` (`N..=2N` bytes) as its first `N` bytes and its last `N`.
+#[inline(always)]
+fn copy_ends<const N: usize>(d: &mut [u8], s: &[u8]) {
+    copy_fixed::<N>(d, s, 0);
+    copy_fixed::<N>(d, s, s.len().saturating_sub(N));
 }
 
 #[inline(always)]
