@@ -16,21 +16,51 @@ pub fn crc32c(data: &[u8]) -> u32 {
 }
 
 /// A CRC-32C computed over pieces in turn: [`crc32c`] of their concatenation.
+///
+/// Pieces shorter than [`STAGE_BYTES`] are gathered into a buffer of that
+/// size and checksummed when it fills. Each call into `crc-fast` folds its
+/// input from scratch and reduces it to a 32-bit state the next call waits
+/// on, so a batch of 1 KiB values by reference (a head of ~20 bytes, then a
+/// value, a hundred times) cost about 60 ns a record piece by piece, and 31
+/// gathered in 8 KiB (12 over one contiguous buffer): copying into a buffer
+/// that stays in L1 costs less than the calls it saves.
 #[derive(Clone)]
-pub struct Crc32c(crc_fast::Digest);
+pub struct Crc32c {
+    digest: crc_fast::Digest,
+    staged: Vec<u8>,
+}
+
+/// See [`Crc32c`]: pieces at least this long go to `crc-fast` as they are.
+pub const STAGE_BYTES: usize = 8 * 1024;
 
 impl Crc32c {
     pub fn new() -> Self {
-        Crc32c(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi))
+        Crc32c { digest: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi), staged: Vec::new() }
     }
 
-    #[inline]
-    pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
+    pub fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.staged.is_empty() && data.len() >= STAGE_BYTES {
+                self.digest.update(data);
+                return;
+            }
+            if self.staged.capacity() < STAGE_BYTES {
+                self.staged.reserve_exact(STAGE_BYTES - self.staged.len());
+            }
+            let (now, later) = data.split_at(data.len().min(STAGE_BYTES - self.staged.len()));
+            self.staged.extend_from_slice(now);
+            data = later;
+            if self.staged.len() >= STAGE_BYTES {
+                self.digest.update(&self.staged);
+                self.staged.clear();
+            }
+        }
     }
 
     pub fn finish(&self) -> u32 {
-        self.0.finalize() as u32
+        let mut digest = self.digest;
+        digest.update(&self.staged);
+        digest.finalize() as u32
     }
 }
 
@@ -71,8 +101,10 @@ mod tests {
         }
 
         // Over pieces, the CRC of the whole.
+        // Pieces short and long, so some are gathered and some are not, and
+        // the gathering buffer fills mid-piece.
         #[test]
-        fn pieces_give_the_crc_of_the_whole(data in proptest::collection::vec(any::<u8>(), 0..3000), cuts in proptest::collection::vec(0usize..3000, 0..6)) {
+        fn pieces_give_the_crc_of_the_whole(data in proptest::collection::vec(any::<u8>(), 0..3 * super::STAGE_BYTES), cuts in proptest::collection::vec(0usize..3 * super::STAGE_BYTES, 0..12)) {
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
             cuts.sort_unstable();
             let mut crc = super::Crc32c::new();
