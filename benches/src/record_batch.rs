@@ -33,15 +33,21 @@ impl Input {
     }
 
     /// As the producer encodes: values of at least `SHARE_MIN_BYTES` kept by
-    /// reference in uncompressed batches (cloned here, as the input is used
-    /// again; the producer moves them in), the batch handed back in pieces.
-    pub fn rill_encode_shared(&self, compression: Compression) -> rill_protocol::records::BatchPieces {
+    /// reference in uncompressed batches, moved in as the producer's
+    /// application hands them over (see [`values`](Self::values)), the
+    /// batch handed back in pieces.
+    pub fn rill_encode_shared(&self, values: Vec<Bytes>, compression: Compression) -> rill_protocol::records::BatchPieces {
         let mut b =
             RecordBatchBuilder::with_buffer(BytesMut::with_capacity(self.bytes_hint()), 0).compression(compression).producer(1000, 0, 0);
-        for (i, (k, v)) in self.keys.iter().zip(&self.values).enumerate() {
-            b.append_shared(BASE_TIMESTAMP_MS + i as i64, Some(k), Some(v.clone()), &[]).expect("append");
+        for (i, (k, v)) in self.keys.iter().zip(values).enumerate() {
+            b.append_shared(BASE_TIMESTAMP_MS + i as i64, Some(k), Some(v), &[]).expect("append");
         }
         b.finish_parts().expect("finish")
+    }
+
+    /// The values, to be moved into [`rill_encode_shared`](Self::rill_encode_shared).
+    pub fn values(&self) -> Vec<Bytes> {
+        self.values.clone()
     }
 
     pub fn kp_records(&self) -> Vec<kp::Record> {
