@@ -16,7 +16,7 @@
 //!                   --budget-bytes B [--slow-polls K --slow-sleep-ms M] [--timeout-s S]
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,9 @@ fn parse_args() -> Result<Args, String> {
 /// A field of /proc/self/status in KiB (`VmRSS`, `VmHWM`). An error, never
 /// a zero, when it cannot be read: the memory test must not pass on a
 /// measurement that was never taken.
+/// The last rises of `VmHWM` the report keeps.
+const HWM_RISES_KEPT: usize = 8;
+
 fn status_kib(field: &str) -> Result<u64, String> {
     let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
     status
@@ -134,6 +137,10 @@ async fn consume(args: &Args) -> Result<String, String> {
     let (mut records, mut value_bytes, mut polls) = (0i64, 0u64, 0usize);
     let mut slow_rss_kib = Vec::new();
     let mut slow_buffered_bytes = 0usize;
+    // When the high-water mark last rose, and what was buffered then: a
+    // peak over the bound says which phase set it, and whether the budget
+    // or something beside it held the memory.
+    let (mut hwm_kib, mut hwm_rises) = (0u64, VecDeque::new());
     while records < total {
         if Instant::now() > deadline {
             return Err(format!("only {records} of {total} records within {:?}; next offsets {next:?}", args.timeout));
@@ -150,6 +157,20 @@ async fn consume(args: &Args) -> Result<String, String> {
             value_bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
         }
         polls += 1;
+        let hwm_now = status_kib("VmHWM")?;
+        if hwm_now > hwm_kib {
+            hwm_kib = hwm_now;
+            if hwm_rises.len() == HWM_RISES_KEPT {
+                hwm_rises.pop_front();
+            }
+            let stats = consumer.stats();
+            hwm_rises.push_back(serde_json::json!({
+                "poll": polls,
+                "vm_hwm_kib": hwm_now,
+                "buffered_bytes": stats.buffered_bytes,
+                "fetch_requests": stats.counters.fetch_requests,
+            }));
+        }
         if polls <= args.slow_polls {
             tokio::time::sleep(args.slow_sleep).await;
             slow_rss_kib.push(status_kib("VmRSS")?);
@@ -167,6 +188,7 @@ async fn consume(args: &Args) -> Result<String, String> {
         "vm_hwm_kib": status_kib("VmHWM")?,
         "vm_rss_kib": status_kib("VmRSS")?,
         "slow_rss_kib": slow_rss_kib,
+        "hwm_rises": hwm_rises,
         "slow_buffered_bytes": slow_buffered_bytes,
         "peak_buffered_bytes": stats.peak_buffered_bytes,
         "budget_bytes": stats.budget_bytes,

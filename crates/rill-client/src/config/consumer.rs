@@ -77,7 +77,9 @@ pub struct ConsumerConfig {
     /// `max.poll.records`: the most records one `poll` returns.
     pub max_poll_records: usize,
     /// `fetch.buffer.max.bytes` (rill's key): the budget for records fetched
-    /// and not yet handed to the application, across all partitions.
+    /// and not yet handed to the application, across all partitions, and
+    /// for the fetch responses the last poll's records came from until the
+    /// next poll (uncompressed records are slices of their response).
     /// Fetching stops while it is used up.
     pub fetch_buffer_max_bytes: usize,
     /// `check.crcs`: verify record batch CRCs.

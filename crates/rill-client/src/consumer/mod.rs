@@ -478,6 +478,8 @@ impl Consumer {
     pub async fn poll(&self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = Instant::now() + timeout;
         let mut changes = self.shared.changed.subscribe();
+        // Before the first look at `changes`: the release wakes the fetchers through it.
+        self.shared.lock().poll_started();
         loop {
             changes.borrow_and_update();
             {

@@ -552,6 +552,44 @@ async fn the_byte_budget_bounds_what_is_buffered() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_polls_responses_stay_charged_until_the_next_poll() {
+    let fake = Fake::new(1);
+    fill(&fake, 0, 40, 20);
+    let budget = 16 * 1024;
+    let c = consumer(
+        &fake,
+        &[("auto.offset.reset", "earliest"), ("fetch.buffer.max.bytes", &budget.to_string()), ("max.poll.records", "100000")],
+    )
+    .await;
+    c.assign(&[tp(0)]).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Everything buffered, handed out in one poll; the application holds it.
+    let held = c.poll(Duration::from_secs(1)).await.unwrap();
+    assert!(!held.is_empty());
+    let live = |c: &Consumer| c.shared.lock().responses_live.load(Ordering::Acquire);
+    let charged = live(&c);
+    assert!(charged > 0, "the responses of the records just handed out are charged while the application has them");
+    // The application works through them; fetching goes on within what is left.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    {
+        let state = c.shared.lock();
+        let in_memory = state.budget.used.max(state.responses_live.load(Ordering::Acquire));
+        let batch = fake.logs.lock().unwrap()[&0].batches[0].bytes.len() * 4;
+        assert!(in_memory <= budget + batch, "{in_memory} bytes of records and responses, budget {budget}");
+        assert!(state.responses_live.load(Ordering::Acquire) >= charged, "the held responses are still charged");
+    }
+    // The next poll lets them go, and the rest comes.
+    let mut got = held.len();
+    drop(held);
+    while got < 800 {
+        let records = c.poll(Duration::from_secs(1)).await.unwrap();
+        assert!(!records.is_empty(), "stalled at {got}");
+        got += records.len();
+    }
+    assert_eq!(got, 800);
+}
+
+#[tokio::test(start_paused = true)]
 async fn read_committed_hides_aborted_and_control_records() {
     let fake = Fake::new(1);
     {
