@@ -165,6 +165,11 @@ impl Client {
         Ok(client)
     }
 
+    /// The idle memory maps this client keeps for large responses.
+    pub fn response_maps(&self) -> &crate::connection::MapPool {
+        &self.inner.connection_config.response_maps
+    }
+
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
     }

@@ -72,7 +72,7 @@ pub use admin::{
 };
 pub use client::{Client, ListedOffset, NewTopic, OffsetSpec, PartitionResults, TopicResult};
 pub use config::{Acks, AutoOffsetReset, ClientConfig, ConfigError, ConsumerConfig, IsolationLevel, Secret};
-pub use connection::{Connection, ConnectionConfig};
+pub use connection::{Connection, ConnectionConfig, MapPool};
 pub use consumer::{Consumer, ConsumerRecord, ConsumerStats, Offset, TopicPartition};
 pub use error::{Error, KerberosErrorKind, Result};
 pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};

@@ -50,9 +50,11 @@ pub(crate) struct Outgoing {
 #[derive(Debug, Clone)]
 pub(crate) struct DriverConfig {
     pub broker: Arc<str>,
+    pub connection_id: u64,
     pub max_response_bytes: usize,
     /// `Duration::ZERO`: never close for idleness.
     pub idle_timeout: Duration,
+    pub response_maps: MapPool,
 }
 
 /// Why the driver stopped.
@@ -115,7 +117,6 @@ async fn drive(
     let mut buf = BytesMut::with_capacity(8 * 1024);
     // The frame being read into memory of its own, if it is a large one.
     let mut large: Option<LargeFrame> = None;
-    let maps = MapPool::default();
     let mut last_activity = Instant::now();
     let mut handles_gone = false;
     loop {
@@ -130,7 +131,7 @@ async fn drive(
         // the decoder stops asking for bytes only at an incomplete frame.
         let needed = decoder.needed();
         if large.is_none() && needed > OWN_ALLOCATION_BYTES {
-            large = LargeFrame::new(buf.len() + needed, &buf, &maps);
+            large = LargeFrame::new(buf.len() + needed, &buf, &config.response_maps, config.connection_id);
             if large.is_some() {
                 buf.clear();
             } else if buf.capacity() != buf.len() + needed {

@@ -8,7 +8,7 @@
 
 pub(crate) mod driver;
 pub(crate) mod in_flight;
-pub(crate) mod large_frame;
+mod large_frame;
 pub(crate) mod reauth;
 
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -32,6 +32,7 @@ use crate::oauth::TokenCache;
 use crate::stats::BrokerStats;
 use crate::transport::{BoxStream, Transport};
 use driver::{DriverConfig, Outgoing};
+pub use large_frame::MapPool;
 
 /// Per-connection settings, taken from [`ClientConfig`].
 #[derive(Debug, Clone)]
@@ -49,6 +50,9 @@ pub struct ConnectionConfig {
     pub oauth_tokens: Option<Arc<TokenCache>>,
     /// Jitter of re-authentication times (KIP-368), seeded from `ClientConfig::rng_seed`.
     pub reauth_rng: Arc<std::sync::Mutex<Rng>>,
+    /// Idle memory for large responses, shared by the connections made with
+    /// this config and its clones (one pool per client; see `large_frame`).
+    pub response_maps: MapPool,
 }
 
 impl From<&ClientConfig> for ConnectionConfig {
@@ -63,6 +67,7 @@ impl From<&ClientConfig> for ConnectionConfig {
             sasl: c.security_protocol.uses_sasl().then(|| c.sasl.clone()),
             oauth_tokens: oauth_tokens(c),
             reauth_rng: Arc::new(std::sync::Mutex::new(Rng::new(seed(c) ^ 0x7265_6175_7468))),
+            response_maps: MapPool::default(),
         }
     }
 }
@@ -176,13 +181,19 @@ impl Connection {
         let broker: Arc<str> = Arc::from(broker);
         let max_in_flight = config.max_in_flight.max(1);
         let (tx, rx) = mpsc::channel(max_in_flight);
-        let driver_config =
-            DriverConfig { broker: broker.clone(), max_response_bytes: config.max_response_bytes, idle_timeout: config.idle_timeout };
+        let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+        let driver_config = DriverConfig {
+            broker: broker.clone(),
+            connection_id: id,
+            max_response_bytes: config.max_response_bytes,
+            idle_timeout: config.idle_timeout,
+            response_maps: config.response_maps.clone(),
+        };
         let span = tracing::debug_span!("connection", broker = %broker);
         tokio::spawn(tracing::Instrument::instrument(driver::run(stream, rx, driver_config, stats.clone()), span));
         Connection {
             shared: Arc::new(Shared {
-                id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+                id,
                 broker,
                 config,
                 requests: tx,

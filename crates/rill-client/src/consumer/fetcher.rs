@@ -322,7 +322,9 @@ fn plan(shared: &Shared, node: i32, ahead: Option<&Ahead>) -> Next {
     if !leads_any {
         return Next::Done;
     }
-    state.budget.responses = state.responses_live.load(Ordering::Acquire);
+    // The idle maps the client keeps for large responses count as responses:
+    // the next frame is read into one of them or beside them.
+    state.budget.responses = state.responses_live.load(Ordering::Acquire) + shared.client.response_maps().idle_bytes();
     if wanted.is_empty() || state.budget.available() == 0 {
         return Next::Wait(wake);
     }

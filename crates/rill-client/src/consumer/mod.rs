@@ -157,6 +157,15 @@ pub struct ConsumerStats {
     pub peak_buffered_bytes: usize,
     /// `fetch.buffer.max.bytes`.
     pub budget_bytes: usize,
+    /// Bytes of fetch responses in memory that count against the budget:
+    /// those records are buffered from, and those the last poll's records
+    /// came from (uncompressed records are slices of their response).
+    pub response_bytes: usize,
+    /// Bytes set aside for the answers of fetches in flight.
+    pub reserved_bytes: usize,
+    /// Memory the client keeps mapped, idle, to read later large responses
+    /// into (outside the budget, and bounded; see `MapPool`).
+    pub idle_response_map_bytes: usize,
     pub counters: FetchCounters,
     pub partitions: BTreeMap<TopicPartition, PartitionStats>,
 }
@@ -550,6 +559,9 @@ impl Consumer {
             buffered_bytes: state.budget.used,
             peak_buffered_bytes: state.budget.peak,
             budget_bytes: state.budget.limit,
+            response_bytes: state.responses_live.load(std::sync::atomic::Ordering::Acquire),
+            reserved_bytes: state.budget.reserved,
+            idle_response_map_bytes: self.shared.client.response_maps().idle_bytes(),
             counters: state.counters,
             partitions: state
                 .partitions
