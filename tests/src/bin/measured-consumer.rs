@@ -167,7 +167,12 @@ async fn consume(args: &Args) -> Result<String, String> {
             hwm_rises.push_back(serde_json::json!({
                 "poll": polls,
                 "vm_hwm_kib": hwm_now,
-                "buffered_bytes": stats.buffered_bytes,
+                "rss_anon_kib": status_kib("RssAnon")?,
+                "rss_file_kib": status_kib("RssFile")?,
+                "buffered_kib": stats.buffered_bytes / 1024,
+                "responses_kib": stats.response_bytes / 1024,
+                "reserved_kib": stats.reserved_bytes / 1024,
+                "idle_maps_kib": stats.idle_response_map_bytes / 1024,
                 "fetch_requests": stats.counters.fetch_requests,
             }));
         }

@@ -1,6 +1,8 @@
 //! Shared pieces of the integration tests: the listener matrix and probe assertions.
 #![allow(dead_code)]
 
+pub mod consumer_memory;
+
 use std::time::{Duration, Instant};
 
 use rill_client::consumer::{Consumer, Offset, TopicPartition};

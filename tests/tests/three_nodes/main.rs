@@ -11,5 +11,6 @@ mod consumer;
 mod faults;
 mod groups;
 mod listeners;
+mod memory;
 mod producer;
 mod truncation;
