@@ -79,7 +79,8 @@ pub struct ConsumerConfig {
     /// `fetch.buffer.max.bytes` (rill's key): the budget for records fetched
     /// and not yet handed to the application, across all partitions, and
     /// for the fetch responses the last poll's records came from until the
-    /// next poll (uncompressed records are slices of their response).
+    /// next poll (uncompressed records are slices of their response), and
+    /// for the memory the client keeps mapped to read large responses into.
     /// Fetching stops while it is used up.
     pub fetch_buffer_max_bytes: usize,
     /// `check.crcs`: verify record batch CRCs.
