@@ -39,13 +39,12 @@ use rill_protocol::frame::SIZE_PREFIX_LEN;
 /// share a map size and reuse each other's maps.
 const MAP_GRANULE_BYTES: usize = 256 * 1024;
 /// Idle maps a client keeps at most, over all its connections, by count and
-/// by bytes: the steady state of a consumer needs one or two per leader it
-/// fetches from (a frame released, the next fetch's frame read into it);
-/// more would sit on memory the consumer's buffer budget does not see.
-/// Per client, not per connection: with a pool per connection, a consumer
-/// with a 64 MiB budget reading from three brokers peaked at 99-101 MiB
-/// resident in a three-broker run of rill-e2e's consumer_memory, against
-/// 85-89 from one.
+/// by bytes: the steady state of a consumer needs one or two (a frame
+/// released, the next fetch's frame read into it). Per client, not per
+/// connection: a consumer reading from N brokers kept up to N times 16 MiB
+/// idle. The consumer counts them in its budget (`Budget::responses`):
+/// outside it, they came on top of it (rill-e2e's consumer_memory against
+/// three brokers: 97-103 MiB resident for a 64 MiB budget, 83-88 since).
 const MAX_IDLE_MAPS: usize = 2;
 /// How far ahead of the bytes read a fresh map is populated, and (half of
 /// it) how close they may come before it is populated further.

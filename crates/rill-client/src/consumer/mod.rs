@@ -164,7 +164,7 @@ pub struct ConsumerStats {
     /// Bytes set aside for the answers of fetches in flight.
     pub reserved_bytes: usize,
     /// Memory the client keeps mapped, idle, to read later large responses
-    /// into (outside the budget, and bounded; see `MapPool`).
+    /// into (counted in the budget as responses; see `MapPool`).
     pub idle_response_map_bytes: usize,
     pub counters: FetchCounters,
     pub partitions: BTreeMap<TopicPartition, PartitionStats>,
