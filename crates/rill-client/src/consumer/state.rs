@@ -312,10 +312,10 @@ impl Budget {
 /// Released at once, their budget went to the next fetch, whose response
 /// could arrive before the application was done: the consumer then held
 /// its budget in fresh responses beside the ones the application still
-/// read (a 64 MiB budget peaked at 100 MiB resident in consumer_memory
-/// once, on a loaded machine; with nothing buffered and 76 MiB resident in
-/// another run). Records the application keeps after its next poll are its
-/// own, as in the Java client.
+/// read (one of the causes of a 100 MiB peak for a 64 MiB budget in
+/// consumer_memory, on a loaded machine; idle response maps outside the
+/// budget were the other). Records the application keeps after its next
+/// poll are its own, as in the Java client.
 #[derive(Debug)]
 pub(crate) struct ResponseCharge {
     live: Arc<AtomicUsize>,
