@@ -74,14 +74,8 @@ pub fn compare_consuming<I>(
     compare_with(elements, rounds, round_time, &mut time_a, b)
 }
 
-fn compare_with(
-    elements: u64,
-    rounds: usize,
-    round_time: Duration,
-    time_a: &mut dyn FnMut(u64) -> Duration,
-    b: &mut dyn FnMut(),
-) -> Paired {
-    let a = time_a;
+/// The rounds of [`compare`], with `a` timing `iters` calls of the first side.
+fn compare_with(elements: u64, rounds: usize, round_time: Duration, a: &mut dyn FnMut(u64) -> Duration, b: &mut dyn FnMut()) -> Paired {
     // Warm up and size the inner loop so one side takes about round_time / 2.
     let one = a(3).max(time_iters(3, b)) / 3;
     let iters = ((round_time.as_nanos() / 2) / one.as_nanos().max(1)).clamp(1, 1_000_000) as u64;
