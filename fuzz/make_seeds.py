@@ -49,6 +49,30 @@ def write(target, data):
         out.write(data)
 
 
+def read_committed_fetch_seed(min_version):
+    """A FetchResponse v4 whose partition holds what read_committed filters:
+    the Java-written transactional batch (producer 4001, offsets 1000-1002),
+    its ABORT marker (1005), the batch again at 1006 and a COMMIT marker
+    (1011), with (4001, 1000) among the aborted transactions. Moving a batch
+    changes only its base offset, which the CRC does not cover."""
+    def golden(name):
+        return open(os.path.join(GOLDEN, name + ".bin"), "rb").read()
+
+    def at(batch, base_offset):
+        return struct.pack(">q", base_offset) + batch[8:]
+
+    txn = golden("records_v2_transactional")
+    records = (at(txn, 1000) + at(golden("records_v2_control_abort"), 1005)
+               + at(txn, 1006) + at(golden("records_v2_control_commit"), 1011))
+    topic = b"t"
+    partition = (struct.pack(">ihqq", 0, 0, 1012, 1012)
+                 + struct.pack(">i", 1) + struct.pack(">qq", 4001, 1000)
+                 + struct.pack(">i", len(records)) + records)
+    body = (struct.pack(">i", 0) + struct.pack(">i", 1)
+            + struct.pack(">h", len(topic)) + topic + struct.pack(">i", 1) + partition)
+    write("response_fetch", b"\0" + struct.pack("<H", 4 - min_version) + body)
+
+
 def main():
     families = target_families()
     mins = min_versions()
@@ -77,6 +101,7 @@ def main():
             continue
         target, sel = fam
         write(target, bytes([sel]) + struct.pack("<H", version - mins[msg]) + data)
+    read_committed_fetch_seed(mins["FetchResponse"])
     # A frame stream for the frame target: chunk size 7, two frames.
     write("frame", bytes([7]) + b"\0\0\0\x03abc" + b"\0\0\0\x01z")
 

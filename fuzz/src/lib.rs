@@ -6,10 +6,10 @@
 //! what was said.
 
 use bytes::{Bytes, BytesMut};
+use rill_protocol::compression::BufferPool;
 use rill_protocol::message::Message;
 use rill_protocol::messages::{RequestBody, ResponseBody};
-use rill_protocol::compression::BufferPool;
-use rill_protocol::records::{DecodeOptions, RecordBatches};
+use rill_protocol::records::{BatchViews, DecodeOptions, RecordBatch, RecordBatches};
 use rill_protocol::{ApiKey, Reader};
 
 /// Decompressed bytes allowed per batch while fuzzing: small, so a
@@ -74,7 +74,8 @@ pub fn request_frame(data: &[u8]) {
 
 /// Record batches as found in a Fetch response's `records` field, with
 /// decompression under a small cap; every decoded batch re-encodes and decodes
-/// back to the same records.
+/// back to the same records, and the borrowed views (`BatchViews`, what the
+/// consumer reads with) give the same batches.
 pub fn record_batches(data: &[u8]) {
     let bytes = Bytes::copy_from_slice(data);
     let opts = DecodeOptions::default().with_max_decompressed_bytes(FUZZ_MAX_DECOMPRESSED_BYTES);
@@ -100,6 +101,9 @@ pub fn record_batches(data: &[u8]) {
     let fresh: Vec<_> = RecordBatches::new(&bytes, &opts).collect();
     let reused: Vec<_> = RecordBatches::new(&bytes, &pooled).collect();
     assert_eq!(fresh, reused, "decoding into reused buffers differs");
+    // The borrowed decode the consumer reads fetched records with: batch for
+    // batch, a view's records are the full decode's, or both fail.
+    views_agree(&bytes, &opts, &fresh);
     // The header-only scan (where a consumer fetches next before decoding)
     // agrees with a full decode wherever that decodes every batch.
     if let Ok(Some(end)) = rill_protocol::records::complete_batches_end(data) {
@@ -109,4 +113,44 @@ pub fn record_batches(data: &[u8]) {
             assert_eq!(end.partition_leader_epoch, last.partition_leader_epoch);
         }
     }
+}
+
+/// [`BatchViews`] over `bytes` against `decoded`, the full decode of the same
+/// bytes: each magic-2 batch the full decode gives, a view gives too, with the
+/// same header and records (read through `to_batch`, which walks
+/// `records()` and every record's `headers()`), the same offsets and
+/// timestamps; where the full decode fails, the view or its records fail.
+/// Views stop at the first legacy (magic 0/1) batch, which only the full
+/// decode reads, and at a partial trailing batch, as the full decode does.
+fn views_agree(bytes: &Bytes, opts: &DecodeOptions, decoded: &[Result<RecordBatch, rill_protocol::DecodeError>]) {
+    let mut views = BatchViews::new(bytes, opts);
+    for expected in decoded {
+        if matches!(expected, Ok(b) if b.magic != 2) {
+            assert!(matches!(views.next(), Some(Err(_))), "a view must refuse a legacy batch");
+            return;
+        }
+        let view = views.next().expect("a view for every batch the full decode reads");
+        if matches!(&view, Err(e) if e.field == "RecordBatch.magic") {
+            // Views read magic 2 only and stop at anything else; the full
+            // decode refuses other magics batch by batch and goes on.
+            assert!(expected.is_err(), "the full decode read a batch its view calls a bad magic");
+            return;
+        }
+        let via_view = view.as_ref().map_err(Clone::clone).and_then(|v| v.to_batch());
+        match (expected, &via_view) {
+            (Ok(batch), Ok(from_view)) => {
+                assert_eq!(from_view, batch, "a view's records differ from the full decode's");
+                let view = view.as_ref().expect("the view decoded");
+                for (r, owned) in view.records().flatten().zip(&batch.records) {
+                    assert_eq!(view.offset_of(&r), batch.offset_of(owned));
+                    assert_eq!(view.timestamp_of(&r), batch.timestamp_of(owned));
+                    assert_eq!(r.header_count(), owned.headers.len());
+                }
+            }
+            (Err(_), Err(_)) => {}
+            (Ok(_), Err(e)) => panic!("the full decode read a batch its view refuses: {e}"),
+            (Err(e), Ok(_)) => panic!("a view read a batch the full decode refuses: {e}"),
+        }
+    }
+    assert!(views.next().is_none(), "a view past the batches the full decode reads");
 }
