@@ -68,7 +68,7 @@ pub(crate) async fn authenticate(connection: &Connection, config: &SaslConfig, t
             };
             let mut scram = Scram::new(username, digest_alg, hmac_alg, pbkdf2_alg)?;
             let (server_first, _) = round(scram.client_first().into_bytes()).await?;
-            let client_final = scram.client_final(password, &server_first).map_err(|m| fail(m.to_string()))?;
+            let client_final = scram.client_final(password, &server_first).map_err(fail)?;
             let (server_final, lifetime_ms) = round(client_final.into_bytes()).await?;
             scram.verify_server_final(&server_final).map_err(|m| fail(m.to_string()))?;
             session_lifetime_ms = lifetime_ms;
