@@ -25,6 +25,12 @@ use crate::backoff::{Backoff, Rng};
 const REFRESH_WINDOW_FACTOR: f64 = 0.8;
 /// ... plus up to this share at random.
 const REFRESH_WINDOW_JITTER: f64 = 0.05;
+/// The longest lifetime a token is taken to have. The lifetime comes from
+/// the token endpoint (`expires_in`, or the JWT's `exp - iat`) or from an
+/// application's provider; `expires_in: 9223372036854775807` overflowed
+/// `Instant` and panicked the task connecting. A token that lives longer is
+/// only refreshed sooner than it must be.
+pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 struct Cached {
     token: OAuthBearerToken,
@@ -131,7 +137,8 @@ impl TokenCache {
         let now = Instant::now();
         let share = REFRESH_WINDOW_FACTOR + REFRESH_WINDOW_JITTER * self.rng().next_f64();
         debug!(principal = %token.principal, lifetime = ?token.lifetime, "OAUTHBEARER token fetched");
-        Cached { expires_at: now + token.lifetime, refresh_at: now + token.lifetime.mul_f64(share), token }
+        let lifetime = token.lifetime.min(MAX_TOKEN_LIFETIME);
+        Cached { expires_at: now + lifetime, refresh_at: now + lifetime.mul_f64(share), token }
     }
 }
 
@@ -182,6 +189,18 @@ mod tests {
         assert_eq!(cache.token().await.unwrap().value.expose(), "a");
         assert_eq!(*calls.lock().unwrap(), 1);
         tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(cache.token().await.unwrap().value.expose(), "b");
+        assert_eq!(*calls.lock().unwrap(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_living_longer_than_a_week_is_refreshed_within_one() {
+        // u64::MAX seconds: `Instant + lifetime` would overflow and panic.
+        let (cache, calls) = scripted(vec![token("a", u64::MAX), token("b", 100)]);
+        assert_eq!(cache.token().await.unwrap().value.expose(), "a");
+        tokio::time::sleep(MAX_TOKEN_LIFETIME.mul_f64(0.79)).await;
+        assert_eq!(cache.token().await.unwrap().value.expose(), "a");
+        tokio::time::sleep(MAX_TOKEN_LIFETIME.mul_f64(0.07)).await;
         assert_eq!(cache.token().await.unwrap().value.expose(), "b");
         assert_eq!(*calls.lock().unwrap(), 2);
     }

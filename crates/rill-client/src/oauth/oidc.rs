@@ -95,7 +95,7 @@ impl OidcClientCredentialsProvider {
         if let Some(scope) = s.scope.as_deref().filter(|s| !s.is_empty()) {
             form.push(("scope", scope));
         }
-        let response = http
+        let mut response = http
             .post(&s.token_endpoint_url)
             .header(reqwest::header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(basic)))
             .header(reqwest::header::ACCEPT, "application/json")
@@ -108,9 +108,15 @@ impl OidcClientCredentialsProvider {
         if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
             return Err(self.error(OAuthErrorKind::InvalidResponse, "response larger than 1 MiB"));
         }
-        let body = response.bytes().await.map_err(|e| self.error(OAuthErrorKind::Unreachable, error_chain(&e)))?;
-        if body.len() > MAX_RESPONSE_BYTES {
-            return Err(self.error(OAuthErrorKind::InvalidResponse, "response larger than 1 MiB"));
+        // Read piece by piece against the cap: a body without a
+        // Content-Length (chunked) would otherwise be buffered whole first,
+        // as much as the endpoint sends within the HTTP timeout.
+        let mut body = Vec::new();
+        while let Some(piece) = response.chunk().await.map_err(|e| self.error(OAuthErrorKind::Unreachable, error_chain(&e)))? {
+            if body.len() + piece.len() > MAX_RESPONSE_BYTES {
+                return Err(self.error(OAuthErrorKind::InvalidResponse, "response larger than 1 MiB"));
+            }
+            body.extend_from_slice(&piece);
         }
         let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
@@ -137,7 +143,7 @@ impl OidcClientCredentialsProvider {
         let lifetime_secs = json
             .get("expires_in")
             .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
-            .or_else(|| Some(claim("exp")? - claim("iat")?))
+            .or_else(|| claim("exp")?.checked_sub(claim("iat")?))
             .filter(|secs| *secs > 0)
             .ok_or_else(|| self.error(OAuthErrorKind::InvalidResponse, "no expires_in and no exp/iat claims"))?;
         let principal =
@@ -195,6 +201,93 @@ mod tests {
     #[test]
     fn form_encoding() {
         assert_eq!(form_encode("a b+c/é"), "a+b%2Bc%2F%C3%A9");
+    }
+
+    /// A token endpoint on loopback answering one request with `head`
+    /// (status line and headers) and then `body` (sent as it is, so a test
+    /// can frame it), over and over while `endless`; returns the endpoint's URL.
+    async fn endpoint(head: &'static str, body: Vec<u8>) -> String {
+        endpoint_sending(head, body, false).await
+    }
+
+    async fn endpoint_sending(head: &'static str, body: Vec<u8>, endless: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            // The request's head, then its form body (Content-Length).
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            let body_len = loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "request cut short");
+                request.extend_from_slice(&buf[..n]);
+                if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+                    let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap());
+                    break end + 4 + len;
+                }
+            };
+            while request.len() < body_len {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "request body cut short");
+                request.extend_from_slice(&buf[..n]);
+            }
+            socket.write_all(head.as_bytes()).await.unwrap();
+            // The client may stop reading and close: later writes may fail.
+            while socket.write_all(&body).await.is_ok() && endless {}
+            let _ = socket.shutdown().await;
+        });
+        url
+    }
+
+    fn provider(url: String) -> OidcClientCredentialsProvider {
+        OidcClientCredentialsProvider::new(ClientCredentials {
+            token_endpoint_url: url,
+            client_id: "id".into(),
+            client_secret: Secret::new("s3cr3t-value"),
+            scope: None,
+            extensions: BTreeMap::new(),
+        })
+    }
+
+    fn jwt(payload: &str) -> String {
+        format!("h.{}.s", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload))
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_past_the_cap_is_refused_without_reading_it_all() {
+        // Chunks without end and no Content-Length: the cap is met while
+        // reading (reading the body whole first would last until the HTTP
+        // timeout and fail as unreachable).
+        let chunk = vec![b' '; 64 * 1024];
+        let mut body = format!("{:x}\r\n", chunk.len()).into_bytes();
+        body.extend_from_slice(&chunk);
+        body.extend_from_slice(b"\r\n");
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let url = endpoint_sending(head, body, true).await;
+        let e = provider(url).fetch().await.unwrap_err();
+        assert_eq!(e.kind, OAuthErrorKind::InvalidResponse, "{e}");
+        assert!(e.to_string().contains("larger than 1 MiB"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn lifetimes_from_the_endpoint_are_taken_as_they_are_and_never_overflow() {
+        let ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+        // The largest `expires_in` there is: the token has it (the cache
+        // caps what it waits on, see MAX_TOKEN_LIFETIME).
+        let url = endpoint(ok, br#"{"access_token":"t","expires_in":9223372036854775807}"#.to_vec()).await;
+        let token = provider(url).fetch().await.unwrap();
+        assert_eq!(token.lifetime, Duration::from_secs(i64::MAX as u64));
+        // exp - iat from the JWT when there is no expires_in ...
+        let body = format!(r#"{{"access_token":"{}"}}"#, jwt(r#"{"exp":1300,"iat":1000,"sub":"svc"}"#));
+        let token = provider(endpoint(ok, body.into_bytes()).await).fetch().await.unwrap();
+        assert_eq!((token.lifetime, token.principal.as_str()), (Duration::from_secs(300), "svc"));
+        // ... and claims whose difference overflows an i64 give no lifetime.
+        let body = format!(r#"{{"access_token":"{}"}}"#, jwt(r#"{"exp":9223372036854775807,"iat":-1}"#));
+        let e = provider(endpoint(ok, body.into_bytes()).await).fetch().await.unwrap_err();
+        assert!(e.to_string().contains("no expires_in and no exp/iat claims"), "{e}");
     }
 
     #[test]
