@@ -134,7 +134,9 @@ impl Future for Delivery {
                 let mut state = this.outcome.lock();
                 match &mut *state {
                     State::Written(w) => {
-                        let offset = if w.base_offset < 0 { -1 } else { w.base_offset + this.index as i64 };
+                        // -1: unknown, as for acks=0; also when a broker's
+                        // base offset leaves no room for this record's.
+                        let offset = if w.base_offset < 0 { -1 } else { w.base_offset.checked_add(this.index as i64).unwrap_or(-1) };
                         let timestamp = if w.log_append_time >= 0 { w.log_append_time } else { this.timestamp };
                         return Poll::Ready(Ok(RecordMetadata { topic: w.topic.clone(), partition: w.partition, offset, timestamp }));
                     }
@@ -207,6 +209,14 @@ mod tests {
         let mut d = sender.delivery(1, 7);
         sender.complete("t", 0, -1, 999);
         assert!(matches!(poll(&mut d, &waker), Poll::Ready(Ok(RecordMetadata { offset: -1, timestamp: 999, .. }))));
+
+        // A base offset a broker answers that leaves no room for the batch's
+        // later records: those are unknown too, not an overflow.
+        let sender = OutcomeSender::new();
+        let (mut first, mut second) = (sender.delivery(0, 7), sender.delivery(1, 7));
+        sender.complete("t", 0, i64::MAX, -1);
+        assert!(matches!(poll(&mut first, &waker), Poll::Ready(Ok(RecordMetadata { offset: i64::MAX, .. }))));
+        assert!(matches!(poll(&mut second, &waker), Poll::Ready(Ok(RecordMetadata { offset: -1, .. }))));
     }
 
     #[test]
