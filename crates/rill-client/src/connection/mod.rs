@@ -10,6 +10,8 @@ pub(crate) mod driver;
 pub(crate) mod in_flight;
 mod large_frame;
 pub(crate) mod reauth;
+#[cfg(test)]
+mod reauth_tests;
 
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -21,6 +21,15 @@ use tracing::debug;
 use super::Connection;
 use crate::error::{Error, Result};
 
+/// The soonest a connection re-authenticates after it authenticated. A
+/// broker granting sessions of a millisecond (hostile or misconfigured)
+/// would otherwise keep the connection re-authenticating without pause,
+/// each round a SASL exchange (for Kerberos, two KDC exchanges) with every
+/// request held back. Sessions this short end before the re-authentication:
+/// the broker closes the connection and the client connects again, at its
+/// reconnect backoff.
+pub(crate) const MIN_REAUTH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Re-authenticates `connection` before `session_lifetime` (from now) ends,
 /// and again before each later session ends, for as long as it is open.
 pub(crate) fn schedule(connection: &Connection, session_lifetime: Duration) {
@@ -28,7 +37,7 @@ pub(crate) fn schedule(connection: &Connection, session_lifetime: Duration) {
         let mut rng = connection.shared.config.reauth_rng.lock().unwrap_or_else(|p| p.into_inner());
         0.85 + 0.10 * rng.next_f64()
     };
-    let at = Instant::now() + session_lifetime.mul_f64(share);
+    let at = Instant::now() + session_lifetime.mul_f64(share).max(MIN_REAUTH_INTERVAL);
     let shared = Arc::downgrade(&connection.shared);
     debug!(broker = %connection.broker(), ?session_lifetime, in_ = ?at.saturating_duration_since(Instant::now()), "re-authentication scheduled");
     tokio::spawn(async move {

@@ -15,7 +15,7 @@ mod framing;
 mod gssapi;
 mod scram;
 #[cfg(test)]
-mod v0_tests;
+pub(crate) mod v0_tests;
 
 use std::time::Duration;
 

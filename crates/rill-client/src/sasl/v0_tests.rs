@@ -29,7 +29,7 @@ const PASSWORD: &str = "v0-pass-5e1f";
 const SALT: &[u8] = b"rill-v0-salt";
 const ITERATIONS: u32 = 4096;
 
-async fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+pub(crate) async fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut size = [0u8; 4];
     s.read_exact(&mut size).await.ok()?;
     let mut body = vec![0u8; usize::try_from(i32::from_be_bytes(size)).ok()?];
@@ -42,7 +42,7 @@ async fn read_request(s: &mut TcpStream) -> (RequestHeader, RequestBody) {
     decode_request(&Bytes::from(frame)).expect("a Kafka request")
 }
 
-async fn reply<R: Response>(s: &mut TcpStream, header: &RequestHeader, version: i16, body: &R) {
+pub(crate) async fn reply<R: Response>(s: &mut TcpStream, header: &RequestHeader, version: i16, body: &R) {
     s.write_all(&encode_response(header.correlation_id, body, version).unwrap()).await.unwrap();
 }
 
