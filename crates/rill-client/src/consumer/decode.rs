@@ -34,8 +34,50 @@ pub(crate) struct Decoded {
     /// A batch that could not be decoded; the records before it are kept
     /// and `next_offset` stops at it.
     pub error: Option<DecodeError>,
+    /// Bytes of the records field read: all of it but a partial trailing
+    /// batch, or up to where the response's [`Allowance`] ran out.
+    pub wire_bytes: usize,
+    /// The allowance ran out before the end: `next_offset` is the first
+    /// record not taken.
+    pub cut: bool,
     /// Where chunks come from (and an empty one goes back to).
     chunk_pool: ChunkPool,
+}
+
+/// The buffered bytes ([`ConsumerRecord::retained_bytes`]) the records of
+/// one fetch response may come to. A response is decoded whole before the
+/// consumer's budget is charged, and a broker decides its size: one that
+/// ignores `max_bytes` can send a frame's worth (100 MiB) of batches that
+/// each decompress to `max_decompressed_bytes` (64 MiB), or of tiny records
+/// that each take a record struct here. Decoding stops once the allowance
+/// is spent, before a batch or a record; the rest is fetched again. The
+/// first record of a response is always taken, so the consumer moves on
+/// whatever the allowance.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Allowance {
+    left: usize,
+    took_any: bool,
+}
+
+impl Allowance {
+    pub fn new(bytes: usize) -> Self {
+        Allowance { left: bytes, took_any: false }
+    }
+
+    /// Spent: nothing more is to be taken from this response.
+    fn spent(&self) -> bool {
+        self.took_any && self.left == 0
+    }
+
+    fn take(&mut self, bytes: usize) {
+        self.left = self.left.saturating_sub(bytes);
+        self.took_any = true;
+    }
+
+    /// The most records the rest of it can hold (one at least: see `spent`).
+    fn records(&self) -> usize {
+        self.left / super::record::RECORD_OVERHEAD + 1
+    }
 }
 
 /// What a partition's fetch data is decoded with.
@@ -75,8 +117,10 @@ impl Decoded {
         }
     }
 
-    fn push(&mut self, record: ConsumerRecord) {
-        self.retained_bytes += record.retained_bytes();
+    fn push(&mut self, record: ConsumerRecord, allowance: &mut Allowance) {
+        let bytes = record.retained_bytes();
+        self.retained_bytes += bytes;
+        allowance.take(bytes);
         match self.chunks.last_mut() {
             Some(chunk) => chunk.push(record),
             None => self.chunks.push(vec![record]),
@@ -105,22 +149,34 @@ pub(crate) fn epoch(e: i32) -> Option<i32> {
     (e != NO_PARTITION_LEADER_EPOCH && e >= 0).then_some(e)
 }
 
-/// Decodes `data`; never fails as a whole (see [`Decoded::error`]).
-pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContext<'_>) -> Decoded {
+/// Decodes `data` as far as `allowance` goes; never fails as a whole (see
+/// [`Decoded::error`]).
+pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContext<'_>, allowance: &mut Allowance) -> Decoded {
     let mut out = Decoded { next_offset: cx.fetch_offset, chunk_pool: cx.chunks.clone(), ..Decoded::default() };
     let mut filter = cx.aborted.map(|a| ReadCommittedFilter::new(a.iter().copied()));
     // Batches of magic 0/1 appear only in logs written before Kafka 0.11;
     // the first one sends the whole partition down the owned path.
     let mut views = BatchViews::new(data, cx.options);
     let mut legacy = false;
-    for view in views.by_ref() {
+    loop {
+        if allowance.spent() {
+            out.cut = true;
+            break;
+        }
+        let Some(view) = views.next() else { break };
+        out.wire_bytes = data.len() - views.trailing_partial();
         match view {
-            Ok(view) => {
-                if let Err(e) = take_view(topic, &view, cx, filter.as_mut(), &mut out) {
+            Ok(view) => match take_view(topic, &view, cx, filter.as_mut(), &mut out, allowance) {
+                Ok(true) => {}
+                Ok(false) => {
+                    out.cut = true;
+                    break;
+                }
+                Err(e) => {
                     out.error = Some(e);
                     return out.finish();
                 }
-            }
+            },
             Err(e) if is_legacy_magic(&e) => {
                 legacy = true;
                 break;
@@ -132,11 +188,17 @@ pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContex
         }
     }
     if legacy {
-        // Start over on the owned path, from the first batch not taken yet.
+        // Start over on the owned path, from the first batch not taken yet
+        // (whole batches: logs this old hold small ones).
+        out.wire_bytes = data.len();
         for batch in RecordBatches::new(data, cx.options) {
+            if allowance.spent() {
+                out.cut = true;
+                break;
+            }
             match batch {
                 Ok(batch) if batch.next_offset() <= out.next_offset => {}
-                Ok(batch) => take_batch(topic, &batch, cx, filter.as_mut(), &mut out),
+                Ok(batch) => take_batch(topic, &batch, cx, filter.as_mut(), &mut out, allowance),
                 Err(e) => {
                     out.error = Some(e);
                     return out.finish();
@@ -151,18 +213,22 @@ fn is_legacy_magic(e: &DecodeError) -> bool {
     e.field == "RecordBatch.magic" && matches!(e.kind, DecodeErrorKind::InvalidValue { value: 0 | 1 })
 }
 
+/// Takes the records of `view` at or after the fetch offset; `false` if the
+/// allowance ran out first (`out.next_offset` is then the first record not
+/// taken).
 fn take_view(
     topic: &Arc<str>,
     view: &BatchView,
     cx: &DecodeContext<'_>,
     filter: Option<&mut ReadCommittedFilter>,
     out: &mut Decoded,
-) -> Result<(), DecodeError> {
+    allowance: &mut Allowance,
+) -> Result<bool, DecodeError> {
     let h = &view.header;
     let next = h.base_offset.wrapping_add(i64::from(h.last_offset_delta)).wrapping_add(1);
     if next <= out.next_offset {
         // Wholly before the fetch offset (a compressed batch the broker returns whole).
-        return Ok(());
+        return Ok(true);
     }
     let keep = match filter {
         Some(f) => f.keep_view(view),
@@ -170,33 +236,50 @@ fn take_view(
     };
     if keep {
         let leader_epoch = epoch(h.partition_leader_epoch);
-        // The count was checked against the batch's bytes when the view was made.
-        out.make_room(view.record_count());
+        // The count was checked against the batch's bytes when the view
+        // was made; room beyond what the allowance can hold is not made.
+        out.make_room(view.record_count().min(allowance.records()));
         for r in view.records() {
             let r = r?;
             let offset = view.offset_of(&r);
             if offset < cx.fetch_offset {
                 continue;
             }
+            if allowance.spent() {
+                // Fetched again from this record on.
+                out.next_offset = offset;
+                out.last_epoch = leader_epoch;
+                return Ok(false);
+            }
             let record = r.to_record(view);
-            out.push(ConsumerRecord {
-                topic: topic.clone(),
-                partition: cx.partition,
-                offset,
-                timestamp: view.timestamp_of(&r),
-                key: record.key,
-                value: record.value,
-                headers: record.headers,
-                leader_epoch,
-            });
+            out.push(
+                ConsumerRecord {
+                    topic: topic.clone(),
+                    partition: cx.partition,
+                    offset,
+                    timestamp: view.timestamp_of(&r),
+                    key: record.key,
+                    value: record.value,
+                    headers: record.headers,
+                    leader_epoch,
+                },
+                allowance,
+            );
         }
     }
     out.next_offset = next;
     out.last_epoch = epoch(h.partition_leader_epoch);
-    Ok(())
+    Ok(true)
 }
 
-fn take_batch(topic: &Arc<str>, batch: &RecordBatch, cx: &DecodeContext<'_>, filter: Option<&mut ReadCommittedFilter>, out: &mut Decoded) {
+fn take_batch(
+    topic: &Arc<str>,
+    batch: &RecordBatch,
+    cx: &DecodeContext<'_>,
+    filter: Option<&mut ReadCommittedFilter>,
+    out: &mut Decoded,
+    allowance: &mut Allowance,
+) {
     let keep = match filter {
         Some(f) => f.keep(batch),
         None => !batch.is_control(),
@@ -208,16 +291,19 @@ fn take_batch(topic: &Arc<str>, batch: &RecordBatch, cx: &DecodeContext<'_>, fil
             if offset < cx.fetch_offset {
                 continue;
             }
-            out.push(ConsumerRecord {
-                topic: topic.clone(),
-                partition: cx.partition,
-                offset,
-                timestamp,
-                key: r.key.clone(),
-                value: r.value.clone(),
-                headers: r.headers.clone(),
-                leader_epoch,
-            });
+            out.push(
+                ConsumerRecord {
+                    topic: topic.clone(),
+                    partition: cx.partition,
+                    offset,
+                    timestamp,
+                    key: r.key.clone(),
+                    value: r.value.clone(),
+                    headers: r.headers.clone(),
+                    leader_epoch,
+                },
+                allowance,
+            );
         }
     }
     out.next_offset = batch.next_offset();
@@ -248,9 +334,54 @@ mod tests {
     }
 
     fn decode(data: &Bytes, fetch_offset: i64) -> Decoded {
+        decode_within(data, fetch_offset, &mut Allowance::new(usize::MAX))
+    }
+
+    fn decode_within(data: &Bytes, fetch_offset: i64, allowance: &mut Allowance) -> Decoded {
         let options = DecodeOptions::default();
         let cx = DecodeContext { partition: 0, fetch_offset, aborted: None, options: &options, chunks: &ChunkPool::default() };
-        decode_partition(&Arc::from("t"), data, &cx)
+        decode_partition(&Arc::from("t"), data, &cx, allowance)
+    }
+
+    #[test]
+    fn decoding_stops_where_the_responses_allowance_runs_out_and_always_takes_one_record() {
+        let data = batches(&[10, 10]);
+        let whole = decode(&data, 0);
+        assert!(!whole.cut);
+        assert_eq!(whole.wire_bytes, data.len());
+        let retained = |d: &Decoded, n: usize| d.records().take(n).map(ConsumerRecord::retained_bytes).sum::<usize>();
+
+        // Room for 13 records: the second batch is cut after its third,
+        // and the next fetch starts at the record after.
+        let mut allowance = Allowance::new(retained(&whole, 13));
+        let cut = decode_within(&data, 0, &mut allowance);
+        assert!(cut.cut);
+        assert_eq!(cut.records().map(|r| r.offset).collect::<Vec<_>>(), (0..13).collect::<Vec<_>>());
+        assert_eq!((cut.next_offset, cut.retained_bytes), (13, retained(&whole, 13)));
+        assert_eq!(cut.wire_bytes, data.len(), "the cut batch was read whole");
+
+        // The same response's next partition gets nothing: it is fetched
+        // again from where it was.
+        let next = decode_within(&data, 4, &mut allowance);
+        assert!(next.cut && next.chunks.is_empty() && next.error.is_none());
+        assert_eq!((next.next_offset, next.wire_bytes), (4, 0));
+
+        // An allowance of nothing still takes the response's first record
+        // (the consumer moves on), then stops.
+        let one = decode_within(&data, 3, &mut Allowance::new(0));
+        assert_eq!(one.records().map(|r| r.offset).collect::<Vec<_>>(), [3]);
+        assert_eq!(one.next_offset, 4);
+        // Spent after a batch's last record: the next batch is not read.
+        let first = decode_within(&data, 0, &mut Allowance::new(retained(&whole, 10)));
+        assert_eq!((first.next_offset, first.records().count(), first.cut), (10, 10, true));
+        assert!(first.wire_bytes < data.len());
+
+        // No room is made for the records of a batch past the allowance.
+        let large = batches(&[5000]);
+        let each = decode(&large, 0).records().next().unwrap().retained_bytes();
+        let part = decode_within(&large, 0, &mut Allowance::new(100 * each));
+        assert!(part.cut && part.next_offset <= 100, "{}", part.next_offset);
+        assert!(part.chunks.iter().all(|c| c.capacity() <= 128), "{:?}", part.chunks.iter().map(Vec::capacity).collect::<Vec<_>>());
     }
 
     #[test]

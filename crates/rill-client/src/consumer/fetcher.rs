@@ -30,7 +30,7 @@ use rill_protocol::{ApiKey, ErrorCode, Uuid};
 use tokio::time::Instant;
 use tracing::{debug, info};
 
-use super::decode::{decode_partition, DecodeContext, Decoded};
+use super::decode::{decode_partition, Allowance, DecodeContext, Decoded};
 use super::record::{Position, TopicPartition};
 use super::session::{FetchParams, FetchSession, SessionRequest};
 use super::state::{Phase, ResponseCharge, State};
@@ -63,6 +63,12 @@ enum Next {
     Wait(Option<Instant>),
     Fetch(Plan),
 }
+
+/// The records of a response may take this many times the budget held for
+/// it (see [`Allowance`]): the hold is an estimate, from the expansion seen
+/// so far, and a response past it is decoded in part and the rest fetched
+/// again, so the slack keeps well-behaved brokers from being cut.
+const ALLOWANCE_PER_RESERVED_BYTE: usize = 2;
 
 /// Error codes that mean the metadata (leader, epoch, topic id) is stale.
 const STALE_METADATA: &[ErrorCode] = &[
@@ -488,7 +494,8 @@ fn apply(shared: &Shared, node: i32, broker: &str, plan: &Plan, request: &Sessio
     // whole in memory until the last of them is gone, so it is charged as a
     // whole until no partition buffers a record of it (PartitionState::responses).
     let charge = ResponseCharge::new(live, response_bytes, shared.changed.clone());
-    // Decode first, without the lock.
+    // Decode first, without the lock, as far as the allowance goes.
+    let mut allowance = Allowance::new(plan.reserved.saturating_mul(ALLOWANCE_PER_RESERVED_BYTE));
     let mut answers = Vec::new();
     for topic in response.responses {
         let name = if uses_ids { names.get(&topic.topic_id).copied().map(str::to_string) } else { Some(topic.topic) };
@@ -512,7 +519,7 @@ fn apply(shared: &Shared, node: i32, broker: &str, plan: &Plan, request: &Sessio
                         options,
                         chunks: &shared.chunks,
                     };
-                    Some(decode_partition(topic, records, &cx))
+                    Some(decode_partition(topic, records, &cx, &mut allowance))
                 }
                 _ => None,
             };
@@ -521,8 +528,12 @@ fn apply(shared: &Shared, node: i32, broker: &str, plan: &Plan, request: &Sessio
     }
     let now = Instant::now();
     let retry_at = now + shared.client.config().retry_backoff;
-    let wire: usize = answers.iter().filter(|a| a.decoded.is_some()).filter_map(|a| a.data.records.as_ref()).map(|r| r.len()).sum();
+    // What was decoded: a cut response says nothing of the bytes left.
+    let wire: usize = answers.iter().filter_map(|a| a.decoded.as_ref()).map(|d| d.wire_bytes).sum();
     let retained: usize = answers.iter().filter_map(|a| a.decoded.as_ref()).map(|d| d.retained_bytes).sum();
+    if answers.iter().any(|a| a.decoded.as_ref().is_some_and(|d| d.cut)) {
+        debug!(node, reserved = plan.reserved, retained, "fetch response decoded in part: its records outgrew the budget held for it");
+    }
     let mut state = shared.lock();
     state.budget.observe(wire, retained);
     state.counters.fetch_requests += 1;

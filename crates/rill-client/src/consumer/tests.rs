@@ -133,6 +133,9 @@ struct Fake {
     cut_next_fetch: AtomicBool,
     /// Answer the next fetch's partitions with NOT_LEADER_OR_FOLLOWER.
     not_leader_once: AtomicBool,
+    /// Answer with every batch from the fetch offset on, whatever the
+    /// request's `max_bytes` (a broker that ignores them).
+    ignore_max_bytes: AtomicBool,
     metadata_requests: std::sync::atomic::AtomicUsize,
     /// Partitions asked for, per ListOffsets request.
     list_offsets: Mutex<Vec<usize>>,
@@ -264,6 +267,9 @@ impl Fake {
                 } else {
                     // The first batch always comes (KIP-74), then up to both limits.
                     let max = (max_bytes.get(p).copied().unwrap_or(1 << 20).max(1) as usize).min(room);
+                    let (max, room_left) =
+                        if self.ignore_max_bytes.load(Ordering::SeqCst) { (usize::MAX, usize::MAX) } else { (max, room) };
+                    room = room_left;
                     let records = if room == 0 && any_records { Bytes::new() } else { log.read(*offset, max) };
                     room = room.saturating_sub(records.len());
                     any_records |= !records.is_empty();
@@ -511,6 +517,37 @@ async fn a_lost_session_falls_back_to_a_full_fetch() {
     let reopened = fetches.iter().skip(lost).find(|f| f.epoch == 0).expect("a full fetch after the session error");
     assert_eq!(reopened.session_id, 100, "the full fetch closes the old session");
     assert_eq!(reopened.partitions, vec![(0, 10, 3)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broker_ignoring_max_bytes_cannot_push_the_buffer_past_the_budget() {
+    let fake = Fake::new(2);
+    fake.ignore_max_bytes.store(true, Ordering::SeqCst);
+    fill(&fake, 0, 40, 20);
+    fill(&fake, 1, 40, 20);
+    let budget = 16 * 1024;
+    let c = consumer(&fake, &[("auto.offset.reset", "earliest"), ("fetch.buffer.max.bytes", &budget.to_string())]).await;
+    c.assign(&[tp(0), tp(1)]).unwrap();
+    // Every answer holds both partitions' whole logs (1600 records, over
+    // 200 KiB buffered): only what the budget held for it is taken.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let stats = c.stats();
+    let record = stats.buffered_bytes / stats.partitions.values().map(|p| p.buffered_records).sum::<usize>().max(1);
+    // The allowance is twice what a fetch holds, and a fetch holds at most the budget.
+    assert!(stats.buffered_bytes > 0 && stats.buffered_bytes <= 2 * budget + record, "{stats:?}");
+    // Everything still arrives, in order, once, fetched again where an answer was cut.
+    let mut got = Vec::new();
+    while got.len() < 1600 {
+        let records = c.poll(Duration::from_secs(1)).await.unwrap();
+        assert!(!records.is_empty(), "stalled at {}", got.len());
+        assert!(c.stats().buffered_bytes <= 2 * budget + record, "{:?}", c.stats());
+        got.extend(records);
+    }
+    for p in 0..2 {
+        let offsets: Vec<i64> = got.iter().filter(|r| r.partition == p).map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..800).collect::<Vec<_>>(), "partition {p}");
+    }
+    c.close(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
