@@ -519,15 +519,23 @@ async fn a_lost_session_falls_back_to_a_full_fetch() {
     assert_eq!(reopened.partitions, vec![(0, 10, 3)]);
 }
 
+/// 800 records in each of partitions 0 and 1 (40 batches of 20), and a
+/// consumer of both with a 16 KiB `fetch.buffer.max.bytes`; returns it and
+/// the budget.
+async fn two_partitions_on_a_16_kib_budget(fake: &Arc<Fake>) -> (Consumer, usize) {
+    fill(fake, 0, 40, 20);
+    fill(fake, 1, 40, 20);
+    let budget = 16 * 1024;
+    let c = consumer(fake, &[("auto.offset.reset", "earliest"), ("fetch.buffer.max.bytes", &budget.to_string())]).await;
+    c.assign(&[tp(0), tp(1)]).unwrap();
+    (c, budget)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_broker_ignoring_max_bytes_cannot_push_the_buffer_past_the_budget() {
     let fake = Fake::new(2);
     fake.ignore_max_bytes.store(true, Ordering::SeqCst);
-    fill(&fake, 0, 40, 20);
-    fill(&fake, 1, 40, 20);
-    let budget = 16 * 1024;
-    let c = consumer(&fake, &[("auto.offset.reset", "earliest"), ("fetch.buffer.max.bytes", &budget.to_string())]).await;
-    c.assign(&[tp(0), tp(1)]).unwrap();
+    let (c, budget) = two_partitions_on_a_16_kib_budget(&fake).await;
     // Every answer holds both partitions' whole logs (1600 records, over
     // 200 KiB buffered): only what the budget held for it is taken.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -553,11 +561,7 @@ async fn a_broker_ignoring_max_bytes_cannot_push_the_buffer_past_the_budget() {
 #[tokio::test(start_paused = true)]
 async fn the_byte_budget_bounds_what_is_buffered() {
     let fake = Fake::new(2);
-    fill(&fake, 0, 40, 20);
-    fill(&fake, 1, 40, 20);
-    let budget = 16 * 1024;
-    let c = consumer(&fake, &[("auto.offset.reset", "earliest"), ("fetch.buffer.max.bytes", &budget.to_string())]).await;
-    c.assign(&[tp(0), tp(1)]).unwrap();
+    let (c, budget) = two_partitions_on_a_16_kib_budget(&fake).await;
     // The application does not poll for a while: fetching must stop at the budget.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let stats = c.stats();
