@@ -298,22 +298,31 @@ impl Client {
         }
     }
 
-    /// Asks one broker after the other until one answers.
+    /// Asks one broker after the other until one answers. The brokers the
+    /// last metadata listed are tried for at most `request.timeout.ms` (a
+    /// broker listing hundreds of unreachable ones would otherwise keep the
+    /// caller waiting a connection setup timeout for each), the bootstrap
+    /// servers, which the application gave, always.
     #[tracing::instrument(level = "debug", skip_all, fields(topics = ?topics))]
     pub(crate) async fn refresh_metadata(&self, topics: Option<&[&str]>) -> Result<()> {
-        let candidates = self.metadata_candidates();
+        let deadline = Instant::now() + self.inner.config.request_timeout;
+        let mut tried = Vec::new();
         let mut last = None;
-        for address in &candidates {
-            match self.fetch_metadata_from(address, topics).await {
+        for address in self.metadata_candidates() {
+            if !tried.is_empty() && Instant::now() >= deadline && !self.inner.config.bootstrap_servers.contains(&address) {
+                continue;
+            }
+            match self.fetch_metadata_from(&address, topics).await {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_retriable() => {
-                    self.inner.stats.broker(address).retry();
+                    self.inner.stats.broker(&address).retry();
                     last = Some(Box::new(e));
                 }
                 Err(e) => return Err(e),
             }
+            tried.push(address);
         }
-        Err(Error::NoBrokerReachable { tried: candidates, last })
+        Err(Error::NoBrokerReachable { tried, last })
     }
 
     /// Records an error a broker returned for `topic`: codes such as

@@ -577,6 +577,67 @@ async fn connection_setup_timeout() {
     assert!(err.to_string().contains("socket.connection.setup.timeout.ms"), "{err}");
 }
 
+/// `fake:9092` answers once (ApiVersions, then Metadata listing 50 brokers
+/// `hole-N` that never accept) and hangs up; later connects to it are
+/// refused, and connects to the holes never complete.
+struct ListsUnreachableBrokers {
+    answered: std::sync::atomic::AtomicBool,
+}
+
+impl Transport for ListsUnreachableBrokers {
+    fn connect(&self, host: &str, _port: u16) -> ConnectFuture {
+        if host.starts_with("hole-") {
+            return Box::pin(std::future::pending());
+        }
+        if self.answered.swap(true, Ordering::SeqCst) {
+            return Box::pin(async { Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused")) });
+        }
+        Box::pin(async move {
+            let (client, mut broker) = tokio::io::duplex(1 << 20);
+            tokio::spawn(async move {
+                while let Some((header, body)) = read_request(&mut broker).await {
+                    let frame = match body {
+                        RequestBody::ApiVersions(_) => reply(&header, &all_versions()),
+                        RequestBody::Metadata(_) => {
+                            let brokers = (0..50)
+                                .map(|n| MetadataResponseBroker { node_id: n, host: format!("hole-{n}"), port: 9092, ..Default::default() })
+                                .collect();
+                            let frame = reply(&header, &MetadataResponse { brokers, ..Default::default() });
+                            let _ = broker.write_all(&frame).await;
+                            return;
+                        }
+                        _ => return,
+                    };
+                    if broker.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            Ok(Box::new(client) as BoxStream)
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_metadata_refresh_gives_up_on_listed_brokers_after_the_request_timeout() {
+    let config = ClientConfig::from_properties([
+        ("bootstrap.servers", "fake:9092"),
+        ("socket.connection.setup.timeout.ms", "1000"),
+        ("request.timeout.ms", "5000"),
+    ])
+    .unwrap();
+    let client = crate::Client::with_transport(config, Arc::new(ListsUnreachableBrokers { answered: false.into() })).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let started = tokio::time::Instant::now();
+    let err = client.metadata(&[]).await.unwrap_err();
+    // Five holes of a second each, then only the bootstrap server (fifty
+    // seconds before).
+    assert!(started.elapsed() <= Duration::from_secs(6), "{:?}", started.elapsed());
+    let Error::NoBrokerReachable { tried, .. } = &err else { panic!("{err:?}") };
+    let (bootstrap, holes) = tried.split_last().unwrap();
+    assert!(bootstrap == "fake:9092" && (4..=6).contains(&holes.len()) && holes.iter().all(|a| a.starts_with("hole-")), "{tried:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn unsolicited_response_closes_the_connection() {
     let (conn, mut broker, _) = connection(config());
