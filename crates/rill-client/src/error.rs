@@ -322,7 +322,7 @@ impl fmt::Display for Error {
             Error::Kafka { broker, context, code, message } => {
                 write!(f, "broker {broker}: {context}: {code}")?;
                 if let Some(m) = message.as_deref().filter(|m| !m.is_empty()) {
-                    write!(f, " ({m})")?;
+                    write!(f, " ({})", peer_text(m))?;
                 }
                 Ok(())
             }
@@ -381,5 +381,36 @@ impl std::error::Error for Error {
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Error::Config(e)
+    }
+}
+
+/// The most characters of a peer's text an error or a log line shows.
+const PEER_TEXT_MAX_CHARS: usize = 300;
+
+/// Text a peer sent (a broker's error message, a KDC's e-text, a token's
+/// subject) as errors and logs show it: control characters dropped, so a
+/// peer cannot forge log lines or send terminal escapes, and at most
+/// [`PEER_TEXT_MAX_CHARS`] characters.
+pub(crate) fn peer_text(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(PEER_TEXT_MAX_CHARS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_brokers_message_shows_without_control_characters_and_cut_short() {
+        let message = format!("bad\n2026-12-07 INFO forged line\u{1b}[31m{}", "x".repeat(1000));
+        let e = Error::Kafka {
+            broker: "b:9092".into(),
+            context: "CreateTopics t".into(),
+            code: ErrorCode::INVALID_CONFIG,
+            message: Some(message),
+        };
+        let shown = e.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.contains("(bad2026-12-07 INFO forged line[31mxxx"), "{shown}");
+        assert!(shown.len() < 400, "{}", shown.len());
     }
 }

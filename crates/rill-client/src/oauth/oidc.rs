@@ -121,7 +121,7 @@ impl OidcClientCredentialsProvider {
         let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
             // RFC 6749 section 5.2: `error` and `error_description`.
-            let field = |name| json.as_ref().and_then(|j| j.get(name)).and_then(|v| v.as_str()).map(printable);
+            let field = |name| json.as_ref().and_then(|j| j.get(name)).and_then(|v| v.as_str()).map(crate::error::peer_text);
             let detail = match (field("error"), field("error_description")) {
                 (Some(e), Some(d)) => format!("{e}: {d}"),
                 (Some(e), None) => e,
@@ -146,8 +146,12 @@ impl OidcClientCredentialsProvider {
             .or_else(|| claim("exp")?.checked_sub(claim("iat")?))
             .filter(|secs| *secs > 0)
             .ok_or_else(|| self.error(OAuthErrorKind::InvalidResponse, "no expires_in and no exp/iat claims"))?;
-        let principal =
-            claims.as_ref().and_then(|c| c.get("sub")).and_then(|v| v.as_str()).map(String::from).unwrap_or_else(|| s.client_id.clone());
+        let principal = claims
+            .as_ref()
+            .and_then(|c| c.get("sub"))
+            .and_then(|v| v.as_str())
+            .map(crate::error::peer_text)
+            .unwrap_or_else(|| s.client_id.clone());
         debug!(endpoint = %s.token_endpoint_url, principal = %principal, lifetime_secs, "token endpoint issued a token");
         Ok(OAuthBearerToken {
             value: Secret::new(access_token),
@@ -175,11 +179,6 @@ fn form_encode(value: &str) -> String {
         }
     }
     out
-}
-
-/// At most 200 printable characters of a server-supplied string.
-fn printable(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
 /// A reqwest error with its causes (reqwest never prints headers or bodies).

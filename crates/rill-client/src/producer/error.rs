@@ -72,7 +72,7 @@ impl fmt::Display for ProduceError {
             ProduceError::Broker { topic, partition, code, message } => {
                 write!(f, "producing to {topic}-{partition}: {code}")?;
                 if let Some(m) = message.as_deref().filter(|m| !m.is_empty()) {
-                    write!(f, " ({m})")?;
+                    write!(f, " ({})", crate::error::peer_text(m))?;
                 }
                 Ok(())
             }

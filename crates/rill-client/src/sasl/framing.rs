@@ -45,7 +45,7 @@ impl Framing {
                 let code = ErrorCode(response.error_code);
                 if code != ErrorCode::NONE {
                     let message = match response.error_message.filter(|m| !m.is_empty()) {
-                        Some(m) => format!("{m} ({code})"),
+                        Some(m) => format!("{} ({code})", crate::error::peer_text(&m)),
                         None => code.to_string(),
                     };
                     return Err(fail(message));

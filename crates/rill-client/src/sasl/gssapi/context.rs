@@ -83,7 +83,7 @@ impl Context {
         let (token_id, body) = unframe(token)?;
         if token_id == TOK_ERROR {
             let error = der::decode::<KrbError>(body, "KRB-ERROR token")?;
-            let text = error.0.e_text.0.as_ref().map(|t| format!(": {}", der::text(&t.0))).unwrap_or_default();
+            let text = error.0.e_text.0.as_ref().map(|t| format!(": {}", crate::error::peer_text(&der::text(&t.0)))).unwrap_or_default();
             return Err(rejected(format!("the broker refused the ticket with Kerberos error {}{text}", error.0.error_code.0)));
         }
         if token_id != TOK_AP_REP {

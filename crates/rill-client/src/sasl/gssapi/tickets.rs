@@ -436,7 +436,7 @@ fn etype_info(padata: &[PaData], etypes: &[u32]) -> Result<Option<(u32, Option<S
 /// A KRB-ERROR as a typed failure; `service` is set for the TGS exchange.
 fn kdc_error(e: &KrbError, client: &Principal, credentials: &Credentials, service: Option<(&str, &str)>) -> Failure {
     let code = code(e);
-    let text = e.0.e_text.0.as_ref().map(|t| format!(": {}", der::text(&t.0))).unwrap_or_default();
+    let text = e.0.e_text.0.as_ref().map(|t| format!(": {}", crate::error::peer_text(&der::text(&t.0)))).unwrap_or_default();
     match (code, service) {
         (error_codes::KDC_ERR_C_PRINCIPAL_UNKNOWN, None) => Failure::new(
             KerberosErrorKind::UnknownPrincipal,
