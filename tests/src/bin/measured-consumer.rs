@@ -198,6 +198,7 @@ async fn consume(args: &Args) -> Result<String, String> {
         "peak_buffered_bytes": stats.peak_buffered_bytes,
         "budget_bytes": stats.budget_bytes,
         "fetch_requests": stats.counters.fetch_requests,
+        "cut_responses": stats.counters.cut_responses,
     })
     .to_string())
 }

@@ -246,13 +246,15 @@ pub async fn a_slow_application_keeps_memory_bounded(cluster: &KafkaCluster) {
     assert_eq!(slow.len(), SLOW_POLLS, "the slow phase ran");
     let slow_max_kib = slow.iter().copied().max().unwrap_or(0);
     eprintln!(
-        "peak RSS {} MiB (limit {} MiB = budget {} MiB + overhead {} MiB); slow phase RSS up to {} MiB, first {} MiB",
+        "peak RSS {} MiB (limit {} MiB = budget {} MiB + overhead {} MiB); slow phase RSS up to {} MiB, first {} MiB; {} of {} fetch responses decoded in part",
         hwm_kib / 1024,
         limit_kib / 1024,
         BUDGET_BYTES >> 20,
         FIXED_OVERHEAD_BYTES >> 20,
         slow_max_kib / 1024,
-        slow.first().copied().unwrap_or(0) / 1024
+        slow.first().copied().unwrap_or(0) / 1024,
+        report.number("cut_responses"),
+        report.number("fetch_requests")
     );
     // The measurement is real: the resident set held at least what the
     // consumer itself says it buffered in the slow phase.

@@ -531,10 +531,12 @@ fn apply(shared: &Shared, node: i32, broker: &str, plan: &Plan, request: &Sessio
     // What was decoded: a cut response says nothing of the bytes left.
     let wire: usize = answers.iter().filter_map(|a| a.decoded.as_ref()).map(|d| d.wire_bytes).sum();
     let retained: usize = answers.iter().filter_map(|a| a.decoded.as_ref()).map(|d| d.retained_bytes).sum();
-    if answers.iter().any(|a| a.decoded.as_ref().is_some_and(|d| d.cut)) {
+    let cut = answers.iter().any(|a| a.decoded.as_ref().is_some_and(|d| d.cut));
+    if cut {
         debug!(node, reserved = plan.reserved, retained, "fetch response decoded in part: its records outgrew the budget held for it");
     }
     let mut state = shared.lock();
+    state.counters.cut_responses += u64::from(cut);
     state.budget.observe(wire, retained);
     state.counters.fetch_requests += 1;
     if request.is_full() {

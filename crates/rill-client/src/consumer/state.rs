@@ -356,6 +356,10 @@ pub struct FetchCounters {
     pub validations: u64,
     /// Truncations detected (KIP-320).
     pub truncations: u64,
+    /// Responses decoded in part: their records outgrew twice the budget
+    /// held for the fetch, and the rest was fetched again (a broker
+    /// ignoring `max_bytes`, or records expanding far more than before).
+    pub cut_responses: u64,
 }
 
 impl Default for Budget {

@@ -543,6 +543,7 @@ async fn a_broker_ignoring_max_bytes_cannot_push_the_buffer_past_the_budget() {
     let record = stats.buffered_bytes / stats.partitions.values().map(|p| p.buffered_records).sum::<usize>().max(1);
     // The allowance is twice what a fetch holds, and a fetch holds at most the budget.
     assert!(stats.buffered_bytes > 0 && stats.buffered_bytes <= 2 * budget + record, "{stats:?}");
+    assert!(stats.counters.cut_responses > 0, "{stats:?}");
     // Everything still arrives, in order, once, fetched again where an answer was cut.
     let mut got = Vec::new();
     while got.len() < 1600 {
@@ -572,6 +573,7 @@ async fn the_byte_budget_bounds_what_is_buffered() {
     assert!(stats.buffered_bytes > 0 && stats.buffered_bytes <= budget + batch, "{stats:?}");
     let buffered: usize = stats.partitions.values().map(|p| p.buffered_records).sum();
     assert!(buffered < 1600, "fetching went on past the budget: {buffered} records buffered");
+    assert_eq!(stats.counters.cut_responses, 0, "a broker keeping to max_bytes had an answer cut");
     // A slow application still gets everything, in order, with the buffer bounded throughout.
     let mut got = Vec::new();
     while got.len() < 1600 {
