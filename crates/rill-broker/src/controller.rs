@@ -43,6 +43,12 @@ use crate::coordinator::{stable_hash, CoordinatorStore};
 use rill_protocol::{ErrorCode, Uuid};
 use tokio::sync::watch;
 
+/// The most partitions one topic may have. Kafka sets no such limit, but
+/// every partition here is a replica set, an ISR and a log in memory: a
+/// CreateTopics asking for 2^31 - 1 of them would take the process down
+/// (CreatePartitions is not served, so this bounds every topic).
+pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
+
 /// A registered broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerRegistration {
@@ -285,10 +291,19 @@ impl Controller {
                 return Err(refuse(ErrorCode::TOPIC_ALREADY_EXISTS, format!("topic {name:?} already exists")));
             }
             let live: Vec<i32> = s.brokers.values().filter(|b| b.alive).map(|b| b.id).collect();
+            let too_many = |count: usize| {
+                refuse(
+                    ErrorCode::INVALID_PARTITIONS,
+                    format!("{count} partitions: this broker model takes at most {MAX_PARTITIONS_PER_TOPIC} per topic"),
+                )
+            };
             let replica_sets: Vec<Vec<i32>> = if assignment.is_empty() {
                 let count = if partitions == -1 { s.config.default_partitions } else { partitions };
                 if count <= 0 {
                     return Err(refuse(ErrorCode::INVALID_PARTITIONS, format!("{count} partitions: need at least 1")));
+                }
+                if count > MAX_PARTITIONS_PER_TOPIC {
+                    return Err(too_many(usize::try_from(count).unwrap_or(usize::MAX)));
                 }
                 let rf = if replication_factor == -1 {
                     s.config.default_replication_factor.min(i16::try_from(live.len()).unwrap_or(i16::MAX)).max(1)
@@ -311,6 +326,9 @@ impl Controller {
                     })
                     .collect()
             } else {
+                if assignment.len() > MAX_PARTITIONS_PER_TOPIC as usize {
+                    return Err(too_many(assignment.len()));
+                }
                 for replicas in assignment {
                     let mut seen = replicas.clone();
                     seen.sort_unstable();
@@ -568,6 +586,16 @@ mod tests {
         assert_eq!(c.create_topic("t2", 1, 4, &[], false).unwrap_err().code, ErrorCode::INVALID_REPLICATION_FACTOR);
         assert_eq!(c.create_topic("bad/name", 1, 1, &[], false).unwrap_err().code, ErrorCode::INVALID_TOPIC_EXCEPTION);
         assert_eq!(c.create_topic("t3", 0, 1, &[], false).unwrap_err().code, ErrorCode::INVALID_PARTITIONS);
+        // A count or an assignment past the cap is refused before anything
+        // is built (i32::MAX replica sets would take the process down),
+        // also when only validating.
+        for validate_only in [true, false] {
+            let e = c.create_topic("huge", i32::MAX, 1, &[], validate_only).unwrap_err();
+            assert_eq!(e.code, ErrorCode::INVALID_PARTITIONS);
+            let too_many = vec![vec![1]; MAX_PARTITIONS_PER_TOPIC as usize + 1];
+            assert_eq!(c.create_topic("huge", -1, -1, &too_many, validate_only).unwrap_err().code, ErrorCode::INVALID_PARTITIONS);
+        }
+        assert_eq!(c.create_topic("largest", MAX_PARTITIONS_PER_TOPIC, 1, &[], true).unwrap().partitions.len(), 10_000);
     }
 
     #[test]
