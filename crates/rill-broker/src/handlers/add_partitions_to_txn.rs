@@ -12,6 +12,8 @@
 //! transaction, which becomes Ongoing (its timeout starts with the first).
 //! Every error is reported on every partition.
 
+use std::collections::BTreeSet;
+
 use rill_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnRequest;
 use rill_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResponse, AddPartitionsToTxnTopicResult,
@@ -25,10 +27,14 @@ use crate::txn_coordinator::update_transaction;
 pub(crate) const VERSIONS: VersionRange = VersionRange::new(0, 3);
 
 pub(crate) fn handle(shared: &Shared, version: i16, req: AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse {
-    let partitions: Vec<(String, i32)> =
-        req.v3_and_below_topics.iter().flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), *p))).collect();
-    let unknown: Vec<&(String, i32)> = partitions.iter().filter(|(t, p)| shared.controller.partition(t, *p).is_none()).collect();
-    let code_of = |tp: &(String, i32), overall: ErrorCode| -> ErrorCode {
+    // Borrowed and looked up in a set: a request is up to a frame of
+    // 4-byte partition entries, and a name cloned per entry or a list
+    // scanned per entry made one request cost memory by the name's length
+    // times the entries, or time by the entries squared.
+    let partitions: BTreeSet<(&str, i32)> =
+        req.v3_and_below_topics.iter().flat_map(|t| t.partitions.iter().map(|p| (t.name.as_str(), *p))).collect();
+    let unknown: BTreeSet<(&str, i32)> = partitions.iter().copied().filter(|(t, p)| shared.controller.partition(t, *p).is_none()).collect();
+    let code_of = |tp: (&str, i32), overall: ErrorCode| -> ErrorCode {
         if overall == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION && !unknown.contains(&tp) {
             ErrorCode::OPERATION_NOT_ATTEMPTED
         } else {
@@ -46,7 +52,7 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: AddPartitionsToTxnReque
             2,
             |txn| {
                 txn.begin_or_continue(now)?;
-                txn.partitions.extend(partitions.iter().cloned());
+                txn.partitions.extend(partitions.iter().map(|(t, p)| (t.to_string(), *p)));
                 Ok(())
             },
         )
@@ -58,7 +64,7 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: AddPartitionsToTxnReque
     respond(&req, |tp| code_of(tp, overall))
 }
 
-fn respond(req: &AddPartitionsToTxnRequest, code: impl Fn(&(String, i32)) -> ErrorCode) -> AddPartitionsToTxnResponse {
+fn respond(req: &AddPartitionsToTxnRequest, code: impl Fn((&str, i32)) -> ErrorCode) -> AddPartitionsToTxnResponse {
     AddPartitionsToTxnResponse {
         results_by_topic_v3_and_below: req
             .v3_and_below_topics
@@ -70,7 +76,7 @@ fn respond(req: &AddPartitionsToTxnRequest, code: impl Fn(&(String, i32)) -> Err
                     .iter()
                     .map(|p| AddPartitionsToTxnPartitionResult {
                         partition_index: *p,
-                        partition_error_code: code(&(t.name.clone(), *p)).0,
+                        partition_error_code: code((t.name.as_str(), *p)).0,
                         ..Default::default()
                     })
                     .collect(),
