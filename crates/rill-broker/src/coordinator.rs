@@ -52,6 +52,22 @@ pub struct Member {
     pub instance_id: Option<String>,
 }
 
+/// The most bytes of metadata a committed offset keeps (Kafka's
+/// `offset.metadata.max.bytes` default): a partition whose commit carries
+/// more is answered OFFSET_METADATA_TOO_LARGE and not committed. Unbounded,
+/// one request could park a frame's worth of it per partition, copied
+/// again into every OffsetFetch answer.
+pub(crate) const MAX_OFFSET_METADATA_BYTES: usize = 4096;
+
+/// A partition's code in an answer to a commit whose overall code is `code`.
+pub(crate) fn commit_code(code: ErrorCode, metadata: Option<&str>) -> ErrorCode {
+    if code == ErrorCode::NONE && metadata.is_some_and(|m| m.len() > MAX_OFFSET_METADATA_BYTES) {
+        ErrorCode::OFFSET_METADATA_TOO_LARGE
+    } else {
+        code
+    }
+}
+
 /// A committed offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {

@@ -10,7 +10,9 @@
 //! at once (see `coordinator.rs`). The test-only bug `accept_rewinding_commit`
 //! skips the member and generation checks, so a late commit from an old
 //! generation, or from a member expired while it was cut off from the
-//! coordinator, can move a committed offset backwards.
+//! coordinator, can move a committed offset backwards. A partition whose
+//! metadata is longer than 4096 bytes is OFFSET_METADATA_TOO_LARGE and not
+//! committed (Kafka's `offset.metadata.max.bytes`); the others are.
 
 use rill_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use rill_protocol::messages::offset_commit_response::{OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic};
@@ -18,7 +20,7 @@ use rill_protocol::{ErrorCode, VersionRange};
 use tokio::time::Instant;
 
 use crate::broker::Shared;
-use crate::coordinator::{check_member, CommittedOffset, GroupPhase};
+use crate::coordinator::{check_member, commit_code, CommittedOffset, GroupPhase};
 
 pub(crate) const VERSIONS: VersionRange = VersionRange::new(2, 9);
 
@@ -58,7 +60,7 @@ fn commit(shared: &Shared, req: &OffsetCommitRequest) -> ErrorCode {
         }
     }
     for t in &req.topics {
-        for p in &t.partitions {
+        for p in t.partitions.iter().filter(|p| commit_code(ErrorCode::NONE, p.committed_metadata.as_deref()).is_none()) {
             group.offsets.insert(
                 (t.name.clone(), p.partition_index),
                 CommittedOffset {
@@ -83,7 +85,11 @@ fn respond(req: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
                 partitions: t
                     .partitions
                     .iter()
-                    .map(|p| OffsetCommitResponsePartition { partition_index: p.partition_index, error_code: code.0, ..Default::default() })
+                    .map(|p| OffsetCommitResponsePartition {
+                        partition_index: p.partition_index,
+                        error_code: commit_code(code, p.committed_metadata.as_deref()).0,
+                        ..Default::default()
+                    })
                     .collect(),
                 ..Default::default()
             })
@@ -151,6 +157,26 @@ mod tests {
         let expired = handle(b.shared(), commit_of("gone", 1, 4));
         assert_eq!(ErrorCode(expired.topics[0].partitions[0].error_code), ErrorCode::UNKNOWN_MEMBER_ID);
         assert_eq!(committed(&b), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metadata_past_4096_bytes_is_refused_for_its_partition_only() {
+        let b = stable_group();
+        let mut req = commit_of("a", 2, 20);
+        let long = OffsetCommitRequestPartition {
+            partition_index: 1,
+            committed_offset: 7,
+            committed_metadata: Some("m".repeat(crate::coordinator::MAX_OFFSET_METADATA_BYTES + 1)),
+            ..Default::default()
+        };
+        req.topics[0].partitions[0].committed_metadata = Some("m".repeat(crate::coordinator::MAX_OFFSET_METADATA_BYTES));
+        req.topics[0].partitions.push(long);
+        let answer = handle(b.shared(), req);
+        let codes: Vec<ErrorCode> = answer.topics[0].partitions.iter().map(|p| ErrorCode(p.error_code)).collect();
+        assert_eq!(codes, [ErrorCode::NONE, ErrorCode::OFFSET_METADATA_TOO_LARGE]);
+        let committed = b.controller().coordinator_store().committed("g");
+        assert_eq!(committed[&("t".to_string(), 0)].offset, 20);
+        assert!(!committed.contains_key(&("t".to_string(), 1)), "the refused partition was committed");
     }
 
     /// The sensitivity switch: both kinds of late commit are accepted and rewind.

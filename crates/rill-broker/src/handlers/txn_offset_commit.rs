@@ -11,7 +11,8 @@
 //! generation or member id (KIP-447) must name a current member of the
 //! group's current generation (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION), so
 //! a zombie consumer-producer cannot commit. Errors apply to every
-//! partition of the request.
+//! partition of the request; a partition whose metadata is longer than
+//! 4096 bytes is OFFSET_METADATA_TOO_LARGE and not staged.
 
 use rill_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
 use rill_protocol::messages::txn_offset_commit_response::{
@@ -20,7 +21,7 @@ use rill_protocol::messages::txn_offset_commit_response::{
 use rill_protocol::{ErrorCode, VersionRange};
 
 use crate::broker::Shared;
-use crate::coordinator::{check_member, CommittedOffset, TxnPhase};
+use crate::coordinator::{check_member, commit_code, CommittedOffset, TxnPhase};
 use crate::txn_state::fenced_code;
 
 pub(crate) const VERSIONS: VersionRange = VersionRange::new(0, 4);
@@ -53,7 +54,7 @@ fn stage(shared: &Shared, version: i16, req: &TxnOffsetCommitRequest) -> Result<
     }
     let staged = txn.pending_offsets.entry(req.group_id.clone()).or_default();
     for t in &req.topics {
-        for p in &t.partitions {
+        for p in t.partitions.iter().filter(|p| commit_code(ErrorCode::NONE, p.committed_metadata.as_deref()).is_none()) {
             staged.insert(
                 (t.name.clone(), p.partition_index),
                 CommittedOffset {
@@ -80,7 +81,7 @@ pub(crate) fn error_response(req: &TxnOffsetCommitRequest, code: ErrorCode) -> T
                     .iter()
                     .map(|p| TxnOffsetCommitResponsePartition {
                         partition_index: p.partition_index,
-                        error_code: code.0,
+                        error_code: commit_code(code, p.committed_metadata.as_deref()).0,
                         ..Default::default()
                     })
                     .collect(),
