@@ -57,6 +57,9 @@ impl fmt::Display for ConnectionError {
 
 impl std::error::Error for ConnectionError {}
 
+/// The most buffer grown for a frame before its bytes arrive.
+const RESERVE_MAX_BYTES: usize = 1 << 20;
+
 pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Send + Unpin>(shared: Arc<Shared>, stream: S) -> Result<(), ConnectionError> {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut decoder = FrameDecoder::new(shared.config.max_request_bytes);
@@ -67,8 +70,10 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Send + Unpin>(shared: Arc<
                 writer.write_all(&response).await.map_err(ConnectionError::Io)?;
             }
         }
-        // `needed` is bounded by the frame cap, so this never trusts a peer's size claim beyond it.
-        buf.reserve(decoder.needed().max(4096));
+        // Room for the rest of the frame, up to 1 MiB more at a time: a
+        // size prefix alone (up to the frame cap, 100 MiB) reserved it all
+        // at once, so a client could hold that much with 4 bytes and stall.
+        buf.reserve(decoder.needed().clamp(4096, RESERVE_MAX_BYTES));
         let n = reader.read_buf(&mut buf).await.map_err(ConnectionError::Io)?;
         if n == 0 {
             return if buf.is_empty() {

@@ -166,6 +166,24 @@ async fn produce_fetch_and_list_offsets_with_the_real_client() {
 }
 
 #[tokio::test]
+async fn a_request_of_several_mebibytes_arrives_whole() {
+    // The broker grows its read buffer a mebibyte at a time, not by the
+    // size a frame claims: a 3 MiB value crosses several steps.
+    let (_broker, bootstrap) = start().await;
+    let client = client(&bootstrap).await;
+    client.create_topics(&[NewTopic::new("large", 1, 1)], Duration::from_secs(5)).await.unwrap();
+    let value: String = (0..3 << 20).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let r: ProduceResponse = client.send(1, &produce("large", 0, 1, batch(&[value.as_str()], None))).await.unwrap();
+    assert_eq!(first(&r), (0, 0));
+    let id = client.metadata(&["large"]).await.unwrap().topic("large").unwrap().id;
+    let mut request = fetch(id, "large", 0, 0);
+    request.max_bytes = 8 << 20;
+    request.topics[0].partitions[0].partition_max_bytes = 8 << 20;
+    let f = client.send(1, &request).await.unwrap();
+    assert_eq!(values(&f.responses[0].partitions[0].records), vec![(0, value)]);
+}
+
+#[tokio::test]
 async fn metadata_auto_creates_topics_and_fetch_sessions_are_incremental() {
     let (_broker, bootstrap) = start().await;
     let client = client(&bootstrap).await;
