@@ -7,6 +7,8 @@
 //! `auto.create.topics.enable` and the request allows it (v4+). v10+ topics
 //! may be named by id. A partition without a leader is LEADER_NOT_AVAILABLE.
 
+use std::collections::BTreeSet;
+
 use rill_protocol::messages::metadata_request::MetadataRequest;
 use rill_protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -23,35 +25,41 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: MetadataRequest) -> Met
     let alive: Vec<i32> = brokers.iter().filter(|b| b.alive).map(|b| b.id).collect();
     let topics: Vec<MetadataResponseTopic> = match req.topics {
         None => shared.controller.topics().iter().map(|(name, t)| topic(name, t, &alive)).collect(),
-        Some(requested) => requested
-            .into_iter()
-            .map(|r| {
-                let name = match r.name {
-                    Some(n) => n,
-                    None => match shared.controller.topic_name(r.topic_id) {
+        // Each topic once, as Kafka answers: a name repeated in the request
+        // (3 bytes an entry) would otherwise build its whole state again.
+        Some(requested) => {
+            let mut seen = BTreeSet::new();
+            requested
+                .iter()
+                .filter(|r| seen.insert((r.name.as_deref(), r.topic_id)))
+                .map(|r| {
+                    let name = match r.name.clone() {
                         Some(n) => n,
-                        None => {
-                            return MetadataResponseTopic {
-                                error_code: ErrorCode::UNKNOWN_TOPIC_ID.0,
-                                topic_id: r.topic_id,
-                                ..Default::default()
+                        None => match shared.controller.topic_name(r.topic_id) {
+                            Some(n) => n,
+                            None => {
+                                return MetadataResponseTopic {
+                                    error_code: ErrorCode::UNKNOWN_TOPIC_ID.0,
+                                    topic_id: r.topic_id,
+                                    ..Default::default()
+                                }
                             }
-                        }
-                    },
-                };
-                if let Some(t) = shared.controller.topic(&name) {
-                    return topic(&name, &t, &alive);
-                }
-                let auto = shared.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
-                if auto {
-                    match shared.controller.create_topic(&name, -1, -1, &[], false) {
-                        Ok(t) => return topic(&name, &t, &alive),
-                        Err(e) => return unknown(&name, e.code),
+                        },
+                    };
+                    if let Some(t) = shared.controller.topic(&name) {
+                        return topic(&name, &t, &alive);
                     }
-                }
-                unknown(&name, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
-            })
-            .collect(),
+                    let auto = shared.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+                    if auto {
+                        match shared.controller.create_topic(&name, -1, -1, &[], false) {
+                            Ok(t) => return topic(&name, &t, &alive),
+                            Err(e) => return unknown(&name, e.code),
+                        }
+                    }
+                    unknown(&name, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+                })
+                .collect()
+        }
     };
     MetadataResponse {
         brokers: brokers
@@ -120,6 +128,10 @@ mod tests {
         assert_eq!(all.topics[0].partitions[1].leader_id, 1);
         let r = handle(s, 12, named(&["nope"], false));
         assert_eq!(r.topics[0].error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0);
+        // A topic named again and again is answered once.
+        let r = handle(s, 12, named(&["t", "nope", "t", "t", "nope"], false));
+        let names: Vec<_> = r.topics.iter().map(|t| t.name.as_deref().unwrap_or_default()).collect();
+        assert_eq!(names, ["t", "nope"]);
         let r = handle(s, 12, named(&["made"], true));
         assert_eq!((r.topics[0].error_code, r.topics[0].partitions.len()), (0, 1));
         let r = handle(s, 12, named(&["bad name"], true));
