@@ -35,6 +35,11 @@ use crate::broker::Shared;
 use crate::fetch_session::{SessionDecision, SessionPartition, SessionPartitions};
 use crate::partition::{Fetcher, ReadResult};
 
+/// The most bytes of records one answer holds, whatever the request's
+/// `max_bytes` (Kafka's broker `fetch.max.bytes` default, 55 MiB): the
+/// answer is copied together in memory, twice with its encoding.
+const FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
+
 pub(crate) const VERSIONS: VersionRange = VersionRange::new(4, 17);
 
 pub(crate) async fn handle(shared: &Shared, version: i16, req: FetchRequest) -> FetchResponse {
@@ -85,7 +90,7 @@ pub(crate) async fn handle(shared: &Shared, version: i16, req: FetchRequest) -> 
     let deadline = Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     let mut changes = shared.subscribe();
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).min(FETCH_MAX_BYTES);
     let reads = loop {
         let reads = read_all(shared, &partitions, fetcher, max_bytes);
         let bytes: usize = reads.values().map(|r| r.batches.iter().map(|b| b.bytes.len()).sum::<usize>()).sum();
