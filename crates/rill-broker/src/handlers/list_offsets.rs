@@ -7,6 +7,11 @@
 //! (v7+) the record with the largest timestamp, any other the first record
 //! whose timestamp is at least the one given (offset -1 if none), searched
 //! below that latest offset. v4+ answers the leader epoch of that offset.
+//! A partition named more than once in a request is INVALID_REQUEST each
+//! time, as Kafka answers (each lookup may read the whole log: repeated,
+//! 16 bytes an entry, one request kept the broker busy without end).
+
+use std::collections::BTreeSet;
 
 use rill_protocol::messages::list_offsets_request::ListOffsetsRequest;
 use rill_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse};
@@ -24,6 +29,11 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
 pub(crate) fn handle(shared: &Shared, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let duplicates: BTreeSet<(String, i32)> = {
+        let mut seen = BTreeSet::new();
+        let entries = req.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.as_str(), p.partition_index)));
+        entries.filter(|tp| !seen.insert(*tp)).map(|(t, p)| (t.to_string(), p)).collect()
+    };
     ListOffsetsResponse {
         topics: req
             .topics
@@ -34,7 +44,11 @@ pub(crate) fn handle(shared: &Shared, version: i16, req: ListOffsetsRequest) -> 
                     .iter()
                     .map(|p| {
                         let tp = (t.name.clone(), p.partition_index);
-                        let found = lookup(shared, &tp, p.current_leader_epoch, p.timestamp, req.isolation_level == 1);
+                        let found = if duplicates.contains(&tp) {
+                            Err(ErrorCode::INVALID_REQUEST)
+                        } else {
+                            lookup(shared, &tp, p.current_leader_epoch, p.timestamp, req.isolation_level == 1)
+                        };
                         let mut r = match found {
                             Ok((timestamp, offset, epoch)) => ListOffsetsPartitionResponse {
                                 partition_index: p.partition_index,
@@ -177,5 +191,27 @@ mod tests {
         assert_eq!(ask(s, 3, 0, LATEST, -1).leader_epoch, -1, "leader epoch is a v4+ field");
         assert_eq!(ask(s, 7, 0, LATEST, 3).error_code, ErrorCode::UNKNOWN_LEADER_EPOCH.0);
         assert_eq!(ask(s, 7, 5, LATEST, -1).error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0);
+    }
+
+    #[test]
+    fn a_partition_named_twice_is_an_invalid_request_and_the_others_are_answered() {
+        let b = broker();
+        let s = b.shared();
+        s.append_as_leader(&("t".into(), 0), crate::log::split_batches(&batch(3)).unwrap(), 1).unwrap();
+        let topic = |partitions: &[i32]| ListOffsetsTopic {
+            name: "t".into(),
+            partitions: partitions
+                .iter()
+                .map(|p| ListOffsetsPartition { partition_index: *p, timestamp: LATEST, ..Default::default() })
+                .collect(),
+            ..Default::default()
+        };
+        // Partition 0 twice in one topic entry and once in another; 1 once.
+        let req = ListOffsetsRequest { replica_id: -1, topics: vec![topic(&[0, 1, 0]), topic(&[0])], ..Default::default() };
+        let r = handle(s, 7, req);
+        let answers: Vec<(i32, i16, i64)> =
+            r.topics.iter().flat_map(|t| t.partitions.iter().map(|p| (p.partition_index, p.error_code, p.offset))).collect();
+        let invalid = ErrorCode::INVALID_REQUEST.0;
+        assert_eq!(answers, [(0, invalid, -1), (1, 0, 0), (0, invalid, -1), (0, invalid, -1)]);
     }
 }
