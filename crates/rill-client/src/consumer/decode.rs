@@ -49,34 +49,44 @@ pub(crate) struct Decoded {
 /// consumer's budget is charged, and a broker decides its size: one that
 /// ignores `max_bytes` can send a frame's worth (100 MiB) of batches that
 /// each decompress to `max_decompressed_bytes` (64 MiB), or of tiny records
-/// that each take a record struct here. Decoding stops once the allowance
-/// is spent, before a batch or a record; the rest is fetched again. The
-/// first record of a response is always taken, so the consumer moves on
-/// whatever the allowance.
+/// that each take a record struct here. Two limits: past the batch limit no
+/// further batch is started (the broker's first batch beyond `max_bytes`,
+/// KIP-74, is still taken whole), past the record limit no further record
+/// is taken, even inside a batch. The rest is fetched again. The first
+/// record of a response is always taken, so the consumer moves on whatever
+/// the limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Allowance {
-    left: usize,
+    batch_left: usize,
+    record_left: usize,
     took_any: bool,
 }
 
 impl Allowance {
-    pub fn new(bytes: usize) -> Self {
-        Allowance { left: bytes, took_any: false }
+    /// Limits of `batch_bytes` and `record_bytes` (at least `batch_bytes`).
+    pub fn new(batch_bytes: usize, record_bytes: usize) -> Self {
+        Allowance { batch_left: batch_bytes, record_left: record_bytes.max(batch_bytes), took_any: false }
     }
 
-    /// Spent: nothing more is to be taken from this response.
-    fn spent(&self) -> bool {
-        self.took_any && self.left == 0
+    /// No further batch is to be started.
+    fn batches_spent(&self) -> bool {
+        self.took_any && self.batch_left == 0
+    }
+
+    /// No further record is to be taken.
+    fn records_spent(&self) -> bool {
+        self.took_any && self.record_left == 0
     }
 
     fn take(&mut self, bytes: usize) {
-        self.left = self.left.saturating_sub(bytes);
+        self.batch_left = self.batch_left.saturating_sub(bytes);
+        self.record_left = self.record_left.saturating_sub(bytes);
         self.took_any = true;
     }
 
-    /// The most records the rest of it can hold (one at least: see `spent`).
+    /// The most records the rest of it can hold (one at least: see `records_spent`).
     fn records(&self) -> usize {
-        self.left / super::record::RECORD_OVERHEAD + 1
+        self.record_left / super::record::RECORD_OVERHEAD + 1
     }
 }
 
@@ -159,7 +169,7 @@ pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContex
     let mut views = BatchViews::new(data, cx.options);
     let mut legacy = false;
     loop {
-        if allowance.spent() {
+        if allowance.batches_spent() {
             out.cut = true;
             break;
         }
@@ -192,7 +202,7 @@ pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContex
         // (whole batches: logs this old hold small ones).
         out.wire_bytes = data.len();
         for batch in RecordBatches::new(data, cx.options) {
-            if allowance.spent() {
+            if allowance.batches_spent() {
                 out.cut = true;
                 break;
             }
@@ -245,7 +255,7 @@ fn take_view(
             if offset < cx.fetch_offset {
                 continue;
             }
-            if allowance.spent() {
+            if allowance.records_spent() {
                 // Fetched again from this record on.
                 out.next_offset = offset;
                 out.last_epoch = leader_epoch;
@@ -334,7 +344,7 @@ mod tests {
     }
 
     fn decode(data: &Bytes, fetch_offset: i64) -> Decoded {
-        decode_within(data, fetch_offset, &mut Allowance::new(usize::MAX))
+        decode_within(data, fetch_offset, &mut Allowance::new(usize::MAX, usize::MAX))
     }
 
     fn decode_within(data: &Bytes, fetch_offset: i64, allowance: &mut Allowance) -> Decoded {
@@ -351,9 +361,10 @@ mod tests {
         assert_eq!(whole.wire_bytes, data.len());
         let retained = |d: &Decoded, n: usize| d.records().take(n).map(ConsumerRecord::retained_bytes).sum::<usize>();
 
-        // Room for 13 records: the second batch is cut after its third,
-        // and the next fetch starts at the record after.
-        let mut allowance = Allowance::new(retained(&whole, 13));
+        // Room for 13 records: the second batch, started within the batch
+        // limit, is cut after its third at the record limit, and the next
+        // fetch starts at the record after.
+        let mut allowance = Allowance::new(retained(&whole, 11), retained(&whole, 13));
         let cut = decode_within(&data, 0, &mut allowance);
         assert!(cut.cut);
         assert_eq!(cut.records().map(|r| r.offset).collect::<Vec<_>>(), (0..13).collect::<Vec<_>>());
@@ -368,18 +379,20 @@ mod tests {
 
         // An allowance of nothing still takes the response's first record
         // (the consumer moves on), then stops.
-        let one = decode_within(&data, 3, &mut Allowance::new(0));
+        let one = decode_within(&data, 3, &mut Allowance::new(0, 0));
         assert_eq!(one.records().map(|r| r.offset).collect::<Vec<_>>(), [3]);
         assert_eq!(one.next_offset, 4);
-        // Spent after a batch's last record: the next batch is not read.
-        let first = decode_within(&data, 0, &mut Allowance::new(retained(&whole, 10)));
+        // The batch limit spent inside the first batch: that batch is
+        // taken whole (a broker's first batch past max_bytes), the next is
+        // not read.
+        let first = decode_within(&data, 0, &mut Allowance::new(retained(&whole, 2), usize::MAX));
         assert_eq!((first.next_offset, first.records().count(), first.cut), (10, 10, true));
         assert!(first.wire_bytes < data.len());
 
         // No room is made for the records of a batch past the allowance.
         let large = batches(&[5000]);
         let each = decode(&large, 0).records().next().unwrap().retained_bytes();
-        let part = decode_within(&large, 0, &mut Allowance::new(100 * each));
+        let part = decode_within(&large, 0, &mut Allowance::new(0, 100 * each));
         assert!(part.cut && part.next_offset <= 100, "{}", part.next_offset);
         assert!(part.chunks.iter().all(|c| c.capacity() <= 128), "{:?}", part.chunks.iter().map(Vec::capacity).collect::<Vec<_>>());
     }

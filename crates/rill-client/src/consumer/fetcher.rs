@@ -64,10 +64,12 @@ enum Next {
     Fetch(Plan),
 }
 
-/// The records of a response may take this many times the budget held for
-/// it (see [`Allowance`]): the hold is an estimate, from the expansion seen
-/// so far, and a response past it is decoded in part and the rest fetched
-/// again, so the slack keeps well-behaved brokers from being cut.
+/// No batch of a response is started once its records take this many times
+/// the budget held for it (see [`Allowance`]): the hold is an estimate, from
+/// the expansion seen so far, and a response past it is decoded in part and
+/// the rest fetched again, so the slack keeps well-behaved brokers from
+/// being cut. No record is taken past the larger of that and the whole
+/// budget (`fetch.buffer.max.bytes`), inside a batch too.
 const ALLOWANCE_PER_RESERVED_BYTE: usize = 2;
 
 /// Error codes that mean the metadata (leader, epoch, topic id) is stale.
@@ -495,7 +497,8 @@ fn apply(shared: &Shared, node: i32, broker: &str, plan: &Plan, request: &Sessio
     // whole until no partition buffers a record of it (PartitionState::responses).
     let charge = ResponseCharge::new(live, response_bytes, shared.changed.clone());
     // Decode first, without the lock, as far as the allowance goes.
-    let mut allowance = Allowance::new(plan.reserved.saturating_mul(ALLOWANCE_PER_RESERVED_BYTE));
+    let batch_limit = plan.reserved.saturating_mul(ALLOWANCE_PER_RESERVED_BYTE);
+    let mut allowance = Allowance::new(batch_limit, batch_limit.max(config.fetch_buffer_max_bytes));
     let mut answers = Vec::new();
     for topic in response.responses {
         let name = if uses_ids { names.get(&topic.topic_id).copied().map(str::to_string) } else { Some(topic.topic) };
