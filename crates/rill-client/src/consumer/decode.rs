@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rill_protocol::records::{
-    AbortedTransaction, BatchView, BatchViews, DecodeOptions, ReadCommittedFilter, RecordBatch, RecordBatches, NO_PARTITION_LEADER_EPOCH,
+    AbortedTransaction, BatchView, BatchViews, DecodeOptions, ReadCommittedFilter, RecordBatch, RecordBatches, LOG_OVERHEAD,
+    NO_PARTITION_LEADER_EPOCH,
 };
 use rill_protocol::{DecodeError, DecodeErrorKind};
 
@@ -170,7 +171,7 @@ pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContex
     let mut legacy = false;
     loop {
         if allowance.batches_spent() {
-            out.cut = true;
+            out.cut = complete_batch_at(data, data.len() - views.trailing_partial());
             break;
         }
         let Some(view) = views.next() else { break };
@@ -217,6 +218,15 @@ pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContex
         }
     }
     out.finish()
+}
+
+/// Whether a whole batch (or legacy entry) starts at `at` in `data`: the
+/// data left after the last batch taken may be nothing, or the partial
+/// batch a broker cuts its answer with, and neither is a cut of ours.
+fn complete_batch_at(data: &[u8], at: usize) -> bool {
+    let rest = data.get(at..).unwrap_or_default();
+    let length = rest.get(8..LOG_OVERHEAD).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(i32::from_be_bytes);
+    length.and_then(|n| usize::try_from(n).ok()).is_some_and(|n| n.saturating_add(LOG_OVERHEAD) <= rest.len())
 }
 
 fn is_legacy_magic(e: &DecodeError) -> bool {
@@ -388,6 +398,15 @@ mod tests {
         let first = decode_within(&data, 0, &mut Allowance::new(retained(&whole, 2), usize::MAX));
         assert_eq!((first.next_offset, first.records().count(), first.cut), (10, 10, true));
         assert!(first.wire_bytes < data.len());
+
+        // Spent with nothing after the last batch taken, or only the partial
+        // batch a broker cuts its answer with: not a cut.
+        let one_batch = batches(&[10]);
+        let whole_one = decode_within(&one_batch, 0, &mut Allowance::new(retained(&whole, 2), usize::MAX));
+        assert_eq!((whole_one.next_offset, whole_one.cut), (10, false));
+        let partial = Bytes::from([&one_batch[..], &one_batch[..one_batch.len() - 1]].concat());
+        let with_partial = decode_within(&partial, 0, &mut Allowance::new(retained(&whole, 2), usize::MAX));
+        assert_eq!((with_partial.next_offset, with_partial.cut), (10, false));
 
         // No room is made for the records of a batch past the allowance.
         let large = batches(&[5000]);
