@@ -99,6 +99,17 @@ pub fn split_batches(records: &Bytes) -> Result<Vec<StoredBatch>, BatchRejected>
         if h.last_offset_delta < 0 {
             return Err(corrupt(format!("batch at byte {pos} has last offset delta {}", h.last_offset_delta)));
         }
+        // Kafka's LogValidator: a batch takes as many offsets as it holds
+        // records (else one record could take 2^31 offsets of the log).
+        if i64::from(h.last_offset_delta) + 1 != i64::from(h.record_count) {
+            return Err(BatchRejected {
+                code: ErrorCode::INVALID_RECORD,
+                message: format!(
+                    "batch at byte {pos}: offsets 0-{} (last offset delta) for {} records",
+                    h.last_offset_delta, h.record_count
+                ),
+            });
+        }
         out.push(StoredBatch {
             base_offset: h.base_offset,
             last_offset: h.base_offset.saturating_add(i64::from(h.last_offset_delta)),
@@ -178,6 +189,11 @@ mod tests {
         legacy[MAGIC_OFFSET] = 1;
         assert_eq!(split_batches(&legacy.freeze()).unwrap_err().code, ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT);
         assert_eq!(split_batches(&Bytes::from_static(&[0, 0, 0])).unwrap_err().code, ErrorCode::CORRUPT_MESSAGE);
+        // One record claiming offsets 0-2147483646.
+        let mut b = RecordBatchBuilder::new(0).last_offset_delta(i32::MAX - 1);
+        b.append(1000, None, Some(b"v"), &[]).unwrap();
+        let e = split_batches(&b.finish().unwrap().freeze()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::INVALID_RECORD, "{}", e.message);
     }
 
     #[test]
