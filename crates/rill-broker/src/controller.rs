@@ -263,6 +263,12 @@ impl Controller {
         self.lock().topics.iter().find(|(_, t)| t.id == id).map(|(n, _)| n.clone())
     }
 
+    /// Whether `topic` has partition `partition` (nothing cloned).
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        let s = self.lock();
+        s.topics.get(topic).is_some_and(|t| usize::try_from(partition).is_ok_and(|p| p < t.partitions.len()))
+    }
+
     pub fn partition(&self, topic: &str, partition: i32) -> Option<PartitionState> {
         let s = self.lock();
         let t = s.topics.get(topic)?;

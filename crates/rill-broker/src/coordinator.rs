@@ -59,13 +59,27 @@ pub struct Member {
 /// again into every OffsetFetch answer.
 pub(crate) const MAX_OFFSET_METADATA_BYTES: usize = 4096;
 
-/// A partition's code in an answer to a commit whose overall code is `code`.
-pub(crate) fn commit_code(code: ErrorCode, metadata: Option<&str>) -> ErrorCode {
-    if code == ErrorCode::NONE && metadata.is_some_and(|m| m.len() > MAX_OFFSET_METADATA_BYTES) {
+/// A partition's code in an answer to a commit whose overall code is
+/// `code`: as Kafka, a partition that does not exist is
+/// UNKNOWN_TOPIC_OR_PARTITION and not committed (else offsets for made-up
+/// partitions, a name copied per entry, would be kept for good), one with
+/// metadata past [`MAX_OFFSET_METADATA_BYTES`] OFFSET_METADATA_TOO_LARGE.
+pub(crate) fn commit_code(code: ErrorCode, exists: bool, metadata: Option<&str>) -> ErrorCode {
+    if code != ErrorCode::NONE {
+        code
+    } else if !exists {
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    } else if metadata.is_some_and(|m| m.len() > MAX_OFFSET_METADATA_BYTES) {
         ErrorCode::OFFSET_METADATA_TOO_LARGE
     } else {
         code
     }
+}
+
+/// Whether partition `j` of topic `i` of a commit request exists, from a
+/// lookup made per topic and partition (empty: not looked up, all do).
+pub(crate) fn exists_at(exists: &[Vec<bool>], i: usize, j: usize) -> bool {
+    exists.is_empty() || exists.get(i).and_then(|t| t.get(j)).copied().unwrap_or(false)
 }
 
 /// A committed offset.

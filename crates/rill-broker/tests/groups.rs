@@ -24,6 +24,10 @@ async fn start() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let broker = Broker::single_node(BrokerConfig::new(1, "127.0.0.1", port), Disk::new(FlushPolicy::Manual), ControllerConfig::default());
+    // The topic the group commits offsets for (commits for partitions that
+    // do not exist are refused, as by Kafka).
+    broker.controller().register_broker(1, "127.0.0.1", port);
+    broker.controller().create_topic("t", 1, 1, &[], false).unwrap();
     tokio::spawn(async move { broker.serve(listener).await });
     format!("127.0.0.1:{port}")
 }

@@ -12,7 +12,8 @@
 //! generation, or from a member expired while it was cut off from the
 //! coordinator, can move a committed offset backwards. A partition whose
 //! metadata is longer than 4096 bytes is OFFSET_METADATA_TOO_LARGE and not
-//! committed (Kafka's `offset.metadata.max.bytes`); the others are.
+//! committed (Kafka's `offset.metadata.max.bytes`), one that does not exist
+//! UNKNOWN_TOPIC_OR_PARTITION; the others are.
 
 use rill_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use rill_protocol::messages::offset_commit_response::{OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic};
@@ -20,16 +21,22 @@ use rill_protocol::{ErrorCode, VersionRange};
 use tokio::time::Instant;
 
 use crate::broker::Shared;
-use crate::coordinator::{check_member, commit_code, CommittedOffset, GroupPhase};
+use crate::coordinator::{check_member, commit_code, exists_at, CommittedOffset, GroupPhase};
 
 pub(crate) const VERSIONS: VersionRange = VersionRange::new(2, 9);
 
 pub(crate) fn handle(shared: &Shared, req: OffsetCommitRequest) -> OffsetCommitResponse {
-    let code = commit(shared, &req);
-    respond(&req, code)
+    // Which partitions exist, looked up before the group is locked.
+    let exists: Vec<Vec<bool>> = req
+        .topics
+        .iter()
+        .map(|t| t.partitions.iter().map(|p| shared.controller.has_partition(&t.name, p.partition_index)).collect())
+        .collect();
+    let code = commit(shared, &req, &exists);
+    respond(&req, code, &exists)
 }
 
-fn commit(shared: &Shared, req: &OffsetCommitRequest) -> ErrorCode {
+fn commit(shared: &Shared, req: &OffsetCommitRequest, exists: &[Vec<bool>]) -> ErrorCode {
     if let Some(code) = super::not_coordinator(shared, &req.group_id) {
         return code;
     }
@@ -59,8 +66,9 @@ fn commit(shared: &Shared, req: &OffsetCommitRequest) -> ErrorCode {
             m.last_seen = now;
         }
     }
-    for t in &req.topics {
-        for p in t.partitions.iter().filter(|p| commit_code(ErrorCode::NONE, p.committed_metadata.as_deref()).is_none()) {
+    for (t, exists) in req.topics.iter().zip(exists) {
+        let partitions = t.partitions.iter().zip(exists.iter().copied());
+        for (p, _) in partitions.filter(|(p, exists)| commit_code(ErrorCode::NONE, *exists, p.committed_metadata.as_deref()).is_none()) {
             group.offsets.insert(
                 (t.name.clone(), p.partition_index),
                 CommittedOffset {
@@ -75,19 +83,23 @@ fn commit(shared: &Shared, req: &OffsetCommitRequest) -> ErrorCode {
     ErrorCode::NONE
 }
 
-fn respond(req: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
+/// `exists`: per topic and partition of the request, whether it exists
+/// (empty: all do).
+fn respond(req: &OffsetCommitRequest, code: ErrorCode, exists: &[Vec<bool>]) -> OffsetCommitResponse {
     OffsetCommitResponse {
         topics: req
             .topics
             .iter()
-            .map(|t| OffsetCommitResponseTopic {
+            .enumerate()
+            .map(|(i, t)| OffsetCommitResponseTopic {
                 name: t.name.clone(),
                 partitions: t
                     .partitions
                     .iter()
-                    .map(|p| OffsetCommitResponsePartition {
+                    .enumerate()
+                    .map(|(j, p)| OffsetCommitResponsePartition {
                         partition_index: p.partition_index,
-                        error_code: commit_code(code, p.committed_metadata.as_deref()).0,
+                        error_code: commit_code(code, exists_at(exists, i, j), p.committed_metadata.as_deref()).0,
                         ..Default::default()
                     })
                     .collect(),
@@ -100,7 +112,7 @@ fn respond(req: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
 
 /// Every partition refused with `code` (an injected fault).
 pub(crate) fn error_response(req: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
-    respond(req, code)
+    respond(req, code, &[])
 }
 
 #[cfg(test)]
@@ -177,6 +189,24 @@ mod tests {
         let committed = b.controller().coordinator_store().committed("g");
         assert_eq!(committed[&("t".to_string(), 0)].offset, 20);
         assert!(!committed.contains_key(&("t".to_string(), 1)), "the refused partition was committed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn partitions_that_do_not_exist_are_refused_and_not_kept() {
+        let b = stable_group();
+        let mut req = commit_of("a", 2, 30);
+        req.topics[0].partitions.push(OffsetCommitRequestPartition { partition_index: 2, committed_offset: 5, ..Default::default() });
+        req.topics.push(OffsetCommitRequestTopic {
+            name: "made-up".into(),
+            partitions: vec![OffsetCommitRequestPartition { partition_index: 0, committed_offset: 5, ..Default::default() }],
+            ..Default::default()
+        });
+        let answer = handle(b.shared(), req);
+        let codes: Vec<ErrorCode> = answer.topics.iter().flat_map(|t| t.partitions.iter().map(|p| ErrorCode(p.error_code))).collect();
+        assert_eq!(codes, [ErrorCode::NONE, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION]);
+        let committed = b.controller().coordinator_store().committed("g");
+        assert_eq!(committed.keys().cloned().collect::<Vec<_>>(), [("t".to_string(), 0)]);
+        assert_eq!(committed[&("t".to_string(), 0)].offset, 30);
     }
 
     /// The sensitivity switch: both kinds of late commit are accepted and rewind.

@@ -12,7 +12,8 @@
 //! group's current generation (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION), so
 //! a zombie consumer-producer cannot commit. Errors apply to every
 //! partition of the request; a partition whose metadata is longer than
-//! 4096 bytes is OFFSET_METADATA_TOO_LARGE and not staged.
+//! 4096 bytes is OFFSET_METADATA_TOO_LARGE and one that does not exist
+//! UNKNOWN_TOPIC_OR_PARTITION, and neither is staged.
 
 use rill_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
 use rill_protocol::messages::txn_offset_commit_response::{
@@ -21,17 +22,23 @@ use rill_protocol::messages::txn_offset_commit_response::{
 use rill_protocol::{ErrorCode, VersionRange};
 
 use crate::broker::Shared;
-use crate::coordinator::{check_member, commit_code, CommittedOffset, TxnPhase};
+use crate::coordinator::{check_member, commit_code, exists_at, CommittedOffset, TxnPhase};
 use crate::txn_state::fenced_code;
 
 pub(crate) const VERSIONS: VersionRange = VersionRange::new(0, 4);
 
 pub(crate) fn handle(shared: &Shared, version: i16, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
-    let code = stage(shared, version, &req).err().unwrap_or(ErrorCode::NONE);
-    error_response(&req, code)
+    // Which partitions exist, looked up before the coordinator is locked.
+    let exists: Vec<Vec<bool>> = req
+        .topics
+        .iter()
+        .map(|t| t.partitions.iter().map(|p| shared.controller.has_partition(&t.name, p.partition_index)).collect())
+        .collect();
+    let code = stage(shared, version, &req, &exists).err().unwrap_or(ErrorCode::NONE);
+    respond(&req, code, &exists)
 }
 
-fn stage(shared: &Shared, version: i16, req: &TxnOffsetCommitRequest) -> Result<(), ErrorCode> {
+fn stage(shared: &Shared, version: i16, req: &TxnOffsetCommitRequest, exists: &[Vec<bool>]) -> Result<(), ErrorCode> {
     if let Some(code) = super::not_coordinator(shared, &req.group_id) {
         return Err(code);
     }
@@ -53,8 +60,9 @@ fn stage(shared: &Shared, version: i16, req: &TxnOffsetCommitRequest) -> Result<
         return Err(ErrorCode::INVALID_TXN_STATE);
     }
     let staged = txn.pending_offsets.entry(req.group_id.clone()).or_default();
-    for t in &req.topics {
-        for p in t.partitions.iter().filter(|p| commit_code(ErrorCode::NONE, p.committed_metadata.as_deref()).is_none()) {
+    for (t, exists) in req.topics.iter().zip(exists) {
+        let partitions = t.partitions.iter().zip(exists.iter().copied());
+        for (p, _) in partitions.filter(|(p, exists)| commit_code(ErrorCode::NONE, *exists, p.committed_metadata.as_deref()).is_none()) {
             staged.insert(
                 (t.name.clone(), p.partition_index),
                 CommittedOffset {
@@ -68,20 +76,28 @@ fn stage(shared: &Shared, version: i16, req: &TxnOffsetCommitRequest) -> Result<
     Ok(())
 }
 
-/// Every partition answered with `code` (also an injected fault).
+/// Every partition answered with `code` (an injected fault).
 pub(crate) fn error_response(req: &TxnOffsetCommitRequest, code: ErrorCode) -> TxnOffsetCommitResponse {
+    respond(req, code, &[])
+}
+
+/// `exists`: per topic and partition of the request, whether it exists
+/// (empty: all do).
+fn respond(req: &TxnOffsetCommitRequest, code: ErrorCode, exists: &[Vec<bool>]) -> TxnOffsetCommitResponse {
     TxnOffsetCommitResponse {
         topics: req
             .topics
             .iter()
-            .map(|t| TxnOffsetCommitResponseTopic {
+            .enumerate()
+            .map(|(i, t)| TxnOffsetCommitResponseTopic {
                 name: t.name.clone(),
                 partitions: t
                     .partitions
                     .iter()
-                    .map(|p| TxnOffsetCommitResponsePartition {
+                    .enumerate()
+                    .map(|(j, p)| TxnOffsetCommitResponsePartition {
                         partition_index: p.partition_index,
-                        error_code: commit_code(code, p.committed_metadata.as_deref()).0,
+                        error_code: commit_code(code, exists_at(exists, i, j), p.committed_metadata.as_deref()).0,
                         ..Default::default()
                     })
                     .collect(),
