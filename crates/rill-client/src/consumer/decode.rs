@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rill_protocol::records::{
-    AbortedTransaction, BatchView, BatchViews, DecodeOptions, ReadCommittedFilter, RecordBatch, RecordBatches, LOG_OVERHEAD,
+    complete_batches_end, AbortedTransaction, BatchView, BatchViews, DecodeOptions, ReadCommittedFilter, RecordBatch, RecordBatches,
     NO_PARTITION_LEADER_EPOCH,
 };
 use rill_protocol::{DecodeError, DecodeErrorKind};
@@ -171,7 +171,10 @@ pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContex
     let mut legacy = false;
     loop {
         if allowance.batches_spent() {
-            out.cut = complete_batch_at(data, data.len() - views.trailing_partial());
+            // A cut only if a whole batch is left: the data may end here,
+            // or in the partial batch a broker cuts its answer with.
+            let rest = data.get(data.len() - views.trailing_partial()..).unwrap_or_default();
+            out.cut = !matches!(complete_batches_end(rest), Ok(None));
             break;
         }
         let Some(view) = views.next() else { break };
@@ -218,15 +221,6 @@ pub(crate) fn decode_partition(topic: &Arc<str>, data: &Bytes, cx: &DecodeContex
         }
     }
     out.finish()
-}
-
-/// Whether a whole batch (or legacy entry) starts at `at` in `data`: the
-/// data left after the last batch taken may be nothing, or the partial
-/// batch a broker cuts its answer with, and neither is a cut of ours.
-fn complete_batch_at(data: &[u8], at: usize) -> bool {
-    let rest = data.get(at..).unwrap_or_default();
-    let length = rest.get(8..LOG_OVERHEAD).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(i32::from_be_bytes);
-    length.and_then(|n| usize::try_from(n).ok()).is_some_and(|n| n.saturating_add(LOG_OVERHEAD) <= rest.len())
 }
 
 fn is_legacy_magic(e: &DecodeError) -> bool {
