@@ -6,7 +6,9 @@
 //! record, so `cargo run -p rill-benches --bin bench-report` prints ns/record
 //! and speed-ups. On a busy machine prefer the paired bench
 //! (`--bench record_batch_ratio`), which measures thread CPU time in
-//! alternating rounds. Payloads are JSON sensor readings.
+//! alternating rounds. Payloads are JSON sensor readings; compressed
+//! batches are decoded as the Java client writes them (`decode_<codec>_<size>`)
+//! and as rill does (`..._rill-written`).
 
 use std::hint::black_box;
 
@@ -27,20 +29,29 @@ fn benches(c: &mut Criterion) {
             g.bench_function("kafka-protocol", |b| b.iter(|| black_box(kp_encode(&kp_records, codec, input.bytes_hint()))));
             g.finish();
 
-            // Both decoders read a batch written by rill; kafka-protocol's own
-            // output is checked to decode with rill too, so the inputs are equivalent.
-            let encoded = input.rill_encode(codec).freeze();
+            // Both decoders read the same batch: compressed ones as Java
+            // writes them (`java_written`), then as rill writes them.
+            // kafka-protocol's own output is checked to decode with rill too.
             let theirs = kp_encode(&kp_records, codec, input.bytes_hint()).freeze();
             let opts = DecodeOptions::default();
             let ours = rill_decode_owned(&theirs, &opts);
             assert_eq!(ours.iter().map(|b| b.records.len()).sum::<usize>(), count);
-
-            let mut g = c.benchmark_group(format!("decode_{id}"));
-            g.throughput(Throughput::Elements(count as u64));
-            g.bench_function("rill", |b| b.iter(|| black_box(rill_decode_owned(&encoded, &opts))));
-            g.bench_function("rill-view", |b| b.iter(|| rill_decode_view(&encoded, &opts)));
-            g.bench_function("kafka-protocol", |b| b.iter(|| black_box(kp_decode(&encoded))));
-            g.finish();
+            let mut inputs = vec![];
+            if let Some(java) = java_written(size_label, codec) {
+                input.check_holds(&java).expect("run benches/data/regenerate.sh");
+                inputs.push((format!("decode_{id}"), java));
+                inputs.push((format!("decode_{id}_rill-written"), input.rill_encode(codec).freeze()));
+            } else {
+                inputs.push((format!("decode_{id}"), input.rill_encode(codec).freeze()));
+            }
+            for (group, encoded) in &inputs {
+                let mut g = c.benchmark_group(group);
+                g.throughput(Throughput::Elements(count as u64));
+                g.bench_function("rill", |b| b.iter(|| black_box(rill_decode_owned(encoded, &opts))));
+                g.bench_function("rill-view", |b| b.iter(|| rill_decode_view(encoded, &opts)));
+                g.bench_function("kafka-protocol", |b| b.iter(|| black_box(kp_decode(encoded))));
+                g.finish();
+            }
         }
     }
 }

@@ -44,6 +44,18 @@ fn main() {
                     drop(black_box(kp_encode(&kp_records, codec, input.bytes_hint())))
                 });
                 row(&format!("encode_{id}"), "builder", &r);
+                if codec == Compression::None {
+                    // kafka-protocol encodes its own `Record` values, which
+                    // the rows above make before timing; an application
+                    // makes them from its keys and values for every batch
+                    // (a reference count taken per key and value, and
+                    // dropped after). rill's builder takes the keys and
+                    // values as they are.
+                    let r = compare(n, rounds, round_time, &mut || drop(black_box(input.rill_encode(codec))), &mut || {
+                        drop(black_box(kp_encode(&input.kp_records(), codec, input.bytes_hint())))
+                    });
+                    row(&format!("encode_{id}"), "builder; kafka-protocol makes its records in the loop", &r);
+                }
                 if codec == Compression::None && size >= rill_protocol::records::SHARE_MIN_BYTES {
                     // As the producer encodes: values moved in and kept by
                     // reference, the batch in pieces (written out with one
@@ -65,51 +77,60 @@ fn main() {
                     row(&format!("encode_{id}"), "floor: copy and CRC only", &r);
                 }
             }
-            let encoded = input.rill_encode(codec).freeze();
-            // Into fresh memory, and (compressed batches) as the consumer
-            // decodes: into buffers its pool lends again.
-            let variants: &[(&str, &DecodeOptions)] = if codec == Compression::None {
-                &[("owned", &opts), ("view", &opts)]
-            } else {
-                &[("owned", &opts), ("view", &opts), ("owned, pooled", &pooled), ("view, pooled", &pooled)]
-            };
-            for &(variant, options) in variants {
-                if !wanted(&format!("decode_{id}")) {
-                    continue;
-                }
-                let r = if variant.starts_with("owned") {
-                    compare(n, rounds, round_time, &mut || drop(black_box(rill_decode_owned(&encoded, options))), &mut || {
-                        drop(black_box(kp_decode(&encoded)))
-                    })
-                } else {
-                    compare(
-                        n,
-                        rounds,
-                        round_time,
-                        &mut || {
-                            black_box(rill_decode_view(&encoded, options));
-                        },
-                        &mut || drop(black_box(kp_decode(&encoded))),
-                    )
-                };
-                row(&format!("decode_{id}"), variant, &r);
+            if !wanted(&format!("decode_{id}")) {
+                continue;
             }
-            if wanted(&format!("decode_{id}")) {
+            // Compressed batches as a Java producer writes them (see
+            // `java_written`), then as rill writes them; uncompressed
+            // batches are the same bytes whoever writes them.
+            let mut inputs = vec![];
+            if let Some(java) = java_written(size_label, codec) {
+                input.check_holds(&java).expect("run benches/data/regenerate.sh");
+                inputs.push((" (Java-written)", java));
+            }
+            let written_by_rill = if codec == Compression::None { "" } else { " (rill-written)" };
+            inputs.push((written_by_rill, input.rill_encode(codec).freeze()));
+            for (written_by, encoded) in &inputs {
+                // Into fresh memory, and (compressed batches) as the consumer
+                // decodes: into buffers its pool lends again.
+                let variants: &[(&str, &DecodeOptions)] = if codec == Compression::None {
+                    &[("owned", &opts), ("view", &opts)]
+                } else {
+                    &[("owned", &opts), ("view", &opts), ("owned, pooled", &pooled), ("view, pooled", &pooled)]
+                };
+                for &(variant, options) in variants {
+                    let r = if variant.starts_with("owned") {
+                        compare(n, rounds, round_time, &mut || drop(black_box(rill_decode_owned(encoded, options))), &mut || {
+                            drop(black_box(kp_decode(encoded)))
+                        })
+                    } else {
+                        compare(
+                            n,
+                            rounds,
+                            round_time,
+                            &mut || {
+                                black_box(rill_decode_view(encoded, options));
+                            },
+                            &mut || drop(black_box(kp_decode(encoded))),
+                        )
+                    };
+                    row(&format!("decode_{id}"), &format!("{variant}{written_by}"), &r);
+                }
                 // The least any decoder does here (see `floor`).
                 let r = if codec == Compression::None {
-                    let ranges = floor::key_value_ranges(&encoded);
+                    let ranges = floor::key_value_ranges(encoded);
                     let mut out = Vec::with_capacity(ranges.len());
-                    compare(n, rounds, round_time, &mut || floor::owned_decode(&encoded, &ranges, &mut out), &mut || {
-                        drop(black_box(kp_decode(&encoded)))
+                    compare(n, rounds, round_time, &mut || floor::owned_decode(encoded, &ranges, &mut out), &mut || {
+                        drop(black_box(kp_decode(encoded)))
                     })
                 } else {
                     let mut out = Vec::new();
-                    compare(n, rounds, round_time, &mut || floor::decompress(&encoded, codec, &mut out), &mut || {
-                        drop(black_box(kp_decode(&encoded)))
+                    compare(n, rounds, round_time, &mut || floor::decompress(encoded, codec, &mut out), &mut || {
+                        drop(black_box(kp_decode(encoded)))
                     })
                 };
                 let what = if codec == Compression::None { "floor: CRC and Bytes key, value only" } else { "floor: decompression only" };
-                row(&format!("decode_{id}"), what, &r);
+                row(&format!("decode_{id}"), &format!("{what}{written_by}"), &r);
             }
         }
     }

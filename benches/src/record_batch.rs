@@ -76,6 +76,59 @@ impl Input {
     pub fn bytes_hint(&self) -> usize {
         self.values.iter().map(|v| v.len() + 32).sum::<usize>() + 128
     }
+
+    /// Whether `encoded` holds these records (keys, values, timestamps and
+    /// offsets, with [`rill_encode`](Self::rill_encode)'s producer fields)
+    /// and nothing else, as rill and kafka-protocol both read it.
+    pub fn check_holds(&self, encoded: &Bytes) -> Result<(), String> {
+        let batches = RecordBatch::decode_all(encoded, &DecodeOptions::default()).map_err(|e| e.to_string())?;
+        let mut records = batches.iter().flat_map(|b| b.iter().map(move |r| (b, r)));
+        for (i, (k, v)) in self.keys.iter().zip(&self.values).enumerate() {
+            let (b, (offset, timestamp, r)) = records.next().ok_or_else(|| format!("{} records, {} expected", i, self.keys.len()))?;
+            let want = (i as i64, BASE_TIMESTAMP_MS + i as i64, Some(k), Some(v), 1000, 0);
+            let got = (offset, timestamp, r.key.as_ref(), r.value.as_ref(), b.producer_id, b.producer_epoch);
+            if got != want {
+                // Lengths, not the payloads: a record is a kilobyte of JSON.
+                let show = |(o, t, k, v, p, e): (i64, i64, Option<&Bytes>, Option<&Bytes>, i64, i16)| {
+                    format!(
+                        "offset {o}, timestamp {t}, key {:?} bytes, value {:?} bytes, producer {p} epoch {e}",
+                        k.map(|k| k.len()),
+                        v.map(|v| v.len())
+                    )
+                };
+                let same = if show(got) == show(want) { " (same lengths, other bytes)" } else { "" };
+                return Err(format!("record {i} differs: {}, expected {}{same}", show(got), show(want)));
+            }
+        }
+        if records.next().is_some() {
+            return Err(format!("more than the {} records expected", self.keys.len()));
+        }
+        let theirs: usize = kp_decode(encoded).iter().map(|set| set.records.len()).sum();
+        if theirs != self.keys.len() {
+            return Err(format!("kafka-protocol reads {theirs} records, {} expected", self.keys.len()));
+        }
+        Ok(())
+    }
+}
+
+/// The benchmark's records of a shape (`SHAPES`' label) as Apache Kafka's
+/// Java code writes them with `codec` (MemoryRecordsBuilder, lz4 through
+/// lz4-java and zstd through zstd-jni at their default levels: the bytes a
+/// Java producer sends), for lz4 and zstd; `benches/data/regenerate.sh`
+/// rebuilds them. A consumer mostly reads what the Java client wrote, and
+/// how fast a batch decompresses depends on the compressor that wrote it:
+/// the C lz4 library packs these records tighter than `lz4_flex`, which
+/// rill writes with. Copied out of the binary, so decoded records hold
+/// reference counts as they do on a response buffer.
+pub fn java_written(size_label: &str, codec: Compression) -> Option<Bytes> {
+    let bytes: &[u8] = match (size_label, codec) {
+        ("100B", Compression::Lz4) => include_bytes!("../data/java_100B_lz4.bin"),
+        ("100B", Compression::Zstd) => include_bytes!("../data/java_100B_zstd.bin"),
+        ("1KiB", Compression::Lz4) => include_bytes!("../data/java_1KiB_lz4.bin"),
+        ("1KiB", Compression::Zstd) => include_bytes!("../data/java_1KiB_zstd.bin"),
+        _ => return None,
+    };
+    Some(Bytes::copy_from_slice(bytes))
 }
 
 pub fn kp_compression(c: Compression) -> kp::Compression {
@@ -189,3 +242,37 @@ pub const SHAPES: [(usize, usize, &str); 2] = [(100, 500, "100B"), (1024, 100, "
 
 /// The codecs benchmarked.
 pub const CODECS: [Compression; 3] = [Compression::None, Compression::Lz4, Compression::Zstd];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The committed Java-written batches hold the records the benchmark
+    // makes now (regenerate them after changing the payloads), and each
+    // codec the decode benchmarks read from Java has its batches.
+    #[test]
+    fn java_written_batches_hold_the_benchmark_records() {
+        for (size, count, label) in SHAPES {
+            let input = Input::new(count, size);
+            for codec in CODECS.into_iter().filter(|c| *c != Compression::None) {
+                let java = java_written(label, codec).unwrap_or_else(|| panic!("no Java-written {label} {codec:?} batch"));
+                let batch = RecordBatch::decode(&java, &DecodeOptions::default()).expect("decode");
+                assert_eq!(batch.attributes.compression(), Some(codec), "{label}");
+                input.check_holds(&java).unwrap_or_else(|e| panic!("{label} {codec:?}: {e}; run benches/data/regenerate.sh"));
+            }
+            input.check_holds(&input.rill_encode(Compression::Lz4).freeze()).expect("rill's own batch");
+        }
+    }
+
+    #[test]
+    fn a_batch_with_other_records_is_told_apart() {
+        let input = Input::new(3, 100);
+        let other = Input::new(4, 100).rill_encode(Compression::None).freeze();
+        assert!(input.check_holds(&other).is_err());
+        let mut b = RecordBatchBuilder::new(0).producer(1000, 0, 0);
+        for (i, (k, v)) in input.keys.iter().zip(&input.values).enumerate() {
+            b.append(BASE_TIMESTAMP_MS + i as i64 + 1, Some(k), Some(v), &[]).unwrap();
+        }
+        assert!(input.check_holds(&b.finish().unwrap().freeze()).unwrap_err().contains("record 0 differs"));
+    }
+}

@@ -8,14 +8,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-java_dir="$here/java"
 out="$here/../tests/golden"
-
-command -v java >/dev/null || { echo "regenerate.sh: java not found on PATH" >&2; exit 1; }
-command -v mvn >/dev/null || { echo "regenerate.sh: mvn not found on PATH" >&2; exit 1; }
-
-(cd "$java_dir" && mvn -q -B -Dstyle.color=never compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt)
-classpath="$java_dir/target/classes:$(cat "$java_dir/target/classpath.txt")"
+classpath="$("$here/java/classpath.sh")"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
