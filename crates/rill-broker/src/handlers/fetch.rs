@@ -79,7 +79,7 @@ pub(crate) async fn handle(shared: &Shared, version: i16, req: FetchRequest) -> 
     let decision = {
         let mut state = shared.lock();
         let state = &mut *state;
-        state.sessions.begin(&mut state.rng, req.session_id, req.session_epoch, requested, &forgotten)
+        state.sessions.begin(&mut state.rng, Instant::now(), req.session_id, req.session_epoch, requested, &forgotten)
     };
     let (session_id, incremental, partitions) = match decision {
         SessionDecision::Error(code) => return FetchResponse { error_code: code.0, ..Default::default() },
