@@ -20,7 +20,7 @@
 //! session times out, leaves, or joins with new metadata starts a new
 //! rebalance with the next generation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -98,8 +98,11 @@ pub struct Group {
     pub protocol: Option<String>,
     pub leader: Option<String>,
     pub members: BTreeMap<String, Member>,
-    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined (KIP-394).
-    pub pending: BTreeSet<String>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined
+    /// (KIP-394), and until when each may join with it: its session timeout,
+    /// after which Kafka forgets a pending member too. Kept for good, one
+    /// JoinGroup without a member id after another would grow it without end.
+    pub pending: BTreeMap<String, Instant>,
     pub rebalance_deadline: Option<Instant>,
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
 }
@@ -113,7 +116,7 @@ impl Group {
             protocol: None,
             leader: None,
             members: BTreeMap::new(),
-            pending: BTreeSet::new(),
+            pending: BTreeMap::new(),
             rebalance_deadline: None,
             offsets: BTreeMap::new(),
         }
@@ -135,6 +138,7 @@ impl Group {
     /// Removes members whose session expired (joined members waiting in a
     /// rebalance are alive); returns whether any was removed.
     pub fn expire(&mut self, now: Instant) -> bool {
+        self.pending.retain(|_, until| now <= *until);
         let preparing = self.phase == GroupPhase::PreparingRebalance;
         let before = self.members.len();
         self.members.retain(|_, m| (preparing && m.joined) || now.saturating_duration_since(m.last_seen) <= m.session_timeout);

@@ -51,7 +51,9 @@ pub(crate) async fn handle(shared: &Shared, version: i16, client_id: &str, req: 
         let member_id = if joins_with_new_id {
             let id = state.new_member_id(client_id);
             if version >= 4 {
-                state.group_mut(&req.group_id).pending.insert(id.clone());
+                let group = state.group_mut(&req.group_id);
+                group.expire(now);
+                group.pending.insert(id.clone(), now + session);
                 return refused(ErrorCode::MEMBER_ID_REQUIRED, &id);
             }
             id
@@ -61,7 +63,7 @@ pub(crate) async fn handle(shared: &Shared, version: i16, client_id: &str, req: 
         let group = state.group_mut(&req.group_id);
         group.expire(now);
         let known = group.members.contains_key(&member_id);
-        if !known && !joins_with_new_id && !group.pending.remove(&member_id) {
+        if !known && !joins_with_new_id && group.pending.remove(&member_id).is_none() {
             return refused(ErrorCode::UNKNOWN_MEMBER_ID, &member_id);
         }
         if !group.members.is_empty() && group.protocol_type.as_deref() != Some(req.protocol_type.as_str()) {
@@ -218,5 +220,34 @@ mod tests {
         assert_eq!(answer.generation_id, 1);
         let unknown = handle(b.shared(), 3, "old-client", JoinGroupRequest { member_id: "never-given".into(), ..request }).await;
         assert_eq!(ErrorCode(unknown.error_code), ErrorCode::UNKNOWN_MEMBER_ID);
+    }
+
+    /// A member id handed out with MEMBER_ID_REQUIRED (KIP-394) is good for
+    /// the session timeout the request asked for, as in Kafka: joining
+    /// with it within that time works, after it the id is unknown, and the
+    /// group no longer holds it (ids asked for and never used would pile up).
+    #[tokio::test(start_paused = true)]
+    async fn a_member_id_handed_out_is_forgotten_after_the_session_timeout() {
+        let b = broker();
+        let request = JoinGroupRequest {
+            group_id: "g".into(),
+            session_timeout_ms: 6_000,
+            rebalance_timeout_ms: 1_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![JoinGroupRequestProtocol { name: "range".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let late = handle(b.shared(), 9, "c", request.clone()).await.member_id;
+        handle(b.shared(), 9, "c", request.clone()).await;
+        let pending = |b: &crate::broker::Broker| b.controller().coordinator_store().lock().group_mut("g").pending.len();
+        assert_eq!(pending(&b), 2);
+        tokio::time::advance(Duration::from_millis(6_001)).await;
+        let unknown = handle(b.shared(), 9, "c", JoinGroupRequest { member_id: late, ..request.clone() }).await;
+        assert_eq!(ErrorCode(unknown.error_code), ErrorCode::UNKNOWN_MEMBER_ID);
+        assert_eq!(pending(&b), 0, "both ids were given out 6 s ago");
+        let fresh = handle(b.shared(), 9, "c", request.clone()).await.member_id;
+        tokio::time::advance(Duration::from_millis(5_000)).await;
+        let joined = handle(b.shared(), 9, "c", JoinGroupRequest { member_id: fresh, ..request }).await;
+        assert_eq!(ErrorCode(joined.error_code), ErrorCode::NONE, "{joined:?}");
     }
 }
