@@ -162,6 +162,18 @@ mod tests {
     use crate::test_support::{broker, group_member};
     use rill_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 
+    /// A consumer's JoinGroup for group "g" without a member id, with a 6 s session.
+    fn join_request(rebalance_timeout_ms: i32) -> JoinGroupRequest {
+        JoinGroupRequest {
+            group_id: "g".into(),
+            session_timeout_ms: 6_000,
+            rebalance_timeout_ms,
+            protocol_type: "consumer".into(),
+            protocols: vec![JoinGroupRequestProtocol { name: "range".into(), ..Default::default() }],
+            ..Default::default()
+        }
+    }
+
     /// A member of a stable group died; a new member's JoinGroup starts a
     /// rebalance the dead one never rejoins. The join must complete once
     /// the dead member's session runs out (6 s), not at the rebalance
@@ -182,14 +194,7 @@ mod tests {
             assert!(group.maybe_complete_rebalance(start));
             group.phase = GroupPhase::Stable;
         }
-        let request = JoinGroupRequest {
-            group_id: "g".into(),
-            session_timeout_ms: 6_000,
-            rebalance_timeout_ms: 20_000,
-            protocol_type: "consumer".into(),
-            protocols: vec![JoinGroupRequestProtocol { name: "range".into(), ..Default::default() }],
-            ..Default::default()
-        };
+        let request = join_request(20_000);
         let required = handle(b.shared(), 9, "new", request.clone()).await;
         assert_eq!(required.error_code, ErrorCode::MEMBER_ID_REQUIRED.0);
         let answer = handle(b.shared(), 9, "new", JoinGroupRequest { member_id: required.member_id, ..request }).await;
@@ -205,14 +210,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_v3_member_without_an_id_joins_at_once_and_an_unknown_id_is_refused() {
         let b = broker();
-        let request = JoinGroupRequest {
-            group_id: "g".into(),
-            session_timeout_ms: 6_000,
-            rebalance_timeout_ms: 1_000,
-            protocol_type: "consumer".into(),
-            protocols: vec![JoinGroupRequestProtocol { name: "range".into(), ..Default::default() }],
-            ..Default::default()
-        };
+        let request = join_request(1_000);
         let answer = handle(b.shared(), 3, "old-client", request.clone()).await;
         assert_eq!(ErrorCode(answer.error_code), ErrorCode::NONE, "{answer:?}");
         assert!(!answer.member_id.is_empty());
@@ -229,14 +227,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_member_id_handed_out_is_forgotten_after_the_session_timeout() {
         let b = broker();
-        let request = JoinGroupRequest {
-            group_id: "g".into(),
-            session_timeout_ms: 6_000,
-            rebalance_timeout_ms: 1_000,
-            protocol_type: "consumer".into(),
-            protocols: vec![JoinGroupRequestProtocol { name: "range".into(), ..Default::default() }],
-            ..Default::default()
-        };
+        let request = join_request(1_000);
         let late = handle(b.shared(), 9, "c", request.clone()).await.member_id;
         handle(b.shared(), 9, "c", request.clone()).await;
         let pending = |b: &crate::broker::Broker| b.controller().coordinator_store().lock().group_mut("g").pending.len();
