@@ -166,7 +166,7 @@ impl Shared {
         let bugs = self.bugs();
         // Idempotence (KIP-98): a request is all new, or one retried batch.
         if !bugs.ignore_sequence_numbers {
-            let mut staged = replica.producers.clone();
+            let mut staged = replica.producers.of_writers(&batches);
             for b in &batches {
                 match staged.check(b) {
                     SequenceCheck::Append => staged.observe(b),

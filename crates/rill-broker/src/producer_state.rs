@@ -55,6 +55,16 @@ impl ProducerStates {
         s
     }
 
+    /// The state of the producers that wrote `batches` alone: what a
+    /// request's batches are checked against, each seeing the ones before
+    /// it, before any is appended. Cloning the whole map instead cost every
+    /// produce request as much as the partition has producers.
+    pub fn of_writers(&self, batches: &[StoredBatch]) -> ProducerStates {
+        let producers =
+            batches.iter().filter_map(|b| self.producers.get_key_value(&b.producer_id)).map(|(id, entry)| (*id, entry.clone())).collect();
+        ProducerStates { producers }
+    }
+
     /// Checks a batch a producer sent (Kafka's `ProducerAppendInfo`).
     pub fn check(&self, b: &StoredBatch) -> SequenceCheck {
         if b.producer_id < 0 || b.control {
@@ -164,5 +174,25 @@ mod tests {
         // Rebuilt from the log, the state is the same.
         let again = ProducerStates::from_log(&[b(1, 0, 0, 2, 0)]);
         assert_eq!(again.check(&b(1, 0, 0, 2, 5)), SequenceCheck::Duplicate { base_offset: 0, last_offset: 1 });
+    }
+
+    // A request's batches are checked against their producers' state
+    // alone, and decide as they would against the whole map.
+    #[test]
+    fn the_writers_state_decides_as_the_whole_state() {
+        let mut s = ProducerStates::default();
+        for pid in 1..=50 {
+            s.observe(&b(pid, 0, 0, 2, pid * 10));
+        }
+        let request = [b(7, 0, 2, 1, 0), b(7, 0, 3, 1, 0), b(9, 0, 0, 2, 0), b(99, 0, 0, 1, 0), b(12, 0, 5, 1, 0)];
+        let writers = s.of_writers(&request);
+        assert_eq!(writers.producers.keys().copied().collect::<Vec<_>>(), vec![7, 9, 12]);
+        let (mut whole, mut part) = (s.clone(), writers);
+        for batch in &request {
+            assert_eq!(part.check(batch), whole.check(batch), "{batch:?}");
+            whole.observe(batch);
+            part.observe(batch);
+        }
+        assert_eq!(s.of_writers(&request[..2]).check(&request[1]), SequenceCheck::Reject(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER));
     }
 }
