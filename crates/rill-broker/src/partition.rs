@@ -267,6 +267,14 @@ impl Shared {
         if !replica.is_leader {
             return fail(ErrorCode::NOT_LEADER_OR_FOLLOWER);
         }
+        // A follower fetch from a broker that is not one of the partition's
+        // other replicas is refused, as Kafka's `updateFollowerFetchState`
+        // refuses it: reading past the high watermark is for replicas.
+        if let Fetcher::Follower(id) = fetcher {
+            if id == ctrl.leader || !ctrl.replicas.contains(&id) {
+                return fail(ErrorCode::NOT_LEADER_OR_FOLLOWER);
+            }
+        }
         let epoch_check = check_leader_epoch(current_leader_epoch, replica.epoch);
         if epoch_check != ErrorCode::NONE {
             return fail(epoch_check);
@@ -502,6 +510,32 @@ mod tests {
         let code = s.wait_for_high_watermark(&tp(), second.required_offset, 0, wait).await;
         assert_eq!(code, ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND);
         assert_eq!(b.high_watermark("t", 0), Some(second.required_offset));
+    }
+
+    /// Only the partition's other replicas fetch as followers (past the high
+    /// watermark, moving it): broker 3, registered but not a replica, and the
+    /// leader's own id are refused as Kafka refuses them; a consumer reads
+    /// up to the high watermark.
+    #[test]
+    fn only_the_partitions_other_replicas_fetch_as_followers() {
+        let b = Broker::single_node(BrokerConfig::new(1, "h", 1), Disk::new(FlushPolicy::Manual), ControllerConfig::default());
+        for (id, port) in [(1, 1), (2, 2), (3, 3)] {
+            b.controller().register_broker(id, "h", port);
+        }
+        b.controller().create_topic("t", 1, 2, &[vec![1, 2]], false).unwrap();
+        let s = b.shared();
+        let appended = s.append_as_leader(&tp(), split_batches(&batch(3)).unwrap(), 1).unwrap();
+        for outsider in [3, 1, 99] {
+            let read = s.read_as_leader(&tp(), 0, 0, -1, 1 << 20, Fetcher::Follower(outsider));
+            assert_eq!(read.error, ErrorCode::NOT_LEADER_OR_FOLLOWER, "replica id {outsider}");
+            assert!(read.batches.is_empty());
+        }
+        assert_eq!(b.high_watermark("t", 0), Some(0), "no outsider moved the high watermark");
+        let consumer = s.read_as_leader(&tp(), 0, 0, -1, 1 << 20, Fetcher::Consumer { read_committed: false });
+        assert_eq!((consumer.error, consumer.batches.len()), (ErrorCode::NONE, 0), "nothing below the high watermark yet");
+        let follower = s.read_as_leader(&tp(), 0, 0, -1, 1 << 20, Fetcher::Follower(2));
+        assert_eq!(follower.error, ErrorCode::NONE);
+        assert_eq!(follower.batches.last().map(StoredBatch::next_offset), Some(appended.required_offset));
     }
 
     #[test]
