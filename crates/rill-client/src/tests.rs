@@ -789,3 +789,12 @@ fn a_broker_missing_from_the_metadata_is_retriable() {
     assert!(err.is_retriable(), "{err:?}");
     assert_eq!(err.to_string(), "broker 2 is not in the cluster metadata");
 }
+
+// rill-client's `zstd-c` feature reaches rill-protocol: a build with it
+// compresses and decompresses zstd with the C library. (Without it the
+// library depends on what else in the build asks rill-protocol for.)
+#[test]
+fn the_zstd_c_feature_selects_the_c_library() {
+    let library = rill_protocol::compression::ZSTD_LIBRARY;
+    assert!(!cfg!(feature = "zstd-c") || library.starts_with("libzstd"), "built with zstd-c, zstd through {library}");
+}

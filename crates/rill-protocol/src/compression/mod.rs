@@ -32,6 +32,7 @@ use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use buffer_pool::BufferPool;
 pub use lz4::LZ4_BLOCK_SIZE;
 pub use snappy::XERIAL_MAGIC;
+pub use zstd::ZSTD_LIBRARY;
 
 /// Default cap on the decompressed size of one batch (64 MiB).
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
