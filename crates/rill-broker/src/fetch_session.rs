@@ -98,7 +98,6 @@ impl FetchSessions {
 
     /// Applies a request arriving at `now` to the cache: `requested` are
     /// the partitions the request lists, `forgotten` those it drops.
-    #[allow(clippy::too_many_arguments)]
     pub fn begin(
         &mut self,
         rng: &mut Rng,
